@@ -1,0 +1,305 @@
+//! The command line: clap subcommands over the library. Parses, calls, prints; nothing else.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use firedrill::drill::{self, RunOptions, ScenarioRun};
+use firedrill::report::terminal;
+use firedrill::scenario::{self, Scenario, ScenarioError};
+use firedrill::score::{EXIT_INVALID, EXIT_OK};
+use firedrill::timeline::{Event, EventKind};
+
+/// Disaster-recovery drills: inject a fault, time the recovery, score it against RTO, RPO,
+/// MTTD and MTTR targets.
+#[derive(Parser)]
+#[command(name = "firedrill", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios (files, or folders of .yaml files) and score them.
+    ///
+    /// Exit code: 0 every target met, 1 a target missed or not measured, 2 invalid input or
+    /// an environment that could not be used.
+    Run {
+        /// Scenario files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Run each scenario this many times (MTTR is their mean RTO).
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
+        /// Seed of the first run (run i uses seed + i); random when absent, and printed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Folder the JSON results are written to, and history read from.
+        #[arg(long, default_value = "reports")]
+        reports: PathBuf,
+        /// Write no results.
+        #[arg(long)]
+        no_write: bool,
+        /// Judge MTTR on this invocation's drills only, not the stored history.
+        #[arg(long)]
+        no_history: bool,
+        /// `virtual`: sim drills take milliseconds; `real`: they play out on the wall clock
+        /// (a live tabletop exercise), with progress shown.
+        #[arg(long, value_enum, default_value_t = Pace::Virtual)]
+        pace: Pace,
+    },
+    /// Check scenario files and print every problem with file:line:column.
+    Validate {
+        /// Scenario files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Show what a scenario would inject, probe and time, without running anything.
+    Plan {
+        /// Scenario file.
+        path: PathBuf,
+    },
+    /// Print the JSON Schema of the scenario format, for editors.
+    Schema,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Pace {
+    Virtual,
+    Real,
+}
+
+/// Runs the command line and returns the exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { paths, repeat, seed, reports, no_write, no_history, pace } => {
+            let seed = seed.unwrap_or_else(random_seed);
+            run(&paths, repeat, seed, (!no_write).then_some(reports), !no_history, pace)
+        }
+        Command::Validate { paths } => validate(&paths),
+        Command::Plan { path } => match load_checked(&path) {
+            Ok(s) => {
+                print!("{}", terminal::plan(&s));
+                EXIT_OK
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&scenario::json_schema()).expect("plain JSON"));
+            EXIT_OK
+        }
+    }
+}
+
+fn fail(e: &dyn std::fmt::Display) -> i32 {
+    eprintln!("error: {e}");
+    EXIT_INVALID
+}
+
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    (nanos as u64 ^ ((std::process::id() as u64) << 32)) % 1_000_000
+}
+
+fn load_checked(path: &Path) -> Result<Scenario, ScenarioError> {
+    let s = scenario::load(path)?;
+    drill::check(&s)?;
+    Ok(s)
+}
+
+/// Loads every scenario the paths name; prints every problem of every file.
+fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, usize> {
+    let mut scenarios = Vec::new();
+    let mut failures = 0;
+    for path in paths {
+        let files = match scenario::files(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e}");
+                failures += 1;
+                continue;
+            }
+        };
+        for file in files {
+            match load_checked(&file) {
+                Ok(s) => scenarios.push(s),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    failures += 1;
+                }
+            }
+        }
+    }
+    if failures > 0 {
+        Err(failures)
+    } else {
+        Ok(scenarios)
+    }
+}
+
+fn validate(paths: &[PathBuf]) -> i32 {
+    let mut failures = 0;
+    for path in paths {
+        let files = match scenario::files(path) {
+            Ok(f) => f,
+            Err(e) => {
+                failures += 1;
+                eprintln!("error: {e}");
+                continue;
+            }
+        };
+        for file in files {
+            match load_checked(&file) {
+                Ok(s) => println!(
+                    "ok      {}  ({}: {} in {}, {} probes, {} steps)",
+                    file.display(),
+                    s.name,
+                    s.fault.kind(),
+                    s.environment.kind(),
+                    s.probes.len(),
+                    s.steps.len()
+                ),
+                Err(e) => {
+                    failures += 1;
+                    println!("invalid {}", file.display());
+                    eprintln!("error: {e}");
+                }
+            }
+        }
+    }
+    if failures > 0 {
+        EXIT_INVALID
+    } else {
+        EXIT_OK
+    }
+}
+
+fn run(paths: &[PathBuf], repeat: u32, seed: u64, reports: Option<PathBuf>, history: bool, pace: Pace) -> i32 {
+    let scenarios = match load_all(paths) {
+        Ok(s) => s,
+        Err(n) => {
+            eprintln!("{n} scenario file(s) invalid: nothing was run");
+            return EXIT_INVALID;
+        }
+    };
+    println!(
+        "firedrill {}: {} scenario(s), {repeat} run(s) each, seed {seed}\n",
+        env!("CARGO_PKG_VERSION"),
+        scenarios.len()
+    );
+    let progress = (pace == Pace::Real).then(Progress::new);
+    let show = |e: &Event| {
+        if let Some(p) = &progress {
+            p.event(e);
+        }
+    };
+    let on_event = progress.as_ref().map(|_| &show as &dyn Fn(&Event));
+    let mut code = EXIT_OK;
+    let mut summary = Vec::new();
+    for s in &scenarios {
+        let opts =
+            RunOptions { seed, repeat, reports_dir: reports.clone(), history, real_time: pace == Pace::Real, on_event };
+        let result = drill::run_scenario(s, &opts);
+        if let Some(p) = &progress {
+            p.bar.finish_and_clear();
+        }
+        let run = match result {
+            Ok(r) => r,
+            Err(e) => {
+                code = code.max(fail(&e));
+                continue;
+            }
+        };
+        print_run(s, &run, repeat);
+        code = code.max(run.exit_code());
+        summary.push((s.name.clone(), run));
+    }
+    if let Some(dir) = &reports {
+        println!("results written to {}/", dir.display());
+    }
+    if summary.len() > 1 {
+        println!();
+        for (name, run) in &summary {
+            let verdict = match run.exit_code() {
+                0 => "all targets met",
+                1 => "TARGET MISSED",
+                _ => "COULD NOT RUN",
+            };
+            println!("{name:<24} {verdict}");
+        }
+    }
+    code
+}
+
+fn print_run(s: &Scenario, run: &ScenarioRun, repeat: u32) {
+    if repeat == 1 {
+        for (record, path) in &run.drills {
+            print!("{}", terminal::drill(record, repeat));
+            if let Some(p) = path {
+                println!("result: {}", p.display());
+            }
+        }
+    } else {
+        print!("{}", terminal::runs(run));
+    }
+    if repeat > 1 || run.history > 0 || run.mttr_verdict.is_some() {
+        print!("{}", terminal::mttr(&s.name, run));
+    }
+    println!();
+}
+
+/// The progress line of a real-time drill: elapsed time and the latest event.
+struct Progress {
+    bar: indicatif::ProgressBar,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let bar = if std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::new_spinner()
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Progress { bar }
+    }
+
+    /// Shows lifecycle events; on a terminal as the spinner's message, elsewhere (CI logs)
+    /// as lines.
+    fn event(&self, e: &Event) {
+        let msg = match &e.kind {
+            EventKind::DrillStarted { scenario, .. } => format!("{scenario}: waiting for steady state"),
+            EventKind::SteadyState { ok, phase, .. } => {
+                format!("steady state {phase:?}: {}", if *ok { "ok" } else { "NOT ok" }).to_lowercase()
+            }
+            EventKind::FaultInjected { description, .. } => format!("injecting: {description}"),
+            EventKind::FaultActive => "fault active; probing for recovery".into(),
+            EventKind::StepStarted { step, name } => format!("step {}: {name}", step + 1),
+            EventKind::StepFinished { step, ok, .. } => {
+                format!("step {} {}", step + 1, if *ok { "done" } else { "FAILED" })
+            }
+            EventKind::Escalation { step, .. } => match step {
+                Some(s) => format!("ESCALATION: step {} is over its threshold", s + 1),
+                None => "ESCALATION: the procedure is over its threshold".into(),
+            },
+            EventKind::RecoveryConfirmed => "recovery confirmed".into(),
+            EventKind::FaultReverted { reason } => format!("fault reverted ({reason})"),
+            EventKind::RevertFailed { error } => format!("REVERT FAILED: {error}"),
+            EventKind::Cancelled => "interrupted: reverting".into(),
+            EventKind::DeadlineReached => "deadline reached: reverting".into(),
+            EventKind::StopConditionReached { probe, .. } => format!("stop condition on `{probe}`: aborting"),
+            _ => return,
+        };
+        if self.bar.is_hidden() {
+            eprintln!("[{:>8.1}s] {msg}", e.t_us as f64 / 1e6);
+        } else {
+            self.bar.set_message(msg);
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Drills: runs a scenario one or more times, scores each run, writes the records and judges
+//! MTTR over the runs and the stored history. The command line is a thin layer over this.
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+
+use crate::engine::{self, Clock, DrillOptions};
+use crate::env::{AnyEnvironment, Environment};
+use crate::metrics::{self, Measurement, MetricSpec};
+use crate::report::{load_history, write_atomic, DrillRecord, ReportError};
+use crate::scenario::{Scenario, ScenarioError};
+use crate::score::{self, Verdict};
+use crate::timeline::{Event, Outcome};
+
+/// Why drills could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum DrillError {
+    /// The scenario cannot run in its environment.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// A record could not be written.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    /// The async runtime could not start.
+    #[error("failed to start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// How to run a scenario.
+pub struct RunOptions<'a> {
+    /// Seed of the first run; run `i` (from 0) uses `seed + i`.
+    pub seed: u64,
+    /// How many times to run it.
+    pub repeat: u32,
+    /// Where records are written and history is read; `None` writes nothing.
+    pub reports_dir: Option<PathBuf>,
+    /// Whether MTTR includes the stored history of earlier drills.
+    pub history: bool,
+    /// Play `sim` drills out on the wall clock (a live tabletop exercise) instead of in
+    /// virtual time; Ctrl-C then interrupts the drill, which reverts the fault.
+    pub real_time: bool,
+    /// Called with every event as it is recorded.
+    pub on_event: Option<&'a dyn Fn(&Event)>,
+}
+
+/// The drills of one scenario in one invocation.
+pub struct ScenarioRun {
+    /// Each drill's record, and the file it was written to.
+    pub drills: Vec<(DrillRecord, Option<PathBuf>)>,
+    /// MTTR over these drills and the history.
+    pub mttr: Measurement,
+    /// How many earlier drills the MTTR includes.
+    pub history: usize,
+    /// The MTTR verdict, when the scenario has an MTTR target.
+    pub mttr_verdict: Option<Verdict>,
+}
+
+impl ScenarioRun {
+    /// The exit code these drills call for.
+    pub fn exit_code(&self) -> i32 {
+        let drills = self.drills.iter().map(|(r, _)| (r.outcome, r.verdicts.as_slice()));
+        let mttr = self.mttr_verdict.iter().map(|v| (Outcome::Recovered, std::slice::from_ref(v)));
+        score::exit_code(drills.chain(mttr))
+    }
+}
+
+/// Checks that a scenario can run in its environment, with positions in the file.
+pub fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
+    let problems = match AnyEnvironment::for_scenario(scenario, 0) {
+        AnyEnvironment::Sim(env) => env.check(scenario),
+    };
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ScenarioError::Invalid { path: scenario.path.clone(), problems })
+    }
+}
+
+/// Runs a scenario `repeat` times, writes each record, and judges MTTR.
+pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<ScenarioRun, DrillError> {
+    check(scenario)?;
+    let mut drills = Vec::new();
+    for i in 0..opts.repeat.max(1) {
+        let seed = opts.seed.wrapping_add(i as u64);
+        let record = drill_once(scenario, seed, i + 1, opts.real_time, opts.on_event)?;
+        let path = match &opts.reports_dir {
+            Some(dir) => Some(write_atomic(dir, &record.file_name(Timestamp::now()), &record.to_json())?),
+            None => None,
+        };
+        drills.push((record, path));
+    }
+    let mut rtos: Vec<Measurement> = drills.iter().map(|(r, _)| r.metrics.rto.clone()).collect();
+    let mut history = 0;
+    if let (true, Some(dir)) = (opts.history, &opts.reports_dir) {
+        let written: Vec<PathBuf> = drills.iter().filter_map(|(_, p)| p.clone()).collect();
+        let same_drill = |h: &DrillRecord| {
+            h.clock == "virtual"
+                && drills.iter().any(|(r, _)| r.scenario.sha256 == h.scenario.sha256 && r.seed == h.seed)
+        };
+        for h in load_history(dir, &scenario.name, scenario.environment.kind(), &written) {
+            if !same_drill(&h) {
+                rtos.push(h.metrics.rto);
+                history += 1;
+            }
+        }
+    }
+    let mttr = metrics::mttr(&rtos);
+    let mttr_verdict = scenario.mttr.map(|limit| Verdict::check("mttr", limit, &mttr));
+    Ok(ScenarioRun { drills, mttr, history, mttr_verdict })
+}
+
+/// Runs one drill and scores it. A real-time drill stops, reverting its fault, on Ctrl-C.
+pub fn drill_once(
+    scenario: &Scenario,
+    seed: u64,
+    run: u32,
+    real_time: bool,
+    on_event: Option<&dyn Fn(&Event)>,
+) -> Result<DrillRecord, DrillError> {
+    let interrupted = async move {
+        if real_time && tokio::signal::ctrl_c().await.is_ok() {
+            return;
+        }
+        std::future::pending::<()>().await
+    };
+    match AnyEnvironment::for_scenario(scenario, seed) {
+        AnyEnvironment::Sim(env) => drill_in(scenario, &env.real_time(real_time), seed, run, on_event, interrupted),
+    }
+}
+
+/// Runs one drill in a given environment, with a given cancellation signal, and scores it.
+/// Virtual-time environments run on a paused clock whose wall-clock stamps start at the Unix
+/// epoch, so that a seed gives byte-identical records.
+pub fn drill_in<E: Environment>(
+    scenario: &Scenario,
+    env: &E,
+    seed: u64,
+    run: u32,
+    on_event: Option<&dyn Fn(&Event)>,
+    cancel: impl Future<Output = ()>,
+) -> Result<DrillRecord, DrillError> {
+    let virtual_time = env.virtual_time();
+    let runtime = if virtual_time {
+        tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    }
+    .map_err(DrillError::Runtime)?;
+    let timeline = runtime.block_on(async {
+        let wall = if virtual_time { Timestamp::UNIX_EPOCH } else { Timestamp::now() };
+        let opts = DrillOptions { clock: Clock::starting_at(wall), on_event };
+        engine::run(scenario, env, opts, cancel).await
+    });
+    let metrics = metrics::compute(&timeline, &MetricSpec::of(scenario));
+    let verdicts = score::verdicts(scenario, &metrics);
+    let score = score::score(&verdicts, &metrics);
+    Ok(DrillRecord::new(scenario, seed, run, virtual_time, timeline, metrics, verdicts, score))
+}

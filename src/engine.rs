@@ -1,0 +1,468 @@
+//! The engine: runs one drill of a scenario in an environment and records its timeline.
+//!
+//! Lifecycle: prepare → probes start → steady state → inject → procedure, while waiting for
+//! stable recovery, the deadline, a stop condition or cancellation → revert → ledger read-back
+//! → steady state after → teardown. The fault is reverted on every path out of the wait,
+//! including errors, panics and Ctrl-C. The engine emits events and never formats output.
+//!
+//! Time comes from tokio's clock: a paused runtime makes the same code run in virtual time.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use jiff::Timestamp;
+use tokio::sync::{watch, Notify};
+use tokio::time::{sleep_until, timeout, Instant};
+
+use crate::duration::Dur;
+use crate::env::{Environment, FaultGuard};
+use crate::metrics::{MetricSpec, RecoveryTracker};
+use crate::scenario::{Check, Scenario, StopCondition};
+use crate::timeline::{Event, EventKind, Micros, Outcome, Phase, Timeline};
+
+/// Where a drill's timestamps come from.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    start: Instant,
+    wall_start: Timestamp,
+}
+
+impl Clock {
+    /// A clock starting now, with wall-clock stamps starting at `wall_start` (the real time, or
+    /// a fixed epoch for virtual-time drills so that a seed gives identical results).
+    pub fn starting_at(wall_start: Timestamp) -> Self {
+        Clock { start: Instant::now(), wall_start }
+    }
+
+    fn now(&self) -> Micros {
+        self.start.elapsed().as_micros() as Micros
+    }
+
+    fn instant(&self, t: Micros) -> Instant {
+        self.start + std::time::Duration::from_micros(t)
+    }
+
+    fn wall(&self, t: Micros) -> Timestamp {
+        self.wall_start + jiff::SignedDuration::from_micros(t as i64)
+    }
+}
+
+/// Knobs of one drill that are not in the scenario.
+pub struct DrillOptions<'a> {
+    /// The clock.
+    pub clock: Clock,
+    /// Called with every event as it is recorded (progress display).
+    pub on_event: Option<&'a dyn Fn(&Event)>,
+}
+
+/// Live state the engine decides on, updated as samples arrive.
+struct Live {
+    /// Consecutive ok samples per probe, since `counting_from`.
+    consecutive_ok: Vec<u32>,
+    /// When each probe started failing, if it is failing.
+    failing_since: Vec<Option<Micros>>,
+    /// Recovery tracking, from `t0`.
+    tracker: Option<RecoveryTracker>,
+    /// Acknowledged records per ledger probe.
+    acked: Vec<Vec<u64>>,
+}
+
+struct Recorder<'a> {
+    clock: Clock,
+    events: RefCell<Vec<Event>>,
+    live: RefCell<Live>,
+    changed: Notify,
+    on_event: Option<&'a dyn Fn(&Event)>,
+    probe_names: Vec<String>,
+}
+
+impl Recorder<'_> {
+    fn record_at(&self, t: Micros, kind: EventKind) {
+        let event = Event { t_us: t, at: self.clock.wall(t), kind };
+        if let Some(f) = self.on_event {
+            f(&event);
+        }
+        self.events.borrow_mut().push(event);
+    }
+
+    fn record(&self, kind: EventKind) -> Micros {
+        let t = self.clock.now();
+        self.record_at(t, kind);
+        t
+    }
+
+    fn sample(&self, probe: usize, t: Micros, ok: bool, latency: Micros, detail: Option<String>) {
+        let name = self.probe_names[probe].clone();
+        {
+            let mut live = self.live.borrow_mut();
+            if ok {
+                live.consecutive_ok[probe] += 1;
+                live.failing_since[probe] = None;
+            } else {
+                live.consecutive_ok[probe] = 0;
+                live.failing_since[probe].get_or_insert(t);
+            }
+            if let Some(tracker) = live.tracker.as_mut() {
+                tracker.observe(&name, t, ok);
+            }
+        }
+        self.record_at(t, EventKind::Sample { probe: name, ok, latency_us: Some(latency), detail });
+        self.changed.notify_waiters();
+    }
+}
+
+/// Runs one drill and returns its timeline. Environment failures are recorded in the
+/// timeline (outcome `error`), not returned, so that a failed drill still has its evidence.
+pub async fn run<E: Environment>(
+    scenario: &Scenario,
+    env: &E,
+    opts: DrillOptions<'_>,
+    cancel: impl Future<Output = ()>,
+) -> Timeline {
+    let n = scenario.probes.len();
+    let rec = Recorder {
+        clock: opts.clock,
+        events: RefCell::new(Vec::new()),
+        live: RefCell::new(Live {
+            consecutive_ok: vec![0; n],
+            failing_since: vec![None; n],
+            tracker: None,
+            acked: vec![Vec::new(); n],
+        }),
+        changed: Notify::new(),
+        on_event: opts.on_event,
+        probe_names: scenario.probes.iter().map(|p| p.name.clone()).collect(),
+    };
+    rec.record(EventKind::DrillStarted {
+        scenario: scenario.name.clone(),
+        environment: scenario.environment.kind().into(),
+    });
+
+    let outcome = match env.prepare().await {
+        Err(e) => {
+            rec.record(EventKind::Error { message: e.to_string() });
+            Outcome::Error
+        }
+        Ok(()) => {
+            let (stop_probes, probes_stopped) = watch::channel(false);
+            let (stop_ledgers, ledgers_stopped) = watch::channel(false);
+            let probes = futures_util::future::join_all(scenario.probes.iter().enumerate().map(|(i, p)| {
+                let stopped = if matches!(p.check, Check::WriteLedger { .. }) {
+                    ledgers_stopped.clone()
+                } else {
+                    probes_stopped.clone()
+                };
+                probe_loop(&rec, env, i, scenario, stopped)
+            }));
+            let lifecycle = async {
+                let outcome = lifecycle(scenario, env, &rec, cancel, &stop_ledgers).await;
+                let _ = stop_ledgers.send(true);
+                let _ = stop_probes.send(true);
+                outcome
+            };
+            let (_, outcome) = tokio::join!(probes, lifecycle);
+            outcome
+        }
+    };
+    if let Err(e) = env.teardown().await {
+        rec.record(EventKind::Error { message: e.to_string() });
+    }
+    rec.record(EventKind::DrillEnded { outcome });
+    let mut timeline = Timeline { events: rec.events.into_inner() };
+    timeline.canonicalize();
+    timeline
+}
+
+/// Samples one probe (or writes one ledger) at its interval until stopped. Each check runs
+/// concurrently with the next ones, bounded by the probe's timeout, so a hung check never
+/// delays the schedule or another probe.
+async fn probe_loop<E: Environment>(
+    rec: &Recorder<'_>,
+    env: &E,
+    i: usize,
+    scenario: &Scenario,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let probe = &scenario.probes[i];
+    let interval = probe.interval.0;
+    let limit = probe.timeout().0;
+    let is_ledger = matches!(probe.check, Check::WriteLedger { .. });
+    let mut next = Instant::now();
+    let mut seq = 0u64;
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = stopped.wait_for(|s| *s) => break,
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+            _ = sleep_until(next) => {
+                next += interval;
+                let t = rec.clock.now();
+                let this_seq = seq;
+                seq += 1;
+                in_flight.push(async move {
+                    if is_ledger {
+                        let acked = matches!(timeout(limit, env.write(i, probe, this_seq)).await, Ok(Ok(())));
+                        if acked {
+                            rec.live.borrow_mut().acked[i].push(this_seq);
+                        }
+                        rec.record_at(t, EventKind::LedgerWrite { probe: probe.name.clone(), seq: this_seq, acked });
+                    } else {
+                        let (ok, detail) = match timeout(limit, env.sample(i, probe)).await {
+                            Ok(s) => (s.ok, s.detail),
+                            Err(_) => (false, Some(format!("timed out after {}", Dur(limit)))),
+                        };
+                        let latency = rec.clock.now() - t;
+                        rec.sample(i, t, ok, latency, detail);
+                    }
+                }.boxed_local());
+            }
+        }
+    }
+}
+
+/// Waits until every availability probe has `samples` consecutive ok samples counted from
+/// now; returns the first probe that did not, on timeout.
+async fn steady(scenario: &Scenario, rec: &Recorder<'_>) -> Result<(), String> {
+    let samples = scenario.steady_state.samples;
+    let deadline = Instant::now() + scenario.steady_state.timeout.0;
+    let availability: Vec<usize> = scenario.availability_probes().map(|(i, _)| i).collect();
+    {
+        let mut live = rec.live.borrow_mut();
+        availability.iter().for_each(|&i| live.consecutive_ok[i] = 0);
+    }
+    loop {
+        let changed = rec.changed.notified();
+        let lagging = {
+            let live = rec.live.borrow();
+            availability.iter().copied().find(|&i| live.consecutive_ok[i] < samples)
+        };
+        let Some(lagging) = lagging else { return Ok(()) };
+        tokio::select! {
+            biased;
+            _ = changed => {}
+            _ = sleep_until(deadline) => {
+                return Err(format!(
+                    "probe `{}` did not pass {samples} consecutive samples within {}",
+                    scenario.probes[lagging].name, scenario.steady_state.timeout
+                ));
+            }
+        }
+    }
+}
+
+/// Why the wait for recovery ended.
+enum WaitEnd {
+    Outcome(Outcome),
+    Failed(String),
+}
+
+async fn lifecycle<E: Environment>(
+    scenario: &Scenario,
+    env: &E,
+    rec: &Recorder<'_>,
+    cancel: impl Future<Output = ()>,
+    stop_ledgers: &watch::Sender<bool>,
+) -> Outcome {
+    if let Err(detail) = steady(scenario, rec).await {
+        rec.record(EventKind::SteadyState { phase: Phase::Before, ok: false, detail: Some(detail) });
+        return Outcome::NotSteady;
+    }
+    rec.record(EventKind::SteadyState { phase: Phase::Before, ok: true, detail: None });
+
+    rec.record(EventKind::FaultInjected {
+        fault: scenario.fault.kind().into(),
+        description: scenario.fault.describe(),
+    });
+    let mut guard = match env.inject(&scenario.fault).await {
+        Ok(g) => g,
+        Err(e) => {
+            rec.record(EventKind::Error { message: e.to_string() });
+            return Outcome::Error;
+        }
+    };
+    let t0 = rec.record(EventKind::FaultActive);
+    rec.live.borrow_mut().tracker = Some(RecoveryTracker::new(&MetricSpec::of(scenario)));
+
+    let mut cancel = pin!(cancel);
+    let waited =
+        AssertUnwindSafe(wait_for_recovery(scenario, env, rec, t0, &mut guard, cancel.as_mut())).catch_unwind().await;
+    let (end, reason) = match &waited {
+        Ok(WaitEnd::Outcome(o)) => (*o, o.as_str().to_string()),
+        Ok(WaitEnd::Failed(e)) => (Outcome::Error, format!("error: {e}")),
+        Err(_) => (Outcome::Error, "engine panic".to_string()),
+    };
+    revert(&mut guard, rec, &reason).await;
+    if let Ok(WaitEnd::Failed(e)) = &waited {
+        rec.record(EventKind::Error { message: e.clone() });
+    }
+    if waited.is_err() {
+        rec.record(EventKind::Error { message: "the engine panicked; the fault was reverted".into() });
+    }
+
+    // Data: stop writing, then read back every acknowledged record.
+    let _ = stop_ledgers.send(true);
+    for (i, probe) in scenario.probes.iter().enumerate() {
+        if !matches!(probe.check, Check::WriteLedger { .. }) {
+            continue;
+        }
+        let acked = rec.live.borrow().acked[i].clone();
+        let read = timeout(scenario.steady_state.timeout.0, env.read_back(i, probe, &acked)).await;
+        let kind = match read {
+            Ok(Ok(missing)) => {
+                EventKind::LedgerReadBack { probe: probe.name.clone(), checked: acked.len() as u64, missing }
+            }
+            Ok(Err(e)) => EventKind::LedgerReadFailed { probe: probe.name.clone(), error: e.to_string() },
+            Err(_) => EventKind::LedgerReadFailed {
+                probe: probe.name.clone(),
+                error: format!("timed out after {}", scenario.steady_state.timeout),
+            },
+        };
+        rec.record(kind);
+    }
+
+    if end != Outcome::Cancelled {
+        let after = steady(scenario, rec).await;
+        rec.record(EventKind::SteadyState { phase: Phase::After, ok: after.is_ok(), detail: after.err() });
+    }
+    end
+}
+
+async fn revert<G: FaultGuard>(guard: &mut G, rec: &Recorder<'_>, reason: &str) {
+    match guard.revert().await {
+        Ok(()) => {
+            rec.record(EventKind::FaultReverted { reason: reason.into() });
+        }
+        Err(e) => {
+            rec.record(EventKind::RevertFailed { error: e.to_string() });
+        }
+    }
+}
+
+/// Runs the procedure while watching the probes, until recovery (with the procedure done),
+/// the deadline, a stop condition or cancellation. Lifts a fault with a duration when it ends.
+async fn wait_for_recovery<E: Environment>(
+    scenario: &Scenario,
+    env: &E,
+    rec: &Recorder<'_>,
+    t0: Micros,
+    guard: &mut E::Guard,
+    mut cancel: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> WaitEnd {
+    let deadline = rec.clock.instant(t0) + scenario.deadline.0;
+    let mut fault_end = scenario.fault.duration().map(|d| rec.clock.instant(t0) + d.0);
+    let mut procedure = pin!(procedure(scenario, env, rec));
+    let mut procedure_done = false;
+    loop {
+        let changed = rec.changed.notified();
+        let recovered = rec.live.borrow().tracker.as_ref().is_some_and(|t| t.recovered.is_some());
+        if recovered && procedure_done {
+            rec.record(EventKind::RecoveryConfirmed);
+            return WaitEnd::Outcome(Outcome::Recovered);
+        }
+        if let Some((probe, failing_for)) = stop_condition(scenario, rec) {
+            rec.record(EventKind::StopConditionReached { probe, failing_for_us: failing_for });
+            return WaitEnd::Outcome(Outcome::Aborted);
+        }
+        tokio::select! {
+            biased;
+            _ = cancel.as_mut() => {
+                rec.record(EventKind::Cancelled);
+                return WaitEnd::Outcome(Outcome::Cancelled);
+            }
+            _ = sleep_until(deadline) => {
+                rec.record(EventKind::DeadlineReached);
+                return WaitEnd::Outcome(Outcome::DeadlineReached);
+            }
+            _ = sleep_until(fault_end.unwrap_or(deadline)), if fault_end.is_some() => {
+                fault_end = None;
+                if let Err(e) = guard.revert().await {
+                    return WaitEnd::Failed(e.to_string());
+                }
+                rec.record(EventKind::FaultReverted { reason: "the fault's duration elapsed".into() });
+            }
+            _ = procedure.as_mut(), if !procedure_done => procedure_done = true,
+            _ = changed => {}
+            // Wake when the oldest failing stop-condition probe would reach its limit.
+            _ = sleep_until(next_stop_check(scenario, rec).unwrap_or(deadline)) => {}
+        }
+    }
+}
+
+/// The stop condition reached, if any: the probe and how long it has been failing.
+fn stop_condition(scenario: &Scenario, rec: &Recorder<'_>) -> Option<(String, Micros)> {
+    let now = rec.clock.now();
+    let live = rec.live.borrow();
+    scenario.stop_conditions.iter().find_map(|StopCondition::ProbeFailing { probe, for_ }| {
+        let i = scenario.probes.iter().position(|p| &p.name == probe)?;
+        let since = live.failing_since[i]?;
+        let failing = now.saturating_sub(since);
+        (failing >= for_.0.as_micros() as Micros).then(|| (probe.clone(), failing))
+    })
+}
+
+fn next_stop_check(scenario: &Scenario, rec: &Recorder<'_>) -> Option<Instant> {
+    let live = rec.live.borrow();
+    scenario
+        .stop_conditions
+        .iter()
+        .filter_map(|StopCondition::ProbeFailing { probe, for_ }| {
+            let i = scenario.probes.iter().position(|p| &p.name == probe)?;
+            Some(rec.clock.instant(live.failing_since[i]?) + for_.0)
+        })
+        .min()
+}
+
+/// Runs the steps in order, recording escalations; a failed step skips the rest.
+async fn procedure<E: Environment>(scenario: &Scenario, env: &E, rec: &Recorder<'_>) {
+    if scenario.steps.is_empty() {
+        return;
+    }
+    let start = Instant::now();
+    let mut procedure_escalation = scenario.procedure_escalate_after.map(|d| start + d.0);
+    let mut failed = false;
+    for (i, step) in scenario.steps.iter().enumerate() {
+        if failed {
+            rec.record(EventKind::StepSkipped { step: i, reason: "an earlier step failed".into() });
+            continue;
+        }
+        rec.record(EventKind::StepStarted { step: i, name: step.name.clone() });
+        let step_start = Instant::now();
+        let mut step_escalation = step.escalate_after.map(|d| step_start + d.0);
+        let run = async {
+            match step.timeout {
+                Some(limit) => timeout(limit.0, env.run_step(i, step))
+                    .await
+                    .unwrap_or_else(|_| Err(format!("stopped after its timeout of {limit}"))),
+                None => env.run_step(i, step).await,
+            }
+        };
+        let mut run = pin!(run);
+        let result = loop {
+            tokio::select! {
+                biased;
+                r = run.as_mut() => break r,
+                _ = sleep_until(step_escalation.unwrap_or(step_start)), if step_escalation.is_some() => {
+                    step_escalation = None;
+                    let after = step.escalate_after.map_or(0, |d| d.0.as_micros() as Micros);
+                    rec.record(EventKind::Escalation { step: Some(i), after_us: after });
+                }
+                _ = sleep_until(procedure_escalation.unwrap_or(start)), if procedure_escalation.is_some() => {
+                    procedure_escalation = None;
+                    let after = scenario.procedure_escalate_after.map_or(0, |d| d.0.as_micros() as Micros);
+                    rec.record(EventKind::Escalation { step: None, after_us: after });
+                }
+            }
+        };
+        failed = result.is_err();
+        let (ok, detail) = match result {
+            Ok(d) => (true, d),
+            Err(e) => (false, Some(e)),
+        };
+        rec.record(EventKind::StepFinished { step: i, ok, detail });
+    }
+}

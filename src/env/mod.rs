@@ -1,0 +1,107 @@
+//! Environments: where a drill runs. The engine knows them only through [`Environment`].
+//!
+//! The scenario's `environment.kind` picks the implementation through the closed enum
+//! [`AnyEnvironment`]; only `sim` exists so far.
+
+pub mod sim;
+
+use std::future::Future;
+
+use crate::scenario::{Fault, Probe, Problem, ResolvedStep, Scenario};
+
+/// Why an environment operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EnvError {
+    /// The environment could not be set up or reached.
+    #[error("failed to prepare the environment: {0}")]
+    Prepare(String),
+    /// The fault could not be injected.
+    #[error("failed to inject the fault: {0}")]
+    Inject(String),
+    /// The fault could not be reverted: the system may still be faulted.
+    #[error("failed to revert the fault: {0}")]
+    Revert(String),
+    /// A write ledger could not be read back.
+    #[error("failed to read the write ledger back: {0}")]
+    ReadBack(String),
+}
+
+/// One probe check's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// Healthy or not.
+    pub ok: bool,
+    /// Why not, or what was seen.
+    pub detail: Option<String>,
+}
+
+impl Sample {
+    /// A healthy answer.
+    pub fn ok() -> Self {
+        Sample { ok: true, detail: None }
+    }
+
+    /// An unhealthy answer and why.
+    pub fn fail(why: impl Into<String>) -> Self {
+        Sample { ok: false, detail: Some(why.into()) }
+    }
+}
+
+/// A fault in effect. Reverting is explicit and async because undoing a real fault is I/O;
+/// it must be safe to call more than once.
+pub trait FaultGuard {
+    /// Undoes the fault. Calling it again after success does nothing.
+    fn revert(&mut self) -> impl Future<Output = Result<(), EnvError>>;
+}
+
+/// What the engine needs from a place a drill runs in.
+///
+/// Methods take `&self` because probes, writes and steps run concurrently; implementations
+/// keep their mutable state inside. None of them adds a timeout: the engine bounds every call.
+pub trait Environment {
+    /// The injected-fault handle.
+    type Guard: FaultGuard;
+
+    /// Whether the environment runs in virtual time (the engine then runs on a paused clock).
+    fn virtual_time(&self) -> bool;
+
+    /// Problems with running this scenario here (an unsupported probe, an unknown node), with
+    /// positions in the scenario file. Empty when the scenario can run.
+    fn check(&self, scenario: &Scenario) -> Vec<Problem>;
+
+    /// Provisions or attaches to what the drill needs.
+    fn prepare(&self) -> impl Future<Output = Result<(), EnvError>>;
+
+    /// Takes one sample of an availability probe.
+    fn sample(&self, probe: usize, spec: &Probe) -> impl Future<Output = Sample>;
+
+    /// Writes ledger record `seq`; `Ok` means the system acknowledged it.
+    fn write(&self, probe: usize, spec: &Probe, seq: u64) -> impl Future<Output = Result<(), String>>;
+
+    /// Reads the ledger back and returns which of the `acked` records are missing.
+    fn read_back(&self, probe: usize, spec: &Probe, acked: &[u64]) -> impl Future<Output = Result<Vec<u64>, EnvError>>;
+
+    /// Injects the fault and returns once it is confirmed active.
+    fn inject(&self, fault: &Fault) -> impl Future<Output = Result<Self::Guard, EnvError>>;
+
+    /// Carries out a procedure step; `Ok` with what it printed, `Err` with why it failed.
+    fn run_step(&self, index: usize, step: &ResolvedStep) -> impl Future<Output = Result<Option<String>, String>>;
+
+    /// Removes everything the environment created. Never removes what it did not create.
+    fn teardown(&self) -> impl Future<Output = Result<(), EnvError>>;
+}
+
+/// The environments firedrill has, chosen by the scenario.
+pub enum AnyEnvironment {
+    /// The simulated stack.
+    Sim(sim::SimEnv),
+}
+
+impl AnyEnvironment {
+    /// The environment a scenario asks for, seeded for reproducible randomness.
+    pub fn for_scenario(scenario: &Scenario, seed: u64) -> Self {
+        match &scenario.environment {
+            crate::scenario::Environment::Sim(stack) => AnyEnvironment::Sim(sim::SimEnv::new(stack.clone(), seed)),
+        }
+    }
+}

@@ -1,0 +1,666 @@
+//! Metrics: pure functions of a drill's timeline, exactly as the design defines them.
+//!
+//! The main type is [`Metrics`]; [`compute`] derives it from a [`Timeline`] and the few facts
+//! of the scenario it needs ([`MetricSpec`]). The engine uses the same [`RecoveryTracker`] to
+//! decide when a drill has recovered, so what it waits for and what the report says can never
+//! disagree.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::Scenario;
+use crate::timeline::{EventKind, Micros, Timeline};
+
+/// A measured value, or why there is none.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Measurement {
+    /// A value in seconds, known to within ± `uncertainty` seconds.
+    Measured {
+        /// The value.
+        seconds: f64,
+        /// Half-width of the interval the true value lies in.
+        uncertainty: f64,
+        /// Qualification (e.g. "at least").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// The fault had no visible impact: nothing to detect or recover from.
+    NoImpact,
+    /// The limit was never reached in the drill: e.g. never recovered before the deadline.
+    Unmet {
+        /// Why.
+        reason: String,
+    },
+    /// Could not be measured.
+    NotMeasured {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Measurement {
+    fn exact(seconds: f64) -> Self {
+        Measurement::Measured { seconds, uncertainty: 0.0, note: None }
+    }
+
+    /// The value in seconds when there is one (`NoImpact` is 0).
+    pub fn seconds(&self) -> Option<f64> {
+        match self {
+            Measurement::Measured { seconds, .. } => Some(*seconds),
+            Measurement::NoImpact => Some(0.0),
+            _ => None,
+        }
+    }
+}
+
+/// Data loss measured by the write ledgers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rpo {
+    /// Time of data lost before the fault.
+    pub measurement: Measurement,
+    /// Acknowledged records checked after recovery.
+    pub acknowledged: u64,
+    /// Acknowledged records missing after recovery.
+    pub lost: u64,
+    /// Of those, how many were written after `t0`.
+    pub lost_after_fault: u64,
+    /// The missing record numbers (the first 100), the evidence.
+    pub lost_records: Vec<u64>,
+}
+
+/// How one procedure step went.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepTiming {
+    /// Index in the procedure.
+    pub step: usize,
+    /// Seconds since `t0` the step started, if it ran.
+    pub started_s: Option<f64>,
+    /// How long it took, if it finished.
+    pub duration_s: Option<f64>,
+    /// Its budget.
+    pub budget_s: Option<f64>,
+    /// Whether it ran past its budget.
+    pub over_budget: bool,
+    /// Whether an escalation was recorded for it.
+    pub escalated: bool,
+    /// `ok`, `failed`, `skipped`, `unfinished` or `not run`.
+    pub status: String,
+}
+
+/// Everything measured in one drill.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Time to detect.
+    pub mttd: Measurement,
+    /// Recovery time.
+    pub rto: Measurement,
+    /// Data loss.
+    pub rpo: Rpo,
+    /// Healthy windows that broke before they were stable (flapping recovery).
+    pub flaps: u32,
+    /// The procedure's steps.
+    pub steps: Vec<StepTiming>,
+    /// Seconds from the first step's start to the last step's end.
+    pub procedure_s: Option<f64>,
+    /// Escalations recorded, steps and procedure.
+    pub escalations: u32,
+}
+
+/// The facts of a scenario the metrics need.
+#[derive(Clone, Debug)]
+pub struct MetricSpec {
+    /// Names of the availability probes.
+    pub availability: Vec<String>,
+    /// Consecutive ok samples per probe for a stable window.
+    pub stable_samples: u32,
+    /// Shortest stable window.
+    pub stable_min_us: Micros,
+    /// Budget of each step, in order.
+    pub step_budgets_us: Vec<Option<Micros>>,
+}
+
+impl MetricSpec {
+    /// The spec of a scenario.
+    pub fn of(s: &Scenario) -> Self {
+        MetricSpec {
+            availability: s.availability_probes().map(|(_, p)| p.name.clone()).collect(),
+            stable_samples: s.stability.samples,
+            stable_min_us: s.stability.min_duration.0.as_micros() as Micros,
+            step_budgets_us: s.steps.iter().map(|st| st.budget.map(|b| b.0.as_micros() as Micros)).collect(),
+        }
+    }
+}
+
+fn secs(us: Micros) -> f64 {
+    us as f64 / 1e6
+}
+
+/// Follows availability samples after `t0` and finds the first stable healthy window.
+///
+/// Fed one sample at a time, in time order, by both [`compute`] and the engine.
+#[derive(Clone, Debug)]
+pub struct RecoveryTracker {
+    probes: Vec<String>,
+    samples: u32,
+    min_us: Micros,
+    latest_ok: Vec<Option<bool>>,
+    in_window: Vec<u32>,
+    /// First failed sample at or after `t0`.
+    pub first_failure: Option<Micros>,
+    last_failure: Option<Micros>,
+    window_start: Option<Micros>,
+    /// Healthy windows broken before they were stable.
+    pub flaps: u32,
+    /// `(last failed sample, start of the stable window)` once recovered.
+    pub recovered: Option<(Micros, Micros)>,
+}
+
+impl RecoveryTracker {
+    /// A tracker for the spec's availability probes.
+    pub fn new(spec: &MetricSpec) -> Self {
+        let n = spec.availability.len();
+        RecoveryTracker {
+            probes: spec.availability.clone(),
+            samples: spec.stable_samples.max(1),
+            min_us: spec.stable_min_us,
+            latest_ok: vec![None; n],
+            in_window: vec![0; n],
+            first_failure: None,
+            last_failure: None,
+            window_start: None,
+            flaps: 0,
+            recovered: None,
+        }
+    }
+
+    /// Records one sample taken at or after `t0`; returns true when it completes the first
+    /// stable window. Samples of other probes are ignored.
+    pub fn observe(&mut self, probe: &str, t: Micros, ok: bool) -> bool {
+        let Some(i) = self.probes.iter().position(|p| p == probe) else { return false };
+        if self.recovered.is_some() {
+            return false;
+        }
+        self.latest_ok[i] = Some(ok);
+        if !ok {
+            self.first_failure.get_or_insert(t);
+            self.last_failure = Some(t);
+            if self.window_start.take().is_some() {
+                self.flaps += 1;
+            }
+            self.in_window.iter_mut().for_each(|c| *c = 0);
+            return false;
+        }
+        let Some(last_failure) = self.last_failure else { return false };
+        match self.window_start {
+            None if self.latest_ok.iter().all(|o| *o != Some(false)) => {
+                self.window_start = Some(t);
+                self.in_window.iter_mut().for_each(|c| *c = 0);
+                self.in_window[i] = 1;
+            }
+            None => return false,
+            Some(_) => self.in_window[i] += 1,
+        }
+        let start = self.window_start.expect("set above");
+        if self.in_window.iter().all(|&c| c >= self.samples) && t - start >= self.min_us {
+            self.recovered = Some((last_failure, start));
+            return true;
+        }
+        false
+    }
+}
+
+/// Derives the drill's metrics from its timeline.
+pub fn compute(timeline: &Timeline, spec: &MetricSpec) -> Metrics {
+    let Some(t0) = timeline.t0() else {
+        let none =
+            |what: &str| Measurement::NotMeasured { reason: format!("the fault never became active, so {what}") };
+        return Metrics {
+            mttd: none("there was nothing to detect"),
+            rto: none("there was nothing to recover from"),
+            rpo: Rpo {
+                measurement: none("no data could be lost"),
+                acknowledged: 0,
+                lost: 0,
+                lost_after_fault: 0,
+                lost_records: vec![],
+            },
+            flaps: 0,
+            steps: step_timings(timeline, spec, 0),
+            procedure_s: None,
+            escalations: 0,
+        };
+    };
+    let (mttd, rto, flaps) = availability(timeline, spec, t0);
+    let steps = step_timings(timeline, spec, t0);
+    let procedure_s = procedure_span(timeline);
+    let escalations = timeline.events.iter().filter(|e| matches!(e.kind, EventKind::Escalation { .. })).count() as u32;
+    Metrics { mttd, rto, rpo: rpo(timeline, t0), flaps, steps, procedure_s, escalations }
+}
+
+fn availability(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> (Measurement, Measurement, u32) {
+    if spec.availability.is_empty() {
+        let m = || Measurement::NotMeasured { reason: "the scenario has no availability probe".into() };
+        return (m(), m(), 0);
+    }
+    // The state of each probe just before t0: a probe already failing makes the drill's
+    // availability numbers meaningless, because the fault did not cause that failure.
+    let mut before: HashMap<&str, bool> = HashMap::new();
+    let mut tracker = RecoveryTracker::new(spec);
+    let mut last_t = t0;
+    for e in &timeline.events {
+        let EventKind::Sample { probe, ok, .. } = &e.kind else { continue };
+        if e.t_us < t0 {
+            before.insert(probe, *ok);
+        } else {
+            last_t = last_t.max(e.t_us);
+            tracker.observe(probe, e.t_us, *ok);
+        }
+    }
+    if let Some(name) = spec.availability.iter().find(|p| before.get(p.as_str()) == Some(&false)) {
+        let reason = format!("probe `{name}` was already failing before the fault: the baseline was not healthy");
+        return (
+            Measurement::NotMeasured { reason: reason.clone() },
+            Measurement::NotMeasured { reason },
+            tracker.flaps,
+        );
+    }
+    let mttd = match tracker.first_failure {
+        Some(t) => Measurement::exact(secs(t - t0)),
+        None => Measurement::NoImpact,
+    };
+    let rto = match (tracker.first_failure, tracker.recovered) {
+        (None, _) => Measurement::NoImpact,
+        (Some(_), Some((last_fail, start))) => {
+            // Recovery happened between the last failed sample and the first ok one of the
+            // stable window: report the middle, and half the gap as the uncertainty.
+            let mid = (last_fail + start) as f64 / 2.0;
+            Measurement::Measured {
+                seconds: (mid - t0 as f64) / 1e6,
+                uncertainty: secs(start - last_fail) / 2.0,
+                note: None,
+            }
+        }
+        (Some(_), None) => Measurement::Unmet {
+            reason: format!("no stable recovery observed in the {:.1} s after the fault", secs(last_t - t0)),
+        },
+    };
+    (mttd, rto, tracker.flaps)
+}
+
+fn rpo(timeline: &Timeline, t0: Micros) -> Rpo {
+    // Per ledger: seq -> (time written, acked), and the read-back result.
+    let mut writes: BTreeMap<&str, BTreeMap<u64, (Micros, bool)>> = BTreeMap::new();
+    let mut missing: BTreeMap<&str, &Vec<u64>> = BTreeMap::new();
+    let mut failed_reads = Vec::new();
+    for e in &timeline.events {
+        match &e.kind {
+            EventKind::LedgerWrite { probe, seq, acked } => {
+                writes.entry(probe).or_default().insert(*seq, (e.t_us, *acked));
+            }
+            EventKind::LedgerReadBack { probe, missing: m, .. } => {
+                missing.insert(probe, m);
+            }
+            EventKind::LedgerReadFailed { probe, error } => failed_reads.push(format!("`{probe}`: {error}")),
+            _ => {}
+        }
+    }
+    let mut out = Rpo {
+        measurement: Measurement::NotMeasured { reason: "the scenario has no write ledger".into() },
+        acknowledged: 0,
+        lost: 0,
+        lost_after_fault: 0,
+        lost_records: vec![],
+    };
+    if writes.is_empty() {
+        return out;
+    }
+    if !failed_reads.is_empty() || missing.len() < writes.len() {
+        let why =
+            if failed_reads.is_empty() { "the ledger was not read back".to_string() } else { failed_reads.join("; ") };
+        out.measurement = Measurement::NotMeasured { reason: why };
+        return out;
+    }
+    let mut worst: f64 = 0.0;
+    let mut lower_bound = false;
+    for (probe, ledger) in &writes {
+        let lost: Vec<u64> = missing[probe].iter().copied().filter(|s| ledger.get(s).is_some_and(|w| w.1)).collect();
+        out.acknowledged += ledger.values().filter(|w| w.1).count() as u64;
+        out.lost += lost.len() as u64;
+        out.lost_after_fault += lost.iter().filter(|s| ledger[s].0 >= t0).count() as u64;
+        out.lost_records.extend(lost.iter().take(100 - out.lost_records.len().min(100)));
+        let lost_before = lost.iter().any(|s| ledger[s].0 < t0);
+        if !lost_before {
+            continue;
+        }
+        let newest_survivor =
+            ledger.iter().filter(|(s, w)| w.1 && w.0 < t0 && !lost.contains(s)).map(|(_, w)| w.0).max();
+        let rpo = match newest_survivor {
+            Some(t) => secs(t0 - t),
+            None => {
+                // Nothing written before the fault survived: the loss reaches back at least to
+                // the ledger's first write.
+                lower_bound = true;
+                secs(t0 - ledger.values().map(|w| w.0).min().unwrap_or(t0))
+            }
+        };
+        worst = worst.max(rpo);
+    }
+    out.measurement = Measurement::Measured {
+        seconds: worst,
+        uncertainty: 0.0,
+        note: lower_bound.then(|| "at least: no record written before the fault survived".into()),
+    };
+    out
+}
+
+fn step_timings(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> Vec<StepTiming> {
+    let mut steps: Vec<StepTiming> = spec
+        .step_budgets_us
+        .iter()
+        .enumerate()
+        .map(|(i, b)| StepTiming {
+            step: i,
+            started_s: None,
+            duration_s: None,
+            budget_s: b.map(secs),
+            over_budget: false,
+            escalated: false,
+            status: "not run".into(),
+        })
+        .collect();
+    let mut started: HashMap<usize, Micros> = HashMap::new();
+    for e in &timeline.events {
+        match &e.kind {
+            EventKind::StepStarted { step, .. } if *step < steps.len() => {
+                started.insert(*step, e.t_us);
+                steps[*step].started_s = Some(secs(e.t_us.saturating_sub(t0)));
+                steps[*step].status = "unfinished".into();
+            }
+            EventKind::StepFinished { step, ok, .. } if *step < steps.len() => {
+                let s = &mut steps[*step];
+                if let Some(begin) = started.get(step) {
+                    let d = e.t_us - begin;
+                    s.duration_s = Some(secs(d));
+                    s.over_budget = spec.step_budgets_us[*step].is_some_and(|b| d > b);
+                }
+                s.status = if *ok { "ok" } else { "failed" }.into();
+            }
+            EventKind::StepSkipped { step, .. } if *step < steps.len() => steps[*step].status = "skipped".into(),
+            EventKind::Escalation { step: Some(step), .. } if *step < steps.len() => steps[*step].escalated = true,
+            _ => {}
+        }
+    }
+    steps
+}
+
+fn procedure_span(timeline: &Timeline) -> Option<f64> {
+    let first = timeline.events.iter().find(|e| matches!(e.kind, EventKind::StepStarted { .. }))?.t_us;
+    let last = timeline.events.iter().rev().find(|e| matches!(e.kind, EventKind::StepFinished { .. }))?.t_us;
+    (last >= first).then(|| secs(last - first))
+}
+
+/// MTTR: the mean RTO over repeated drills. A drill that never recovered makes the mean
+/// unbounded, so it is unmet; drills whose RTO could not be measured are left out and counted.
+pub fn mttr(rtos: &[Measurement]) -> Measurement {
+    let unmet = rtos.iter().filter(|m| matches!(m, Measurement::Unmet { .. })).count();
+    if unmet > 0 {
+        return Measurement::Unmet { reason: format!("{unmet} of {} drills did not recover", rtos.len()) };
+    }
+    let values: Vec<(f64, f64)> = rtos
+        .iter()
+        .filter_map(|m| match m {
+            Measurement::Measured { seconds, uncertainty, .. } => Some((*seconds, *uncertainty)),
+            Measurement::NoImpact => Some((0.0, 0.0)),
+            _ => None,
+        })
+        .collect();
+    if values.is_empty() {
+        return Measurement::NotMeasured { reason: format!("no RTO was measured in {} drills", rtos.len()) };
+    }
+    let n = values.len() as f64;
+    let skipped = rtos.len() - values.len();
+    Measurement::Measured {
+        seconds: values.iter().map(|v| v.0).sum::<f64>() / n,
+        uncertainty: values.iter().map(|v| v.1).sum::<f64>() / n,
+        note: Some(if skipped > 0 {
+            format!("mean of {} drills; {skipped} without a measured RTO left out", values.len())
+        } else {
+            format!("mean of {} drills", values.len())
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::Event;
+
+    const S: Micros = 1_000_000;
+
+    /// Builds timelines by hand: `fault(t)`, `sample(probe, t, ok)`, …
+    #[derive(Default)]
+    struct T(Timeline);
+
+    impl T {
+        fn push(mut self, t: Micros, kind: EventKind) -> Self {
+            self.0.events.push(Event { t_us: t, at: jiff::Timestamp::UNIX_EPOCH, kind });
+            self
+        }
+        fn fault(self, t: Micros) -> Self {
+            self.push(t, EventKind::FaultActive)
+        }
+        fn sample(self, probe: &str, t: Micros, ok: bool) -> Self {
+            self.push(t, EventKind::Sample { probe: probe.into(), ok, latency_us: None, detail: None })
+        }
+        /// Samples of `probe` every `every` from `from` to `to` (exclusive) with state `ok`.
+        fn samples(mut self, probe: &str, from: Micros, to: Micros, every: Micros, ok: bool) -> Self {
+            let mut t = from;
+            while t < to {
+                self = self.sample(probe, t, ok);
+                t += every;
+            }
+            self
+        }
+        fn write(self, t: Micros, seq: u64, acked: bool) -> Self {
+            self.push(t, EventKind::LedgerWrite { probe: "ledger".into(), seq, acked })
+        }
+        fn read_back(self, t: Micros, checked: u64, missing: Vec<u64>) -> Self {
+            self.push(t, EventKind::LedgerReadBack { probe: "ledger".into(), checked, missing })
+        }
+        fn done(mut self) -> Timeline {
+            self.0.canonicalize();
+            self.0
+        }
+    }
+
+    fn spec(probes: &[&str]) -> MetricSpec {
+        MetricSpec {
+            availability: probes.iter().map(|p| p.to_string()).collect(),
+            stable_samples: 3,
+            stable_min_us: S,
+            step_budgets_us: vec![],
+        }
+    }
+
+    fn measured(m: &Measurement) -> (f64, f64) {
+        match m {
+            Measurement::Measured { seconds, uncertainty, .. } => (*seconds, *uncertainty),
+            other => panic!("expected a value, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_impact_gives_rto_zero_and_says_so() {
+        let tl = T::default().samples("api", 0, 10 * S, S, true).fault(3 * S).done();
+        let m = compute(&tl, &spec(&["api"]));
+        assert_eq!(m.rto, Measurement::NoImpact);
+        assert_eq!(m.mttd, Measurement::NoImpact);
+        assert_eq!(m.rto.seconds(), Some(0.0));
+    }
+
+    #[test]
+    fn outage_gives_mttd_and_rto_with_half_interval_uncertainty() {
+        // Fault at 10 s; failing samples 11..=20 s; ok from 21 s on, every second.
+        let tl = T::default()
+            .samples("api", 0, 11 * S, S, true)
+            .fault(10 * S)
+            .samples("api", 11 * S, 21 * S, S, false)
+            .samples("api", 21 * S, 30 * S, S, true)
+            .done();
+        let m = compute(&tl, &spec(&["api"]));
+        assert_eq!(measured(&m.mttd), (1.0, 0.0));
+        // Last failure at 20 s, first ok at 21 s: recovery at 20.5 ± 0.5 s, i.e. 10.5 s after t0.
+        assert_eq!(measured(&m.rto), (10.5, 0.5));
+        assert_eq!(m.flaps, 0);
+    }
+
+    #[test]
+    fn never_recovered_is_unmet_not_a_number() {
+        let tl =
+            T::default().samples("api", 0, 5 * S, S, true).fault(5 * S).samples("api", 6 * S, 60 * S, S, false).done();
+        let m = compute(&tl, &spec(&["api"]));
+        assert!(
+            matches!(m.rto, Measurement::Unmet { ref reason } if reason.contains("no stable recovery")),
+            "{:?}",
+            m.rto
+        );
+        assert_eq!(m.rto.seconds(), None);
+    }
+
+    #[test]
+    fn flapping_recovery_counts_only_the_stable_window() {
+        // Down 1..5 s, up for two samples (shorter than the 3-sample window), down again,
+        // then up for good from 12 s.
+        let tl = T::default()
+            .fault(0)
+            .samples("api", S, 5 * S, S, false)
+            .samples("api", 5 * S, 7 * S, S, true)
+            .samples("api", 7 * S, 12 * S, S, false)
+            .samples("api", 12 * S, 20 * S, S, true)
+            .done();
+        let m = compute(&tl, &spec(&["api"]));
+        assert_eq!(measured(&m.rto), (11.5, 0.5));
+        assert_eq!(m.flaps, 1);
+    }
+
+    #[test]
+    fn stability_needs_every_probe_and_the_minimum_duration() {
+        // Two probes at 100 ms; `db` recovers 2 s after `api`. The window starts when both are ok.
+        let ms = 1_000;
+        let tl = T::default()
+            .fault(0)
+            .samples("api", 100 * ms, 3 * S, 100 * ms, false)
+            .samples("api", 3 * S, 10 * S, 100 * ms, true)
+            .samples("db", 100 * ms, 5 * S, 100 * ms, false)
+            .samples("db", 5 * S, 10 * S, 100 * ms, true)
+            .done();
+        let m = compute(&tl, &spec(&["api", "db"]));
+        let (rto, u) = measured(&m.rto);
+        assert!((rto - 4.95).abs() < 1e-9 && (u - 0.05).abs() < 1e-9, "{rto} ± {u}");
+    }
+
+    #[test]
+    fn a_window_shorter_than_the_minimum_duration_is_not_recovery() {
+        // Three ok samples 100 ms apart (200 ms) are not the 1 s minimum; a failure then breaks it.
+        let ms = 1_000;
+        let tl = T::default()
+            .fault(0)
+            .sample("api", 100 * ms, false)
+            .samples("api", 200 * ms, 600 * ms, 100 * ms, true)
+            .sample("api", 600 * ms, false)
+            .samples("api", 700 * ms, 3 * S, 100 * ms, true)
+            .done();
+        let m = compute(&tl, &spec(&["api"]));
+        assert_eq!(m.flaps, 1);
+        let (rto, _) = measured(&m.rto);
+        assert!((rto - 0.65).abs() < 1e-9, "{rto}");
+    }
+
+    #[test]
+    fn a_probe_failing_before_the_fault_makes_availability_unmeasurable() {
+        let tl =
+            T::default().samples("api", 0, 5 * S, S, false).fault(5 * S).samples("api", 5 * S, 20 * S, S, true).done();
+        let m = compute(&tl, &spec(&["api"]));
+        assert!(matches!(m.rto, Measurement::NotMeasured { ref reason } if reason.contains("already failing")));
+        assert!(matches!(m.mttd, Measurement::NotMeasured { .. }));
+    }
+
+    #[test]
+    fn an_early_failure_that_recovered_before_the_fault_does_not_count() {
+        let tl = T::default()
+            .sample("api", 0, false)
+            .samples("api", S, 5 * S, S, true)
+            .fault(5 * S)
+            .samples("api", 5 * S, 9 * S, S, true)
+            .done();
+        assert_eq!(compute(&tl, &spec(&["api"])).rto, Measurement::NoImpact);
+    }
+
+    #[test]
+    fn lost_acknowledged_writes_give_rpo_and_count() {
+        // Writes every 250 ms from 0; fault at 10 s. The last 2 s of acknowledged writes
+        // before the fault (seq 32..=39) and a write after it (seq 41) are lost.
+        let ms = 1_000;
+        let mut t = T::default();
+        for seq in 0..60u64 {
+            let at = seq * 250 * ms;
+            let acked = !(40..44).contains(&seq) || seq == 41; // unavailable while failing over
+            t = t.write(at, seq, acked);
+        }
+        let missing: Vec<u64> = (32..40).chain([41]).collect();
+        let tl = t.fault(10 * S).read_back(20 * S, 57, missing).done();
+        let m = compute(&tl, &spec(&["api"]));
+        // Newest survivor written before t0 is seq 31 at 7.75 s: RPO = 2.25 s.
+        assert_eq!(measured(&m.rpo.measurement), (2.25, 0.0));
+        assert_eq!(m.rpo.lost, 9);
+        assert_eq!(m.rpo.lost_after_fault, 1);
+        assert_eq!(m.rpo.acknowledged, 57);
+        assert_eq!(m.rpo.lost_records.len(), 9);
+    }
+
+    #[test]
+    fn no_lost_writes_is_rpo_zero_and_no_read_back_is_not_measured() {
+        let t = T::default().write(0, 0, true).write(S, 1, true).fault(2 * S);
+        let without = compute(&t.0.clone(), &spec(&["api"]));
+        assert!(
+            matches!(without.rpo.measurement, Measurement::NotMeasured { ref reason } if reason.contains("not read back"))
+        );
+        let tl = t.read_back(5 * S, 2, vec![]).done();
+        assert_eq!(measured(&compute(&tl, &spec(&["api"])).rpo.measurement), (0.0, 0.0));
+    }
+
+    #[test]
+    fn mttr_is_the_mean_and_unmet_when_any_drill_never_recovered() {
+        let m = |s| Measurement::Measured { seconds: s, uncertainty: 0.5, note: None };
+        let mean = mttr(&[m(10.0), m(20.0), Measurement::NoImpact]);
+        assert_eq!(mean.seconds(), Some(10.0));
+        let unmet = mttr(&[m(10.0), Measurement::Unmet { reason: "x".into() }]);
+        assert!(matches!(unmet, Measurement::Unmet { ref reason } if reason.contains("1 of 2")));
+        assert!(matches!(mttr(&[]), Measurement::NotMeasured { .. }));
+    }
+
+    #[test]
+    fn step_timings_compare_with_budgets() {
+        let tl = T::default()
+            .fault(0)
+            .push(S, EventKind::StepStarted { step: 0, name: "a".into() })
+            .push(4 * S, EventKind::StepFinished { step: 0, ok: true, detail: None })
+            .push(4 * S, EventKind::StepStarted { step: 1, name: "b".into() })
+            .push(6 * S, EventKind::Escalation { step: Some(1), after_us: 2 * S })
+            .push(9 * S, EventKind::StepFinished { step: 1, ok: false, detail: None })
+            .push(9 * S, EventKind::StepSkipped { step: 2, reason: "previous step failed".into() })
+            .done();
+        let mut sp = spec(&["api"]);
+        sp.step_budgets_us = vec![Some(5 * S), Some(2 * S), None];
+        let m = compute(&tl, &sp);
+        assert_eq!(m.steps[0].duration_s, Some(3.0));
+        assert!(!m.steps[0].over_budget);
+        assert!(m.steps[1].over_budget && m.steps[1].escalated);
+        assert_eq!(m.steps[1].status, "failed");
+        assert_eq!(m.steps[2].status, "skipped");
+        assert_eq!(m.procedure_s, Some(8.0));
+        assert_eq!(m.escalations, 1);
+    }
+}

@@ -1,0 +1,247 @@
+//! The JSON record of a drill: what ran, what was seen, what it means. Written atomically to
+//! `reports/`; the input of every other report.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Metrics;
+use crate::scenario::{Scenario, StepAction};
+use crate::score::Verdict;
+use crate::timeline::{Outcome, Timeline};
+
+/// Why a record could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Writing failed.
+    #[error("failed to write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// One drill's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DrillRecord {
+    /// The firedrill version that ran it.
+    pub firedrill_version: String,
+    /// What ran.
+    pub scenario: ScenarioInfo,
+    /// Environment word.
+    pub environment: String,
+    /// `virtual` (sim) or `real`.
+    pub clock: String,
+    /// The seed of this run: `--seed` with `--repeat 1` reproduces it in `sim`.
+    pub seed: u64,
+    /// Run number within its invocation, from 1.
+    pub run: u32,
+    /// Wall-clock start (virtual in `sim`).
+    pub started_at: Timestamp,
+    /// Wall-clock end (virtual in `sim`).
+    pub ended_at: Timestamp,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The targets, in seconds.
+    pub targets: TargetsInfo,
+    /// What was measured.
+    pub metrics: Metrics,
+    /// Targets checked.
+    pub verdicts: Vec<Verdict>,
+    /// 0–100, `None` when there was nothing to score.
+    pub score: Option<u32>,
+    /// The probes that observed it.
+    pub probes: Vec<ProbeInfo>,
+    /// The procedure's steps.
+    pub steps: Vec<StepInfo>,
+    /// Every event.
+    pub timeline: Timeline,
+}
+
+/// What ran.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    /// Name.
+    pub name: String,
+    /// File, as given.
+    pub file: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Description.
+    pub description: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Fault word.
+    pub fault: String,
+    /// What the fault does.
+    pub fault_description: String,
+}
+
+/// The targets, in seconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetsInfo {
+    /// RTO.
+    pub rto_s: Option<f64>,
+    /// RPO.
+    pub rpo_s: Option<f64>,
+    /// MTTD.
+    pub mttd_s: Option<f64>,
+    /// MTTR.
+    pub mttr_s: Option<f64>,
+    /// Deadline.
+    pub deadline_s: f64,
+}
+
+/// A probe, as the report names it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeInfo {
+    /// Name.
+    pub name: String,
+    /// Check word.
+    pub kind: String,
+    /// What it checks (secrets masked).
+    pub target: String,
+    /// Interval, seconds.
+    pub interval_s: f64,
+    /// Whether it makes up availability.
+    pub availability: bool,
+}
+
+/// A step, as the report names it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepInfo {
+    /// Name.
+    pub name: String,
+    /// `automated` or `manual`.
+    pub kind: String,
+    /// Budget, seconds.
+    pub budget_s: Option<f64>,
+}
+
+impl DrillRecord {
+    /// Assembles the record; `metrics`, `verdicts` and `score` come from their modules.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        scenario: &Scenario,
+        seed: u64,
+        run: u32,
+        virtual_time: bool,
+        timeline: Timeline,
+        metrics: Metrics,
+        verdicts: Vec<Verdict>,
+        score: Option<u32>,
+    ) -> Self {
+        let secs = |d: Option<crate::duration::Dur>| d.map(|d| d.as_secs_f64());
+        let first = timeline.events.first().map(|e| e.at).unwrap_or(Timestamp::UNIX_EPOCH);
+        let last = timeline.events.last().map(|e| e.at).unwrap_or(first);
+        DrillRecord {
+            firedrill_version: env!("CARGO_PKG_VERSION").into(),
+            scenario: ScenarioInfo {
+                name: scenario.name.clone(),
+                file: scenario.path.display().to_string(),
+                sha256: scenario.sha256.clone(),
+                description: scenario.description.clone(),
+                tags: scenario.tags.clone(),
+                fault: scenario.fault.kind().into(),
+                fault_description: scenario.fault.describe(),
+            },
+            environment: scenario.environment.kind().into(),
+            clock: if virtual_time { "virtual" } else { "real" }.into(),
+            seed,
+            run,
+            started_at: first,
+            ended_at: last,
+            outcome: timeline.outcome().unwrap_or(crate::timeline::Outcome::Error),
+            targets: TargetsInfo {
+                rto_s: secs(scenario.rto),
+                rpo_s: secs(scenario.rpo),
+                mttd_s: secs(scenario.mttd),
+                mttr_s: secs(scenario.mttr),
+                deadline_s: scenario.deadline.as_secs_f64(),
+            },
+            metrics,
+            verdicts,
+            score,
+            probes: scenario
+                .probes
+                .iter()
+                .map(|p| ProbeInfo {
+                    name: p.name.clone(),
+                    kind: p.check.kind().into(),
+                    target: p.check.target(),
+                    interval_s: p.interval.as_secs_f64(),
+                    availability: p.is_availability(),
+                })
+                .collect(),
+            steps: scenario
+                .steps
+                .iter()
+                .map(|s| StepInfo {
+                    name: s.name.clone(),
+                    kind: match s.action {
+                        StepAction::Run(_) => "automated",
+                        StepAction::Manual(_) => "manual",
+                    }
+                    .into(),
+                    budget_s: s.budget.map(|b| b.as_secs_f64()),
+                })
+                .collect(),
+            timeline,
+        }
+    }
+
+    /// The record as pretty JSON, the bytes written to disk.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("a record is plain data");
+        s.push('\n');
+        s
+    }
+
+    /// A file name that sorts by real time of writing and says what it holds.
+    pub fn file_name(&self, written_at: Timestamp) -> String {
+        let stamp = written_at.strftime("%Y%m%dT%H%M%S%.3fZ").to_string().replace('.', "");
+        format!("{stamp}_{}_seed{}_run{}.json", self.scenario.name, self.seed, self.run)
+    }
+}
+
+/// Writes `contents` to `dir/name` through a temporary file and a rename, so that a crash
+/// never leaves half a record.
+pub fn write_atomic(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, ReportError> {
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReportError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(err(dir))?;
+    let target = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).map_err(err(&tmp))?;
+    f.write_all(contents.as_bytes()).map_err(err(&tmp))?;
+    f.sync_all().map_err(err(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, &target).map_err(err(&target))?;
+    Ok(target)
+}
+
+/// Earlier records of a scenario in `dir` (same name and environment), for MTTR. A virtual-time
+/// drill with the same scenario file and seed is the same drill, so it is counted once.
+/// Unreadable files are skipped: history is evidence, not a precondition.
+pub fn load_history(dir: &Path, scenario: &str, environment: &str, exclude: &[PathBuf]) -> Vec<DrillRecord> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && !exclude.contains(p))
+        .collect();
+    paths.sort();
+    let mut seen = HashSet::new();
+    paths
+        .iter()
+        .filter_map(|p| serde_json::from_str::<DrillRecord>(&std::fs::read_to_string(p).ok()?).ok())
+        .filter(|r| r.scenario.name == scenario && r.environment == environment)
+        .filter(|r| r.clock != "virtual" || seen.insert((r.scenario.sha256.clone(), r.seed)))
+        .collect()
+}

@@ -1,0 +1,245 @@
+//! The terminal rendering of drills and plans: tables of metrics, verdicts and steps.
+//!
+//! Renders what the record holds; it never recomputes a metric.
+
+use std::fmt::Write;
+
+use tabled::builder::Builder;
+use tabled::settings::Style;
+
+use super::DrillRecord;
+use crate::drill::ScenarioRun;
+use crate::metrics::Measurement;
+use crate::scenario::{Scenario, StepAction};
+use crate::score::{Status, Verdict};
+
+/// Seconds as people read them: `12.40 s`, or `8m 12.4s` (`15m`) past a minute.
+pub fn secs(s: f64) -> String {
+    if s < 60.0 {
+        return format!("{s:.2} s");
+    }
+    let m = (s / 60.0).floor();
+    let rest = s - m * 60.0;
+    if rest < 0.05 {
+        format!("{m}m")
+    } else {
+        format!("{m}m {rest:.1}s")
+    }
+}
+
+/// A measurement with its uncertainty, or why there is none.
+pub fn measurement(m: &Measurement) -> String {
+    match m {
+        Measurement::Measured { seconds, uncertainty, note } => {
+            let mut s = secs(*seconds);
+            if *uncertainty > 0.0 {
+                s += &format!(" ± {}", secs(*uncertainty));
+            }
+            if let Some(n) = note {
+                s += &format!(" ({n})");
+            }
+            s
+        }
+        Measurement::NoImpact => "0 s (no impact observed)".into(),
+        Measurement::Unmet { reason } => format!("unmet: {reason}"),
+        Measurement::NotMeasured { reason } => format!("not measured: {reason}"),
+    }
+}
+
+fn verdict_cells(v: Option<&Verdict>) -> [String; 3] {
+    match v {
+        None => ["-".into(), "-".into(), "-".into()],
+        Some(v) => [
+            secs(v.limit_s),
+            match v.status {
+                Status::Met => "met".into(),
+                Status::Missed => "MISSED".into(),
+                Status::NotMeasured => "NOT MEASURED".into(),
+            },
+            v.margin_s
+                .map(|m| format!("{}{}", if m >= 0.0 { "+" } else { "-" }, secs(m.abs())))
+                .unwrap_or_else(|| "-".into()),
+        ],
+    }
+}
+
+/// The summary of one drill.
+pub fn drill(r: &DrillRecord, of: u32) -> String {
+    let mut out = String::new();
+    let score = r.score.map(|s| format!("{s}/100")).unwrap_or_else(|| "n/a (no targets)".into());
+    let _ = writeln!(
+        out,
+        "{}  run {}/{}  seed {}  {} ({} time)  outcome: {}  score: {}",
+        r.scenario.name,
+        r.run,
+        of,
+        r.seed,
+        r.environment,
+        r.clock,
+        r.outcome.as_str(),
+        score
+    );
+    let _ = writeln!(out, "fault: {}", r.scenario.fault_description);
+    let mut t = Builder::default();
+    t.push_record(["metric", "measured", "target", "verdict", "margin"]);
+    let find = |name: &str| r.verdicts.iter().find(|v| v.target == name);
+    let m = &r.metrics;
+    let rpo = match m.rpo.lost {
+        0 => measurement(&m.rpo.measurement),
+        n => format!("{} ({n} of {} acknowledged writes lost)", measurement(&m.rpo.measurement), m.rpo.acknowledged),
+    };
+    for (name, value) in [("MTTD", measurement(&m.mttd)), ("RTO", measurement(&m.rto)), ("RPO", rpo)] {
+        let [target, verdict, margin] = verdict_cells(find(&name.to_lowercase()));
+        t.push_record([name.to_string(), value, target, verdict, margin]);
+    }
+    let _ = writeln!(out, "{}", t.build().with(Style::rounded()));
+    if !r.steps.is_empty() {
+        let mut t = Builder::default();
+        t.push_record(["#", "step", "kind", "took", "budget", "status"]);
+        for (info, timing) in r.steps.iter().zip(&m.steps) {
+            let mut status = timing.status.clone();
+            if timing.over_budget {
+                status += ", over budget";
+            }
+            if timing.escalated {
+                status += ", escalated";
+            }
+            t.push_record([
+                (timing.step + 1).to_string(),
+                info.name.clone(),
+                info.kind.clone(),
+                timing.duration_s.map(secs).unwrap_or_else(|| "-".into()),
+                info.budget_s.map(secs).unwrap_or_else(|| "-".into()),
+                status,
+            ]);
+        }
+        let _ = writeln!(out, "{}", t.build().with(Style::rounded()));
+    }
+    if m.flaps > 0 {
+        let _ = writeln!(out, "flapping: {} healthy window(s) broke before they were stable", m.flaps);
+    }
+    out
+}
+
+/// One line per drill of a repeated run.
+pub fn runs(run: &ScenarioRun) -> String {
+    let Some((first, _)) = run.drills.first() else { return String::new() };
+    let mut t = Builder::default();
+    t.push_record(["run", "seed", "outcome", "MTTD", "RTO", "RPO", "lost", "score"]);
+    for (r, _) in &run.drills {
+        t.push_record([
+            r.run.to_string(),
+            r.seed.to_string(),
+            r.outcome.as_str().to_string(),
+            measurement(&r.metrics.mttd),
+            measurement(&r.metrics.rto),
+            measurement(&r.metrics.rpo.measurement),
+            r.metrics.rpo.lost.to_string(),
+            r.score.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    format!(
+        "{}  {} ({} time)\n{}\n",
+        first.scenario.name,
+        first.environment,
+        first.clock,
+        t.build().with(Style::rounded())
+    )
+}
+
+/// The MTTR line of a scenario's drills.
+pub fn mttr(name: &str, run: &ScenarioRun) -> String {
+    let from = if run.history > 0 {
+        format!("{} drill(s) now + {} earlier", run.drills.len(), run.history)
+    } else {
+        format!("{} drill(s)", run.drills.len())
+    };
+    let verdict = match &run.mttr_verdict {
+        Some(v) => {
+            let [target, verdict, margin] = verdict_cells(Some(v));
+            format!("  target {target}: {verdict} ({margin})")
+        }
+        None => String::new(),
+    };
+    format!("{name}: MTTR {} over {from}{verdict}\n", measurement(&run.mttr))
+}
+
+/// The plan of a scenario: what would be injected, probed and timed. Runs nothing.
+pub fn plan(s: &Scenario) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "scenario: {} ({})", s.name, s.path.display());
+    if !s.description.is_empty() {
+        let _ = writeln!(out, "  {}", s.description.replace('\n', "\n  "));
+    }
+    let _ = writeln!(out, "environment: {}", s.environment.kind());
+    let _ = writeln!(
+        out,
+        "\n1. steady state: every availability probe ok {} times in a row (waits up to {})",
+        s.steady_state.samples, s.steady_state.timeout
+    );
+    let _ = writeln!(out, "2. inject: {}", s.fault.describe());
+    if let Some(d) = s.fault.duration() {
+        let _ = writeln!(out, "   the fault lifts by itself after {d}");
+    }
+    let _ = writeln!(out, "3. probes, sampled throughout:");
+    let mut t = Builder::default();
+    t.push_record(["probe", "check", "target", "interval", "timeout", "measures"]);
+    for p in &s.probes {
+        t.push_record([
+            p.name.clone(),
+            p.check.kind().into(),
+            p.check.target(),
+            p.interval.to_string(),
+            p.timeout().to_string(),
+            if p.is_availability() { "availability (MTTD, RTO)" } else { "data loss (RPO)" }.into(),
+        ]);
+    }
+    let _ = writeln!(out, "{}", t.build().with(Style::rounded()));
+    match s.steps.is_empty() {
+        true => {
+            let _ = writeln!(out, "4. procedure: automatic (self-healing; nobody acts)");
+        }
+        false => {
+            let budget = s.procedure_budget.map(|b| format!(", budget {b}")).unwrap_or_default();
+            let _ = writeln!(out, "4. procedure: {} steps in order{budget}", s.steps.len());
+            let mut t = Builder::default();
+            t.push_record(["#", "step", "action", "budget", "escalate after", "in sim"]);
+            for (i, st) in s.steps.iter().enumerate() {
+                let action = match &st.action {
+                    StepAction::Run(argv) => format!("run: {}", argv.join(" ")),
+                    StepAction::Manual(text) => format!("manual: {text}"),
+                };
+                let sim = st
+                    .sim_duration
+                    .as_ref()
+                    .map(|d| format!("takes {d}; effect {}", format!("{:?}", st.sim_effect).to_lowercase()))
+                    .unwrap_or_default();
+                t.push_record([
+                    (i + 1).to_string(),
+                    st.name.clone(),
+                    action,
+                    st.budget.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
+                    st.escalate_after.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
+                    sim,
+                ]);
+            }
+            let _ = writeln!(out, "{}", t.build().with(Style::rounded()));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "5. recovered when every availability probe is ok {} times in a row for at least {}; gives up {} after the fault",
+        s.stability.samples, s.stability.min_duration, s.deadline
+    );
+    for sc in &s.stop_conditions {
+        let crate::scenario::StopCondition::ProbeFailing { probe, for_ } = sc;
+        let _ = writeln!(out, "   stop condition: abort and revert if `{probe}` fails for {for_}");
+    }
+    let _ = writeln!(out, "6. revert the fault, read the write ledgers back, check the steady state again");
+    let targets: Vec<String> = [("RTO", s.rto), ("RPO", s.rpo), ("MTTD", s.mttd), ("MTTR", s.mttr)]
+        .iter()
+        .filter_map(|(n, t)| t.map(|t| format!("{n} <= {t}")))
+        .collect();
+    let _ = writeln!(out, "\ntargets: {}", if targets.is_empty() { "none".into() } else { targets.join(", ") });
+    out
+}

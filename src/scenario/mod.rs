@@ -1,0 +1,62 @@
+//! Scenarios: parsing and validating the YAML that says what a drill does.
+//!
+//! Loading happens in two stages: [`model::RawScenario`] mirrors the file with source
+//! positions, then [`Scenario`] is the validated, fully resolved form with defaults applied.
+//! Every problem names the file, line and column.
+
+mod error;
+pub mod model;
+mod resolve;
+
+pub use error::{Pos, Problem, ScenarioError};
+pub use model::*;
+pub use resolve::{Positions, ResolvedStep, Scenario, StepAction};
+
+use std::path::{Path, PathBuf};
+
+/// Loads and validates one scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.to_path_buf(), source })?;
+    parse(&text, path)
+}
+
+/// Parses and validates scenario text; `path` is only used in messages and the record.
+pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+    let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
+    let raw: RawScenario =
+        serde_saphyr::from_str_with_options(text, options).map_err(|e| ScenarioError::parse(path, text, &e))?;
+    resolve::resolve(raw, text, path)
+}
+
+/// The scenario files a path names: the file itself, or the `.yaml`/`.yml` files directly in
+/// a folder, sorted so runs are reproducible.
+pub fn files(path: &Path) -> Result<Vec<PathBuf>, ScenarioError> {
+    if !path.is_dir() {
+        if !path.exists() {
+            return Err(ScenarioError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+            });
+        }
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|source| ScenarioError::Io { path: path.to_path_buf(), source })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(ScenarioError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no .yaml scenario files in this folder"),
+        });
+    }
+    Ok(files)
+}
+
+/// The JSON Schema of the scenario format, for editors.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(RawScenario)).expect("a schema is plain JSON")
+}
