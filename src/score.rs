@@ -18,7 +18,7 @@ pub const EXIT_TARGET_MISSED: i32 = 1;
 pub const EXIT_INVALID: i32 = 2;
 
 /// Weights of the score; see the README's formula.
-const WEIGHTS: [(&str, f64); 4] = [("rto", 4.0), ("rpo", 3.0), ("mttd", 2.0), ("mttr", 4.0)];
+const WEIGHTS: [(&str, f64); 3] = [("rto", 4.0), ("rpo", 3.0), ("mttd", 2.0)];
 /// Weight of the procedure's discipline (steps within budget).
 const PROCEDURE_WEIGHT: f64 = 1.0;
 

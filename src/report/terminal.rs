@@ -12,6 +12,7 @@ use crate::drill::ScenarioRun;
 use crate::metrics::Measurement;
 use crate::scenario::{Scenario, StepAction};
 use crate::score::{Status, Verdict};
+use crate::timeline::{EventKind, Phase};
 
 /// Seconds as people read them: `12.40 s`, or `8m 12.4s` (`15m`) past a minute.
 pub fn secs(s: f64) -> String {
@@ -117,6 +118,23 @@ pub fn drill(r: &DrillRecord, of: u32) -> String {
     }
     if m.flaps > 0 {
         let _ = writeln!(out, "flapping: {} healthy window(s) broke before they were stable", m.flaps);
+    }
+    for e in &r.timeline.events {
+        let line = match &e.kind {
+            EventKind::RevertFailed { error } => format!("REVERT FAILED, the system may still be faulted: {error}"),
+            EventKind::SteadyState { phase: Phase::Before, ok: false, detail } => {
+                format!("not steady before the fault, nothing was injected: {}", detail.as_deref().unwrap_or(""))
+            }
+            EventKind::SteadyState { phase: Phase::After, ok: false, detail } => {
+                format!("NOT back to steady state after the revert: {}", detail.as_deref().unwrap_or(""))
+            }
+            EventKind::StopConditionReached { probe, failing_for_us } => {
+                format!("stop condition: `{probe}` failing for {}, drill aborted", secs(*failing_for_us as f64 / 1e6))
+            }
+            EventKind::Error { message } => format!("error: {message}"),
+            _ => continue,
+        };
+        let _ = writeln!(out, "{line}");
     }
     out
 }

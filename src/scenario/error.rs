@@ -46,7 +46,7 @@ pub enum ScenarioError {
         source: std::io::Error,
     },
     /// The file is not valid YAML or does not match the scenario format.
-    #[error("{}", render(path, &[problem.clone()], source_line))]
+    #[error("{}", render(path, std::slice::from_ref(problem), source_line))]
     Parse {
         /// The file.
         path: PathBuf,
