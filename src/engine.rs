@@ -357,12 +357,36 @@ async fn wait_for_recovery<E: Environment>(
     let mut fault_end = scenario.fault.duration().map(|d| rec.clock.instant(t0) + d.0);
     let mut procedure = pin!(procedure(scenario, env, rec));
     let mut procedure_done = false;
+    // With no failure seen, the drill ends once the procedure is done, the fault has run its
+    // course, and the system then stays healthy for a whole stability window: no impact.
+    let mut quiet_since: Option<Instant> = None;
     loop {
         let changed = rec.changed.notified();
-        let recovered = rec.live.borrow().tracker.as_ref().is_some_and(|t| t.recovered.is_some());
+        let (recovered, impact) = {
+            let live = rec.live.borrow();
+            let tracker = live.tracker.as_ref().expect("set at t0");
+            (tracker.recovered.is_some(), tracker.first_failure.is_some())
+        };
         if recovered && procedure_done {
             rec.record(EventKind::RecoveryConfirmed);
             return WaitEnd::Outcome(Outcome::Recovered);
+        }
+        if impact {
+            quiet_since = None;
+        } else if procedure_done && fault_end.is_none() {
+            let since = *quiet_since.get_or_insert_with(|| {
+                let mut live = rec.live.borrow_mut();
+                scenario.availability_probes().for_each(|(i, _)| live.consecutive_ok[i] = 0);
+                Instant::now()
+            });
+            let live = rec.live.borrow();
+            let enough =
+                scenario.availability_probes().all(|(i, _)| live.consecutive_ok[i] >= scenario.stability.samples);
+            if enough && since.elapsed() >= scenario.stability.min_duration.0 {
+                drop(live);
+                rec.record(EventKind::RecoveryConfirmed);
+                return WaitEnd::Outcome(Outcome::Recovered);
+            }
         }
         if let Some((probe, failing_for)) = stop_condition(scenario, rec) {
             rec.record(EventKind::StopConditionReached { probe, failing_for_us: failing_for });
