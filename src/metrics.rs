@@ -282,11 +282,29 @@ fn availability(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> (Measurem
                 note: None,
             }
         }
-        (Some(_), None) => Measurement::Unmet {
-            reason: format!("no stable recovery observed in the {:.1} s after the fault", secs(last_t - t0)),
+        // A drill stopped early did not wait its deadline: the recovery time is unknown,
+        // not unmet.
+        (Some(_), None) => match stopped_early(timeline) {
+            Some(why) => Measurement::NotMeasured {
+                reason: format!("{why} {:.1} s after the fault, before a stable recovery", secs(last_t - t0)),
+            },
+            None => Measurement::Unmet {
+                reason: format!("no stable recovery observed in the {:.1} s after the fault", secs(last_t - t0)),
+            },
         },
     };
     (mttd, rto, tracker.flaps)
+}
+
+/// Why the drill stopped before its deadline, if it did.
+fn stopped_early(timeline: &Timeline) -> Option<String> {
+    timeline.events.iter().find_map(|e| match &e.kind {
+        EventKind::Cancelled => Some("the drill was interrupted".to_string()),
+        EventKind::StopConditionReached { probe, .. } => {
+            Some(format!("the drill was aborted by the stop condition on `{probe}`"))
+        }
+        _ => None,
+    })
 }
 
 fn rpo(timeline: &Timeline, t0: Micros) -> Rpo {
@@ -576,6 +594,17 @@ mod tests {
         assert_eq!(m.flaps, 1);
         let (rto, _) = measured(&m.rto);
         assert!((rto - 0.65).abs() < 1e-9, "{rto}");
+    }
+
+    #[test]
+    fn a_drill_stopped_early_has_no_rto_rather_than_an_unmet_one() {
+        let tl = T::default()
+            .fault(0)
+            .samples("api", S, 10 * S, S, false)
+            .push(10 * S, EventKind::StopConditionReached { probe: "api".into(), failing_for_us: 9 * S })
+            .done();
+        let m = compute(&tl, &spec(&["api"]));
+        assert!(matches!(m.rto, Measurement::NotMeasured { ref reason } if reason.contains("aborted")), "{:?}", m.rto);
     }
 
     #[test]
