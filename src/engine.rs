@@ -367,7 +367,9 @@ async fn wait_for_recovery<E: Environment>(
             let tracker = live.tracker.as_ref().expect("set at t0");
             (tracker.recovered.is_some(), tracker.first_failure.is_some())
         };
-        if recovered && procedure_done {
+        // A fault with a duration (a surge) is seen through to its end: recovering while it
+        // still runs is the point of the drill, and a relapse must be seen.
+        if recovered && procedure_done && fault_end.is_none() {
             rec.record(EventKind::RecoveryConfirmed);
             return WaitEnd::Outcome(Outcome::Recovered);
         }
