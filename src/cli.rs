@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use firedrill::drill::{self, RunOptions, ScenarioRun};
+use firedrill::drill::{self, Format, RunOptions, ScenarioRun};
+use firedrill::report::summary;
 use firedrill::report::terminal;
 use firedrill::scenario::{self, Scenario, ScenarioError};
 use firedrill::score::{EXIT_INVALID, EXIT_OK};
@@ -49,6 +50,39 @@ enum Command {
         /// (a live tabletop exercise), with progress shown.
         #[arg(long, value_enum, default_value_t = Pace::Virtual)]
         pace: Pace,
+        /// Reports written beside each JSON result: md, html, junit (comma-separated).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        report: Vec<ReportFormat>,
+        /// Who runs the drill, recorded in the results.
+        #[arg(long)]
+        operator: Option<String>,
+    },
+    /// Summarize stored results for a period: per scenario, drills, MTTR, p50/p95 RTO, worst
+    /// RPO, targets met, trend, and scenarios not drilled at all.
+    Report {
+        /// Folder of JSON results.
+        dir: PathBuf,
+        /// Start of the period (a date, `2026-01-01`, or a timestamp), inclusive.
+        #[arg(long)]
+        since: Option<String>,
+        /// End of the period, exclusive.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only this scenario, with its full history.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Formats written: md, html, json (comma-separated).
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "md")]
+        format: Vec<SummaryFormat>,
+        /// Folder the summary is written to (default: the results folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Scenario files or folders that should have been drilled: listed as gaps when not.
+        #[arg(long)]
+        expect: Vec<PathBuf>,
+        /// Check every result against its integrity hash; exit 1 if any was edited.
+        #[arg(long)]
+        verify: bool,
     },
     /// Check scenario files and print every problem with file:line:column.
     Validate {
@@ -66,6 +100,20 @@ enum Command {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReportFormat {
+    Md,
+    Html,
+    Junit,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SummaryFormat {
+    Md,
+    Html,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Pace {
     Virtual,
     Real,
@@ -75,10 +123,37 @@ enum Pace {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { paths, repeat, seed, reports, no_write, no_history, pace } => {
-            let seed = seed.unwrap_or_else(random_seed);
-            run(&paths, repeat, seed, (!no_write).then_some(reports), !no_history, pace)
+        Command::Run { paths, repeat, seed, reports, no_write, no_history, pace, report, operator } => {
+            let formats = report
+                .iter()
+                .map(|f| match f {
+                    ReportFormat::Md => Format::Markdown,
+                    ReportFormat::Html => Format::Html,
+                    ReportFormat::Junit => Format::Junit,
+                })
+                .collect();
+            let opts = RunOptions {
+                seed: seed.unwrap_or_else(random_seed),
+                repeat,
+                reports_dir: (!no_write).then_some(reports),
+                history: !no_history,
+                real_time: pace == Pace::Real,
+                on_event: None,
+                operator,
+                formats,
+            };
+            run(&paths, opts)
         }
+        Command::Report { dir, since, until, scenario, format, out, expect, verify } => report(
+            &dir,
+            since.as_deref(),
+            until.as_deref(),
+            scenario.as_deref(),
+            &format,
+            out.as_deref(),
+            &expect,
+            verify,
+        ),
         Command::Validate { paths } => validate(&paths),
         Command::Plan { path } => match load_checked(&path) {
             Ok(s) => {
@@ -177,7 +252,8 @@ fn validate(paths: &[PathBuf]) -> i32 {
     }
 }
 
-fn run(paths: &[PathBuf], repeat: u32, seed: u64, reports: Option<PathBuf>, history: bool, pace: Pace) -> i32 {
+fn run(paths: &[PathBuf], opts: RunOptions<'_>) -> i32 {
+    let (repeat, seed, reports) = (opts.repeat, opts.seed, opts.reports_dir.clone());
     let scenarios = match load_all(paths) {
         Ok(s) => s,
         Err(n) => {
@@ -190,7 +266,7 @@ fn run(paths: &[PathBuf], repeat: u32, seed: u64, reports: Option<PathBuf>, hist
         env!("CARGO_PKG_VERSION"),
         scenarios.len()
     );
-    let progress = (pace == Pace::Real).then(Progress::new);
+    let progress = opts.real_time.then(Progress::new);
     let show = |e: &Event| {
         if let Some(p) = &progress {
             p.event(e);
@@ -200,8 +276,16 @@ fn run(paths: &[PathBuf], repeat: u32, seed: u64, reports: Option<PathBuf>, hist
     let mut code = EXIT_OK;
     let mut summary = Vec::new();
     for s in &scenarios {
-        let opts =
-            RunOptions { seed, repeat, reports_dir: reports.clone(), history, real_time: pace == Pace::Real, on_event };
+        let opts = RunOptions {
+            seed,
+            repeat,
+            reports_dir: reports.clone(),
+            history: opts.history,
+            real_time: opts.real_time,
+            on_event,
+            operator: opts.operator.clone(),
+            formats: opts.formats.clone(),
+        };
         let result = drill::run_scenario(s, &opts);
         if let Some(p) = &progress {
             p.bar.finish_and_clear();
@@ -249,6 +333,99 @@ fn print_run(s: &Scenario, run: &ScenarioRun, repeat: u32) {
         print!("{}", terminal::mttr(&s.name, run));
     }
     println!();
+}
+
+/// Reads `2026-01-01` or a full timestamp.
+fn parse_time(text: &str, flag: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    text.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
+        .ok_or_else(|| format!("--{flag} `{text}`: expected a date (2026-01-01) or a timestamp (2026-01-01T00:00:00Z)"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    dir: &Path,
+    since: Option<&str>,
+    until: Option<&str>,
+    scenario: Option<&str>,
+    formats: &[SummaryFormat],
+    out: Option<&Path>,
+    expect: &[PathBuf],
+    verify: bool,
+) -> i32 {
+    if verify {
+        let checked = match summary::verify(dir) {
+            Ok(c) => c,
+            Err(e) => return fail(&format!("failed to read {}: {e}", dir.display())),
+        };
+        let mut bad = 0;
+        for (path, status) in &checked {
+            let line = match status {
+                summary::Integrity::Intact => "intact".to_string(),
+                summary::Integrity::Tampered { recorded, actual } => {
+                    bad += 1;
+                    format!("EDITED after it was written (recorded sha256 {recorded}, content now {actual})")
+                }
+                summary::Integrity::Unsigned => {
+                    bad += 1;
+                    "NO integrity hash".to_string()
+                }
+                summary::Integrity::Unreadable { error } => {
+                    bad += 1;
+                    format!("UNREADABLE: {error}")
+                }
+            };
+            println!("{:<10} {}", line.split(' ').next().unwrap_or(""), path.display());
+            if !matches!(status, summary::Integrity::Intact) {
+                eprintln!("error: {}: {line}", path.display());
+            }
+        }
+        println!("{} result(s) checked, {bad} failed verification", checked.len());
+        return if bad > 0 { firedrill::score::EXIT_TARGET_MISSED } else { EXIT_OK };
+    }
+    let (since, until) =
+        match (since.map(|s| parse_time(s, "since")).transpose(), until.map(|u| parse_time(u, "until")).transpose()) {
+            (Ok(s), Ok(u)) => (s, u),
+            (Err(e), _) | (_, Err(e)) => return fail(&e),
+        };
+    let loaded = match summary::load_dir(dir) {
+        Ok(l) => l,
+        Err(e) => return fail(&format!("failed to read {}: {e}", dir.display())),
+    };
+    let mut expected = Vec::new();
+    if !expect.is_empty() {
+        match load_all(expect) {
+            Ok(s) => expected = s.into_iter().map(|s| s.name).collect(),
+            Err(_) => return EXIT_INVALID,
+        }
+    }
+    let s = summary::summarize(&loaded, since, until, scenario, &expected);
+    print!("{}", summary::render_md(&s));
+    let out = out.unwrap_or(dir);
+    for f in formats {
+        let (ext, text) = match f {
+            SummaryFormat::Md => ("md", summary::render_md(&s)),
+            SummaryFormat::Html => ("html", summary::render_html(&s)),
+            SummaryFormat::Json => ("summary.json", serde_json::to_string_pretty(&s).expect("plain data") + "\n"),
+        };
+        let name = match scenario {
+            Some(n) => format!("history-{n}.{ext}"),
+            None => format!("compliance-summary.{ext}"),
+        };
+        match firedrill::report::write_atomic(out, &name, &text) {
+            Ok(p) => eprintln!("wrote {}", p.display()),
+            Err(e) => return fail(&e),
+        }
+    }
+    for (p, e) in &s.unreadable {
+        eprintln!("warning: {p} is not a drill result: {e}");
+    }
+    EXIT_OK
 }
 
 /// The progress line of a real-time drill: elapsed time and the latest event.

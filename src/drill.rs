@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use crate::engine::{self, Clock, DrillOptions};
 use crate::env::{AnyEnvironment, Environment};
 use crate::metrics::{self, Measurement, MetricSpec};
-use crate::report::{load_history, write_atomic, DrillRecord, ReportError};
+use crate::report::{html, junit, load_history, markdown, write_atomic, DrillRecord, ReportError};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::score::{self, Verdict};
 use crate::timeline::{Event, Outcome};
@@ -43,6 +43,21 @@ pub struct RunOptions<'a> {
     pub real_time: bool,
     /// Called with every event as it is recorded.
     pub on_event: Option<&'a dyn Fn(&Event)>,
+    /// Who runs the drills, recorded in each result.
+    pub operator: Option<String>,
+    /// Renderings written beside each JSON record.
+    pub formats: Vec<Format>,
+}
+
+/// A rendering of a drill record, written beside its JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Markdown (`.md`).
+    Markdown,
+    /// Self-contained HTML with the timeline chart (`.html`).
+    Html,
+    /// JUnit XML (`.xml`).
+    Junit,
 }
 
 /// The drills of one scenario in one invocation.
@@ -84,7 +99,8 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
     let mut drills = Vec::new();
     for i in 0..opts.repeat.max(1) {
         let seed = opts.seed.wrapping_add(i as u64);
-        let record = drill_once(scenario, seed, i + 1, opts.real_time, opts.on_event)?;
+        let mut record = drill_once(scenario, seed, i + 1, opts.real_time, opts.on_event)?;
+        record.operator = opts.operator.clone();
         let path = match &opts.reports_dir {
             Some(dir) => Some(write_atomic(dir, &record.file_name(Timestamp::now()), &record.to_json())?),
             None => None,
@@ -108,6 +124,24 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
     }
     let mttr = metrics::mttr(&rtos);
     let mttr_verdict = scenario.mttr.map(|limit| Verdict::check("mttr", limit, &mttr));
+    let last = drills.len() - 1;
+    for (i, (record, path)) in drills.iter().enumerate() {
+        let Some(path) = path else { continue };
+        for format in &opts.formats {
+            let (ext, text) = match format {
+                Format::Markdown => ("md", markdown::render(record)),
+                Format::Html => ("html", html::render(record)),
+                // The MTTR verdict goes with the last drill of the scenario, which completes it.
+                Format::Junit => {
+                    let mttr_case = mttr_verdict.as_ref().filter(|_| i == last).map(|v| (v, &mttr, rtos.len()));
+                    ("xml", junit::render(record, mttr_case))
+                }
+            };
+            let name = path.with_extension(ext);
+            let name = name.file_name().and_then(|n| n.to_str()).unwrap_or("report");
+            write_atomic(path.parent().unwrap_or(std::path::Path::new(".")), name, &text)?;
+        }
+    }
     Ok(ScenarioRun { drills, mttr, history, mttr_verdict })
 }
 

@@ -450,6 +450,15 @@ pub fn mttr(rtos: &[Measurement]) -> Measurement {
     }
 }
 
+/// The nearest-rank percentile `p` (0–100) of sorted values.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    Some(sorted[rank.min(sorted.len()) - 1])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -668,6 +677,14 @@ mod tests {
         let unmet = mttr(&[m(10.0), Measurement::Unmet { reason: "x".into() }]);
         assert!(matches!(unmet, Measurement::Unmet { ref reason } if reason.contains("1 of 2")));
         assert!(matches!(mttr(&[]), Measurement::NotMeasured { .. }));
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let xs: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(percentile(&xs, 50.0), Some(10.0));
+        assert_eq!(percentile(&xs, 95.0), Some(19.0));
+        assert_eq!(percentile(&[], 50.0), None);
     }
 
     #[test]

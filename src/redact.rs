@@ -22,6 +22,35 @@ pub fn dsn(text: &str) -> String {
     out
 }
 
+/// Masks every secret in a text: passwords of connection strings, `token=`/`secret=`/
+/// `password=` values, bearer tokens, and each of the `listed` strings.
+pub fn text(s: &str, listed: &[String]) -> String {
+    let mut out = String::new();
+    for (i, word) in s.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out += &dsn(word);
+    }
+    for key in ["token=", "secret=", "apikey=", "api_key="] {
+        let lower = out.to_ascii_lowercase();
+        if let Some(start) = lower.find(key) {
+            let from = start + key.len();
+            let to = out[from..].find([' ', '&', ';', '"', '\'']).map(|i| i + from).unwrap_or(out.len());
+            out.replace_range(from..to, "***");
+        }
+    }
+    if let Some(start) = out.find("Bearer ") {
+        let from = start + "Bearer ".len();
+        let to = out[from..].find([' ', '"', '\'']).map(|i| i + from).unwrap_or(out.len());
+        out.replace_range(from..to, "***");
+    }
+    for secret in listed {
+        out = out.replace(secret.as_str(), "***");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -29,5 +58,16 @@ mod tests {
         assert_eq!(super::dsn("postgres://app:s3cret@db:5432/shop"), "postgres://app:***@db:5432/shop");
         assert_eq!(super::dsn("host=db user=app password=s3cret dbname=x"), "host=db user=app password=*** dbname=x");
         assert_eq!(super::dsn("postgres://db/shop"), "postgres://db/shop");
+    }
+
+    #[test]
+    fn masks_tokens_and_listed_strings_in_any_text() {
+        let listed = vec!["hunter2".to_string(), "db-internal.corp".to_string()];
+        let masked = super::text(
+            "curl -H 'Authorization: Bearer abc.def' https://x/?token=t0k&y=1 pw hunter2 at db-internal.corp",
+            &listed,
+        );
+        assert_eq!(masked, "curl -H 'Authorization: Bearer ***' https://x/?token=***&y=1 pw *** at ***");
+        assert_eq!(super::text("dsn postgres://u:p4ss@h/db ok", &[]), "dsn postgres://u:***@h/db ok");
     }
 }

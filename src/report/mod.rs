@@ -1,7 +1,14 @@
-//! Reports: the JSON record of a drill and its renderings.
+//! Reports: the JSON record of a drill and its renderings (terminal, Markdown, HTML with an SVG
+//! timeline, JUnit XML), and the compliance summary over stored records.
 
+pub mod html;
+pub mod junit;
+pub mod markdown;
 mod record;
+pub mod summary;
+pub mod svg;
 pub mod terminal;
+mod view;
 
 pub use record::{
     load_history, write_atomic, DrillRecord, ProbeInfo, ReportError, ScenarioInfo, StepInfo, TargetsInfo,

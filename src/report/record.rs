@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::metrics::Metrics;
 use crate::scenario::{Scenario, StepAction};
@@ -29,6 +30,10 @@ pub enum ReportError {
 /// One drill's result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DrillRecord {
+    /// SHA-256 of the record's canonical content (this field left out): `report --verify`
+    /// recomputes it to catch a record edited after the fact. Set by [`DrillRecord::to_json`].
+    #[serde(default)]
+    pub record_sha256: String,
     /// The firedrill version that ran it.
     pub firedrill_version: String,
     /// What ran.
@@ -41,6 +46,9 @@ pub struct DrillRecord {
     pub seed: u64,
     /// Run number within its invocation, from 1.
     pub run: u32,
+    /// Who ran the drill (`--operator`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
     /// Wall-clock start (virtual in `sim`).
     pub started_at: Timestamp,
     /// Wall-clock end (virtual in `sim`).
@@ -139,7 +147,8 @@ impl DrillRecord {
         let secs = |d: Option<crate::duration::Dur>| d.map(|d| d.as_secs_f64());
         let first = timeline.events.first().map(|e| e.at).unwrap_or(Timestamp::UNIX_EPOCH);
         let last = timeline.events.last().map(|e| e.at).unwrap_or(first);
-        DrillRecord {
+        let record = DrillRecord {
+            record_sha256: String::new(),
             firedrill_version: env!("CARGO_PKG_VERSION").into(),
             scenario: ScenarioInfo {
                 name: scenario.name.clone(),
@@ -154,6 +163,7 @@ impl DrillRecord {
             clock: if virtual_time { "virtual" } else { "real" }.into(),
             seed,
             run,
+            operator: None,
             started_at: first,
             ended_at: last,
             outcome: timeline.outcome().unwrap_or(crate::timeline::Outcome::Error),
@@ -192,12 +202,43 @@ impl DrillRecord {
                 })
                 .collect(),
             timeline,
-        }
+        };
+        record.redacted(&scenario.redact)
     }
 
-    /// The record as pretty JSON, the bytes written to disk.
+    /// The record with every secret masked in every string it holds, so that no format
+    /// rendered from it can show one.
+    fn redacted(self, listed: &[String]) -> Self {
+        fn walk(v: &mut serde_json::Value, listed: &[String]) {
+            match v {
+                serde_json::Value::String(s) => *s = crate::redact::text(s, listed),
+                serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(i, listed)),
+                serde_json::Value::Object(map) => map.values_mut().for_each(|i| walk(i, listed)),
+                _ => {}
+            }
+        }
+        let mut value = serde_json::to_value(&self).expect("a record is plain data");
+        walk(&mut value, listed);
+        serde_json::from_value(value).unwrap_or(self)
+    }
+
+    /// The SHA-256 of the canonical form of a record's JSON: keys sorted, no whitespace, the
+    /// `record_sha256` field left out.
+    pub fn canonical_sha256(value: &serde_json::Value) -> String {
+        let mut value = value.clone();
+        if let Some(map) = value.as_object_mut() {
+            map.remove("record_sha256");
+        }
+        let canonical = serde_json::to_string(&value).expect("plain JSON");
+        crate::scenario::hex(&Sha256::digest(canonical.as_bytes()))
+    }
+
+    /// The record as pretty JSON with its integrity hash, the bytes written to disk.
     pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).expect("a record is plain data");
+        let mut value = serde_json::to_value(self).expect("a record is plain data");
+        let digest = Self::canonical_sha256(&value);
+        value["record_sha256"] = serde_json::Value::String(digest);
+        let mut s = serde_json::to_string_pretty(&value).expect("plain JSON");
         s.push('\n');
         s
     }

@@ -10,7 +10,7 @@ mod resolve;
 
 pub use error::{Pos, Problem, ScenarioError};
 pub use model::*;
-pub use resolve::{Positions, ResolvedStep, Scenario, StepAction};
+pub use resolve::{hex, Positions, ResolvedStep, Scenario, StepAction};
 
 use std::path::{Path, PathBuf};
 

@@ -56,6 +56,10 @@ pub struct RawScenario {
     #[serde(default)]
     #[schemars(with = "Vec<StopCondition>")]
     pub stop_conditions: Vec<Spanned<StopCondition>>,
+    /// Strings masked wherever they would appear in a result or report (passwords, tokens,
+    /// internal host names). Passwords in connection strings are masked without being listed.
+    #[serde(default)]
+    pub redact: Vec<String>,
 }
 
 /// Where a scenario runs.

@@ -58,6 +58,8 @@ pub struct Scenario {
     pub steady_state: SteadyState,
     /// Safety limits.
     pub stop_conditions: Vec<StopCondition>,
+    /// Strings masked in every output.
+    pub redact: Vec<String>,
     /// Where things are in the file, for checks made later (by an environment).
     pub positions: Positions,
 }
@@ -330,12 +332,13 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
         deadline,
         steady_state: raw.steady_state,
         stop_conditions: raw.stop_conditions.into_iter().map(|s| s.value).collect(),
+        redact: raw.redact.into_iter().filter(|r| !r.is_empty()).collect(),
         positions,
     })
 }
 
 /// Lowercase hex of bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

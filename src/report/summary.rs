@@ -1,0 +1,445 @@
+//! The compliance summary over stored drill records: per scenario, for a period, how often it
+//! was drilled, MTTR, RTO percentiles, worst RPO, how often every target was met, whether
+//! recovery got slower, and which scenarios were not drilled at all (the gaps an auditor asks
+//! about). Also the integrity check of the records.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::html::{table, STYLE};
+use super::svg::{esc, rto_history};
+use super::terminal::{measurement, secs};
+use super::DrillRecord;
+use crate::metrics::{self, Measurement};
+use crate::score::Status;
+
+/// The records of a folder, and the files that could not be read as records.
+pub struct Loaded {
+    /// Readable records with their files.
+    pub records: Vec<(PathBuf, DrillRecord)>,
+    /// Files that are not records, and why.
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+/// Reads every `.json` record in `dir`. Unreadable files are listed, never fatal.
+pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && !is_hidden(p))
+        .collect();
+    paths.sort();
+    let mut loaded = Loaded { records: Vec::new(), unreadable: Vec::new() };
+    for p in paths {
+        match std::fs::read_to_string(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<DrillRecord>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(r) => loaded.records.push((p, r)),
+            Err(e) => loaded.unreadable.push((p, e)),
+        }
+    }
+    Ok(loaded)
+}
+
+/// Temporary files of atomic writes and written summaries are not drill results.
+fn is_hidden(p: &Path) -> bool {
+    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.ends_with(".summary.json"))
+}
+
+/// The integrity of one record file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Integrity {
+    /// Its content matches its hash.
+    Intact,
+    /// Its content does not match its hash: it was edited after it was written.
+    Tampered {
+        /// The hash it carries.
+        recorded: String,
+        /// The hash of its content now.
+        actual: String,
+    },
+    /// It carries no hash.
+    Unsigned,
+    /// It is not readable JSON.
+    Unreadable {
+        /// Why.
+        error: String,
+    },
+}
+
+/// Checks every `.json` file in `dir` against the hash it carries.
+pub fn verify(dir: &Path) -> std::io::Result<Vec<(PathBuf, Integrity)>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && !is_hidden(p))
+        .collect();
+    paths.sort();
+    Ok(paths
+        .into_iter()
+        .map(|p| {
+            let status = match std::fs::read_to_string(&p)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string()))
+            {
+                Err(error) => Integrity::Unreadable { error },
+                Ok(value) => match value.get("record_sha256").and_then(|v| v.as_str()).filter(|s| !s.is_empty()) {
+                    None => Integrity::Unsigned,
+                    Some(recorded) => {
+                        let actual = DrillRecord::canonical_sha256(&value);
+                        if actual == recorded {
+                            Integrity::Intact
+                        } else {
+                            Integrity::Tampered { recorded: recorded.into(), actual }
+                        }
+                    }
+                },
+            };
+            (p, status)
+        })
+        .collect())
+}
+
+/// When a drill took place. Real-clock drills carry it; a virtual-time drill's stamps start at
+/// the epoch (so that a seed gives identical records), and its date is the real time it was
+/// written, which its file name carries.
+pub fn drilled_at(path: &Path, r: &DrillRecord) -> Timestamp {
+    if r.clock != "virtual" {
+        return r.started_at;
+    }
+    let from_name = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.split('_').next()).and_then(|stamp| {
+        // `YYYYmmddTHHMMSSmmmZ`
+        let digits: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
+        if digits.len() < 14 {
+            return None;
+        }
+        let iso = format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            &digits[0..4],
+            &digits[4..6],
+            &digits[6..8],
+            &digits[8..10],
+            &digits[10..12],
+            &digits[12..14]
+        );
+        iso.parse::<Timestamp>().ok()
+    });
+    from_name
+        .or_else(|| std::fs::metadata(path).ok()?.modified().ok().and_then(|t| Timestamp::try_from(t).ok()))
+        .unwrap_or(r.started_at)
+}
+
+/// Whether recovery got slower than before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trend {
+    /// Mean RTO more than 10% above the earlier drills'.
+    Slower,
+    /// Mean RTO more than 10% below.
+    Faster,
+    /// Within 10%.
+    Steady,
+    /// Not enough drills to compare.
+    Unknown,
+}
+
+/// One drill in a scenario's history.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryEntry {
+    /// When.
+    pub drilled_at: Timestamp,
+    /// The record file.
+    pub file: String,
+    /// Environment word.
+    pub environment: String,
+    /// Outcome.
+    pub outcome: String,
+    /// RTO.
+    pub rto: Measurement,
+    /// RPO.
+    pub rpo: Measurement,
+    /// Whether every target was met.
+    pub all_met: bool,
+}
+
+/// One scenario over the period.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioSummary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Drills in the period.
+    pub drills: usize,
+    /// Not drilled in the period: a gap.
+    pub gap: bool,
+    /// Latest drill in the period (or ever, for a gap).
+    pub last_drilled: Option<Timestamp>,
+    /// Mean RTO of the period's drills.
+    pub mttr: Measurement,
+    /// Median RTO of the recovered drills, seconds.
+    pub p50_rto_s: Option<f64>,
+    /// 95th percentile RTO of the recovered drills, seconds.
+    pub p95_rto_s: Option<f64>,
+    /// Drills that never recovered.
+    pub unrecovered: usize,
+    /// Worst RPO, seconds.
+    pub worst_rpo_s: Option<f64>,
+    /// Acknowledged writes lost over the period.
+    pub lost_writes: u64,
+    /// Share of drills that met every target (0–1).
+    pub compliance: Option<f64>,
+    /// Against the previous period (or, without one, the earlier half of the drills).
+    pub trend: Trend,
+    /// The RTO target of the latest drill, seconds.
+    pub rto_target_s: Option<f64>,
+    /// Every drill of the period, oldest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// The compliance summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Start of the period (inclusive).
+    pub since: Option<Timestamp>,
+    /// End of the period (exclusive).
+    pub until: Option<Timestamp>,
+    /// Per scenario, gaps included.
+    pub scenarios: Vec<ScenarioSummary>,
+    /// Files that could not be read as records.
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// Summarizes the loaded records for a period. `only` keeps one scenario; `expected` names
+/// scenarios that should have been drilled (listed as gaps when they were not).
+pub fn summarize(
+    loaded: &Loaded,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+    only: Option<&str>,
+    expected: &[String],
+) -> Summary {
+    let in_period = |t: Timestamp| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u);
+    let mut by_scenario: BTreeMap<String, Vec<(Timestamp, &PathBuf, &DrillRecord)>> = BTreeMap::new();
+    for (p, r) in &loaded.records {
+        by_scenario.entry(r.scenario.name.clone()).or_default().push((drilled_at(p, r), p, r));
+    }
+    for name in expected {
+        by_scenario.entry(name.clone()).or_default();
+    }
+    let mut scenarios = Vec::new();
+    for (name, mut drills) in by_scenario {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        drills.sort_by_key(|d| d.0);
+        let current: Vec<_> = drills.iter().filter(|d| in_period(d.0)).collect();
+        let previous: Vec<_> = match (since, until) {
+            (Some(s), u) => {
+                let len = u.unwrap_or_else(Timestamp::now).as_second() - s.as_second();
+                let start = s - jiff::SignedDuration::from_secs(len.max(0));
+                drills.iter().filter(|d| d.0 >= start && d.0 < s).collect()
+            }
+            (None, _) => vec![],
+        };
+        let rtos: Vec<Measurement> = current.iter().map(|d| d.2.metrics.rto.clone()).collect();
+        let mut recovered: Vec<f64> = rtos.iter().filter_map(Measurement::seconds).collect();
+        recovered.sort_by(f64::total_cmp);
+        let mean = |xs: &[f64]| (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
+        let (earlier, later): (Vec<f64>, Vec<f64>) = if since.is_some() {
+            (previous.iter().filter_map(|d| d.2.metrics.rto.seconds()).collect(), recovered.clone())
+        } else {
+            let all: Vec<f64> = current.iter().filter_map(|d| d.2.metrics.rto.seconds()).collect();
+            let half = all.len() / 2;
+            (all[..half].to_vec(), all[half..].to_vec())
+        };
+        let trend = match (mean(&earlier), mean(&later)) {
+            (Some(a), Some(b)) if b > a * 1.1 + 1e-9 => Trend::Slower,
+            (Some(a), Some(b)) if b < a * 0.9 - 1e-9 => Trend::Faster,
+            (Some(_), Some(_)) => Trend::Steady,
+            _ => Trend::Unknown,
+        };
+        let all_met = |r: &DrillRecord| {
+            matches!(r.outcome, crate::timeline::Outcome::Recovered)
+                && r.verdicts.iter().all(|v| v.status == Status::Met)
+        };
+        let scored: Vec<bool> = current.iter().map(|d| all_met(d.2)).collect();
+        scenarios.push(ScenarioSummary {
+            scenario: name.clone(),
+            drills: current.len(),
+            gap: current.is_empty(),
+            last_drilled: current.last().or(drills.last().as_ref()).map(|d| d.0),
+            mttr: metrics::mttr(&rtos),
+            p50_rto_s: metrics::percentile(&recovered, 50.0),
+            p95_rto_s: metrics::percentile(&recovered, 95.0),
+            unrecovered: rtos.iter().filter(|m| matches!(m, Measurement::Unmet { .. })).count(),
+            worst_rpo_s: current
+                .iter()
+                .filter_map(|d| d.2.metrics.rpo.measurement.seconds())
+                .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b)))),
+            lost_writes: current.iter().map(|d| d.2.metrics.rpo.lost).sum(),
+            compliance: (!scored.is_empty())
+                .then(|| scored.iter().filter(|m| **m).count() as f64 / scored.len() as f64),
+            trend,
+            rto_target_s: current.last().or(drills.last().as_ref()).and_then(|d| d.2.targets.rto_s),
+            history: current
+                .iter()
+                .map(|d| HistoryEntry {
+                    drilled_at: d.0,
+                    file: d.1.display().to_string(),
+                    environment: d.2.environment.clone(),
+                    outcome: d.2.outcome.as_str().into(),
+                    rto: d.2.metrics.rto.clone(),
+                    rpo: d.2.metrics.rpo.measurement.clone(),
+                    all_met: all_met(d.2),
+                })
+                .collect(),
+        });
+    }
+    Summary {
+        since,
+        until,
+        scenarios,
+        unreadable: loaded.unreadable.iter().map(|(p, e)| (p.display().to_string(), e.clone())).collect(),
+    }
+}
+
+fn opt_secs(x: Option<f64>) -> String {
+    x.map(secs).unwrap_or_else(|| "-".into())
+}
+
+fn day(t: Option<Timestamp>) -> String {
+    t.map(|t| t.strftime("%Y-%m-%d").to_string()).unwrap_or_else(|| "never".into())
+}
+
+fn period(s: &Summary) -> String {
+    match (s.since, s.until) {
+        (None, None) => "all stored drills".into(),
+        (a, b) => format!(
+            "{} to {}",
+            a.map(|t| day(Some(t))).unwrap_or_else(|| "the first drill".into()),
+            b.map(|t| day(Some(t))).unwrap_or_else(|| "now".into())
+        ),
+    }
+}
+
+fn rows(s: &Summary) -> Vec<Vec<String>> {
+    s.scenarios
+        .iter()
+        .map(|c| {
+            vec![
+                c.scenario.clone(),
+                if c.gap { "NOT DRILLED".into() } else { c.drills.to_string() },
+                day(c.last_drilled),
+                if c.gap { "-".into() } else { measurement(&c.mttr) },
+                opt_secs(c.p50_rto_s),
+                opt_secs(c.p95_rto_s),
+                c.unrecovered.to_string(),
+                opt_secs(c.worst_rpo_s),
+                c.compliance.map(|x| format!("{:.0}%", x * 100.0)).unwrap_or_else(|| "-".into()),
+                match c.trend {
+                    Trend::Slower => "SLOWER".into(),
+                    Trend::Faster => "faster".into(),
+                    Trend::Steady => "steady".into(),
+                    Trend::Unknown => "-".into(),
+                },
+            ]
+        })
+        .collect()
+}
+
+const HEAD: [&str; 10] = [
+    "Scenario",
+    "Drills",
+    "Last drilled",
+    "MTTR",
+    "p50 RTO",
+    "p95 RTO",
+    "Unrecovered",
+    "Worst RPO",
+    "Targets met",
+    "Trend",
+];
+
+fn history_rows(c: &ScenarioSummary) -> Vec<Vec<String>> {
+    c.history
+        .iter()
+        .map(|h| {
+            vec![
+                h.drilled_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+                h.environment.clone(),
+                h.outcome.clone(),
+                measurement(&h.rto),
+                measurement(&h.rpo),
+                if h.all_met { "met".into() } else { "MISSED".into() },
+                h.file.clone(),
+            ]
+        })
+        .collect()
+}
+
+const HISTORY_HEAD: [&str; 7] = ["Drilled", "Environment", "Outcome", "RTO", "RPO", "Targets", "Record"];
+
+/// The summary as Markdown.
+pub fn render_md(s: &Summary) -> String {
+    let mut out = format!("# DR drill compliance summary\n\nPeriod: {}.\n\n", period(s));
+    let md_table = |out: &mut String, head: &[&str], rows: &[Vec<String>]| {
+        let _ = writeln!(out, "| {} |\n|{}", head.join(" | "), "---|".repeat(head.len()));
+        for r in rows {
+            let _ = writeln!(out, "| {} |", r.iter().map(|c| c.replace('|', "\\|")).collect::<Vec<_>>().join(" | "));
+        }
+        out.push('\n');
+    };
+    md_table(&mut out, &HEAD, &rows(s));
+    let gaps: Vec<&str> = s.scenarios.iter().filter(|c| c.gap).map(|c| c.scenario.as_str()).collect();
+    if !gaps.is_empty() {
+        let _ = writeln!(out, "**Not drilled in this period:** {}.\n", gaps.join(", "));
+    }
+    for c in s.scenarios.iter().filter(|c| !c.gap) {
+        let _ = writeln!(out, "## {}\n", c.scenario);
+        md_table(&mut out, &HISTORY_HEAD, &history_rows(c));
+    }
+    if !s.unreadable.is_empty() {
+        let _ = writeln!(out, "## Files that could not be read\n");
+        for (p, e) in &s.unreadable {
+            let _ = writeln!(out, "- `{p}`: {e}");
+        }
+    }
+    out
+}
+
+/// The summary as a self-contained HTML page, with an RTO chart per scenario.
+pub fn render_html(s: &Summary) -> String {
+    let mut out = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>DR drill compliance summary</title><style>{STYLE}</style></head><body><h1>DR drill compliance summary</h1><p>Period: {}.</p>",
+        esc(&period(s))
+    );
+    table(&mut out, &HEAD, &rows(s));
+    let gaps: Vec<&str> = s.scenarios.iter().filter(|c| c.gap).map(|c| c.scenario.as_str()).collect();
+    if !gaps.is_empty() {
+        let _ = write!(
+            out,
+            "<div class=\"warning\"><strong>Not drilled in this period:</strong> {}</div>",
+            esc(&gaps.join(", "))
+        );
+    }
+    for c in s.scenarios.iter().filter(|c| !c.gap) {
+        let _ = write!(out, "<h2>{}</h2><div class=\"chart\">", esc(&c.scenario));
+        let points: Vec<(String, Option<f64>)> =
+            c.history.iter().map(|h| (h.drilled_at.strftime("%Y-%m-%d %H:%M").to_string(), h.rto.seconds())).collect();
+        out.push_str(&rto_history(&points, c.rto_target_s));
+        out.push_str("</div>");
+        table(&mut out, &HISTORY_HEAD, &history_rows(c));
+    }
+    if !s.unreadable.is_empty() {
+        out.push_str("<h2>Files that could not be read</h2><ul>");
+        for (p, e) in &s.unreadable {
+            let _ = write!(out, "<li><code>{}</code>: {}</li>", esc(p), esc(e));
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str("</body></html>\n");
+    out
+}

@@ -1,0 +1,266 @@
+//! What a drill report shows, gathered once from the record for every format (Markdown,
+//! HTML): rows of text, not numbers to recompute. Probe samples are condensed into state
+//! changes, which is what a reader of a timeline needs; every sample stays in the JSON record.
+
+use super::terminal::{measurement, secs};
+use super::DrillRecord;
+use crate::score::Status;
+use crate::timeline::{EventKind, Micros, Phase};
+
+/// One line of the condensed timeline.
+pub struct TimelineRow {
+    /// Seconds relative to `t0` (`T-3.00 s`, `T+12.40 s`).
+    pub rel: String,
+    /// Wall-clock time.
+    pub at: String,
+    /// What happened.
+    pub text: String,
+}
+
+/// A drill report's content.
+pub struct View {
+    /// `(label, value)` rows describing the drill.
+    pub facts: Vec<(String, String)>,
+    /// Metric, measured, target, verdict, margin.
+    pub results: Vec<[String; 5]>,
+    /// #, step, kind, started, took, budget, status.
+    pub steps: Vec<[String; 7]>,
+    /// Probe, check, target, interval, samples, failed, measures.
+    pub probes: Vec<[String; 7]>,
+    /// Lost acknowledged writes, when there were any.
+    pub data_loss: Option<String>,
+    /// Warnings a reader must not miss (revert failures, not steady after).
+    pub warnings: Vec<String>,
+    /// The condensed timeline.
+    pub timeline: Vec<TimelineRow>,
+}
+
+fn rel(t_us: Micros, t0: Option<Micros>) -> String {
+    match t0 {
+        Some(t0) if t_us >= t0 => format!("T+{}", secs((t_us - t0) as f64 / 1e6)),
+        Some(t0) => format!("T-{}", secs((t0 - t_us) as f64 / 1e6)),
+        None => secs(t_us as f64 / 1e6),
+    }
+}
+
+fn verdict_word(s: Status) -> &'static str {
+    match s {
+        Status::Met => "met",
+        Status::Missed => "MISSED",
+        Status::NotMeasured => "NOT MEASURED",
+    }
+}
+
+impl View {
+    /// Gathers the report's content from a record.
+    pub fn of(r: &DrillRecord) -> Self {
+        let t0 = r.timeline.t0();
+        // Virtual-time drills are stamped from the epoch: show them as elapsed virtual time.
+        let virtual_clock = r.clock == "virtual";
+        let stamp = |t: jiff::Timestamp| {
+            if virtual_clock {
+                t.strftime("%H:%M:%S%.3f (virtual)").to_string()
+            } else {
+                t.strftime("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()
+            }
+        };
+        let mut facts = vec![
+            ("Scenario".into(), format!("{} ({})", r.scenario.name, r.scenario.file)),
+            ("Scenario SHA-256".into(), r.scenario.sha256.clone()),
+            ("Environment".into(), format!("{} ({} clock)", r.environment, r.clock)),
+            ("firedrill version".into(), r.firedrill_version.clone()),
+            ("Started".into(), stamp(r.started_at)),
+            ("Ended".into(), stamp(r.ended_at)),
+        ];
+        if let Some(op) = &r.operator {
+            facts.push(("Operator".into(), op.clone()));
+        }
+        facts.extend([
+            ("Seed, run".into(), format!("{}, run {}", r.seed, r.run)),
+            ("Fault".into(), r.scenario.fault_description.clone()),
+            ("Outcome".into(), r.outcome.as_str().into()),
+            ("Score".into(), r.score.map(|s| format!("{s}/100")).unwrap_or_else(|| "n/a (no targets)".into())),
+        ]);
+        if let Some(t0) = t0 {
+            let at = r.timeline.events.iter().find(|e| e.t_us == t0).map(|e| stamp(e.at)).unwrap_or_default();
+            facts.push(("Fault confirmed active (T)".into(), at));
+        }
+        if !r.scenario.description.is_empty() {
+            facts.insert(1, ("Description".into(), r.scenario.description.clone()));
+        }
+
+        let m = &r.metrics;
+        let mut results = Vec::new();
+        for (name, value) in [("MTTD", &m.mttd), ("RTO", &m.rto), ("RPO", &m.rpo.measurement)] {
+            let v = r.verdicts.iter().find(|v| v.target == name.to_lowercase());
+            let mut measured = measurement(value);
+            if name == "RPO" && m.rpo.lost > 0 {
+                measured += &format!(" ({} of {} acknowledged writes lost)", m.rpo.lost, m.rpo.acknowledged);
+            }
+            results.push([
+                name.to_string(),
+                measured,
+                v.map(|v| format!("≤ {}", secs(v.limit_s))).unwrap_or_else(|| "-".into()),
+                v.map(|v| verdict_word(v.status).to_string()).unwrap_or_else(|| "-".into()),
+                v.and_then(|v| v.margin_s)
+                    .map(|x| format!("{}{}", if x >= 0.0 { "+" } else { "−" }, secs(x.abs())))
+                    .unwrap_or_else(|| "-".into()),
+            ]);
+        }
+
+        let steps = r
+            .steps
+            .iter()
+            .zip(&m.steps)
+            .map(|(info, t)| {
+                let mut status = t.status.clone();
+                if t.over_budget {
+                    status += ", over budget";
+                }
+                if t.escalated {
+                    status += ", escalated";
+                }
+                [
+                    (t.step + 1).to_string(),
+                    info.name.clone(),
+                    info.kind.clone(),
+                    t.started_s.map(|s| format!("T+{}", secs(s))).unwrap_or_else(|| "-".into()),
+                    t.duration_s.map(secs).unwrap_or_else(|| "-".into()),
+                    info.budget_s.map(secs).unwrap_or_else(|| "-".into()),
+                    status,
+                ]
+            })
+            .collect();
+
+        let probes = r
+            .probes
+            .iter()
+            .map(|p| {
+                let (mut n, mut failed) = (0u64, 0u64);
+                for e in &r.timeline.events {
+                    match &e.kind {
+                        EventKind::Sample { probe, ok, .. } | EventKind::LedgerWrite { probe, acked: ok, .. }
+                            if *probe == p.name =>
+                        {
+                            n += 1;
+                            failed += u64::from(!ok);
+                        }
+                        _ => {}
+                    }
+                }
+                [
+                    p.name.clone(),
+                    p.kind.clone(),
+                    p.target.clone(),
+                    secs(p.interval_s),
+                    n.to_string(),
+                    failed.to_string(),
+                    if p.availability {
+                        "availability"
+                    } else if p.kind == "write_ledger" {
+                        "data (RPO)"
+                    } else {
+                        "evidence"
+                    }
+                    .into(),
+                ]
+            })
+            .collect();
+
+        let data_loss = (m.rpo.lost > 0).then(|| {
+            let shown: Vec<String> = m.rpo.lost_records.iter().map(u64::to_string).collect();
+            let more = if m.rpo.lost as usize > shown.len() { format!(" and {} more", m.rpo.lost as usize - shown.len()) } else { String::new() };
+            format!(
+                "{} of {} acknowledged writes were missing after recovery ({} of them written after the fault). Missing records: {}{more}.",
+                m.rpo.lost,
+                m.rpo.acknowledged,
+                m.rpo.lost_after_fault,
+                shown.join(", ")
+            )
+        });
+
+        let mut warnings = Vec::new();
+        let mut timeline = Vec::new();
+        let mut failing: std::collections::HashMap<&str, (bool, u64)> = std::collections::HashMap::new();
+        for e in &r.timeline.events {
+            let text = match &e.kind {
+                EventKind::Sample { probe, ok, .. } | EventKind::LedgerWrite { probe, acked: ok, .. } => {
+                    let entry = failing.entry(probe.as_str()).or_insert((false, 0));
+                    let was_failing = entry.0;
+                    if !ok {
+                        entry.1 += 1;
+                    }
+                    entry.0 = !ok;
+                    match (was_failing, *ok) {
+                        (false, false) => {
+                            let why = match &e.kind {
+                                EventKind::Sample { detail: Some(d), .. } => format!(": {d}"),
+                                EventKind::LedgerWrite { .. } => ": write not acknowledged".into(),
+                                _ => String::new(),
+                            };
+                            format!("probe `{probe}` failing{why}")
+                        }
+                        (true, true) => {
+                            let n = std::mem::take(&mut entry.1);
+                            format!("probe `{probe}` ok again (after {n} failed)")
+                        }
+                        _ => continue,
+                    }
+                }
+                EventKind::DrillStarted { scenario, environment } => {
+                    format!("drill of `{scenario}` started in {environment}")
+                }
+                EventKind::SteadyState { phase, ok, detail } => {
+                    let phase = if *phase == Phase::Before { "before the fault" } else { "after the revert" };
+                    let text = match ok {
+                        true => format!("steady state {phase}: ok"),
+                        false => format!("steady state {phase}: NOT ok ({})", detail.as_deref().unwrap_or("")),
+                    };
+                    if !ok {
+                        warnings.push(text.clone());
+                    }
+                    text
+                }
+                EventKind::FaultInjected { description, .. } => format!("fault injected: {description}"),
+                EventKind::FaultActive => "fault confirmed active (T)".into(),
+                EventKind::FaultReverted { reason } => format!("fault reverted ({reason})"),
+                EventKind::RevertFailed { error } => {
+                    let text = format!("REVERT FAILED: {error}");
+                    warnings.push(text.clone());
+                    text
+                }
+                EventKind::LedgerReadBack { probe, checked, missing } => {
+                    format!("ledger `{probe}` read back: {} of {checked} acknowledged records missing", missing.len())
+                }
+                EventKind::LedgerReadFailed { probe, error } => {
+                    format!("ledger `{probe}` could not be read back: {error}")
+                }
+                EventKind::StepStarted { step, name } => format!("step {} started: {name}", step + 1),
+                EventKind::StepFinished { step, ok, detail } => format!(
+                    "step {} {}{}",
+                    step + 1,
+                    if *ok { "finished" } else { "FAILED" },
+                    detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default()
+                ),
+                EventKind::StepSkipped { step, reason } => format!("step {} skipped: {reason}", step + 1),
+                EventKind::Escalation { step, after_us } => match step {
+                    Some(s) => format!("ESCALATION: step {} ran past {}", s + 1, secs(*after_us as f64 / 1e6)),
+                    None => format!("ESCALATION: the procedure ran past {}", secs(*after_us as f64 / 1e6)),
+                },
+                EventKind::RecoveryConfirmed => "recovery confirmed (stable healthy window)".into(),
+                EventKind::StopConditionReached { probe, failing_for_us } => {
+                    format!(
+                        "stop condition: `{probe}` failing for {}; drill aborted",
+                        secs(*failing_for_us as f64 / 1e6)
+                    )
+                }
+                EventKind::DeadlineReached => "deadline reached without stable recovery".into(),
+                EventKind::Cancelled => "drill interrupted by the operator".into(),
+                EventKind::Error { message } => format!("error: {message}"),
+                EventKind::DrillEnded { outcome } => format!("drill ended: {}", outcome.as_str()),
+            };
+            timeline.push(TimelineRow { rel: rel(e.t_us, t0), at: stamp(e.at), text });
+        }
+        View { facts, results, steps, probes, data_loss, warnings, timeline }
+    }
+}
