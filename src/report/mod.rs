@@ -13,3 +13,6 @@ mod view;
 pub use record::{
     load_history, write_atomic, DrillRecord, ProbeInfo, ReportError, ScenarioInfo, StepInfo, TargetsInfo,
 };
+
+#[cfg(test)]
+mod tests;
