@@ -26,10 +26,12 @@ struct Case {
     failure: Option<(String, String)>,
 }
 
+type Attrs = Vec<(String, String)>;
+
 /// Parses JUnit XML with a real XML parser: (testsuites attrs, testsuite attrs, cases).
-fn parse_junit(xml: &str) -> (Vec<(String, String)>, Vec<(String, String)>, Vec<Case>) {
+fn parse_junit(xml: &str) -> (Attrs, Attrs, Vec<Case>) {
     let mut reader = quick_xml::Reader::from_str(xml);
-    let attrs = |e: &quick_xml::events::BytesStart| -> Vec<(String, String)> {
+    let attrs = |e: &quick_xml::events::BytesStart| -> Attrs {
         e.attributes()
             .map(|a| {
                 let a = a.unwrap();
