@@ -212,3 +212,41 @@ fn summary_lists_gaps_and_flags_slower_recovery() {
     let page = summary::render_html(&s);
     assert!(page.contains("<svg") && !page.contains("src=") && !page.contains("href="));
 }
+
+/// Opens the HTML report in a real headless browser and reads back the DOM it built. Needs
+/// Debian's `chromium`; CI installs it, so there a missing browser is a failure.
+#[test]
+fn html_opens_in_a_real_browser_with_its_chart() {
+    let Some(browser) = ["chromium", "chromium-browser"].into_iter().find(|b| {
+        std::process::Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success())
+    }) else {
+        assert!(std::env::var_os("CI").is_none(), "CI must install chromium for this test");
+        eprintln!("skipped: no chromium on this machine (apt-get install chromium)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let r = drill_once(&shipped("traffic-surge"), 3, 1, false, None).unwrap();
+    let page = write_atomic(dir.path(), "report.html", &html::render(&r)).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", profile.path().display()),
+            "--dump-dom",
+            &format!("file://{}", page.display()),
+        ])
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains("<title>Drill report: traffic-surge</title>"), "the page did not load: {dom:.300}");
+    let svg = dom.split("<svg").nth(1).expect("the browser built the chart");
+    assert!(svg.matches("<rect").count() > 10, "the chart has its lanes and bars");
+    assert!(svg.contains("storefront-home") && svg.contains("RTO target"));
+}
