@@ -75,23 +75,45 @@ struct Store {
 impl Model {
     /// The stack at time 0, every replica ready.
     pub fn new(stack: SimStack, seed: u64) -> Self {
-        let nodes = stack.nodes.max(1) as usize;
-        let replicas =
-            (0..stack.replicas as usize).map(|i| Replica { node: i % nodes, ready_at: 0.0, alive: true }).collect();
-        let period = stack.autoscaler.period.as_secs_f64();
-        Model {
-            rng: Rng::derive(seed, 0),
+        let mut model = Model {
+            rng: Rng::new(0),
             now: 0.0,
-            replicas,
+            replicas: Vec::new(),
             unscheduled: 0,
-            cordoned: vec![false; nodes],
+            cordoned: vec![false; stack.nodes.max(1) as usize],
             surge: None,
-            next_autoscale: period,
+            next_autoscale: 0.0,
             pending_promotion: None,
             db: Db { down_since: None, app_ok_at: 0.0, lost_window: None, acked: Vec::new() },
             store: Store { blocked: None, app_ok_at: 0.0 },
             stack,
-        }
+        };
+        model.reset(seed);
+        model
+    }
+
+    /// Back to time 0 with a new seed, keeping allocations: a Monte Carlo run costs no
+    /// allocation once the first has sized the buffers.
+    pub fn reset(&mut self, seed: u64) {
+        let nodes = self.cordoned.len();
+        self.rng = Rng::derive(seed, 0);
+        self.now = 0.0;
+        self.replicas.clear();
+        self.replicas.extend((0..self.stack.replicas as usize).map(|i| Replica {
+            node: i % nodes,
+            ready_at: 0.0,
+            alive: true,
+        }));
+        self.unscheduled = 0;
+        self.cordoned.fill(false);
+        self.surge = None;
+        self.next_autoscale = self.stack.autoscaler.period.as_secs_f64();
+        self.pending_promotion = None;
+        self.db.down_since = None;
+        self.db.app_ok_at = 0.0;
+        self.db.lost_window = None;
+        self.db.acked.iter_mut().for_each(Vec::clear);
+        self.store = Store { blocked: None, app_ok_at: 0.0 };
     }
 
     /// Moves virtual time forward to `t`, running on the way, in time order, what the stack
@@ -163,8 +185,46 @@ impl Model {
         self.db.down_since.is_none()
     }
 
-    /// What a request to the app's `path` gets now: ok, or a failure and whether it hangs.
-    fn request(&self, path: &str, rng: &mut Rng) -> Answer {
+    /// What a probe of this kind reaches in the stack; `None` for checks the model cannot
+    /// answer (tcp, command).
+    pub fn target_of(&self, check: &Check) -> Option<Target> {
+        match check {
+            Check::Http { url, .. } => {
+                let path = url_path(url);
+                let needs =
+                    self.stack.endpoints.iter().find(|e| e.path == path).map(|e| e.needs.as_slice()).unwrap_or(&[]);
+                Some(Target::App {
+                    database: needs.contains(&Dependency::Database),
+                    object_store: needs.contains(&Dependency::ObjectStore),
+                })
+            }
+            Check::Sql { .. } | Check::WriteLedger { .. } => Some(Target::Database),
+            Check::S3 { .. } => Some(Target::ObjectStore),
+            Check::Tcp { .. } | Check::Command { .. } => None,
+        }
+    }
+
+    /// What a request to `target` gets now. With `shed`, a request to an overloaded app is
+    /// shed with the probability of the overload, as a load balancer would; without, any
+    /// overload is a failure (the steady view the Monte Carlo predictions take).
+    fn answer(&self, target: Target, shed: Option<&mut Rng>) -> Answer {
+        let (database, object_store) = match target {
+            Target::Database => {
+                return if self.db_reachable() {
+                    Answer::Ok(0.002)
+                } else {
+                    Answer::Fail("connection refused: primary is down".into())
+                };
+            }
+            Target::ObjectStore => {
+                return match self.store.blocked {
+                    Some(BlockMode::Blackhole) => Answer::Hang,
+                    Some(BlockMode::Refuse) => Answer::Fail("connection refused".into()),
+                    None => Answer::Ok(0.010),
+                };
+            }
+            Target::App { database, object_store } => (database, object_store),
+        };
         let ready = self.ready_replicas();
         if ready == 0 {
             return Answer::Fail("503 no healthy upstream".into());
@@ -172,24 +232,24 @@ impl Model {
         let load = self.arrival_rate();
         let capacity = ready as f64 * self.stack.replica_capacity.per_sec();
         let utilization = if capacity > 0.0 { load / capacity } else { f64::INFINITY };
-        if utilization > 1.0 && rng.chance(1.0 - 1.0 / utilization) {
+        let shed = match shed {
+            Some(rng) => utilization > 1.0 && rng.chance(1.0 - 1.0 / utilization),
+            None => utilization > 1.0,
+        };
+        if shed {
             return Answer::Fail("503 overloaded: request shed".into());
         }
-        let needs = self.stack.endpoints.iter().find(|e| e.path == path).map(|e| e.needs.as_slice()).unwrap_or(&[]);
-        for need in needs {
-            match need {
-                Dependency::Database if !self.db_reachable() || self.now < self.db.app_ok_at => {
-                    return Answer::Fail("500 database unavailable".into());
+        if database && (!self.db_reachable() || self.now < self.db.app_ok_at) {
+            return Answer::Fail("500 database unavailable".into());
+        }
+        if object_store {
+            match self.store.blocked {
+                Some(BlockMode::Blackhole) => return Answer::Hang,
+                Some(BlockMode::Refuse) => return Answer::Fail("502 object store: connection refused".into()),
+                None if self.now < self.store.app_ok_at => {
+                    return Answer::Fail("502 object store: client in retry backoff".into());
                 }
-                Dependency::ObjectStore => match self.store.blocked {
-                    Some(BlockMode::Blackhole) => return Answer::Hang,
-                    Some(BlockMode::Refuse) => return Answer::Fail("502 object store: connection refused".into()),
-                    None if self.now < self.store.app_ok_at => {
-                        return Answer::Fail("502 object store: client in retry backoff".into());
-                    }
-                    None => {}
-                },
-                Dependency::Database => {}
+                None => {}
             }
         }
         let latency = if utilization >= 1.0 {
@@ -200,7 +260,48 @@ impl Model {
         Answer::Ok(latency)
     }
 
-    fn inject(&mut self, fault: &Fault) {
+    /// Whether `target` answers now, overload counting as a failure.
+    pub fn healthy(&self, target: Target) -> bool {
+        matches!(self.answer(target, None), Answer::Ok(_))
+    }
+
+    /// The next time after now at which the stack changes by itself: a replica passes
+    /// readiness, the autoscaler evaluates, a promotion completes, a client recovers from
+    /// backoff, a surge ends. `INFINITY` when nothing is pending.
+    pub fn next_change(&self) -> f64 {
+        let now = self.now;
+        let later = |t: f64| if t > now { t } else { f64::INFINITY };
+        let mut next = self.pending_promotion.unwrap_or(f64::INFINITY);
+        if self.stack.autoscaler.enabled && self.stack.autoscaler.period.as_secs_f64() > 0.0 {
+            next = next.min(self.next_autoscale);
+        }
+        for r in &self.replicas {
+            if r.alive {
+                next = next.min(later(r.ready_at));
+            }
+        }
+        next = next.min(later(self.db.app_ok_at)).min(later(self.store.app_ok_at));
+        if let Some((until, _)) = self.surge {
+            next = next.min(later(until));
+        }
+        next
+    }
+
+    /// The width of the window of acknowledged writes a failover lost (0 when none was).
+    pub fn lost_window(&self) -> f64 {
+        match self.db.lost_window {
+            Some((from, to)) if self.db.down_since.is_none() => to - from,
+            _ => 0.0,
+        }
+    }
+
+    /// A random sample from the model's own stream (step durations in simulations).
+    pub fn sample(&mut self, dist: &Dist) -> f64 {
+        dist.sample(&mut self.rng)
+    }
+
+    /// Injects a fault now.
+    pub fn inject(&mut self, fault: &Fault) {
         match fault {
             Fault::NodeDrain { node, .. } => {
                 let Some(n) = node_index(node) else { return };
@@ -240,7 +341,8 @@ impl Model {
         }
     }
 
-    fn revert(&mut self, fault: &Fault) {
+    /// Reverts a fault now.
+    pub fn revert(&mut self, fault: &Fault) {
         match fault {
             Fault::NodeDrain { node, .. } => {
                 if let Some(n) = node_index(node).filter(|&n| n < self.cordoned.len()) {
@@ -291,7 +393,8 @@ impl Model {
         }
     }
 
-    fn apply(&mut self, effect: Effect, replicas: u32) {
+    /// Applies a procedure step's effect now.
+    pub fn apply(&mut self, effect: Effect, replicas: u32) {
         match effect {
             Effect::None => {}
             Effect::PromoteReplica => self.promote(),
@@ -309,6 +412,22 @@ impl Model {
             }
         }
     }
+}
+
+/// What a probe reaches in the simulated stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The app through the load balancer, and the dependencies the endpoint needs.
+    App {
+        /// Needs the database.
+        database: bool,
+        /// Needs the object store.
+        object_store: bool,
+    },
+    /// The database directly.
+    Database,
+    /// The object store directly.
+    ObjectStore,
 }
 
 /// What the app answers a request.
@@ -481,25 +600,10 @@ impl Environment for SimEnv {
     }
 
     async fn sample(&self, probe: usize, spec: &Probe) -> Sample {
-        let answer = match &spec.check {
-            Check::Http { url, .. } => {
-                let path = url_path(url);
-                self.with(|m| self.probe_rng(probe, |rng| m.request(path, rng)))
-            }
-            Check::Sql { .. } | Check::WriteLedger { .. } => self.with(|m| {
-                if m.db_reachable() {
-                    Answer::Ok(0.002)
-                } else {
-                    Answer::Fail("connection refused: primary is down".into())
-                }
-            }),
-            Check::S3 { .. } => self.with(|m| match m.store.blocked {
-                Some(BlockMode::Blackhole) => Answer::Hang,
-                Some(BlockMode::Refuse) => Answer::Fail("connection refused".into()),
-                None => Answer::Ok(0.010),
-            }),
-            Check::Tcp { .. } | Check::Command { .. } => Answer::Fail("not supported in sim".into()),
-        };
+        let answer = self.with(|m| match m.target_of(&spec.check) {
+            Some(target) => self.probe_rng(probe, |rng| m.answer(target, Some(rng))),
+            None => Answer::Fail("not supported in sim".into()),
+        });
         match answer {
             Answer::Ok(latency) => {
                 sleep(secs(latency)).await;
