@@ -95,6 +95,31 @@ enum Command {
         /// Scenario file.
         path: PathBuf,
     },
+    /// Predict a scenario's RTO, RPO and MTTD by Monte Carlo over the sim model: percentiles,
+    /// the chance of meeting each target, and the steps that drive the RTO.
+    Simulate {
+        /// Scenario files or folders (environment `sim`).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Simulated drills per scenario.
+        #[arg(long, default_value_t = 100_000)]
+        runs: u64,
+        /// Master seed; the same seed gives the same prediction on any number of threads.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Threads (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// What-if override, `path=value` (e.g. `procedure.steps[2].sim.duration=30s`).
+        #[arg(long = "set")]
+        sets: Vec<String>,
+        /// Print the scenario as is and with the overrides side by side.
+        #[arg(long)]
+        compare: bool,
+        /// `text` or `json`.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        format: Output,
+    },
     /// Print the JSON Schema of the scenario format, for editors.
     Schema,
 }
@@ -110,6 +135,12 @@ enum ReportFormat {
 enum SummaryFormat {
     Md,
     Html,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
     Json,
 }
 
@@ -162,6 +193,10 @@ pub fn main() -> i32 {
             }
             Err(e) => fail(&e),
         },
+        Command::Simulate { paths, runs, seed, threads, sets, compare, format } => {
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            simulate(&paths, runs, seed, threads, &sets, compare, format)
+        }
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&scenario::json_schema()).expect("plain JSON"));
             EXIT_OK
@@ -333,6 +368,56 @@ fn print_run(s: &Scenario, run: &ScenarioRun, repeat: u32) {
         print!("{}", terminal::mttr(&s.name, run));
     }
     println!();
+}
+
+fn simulate(
+    paths: &[PathBuf],
+    runs: u64,
+    seed: u64,
+    threads: usize,
+    sets: &[String],
+    compare: bool,
+    format: Output,
+) -> i32 {
+    let mut files = Vec::new();
+    for path in paths {
+        match scenario::files(path) {
+            Ok(f) => files.extend(f),
+            Err(e) => return fail(&e),
+        }
+    }
+    let mut json = Vec::new();
+    for file in files {
+        let base = if compare || sets.is_empty() { Some(load_checked(&file)) } else { None };
+        let changed =
+            (!sets.is_empty()).then(|| scenario::load_with(&file, sets).and_then(|s| drill::check(&s).map(|_| s)));
+        let mut predictions = Vec::new();
+        for (label, loaded) in [("as is", base), ("with --set", changed)] {
+            let Some(loaded) = loaded else { continue };
+            let s = match loaded {
+                Ok(s) => s,
+                Err(e) => return fail(&e),
+            };
+            match firedrill::simulate::simulate(&s, runs, seed, threads) {
+                Ok(p) => predictions.push((label, p)),
+                Err(e) => return fail(&e),
+            }
+        }
+        match format {
+            Output::Text => {
+                let refs: Vec<(&str, &firedrill::simulate::Prediction)> =
+                    predictions.iter().map(|(l, p)| (*l, p)).collect();
+                println!("{}", firedrill::report::prediction::render(&refs));
+            }
+            Output::Json => json.extend(
+                predictions.into_iter().map(|(label, p)| serde_json::json!({ "variant": label, "prediction": p })),
+            ),
+        }
+    }
+    if format == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&json).expect("plain data"));
+    }
+    EXIT_OK
 }
 
 /// Reads `2026-01-01` or a full timestamp.

@@ -4,6 +4,7 @@
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod prediction;
 mod record;
 pub mod summary;
 pub mod svg;

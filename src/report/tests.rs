@@ -5,7 +5,7 @@ use std::path::Path;
 use quick_xml::events::Event as Xml;
 
 use super::summary::{self, Integrity, Trend};
-use super::{DrillRecord, html, junit, markdown, write_atomic};
+use super::{html, junit, markdown, write_atomic, DrillRecord};
 use crate::drill::drill_once;
 use crate::scenario;
 
@@ -124,7 +124,14 @@ fn markdown_reads_as_a_report_with_evidence() {
     let r = drill_once(&shipped("db-failover"), 42, 1, false, None).unwrap();
     assert!(r.metrics.rpo.lost > 0, "seed 42 loses writes");
     let md = markdown::render(&r);
-    for section in ["# Drill report: db-failover", "## Results", "## Procedure", "## Data loss evidence", "## Probes", "## Timeline"] {
+    for section in [
+        "# Drill report: db-failover",
+        "## Results",
+        "## Procedure",
+        "## Data loss evidence",
+        "## Probes",
+        "## Timeline",
+    ] {
         assert!(md.contains(section), "{section}");
     }
     assert!(md.contains(&super::terminal::measurement(&r.metrics.rto)), "RTO with its uncertainty");
@@ -135,7 +142,10 @@ fn markdown_reads_as_a_report_with_evidence() {
 
 #[test]
 fn secrets_never_reach_any_format() {
-    let s = db_failover_with("tags: [tier-1, database, checkout]", "tags: [tier-1, database, checkout]\nredact: [orders-db, checkout.internal]");
+    let s = db_failover_with(
+        "tags: [tier-1, database, checkout]",
+        "tags: [tier-1, database, checkout]\nredact: [orders-db, checkout.internal]",
+    );
     let r = drill_once(&s, 42, 1, false, None).unwrap();
     let outputs = [r.to_json(), markdown::render(&r), html::render(&r), junit::render(&r, None)];
     for out in &outputs {
@@ -217,9 +227,10 @@ fn summary_lists_gaps_and_flags_slower_recovery() {
 /// Debian's `chromium`; CI installs it, so there a missing browser is a failure.
 #[test]
 fn html_opens_in_a_real_browser_with_its_chart() {
-    let Some(browser) = ["chromium", "chromium-browser"].into_iter().find(|b| {
-        std::process::Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success())
-    }) else {
+    let Some(browser) = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| std::process::Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+    else {
         assert!(std::env::var_os("CI").is_none(), "CI must install chromium for this test");
         eprintln!("skipped: no chromium on this machine (apt-get install chromium)");
         return;

@@ -6,6 +6,7 @@
 
 mod error;
 pub mod model;
+mod overrides;
 mod resolve;
 
 pub use error::{Pos, Problem, ScenarioError};
@@ -19,6 +20,13 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.to_path_buf(), source })?;
     parse(&text, path)
+}
+
+/// Loads a scenario with what-if overrides (`path=value`) applied before validation.
+pub fn load_with(path: &Path, sets: &[String]) -> Result<Scenario, ScenarioError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.to_path_buf(), source })?;
+    parse(&overrides::apply(&text, path, sets)?, path)
 }
 
 /// Parses and validates scenario text; `path` is only used in messages and the record.
