@@ -94,7 +94,11 @@ fn render(path: &Path, problems: &[Problem], source_line: &Option<String>) -> St
         if i > 0 {
             out.push('\n');
         }
-        out += &format!("{}:{}:{}: {}", path.display(), p.pos.line, p.pos.column, p.message);
+        // Line 0 means the problem is not at a place in the file (a command-line override).
+        out += &match p.pos.line {
+            0 => format!("{}: {}", path.display(), p.message),
+            line => format!("{}:{line}:{}: {}", path.display(), p.pos.column, p.message),
+        };
     }
     if let (Some(line), [p]) = (source_line, problems) {
         out += &format!(

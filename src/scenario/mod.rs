@@ -26,7 +26,19 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 pub fn load_with(path: &Path, sets: &[String]) -> Result<Scenario, ScenarioError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.to_path_buf(), source })?;
-    parse(&overrides::apply(&text, path, sets)?, path)
+    let changed = overrides::apply(&text, path, sets)?;
+    parse(&changed, path).map_err(|e| {
+        if sets.is_empty() {
+            return e;
+        }
+        // Positions point into the rewritten text, not the file: name the overrides instead.
+        let mut message = e.problems().iter().map(|p| p.message.clone()).collect::<Vec<_>>().join("; ");
+        if message.contains("unknown field `duration`") {
+            message += " (a step's simulated time is `sim.duration`, e.g. procedure.steps[2].sim.duration=30s)";
+        }
+        let problem = Problem::new(Pos { line: 0, column: 0 }, format!("with --set {}: {message}", sets.join(" --set ")));
+        ScenarioError::Invalid { path: path.to_path_buf(), problems: vec![problem] }
+    })
 }
 
 /// Parses and validates scenario text; `path` is only used in messages and the record.
