@@ -1,0 +1,93 @@
+//! Helpers shared by the end-to-end tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use firedrill::report::DrillRecord;
+use firedrill::scenario::{Scenario, ScenarioError};
+use firedrill::timeline::{Event, EventKind};
+
+/// The repository root (where `scenarios/` is).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A shipped scenario file, by file name (`db-failover.yaml`).
+pub fn shipped(name: &str) -> PathBuf {
+    repo().join("scenarios").join(name)
+}
+
+/// The text of a shipped scenario.
+pub fn shipped_text(name: &str) -> String {
+    std::fs::read_to_string(shipped(name)).unwrap_or_else(|e| panic!("reading scenario {name}: {e}"))
+}
+
+/// The four scenario files shipped in `scenarios/`.
+pub const SHIPPED: [&str; 4] = ["db-failover.yaml", "node-drain.yaml", "s3-block.yaml", "traffic-surge.yaml"];
+
+/// The `firedrill` binary, run from the repository root.
+pub fn firedrill() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_firedrill"));
+    cmd.current_dir(repo());
+    cmd
+}
+
+/// Runs the binary to completion with `args`.
+pub fn run(args: &[&str]) -> Output {
+    firedrill().args(args).output().expect("the firedrill binary runs")
+}
+
+/// The output's stdout and stderr as text.
+pub fn texts(out: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The JSON files in a folder, sorted by name.
+pub fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A written record, parsed.
+pub fn load_record(path: &Path) -> DrillRecord {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not a DrillRecord: {e}", path.display()))
+}
+
+/// Parses scenario text as the file `test.yaml`.
+pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+    firedrill::scenario::parse(text, Path::new("test.yaml"))
+}
+
+/// Parses scenario text that must be valid.
+pub fn scenario(text: &str) -> Scenario {
+    parse(text).unwrap_or_else(|e| panic!("test scenario is invalid:\n{e}"))
+}
+
+/// The 1-based number of the only line of `text` containing `needle`.
+pub fn line_of(text: &str, needle: &str) -> usize {
+    let lines: Vec<usize> = text.lines().enumerate().filter(|(_, l)| l.contains(needle)).map(|(i, _)| i + 1).collect();
+    assert_eq!(lines.len(), 1, "`{needle}` should be on exactly one line, found on {lines:?}");
+    lines[0]
+}
+
+/// Replaces exactly one occurrence of `from` in `text`.
+pub fn replace_once(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(text.matches(from).count(), 1, "`{from}` should occur exactly once");
+    text.replacen(from, to, 1)
+}
+
+/// The events of a kind, chosen by a predicate.
+pub fn events<'a>(events: &'a [Event], pick: impl Fn(&EventKind) -> bool + 'a) -> Vec<&'a Event> {
+    events.iter().filter(|e| pick(&e.kind)).collect()
+}
+
+/// Whether a timeline has an event the predicate picks.
+pub fn has(events: &[Event], pick: impl Fn(&EventKind) -> bool) -> bool {
+    events.iter().any(|e| pick(&e.kind))
+}

@@ -1,0 +1,563 @@
+//! The engine driven through environments defined here, whose every call is counted, in
+//! virtual time: every path out of a drill reverts the fault exactly once.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use firedrill::drill::drill_in;
+use firedrill::env::{EnvError, Environment, FaultGuard, Sample};
+use firedrill::metrics::Measurement;
+use firedrill::report::DrillRecord;
+use firedrill::scenario::{Fault, Probe, Problem, ResolvedStep, Scenario};
+use firedrill::timeline::{Event, EventKind, Outcome, Phase};
+use tokio::time::{sleep, Instant};
+
+use crate::common::{events, has, scenario};
+
+const S: u64 = 1_000_000;
+
+/// What a procedure step does in the test environment.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// Takes this many seconds and succeeds.
+    Ok(u64),
+    /// Takes this many seconds, succeeds, and repairs the system.
+    Fixes(u64),
+    /// Takes this many seconds and fails.
+    Fails(u64),
+    /// Panics at once.
+    Panics,
+}
+
+/// State shared between the environment and its fault guard.
+#[derive(Default)]
+struct Shared {
+    revert_calls: Cell<u32>,
+    /// When the fault was first actually reverted.
+    reverted_at: Cell<Option<Instant>>,
+}
+
+/// A system that is healthy until the fault is injected and healthy again once the fault is
+/// reverted, a step repairs it, or it heals by itself after `heals_after`.
+///
+/// Probes named `stuck` never answer; probes named `slow` answer ok after 1.5 s; every other
+/// probe answers with the system's health at once.
+#[derive(Default)]
+struct TestEnv {
+    broken_before: bool,
+    inject_fails: bool,
+    heals_after: Option<Duration>,
+    steps: Vec<Step>,
+    shared: Rc<Shared>,
+    injected_at: Cell<Option<Instant>>,
+    fixed: Cell<bool>,
+    prepares: Cell<u32>,
+    injects: Cell<u32>,
+    teardowns: Cell<u32>,
+    steps_run: RefCell<Vec<usize>>,
+}
+
+struct TestGuard {
+    shared: Rc<Shared>,
+}
+
+impl FaultGuard for TestGuard {
+    async fn revert(&mut self) -> Result<(), EnvError> {
+        let s = &self.shared;
+        s.revert_calls.set(s.revert_calls.get() + 1);
+        if s.reverted_at.get().is_none() {
+            s.reverted_at.set(Some(Instant::now()));
+        }
+        Ok(())
+    }
+}
+
+impl TestEnv {
+    fn healthy(&self) -> bool {
+        if self.broken_before {
+            return false;
+        }
+        let Some(at) = self.injected_at.get() else { return true };
+        self.shared.reverted_at.get().is_some()
+            || self.fixed.get()
+            || self.heals_after.is_some_and(|d| at.elapsed() >= d)
+    }
+
+    fn revert_calls(&self) -> u32 {
+        self.shared.revert_calls.get()
+    }
+}
+
+impl Environment for TestEnv {
+    type Guard = TestGuard;
+
+    fn virtual_time(&self) -> bool {
+        true
+    }
+
+    fn check(&self, _scenario: &Scenario) -> Vec<Problem> {
+        vec![]
+    }
+
+    async fn prepare(&self) -> Result<(), EnvError> {
+        self.prepares.set(self.prepares.get() + 1);
+        Ok(())
+    }
+
+    async fn sample(&self, _probe: usize, spec: &Probe) -> Sample {
+        match spec.name.as_str() {
+            "stuck" => std::future::pending().await,
+            "slow" => {
+                sleep(Duration::from_millis(1500)).await;
+                Sample::ok()
+            }
+            _ if self.healthy() => Sample::ok(),
+            _ => Sample::fail("503 down"),
+        }
+    }
+
+    async fn write(&self, _probe: usize, _spec: &Probe, _seq: u64) -> Result<(), String> {
+        if self.healthy() {
+            Ok(())
+        } else {
+            Err("connection refused".into())
+        }
+    }
+
+    async fn read_back(&self, _probe: usize, _spec: &Probe, _acked: &[u64]) -> Result<Vec<u64>, EnvError> {
+        Ok(vec![])
+    }
+
+    async fn inject(&self, _fault: &Fault) -> Result<TestGuard, EnvError> {
+        self.injects.set(self.injects.get() + 1);
+        if self.inject_fails {
+            return Err(EnvError::Inject("permission denied by the test".into()));
+        }
+        self.injected_at.set(Some(Instant::now()));
+        Ok(TestGuard { shared: self.shared.clone() })
+    }
+
+    async fn run_step(&self, index: usize, _step: &ResolvedStep) -> Result<Option<String>, String> {
+        self.steps_run.borrow_mut().push(index);
+        match self.steps[index] {
+            Step::Ok(s) => {
+                sleep(Duration::from_secs(s)).await;
+                Ok(None)
+            }
+            Step::Fixes(s) => {
+                sleep(Duration::from_secs(s)).await;
+                self.fixed.set(true);
+                Ok(Some("repaired".into()))
+            }
+            Step::Fails(s) => {
+                sleep(Duration::from_secs(s)).await;
+                Err("exit status 1: the runbook command failed".into())
+            }
+            Step::Panics => panic!("a step implementation blew up (expected by this test)"),
+        }
+    }
+
+    async fn teardown(&self) -> Result<(), EnvError> {
+        self.teardowns.set(self.teardowns.get() + 1);
+        Ok(())
+    }
+}
+
+/// A scenario with one availability probe `app` sampled every second, and `rest` appended.
+fn with_app_probe(fault: &str, rest: &str) -> Scenario {
+    scenario(&format!(
+        "name: engine-test
+fault: {fault}
+probes:
+  - name: app
+    check: {{ kind: http, url: \"http://app.internal/health\" }}
+    interval: 1s
+{rest}"
+    ))
+}
+
+/// A procedure of steps with the given budgets (the test environment decides what they do).
+fn steps_yaml(budgets: &[&str]) -> String {
+    let mut s = String::from("procedure:\n  kind: steps\n  steps:\n");
+    for (i, b) in budgets.iter().enumerate() {
+        s += &format!("    - name: step {i}\n      manual: do step {i}\n      budget: {b}\n");
+    }
+    s
+}
+
+fn drill(s: &Scenario, env: &TestEnv) -> DrillRecord {
+    drill_in(s, env, 1, 1, None, std::future::pending::<()>()).expect("the drill runs")
+}
+
+fn t0(r: &DrillRecord) -> u64 {
+    r.timeline.t0().expect("the fault became active")
+}
+
+fn reverted_events(r: &DrillRecord) -> Vec<&Event> {
+    events(&r.timeline.events, |k| matches!(k, EventKind::FaultReverted { .. }))
+}
+
+fn revert_reason(e: &Event) -> &str {
+    match &e.kind {
+        EventKind::FaultReverted { reason } => reason,
+        other => panic!("not a revert: {other:?}"),
+    }
+}
+
+fn time_of(r: &DrillRecord, pick: impl Fn(&EventKind) -> bool) -> u64 {
+    let found = events(&r.timeline.events, pick);
+    assert_eq!(found.len(), 1, "expected one such event in {:#?}", r.timeline.events);
+    found[0].t_us
+}
+
+/// The checks every drill that injected its fault must pass: reverted exactly once, for
+/// `reason`, after everything the wait recorded, and torn down once.
+fn assert_reverted_once(r: &DrillRecord, env: &TestEnv, reason: &str) {
+    assert_eq!(env.injects.get(), 1);
+    assert_eq!(env.revert_calls(), 1, "revert calls");
+    let reverts = reverted_events(r);
+    assert_eq!(reverts.len(), 1, "{:#?}", r.timeline.events);
+    assert_eq!(revert_reason(reverts[0]), reason);
+    assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::RevertFailed { .. })));
+    assert_eq!(env.teardowns.get(), 1);
+    assert_eq!(env.prepares.get(), 1);
+    let ended = r.timeline.events.last().unwrap();
+    assert_eq!(ended.kind, EventKind::DrillEnded { outcome: r.outcome });
+}
+
+#[test]
+fn recovery_reverts_the_fault_once_and_checks_the_steady_state_again() {
+    let s = with_app_probe("{ kind: db_failover }", "deadline: 5m\n");
+    let env = TestEnv { heals_after: Some(Duration::from_secs(10)), ..Default::default() };
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::Recovered);
+    assert_reverted_once(&r, &env, "recovered");
+    let t0 = t0(&r);
+    let confirmed = time_of(&r, |k| *k == EventKind::RecoveryConfirmed);
+    let reverted = reverted_events(&r)[0].t_us;
+    assert!(reverted >= confirmed, "revert after recovery is confirmed");
+    // Healed 10 s after t0, sampled every second: RTO 9.5 s ± 0.5 s (between the last failed
+    // and the first ok sample), and confirmed after 3 ok samples spanning at least 1 s.
+    let Measurement::Measured { seconds, uncertainty, .. } = r.metrics.rto else { panic!("{:?}", r.metrics.rto) };
+    assert!((9.0..=10.5).contains(&seconds), "RTO {seconds}");
+    assert_eq!(uncertainty, 0.5);
+    assert!(confirmed >= t0 + 12 * S && confirmed <= t0 + 14 * S, "confirmed at {}", confirmed - t0);
+    assert!(has(&r.timeline.events, |k| matches!(k, EventKind::SteadyState { phase: Phase::After, ok: true, .. })));
+}
+
+#[test]
+fn reaching_the_deadline_reverts_the_fault_once() {
+    let s = with_app_probe("{ kind: db_failover }", "deadline: 30s\n");
+    let env = TestEnv::default(); // never heals by itself
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::DeadlineReached);
+    assert_reverted_once(&r, &env, "deadline reached");
+    let t0 = t0(&r);
+    assert_eq!(time_of(&r, |k| *k == EventKind::DeadlineReached), t0 + 30 * S);
+    assert!(!has(&r.timeline.events, |k| *k == EventKind::RecoveryConfirmed));
+    // The revert lets the system heal: the steady state after is checked and passes.
+    assert!(has(&r.timeline.events, |k| matches!(k, EventKind::SteadyState { phase: Phase::After, ok: true, .. })));
+}
+
+#[test]
+fn a_stop_condition_aborts_the_drill_and_reverts_the_fault_once() {
+    let s = with_app_probe(
+        "{ kind: db_failover }",
+        "deadline: 10m\nstop_conditions:\n  - { kind: probe_failing, probe: app, for: 5s }\n",
+    );
+    let env = TestEnv::default();
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::Aborted);
+    assert_reverted_once(&r, &env, "aborted by stop condition");
+    let t0 = t0(&r);
+    let stop = events(&r.timeline.events, |k| matches!(k, EventKind::StopConditionReached { .. }));
+    assert_eq!(stop.len(), 1);
+    let EventKind::StopConditionReached { probe, failing_for_us } = &stop[0].kind else { unreachable!() };
+    assert_eq!(probe, "app");
+    assert!((5 * S..6 * S).contains(failing_for_us), "failing for {failing_for_us}");
+    // Aborted about 5 s after the first failed sample, not at the 10-minute deadline.
+    let first_fail = events(&r.timeline.events, |k| matches!(k, EventKind::Sample { ok: false, .. }))[0].t_us;
+    assert_eq!(stop[0].t_us, first_fail + 5 * S);
+    assert!(stop[0].t_us < t0 + 10 * S);
+}
+
+#[test]
+fn cancellation_reverts_the_fault_once_and_skips_the_steady_state_after() {
+    let s = with_app_probe("{ kind: db_failover }", &format!("deadline: 10m\n{}", steps_yaml(&["2m"])));
+    let env = TestEnv { steps: vec![Step::Fixes(60)], ..Default::default() };
+    let cancel = async { sleep(Duration::from_secs(20)).await };
+    let r = drill_in(&s, &env, 1, 1, None, cancel).expect("the drill runs");
+    assert_eq!(r.outcome, Outcome::Cancelled);
+    assert_reverted_once(&r, &env, "cancelled");
+    let cancelled = time_of(&r, |k| *k == EventKind::Cancelled);
+    // The cancel future is first polled once the fault is active.
+    assert_eq!(cancelled, t0(&r) + 20 * S);
+    assert!(reverted_events(&r)[0].t_us >= cancelled);
+    assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::StepFinished { .. })), "the step was cut short");
+    assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::SteadyState { phase: Phase::After, .. })));
+    assert_eq!(r.metrics.steps[0].status, "unfinished");
+}
+
+#[test]
+fn a_failed_step_skips_the_rest_and_the_fault_is_reverted_once() {
+    let s = with_app_probe("{ kind: db_failover }", &format!("deadline: 2m\n{}", steps_yaml(&["1m", "1m", "1m"])));
+    let env = TestEnv { steps: vec![Step::Ok(5), Step::Fails(5), Step::Fixes(5)], ..Default::default() };
+    let r = drill(&s, &env);
+    // The repairing step never ran, so the system never recovered.
+    assert_eq!(*env.steps_run.borrow(), vec![0, 1]);
+    assert_eq!(r.outcome, Outcome::DeadlineReached);
+    assert_reverted_once(&r, &env, "deadline reached");
+    let finished = events(&r.timeline.events, |k| matches!(k, EventKind::StepFinished { step: 1, .. }));
+    assert!(
+        matches!(&finished[0].kind, EventKind::StepFinished { ok: false, detail: Some(d), .. } if d.contains("runbook command failed")),
+        "{finished:?}"
+    );
+    let skipped = events(&r.timeline.events, |k| matches!(k, EventKind::StepSkipped { .. }));
+    assert_eq!(skipped.len(), 1);
+    assert!(matches!(&skipped[0].kind, EventKind::StepSkipped { step: 2, .. }));
+    assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::StepStarted { step: 2, .. })));
+    let statuses: Vec<&str> = r.metrics.steps.iter().map(|s| s.status.as_str()).collect();
+    assert_eq!(statuses, ["ok", "failed", "skipped"]);
+}
+
+#[test]
+fn a_panicking_step_is_caught_recorded_and_the_fault_still_reverted() {
+    let s = with_app_probe("{ kind: db_failover }", &format!("deadline: 10m\n{}", steps_yaml(&["1m"])));
+    let env = TestEnv { steps: vec![Step::Panics], ..Default::default() };
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::Error);
+    assert_reverted_once(&r, &env, "engine panic");
+    let errors = events(&r.timeline.events, |k| matches!(k, EventKind::Error { .. }));
+    assert!(
+        errors.iter().any(|e| matches!(&e.kind, EventKind::Error { message } if message.contains("panicked"))),
+        "{errors:?}"
+    );
+    // The revert is recorded before the error that explains it, at the same instant.
+    assert!(reverted_events(&r)[0].t_us <= errors[0].t_us);
+    assert_eq!(firedrill::score::exit_code([(r.outcome, r.verdicts.as_slice())]), 2);
+}
+
+#[test]
+fn a_failed_inject_is_an_error_with_nothing_to_revert_and_teardown_still_runs() {
+    let s = with_app_probe("{ kind: db_failover }", "");
+    let env = TestEnv { inject_fails: true, ..Default::default() };
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::Error);
+    assert_eq!(env.injects.get(), 1);
+    assert_eq!(env.revert_calls(), 0);
+    assert_eq!(env.teardowns.get(), 1);
+    assert!(reverted_events(&r).is_empty());
+    assert!(r.timeline.t0().is_none(), "the fault never became active");
+    assert!(
+        has(
+            &r.timeline.events,
+            |k| matches!(k, EventKind::Error { message } if message.contains("permission denied by the test"))
+        ),
+        "{:#?}",
+        r.timeline.events
+    );
+    assert!(matches!(r.metrics.rto, Measurement::NotMeasured { .. }));
+}
+
+#[test]
+fn a_system_not_steady_before_the_fault_is_never_injected() {
+    let s = with_app_probe("{ kind: db_failover }", "steady_state: { samples: 3, timeout: 10s }\n");
+    let env = TestEnv { broken_before: true, ..Default::default() };
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::NotSteady);
+    assert_eq!(env.injects.get(), 0);
+    assert_eq!(env.revert_calls(), 0);
+    assert_eq!(env.teardowns.get(), 1);
+    let steady = events(&r.timeline.events, |k| matches!(k, EventKind::SteadyState { .. }));
+    assert_eq!(steady.len(), 1);
+    assert!(
+        matches!(&steady[0].kind, EventKind::SteadyState { phase: Phase::Before, ok: false, detail: Some(d) } if d.contains("`app`")),
+        "{steady:?}"
+    );
+    assert_eq!(steady[0].t_us, 10 * S, "gives up at the steady-state timeout");
+    assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::FaultInjected { .. })));
+    assert_eq!(firedrill::score::exit_code([(r.outcome, r.verdicts.as_slice())]), 2);
+}
+
+#[test]
+fn a_hung_probe_fails_by_timeout_on_its_own_schedule_without_stalling_the_drill() {
+    let s = with_app_probe(
+        "{ kind: db_failover }",
+        "  - name: stuck
+    check: { kind: sql, dsn: \"postgres://db/x\" }
+    interval: 2s
+    timeout: 500ms
+    availability: false
+deadline: 5m
+",
+    );
+    let env = TestEnv { heals_after: Some(Duration::from_secs(10)), ..Default::default() };
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::Recovered, "the hung probe must not keep the drill from recovering");
+    assert_reverted_once(&r, &env, "recovered");
+    let stuck: Vec<&Event> =
+        events(&r.timeline.events, |k| matches!(k, EventKind::Sample { probe, .. } if probe == "stuck"));
+    assert!(stuck.len() >= 5, "{} samples", stuck.len());
+    for (i, e) in stuck.iter().enumerate() {
+        assert_eq!(e.t_us, i as u64 * 2 * S, "stamped at its own interval");
+        let EventKind::Sample { ok, detail, latency_us, .. } = &e.kind else { unreachable!() };
+        assert!(!ok);
+        assert_eq!(detail.as_deref(), Some("timed out after 500ms"));
+        assert_eq!(*latency_us, Some(500_000));
+    }
+    // The other probe kept its once-a-second schedule throughout.
+    let app: Vec<u64> = events(&r.timeline.events, |k| matches!(k, EventKind::Sample { probe, .. } if probe == "app"))
+        .iter()
+        .map(|e| e.t_us)
+        .collect();
+    assert!(app.windows(2).all(|w| w[1] - w[0] == S), "{app:?}");
+    let ended = r.timeline.events.last().unwrap().t_us;
+    assert!(ended < t0(&r) + 30 * S, "ended {} s after t0", (ended - t0(&r)) / S);
+}
+
+#[test]
+fn a_fault_with_a_duration_is_reverted_when_it_elapses() {
+    let s = with_app_probe("{ kind: s3_block, duration: 20s }", "deadline: 5m\n");
+    let env = TestEnv::default(); // only the revert heals it
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::Recovered);
+    let t0 = t0(&r);
+    let first = reverted_events(&r)[0];
+    assert_eq!(first.t_us, t0 + 20 * S);
+    assert_eq!(revert_reason(first), "the fault's duration elapsed");
+    let (injected, reverted) = (env.injected_at.get().unwrap(), env.shared.reverted_at.get().unwrap());
+    assert_eq!(reverted - injected, Duration::from_secs(20), "the guard itself was reverted at t0 + 20 s");
+    assert!(time_of(&r, |k| *k == EventKind::RecoveryConfirmed) > t0 + 20 * S);
+    let Measurement::Measured { seconds, .. } = r.metrics.rto else { panic!("{:?}", r.metrics.rto) };
+    assert!((19.0..=21.0).contains(&seconds), "RTO {seconds}");
+    assert_eq!(env.teardowns.get(), 1);
+}
+
+#[test]
+fn a_step_over_its_escalation_threshold_records_an_escalation() {
+    let s = with_app_probe(
+        "{ kind: db_failover }",
+        "deadline: 10m
+procedure:
+  kind: steps
+  budget: 1m
+  steps:
+    - { name: slow step, manual: do it, budget: 10s }
+    - { name: fix, manual: fix it, budget: 1m }
+",
+    );
+    let env = TestEnv { steps: vec![Step::Ok(15), Step::Fixes(50)], ..Default::default() };
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::Recovered);
+    assert_reverted_once(&r, &env, "recovered");
+    let started = time_of(&r, |k| matches!(k, EventKind::StepStarted { step: 0, .. }));
+    let esc = events(&r.timeline.events, |k| matches!(k, EventKind::Escalation { .. }));
+    let times: Vec<(Option<usize>, u64, u64)> = esc
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::Escalation { step, after_us } => (*step, *after_us, e.t_us - started),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(times, vec![(Some(0), 10 * S, 10 * S), (None, 60 * S, 60 * S)]);
+    assert!(r.metrics.steps[0].over_budget && r.metrics.steps[0].escalated);
+    assert!(r.metrics.steps[1].over_budget.eq(&false) && !r.metrics.steps[1].escalated);
+    assert_eq!(r.metrics.escalations, 2);
+}
+
+#[test]
+fn a_fault_without_visible_impact_ends_after_a_quiet_window_with_rto_zero() {
+    let s = with_app_probe("{ kind: db_failover }", "deadline: 30m\n");
+    let env = TestEnv { heals_after: Some(Duration::ZERO), ..Default::default() };
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::Recovered);
+    assert_reverted_once(&r, &env, "recovered");
+    assert_eq!(r.metrics.rto, Measurement::NoImpact);
+    assert_eq!(r.metrics.mttd, Measurement::NoImpact);
+    let confirmed = time_of(&r, |k| *k == EventKind::RecoveryConfirmed);
+    assert!(confirmed <= t0(&r) + 5 * S, "ended {} µs after t0, not at the deadline", confirmed - t0(&r));
+}
+
+/// Two availability probes whose samples complete out of time order: a fast one, and a slow
+/// one that answers ok after 1.5 s though sampled every second.
+///
+/// Fails: the engine feeds its live `RecoveryTracker` in completion order (src/engine.rs:110),
+/// but `RecoveryTracker::observe` assumes time order and computes `t - start` on `u64`
+/// (src/metrics.rs:206): a sample stamped before the window's start underflows. In a debug build
+/// that panics outside the engine's `catch_unwind`, so `drill_in` panics and the fault is never
+/// reverted; in a release build the wrapped value passes the `min_duration` check and recovery
+/// is confirmed before the stability window was observed.
+#[test]
+#[ignore = "src bug: RecoveryTracker::observe underflows on samples completing out of time order (src/metrics.rs:206)"]
+fn availability_samples_completing_out_of_order_do_not_break_recovery() {
+    let s = with_app_probe(
+        "{ kind: db_failover }",
+        "  - name: slow
+    check: { kind: sql, dsn: \"postgres://db/x\" }
+    interval: 1s
+    timeout: 3s
+stability: { samples: 1, min_duration: 1s }
+deadline: 5m
+",
+    );
+    let env = TestEnv { heals_after: Some(Duration::from_millis(4500)), ..Default::default() };
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::Recovered);
+    assert_reverted_once(&r, &env, "recovered");
+    assert!(matches!(r.metrics.rto, Measurement::Measured { .. }), "{:?}", r.metrics.rto);
+}
+
+/// A fault with a duration is seen through to its end, even when the system recovers while it
+/// still runs; the RTO is still the time of that recovery.
+#[test]
+fn a_fault_with_a_duration_is_seen_through_to_its_end_after_an_early_recovery() {
+    let s = with_app_probe("{ kind: traffic_surge, multiplier: 3, duration: 2m }", "deadline: 30m\n");
+    let env = TestEnv { heals_after: Some(Duration::from_secs(10)), ..Default::default() };
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::Recovered);
+    let t0 = t0(&r);
+    let first = reverted_events(&r)[0];
+    assert_eq!((first.t_us, revert_reason(first)), (t0 + 120 * S, "the fault's duration elapsed"));
+    let confirmed = time_of(&r, |k| *k == EventKind::RecoveryConfirmed);
+    assert!(confirmed >= t0 + 120 * S, "confirmed {} s after t0, before the surge ended", (confirmed - t0) / S);
+    let Measurement::Measured { seconds, .. } = r.metrics.rto else { panic!("{:?}", r.metrics.rto) };
+    assert!((9.0..=10.5).contains(&seconds), "RTO {seconds}: the recovery, not the end of the surge");
+    assert_eq!(env.shared.reverted_at.get().unwrap() - env.injected_at.get().unwrap(), Duration::from_secs(120));
+    assert_eq!(env.teardowns.get(), 1);
+}
+
+/// Fails: `metrics::compute` feeds every availability sample after `t0` to the tracker,
+/// including those taken after the deadline's revert while the steady state after is checked
+/// (src/metrics.rs, `availability`). The system recovers once the fault is reverted, so a drill
+/// that never recovered within its deadline gets a measured RTO (29.5 s here, under its 30 s
+/// target: verdict met, exit code 0) instead of an unmet one.
+#[test]
+#[ignore = "src bug: samples after the deadline's revert give a drill that never recovered a measured RTO (src/metrics.rs)"]
+fn a_drill_that_reached_its_deadline_has_an_unmet_rto() {
+    let s = with_app_probe("{ kind: db_failover }", "targets: { rto: 30s }\ndeadline: 30s\n");
+    let env = TestEnv::default();
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::DeadlineReached);
+    assert!(matches!(r.metrics.rto, Measurement::Unmet { .. }), "{:?}", r.metrics.rto);
+    let rto = r.verdicts.iter().find(|v| v.target == "rto").unwrap();
+    assert_eq!(rto.status, firedrill::score::Status::Missed);
+    assert_eq!(firedrill::score::exit_code([(r.outcome, r.verdicts.as_slice())]), 1);
+}
+
+/// Fails for the same reason: the samples taken after the stop condition's revert make a
+/// stable window, so an aborted drill reports a measured RTO instead of none.
+#[test]
+#[ignore = "src bug: samples after a stop condition's revert give an aborted drill a measured RTO (src/metrics.rs)"]
+fn a_drill_aborted_by_a_stop_condition_has_no_measured_rto() {
+    let s = with_app_probe(
+        "{ kind: db_failover }",
+        "targets: { rto: 1m }\ndeadline: 10m\nstop_conditions:\n  - { kind: probe_failing, probe: app, for: 5s }\n",
+    );
+    let env = TestEnv::default();
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::Aborted);
+    assert!(matches!(r.metrics.rto, Measurement::NotMeasured { .. }), "{:?}", r.metrics.rto);
+    let rto = r.verdicts.iter().find(|v| v.target == "rto").unwrap();
+    assert_eq!(rto.status, firedrill::score::Status::NotMeasured);
+}

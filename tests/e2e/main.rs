@@ -1,0 +1,10 @@
+//! End-to-end and integration tests of firedrill, as one test binary: the command line run
+//! through the real binary, the engine driven through custom environments, the shipped
+//! scenarios run in the simulation, and the scenario parser fed mutated input.
+
+mod common;
+
+mod cli;
+mod engine;
+mod parse_robustness;
+mod scenarios;
