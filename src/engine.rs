@@ -66,9 +66,42 @@ struct Live {
     /// When each probe started failing, if it is failing.
     failing_since: Vec<Option<Micros>>,
     /// Recovery tracking, from `t0`.
-    tracker: Option<RecoveryTracker>,
+    tracker: Option<Tracking>,
     /// Acknowledged records per ledger probe.
     acked: Vec<Vec<u64>>,
+}
+
+/// The recovery tracker fed in time order. Checks finish out of the order they started in
+/// (a slow probe's sample lands after a fast one's later sample), so samples are kept sorted
+/// and the tracker is rebuilt on the rare late arrival.
+struct Tracking {
+    t0: Micros,
+    spec: MetricSpec,
+    tracker: RecoveryTracker,
+    samples: Vec<(Micros, usize, bool)>,
+}
+
+impl Tracking {
+    fn new(spec: MetricSpec, t0: Micros) -> Self {
+        Tracking { t0, tracker: RecoveryTracker::new(&spec), spec, samples: Vec::new() }
+    }
+
+    fn observe(&mut self, names: &[String], probe: usize, t: Micros, ok: bool) {
+        if t < self.t0 {
+            return;
+        }
+        let in_order = self.samples.last().is_none_or(|last| last.0 <= t);
+        let at = self.samples.partition_point(|s| s.0 <= t);
+        self.samples.insert(at, (t, probe, ok));
+        if in_order {
+            self.tracker.observe(&names[probe], t, ok);
+        } else {
+            self.tracker = RecoveryTracker::new(&self.spec);
+            for &(t, p, ok) in &self.samples {
+                self.tracker.observe(&names[p], t, ok);
+            }
+        }
+    }
 }
 
 struct Recorder<'a> {
@@ -106,8 +139,8 @@ impl Recorder<'_> {
                 live.consecutive_ok[probe] = 0;
                 live.failing_since[probe].get_or_insert(t);
             }
-            if let Some(tracker) = live.tracker.as_mut() {
-                tracker.observe(&name, t, ok);
+            if let Some(tracking) = live.tracker.as_mut() {
+                tracking.observe(&self.probe_names, probe, t, ok);
             }
         }
         self.record_at(t, EventKind::Sample { probe: name, ok, latency_us: Some(latency), detail });
@@ -286,17 +319,23 @@ async fn lifecycle<E: Environment>(
         }
     };
     let t0 = rec.record(EventKind::FaultActive);
-    rec.live.borrow_mut().tracker = Some(RecoveryTracker::new(&MetricSpec::of(scenario)));
+    rec.live.borrow_mut().tracker = Some(Tracking::new(MetricSpec::of(scenario), t0));
 
     let mut cancel = pin!(cancel);
+    let mut reverted = false;
     let waited =
-        AssertUnwindSafe(wait_for_recovery(scenario, env, rec, t0, &mut guard, cancel.as_mut())).catch_unwind().await;
+        AssertUnwindSafe(wait_for_recovery(scenario, env, rec, t0, &mut guard, &mut reverted, cancel.as_mut()))
+            .catch_unwind()
+            .await;
     let (end, reason) = match &waited {
         Ok(WaitEnd::Outcome(o)) => (*o, o.as_str().to_string()),
         Ok(WaitEnd::Failed(e)) => (Outcome::Error, format!("error: {e}")),
         Err(_) => (Outcome::Error, "engine panic".to_string()),
     };
-    revert(&mut guard, rec, &reason).await;
+    // A fault that lifted itself at the end of its duration has nothing left to undo.
+    if !reverted {
+        revert(&mut guard, rec, &reason).await;
+    }
     if let Ok(WaitEnd::Failed(e)) = &waited {
         rec.record(EventKind::Error { message: e.clone() });
     }
@@ -351,6 +390,7 @@ async fn wait_for_recovery<E: Environment>(
     rec: &Recorder<'_>,
     t0: Micros,
     guard: &mut E::Guard,
+    reverted: &mut bool,
     mut cancel: std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> WaitEnd {
     let deadline = rec.clock.instant(t0) + scenario.deadline.0;
@@ -364,7 +404,7 @@ async fn wait_for_recovery<E: Environment>(
         let changed = rec.changed.notified();
         let (recovered, impact) = {
             let live = rec.live.borrow();
-            let tracker = live.tracker.as_ref().expect("set at t0");
+            let tracker = &live.tracker.as_ref().expect("set at t0").tracker;
             (tracker.recovered.is_some(), tracker.first_failure.is_some())
         };
         // A fault with a duration (a surge) is seen through to its end: recovering while it
@@ -409,6 +449,7 @@ async fn wait_for_recovery<E: Environment>(
                 if let Err(e) = guard.revert().await {
                     return WaitEnd::Failed(e.to_string());
                 }
+                *reverted = true;
                 rec.record(EventKind::FaultReverted { reason: "the fault's duration elapsed".into() });
             }
             _ = procedure.as_mut(), if !procedure_done => procedure_done = true,

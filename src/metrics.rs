@@ -203,7 +203,7 @@ impl RecoveryTracker {
             Some(_) => self.in_window[i] += 1,
         }
         let start = self.window_start.expect("set above");
-        if self.in_window.iter().all(|&c| c >= self.samples) && t - start >= self.min_us {
+        if self.in_window.iter().all(|&c| c >= self.samples) && t.saturating_sub(start) >= self.min_us {
             self.recovered = Some((last_failure, start));
             return true;
         }
@@ -249,11 +249,21 @@ fn availability(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> (Measurem
     let mut before: HashMap<&str, bool> = HashMap::new();
     let mut tracker = RecoveryTracker::new(spec);
     let mut last_t = t0;
+    // Recovery is looked for only while the drill waited for it: once it gave up (deadline,
+    // stop condition, interruption) the fault is reverted, and the health that follows is
+    // the revert's doing, not a recovery.
+    let gave_up = timeline
+        .events
+        .iter()
+        .find(|e| {
+            matches!(e.kind, EventKind::DeadlineReached | EventKind::StopConditionReached { .. } | EventKind::Cancelled)
+        })
+        .map_or(Micros::MAX, |e| e.t_us);
     for e in &timeline.events {
         let EventKind::Sample { probe, ok, .. } = &e.kind else { continue };
         if e.t_us < t0 {
             before.insert(probe, *ok);
-        } else {
+        } else if e.t_us < gave_up {
             last_t = last_t.max(e.t_us);
             tracker.observe(probe, e.t_us, *ok);
         }
@@ -603,6 +613,19 @@ mod tests {
         assert_eq!(m.flaps, 1);
         let (rto, _) = measured(&m.rto);
         assert!((rto - 0.65).abs() < 1e-9, "{rto}");
+    }
+
+    #[test]
+    fn health_after_giving_up_is_not_a_recovery() {
+        // Down from 1 s; the deadline passes at 30 s and the revert brings the system back.
+        let tl = T::default()
+            .fault(0)
+            .samples("api", S, 30 * S, S, false)
+            .push(30 * S, EventKind::DeadlineReached)
+            .samples("api", 31 * S, 40 * S, S, true)
+            .done();
+        let m = compute(&tl, &spec(&["api"]));
+        assert!(matches!(m.rto, Measurement::Unmet { .. }), "{:?}", m.rto);
     }
 
     #[test]

@@ -484,7 +484,6 @@ deadline: 10m
 /// is `deadline reached`, yet the RTO is "measured" at 1m 55.5s, the target is "met", the score
 /// is 100/100 and the exit code is 0, so a CI gate passes a drill that never recovered.
 #[test]
-#[ignore = "src bug: a drill that reached its deadline can meet its RTO target and exit 0 (src/metrics.rs)"]
 fn a_drill_that_reached_its_deadline_never_passes_the_gate() {
     let dir = tmp();
     let text = "name: never-recovers
@@ -511,7 +510,6 @@ deadline: 115500ms
 /// availability probe's sample completes after a faster probe's later one, see
 /// `engine::availability_samples_completing_out_of_order_do_not_break_recovery`.
 #[test]
-#[ignore = "src bug: RecoveryTracker::observe underflows on samples completing out of time order (src/metrics.rs:206)"]
 fn a_slow_probe_does_not_crash_the_drill() {
     let dir = tmp();
     let text = "name: slow-front

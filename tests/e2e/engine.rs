@@ -489,7 +489,6 @@ fn a_fault_without_visible_impact_ends_after_a_quiet_window_with_rto_zero() {
 /// reverted; in a release build the wrapped value passes the `min_duration` check and recovery
 /// is confirmed before the stability window was observed.
 #[test]
-#[ignore = "src bug: RecoveryTracker::observe underflows on samples completing out of time order (src/metrics.rs:206)"]
 fn availability_samples_completing_out_of_order_do_not_break_recovery() {
     let s = with_app_probe(
         "{ kind: db_failover }",
@@ -533,7 +532,6 @@ fn a_fault_with_a_duration_is_seen_through_to_its_end_after_an_early_recovery() 
 /// that never recovered within its deadline gets a measured RTO (29.5 s here, under its 30 s
 /// target: verdict met, exit code 0) instead of an unmet one.
 #[test]
-#[ignore = "src bug: samples after the deadline's revert give a drill that never recovered a measured RTO (src/metrics.rs)"]
 fn a_drill_that_reached_its_deadline_has_an_unmet_rto() {
     let s = with_app_probe("{ kind: db_failover }", "targets: { rto: 30s }\ndeadline: 30s\n");
     let env = TestEnv::default();
@@ -548,7 +546,6 @@ fn a_drill_that_reached_its_deadline_has_an_unmet_rto() {
 /// Fails for the same reason: the samples taken after the stop condition's revert make a
 /// stable window, so an aborted drill reports a measured RTO instead of none.
 #[test]
-#[ignore = "src bug: samples after a stop condition's revert give an aborted drill a measured RTO (src/metrics.rs)"]
 fn a_drill_aborted_by_a_stop_condition_has_no_measured_rto() {
     let s = with_app_probe(
         "{ kind: db_failover }",
