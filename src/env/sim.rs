@@ -151,16 +151,21 @@ impl Model {
         }
     }
 
-    fn autoscale(&mut self) {
+    /// How many replicas the autoscaler would add now.
+    fn autoscale_wanted(&self) -> usize {
         let a = &self.stack.autoscaler;
         let capacity = self.stack.replica_capacity.per_sec();
-        if capacity <= 0.0 {
-            return;
+        if !a.enabled || capacity <= 0.0 {
+            return 0;
         }
         let desired = (self.arrival_rate() / (capacity * a.target_utilization)).ceil() as usize;
         let desired = desired.min(a.max_replicas as usize);
         let existing = self.replicas.iter().filter(|r| r.alive).count() + self.unscheduled as usize;
-        for _ in existing..desired {
+        desired.saturating_sub(existing)
+    }
+
+    fn autoscale(&mut self) {
+        for _ in 0..self.autoscale_wanted() {
             self.start_replica(self.now);
         }
     }
@@ -272,7 +277,9 @@ impl Model {
         let now = self.now;
         let later = |t: f64| if t > now { t } else { f64::INFINITY };
         let mut next = self.pending_promotion.unwrap_or(f64::INFINITY);
-        if self.stack.autoscaler.enabled && self.stack.autoscaler.period.as_secs_f64() > 0.0 {
+        // An evaluation that would add nothing changes nothing; what it looks at (the arrival
+        // rate, the replicas) only changes at another change, so it can be skipped.
+        if self.stack.autoscaler.period.as_secs_f64() > 0.0 && self.autoscale_wanted() > 0 {
             next = next.min(self.next_autoscale);
         }
         for r in &self.replicas {
