@@ -7,4 +7,6 @@ mod common;
 mod cli;
 mod engine;
 mod parse_robustness;
+mod reports;
 mod scenarios;
+mod simulate;

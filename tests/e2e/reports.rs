@@ -1,0 +1,70 @@
+//! Reports through the binary: renderings beside the records, the compliance summary, and
+//! `--verify` catching an edited record.
+
+use crate::common::{json_files, run, texts};
+
+#[test]
+fn run_writes_every_rendering_and_report_summarizes_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().to_str().unwrap();
+    let out = run(&[
+        "run",
+        "scenarios/db-failover.yaml",
+        "scenarios/node-drain.yaml",
+        "--seed",
+        "4",
+        "--reports",
+        reports,
+        "--report",
+        "md,html,junit",
+        "--operator",
+        "On-call SRE",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", texts(&out));
+    let records = json_files(dir.path());
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        for ext in ["md", "html", "xml"] {
+            let rendering = r.with_extension(ext);
+            let text =
+                std::fs::read_to_string(&rendering).unwrap_or_else(|_| panic!("{} missing", rendering.display()));
+            assert!(text.contains("On-call SRE") || ext == "xml", "{ext} names the operator");
+        }
+    }
+
+    let out = run(&["report", reports, "--format", "md,html,json", "--expect", "scenarios/"]);
+    let (stdout, _) = texts(&out);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout.contains("| db-failover | 1 |") && stdout.contains("| node-drain | 1 |"), "{stdout}");
+    // Expected but never drilled: listed as gaps.
+    assert!(stdout.contains("Not drilled in this period:** s3-block, traffic-surge"), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("compliance-summary.summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["scenarios"].as_array().unwrap().len(), 4);
+    assert!(dir.path().join("compliance-summary.html").exists());
+    // The summary files are not mistaken for drill results.
+    let out = run(&["report", reports]);
+    assert!(!texts(&out).1.contains("not a drill result"), "{:?}", texts(&out));
+
+    // A period with no drills lists every scenario as a gap.
+    let out = run(&["report", reports, "--since", "2001-01-01", "--until", "2001-02-01"]);
+    assert!(texts(&out).0.contains("Not drilled in this period:** db-failover, node-drain"), "{:?}", texts(&out));
+    let out = run(&["report", reports, "--since", "yesterday-ish"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(texts(&out).1.contains("--since `yesterday-ish`"));
+
+    let out = run(&["report", reports, "--verify"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", texts(&out));
+    assert!(texts(&out).0.contains("2 result(s) checked, 0 failed verification"));
+
+    // Edit a score after the fact: caught, and named.
+    let edited = &records[1];
+    let text = std::fs::read_to_string(edited).unwrap();
+    std::fs::write(edited, text.replacen("\"score\": ", "\"score\": 1", 1)).unwrap();
+    let out = run(&["report", reports, "--verify"]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains(&edited.display().to_string()) && stderr.contains("EDITED"), "{stderr}");
+    assert!(stdout.contains("2 result(s) checked, 1 failed verification"));
+}
