@@ -102,7 +102,7 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Simulated drills per scenario.
-        #[arg(long, default_value_t = 100_000)]
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
         runs: u64,
         /// Master seed; the same seed gives the same prediction on any number of threads.
         #[arg(long, default_value_t = 0)]
@@ -334,7 +334,12 @@ fn run(paths: &[PathBuf], opts: RunOptions<'_>) -> i32 {
         };
         print_run(s, &run, repeat);
         code = code.max(run.exit_code());
+        let cancelled = run.drills.iter().any(|(r, _)| r.outcome == firedrill::timeline::Outcome::Cancelled);
         summary.push((s.name.clone(), run));
+        if cancelled {
+            eprintln!("interrupted: the remaining drills were not run");
+            break;
+        }
     }
     if let Some(dir) = &reports {
         println!("results written to {}/", dir.display());
@@ -389,15 +394,19 @@ fn simulate(
     let mut json = Vec::new();
     for file in files {
         let base = if compare || sets.is_empty() { Some(load_checked(&file)) } else { None };
-        let changed =
-            (!sets.is_empty()).then(|| scenario::load_with(&file, sets).and_then(|s| drill::check(&s).map(|_| s)));
+        let changed = (!sets.is_empty()).then(|| {
+            scenario::load_with(&file, sets)
+                .and_then(|s| drill::check(&s).map(|_| s).map_err(|e| scenario::with_overrides(e, &file, sets)))
+        });
         let mut predictions = Vec::new();
+        let mut redact = Vec::new();
         for (label, loaded) in [("as is", base), ("with --set", changed)] {
             let Some(loaded) = loaded else { continue };
             let s = match loaded {
                 Ok(s) => s,
                 Err(e) => return fail(&e),
             };
+            redact.clone_from(&s.redact);
             match firedrill::simulate::simulate(&s, runs, seed, threads) {
                 Ok(p) => predictions.push((label, p)),
                 Err(e) => return fail(&e),
@@ -407,11 +416,13 @@ fn simulate(
             Output::Text => {
                 let refs: Vec<(&str, &firedrill::simulate::Prediction)> =
                     predictions.iter().map(|(l, p)| (*l, p)).collect();
-                println!("{}", firedrill::report::prediction::render(&refs));
+                println!("{}", firedrill::redact::text(&firedrill::report::prediction::render(&refs), &redact));
             }
-            Output::Json => json.extend(
-                predictions.into_iter().map(|(label, p)| serde_json::json!({ "variant": label, "prediction": p })),
-            ),
+            Output::Json => json.extend(predictions.into_iter().map(|(label, p)| {
+                let text = firedrill::redact::text(&serde_json::to_string(&p).expect("plain data"), &redact);
+                let p: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                serde_json::json!({ "variant": label, "prediction": p })
+            })),
         }
     }
     if format == Output::Json {

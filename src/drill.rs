@@ -105,7 +105,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
             Some(dir) => Some(write_atomic(dir, &record.file_name(Timestamp::now()), &record.to_json())?),
             None => None,
         };
+        let cancelled = record.outcome == Outcome::Cancelled;
         drills.push((record, path));
+        // Ctrl-C ends the invocation, not just the drill it interrupted.
+        if cancelled {
+            break;
+        }
     }
     let mut rtos: Vec<Measurement> = drills.iter().map(|(r, _)| r.metrics.rto.clone()).collect();
     let mut history = 0;
@@ -115,8 +120,9 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
             h.clock == "virtual"
                 && drills.iter().any(|(r, _)| r.scenario.sha256 == h.scenario.sha256 && r.seed == h.seed)
         };
+        // Only drills of this very scenario file count: a changed runbook is another drill.
         for h in load_history(dir, &scenario.name, scenario.environment.kind(), &written) {
-            if !same_drill(&h) {
+            if h.scenario.sha256 == scenario.sha256 && !same_drill(&h) {
                 rtos.push(h.metrics.rto);
                 history += 1;
             }
@@ -190,5 +196,5 @@ pub fn drill_in<E: Environment>(
     let metrics = metrics::compute(&timeline, &MetricSpec::of(scenario));
     let verdicts = score::verdicts(scenario, &metrics);
     let score = score::score(&verdicts, &metrics);
-    Ok(DrillRecord::new(scenario, seed, run, virtual_time, timeline, metrics, verdicts, score))
+    Ok(DrillRecord::new(scenario, seed, run, virtual_time, timeline, metrics, verdicts, score)?)
 }

@@ -73,11 +73,22 @@ impl FromStr for Dur {
                 "m" => 60.0,
                 "h" => 3600.0,
                 "d" => 86400.0,
-                "" => return Err(err("a number needs a unit (ms, s, m, h, d): `30` could be seconds or minutes")),
+                "" => {
+                    return Err(UnitError {
+                        what: "duration",
+                        text: text.to_string(),
+                        why: "a number needs a unit (ms, s, m, h, d): alone it could be seconds or minutes",
+                    });
+                }
                 _ => return Err(err(DURATION_HINT)),
             };
             rest = rest[unit_len..].trim_start();
             total += Duration::try_from_secs_f64(number * unit_secs).map_err(|_| err("out of range"))?;
+        }
+        // Nothing a drill times is longer than a year, and the bound keeps every sum of
+        // instants and durations far from overflowing.
+        if total > Duration::from_secs(365 * 86400) {
+            return Err(err("longer than a year: nothing a drill times is that long"));
         }
         Ok(Dur(total))
     }
@@ -220,7 +231,7 @@ mod tests {
 
     #[test]
     fn rejects_ambiguous_and_malformed_durations() {
-        for text in ["30", "", "s", "5q", "1h30", "-5s", "1..5s"] {
+        for text in ["30", "", "s", "5q", "1h30", "-5s", "1..5s", "400d", "5000000000000000h"] {
             let e = text.parse::<Dur>().unwrap_err().to_string();
             assert!(e.contains("invalid duration"), "{text}: {e}");
         }

@@ -183,13 +183,22 @@ pub async fn run<E: Environment>(
         Ok(()) => {
             let (stop_probes, probes_stopped) = watch::channel(false);
             let (stop_ledgers, ledgers_stopped) = watch::channel(false);
+            let rec = &rec;
             let probes = futures_util::future::join_all(scenario.probes.iter().enumerate().map(|(i, p)| {
                 let stopped = if matches!(p.check, Check::WriteLedger { .. }) {
                     ledgers_stopped.clone()
                 } else {
                     probes_stopped.clone()
                 };
-                probe_loop(&rec, env, i, scenario, stopped)
+                // A probe that panics stops sampling (which the metrics will show); it must not
+                // take the drill down with it before the fault is reverted.
+                async move {
+                    if AssertUnwindSafe(probe_loop(rec, env, i, scenario, stopped)).catch_unwind().await.is_err() {
+                        rec.record(EventKind::Error {
+                            message: format!("probe `{}` panicked and stopped sampling", p.name),
+                        });
+                    }
+                }
             }));
             let lifecycle = async {
                 let outcome = lifecycle(scenario, env, &rec, cancel, &stop_ledgers).await;

@@ -23,31 +23,34 @@ pub fn dsn(text: &str) -> String {
 }
 
 /// Masks every secret in a text: passwords of connection strings, `token=`/`secret=`/
-/// `password=` values, bearer tokens, and each of the `listed` strings.
+/// `password=`/`apikey=` values, bearer tokens (every occurrence of each), and each of the
+/// `listed` strings.
 pub fn text(s: &str, listed: &[String]) -> String {
-    let mut out = String::new();
-    for (i, word) in s.split(' ').enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out += &dsn(word);
+    let mut out: String = s.split(' ').map(dsn).collect::<Vec<_>>().join(" ");
+    for key in ["password=", "token=", "secret=", "apikey=", "api_key=", "bearer "] {
+        out = mask_after(&out, key);
     }
-    for key in ["token=", "secret=", "apikey=", "api_key="] {
-        let lower = out.to_ascii_lowercase();
-        if let Some(start) = lower.find(key) {
-            let from = start + key.len();
-            let to = out[from..].find([' ', '&', ';', '"', '\'']).map(|i| i + from).unwrap_or(out.len());
-            out.replace_range(from..to, "***");
-        }
-    }
-    if let Some(start) = out.find("Bearer ") {
-        let from = start + "Bearer ".len();
-        let to = out[from..].find([' ', '"', '\'']).map(|i| i + from).unwrap_or(out.len());
-        out.replace_range(from..to, "***");
-    }
-    for secret in listed {
+    for secret in listed.iter().filter(|l| !l.is_empty()) {
         out = out.replace(secret.as_str(), "***");
     }
+    out
+}
+
+/// Masks the value after every case-insensitive occurrence of `key`, up to a separator.
+fn mask_after(text: &str, key: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(key).map(|i| i + at) {
+        let from = found + key.len();
+        let to = text[from..].find([' ', '&', ';', '"', '\'', ',']).map_or(text.len(), |i| i + from);
+        out += &text[at..from];
+        if to > from {
+            out += "***";
+        }
+        at = to;
+    }
+    out += &text[at..];
     out
 }
 
@@ -69,5 +72,9 @@ mod tests {
         );
         assert_eq!(masked, "curl -H 'Authorization: Bearer ***' https://x/?token=***&y=1 pw *** at ***");
         assert_eq!(super::text("dsn postgres://u:p4ss@h/db ok", &[]), "dsn postgres://u:***@h/db ok");
+        assert_eq!(
+            super::text("/o?token=abc&token=def BEARER x1 bearer x2 password=a password=b", &[]),
+            "/o?token=***&token=*** BEARER *** bearer *** password=*** password=***"
+        );
     }
 }

@@ -6,8 +6,10 @@ use std::fmt::Write;
 use super::view::View;
 use super::DrillRecord;
 
+/// A table cell: pipes escaped, and `<`/`>` as entities so a Markdown renderer never reads
+/// text from a scenario as HTML.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    s.replace('|', "\\|").replace('\n', " ").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn table<const N: usize>(out: &mut String, head: [&str; N], rows: &[[String; N]]) {

@@ -17,6 +17,9 @@ use crate::timeline::{Outcome, Timeline};
 /// Why a record could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// Masking secrets left a record that is no longer valid; nothing is written.
+    #[error("failed to mask secrets in the record ({0}); nothing was written")]
+    Redaction(String),
     /// Writing failed.
     #[error("failed to write {}: {source}", path.display())]
     Write {
@@ -143,7 +146,7 @@ impl DrillRecord {
         metrics: Metrics,
         verdicts: Vec<Verdict>,
         score: Option<u32>,
-    ) -> Self {
+    ) -> Result<Self, ReportError> {
         let secs = |d: Option<crate::duration::Dur>| d.map(|d| d.as_secs_f64());
         let first = timeline.events.first().map(|e| e.at).unwrap_or(Timestamp::UNIX_EPOCH);
         let last = timeline.events.last().map(|e| e.at).unwrap_or(first);
@@ -208,18 +211,26 @@ impl DrillRecord {
 
     /// The record with every secret masked in every string it holds, so that no format
     /// rendered from it can show one.
-    fn redacted(self, listed: &[String]) -> Self {
+    fn redacted(self, listed: &[String]) -> Result<Self, ReportError> {
+        /// Fields whose values are words of the format (tags, enums) or stamps, never text a
+        /// secret could be in: masking a listed string that happens to be inside one would
+        /// break the record.
+        const STRUCTURAL: [&str; 10] =
+            ["event", "status", "outcome", "phase", "clock", "at", "started_at", "ended_at", "sha256", "record_sha256"];
         fn walk(v: &mut serde_json::Value, listed: &[String]) {
             match v {
                 serde_json::Value::String(s) => *s = crate::redact::text(s, listed),
                 serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(i, listed)),
-                serde_json::Value::Object(map) => map.values_mut().for_each(|i| walk(i, listed)),
+                serde_json::Value::Object(map) => {
+                    map.iter_mut().filter(|(k, _)| !STRUCTURAL.contains(&k.as_str())).for_each(|(_, i)| walk(i, listed))
+                }
                 _ => {}
             }
         }
         let mut value = serde_json::to_value(&self).expect("a record is plain data");
         walk(&mut value, listed);
-        serde_json::from_value(value).unwrap_or(self)
+        // Never fall back to the unmasked record: no record is better than a leaking one.
+        serde_json::from_value(value).map_err(|e| ReportError::Redaction(e.to_string()))
     }
 
     /// The SHA-256 of the canonical form of a record's JSON: keys sorted, no whitespace, the

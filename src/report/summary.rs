@@ -223,7 +223,13 @@ pub fn summarize(
 ) -> Summary {
     let in_period = |t: Timestamp| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u);
     let mut by_scenario: BTreeMap<String, Vec<(Timestamp, &PathBuf, &DrillRecord)>> = BTreeMap::new();
+    // A virtual-time drill with the same scenario file and seed is the same drill run again:
+    // it is counted once, as MTTR counts it.
+    let mut seen = std::collections::HashSet::new();
     for (p, r) in &loaded.records {
+        if r.clock == "virtual" && !seen.insert((r.scenario.sha256.as_str(), r.seed)) {
+            continue;
+        }
         by_scenario.entry(r.scenario.name.clone()).or_default().push((drilled_at(p, r), p, r));
     }
     for name in expected {

@@ -18,9 +18,15 @@ const FAIL: &str = "#d64545";
 const STEP: &str = "#3b6fd6";
 const OVER: &str = "#e08a1e";
 
-/// Escapes text for XML.
+/// Escapes text for XML (and HTML), dropping the control characters XML 1.0 forbids.
 pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.chars()
+        .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+        .collect::<String>()
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A tick step giving about eight ticks over `span` seconds.

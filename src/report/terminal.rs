@@ -259,5 +259,5 @@ pub fn plan(s: &Scenario) -> String {
         .filter_map(|(n, t)| t.map(|t| format!("{n} <= {t}")))
         .collect();
     let _ = writeln!(out, "\ntargets: {}", if targets.is_empty() { "none".into() } else { targets.join(", ") });
-    out
+    crate::redact::text(&out, &s.redact)
 }

@@ -27,18 +27,21 @@ pub fn load_with(path: &Path, sets: &[String]) -> Result<Scenario, ScenarioError
     let text =
         std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.to_path_buf(), source })?;
     let changed = overrides::apply(&text, path, sets)?;
-    parse(&changed, path).map_err(|e| {
-        if sets.is_empty() {
-            return e;
-        }
-        // Positions point into the rewritten text, not the file: name the overrides instead.
-        let mut message = e.problems().iter().map(|p| p.message.clone()).collect::<Vec<_>>().join("; ");
-        if message.contains("unknown field `duration`") {
-            message += " (a step's simulated time is `sim.duration`, e.g. procedure.steps[2].sim.duration=30s)";
-        }
-        let problem = Problem::new(Pos { line: 0, column: 0 }, format!("with --set {}: {message}", sets.join(" --set ")));
-        ScenarioError::Invalid { path: path.to_path_buf(), problems: vec![problem] }
-    })
+    parse(&changed, path).map_err(|e| with_overrides(e, path, sets))
+}
+
+/// Restates an error found in overridden text: its positions point into the rewritten text,
+/// not the file, so it names the overrides instead.
+pub fn with_overrides(e: ScenarioError, path: &Path, sets: &[String]) -> ScenarioError {
+    if sets.is_empty() || matches!(e, ScenarioError::Io { .. }) {
+        return e;
+    }
+    let mut message = e.problems().iter().map(|p| p.message.clone()).collect::<Vec<_>>().join("; ");
+    if message.contains("unknown field `duration`") {
+        message += " (a step's simulated time is `sim.duration`, e.g. procedure.steps[2].sim.duration=30s)";
+    }
+    let problem = Problem::new(Pos { line: 0, column: 0 }, format!("with --set {}: {message}", sets.join(" --set ")));
+    ScenarioError::Invalid { path: path.to_path_buf(), problems: vec![problem] }
 }
 
 /// Parses and validates scenario text; `path` is only used in messages and the record.

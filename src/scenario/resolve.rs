@@ -14,6 +14,12 @@ use crate::duration::Dur;
 
 /// The default deadline: long enough for a tier-1 RTO of 15 minutes to be missed visibly.
 const DEFAULT_DEADLINE: Dur = Dur::secs(30 * 60);
+/// A drill longer than a week is not a drill; the bound also bounds a drill's timeline.
+const MAX_DEADLINE: Dur = Dur::secs(7 * 86400);
+/// The fastest probe: below this firedrill measures itself.
+const MIN_INTERVAL: Dur = Dur::millis(10);
+/// The most nodes or replicas the simulated stack has.
+const MAX_SIM_SIZE: u32 = 10_000;
 
 /// A validated scenario, every default applied.
 #[derive(Clone, Debug)]
@@ -143,8 +149,11 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
         if !seen.insert(probe.name.as_str()) {
             problem(pos(p), format!("duplicate probe name `{}`: probe names must be unique", probe.name));
         }
-        if probe.interval.is_zero() {
-            problem(pos(p), format!("probe `{}`: `interval` must be greater than zero", probe.name));
+        if probe.interval < MIN_INTERVAL {
+            problem(
+                pos(p),
+                format!("probe `{}`: `interval` must be at least {MIN_INTERVAL}: faster probing measures firedrill, not the system", probe.name),
+            );
         }
         if probe.timeout.is_some_and(Dur::is_zero) {
             problem(pos(p), format!("probe `{}`: `timeout` must be greater than zero", probe.name));
@@ -179,9 +188,31 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
     // Deadline against targets and budgets.
     let deadline = raw.deadline.as_ref().map(|d| d.value).unwrap_or(DEFAULT_DEADLINE);
     let deadline_pos = raw.deadline.as_ref().map(pos);
-    if deadline.is_zero() {
-        problem(deadline_pos.unwrap_or(key_pos(text, "deadline")), "`deadline` must be greater than zero".into());
+    if deadline.is_zero() || deadline > MAX_DEADLINE {
+        problem(
+            deadline_pos.unwrap_or(key_pos(text, "deadline")),
+            format!("`deadline` must be greater than zero and at most {MAX_DEADLINE}"),
+        );
     }
+    match &raw.environment {
+        Environment::Sim(stack) => {
+            for (field, value) in [
+                ("nodes", stack.nodes),
+                ("replicas", stack.replicas),
+                ("autoscaler.max_replicas", stack.autoscaler.max_replicas),
+            ] {
+                if value > MAX_SIM_SIZE {
+                    problem(
+                        key_pos(text, "environment"),
+                        format!(
+                            "environment.{field}: {value} is more than the simulation models (at most {MAX_SIM_SIZE})"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     for (target, word) in [(&t.rto, "rto"), (&t.mttd, "mttd"), (&t.mttr, "mttr")] {
         if let Some(target) = target {
             if target.value > deadline {

@@ -538,3 +538,50 @@ deadline: 10m
     assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert_eq!(load_record(&json_files(&reports)[0]).outcome, Outcome::Recovered);
 }
+
+#[test]
+fn absurd_sizes_and_durations_are_rejected_not_crashed_on() {
+    let dir = tmp();
+    let base = shipped_text("node-drain.yaml");
+    for (from, to, words) in [
+        ("replicas: 6", "replicas: 4000000000", "at most 10000"),
+        (
+            "interval: 500ms\n    timeout: 1s\n  - name: catalog-objects",
+            "interval: 1ms\n    timeout: 1s\n  - name: catalog-objects",
+            "at least 10ms",
+        ),
+        ("deadline: 10m", "deadline: 5000000000000000h", "longer than a year"),
+        ("deadline: 10m", "deadline: 30d", "at most 7d"),
+    ] {
+        let path = write(dir.path(), "absurd.yaml", &replace_once(&base, from, to));
+        for cmd in ["validate", "run"] {
+            let out = run(&[cmd, &path, "--no-write"][..if cmd == "run" { 3 } else { 2 }]);
+            let (_, stderr) = texts(&out);
+            assert_eq!(out.status.code(), Some(2), "{cmd} {to}: {stderr}");
+            assert!(stderr.contains(words), "{cmd} {to}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn plan_masks_secrets() {
+    let dir = tmp();
+    let text = replace_once(
+        &shipped_text("db-failover.yaml"),
+        "tags: [tier-1, database, checkout]",
+        "tags: [tier-1, database, checkout]\nredact: [orders-db-1]",
+    );
+    let text = replace_once(
+        &text,
+        "http://checkout.internal/orders\"",
+        "http://checkout.internal/orders?token=abc&token=def\"",
+    );
+    let path = write(dir.path(), "secret.yaml", &text);
+    let out = run(&["plan", &path]);
+    let (stdout, _) = texts(&out);
+    assert_eq!(out.status.code(), Some(0));
+    for secret in ["orders-db-1", "abc", "def", "secret@"] {
+        assert!(!stdout.contains(secret), "`{secret}` in the plan:\n{stdout}");
+    }
+    assert!(stdout.contains("token=***&token=***"));
+}
