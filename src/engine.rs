@@ -201,7 +201,7 @@ pub async fn run<E: Environment>(
                 }
             }));
             let lifecycle = async {
-                let outcome = lifecycle(scenario, env, &rec, cancel, &stop_ledgers).await;
+                let outcome = lifecycle(scenario, env, rec, cancel, &stop_ledgers).await;
                 let _ = stop_ledgers.send(true);
                 let _ = stop_probes.send(true);
                 outcome
