@@ -298,7 +298,7 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// A small chart of RTO per drill over time: `(label, rto seconds or None when unmet)`.
 pub fn rto_history(points: &[(String, Option<f64>)], target: Option<f64>) -> String {
-    let (w, h, pad) = (420.0, 140.0, 34.0);
+    let (w, h, pad) = (460.0, 150.0, 48.0);
     let max = points.iter().filter_map(|p| p.1).chain(target).fold(1.0f64, f64::max) * 1.15;
     let x = |i: usize| pad + i as f64 * (w - 2.0 * pad) / (points.len().max(2) - 1) as f64;
     let y = |v: f64| h - pad - v / max * (h - 2.0 * pad);
@@ -318,6 +318,26 @@ pub fn rto_history(points: &[(String, Option<f64>)], target: Option<f64>) -> Str
             pad + 2.0,
             y(t) - 4.0,
             esc(&secs(t))
+        );
+    }
+    // The value axis (0 and its top) and the first and last drill's dates.
+    let _ = write!(
+        out,
+        r##"<text x="{}" y="{:.1}" text-anchor="end" fill="#7a8191">0</text><text x="4" y="{:.1}" fill="#7a8191">RTO axis to {}</text>"##,
+        pad - 4.0,
+        h - pad + 3.0,
+        pad - 22.0,
+        esc(&secs(max))
+    );
+    if let (Some(first), Some(last)) = (points.first(), points.last()) {
+        let _ = write!(
+            out,
+            r##"<text x="{pad}" y="{:.1}" fill="#7a8191">{}</text><text x="{}" y="{:.1}" text-anchor="end" fill="#7a8191">{}</text>"##,
+            h - pad + 16.0,
+            esc(&first.0),
+            w - pad,
+            h - pad + 16.0,
+            esc(&last.0)
         );
     }
     let line: Vec<String> =
