@@ -81,7 +81,9 @@ pub trait Environment {
     /// Reads the ledger back and returns which of the `acked` records are missing.
     fn read_back(&self, probe: usize, spec: &Probe, acked: &[u64]) -> impl Future<Output = Result<Vec<u64>, EnvError>>;
 
-    /// Injects the fault and returns once it is confirmed active.
+    /// Injects the fault and returns once it is confirmed active. On error nothing may stay
+    /// injected: an implementation undoes its partial work before it returns the error, since
+    /// without a guard the engine has nothing to revert.
     fn inject(&self, fault: &Fault) -> impl Future<Output = Result<Self::Guard, EnvError>>;
 
     /// Carries out a procedure step; `Ok` with what it printed, `Err` with why it failed.
