@@ -253,8 +253,11 @@ fn html_opens_in_a_real_browser_with_its_chart() {
     let r = drill_once(&shipped("traffic-surge"), 3, 1, false, None).unwrap();
     let page = write_atomic(dir.path(), "report.html", &html::render(&r)).unwrap();
     let profile = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(browser)
+    // Bounded: a browser that hangs must fail the test, not stall the suite.
+    let out = std::process::Command::new("timeout")
         .args([
+            "120",
+            browser,
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
