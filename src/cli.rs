@@ -220,8 +220,9 @@ fn load_checked(path: &Path) -> Result<Scenario, ScenarioError> {
     Ok(s)
 }
 
-/// Loads every scenario the paths name; prints every problem of every file.
-fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, usize> {
+/// Loads every scenario the paths name; prints every problem of every file. `each` sees
+/// every file and whether it loaded, before its problems are printed.
+fn load_all(paths: &[PathBuf], mut each: impl FnMut(&Path, Option<&Scenario>)) -> Result<Vec<Scenario>, usize> {
     let mut scenarios = Vec::new();
     let mut failures = 0;
     for path in paths {
@@ -235,8 +236,12 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, usize> {
         };
         for file in files {
             match load_checked(&file) {
-                Ok(s) => scenarios.push(s),
+                Ok(s) => {
+                    each(&file, Some(&s));
+                    scenarios.push(s);
+                }
                 Err(e) => {
+                    each(&file, None);
                     eprintln!("error: {e}");
                     failures += 1;
                 }
@@ -251,45 +256,28 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, usize> {
 }
 
 fn validate(paths: &[PathBuf]) -> i32 {
-    let mut failures = 0;
-    for path in paths {
-        let files = match scenario::files(path) {
-            Ok(f) => f,
-            Err(e) => {
-                failures += 1;
-                eprintln!("error: {e}");
-                continue;
-            }
-        };
-        for file in files {
-            match load_checked(&file) {
-                Ok(s) => println!(
-                    "ok      {}  ({}: {} in {}, {} probes, {} steps)",
-                    file.display(),
-                    s.name,
-                    s.fault.kind(),
-                    s.environment.kind(),
-                    s.probes.len(),
-                    s.steps.len()
-                ),
-                Err(e) => {
-                    failures += 1;
-                    println!("invalid {}", file.display());
-                    eprintln!("error: {e}");
-                }
-            }
-        }
-    }
-    if failures > 0 {
-        EXIT_INVALID
-    } else {
+    let listed = load_all(paths, |file, loaded| match loaded {
+        Some(s) => println!(
+            "ok      {}  ({}: {} in {}, {} probes, {} steps)",
+            file.display(),
+            s.name,
+            s.fault.kind(),
+            s.environment.kind(),
+            s.probes.len(),
+            s.steps.len()
+        ),
+        None => println!("invalid {}", file.display()),
+    });
+    if listed.is_ok() {
         EXIT_OK
+    } else {
+        EXIT_INVALID
     }
 }
 
 fn run(paths: &[PathBuf], opts: RunOptions<'_>) -> i32 {
     let (repeat, seed, reports) = (opts.repeat, opts.seed, opts.reports_dir.clone());
-    let scenarios = match load_all(paths) {
+    let scenarios = match load_all(paths, |_, _| {}) {
         Ok(s) => s,
         Err(n) => {
             eprintln!("{n} scenario file(s) invalid: nothing was run");
@@ -495,7 +483,7 @@ fn report(
     };
     let mut expected = Vec::new();
     if !expect.is_empty() {
-        match load_all(expect) {
+        match load_all(expect, |_, _| {}) {
             Ok(s) => expected = s.into_iter().map(|s| s.name).collect(),
             Err(_) => return EXIT_INVALID,
         }

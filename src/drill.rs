@@ -114,18 +114,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
     }
     let mut rtos: Vec<Measurement> = drills.iter().map(|(r, _)| r.metrics.rto.clone()).collect();
     let mut history = 0;
-    if let (true, Some(dir)) = (opts.history, &opts.reports_dir) {
+    if let (true, Some(dir), Some((first, _))) = (opts.history, &opts.reports_dir, drills.first()) {
         let written: Vec<PathBuf> = drills.iter().filter_map(|(_, p)| p.clone()).collect();
-        let same_drill = |h: &DrillRecord| {
-            h.clock == "virtual"
-                && drills.iter().any(|(r, _)| r.scenario.sha256 == h.scenario.sha256 && r.seed == h.seed)
-        };
-        // Only drills of this very scenario file count: a changed runbook is another drill.
-        for h in load_history(dir, &scenario.name, scenario.environment.kind(), &written) {
-            if h.scenario.sha256 == scenario.sha256 && !same_drill(&h) {
-                rtos.push(h.metrics.rto);
-                history += 1;
-            }
+        let current: Vec<&DrillRecord> = drills.iter().map(|(r, _)| r).collect();
+        for h in load_history(dir, first, &written, &current) {
+            rtos.push(h.metrics.rto);
+            history += 1;
         }
     }
     let mttr = metrics::mttr(&rtos);

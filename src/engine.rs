@@ -114,6 +114,18 @@ struct Recorder<'a> {
 }
 
 impl Recorder<'_> {
+    /// Counts the availability probes' consecutive ok samples afresh from now.
+    fn restart_counts(&self, scenario: &Scenario) {
+        let mut live = self.live.borrow_mut();
+        scenario.availability_probes().for_each(|(i, _)| live.consecutive_ok[i] = 0);
+    }
+
+    /// The first availability probe with fewer than `samples` consecutive ok samples.
+    fn lagging(&self, scenario: &Scenario, samples: u32) -> Option<usize> {
+        let live = self.live.borrow();
+        scenario.availability_probes().map(|(i, _)| i).find(|&i| live.consecutive_ok[i] < samples)
+    }
+
     fn record_at(&self, t: Micros, kind: EventKind) {
         let event = Event { t_us: t, at: self.clock.wall(t), kind };
         if let Some(f) = self.on_event {
@@ -272,18 +284,10 @@ async fn probe_loop<E: Environment>(
 async fn steady(scenario: &Scenario, rec: &Recorder<'_>) -> Result<(), String> {
     let samples = scenario.steady_state.samples;
     let deadline = Instant::now() + scenario.steady_state.timeout.0;
-    let availability: Vec<usize> = scenario.availability_probes().map(|(i, _)| i).collect();
-    {
-        let mut live = rec.live.borrow_mut();
-        availability.iter().for_each(|&i| live.consecutive_ok[i] = 0);
-    }
+    rec.restart_counts(scenario);
     loop {
         let changed = rec.changed.notified();
-        let lagging = {
-            let live = rec.live.borrow();
-            availability.iter().copied().find(|&i| live.consecutive_ok[i] < samples)
-        };
-        let Some(lagging) = lagging else { return Ok(()) };
+        let Some(lagging) = rec.lagging(scenario, samples) else { return Ok(()) };
         tokio::select! {
             biased;
             _ = changed => {}
@@ -426,15 +430,11 @@ async fn wait_for_recovery<E: Environment>(
             quiet_since = None;
         } else if procedure_done && fault_end.is_none() {
             let since = *quiet_since.get_or_insert_with(|| {
-                let mut live = rec.live.borrow_mut();
-                scenario.availability_probes().for_each(|(i, _)| live.consecutive_ok[i] = 0);
+                rec.restart_counts(scenario);
                 Instant::now()
             });
-            let live = rec.live.borrow();
-            let enough =
-                scenario.availability_probes().all(|(i, _)| live.consecutive_ok[i] >= scenario.stability.samples);
+            let enough = rec.lagging(scenario, scenario.stability.samples).is_none();
             if enough && since.elapsed() >= scenario.stability.min_duration.0 {
-                drop(live);
                 rec.record(EventKind::RecoveryConfirmed);
                 return WaitEnd::Outcome(Outcome::Recovered);
             }

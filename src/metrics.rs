@@ -5,7 +5,7 @@
 //! decide when a drill has recovered, so what it waits for and what the report says can never
 //! disagree.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -362,8 +362,9 @@ fn rpo(timeline: &Timeline, t0: Micros) -> Rpo {
         if !lost_before {
             continue;
         }
+        let lost_set: HashSet<u64> = lost.iter().copied().collect();
         let newest_survivor =
-            ledger.iter().filter(|(s, w)| w.1 && w.0 < t0 && !lost.contains(s)).map(|(_, w)| w.0).max();
+            ledger.iter().filter(|(s, w)| w.1 && w.0 < t0 && !lost_set.contains(s)).map(|(_, w)| w.0).max();
         let rpo = match newest_survivor {
             Some(t) => secs(t0 - t),
             None => {

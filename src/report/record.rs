@@ -209,6 +209,13 @@ impl DrillRecord {
         record.redacted(&scenario.redact)
     }
 
+    /// A virtual-time drill is fixed by its scenario file and seed: running it again repeats
+    /// the same drill and adds no evidence. This is the key it repeats under; `None` for a
+    /// real-clock drill, which never repeats.
+    pub fn replay_key(&self) -> Option<(&str, u64)> {
+        (self.clock == "virtual").then_some((self.scenario.sha256.as_str(), self.seed))
+    }
+
     /// The record with every secret masked in every string it holds, so that no format
     /// rendered from it can show one.
     fn redacted(self, listed: &[String]) -> Result<Self, ReportError> {
@@ -279,21 +286,21 @@ pub fn write_atomic(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, R
     Ok(target)
 }
 
-/// Earlier records of a scenario in `dir` (same name and environment), for MTTR. A virtual-time
-/// drill with the same scenario file and seed is the same drill, so it is counted once.
-/// Unreadable files are skipped: history is evidence, not a precondition.
-pub fn load_history(dir: &Path, scenario: &str, environment: &str, exclude: &[PathBuf]) -> Vec<DrillRecord> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !exclude.contains(p))
-        .collect();
-    paths.sort();
-    let mut seen = HashSet::new();
-    paths
-        .iter()
-        .filter_map(|p| serde_json::from_str::<DrillRecord>(&std::fs::read_to_string(p).ok()?).ok())
-        .filter(|r| r.scenario.name == scenario && r.environment == environment)
-        .filter(|r| r.clock != "virtual" || seen.insert((r.scenario.sha256.clone(), r.seed)))
+/// Earlier records in `dir` of the drill `of` ran (same scenario file, by its SHA-256, and
+/// environment), for MTTR: a changed runbook is another drill. A virtual-time drill that
+/// repeats one of `current` or of the history is counted once. Unreadable files are skipped:
+/// history is evidence, not a precondition.
+pub fn load_history(dir: &Path, of: &DrillRecord, exclude: &[PathBuf], current: &[&DrillRecord]) -> Vec<DrillRecord> {
+    let Ok(loaded) = super::summary::load_dir(dir) else { return vec![] };
+    let owned = |(sha, seed): (&str, u64)| (sha.to_string(), seed);
+    let mut seen: HashSet<(String, u64)> = current.iter().filter_map(|r| r.replay_key()).map(owned).collect();
+    loaded
+        .records
+        .into_iter()
+        .filter(|(p, _)| !exclude.contains(p))
+        .map(|(_, r)| r)
+        .filter(|r| r.scenario.sha256 == of.scenario.sha256 && r.scenario.name == of.scenario.name)
+        .filter(|r| r.environment == of.environment)
+        .filter(|r| r.replay_key().is_none_or(|k| seen.insert(owned(k))))
         .collect()
 }

@@ -25,15 +25,20 @@ pub struct Loaded {
     pub unreadable: Vec<(PathBuf, String)>,
 }
 
-/// Reads every `.json` record in `dir`. Unreadable files are listed, never fatal.
-pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
+/// The result files of `dir`, sorted.
+fn result_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "json") && !is_hidden(p))
         .collect();
     paths.sort();
+    Ok(paths)
+}
+
+/// Reads every `.json` record in `dir`. Unreadable files are listed, never fatal.
+pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
     let mut loaded = Loaded { records: Vec::new(), unreadable: Vec::new() };
-    for p in paths {
+    for p in result_files(dir)? {
         match std::fs::read_to_string(&p)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str::<DrillRecord>(&t).map_err(|e| e.to_string()))
@@ -74,11 +79,7 @@ pub enum Integrity {
 
 /// Checks every `.json` file in `dir` against the hash it carries.
 pub fn verify(dir: &Path) -> std::io::Result<Vec<(PathBuf, Integrity)>> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !is_hidden(p))
-        .collect();
-    paths.sort();
+    let paths = result_files(dir)?;
     Ok(paths
         .into_iter()
         .map(|p| {
@@ -227,7 +228,7 @@ pub fn summarize(
     // it is counted once, as MTTR counts it.
     let mut seen = std::collections::HashSet::new();
     for (p, r) in &loaded.records {
-        if r.clock == "virtual" && !seen.insert((r.scenario.sha256.as_str(), r.seed)) {
+        if r.replay_key().is_some_and(|k| !seen.insert(k)) {
             continue;
         }
         by_scenario.entry(r.scenario.name.clone()).or_default().push((drilled_at(p, r), p, r));

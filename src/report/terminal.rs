@@ -7,12 +7,12 @@ use std::fmt::Write;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
+use super::view::View;
 use super::DrillRecord;
 use crate::drill::ScenarioRun;
 use crate::metrics::Measurement;
 use crate::scenario::{Scenario, StepAction};
 use crate::score::{Status, Verdict};
-use crate::timeline::{EventKind, Phase};
 
 /// Seconds as people read them: `12.40 s`, or `8m 12.4s` (`15m`) past a minute.
 pub fn secs(s: f64) -> String {
@@ -47,7 +47,8 @@ pub fn measurement(m: &Measurement) -> String {
     }
 }
 
-fn verdict_cells(v: Option<&Verdict>) -> [String; 3] {
+/// A verdict as target, verdict word and signed margin, the same in every format.
+pub(super) fn verdict_cells(v: Option<&Verdict>) -> [String; 3] {
     match v {
         None => ["-".into(), "-".into(), "-".into()],
         Some(v) => [
@@ -81,60 +82,20 @@ pub fn drill(r: &DrillRecord, of: u32) -> String {
         score
     );
     let _ = writeln!(out, "fault: {}", r.scenario.fault_description);
-    let mut t = Builder::default();
-    t.push_record(["metric", "measured", "target", "verdict", "margin"]);
-    let find = |name: &str| r.verdicts.iter().find(|v| v.target == name);
-    let m = &r.metrics;
-    let rpo = match m.rpo.lost {
-        0 => measurement(&m.rpo.measurement),
-        n => format!("{} ({n} of {} acknowledged writes lost)", measurement(&m.rpo.measurement), m.rpo.acknowledged),
-    };
-    for (name, value) in [("MTTD", measurement(&m.mttd)), ("RTO", measurement(&m.rto)), ("RPO", rpo)] {
-        let [target, verdict, margin] = verdict_cells(find(&name.to_lowercase()));
-        t.push_record([name.to_string(), value, target, verdict, margin]);
-    }
+    let v = View::of(r);
+    let mut t = Builder::from_iter(v.results);
+    t.insert_record(0, ["metric", "measured", "target", "verdict", "margin"]);
     let _ = writeln!(out, "{}", t.build().with(Style::rounded()));
-    if !r.steps.is_empty() {
-        let mut t = Builder::default();
-        t.push_record(["#", "step", "kind", "took", "budget", "status"]);
-        for (info, timing) in r.steps.iter().zip(&m.steps) {
-            let mut status = timing.status.clone();
-            if timing.over_budget {
-                status += ", over budget";
-            }
-            if timing.escalated {
-                status += ", escalated";
-            }
-            t.push_record([
-                (timing.step + 1).to_string(),
-                info.name.clone(),
-                info.kind.clone(),
-                timing.duration_s.map(secs).unwrap_or_else(|| "-".into()),
-                info.budget_s.map(secs).unwrap_or_else(|| "-".into()),
-                status,
-            ]);
-        }
+    if !v.steps.is_empty() {
+        let mut t = Builder::from_iter(v.steps);
+        t.insert_record(0, ["#", "step", "kind", "started", "took", "budget", "status"]);
         let _ = writeln!(out, "{}", t.build().with(Style::rounded()));
     }
-    if m.flaps > 0 {
-        let _ = writeln!(out, "flapping: {} healthy window(s) broke before they were stable", m.flaps);
+    if r.metrics.flaps > 0 {
+        let _ = writeln!(out, "flapping: {} healthy window(s) broke before they were stable", r.metrics.flaps);
     }
-    for e in &r.timeline.events {
-        let line = match &e.kind {
-            EventKind::RevertFailed { error } => format!("REVERT FAILED, the system may still be faulted: {error}"),
-            EventKind::SteadyState { phase: Phase::Before, ok: false, detail } => {
-                format!("not steady before the fault, nothing was injected: {}", detail.as_deref().unwrap_or(""))
-            }
-            EventKind::SteadyState { phase: Phase::After, ok: false, detail } => {
-                format!("NOT back to steady state after the revert: {}", detail.as_deref().unwrap_or(""))
-            }
-            EventKind::StopConditionReached { probe, failing_for_us } => {
-                format!("stop condition: `{probe}` failing for {}, drill aborted", secs(*failing_for_us as f64 / 1e6))
-            }
-            EventKind::Error { message } => format!("error: {message}"),
-            _ => continue,
-        };
-        let _ = writeln!(out, "{line}");
+    for w in &v.warnings {
+        let _ = writeln!(out, "{w}");
     }
     out
 }

@@ -2,9 +2,8 @@
 //! HTML): rows of text, not numbers to recompute. Probe samples are condensed into state
 //! changes, which is what a reader of a timeline needs; every sample stays in the JSON record.
 
-use super::terminal::{measurement, secs};
+use super::terminal::{measurement, secs, verdict_cells};
 use super::DrillRecord;
-use crate::score::Status;
 use crate::timeline::{EventKind, Micros, Phase};
 
 /// One line of the condensed timeline.
@@ -29,7 +28,8 @@ pub struct View {
     pub probes: Vec<[String; 7]>,
     /// Lost acknowledged writes, when there were any.
     pub data_loss: Option<String>,
-    /// Warnings a reader must not miss (revert failures, not steady after).
+    /// Warnings a reader must not miss: a failed revert, a system not steady before or after,
+    /// a stop condition, an error.
     pub warnings: Vec<String>,
     /// The condensed timeline.
     pub timeline: Vec<TimelineRow>,
@@ -40,14 +40,6 @@ fn rel(t_us: Micros, t0: Option<Micros>) -> String {
         Some(t0) if t_us >= t0 => format!("T+{}", secs((t_us - t0) as f64 / 1e6)),
         Some(t0) => format!("T-{}", secs((t0 - t_us) as f64 / 1e6)),
         None => secs(t_us as f64 / 1e6),
-    }
-}
-
-fn verdict_word(s: Status) -> &'static str {
-    match s {
-        Status::Met => "met",
-        Status::Missed => "MISSED",
-        Status::NotMeasured => "NOT MEASURED",
     }
 }
 
@@ -97,15 +89,8 @@ impl View {
             if name == "RPO" && m.rpo.lost > 0 {
                 measured += &format!(" ({} of {} acknowledged writes lost)", m.rpo.lost, m.rpo.acknowledged);
             }
-            results.push([
-                name.to_string(),
-                measured,
-                v.map(|v| format!("≤ {}", secs(v.limit_s))).unwrap_or_else(|| "-".into()),
-                v.map(|v| verdict_word(v.status).to_string()).unwrap_or_else(|| "-".into()),
-                v.and_then(|v| v.margin_s)
-                    .map(|x| format!("{}{}", if x >= 0.0 { "+" } else { "−" }, secs(x.abs())))
-                    .unwrap_or_else(|| "-".into()),
-            ]);
+            let [target, verdict, margin] = verdict_cells(v);
+            results.push([name.to_string(), measured, target, verdict, margin]);
         }
 
         let steps = r
@@ -249,14 +234,20 @@ impl View {
                 },
                 EventKind::RecoveryConfirmed => "recovery confirmed (stable healthy window)".into(),
                 EventKind::StopConditionReached { probe, failing_for_us } => {
-                    format!(
+                    let text = format!(
                         "stop condition: `{probe}` failing for {}; drill aborted",
                         secs(*failing_for_us as f64 / 1e6)
-                    )
+                    );
+                    warnings.push(text.clone());
+                    text
                 }
                 EventKind::DeadlineReached => "deadline reached without stable recovery".into(),
                 EventKind::Cancelled => "drill interrupted by the operator".into(),
-                EventKind::Error { message } => format!("error: {message}"),
+                EventKind::Error { message } => {
+                    let text = format!("error: {message}");
+                    warnings.push(text.clone());
+                    text
+                }
                 EventKind::DrillEnded { outcome } => format!("drill ended: {}", outcome.as_str()),
             };
             timeline.push(TimelineRow { rel: rel(e.t_us, t0), at: stamp(e.at), text });
