@@ -85,6 +85,7 @@ impl ScenarioRun {
 pub fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
     let problems = match AnyEnvironment::for_scenario(scenario, 0) {
         AnyEnvironment::Sim(env) => env.check(scenario),
+        AnyEnvironment::Docker(env) => env.check(scenario),
     };
     if problems.is_empty() {
         Ok(())
@@ -153,14 +154,17 @@ pub fn drill_once(
     real_time: bool,
     on_event: Option<&dyn Fn(&Event)>,
 ) -> Result<DrillRecord, DrillError> {
-    let interrupted = async move {
-        if real_time && tokio::signal::ctrl_c().await.is_ok() {
+    let interrupted = |listen: bool| async move {
+        if listen && tokio::signal::ctrl_c().await.is_ok() {
             return;
         }
         std::future::pending::<()>().await
     };
     match AnyEnvironment::for_scenario(scenario, seed) {
-        AnyEnvironment::Sim(env) => drill_in(scenario, &env.real_time(real_time), seed, run, on_event, interrupted),
+        AnyEnvironment::Sim(env) => {
+            drill_in(scenario, &env.real_time(real_time), seed, run, on_event, interrupted(real_time))
+        }
+        AnyEnvironment::Docker(env) => drill_in(scenario, &env, seed, run, on_event, interrupted(true)),
     }
 }
 

@@ -222,6 +222,9 @@ pub async fn run<E: Environment>(
             outcome
         }
     };
+    for evidence in env.evidence().await {
+        rec.record(EventKind::Output { source: evidence.source, text: evidence.text, truncated: evidence.truncated });
+    }
     if let Err(e) = env.teardown().await {
         rec.record(EventKind::Error { message: e.to_string() });
     }

@@ -13,6 +13,7 @@ pub mod duration;
 pub mod engine;
 pub mod env;
 pub mod metrics;
+pub mod probe;
 pub mod redact;
 pub mod report;
 pub mod rng;

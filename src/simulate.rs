@@ -57,7 +57,7 @@ pub struct Plan {
 impl Plan {
     /// Compiles a `sim` scenario.
     pub fn compile(s: &Scenario) -> Result<Plan, SimulateError> {
-        let Environment::Sim(stack) = &s.environment;
+        let Environment::Sim(stack) = &s.environment else { return Err(SimulateError::NotSim(s.name.clone())) };
         let model = Model::new(stack.clone(), 0);
         let steps = s
             .steps

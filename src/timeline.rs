@@ -134,6 +134,16 @@ pub enum EventKind {
         /// Acknowledged records not found.
         missing: Vec<u64>,
     },
+    /// What a part of the system printed during the drill (a container's log), as evidence.
+    Output {
+        /// Where it came from.
+        source: String,
+        /// The output (its last bytes, when it was longer than the limit).
+        text: String,
+        /// Whether older output was cut.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        truncated: bool,
+    },
     /// The ledger could not be read back.
     LedgerReadFailed {
         /// Probe name.

@@ -3,6 +3,7 @@
 //! The scenario's `environment.kind` picks the implementation through the closed enum
 //! [`AnyEnvironment`]; only `sim` exists so far.
 
+pub mod docker;
 pub mod sim;
 
 use std::future::Future;
@@ -24,6 +25,20 @@ pub enum EnvError {
     /// A write ledger could not be read back.
     #[error("failed to read the write ledger back: {0}")]
     ReadBack(String),
+    /// What the environment created could not all be removed.
+    #[error("failed to remove what the drill created: {0}")]
+    Teardown(String),
+}
+
+/// What a part of the system printed during the drill, kept with the result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evidence {
+    /// Where it came from (a container's name in the scenario).
+    pub source: String,
+    /// The output, its last bytes when it was longer than the limit.
+    pub text: String,
+    /// Whether older output was cut.
+    pub truncated: bool,
 }
 
 /// One probe check's answer.
@@ -89,6 +104,9 @@ pub trait Environment {
     /// Carries out a procedure step; `Ok` with what it printed, `Err` with why it failed.
     fn run_step(&self, index: usize, step: &ResolvedStep) -> impl Future<Output = Result<Option<String>, String>>;
 
+    /// What the system printed during the drill (container logs), taken before teardown.
+    fn evidence(&self) -> impl Future<Output = Vec<Evidence>>;
+
     /// Removes everything the environment created. Never removes what it did not create.
     fn teardown(&self) -> impl Future<Output = Result<(), EnvError>>;
 }
@@ -97,6 +115,8 @@ pub trait Environment {
 pub enum AnyEnvironment {
     /// The simulated stack.
     Sim(sim::SimEnv),
+    /// Real containers.
+    Docker(docker::DockerEnv),
 }
 
 impl AnyEnvironment {
@@ -104,6 +124,30 @@ impl AnyEnvironment {
     pub fn for_scenario(scenario: &Scenario, seed: u64) -> Self {
         match &scenario.environment {
             crate::scenario::Environment::Sim(stack) => AnyEnvironment::Sim(sim::SimEnv::new(stack.clone(), seed)),
+            crate::scenario::Environment::Docker(stack) => {
+                AnyEnvironment::Docker(docker::DockerEnv::new(stack.clone(), &run_id(seed)))
+            }
         }
+    }
+}
+
+/// A short id, unique on this machine for practical purposes, naming what one drill creates.
+fn run_id(seed: u64) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let mut rng = crate::rng::Rng::new(seed ^ nanos as u64 ^ (std::process::id() as u64) << 32);
+    format!("{:08x}", rng.next_u64() as u32)
+}
+
+/// Shows a manual step's instruction and waits for the operator to confirm it on standard
+/// input; with no operator there (input closed), the step fails rather than hangs.
+pub async fn confirm_manual(name: &str, text: &str) -> Result<Option<String>, String> {
+    use tokio::io::AsyncBufReadExt;
+    eprintln!("\nMANUAL STEP `{name}`: {text}\n  press Enter when done (type `fail` and Enter if it failed)");
+    let mut line = String::new();
+    let read = tokio::io::BufReader::new(tokio::io::stdin()).read_line(&mut line).await;
+    match read {
+        Ok(0) | Err(_) => Err("no operator confirmed the step (standard input is closed)".into()),
+        Ok(_) if line.trim().eq_ignore_ascii_case("fail") => Err("the operator reported the step failed".into()),
+        Ok(_) => Ok(Some("confirmed by the operator".into())),
     }
 }

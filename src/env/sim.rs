@@ -345,6 +345,14 @@ impl Model {
                 }
             }
             Fault::S3Block { mode, .. } => self.store.blocked = Some(*mode),
+            // Container faults exist only in `docker`; `check` rejects them here.
+            Fault::ContainerStop { .. }
+            | Fault::ContainerKill { .. }
+            | Fault::ContainerPause { .. }
+            | Fault::ContainerRestart { .. }
+            | Fault::NetworkDisconnect { .. }
+            | Fault::NetworkBlackhole { .. }
+            | Fault::Sequence { .. } => {}
         }
     }
 
@@ -370,6 +378,14 @@ impl Model {
                 }
             }
             Fault::S3Block { .. } => self.unblock_store(),
+            // Container faults exist only in `docker`; `check` rejects them here.
+            Fault::ContainerStop { .. }
+            | Fault::ContainerKill { .. }
+            | Fault::ContainerPause { .. }
+            | Fault::ContainerRestart { .. }
+            | Fault::NetworkDisconnect { .. }
+            | Fault::NetworkBlackhole { .. }
+            | Fault::Sequence { .. } => {}
         }
     }
 
@@ -535,6 +551,12 @@ impl Environment for SimEnv {
     fn check(&self, scenario: &Scenario) -> Vec<Problem> {
         let stack = &self.model.borrow().stack;
         let mut problems = Vec::new();
+        if scenario.fault.is_container_fault() {
+            problems.push(Problem::new(
+                scenario.positions.fault,
+                format!("`{}` is a container fault: it needs `environment: {{kind: docker}}`", scenario.fault.kind()),
+            ));
+        }
         if let Fault::NodeDrain { node, .. } = &scenario.fault {
             if node_index(node).is_none_or(|n| n >= stack.nodes as usize) {
                 problems.push(Problem::new(
@@ -667,6 +689,10 @@ impl Environment for SimEnv {
             Effect::None => None,
             effect => Some(format!("simulated effect: {}", format!("{effect:?}").to_lowercase())),
         })
+    }
+
+    async fn evidence(&self) -> Vec<super::Evidence> {
+        Vec::new()
     }
 
     async fn teardown(&self) -> Result<(), EnvError> {

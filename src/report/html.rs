@@ -85,6 +85,15 @@ pub fn render(r: &DrillRecord) -> String {
     out.push_str("<h2>Timeline</h2><p class=\"muted\">Probe samples are shown as changes of state; every sample is in the JSON record.</p>");
     let rows: Vec<Vec<String>> = v.timeline.iter().map(|t| vec![t.rel.clone(), t.at.clone(), t.text.clone()]).collect();
     table(&mut out, &["T", "Time", "Event"], &rows);
+    if !v.evidence.is_empty() {
+        out.push_str("<h2>Evidence</h2>");
+        for (source, text, truncated) in &v.evidence {
+            let _ = write!(out, "<h3>{}</h3>", esc(&View::evidence_heading(source, text, *truncated)));
+            if !text.is_empty() {
+                let _ = write!(out, "<pre>{}</pre>", esc(text.trim_end()));
+            }
+        }
+    }
     out.push_str("</body></html>\n");
     out
 }

@@ -54,5 +54,20 @@ pub fn render(r: &DrillRecord) -> String {
     let _ = writeln!(out, "Probe samples are shown as changes of state; every sample is in the JSON record.\n");
     let rows: Vec<[String; 3]> = v.timeline.iter().map(|t| [t.rel.clone(), t.at.clone(), t.text.clone()]).collect();
     table(&mut out, ["T", "Time", "Event"], &rows);
+    if !v.evidence.is_empty() {
+        let _ = writeln!(out, "\n## Evidence\n");
+        for (source, text, truncated) in &v.evidence {
+            let _ = writeln!(out, "### {}\n", View::evidence_heading(source, text, *truncated));
+            if !text.is_empty() {
+                // A fence longer than any backtick run in the log keeps it a code block.
+                let fence = "`".repeat(3.max(longest_backtick_run(text) + 1));
+                let _ = writeln!(out, "{fence}text\n{}\n{fence}\n", text.trim_end());
+            }
+        }
+    }
     out
+}
+
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }

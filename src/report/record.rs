@@ -197,7 +197,7 @@ impl DrillRecord {
                 .map(|s| StepInfo {
                     name: s.name.clone(),
                     kind: match s.action {
-                        StepAction::Run(_) => "automated",
+                        StepAction::Run { .. } => "automated",
                         StepAction::Manual(_) => "manual",
                     }
                     .into(),

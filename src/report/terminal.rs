@@ -185,7 +185,8 @@ pub fn plan(s: &Scenario) -> String {
             t.push_record(["#", "step", "action", "budget", "escalate after", "in sim"]);
             for (i, st) in s.steps.iter().enumerate() {
                 let action = match &st.action {
-                    StepAction::Run(argv) => format!("run: {}", argv.join(" ")),
+                    StepAction::Run { argv, container: None } => format!("run: {}", argv.join(" ")),
+                    StepAction::Run { argv, container: Some(c) } => format!("run in {c}: {}", argv.join(" ")),
                     StepAction::Manual(text) => format!("manual: {text}"),
                 };
                 let sim = st

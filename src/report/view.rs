@@ -33,6 +33,8 @@ pub struct View {
     pub warnings: Vec<String>,
     /// The condensed timeline.
     pub timeline: Vec<TimelineRow>,
+    /// What the system printed during the drill: (source, output, whether cut).
+    pub evidence: Vec<(String, String, bool)>,
 }
 
 fn rel(t_us: Micros, t0: Option<Micros>) -> String {
@@ -44,6 +46,12 @@ fn rel(t_us: Micros, t0: Option<Micros>) -> String {
 }
 
 impl View {
+    /// The heading of one piece of evidence.
+    pub fn evidence_heading(source: &str, text: &str, truncated: bool) -> String {
+        let size = if text.is_empty() { "printed nothing".to_string() } else { format!("{} bytes", text.len()) };
+        format!("Output of `{source}` during the drill ({size}{})", if truncated { ", older output cut" } else { "" })
+    }
+
     /// Gathers the report's content from a record.
     pub fn of(r: &DrillRecord) -> Self {
         let t0 = r.timeline.t0();
@@ -166,9 +174,14 @@ impl View {
 
         let mut warnings = Vec::new();
         let mut timeline = Vec::new();
+        let mut evidence = Vec::new();
         let mut failing: std::collections::HashMap<&str, (bool, u64)> = std::collections::HashMap::new();
         for e in &r.timeline.events {
             let text = match &e.kind {
+                EventKind::Output { source, text, truncated } => {
+                    evidence.push((source.clone(), text.clone(), *truncated));
+                    continue;
+                }
                 EventKind::Sample { probe, ok, .. } | EventKind::LedgerWrite { probe, acked: ok, .. } => {
                     let entry = failing.entry(probe.as_str()).or_insert((false, 0));
                     let was_failing = entry.0;
@@ -252,6 +265,6 @@ impl View {
             };
             timeline.push(TimelineRow { rel: rel(e.t_us, t0), at: stamp(e.at), text });
         }
-        View { facts, results, steps, probes, data_loss, warnings, timeline }
+        View { facts, results, steps, probes, data_loss, warnings, timeline, evidence }
     }
 }

@@ -68,6 +68,8 @@ pub struct RawScenario {
 pub enum Environment {
     /// The in-process model of a service stack, in virtual time.
     Sim(SimStack),
+    /// Real containers on this machine's Docker Engine.
+    Docker(DockerStack),
 }
 
 impl Default for Environment {
@@ -81,8 +83,99 @@ impl Environment {
     pub fn kind(&self) -> &'static str {
         match self {
             Environment::Sim(_) => "sim",
+            Environment::Docker(_) => "docker",
         }
     }
+}
+
+/// Containers on this machine's Docker Engine: started for the drill on a private network
+/// (`containers`, removed afterwards) or already running (`attach`, never removed).
+///
+/// Probes, steps and faults name containers by their `name`; in probe targets `${name}` is the
+/// container's address and `${name:port}` its address and port, looked up at every sample so a
+/// container that comes back with a new address is still found.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct DockerStack {
+    /// Containers firedrill starts, in order, each ready before the next starts.
+    pub containers: Vec<ContainerSpec>,
+    /// Running containers the drill targets.
+    pub attach: Vec<Attach>,
+    /// Bytes of each container's log kept as evidence of the drill window (the last ones).
+    pub log_limit: Option<u64>,
+}
+
+/// A container firedrill starts for the drill.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerSpec {
+    /// The name the drill uses, and the container's host name on the private network, so the
+    /// other containers reach it by this name.
+    pub name: String,
+    /// A local image (`firedrill/base:latest` is built by `scripts/setup-docker`).
+    #[serde(default = "default_image")]
+    pub image: String,
+    /// The command (argv), replacing the image's.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// The user the command runs as (PostgreSQL refuses to run as root).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Environment variables.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// When the container counts as started.
+    #[serde(default)]
+    pub ready: Ready,
+}
+
+fn default_image() -> String {
+    "firedrill/base:latest".into()
+}
+
+/// A readiness check: every condition given must hold.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ready {
+    /// Text the container prints (stdout or stderr).
+    pub log: Option<String>,
+    /// A command run inside the container that exits 0 once ready (argv), retried.
+    pub command: Option<Vec<String>>,
+    /// A TCP port of the container that accepts connections once ready.
+    pub port: Option<u16>,
+    /// How long to wait before the drill fails to start.
+    pub timeout: Dur,
+}
+
+impl Default for Ready {
+    fn default() -> Self {
+        Ready { log: None, command: None, port: None, timeout: Dur::secs(60) }
+    }
+}
+
+/// A running container the drill targets, chosen by container name or by Docker Compose
+/// service.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Attach {
+    /// The name the drill uses.
+    pub name: String,
+    /// The Docker container name.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// The Compose service (labels `com.docker.compose.project` and `.service`).
+    #[serde(default)]
+    pub compose: Option<ComposeService>,
+}
+
+/// A Docker Compose service.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeService {
+    /// The Compose project.
+    pub project: String,
+    /// The service within it.
+    pub service: String,
 }
 
 /// The simulated stack: app replicas on nodes behind a load balancer, a primary database with
@@ -257,10 +350,102 @@ pub enum Fault {
         #[serde(default)]
         duration: Option<Dur>,
     },
+    /// Stop a container gracefully (SIGTERM, then SIGKILL after the grace period); revert
+    /// starts it again.
+    ContainerStop {
+        /// The container.
+        target: String,
+        /// Time between SIGTERM and SIGKILL.
+        #[serde(default = "default_stop_grace")]
+        grace_period: Dur,
+        /// Leave it stopped when the drill ends: a failed-over primary is rebuilt, not
+        /// restarted, which would make two primaries.
+        #[serde(default)]
+        keep_stopped: bool,
+        /// Start it again after this long; absent: when the drill ends.
+        #[serde(default)]
+        duration: Option<Dur>,
+    },
+    /// Send a container a signal (SIGKILL: a crash); revert starts it again.
+    ContainerKill {
+        /// The container.
+        target: String,
+        /// The signal.
+        #[serde(default = "default_signal")]
+        signal: String,
+        /// Leave it stopped when the drill ends (see `container_stop`).
+        #[serde(default)]
+        keep_stopped: bool,
+        /// Start it again after this long; absent: when the drill ends.
+        #[serde(default)]
+        duration: Option<Dur>,
+    },
+    /// Freeze a container's processes; its network still accepts connections, which then hang.
+    ContainerPause {
+        /// The container.
+        target: String,
+        /// Unpause after this long; absent: when the drill ends.
+        #[serde(default)]
+        duration: Option<Dur>,
+    },
+    /// Restart a container (stop with a grace period, then start); nothing to revert.
+    ContainerRestart {
+        /// The container.
+        target: String,
+        /// Time between SIGTERM and SIGKILL.
+        #[serde(default = "default_stop_grace")]
+        grace_period: Dur,
+    },
+    /// Disconnect a container from its network; revert reconnects it.
+    NetworkDisconnect {
+        /// The container.
+        target: String,
+        /// Reconnect after this long; absent: when the drill ends.
+        #[serde(default)]
+        duration: Option<Dur>,
+    },
+    /// Drop (`blackhole`: connections hang) or reject (`refuse`) a container's network
+    /// traffic, all of it or only with one peer container (a partition).
+    NetworkBlackhole {
+        /// The container.
+        target: String,
+        /// Only the traffic with this container.
+        #[serde(default)]
+        peer: Option<String>,
+        /// Unanswered or refused.
+        #[serde(default)]
+        mode: BlockMode,
+        /// Lift it after this long; absent: when the drill ends.
+        #[serde(default)]
+        duration: Option<Dur>,
+    },
+    /// Several faults injected in order, each `after` the previous one: a compound failure
+    /// (a replica cut off, then the primary lost). `t0` is when the last one is in effect.
+    Sequence {
+        /// The faults, in order.
+        faults: Vec<SequenceEntry>,
+    },
+}
+
+/// One fault of a sequence.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SequenceEntry {
+    /// Time since the previous fault took effect.
+    #[serde(default)]
+    pub after: Dur,
+    /// The fault.
+    pub fault: Fault,
 }
 
 fn default_grace() -> Dur {
     Dur::secs(30)
+}
+fn default_stop_grace() -> Dur {
+    Dur::secs(10)
+}
+fn default_signal() -> String {
+    "SIGKILL".into()
 }
 
 impl Fault {
@@ -271,15 +456,39 @@ impl Fault {
             Fault::TrafficSurge { .. } => "traffic_surge",
             Fault::DbFailover { .. } => "db_failover",
             Fault::S3Block { .. } => "s3_block",
+            Fault::ContainerStop { .. } => "container_stop",
+            Fault::ContainerKill { .. } => "container_kill",
+            Fault::ContainerPause { .. } => "container_pause",
+            Fault::ContainerRestart { .. } => "container_restart",
+            Fault::NetworkDisconnect { .. } => "network_disconnect",
+            Fault::NetworkBlackhole { .. } => "network_blackhole",
+            Fault::Sequence { .. } => "sequence",
         }
+    }
+
+    /// Whether the fault acts on containers (the `docker` environment's faults).
+    pub fn is_container_fault(&self) -> bool {
+        !matches!(
+            self,
+            Fault::NodeDrain { .. } | Fault::TrafficSurge { .. } | Fault::DbFailover { .. } | Fault::S3Block { .. }
+        )
     }
 
     /// How long the fault lasts before it lifts by itself, if it does.
     pub fn duration(&self) -> Option<Dur> {
         match self {
             Fault::TrafficSurge { duration, .. } => Some(*duration),
-            Fault::S3Block { duration, .. } => *duration,
-            Fault::NodeDrain { .. } | Fault::DbFailover { .. } => None,
+            Fault::S3Block { duration, .. }
+            | Fault::ContainerStop { duration, .. }
+            | Fault::ContainerKill { duration, .. }
+            | Fault::ContainerPause { duration, .. }
+            | Fault::NetworkDisconnect { duration, .. }
+            | Fault::NetworkBlackhole { duration, .. } => *duration,
+            // A sequence's faults lift themselves (or at the end of the drill).
+            Fault::NodeDrain { .. }
+            | Fault::DbFailover { .. }
+            | Fault::ContainerRestart { .. }
+            | Fault::Sequence { .. } => None,
         }
     }
 
@@ -298,8 +507,43 @@ impl Fault {
                 format!("{mode:?}").to_lowercase(),
                 duration.map(|d| format!(" for {d}")).unwrap_or_default()
             ),
+            Fault::ContainerStop { target, grace_period, duration, .. } => {
+                format!("stop container {target} (grace period {grace_period}){}", for_(duration))
+            }
+            Fault::ContainerKill { target, signal, duration, .. } => {
+                format!("send {signal} to container {target}{}", for_(duration))
+            }
+            Fault::ContainerPause { target, duration } => format!("pause container {target}{}", for_(duration)),
+            Fault::ContainerRestart { target, .. } => format!("restart container {target}"),
+            Fault::NetworkDisconnect { target, duration } => {
+                format!("disconnect container {target} from its network{}", for_(duration))
+            }
+            Fault::NetworkBlackhole { target, peer, mode, duration } => format!(
+                "{} the network traffic of container {target}{}{}",
+                match mode {
+                    BlockMode::Blackhole => "drop",
+                    BlockMode::Refuse => "refuse",
+                },
+                peer.as_ref().map(|p| format!(" with {p}")).unwrap_or_default(),
+                for_(duration)
+            ),
+            Fault::Sequence { faults } => faults
+                .iter()
+                .map(|e| {
+                    if e.after.is_zero() {
+                        e.fault.describe()
+                    } else {
+                        format!("after {}: {}", e.after, e.fault.describe())
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
         }
     }
+}
+
+fn for_(duration: &Option<Dur>) -> String {
+    duration.map(|d| format!(" for {d}")).unwrap_or_default()
 }
 
 /// How the primary database goes away.
@@ -374,6 +618,9 @@ pub enum Check {
         /// Text a healthy answer's body contains.
         #[serde(default)]
         body_contains: Option<String>,
+        /// A slower answer fails.
+        #[serde(default)]
+        max_latency: Option<Dur>,
     },
     /// A TCP connection.
     Tcp {
@@ -394,6 +641,9 @@ pub enum Check {
         endpoint: String,
         /// The bucket.
         bucket: String,
+        /// The region signed for.
+        #[serde(default = "default_region")]
+        region: String,
     },
     /// A command whose exit status 0 means healthy (argv, not a shell string).
     Command {
@@ -410,6 +660,9 @@ pub enum Check {
     },
 }
 
+fn default_region() -> String {
+    "us-east-1".into()
+}
 fn default_status() -> u16 {
     200
 }
@@ -439,7 +692,7 @@ impl Check {
             Check::Http { url, expect_status, .. } => format!("GET {url} → {expect_status}"),
             Check::Tcp { address } => address.clone(),
             Check::Sql { dsn, query } => format!("{query} on {}", crate::redact::dsn(dsn)),
-            Check::S3 { endpoint, bucket } => format!("{endpoint}/{bucket}"),
+            Check::S3 { endpoint, bucket, .. } => format!("{endpoint}/{bucket}"),
             Check::Command { argv } => argv.join(" "),
             Check::WriteLedger { dsn, table } => format!("{table} on {}", crate::redact::dsn(dsn)),
         }
@@ -481,6 +734,9 @@ pub struct Step {
     /// Automated: the command run (argv, not a shell string).
     #[serde(default)]
     pub run: Option<Vec<String>>,
+    /// Run the command inside this container (`docker`) instead of on this machine.
+    #[serde(default)]
+    pub container: Option<String>,
     /// Manual: the instruction a person follows and confirms.
     #[serde(default)]
     pub manual: Option<String>,

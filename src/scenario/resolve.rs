@@ -108,8 +108,13 @@ pub struct ResolvedStep {
 /// How a step is carried out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StepAction {
-    /// A command (argv).
-    Run(Vec<String>),
+    /// A command (argv), run on this machine or inside a container.
+    Run {
+        /// Program and arguments.
+        argv: Vec<String>,
+        /// The container it runs in (`docker`); `None`: this machine.
+        container: Option<String>,
+    },
     /// An instruction a person confirms.
     Manual(String),
 }
@@ -158,10 +163,18 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
         if probe.timeout.is_some_and(Dur::is_zero) {
             problem(pos(p), format!("probe `{}`: `timeout` must be greater than zero", probe.name));
         }
-        if let Check::Command { argv } = &probe.check {
-            if argv.is_empty() {
+        match &probe.check {
+            Check::Command { argv } if argv.is_empty() => {
                 problem(pos(p), format!("probe `{}`: `argv` must name a program", probe.name));
             }
+            Check::WriteLedger { table, .. } if !is_identifier(table) => problem(
+                pos(p),
+                format!(
+                    "probe `{}`: `table` must be a plain SQL name (letters, digits, `_`), got `{table}`",
+                    probe.name
+                ),
+            ),
+            _ => {}
         }
     }
     let has_availability = raw.probes.iter().any(|p| p.value.is_availability());
@@ -211,6 +224,35 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
                 }
             }
         }
+        Environment::Docker(stack) => {
+            let at = key_pos(text, "environment");
+            let mut names = HashSet::new();
+            let declared = stack.containers.iter().map(|c| &c.name).chain(stack.attach.iter().map(|a| &a.name));
+            for name in declared {
+                if !is_hostname(name) {
+                    problem(at, format!("environment: container name `{name}` must be letters, digits and `-`"));
+                }
+                if !names.insert(name.as_str()) {
+                    problem(at, format!("environment: duplicate container name `{name}`"));
+                }
+            }
+            for a in &stack.attach {
+                if a.container.is_some() == a.compose.is_some() {
+                    problem(
+                        at,
+                        format!("environment.attach `{}`: needs exactly one of `container` or `compose`", a.name),
+                    );
+                }
+            }
+            for c in &stack.containers {
+                if c.ready.timeout.is_zero() {
+                    problem(
+                        at,
+                        format!("environment.containers `{}`: `ready.timeout` must be greater than zero", c.name),
+                    );
+                }
+            }
+        }
     }
 
     for (target, word) in [(&t.rto, "rto"), (&t.mttd, "mttd"), (&t.mttr, "mttr")] {
@@ -252,17 +294,21 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
         let step = &s.value;
         let at = pos(s);
         let action = match (&step.run, &step.manual) {
-            (Some(argv), None) if argv.is_empty() => {
-                problem(at, format!("step `{}`: `run` must name a program", step.name));
-                StepAction::Run(vec![])
+            (Some(argv), None) => {
+                if argv.is_empty() {
+                    problem(at, format!("step `{}`: `run` must name a program", step.name));
+                }
+                StepAction::Run { argv: argv.clone(), container: step.container.clone() }
             }
-            (Some(argv), None) => StepAction::Run(argv.clone()),
             (None, Some(text)) => StepAction::Manual(text.clone()),
             _ => {
                 problem(at, format!("step `{}` needs exactly one of `run` (automated) or `manual`", step.name));
                 StepAction::Manual(String::new())
             }
         };
+        if step.container.is_some() && step.run.is_none() {
+            problem(at, format!("step `{}`: `container` applies to `run` steps only", step.name));
+        }
         let budget = step.budget.as_ref().map(|b| b.value);
         if let Some(b) = &step.budget {
             if b.value > deadline {
@@ -366,6 +412,20 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
         redact: raw.redact.into_iter().filter(|r| !r.is_empty()).collect(),
         positions,
     })
+}
+
+fn is_identifier(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A name other containers can resolve: a DNS label.
+fn is_hostname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// Lowercase hex of bytes.

@@ -158,6 +158,10 @@ impl Environment for TestEnv {
         }
     }
 
+    async fn evidence(&self) -> Vec<firedrill::env::Evidence> {
+        Vec::new()
+    }
+
     async fn teardown(&self) -> Result<(), EnvError> {
         self.teardowns.set(self.teardowns.get() + 1);
         Ok(())

@@ -1,0 +1,582 @@
+//! The `docker` environment: real containers on this machine's Docker Engine.
+//!
+//! Provisioned containers are started through testcontainers on a private network made for
+//! the drill, and removed afterwards; attached containers (by name or Compose service) are
+//! only ever faulted and reverted, never removed. Probes reach containers at their addresses
+//! on their network, looked up again after every fault and revert, because a container that is
+//! reconnected or restarted may come back elsewhere; a published port would not survive a
+//! network disconnect.
+
+mod fault;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use testcontainers::bollard::query_parameters::{ListContainersOptions, LogsOptions};
+use testcontainers::bollard::Docker;
+use testcontainers::core::WaitFor;
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+pub use fault::DockerGuard;
+
+use super::{EnvError, Environment, Evidence, Sample};
+use crate::probe::{self, ledger::Ledger};
+use crate::scenario::{Check, ContainerSpec, DockerStack, Fault, Probe, Problem, ResolvedStep, Scenario, StepAction};
+
+/// The label on every container firedrill creates, with the drill's run id: what it created
+/// is found (and removed) by it.
+pub const RUN_LABEL: &str = "firedrill.run";
+/// The image of the helper containers that change a target's network rules.
+const HELPER_IMAGE: &str = "firedrill/base:latest";
+/// Evidence kept per container when the scenario sets no `log_limit`.
+const DEFAULT_LOG_LIMIT: u64 = 64 * 1024;
+
+/// Real containers; see the module docs.
+pub struct DockerEnv {
+    stack: DockerStack,
+    inner: Rc<Inner>,
+}
+
+/// A container the drill targets.
+#[derive(Clone, Debug)]
+struct Target {
+    id: String,
+    /// The network its address is on.
+    network: String,
+    /// Its names on that network, restored when it is reconnected.
+    aliases: Vec<String>,
+}
+
+/// What faults and their guards share with the environment.
+struct Inner {
+    docker: Result<Docker, String>,
+    run_id: String,
+    network: String,
+    targets: RefCell<HashMap<String, Target>>,
+    addresses: RefCell<HashMap<String, String>>,
+    provisioned: RefCell<Vec<ContainerAsync<GenericImage>>>,
+    ledgers: RefCell<HashMap<usize, Rc<Ledger>>>,
+    s3: RefCell<HashMap<usize, (String, aws_sdk_s3::Client)>>,
+    started: RefCell<Option<i64>>,
+}
+
+impl DockerEnv {
+    /// An environment for `stack`; `run_id` names what it creates (`firedrill-<run_id>`).
+    pub fn new(stack: DockerStack, run_id: &str) -> Self {
+        let docker = Docker::connect_with_local_defaults().map_err(|e| e.to_string());
+        let inner = Inner {
+            docker,
+            run_id: run_id.to_string(),
+            network: format!("firedrill-{run_id}"),
+            targets: RefCell::default(),
+            addresses: RefCell::default(),
+            provisioned: RefCell::default(),
+            ledgers: RefCell::default(),
+            s3: RefCell::default(),
+            started: RefCell::default(),
+        };
+        DockerEnv { stack, inner: Rc::new(inner) }
+    }
+
+    /// The id its containers are labelled with (`firedrill.run`).
+    pub fn run_id(&self) -> &str {
+        &self.inner.run_id
+    }
+
+    /// `s` with every `${name}` replaced by that container's address and `${name:port}` by
+    /// its address and port.
+    fn expand(&self, s: &str) -> Result<String, String> {
+        let addresses = self.inner.addresses.borrow();
+        expand(s, |name| addresses.get(name).cloned())
+    }
+
+    async fn start(&self, docker: &Docker, spec: &ContainerSpec) -> Result<(), EnvError> {
+        let fail = |why: String| EnvError::Prepare(format!("container `{}`: {why}", spec.name));
+        let (repo, tag) = split_image(&spec.image);
+        // testcontainers would try to pull a missing image, which cannot work offline.
+        if docker.inspect_image(&spec.image).await.is_err() {
+            return Err(fail(format!(
+                "image `{}` is not on this machine (scripts/setup-docker builds firedrill/base)",
+                spec.image
+            )));
+        }
+        let mut image = GenericImage::new(repo, tag);
+        if let Some(text) = &spec.ready.log {
+            image = image.with_wait_for(WaitFor::message_on_either_std(text.as_bytes()));
+        }
+        let mut request = image
+            .with_network(self.inner.network.clone())
+            .with_container_name(format!("{}-{}", self.inner.network, spec.name))
+            .with_hostname(spec.name.clone())
+            .with_label(RUN_LABEL, self.inner.run_id.clone())
+            .with_startup_timeout(spec.ready.timeout.0);
+        if !spec.command.is_empty() {
+            request = request.with_cmd(spec.command.clone());
+        }
+        if let Some(user) = &spec.user {
+            request = request.with_user(user.clone());
+        }
+        for (k, v) in &spec.env {
+            request = request.with_env_var(k.clone(), v.clone());
+        }
+        let container = request.start().await.map_err(|e| fail(e.to_string()))?;
+        let id = container.id().to_string();
+        self.inner.provisioned.borrow_mut().push(container);
+        let target = Target { id, network: self.inner.network.clone(), aliases: vec![spec.name.clone()] };
+        self.inner.targets.borrow_mut().insert(spec.name.clone(), target.clone());
+        self.inner.refresh_addresses().await;
+
+        let limit = spec.ready.timeout.0;
+        let every = Duration::from_millis(200);
+        if let Some(port) = spec.ready.port {
+            let address = self.expand(&format!("${{{}:{port}}}", spec.name)).map_err(fail)?;
+            probe::until_ok(limit, every, || probe::tcp(&address))
+                .await
+                .map_err(|e| fail(format!("port {port} not ready within {}: {e}", spec.ready.timeout)))?;
+        }
+        if let Some(argv) = &spec.ready.command {
+            probe::until_ok(limit, every, || async {
+                match fault::exec(docker, &target.id, argv).await {
+                    Ok((0, _)) => Sample::ok(),
+                    Ok((code, out)) => Sample::fail(format!("exit {code}: {}", probe::last_line(out.as_bytes()))),
+                    Err(e) => Sample::fail(e),
+                }
+            })
+            .await
+            .map_err(|e| fail(format!("`{}` did not succeed within {}: {e}", argv.join(" "), spec.ready.timeout)))?;
+        }
+        Ok(())
+    }
+
+    async fn attach(&self, docker: &Docker) -> Result<(), EnvError> {
+        for a in &self.stack.attach {
+            let fail = |why: String| EnvError::Prepare(format!("attached container `{}`: {why}", a.name));
+            let id = match (&a.container, &a.compose) {
+                (Some(name), _) => name.clone(),
+                (None, Some(c)) => {
+                    let filters = HashMap::from([(
+                        "label".to_string(),
+                        vec![
+                            format!("com.docker.compose.project={}", c.project),
+                            format!("com.docker.compose.service={}", c.service),
+                        ],
+                    )]);
+                    let found = docker
+                        .list_containers(Some(ListContainersOptions { filters: Some(filters), ..Default::default() }))
+                        .await
+                        .map_err(|e| fail(e.to_string()))?;
+                    match found.as_slice() {
+                        [one] => one.id.clone().unwrap_or_default(),
+                        [] => {
+                            return Err(fail(format!(
+                                "no running container of Compose service {}/{}",
+                                c.project, c.service
+                            )))
+                        }
+                        many => {
+                            return Err(fail(format!(
+                                "Compose service {}/{} has {} running containers; name one with `container`",
+                                c.project,
+                                c.service,
+                                many.len()
+                            )))
+                        }
+                    }
+                }
+                (None, None) => unreachable!("checked on load"),
+            };
+            let info = docker.inspect_container(&id, None).await.map_err(|e| fail(e.to_string()))?;
+            if !info.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
+                return Err(fail("it is not running".into()));
+            }
+            let networks = info.network_settings.and_then(|n| n.networks).unwrap_or_default();
+            let Some((network, endpoint)) = networks.into_iter().next() else {
+                return Err(fail("it is on no network".into()));
+            };
+            let target = Target { id: info.id.unwrap_or(id), network, aliases: endpoint.aliases.unwrap_or_default() };
+            self.inner.targets.borrow_mut().insert(a.name.clone(), target);
+        }
+        Ok(())
+    }
+
+    /// The probe's ledger and its connection string as of now.
+    fn ledger(&self, probe: usize, spec: &Probe) -> Result<(Rc<Ledger>, String), String> {
+        let Check::WriteLedger { table, dsn } = &spec.check else { return Err("not a write ledger".into()) };
+        let ledger = self
+            .inner
+            .ledgers
+            .borrow_mut()
+            .entry(probe)
+            .or_insert_with(|| Rc::new(Ledger::new(table, &self.inner.run_id)))
+            .clone();
+        Ok((ledger, self.expand(dsn)?))
+    }
+}
+
+impl Inner {
+    fn docker(&self) -> Result<&Docker, String> {
+        self.docker.as_ref().map_err(|e| format!("cannot talk to the Docker Engine: {e}"))
+    }
+
+    fn target(&self, name: &str) -> Result<Target, String> {
+        self.targets.borrow().get(name).cloned().ok_or_else(|| format!("no container `{name}`"))
+    }
+
+    /// Looks every target's address up again. A container that is down keeps its last known
+    /// address, so probes fail against it rather than on a missing name.
+    async fn refresh_addresses(&self) {
+        let Ok(docker) = self.docker() else { return };
+        let targets: Vec<(String, Target)> =
+            self.targets.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for (name, target) in targets {
+            let Ok(info) = docker.inspect_container(&target.id, None).await else { continue };
+            let ip = info
+                .network_settings
+                .and_then(|n| n.networks)
+                .and_then(|mut n| n.remove(&target.network))
+                .and_then(|e| e.ip_address)
+                .filter(|ip| !ip.is_empty());
+            if let Some(ip) = ip {
+                self.addresses.borrow_mut().insert(name, ip);
+            }
+        }
+    }
+}
+
+impl Environment for DockerEnv {
+    type Guard = DockerGuard;
+
+    fn virtual_time(&self) -> bool {
+        false
+    }
+
+    fn check(&self, scenario: &Scenario) -> Vec<Problem> {
+        let names: Vec<&str> = self
+            .stack
+            .containers
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain(self.stack.attach.iter().map(|a| a.name.as_str()))
+            .collect();
+        let known = |name: &str| names.contains(&name);
+        let unknown = |name: &str| {
+            format!(
+                "no container `{name}` in the environment; it has {}",
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            )
+        };
+        let mut problems = Vec::new();
+        let at = scenario.positions.fault;
+        check_fault(&scenario.fault, false, &mut |why| problems.push(Problem::new(at, why)), &known, &unknown);
+        for (i, probe) in scenario.probes.iter().enumerate() {
+            let at = scenario.positions.probes[i];
+            for text in check_strings(&probe.check) {
+                let missing = expand(text, |name| known(name).then(String::new));
+                if let Err(e) = missing {
+                    problems.push(Problem::new(at, format!("probe `{}`: {e}", probe.name)));
+                }
+            }
+        }
+        for (i, step) in scenario.steps.iter().enumerate() {
+            if let StepAction::Run { container: Some(c), .. } = &step.action {
+                if !known(c) {
+                    problems.push(Problem::new(
+                        scenario.positions.steps[i],
+                        format!("step `{}`: {}", step.name, unknown(c)),
+                    ));
+                }
+            }
+        }
+        if names.is_empty() {
+            problems.push(Problem::new(
+                scenario.positions.environment,
+                "the docker environment declares no `containers` and no `attach`: there is nothing to drill",
+            ));
+        }
+        problems
+    }
+
+    async fn prepare(&self) -> Result<(), EnvError> {
+        let docker = self.inner.docker().map_err(EnvError::Prepare)?;
+        docker.ping().await.map_err(|e| {
+            EnvError::Prepare(format!(
+                "cannot reach the Docker Engine ({e}); is dockerd running? scripts/setup-docker starts it"
+            ))
+        })?;
+        *self.inner.started.borrow_mut() = Some(jiff::Timestamp::now().as_second());
+        self.attach(docker).await?;
+        for spec in &self.stack.containers {
+            self.start(docker, spec).await?;
+        }
+        self.inner.refresh_addresses().await;
+        Ok(())
+    }
+
+    async fn sample(&self, probe: usize, spec: &Probe) -> Sample {
+        let sample = async {
+            Ok::<_, String>(match &spec.check {
+                Check::Http { url, expect_status, body_contains, max_latency } => {
+                    probe::http(&self.expand(url)?, *expect_status, body_contains.as_deref(), *max_latency).await
+                }
+                Check::Tcp { address } => probe::tcp(&self.expand(address)?).await,
+                Check::Sql { dsn, query } => probe::sql(&self.expand(dsn)?, query).await,
+                Check::Command { argv } => {
+                    let argv = argv.iter().map(|a| self.expand(a)).collect::<Result<Vec<_>, _>>()?;
+                    probe::command(&argv).await
+                }
+                Check::S3 { endpoint, bucket, region } => {
+                    let endpoint = self.expand(endpoint)?;
+                    let client = {
+                        let mut clients = self.inner.s3.borrow_mut();
+                        let entry = clients
+                            .entry(probe)
+                            .or_insert_with(|| (endpoint.clone(), probe::s3_client(&endpoint, region)));
+                        if entry.0 != endpoint {
+                            *entry = (endpoint.clone(), probe::s3_client(&endpoint, region));
+                        }
+                        entry.1.clone()
+                    };
+                    probe::s3(&client, bucket).await
+                }
+                Check::WriteLedger { .. } => Sample::fail("a write ledger is written, not sampled"),
+            })
+        };
+        sample.await.unwrap_or_else(Sample::fail)
+    }
+
+    async fn write(&self, probe: usize, spec: &Probe, seq: u64) -> Result<(), String> {
+        let (ledger, dsn) = self.ledger(probe, spec)?;
+        ledger.write(&dsn, seq).await
+    }
+
+    async fn read_back(&self, probe: usize, spec: &Probe, acked: &[u64]) -> Result<Vec<u64>, EnvError> {
+        let (ledger, dsn) = self.ledger(probe, spec).map_err(EnvError::ReadBack)?;
+        ledger.missing(&dsn, acked).await.map_err(EnvError::ReadBack)
+    }
+
+    async fn inject(&self, fault: &Fault) -> Result<DockerGuard, EnvError> {
+        let guard = fault::inject(&self.inner, fault).await;
+        self.inner.refresh_addresses().await;
+        guard
+    }
+
+    async fn run_step(&self, _index: usize, step: &ResolvedStep) -> Result<Option<String>, String> {
+        match &step.action {
+            StepAction::Run { argv, container: Some(name) } => {
+                let target = self.inner.target(name)?;
+                let (code, output) = fault::exec(self.inner.docker()?, &target.id, argv).await?;
+                let last = probe::last_line(output.as_bytes());
+                if code == 0 {
+                    Ok(Some(last).filter(|l| !l.is_empty()))
+                } else {
+                    Err(format!("exit {code}: {last}"))
+                }
+            }
+            StepAction::Run { argv, container: None } => {
+                let argv = argv.iter().map(|a| self.expand(a)).collect::<Result<Vec<_>, _>>()?;
+                let (program, args) = argv.split_first().ok_or("no program")?;
+                let output = tokio::process::Command::new(program)
+                    .args(args)
+                    .stdin(std::process::Stdio::null())
+                    .kill_on_drop(true)
+                    .output()
+                    .await
+                    .map_err(|e| probe::io_error(&format!("run `{program}`"), &e))?;
+                if output.status.success() {
+                    Ok(Some(probe::last_line(&output.stdout)).filter(|l| !l.is_empty()))
+                } else {
+                    Err(format!("{} ({})", output.status, probe::last_line(&output.stderr)))
+                }
+            }
+            StepAction::Manual(text) => super::confirm_manual(&step.name, text).await,
+        }
+    }
+
+    async fn evidence(&self) -> Vec<Evidence> {
+        let Ok(docker) = self.inner.docker() else { return Vec::new() };
+        let since = self.inner.started.borrow().unwrap_or(0);
+        let limit = self.stack.log_limit.unwrap_or(DEFAULT_LOG_LIMIT) as usize;
+        let mut names: Vec<(String, Target)> =
+            self.inner.targets.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut evidence = Vec::new();
+        for (name, target) in names {
+            let options = LogsOptions {
+                stdout: true,
+                stderr: true,
+                since: since as i32,
+                tail: "all".into(),
+                ..Default::default()
+            };
+            let mut stream = docker.logs(&target.id, Some(options));
+            let mut bytes = Vec::new();
+            let mut truncated = false;
+            while let Some(Ok(chunk)) = stream.next().await {
+                bytes.extend_from_slice(&chunk.into_bytes());
+                if bytes.len() > 2 * limit {
+                    bytes.drain(..bytes.len() - limit);
+                    truncated = true;
+                }
+            }
+            if bytes.len() > limit {
+                bytes.drain(..bytes.len() - limit);
+                truncated = true;
+            }
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            evidence.push(Evidence { source: name, text, truncated });
+        }
+        evidence
+    }
+
+    async fn teardown(&self) -> Result<(), EnvError> {
+        let containers: Vec<_> = self.inner.provisioned.borrow_mut().drain(..).collect();
+        let mut errors = Vec::new();
+        for container in containers.into_iter().rev() {
+            let id = container.id().to_string();
+            if let Err(e) = container.rm().await {
+                errors.push(format!("container {id}: {e}"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(EnvError::Teardown(errors.join("; ")))
+        }
+    }
+}
+
+impl Drop for Inner {
+    /// A drill that did not reach its teardown (a panic) still removes what it started:
+    /// testcontainers removes a container when its handle drops, which needs a runtime.
+    fn drop(&mut self) {
+        let containers: Vec<_> = self.provisioned.get_mut().drain(..).collect();
+        if containers.is_empty() {
+            return;
+        }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            drop(containers);
+        } else if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            rt.block_on(async move { drop(containers) });
+        }
+    }
+}
+
+/// `image:tag` split, `latest` when no tag is given (a `:` in a registry host is no tag).
+fn split_image(image: &str) -> (String, String) {
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo.to_string(), tag.to_string()),
+        _ => (image.to_string(), "latest".to_string()),
+    }
+}
+
+/// Replaces `${name}` and `${name:port}` using `address`; an unknown name is an error.
+fn expand(s: &str, address: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| format!("`{s}`: `${{` is not closed by `}}`"))?;
+        let (name, port) = match after[..end].split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (&after[..end], None),
+        };
+        let ip = address(name).ok_or_else(|| format!("`{s}` names no container `{name}` of the environment"))?;
+        out.push_str(&ip);
+        if let Some(port) = port {
+            out.push(':');
+            out.push_str(port);
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The strings of a check that may name containers.
+fn check_strings(check: &Check) -> Vec<&str> {
+    match check {
+        Check::Http { url, .. } => vec![url],
+        Check::Tcp { address } => vec![address],
+        Check::Sql { dsn, .. } | Check::WriteLedger { dsn, .. } => vec![dsn],
+        Check::S3 { endpoint, .. } => vec![endpoint],
+        Check::Command { argv } => argv.iter().map(String::as_str).collect(),
+    }
+}
+
+/// Problems with a fault in this environment: a simulated-stack fault, an unknown container,
+/// a duration inside a sequence.
+fn check_fault(
+    fault: &Fault,
+    in_sequence: bool,
+    problem: &mut dyn FnMut(String),
+    known: &dyn Fn(&str) -> bool,
+    unknown: &dyn Fn(&str) -> String,
+) {
+    let kind = fault.kind();
+    match fault {
+        Fault::ContainerStop { target, .. }
+        | Fault::ContainerKill { target, .. }
+        | Fault::ContainerPause { target, .. }
+        | Fault::ContainerRestart { target, .. }
+        | Fault::NetworkDisconnect { target, .. } => {
+            if !known(target) {
+                problem(format!("{kind}: {}", unknown(target)));
+            }
+        }
+        Fault::NetworkBlackhole { target, peer, .. } => {
+            for name in std::iter::once(target).chain(peer) {
+                if !known(name) {
+                    problem(format!("{kind}: {}", unknown(name)));
+                }
+            }
+        }
+        Fault::Sequence { faults } => {
+            if faults.is_empty() {
+                problem("sequence: `faults` is empty".into());
+            }
+            for entry in faults {
+                check_fault(&entry.fault, true, problem, known, unknown);
+            }
+        }
+        Fault::NodeDrain { .. } | Fault::TrafficSurge { .. } | Fault::DbFailover { .. } | Fault::S3Block { .. } => {
+            problem(format!("`{kind}` acts on the simulated stack; in docker use a container fault (container_stop, container_kill, container_pause, container_restart, network_disconnect, network_blackhole)"));
+        }
+    }
+    if in_sequence && fault.duration().is_some() {
+        problem(format!(
+            "{kind} in a sequence: `duration` is not supported there; the sequence's faults are reverted together"
+        ));
+    }
+    if let Fault::ContainerKill { signal, .. } = fault {
+        if !signal.chars().all(|c| c.is_ascii_alphanumeric()) || signal.is_empty() {
+            problem(format!("container_kill: `{signal}` is not a signal name"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_container_addresses() {
+        let addr = |n: &str| (n == "db").then(|| "172.20.0.5".to_string());
+        assert_eq!(expand("host=${db} port=5432", addr).unwrap(), "host=172.20.0.5 port=5432");
+        assert_eq!(expand("http://${db:8080}/health", addr).unwrap(), "http://172.20.0.5:8080/health");
+        assert_eq!(expand("plain", addr).unwrap(), "plain");
+        assert!(expand("${web:80}", addr).unwrap_err().contains("no container `web`"));
+        assert!(expand("${db", addr).unwrap_err().contains("not closed"));
+    }
+
+    #[test]
+    fn splits_image_references() {
+        assert_eq!(split_image("firedrill/base:latest"), ("firedrill/base".into(), "latest".into()));
+        assert_eq!(split_image("firedrill/base"), ("firedrill/base".into(), "latest".into()));
+        assert_eq!(split_image("localhost:5000/app"), ("localhost:5000/app".into(), "latest".into()));
+    }
+}

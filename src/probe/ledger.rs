@@ -1,0 +1,85 @@
+//! The write ledger on PostgreSQL: numbered records written by the engine at the probe's
+//! interval, each acknowledged or not, and read back after recovery from whichever server the
+//! connection string now finds (a multi-host string with `target_session_attrs=read-write`
+//! finds the current primary). Lost = acknowledged but missing.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+
+use tokio_postgres::{Client, NoTls};
+
+/// One drill's ledger in one table. Records carry the drill's id, so drills can share a table.
+/// The connection string is given with each call because the servers' addresses may change
+/// during a drill.
+pub struct Ledger {
+    table: String,
+    drill: String,
+    /// The connection of the last successful write and the string it was opened with, reused
+    /// as a client's pool would. A write takes it out, so a write that hangs and is dropped
+    /// takes its connection with it.
+    client: RefCell<Option<(String, Client)>>,
+}
+
+impl Ledger {
+    /// A ledger writing `drill`'s records into `table` (a plain SQL name, checked on load).
+    pub fn new(table: &str, drill: &str) -> Self {
+        Ledger { table: table.into(), drill: drill.into(), client: RefCell::new(None) }
+    }
+
+    /// Writes record `seq`; `Ok` once the server committed it.
+    pub async fn write(&self, dsn: &str, seq: u64) -> Result<(), String> {
+        let taken = self.client.borrow_mut().take().filter(|(d, _)| d == dsn);
+        let client = match taken {
+            Some((_, c)) => c,
+            None => self.open(dsn).await?,
+        };
+        let insert = format!("INSERT INTO {} (drill, seq) VALUES ($1, $2)", self.table);
+        client.execute(&insert, &[&self.drill, &(seq as i64)]).await.map_err(|e| pg_error(&e))?;
+        *self.client.borrow_mut() = Some((dsn.to_string(), client));
+        Ok(())
+    }
+
+    async fn open(&self, dsn: &str) -> Result<Client, String> {
+        let client = connect(dsn).await?;
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS {} (drill text NOT NULL, seq bigint NOT NULL, \
+             written_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (drill, seq))",
+            self.table
+        );
+        client.batch_execute(&create).await.map_err(|e| pg_error(&e))?;
+        Ok(client)
+    }
+
+    /// The `acked` records the server no longer has.
+    pub async fn missing(&self, dsn: &str, acked: &[u64]) -> Result<Vec<u64>, String> {
+        self.client.borrow_mut().take();
+        let client = connect(dsn).await?;
+        let select = format!("SELECT seq FROM {} WHERE drill = $1", self.table);
+        let rows = client.query(&select, &[&self.drill]).await.map_err(|e| pg_error(&e))?;
+        let found: HashSet<u64> = rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect();
+        Ok(acked.iter().copied().filter(|seq| !found.contains(seq)).collect())
+    }
+}
+
+/// A new connection; its I/O runs on a task of its own until the client is dropped.
+pub async fn connect(dsn: &str) -> Result<Client, String> {
+    let (client, connection) = tokio_postgres::connect(dsn, NoTls).await.map_err(|e| pg_error(&e))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// A PostgreSQL error with its cause: the server's message, or why the connection failed.
+pub fn pg_error(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
