@@ -19,9 +19,9 @@ use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, timeout, Instant};
 
 use crate::duration::Dur;
-use crate::env::{Environment, FaultGuard};
+use crate::env::{EnvError, Environment, FaultGuard};
 use crate::metrics::{MetricSpec, RecoveryTracker};
-use crate::scenario::{Check, Scenario, StopCondition};
+use crate::scenario::{Check, Fault, Scenario, StopCondition};
 use crate::timeline::{Event, EventKind, Micros, Outcome, Phase, Timeline};
 
 /// Where a drill's timestamps come from.
@@ -187,12 +187,24 @@ pub async fn run<E: Environment>(
         environment: scenario.environment.kind().into(),
     });
 
-    let outcome = match env.prepare().await {
-        Err(e) => {
+    // Cancellation is watched from the start: an operator may stop a drill while containers
+    // are still starting, and what started must still be removed.
+    let cancel = cancel.shared();
+    let prepared = tokio::select! {
+        biased;
+        _ = cancel.clone() => None,
+        prepared = env.prepare() => Some(prepared),
+    };
+    let outcome = match prepared {
+        None => {
+            rec.record(EventKind::Cancelled);
+            Outcome::Cancelled
+        }
+        Some(Err(e)) => {
             rec.record(EventKind::Error { message: e.to_string() });
             Outcome::Error
         }
-        Ok(()) => {
+        Some(Ok(())) => {
             let (stop_probes, probes_stopped) = watch::channel(false);
             let (stop_ledgers, ledgers_stopped) = watch::channel(false);
             let rec = &rec;
@@ -317,27 +329,31 @@ async fn lifecycle<E: Environment>(
     cancel: impl Future<Output = ()>,
     stop_ledgers: &watch::Sender<bool>,
 ) -> Outcome {
-    if let Err(detail) = steady(scenario, rec).await {
+    let mut cancel = pin!(cancel);
+    let before = tokio::select! {
+        biased;
+        _ = cancel.as_mut() => {
+            rec.record(EventKind::Cancelled);
+            return Outcome::Cancelled;
+        }
+        before = steady(scenario, rec) => before,
+    };
+    if let Err(detail) = before {
         rec.record(EventKind::SteadyState { phase: Phase::Before, ok: false, detail: Some(detail) });
         return Outcome::NotSteady;
     }
     rec.record(EventKind::SteadyState { phase: Phase::Before, ok: true, detail: None });
 
-    rec.record(EventKind::FaultInjected {
-        fault: scenario.fault.kind().into(),
-        description: scenario.fault.describe(),
-    });
-    let mut guard = match env.inject(&scenario.fault).await {
+    let mut guard = match inject(scenario, env, rec).await {
         Ok(g) => g,
         Err(e) => {
-            rec.record(EventKind::Error { message: e.to_string() });
+            rec.record(EventKind::Error { message: e });
             return Outcome::Error;
         }
     };
     let t0 = rec.record(EventKind::FaultActive);
     rec.live.borrow_mut().tracker = Some(Tracking::new(MetricSpec::of(scenario), t0));
 
-    let mut cancel = pin!(cancel);
     let mut reverted = false;
     let waited =
         AssertUnwindSafe(wait_for_recovery(scenario, env, rec, t0, &mut guard, &mut reverted, cancel.as_mut()))
@@ -387,6 +403,45 @@ async fn lifecycle<E: Environment>(
     end
 }
 
+/// The guards of the faults in effect, reverted last first.
+struct Guards<G>(Vec<G>);
+
+impl<G: FaultGuard> FaultGuard for Guards<G> {
+    async fn revert(&mut self) -> Result<(), EnvError> {
+        // A guard whose revert fails stays, so that a later revert tries it again.
+        while let Some(last) = self.0.last_mut() {
+            last.revert().await?;
+            self.0.pop();
+        }
+        Ok(())
+    }
+}
+
+/// Injects the scenario's fault, or each fault of a sequence in turn, `after` apart, recording
+/// when each was injected. When one fails, those already injected are reverted: nothing stays
+/// injected without a guard.
+async fn inject<E: Environment>(scenario: &Scenario, env: &E, rec: &Recorder<'_>) -> Result<Guards<E::Guard>, String> {
+    let faults: Vec<(Dur, &Fault)> = match &scenario.fault {
+        Fault::Sequence { faults } => faults.iter().map(|e| (e.after, &e.fault)).collect(),
+        fault => vec![(Dur(std::time::Duration::ZERO), fault)],
+    };
+    let mut guards = Guards(Vec::new());
+    for (after, fault) in faults {
+        tokio::time::sleep(after.0).await;
+        rec.record(EventKind::FaultInjected { fault: fault.kind().into(), description: fault.describe() });
+        match env.inject(fault).await {
+            Ok(g) => guards.0.push(g),
+            Err(e) => {
+                return Err(match guards.revert().await {
+                    Ok(()) => e.to_string(),
+                    Err(u) => format!("{e}; reverting the faults injected before it failed too: {u}"),
+                })
+            }
+        }
+    }
+    Ok(guards)
+}
+
 async fn revert<G: FaultGuard>(guard: &mut G, rec: &Recorder<'_>, reason: &str) {
     match guard.revert().await {
         Ok(()) => {
@@ -405,7 +460,7 @@ async fn wait_for_recovery<E: Environment>(
     env: &E,
     rec: &Recorder<'_>,
     t0: Micros,
-    guard: &mut E::Guard,
+    guard: &mut Guards<E::Guard>,
     reverted: &mut bool,
     mut cancel: std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> WaitEnd {

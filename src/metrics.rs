@@ -259,11 +259,15 @@ fn availability(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> (Measurem
             matches!(e.kind, EventKind::DeadlineReached | EventKind::StopConditionReached { .. } | EventKind::Cancelled)
         })
         .map_or(Micros::MAX, |e| e.t_us);
+    // Samples taken while the fault was being injected (a graceful stop, a sequence) show its
+    // effect, not the baseline; like the engine, the measurement starts at t0.
+    let injected =
+        timeline.events.iter().find(|e| matches!(e.kind, EventKind::FaultInjected { .. })).map_or(t0, |e| e.t_us);
     for e in &timeline.events {
         let EventKind::Sample { probe, ok, .. } = &e.kind else { continue };
-        if e.t_us < t0 {
+        if e.t_us < injected {
             before.insert(probe, *ok);
-        } else if e.t_us < gave_up {
+        } else if e.t_us >= t0 && e.t_us < gave_up {
             last_t = last_t.max(e.t_us);
             tracker.observe(probe, e.t_us, *ok);
         }

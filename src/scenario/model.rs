@@ -63,6 +63,8 @@ pub struct RawScenario {
 }
 
 /// Where a scenario runs.
+// One per scenario: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Environment {
@@ -388,7 +390,7 @@ pub enum Fault {
         #[serde(default)]
         duration: Option<Dur>,
     },
-    /// Restart a container (stop with a grace period, then start); nothing to revert.
+    /// Restart a container: stop it with a grace period, then start it again at once.
     ContainerRestart {
         /// The container.
         target: String,
@@ -484,11 +486,10 @@ impl Fault {
             | Fault::ContainerPause { duration, .. }
             | Fault::NetworkDisconnect { duration, .. }
             | Fault::NetworkBlackhole { duration, .. } => *duration,
-            // A sequence's faults lift themselves (or at the end of the drill).
-            Fault::NodeDrain { .. }
-            | Fault::DbFailover { .. }
-            | Fault::ContainerRestart { .. }
-            | Fault::Sequence { .. } => None,
+            // Down, then started again at once.
+            Fault::ContainerRestart { .. } => Some(Dur(std::time::Duration::ZERO)),
+            // A sequence's faults are reverted together when the drill ends.
+            Fault::NodeDrain { .. } | Fault::DbFailover { .. } | Fault::Sequence { .. } => None,
         }
     }
 

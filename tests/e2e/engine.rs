@@ -287,6 +287,16 @@ fn a_stop_condition_aborts_the_drill_and_reverts_the_fault_once() {
 }
 
 #[test]
+fn cancellation_before_the_fault_injects_nothing_and_still_tears_down() {
+    let s = with_app_probe("{ kind: db_failover }", "deadline: 10m\n");
+    let env = TestEnv::default();
+    let r = drill_in(&s, &env, 1, 1, None, async {}).expect("the drill runs");
+    assert_eq!(r.outcome, Outcome::Cancelled);
+    assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::FaultInjected { .. })));
+    assert_eq!(env.teardowns.get(), 1);
+}
+
+#[test]
 fn cancellation_reverts_the_fault_once_and_skips_the_steady_state_after() {
     let s = with_app_probe("{ kind: db_failover }", &format!("deadline: 10m\n{}", steps_yaml(&["2m"])));
     let env = TestEnv { steps: vec![Step::Fixes(60)], ..Default::default() };
@@ -295,8 +305,9 @@ fn cancellation_reverts_the_fault_once_and_skips_the_steady_state_after() {
     assert_eq!(r.outcome, Outcome::Cancelled);
     assert_reverted_once(&r, &env, "cancelled");
     let cancelled = time_of(&r, |k| *k == EventKind::Cancelled);
-    // The cancel future is first polled once the fault is active.
-    assert_eq!(cancelled, t0(&r) + 20 * S);
+    // The cancel future is watched from the drill's start (virtual time 0).
+    assert_eq!(cancelled, 20 * S);
+    assert!(cancelled > t0(&r));
     assert!(reverted_events(&r)[0].t_us >= cancelled);
     assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::StepFinished { .. })), "the step was cut short");
     assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::SteadyState { phase: Phase::After, .. })));

@@ -5,6 +5,7 @@
 mod common;
 
 mod cli;
+mod docker;
 mod engine;
 mod parse_robustness;
 mod reports;

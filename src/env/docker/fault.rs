@@ -13,7 +13,7 @@ use testcontainers::bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, NetworkDisconnectRequest,
 };
 use testcontainers::bollard::query_parameters::{
-    CreateContainerOptions, KillContainerOptions, RemoveContainerOptions, RestartContainerOptions, StopContainerOptions,
+    CreateContainerOptions, KillContainerOptions, RemoveContainerOptions, StopContainerOptions,
 };
 use testcontainers::bollard::Docker;
 
@@ -30,46 +30,33 @@ enum Undo {
     Unblock { id: String, rules: Vec<String> },
 }
 
-/// Faults in effect, undone in reverse order of injection.
+/// A fault in effect.
 pub struct DockerGuard {
     inner: Rc<Inner>,
-    undo: Vec<Undo>,
+    /// What undoes it; taken once it succeeded, so a second revert does nothing.
+    undo: Option<Undo>,
 }
 
 impl FaultGuard for DockerGuard {
     async fn revert(&mut self) -> Result<(), EnvError> {
-        let result = undo_all(&self.inner, &mut self.undo).await;
+        let Some(undo) = &self.undo else { return Ok(()) };
+        let result = undo_one(&self.inner, undo).await;
+        if result.is_ok() {
+            self.undo = None;
+        }
         self.inner.refresh_addresses().await;
         result.map_err(EnvError::Revert)
     }
 }
 
-/// Undoes from the last; an undo that fails stays, so a later revert tries it again.
-async fn undo_all(inner: &Inner, undo: &mut Vec<Undo>) -> Result<(), String> {
-    while let Some(last) = undo.last() {
-        undo_one(inner, last).await?;
-        undo.pop();
-    }
-    Ok(())
-}
-
 pub(super) async fn inject(inner: &Rc<Inner>, fault: &Fault) -> Result<DockerGuard, EnvError> {
-    let mut undo = Vec::new();
-    match inject_into(inner, fault, &mut undo).await {
-        Ok(()) => Ok(DockerGuard { inner: inner.clone(), undo }),
-        Err(e) => {
-            // Nothing may stay injected when inject fails: undo what a sequence already did.
-            let undone = undo_all(inner, &mut undo).await;
-            inner.refresh_addresses().await;
-            Err(EnvError::Inject(match undone {
-                Ok(()) => e,
-                Err(u) => format!("{e}; undoing the faults already injected failed too: {u}"),
-            }))
-        }
-    }
+    let undo = inject_one(inner, fault).await.map_err(EnvError::Inject)?;
+    Ok(DockerGuard { inner: inner.clone(), undo })
 }
 
-async fn inject_into(inner: &Inner, fault: &Fault, undo: &mut Vec<Undo>) -> Result<(), String> {
+/// Injects one fault; what undoes it, if anything does. Each fault is one Docker call (or one
+/// helper run), so a failed inject has nothing to undo.
+async fn inject_one(inner: &Inner, fault: &Fault) -> Result<Option<Undo>, String> {
     let docker = inner.docker()?;
     let kind = fault.kind();
     let api = |e: testcontainers::bollard::errors::Error| format!("{kind}: {e}");
@@ -78,36 +65,35 @@ async fn inject_into(inner: &Inner, fault: &Fault, undo: &mut Vec<Undo>) -> Resu
             let t = inner.target(target)?;
             let options = StopContainerOptions { t: Some(secs(grace_period.0)), ..Default::default() };
             docker.stop_container(&t.id, Some(options)).await.map_err(api)?;
-            if !keep_stopped {
-                undo.push(Undo::Start(t.id));
-            }
+            Ok((!keep_stopped).then_some(Undo::Start(t.id)))
         }
         Fault::ContainerKill { target, signal, keep_stopped, .. } => {
             let t = inner.target(target)?;
             docker.kill_container(&t.id, Some(KillContainerOptions { signal: signal.clone() })).await.map_err(api)?;
-            if !keep_stopped {
-                undo.push(Undo::Start(t.id.clone()));
-            }
             // A kill is in effect once the process is gone; other signals once delivered.
             if signal == "SIGKILL" || signal == "KILL" || signal == "9" {
                 wait_stopped(docker, &t.id).await?;
             }
+            Ok((!keep_stopped).then_some(Undo::Start(t.id)))
         }
         Fault::ContainerPause { target, .. } => {
             let t = inner.target(target)?;
             docker.pause_container(&t.id).await.map_err(api)?;
-            undo.push(Undo::Unpause(t.id));
+            Ok(Some(Undo::Unpause(t.id)))
         }
+        // A restart is a stop whose revert (the start) is due at once: t0 is when the container
+        // is down, and the recovery timed is its start and readiness.
         Fault::ContainerRestart { target, grace_period } => {
             let t = inner.target(target)?;
-            let options = RestartContainerOptions { t: Some(secs(grace_period.0)), ..Default::default() };
-            docker.restart_container(&t.id, Some(options)).await.map_err(api)?;
+            let options = StopContainerOptions { t: Some(secs(grace_period.0)), ..Default::default() };
+            docker.stop_container(&t.id, Some(options)).await.map_err(api)?;
+            Ok(Some(Undo::Start(t.id)))
         }
         Fault::NetworkDisconnect { target, .. } => {
             let t = inner.target(target)?;
             let request = NetworkDisconnectRequest { container: t.id.clone(), force: Some(true) };
             docker.disconnect_network(&t.network, request).await.map_err(api)?;
-            undo.push(Undo::Reconnect(t));
+            Ok(Some(Undo::Reconnect(t)))
         }
         Fault::NetworkBlackhole { target, peer, mode, .. } => {
             let t = inner.target(target)?;
@@ -124,20 +110,13 @@ async fn inject_into(inner: &Inner, fault: &Fault, undo: &mut Vec<Undo>) -> Resu
             };
             let rules = block_rules(peer_ip.as_deref(), *mode);
             run_helper(inner, &t.id, &rules, "-I").await.map_err(|e| format!("{kind}: {e}"))?;
-            undo.push(Undo::Unblock { id: t.id, rules });
+            Ok(Some(Undo::Unblock { id: t.id, rules }))
         }
-        Fault::Sequence { faults } => {
-            for entry in faults {
-                tokio::time::sleep(entry.after.0).await;
-                Box::pin(inject_into(inner, &entry.fault, undo)).await?;
-                inner.refresh_addresses().await;
-            }
-        }
+        Fault::Sequence { .. } => Err("a sequence is injected by the engine, one fault at a time".into()),
         Fault::NodeDrain { .. } | Fault::TrafficSurge { .. } | Fault::DbFailover { .. } | Fault::S3Block { .. } => {
-            return Err(format!("`{kind}` is not a container fault"));
+            Err(format!("`{kind}` is not a container fault"))
         }
     }
-    Ok(())
 }
 
 async fn undo_one(inner: &Inner, undo: &Undo) -> Result<(), String> {
@@ -165,13 +144,17 @@ async fn undo_one(inner: &Inner, undo: &Undo) -> Result<(), String> {
 /// iptables rules (without the `-I`/`-D`) that drop or refuse the traffic of a container, all
 /// of it but loopback, or only with one peer.
 fn block_rules(peer: Option<&str>, mode: BlockMode) -> Vec<String> {
-    let action = match mode {
-        BlockMode::Blackhole => "-j DROP",
-        BlockMode::Refuse => "-p tcp -j REJECT --reject-with tcp-reset",
+    // Refusing resets incoming TCP and refuses outgoing connection attempts; the outgoing
+    // rule matches only SYNs so that the resets themselves get out.
+    let (input, output) = match mode {
+        BlockMode::Blackhole => ("-j DROP", "-j DROP"),
+        BlockMode::Refuse => {
+            ("-p tcp -j REJECT --reject-with tcp-reset", "-p tcp --syn -j REJECT --reject-with tcp-reset")
+        }
     };
     match peer {
-        Some(ip) => vec![format!("INPUT -s {ip} {action}"), format!("OUTPUT -d {ip} {action}")],
-        None => vec![format!("INPUT ! -i lo {action}"), format!("OUTPUT ! -o lo {action}")],
+        Some(ip) => vec![format!("INPUT -s {ip} {input}"), format!("OUTPUT -d {ip} {output}")],
+        None => vec![format!("INPUT ! -i lo {input}"), format!("OUTPUT ! -o lo {output}")],
     }
 }
 

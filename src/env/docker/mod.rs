@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use testcontainers::bollard::query_parameters::{ListContainersOptions, LogsOptions};
+use testcontainers::bollard::query_parameters::{ListContainersOptions, LogsOptions, RemoveContainerOptions};
 use testcontainers::bollard::Docker;
 use testcontainers::core::WaitFor;
 use testcontainers::runners::AsyncRunner;
@@ -218,6 +218,32 @@ impl DockerEnv {
 }
 
 impl Inner {
+    /// Removes every container labelled with this drill's run id, and its network.
+    async fn sweep(&self) -> Result<(), String> {
+        let docker = self.docker()?;
+        let filters = HashMap::from([("label".to_string(), vec![format!("{RUN_LABEL}={}", self.run_id)])]);
+        let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+        let left = docker.list_containers(Some(options)).await.map_err(|e| format!("listing containers: {e}"))?;
+        let mut errors = Vec::new();
+        for c in left {
+            let id = c.id.unwrap_or_default();
+            let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+            if let Err(e) = docker.remove_container(&id, Some(options)).await {
+                errors.push(format!("container {id}: {e}"));
+            }
+        }
+        match docker.remove_network(&self.network).await {
+            Ok(())
+            | Err(testcontainers::bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+            Err(e) => errors.push(format!("network {}: {e}", self.network)),
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
     fn docker(&self) -> Result<&Docker, String> {
         self.docker.as_ref().map_err(|e| format!("cannot talk to the Docker Engine: {e}"))
     }
@@ -440,6 +466,11 @@ impl Environment for DockerEnv {
             if let Err(e) = container.rm().await {
                 errors.push(format!("container {id}: {e}"));
             }
+        }
+        // Then whatever else carries this drill's label: a container whose start was cut
+        // short by Ctrl-C, a network helper whose removal failed.
+        if let Err(e) = self.inner.sweep().await {
+            errors.push(e);
         }
         if errors.is_empty() {
             Ok(())

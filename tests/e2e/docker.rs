@@ -1,0 +1,286 @@
+//! The `docker` environment against the real Docker Engine: drills of real containers, the
+//! measured numbers checked against what was done to them, and nothing left behind.
+//!
+//! These tests need `scripts/setup-docker` to have run. Without a reachable engine they are
+//! skipped locally and fail under `CI=true`, where they must run. They take a lock so that one
+//! drill at a time shares the two cores, which keeps the timings honest and lets each test
+//! check that nothing of firedrill's is left on the engine.
+
+use std::sync::{Mutex, MutexGuard};
+
+use firedrill::drill::drill_once;
+use firedrill::metrics::Measurement;
+use firedrill::report::DrillRecord;
+use firedrill::timeline::{EventKind, Outcome};
+
+use crate::common::scenario;
+
+static ENGINE: Mutex<()> = Mutex::new(());
+
+/// The engine to ourselves, or `None` (skip) when there is no engine and this is not CI.
+fn engine() -> Option<MutexGuard<'static, ()>> {
+    let up = std::process::Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
+    if !up {
+        assert!(std::env::var("CI").is_err(), "CI must run the Docker tests: run scripts/setup-docker first");
+        eprintln!("skipped: no Docker Engine (run scripts/setup-docker)");
+        return None;
+    }
+    Some(ENGINE.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// `docker` CLI output lines, for checks made from outside firedrill.
+fn docker(args: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new("docker").args(args).output().expect("docker runs");
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
+}
+
+/// Fails when any container or network firedrill created is still there.
+fn assert_nothing_left() {
+    let containers = docker(&["ps", "-a", "--filter", "label=firedrill.run", "--format", "{{.Names}}"]);
+    assert!(containers.is_empty(), "containers left behind: {containers:?}");
+    let networks: Vec<String> = docker(&["network", "ls", "--format", "{{.Name}}"])
+        .into_iter()
+        .filter(|n| n.starts_with("firedrill-"))
+        .collect();
+    assert!(networks.is_empty(), "networks left behind: {networks:?}");
+}
+
+fn drill(yaml: &str) -> DrillRecord {
+    let scenario = scenario(yaml);
+    let record = drill_once(&scenario, 1, 1, true, None).expect("the drill runs");
+    assert_nothing_left();
+    record
+}
+
+fn seconds(m: &Measurement) -> f64 {
+    match m {
+        Measurement::Measured { seconds, .. } => *seconds,
+        other => panic!("expected a measured value, got {other:?}"),
+    }
+}
+
+fn errors(r: &DrillRecord) -> Vec<String> {
+    r.timeline
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Error { message } => Some(message.clone()),
+            EventKind::RevertFailed { error } => Some(error.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Seconds between the first events matching `a` and `b`.
+fn between(r: &DrillRecord, a: impl Fn(&EventKind) -> bool, b: impl Fn(&EventKind) -> bool) -> f64 {
+    let t = |f: &dyn Fn(&EventKind) -> bool| r.timeline.events.iter().find(|e| f(&e.kind)).expect("the event").t_us;
+    (t(&b) - t(&a)) as f64 / 1e6
+}
+
+/// Failed samples of `probe` after the fault, with their details.
+fn failures(r: &DrillRecord, probe: &str) -> Vec<String> {
+    let t0 = r.timeline.t0().expect("the fault was injected");
+    r.timeline
+        .events
+        .iter()
+        .filter(|e| e.t_us >= t0)
+        .filter_map(|e| match &e.kind {
+            EventKind::Sample { probe: p, ok: false, detail, .. } if p == probe => {
+                Some(detail.clone().unwrap_or_default())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+const WEB: &str = r#"
+environment:
+  kind: docker
+  containers:
+    - name: web
+      command: [python3, -m, http.server, "8080"]
+      ready: {port: 8080}
+probes:
+  - name: web
+    check: {kind: http, url: "http://${web:8080}/"}
+    interval: 50ms
+stability: {samples: 3, min_duration: 500ms}
+deadline: 30s
+"#;
+
+#[test]
+fn a_paused_container_measures_an_rto_equal_to_the_pause() {
+    let Some(_engine) = engine() else { return };
+    let record = drill(&format!("name: pause\n{WEB}\nfault: {{kind: container_pause, target: web, duration: 4s}}\n"));
+    assert_eq!(record.outcome, Outcome::Recovered, "errors: {:?}", errors(&record));
+    let rto = seconds(&record.metrics.rto);
+    // The ground truth: the time from the pause taking effect to the unpause returning.
+    let paused =
+        between(&record, |k| matches!(k, EventKind::FaultActive), |k| matches!(k, EventKind::FaultReverted { .. }));
+    eprintln!("pause 4 s: measured RTO {rto:.3} s, actual pause {paused:.3} s, error {:+.3} s", rto - paused);
+    assert!((paused - 4.0).abs() < 0.5, "the pause lasted {paused} s");
+    // One probe interval plus the declared stability window.
+    assert!((rto - paused).abs() <= 0.05 + 0.5, "RTO {rto} s against a {paused} s pause");
+    // Hung requests, not refused ones: a paused container's kernel still accepts connections.
+    assert!(failures(&record, "web").iter().all(|d| d.contains("timed out")), "{:?}", failures(&record, "web"));
+}
+
+#[test]
+fn a_blackhole_hangs_where_a_refusal_fails_at_once() {
+    let Some(_engine) = engine() else { return };
+    for (mode, expect) in [("blackhole", "timed out"), ("refuse", "connect")] {
+        let fault = format!("fault: {{kind: network_blackhole, target: web, mode: {mode}, duration: 2s}}\n");
+        let record = drill(&format!("name: block-{mode}\n{WEB}\n{fault}"));
+        assert_eq!(record.outcome, Outcome::Recovered, "{mode}: errors: {:?}", errors(&record));
+        let failed = failures(&record, "web");
+        assert!(failed.len() >= 10, "{mode}: only {} failed samples", failed.len());
+        assert!(failed.iter().all(|d| d.contains(expect)), "{mode}: {failed:?}");
+        let rto = seconds(&record.metrics.rto);
+        assert!((rto - 2.0).abs() < 0.6, "{mode}: RTO {rto} s for a 2 s block");
+    }
+}
+
+#[test]
+fn stop_kill_restart_and_disconnect_take_the_service_down_and_back() {
+    let Some(_engine) = engine() else { return };
+    let faults = [
+        "{kind: container_stop, target: web, grace_period: 1s, duration: 2s}",
+        "{kind: container_kill, target: web, duration: 2s}",
+        "{kind: container_restart, target: web, grace_period: 0s}",
+        "{kind: network_disconnect, target: web, duration: 2s}",
+    ];
+    for fault in faults {
+        let record = drill(&format!("name: faults\n{WEB}\nfault: {fault}\n"));
+        assert_eq!(record.outcome, Outcome::Recovered, "{fault}: errors: {:?}", errors(&record));
+        assert!(!failures(&record, "web").is_empty(), "{fault}: the service never failed");
+        assert!(seconds(&record.metrics.rto) > 0.0, "{fault}");
+        let reverted = record.timeline.events.iter().any(|e| matches!(e.kind, EventKind::FaultReverted { .. }));
+        assert!(reverted || fault.contains("restart"), "{fault}: not reverted");
+    }
+}
+
+#[test]
+fn container_logs_of_the_drill_window_are_kept_as_evidence() {
+    let Some(_engine) = engine() else { return };
+    let yaml = r#"
+name: evidence
+environment:
+  kind: docker
+  log_limit: 200
+  containers:
+    - name: talker
+      command: [bash, -c, "for i in $(seq 1 400); do echo line $i; done; exec sleep infinity"]
+      ready: {log: "line 400"}
+probes:
+  - name: alive
+    check: {kind: command, argv: ["true"]}
+    interval: 100ms
+fault: {kind: container_pause, target: talker, duration: 200ms}
+deadline: 10s
+"#;
+    let record = drill(yaml);
+    let (text, truncated) = record
+        .timeline
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::Output { source, text, truncated } if source == "talker" => Some((text.clone(), *truncated)),
+            _ => None,
+        })
+        .expect("the container's output is in the record");
+    assert!(truncated, "400 lines do not fit in 200 bytes");
+    assert!(text.len() <= 200, "{} bytes kept", text.len());
+    assert!(text.trim_end().ends_with("line 400"), "the last lines are kept: {text:?}");
+    let md = firedrill::report::markdown::render(&record);
+    assert!(md.contains("## Evidence") && md.contains("line 400"), "{md}");
+}
+
+#[test]
+fn attached_containers_are_faulted_and_reverted_but_never_removed() {
+    let Some(_engine) = engine() else { return };
+    let name = format!("fd-attached-{}", std::process::id());
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        "com.docker.compose.project=fdtest",
+        "--label",
+        "com.docker.compose.service=web",
+        "firedrill/base:latest",
+        "python3",
+        "-m",
+        "http.server",
+        "8080",
+    ]);
+    let yaml = r#"
+name: attached
+environment:
+  kind: docker
+  attach:
+    - name: web
+      compose: {project: fdtest, service: web}
+probes:
+  - name: web
+    check: {kind: tcp, address: "${web:8080}"}
+    interval: 50ms
+fault: {kind: container_kill, target: web, duration: 1s}
+steady_state: {samples: 3, timeout: 20s}
+deadline: 20s
+"#;
+    let scenario = scenario(yaml);
+    let record = drill_once(&scenario, 1, 1, true, None).expect("the drill runs");
+    let state = docker(&["inspect", "--format", "{{.State.Running}}", &name]);
+    docker(&["rm", "-f", &name]);
+    assert_eq!(record.outcome, Outcome::Recovered, "errors: {:?}", errors(&record));
+    assert_eq!(state, ["true"], "the attached container was restarted by the revert and kept");
+    assert!(!failures(&record, "web").is_empty(), "the kill was not seen");
+    assert_nothing_left();
+}
+
+#[test]
+fn a_drill_that_fails_to_start_removes_what_it_started() {
+    let Some(_engine) = engine() else { return };
+    let yaml = r#"
+name: broken
+environment:
+  kind: docker
+  containers:
+    - name: first
+      command: [sleep, infinity]
+    - name: second
+      image: firedrill/no-such-image:1
+probes:
+  - name: first
+    check: {kind: command, argv: ["true"]}
+fault: {kind: container_pause, target: first}
+"#;
+    let record = drill(yaml);
+    assert_eq!(record.outcome, Outcome::Error);
+    assert!(errors(&record).iter().any(|e| e.contains("firedrill/no-such-image:1") && e.contains("setup-docker")));
+}
+
+#[test]
+fn a_test_that_panics_midway_leaves_nothing_behind() {
+    let Some(_engine) = engine() else { return };
+    use firedrill::env::{AnyEnvironment, Environment};
+    let scenario = scenario(&format!("name: panics\n{WEB}\nfault: {{kind: container_pause, target: web}}\n"));
+    let AnyEnvironment::Docker(env) = AnyEnvironment::for_scenario(&scenario, 7) else {
+        panic!("a docker environment")
+    };
+    let run = env.run_id().to_string();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        rt.block_on(async {
+            env.prepare().await.expect("the container starts");
+            let running = docker(&["ps", "--filter", &format!("label=firedrill.run={run}"), "--format", "{{.Names}}"]);
+            assert_eq!(running.len(), 1, "{running:?}");
+            panic!("the test fails midway");
+        })
+    }));
+    assert!(panicked.is_err());
+    drop(env);
+    assert_nothing_left();
+}
