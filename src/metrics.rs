@@ -362,13 +362,13 @@ fn rpo(timeline: &Timeline, t0: Micros) -> Rpo {
         out.lost += lost.len() as u64;
         out.lost_after_fault += lost.iter().filter(|s| ledger[s].0 >= t0).count() as u64;
         out.lost_records.extend(lost.iter().take(100 - out.lost_records.len().min(100)));
-        let lost_before = lost.iter().any(|s| ledger[s].0 < t0);
-        if !lost_before {
-            continue;
-        }
+        let Some(oldest_lost) = lost.iter().map(|s| ledger[s].0).filter(|&t| t < t0).min() else { continue };
+        // The recovery point is the newest survivor older than the first loss: a write sent
+        // just before t0 may have been acknowledged by the new primary after the failover, and
+        // survive without being a point the system recovered to.
         let lost_set: HashSet<u64> = lost.iter().copied().collect();
         let newest_survivor =
-            ledger.iter().filter(|(s, w)| w.1 && w.0 < t0 && !lost_set.contains(s)).map(|(_, w)| w.0).max();
+            ledger.iter().filter(|(s, w)| w.1 && w.0 < oldest_lost && !lost_set.contains(s)).map(|(_, w)| w.0).max();
         let rpo = match newest_survivor {
             Some(t) => secs(t0 - t),
             None => {
@@ -684,6 +684,22 @@ mod tests {
         assert_eq!(m.rpo.lost_after_fault, 1);
         assert_eq!(m.rpo.acknowledged, 57);
         assert_eq!(m.rpo.lost_records.len(), 9);
+    }
+
+    #[test]
+    fn a_write_acknowledged_by_the_new_primary_is_not_the_recovery_point() {
+        // Writes every 100 ms; 1..=5 are lost in the cut-off window; 6, sent just before the
+        // fault at 650 ms, was acknowledged after the failover and survived.
+        let ms = 1_000;
+        let mut t = T::default();
+        for seq in 0..7u64 {
+            t = t.write(seq * 100 * ms, seq, true);
+        }
+        let tl = t.fault(650 * ms).read_back(2 * S, 7, (1..=5).collect()).done();
+        let m = compute(&tl, &spec(&["api"]));
+        // The recovery point is seq 0 at 0 ms, not seq 6 at 600 ms.
+        assert_eq!(measured(&m.rpo.measurement), (0.65, 0.0));
+        assert_eq!(m.rpo.lost, 5);
     }
 
     #[test]

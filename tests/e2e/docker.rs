@@ -284,3 +284,131 @@ fn a_test_that_panics_midway_leaves_nothing_behind() {
     drop(env);
     assert_nothing_left();
 }
+
+/// A PostgreSQL 15 primary and a streaming replica, with a ledger and a write probe that find
+/// the current primary, and a procedure that promotes the replica.
+fn primary_and_replica(primary_settings: &str, fault: &str) -> String {
+    // The replica comes first: it answers at once (read-only until promoted), while a dead
+    // primary's address does not answer at all and would cost every new connection the
+    // whole connect timeout.
+    let dsn =
+        "host=${replica},${primary} user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=1";
+    format!(
+        r#"
+name: pg-failover
+environment:
+  kind: docker
+  containers:
+    - name: primary
+      user: postgres
+      command: [bash, -c, "initdb -D /tmp/pg -U postgres --auth=trust >/dev/null && printf 'host all all all trust\nhost replication all all trust\n' >> /tmp/pg/pg_hba.conf && exec postgres -D /tmp/pg -c listen_addresses='*' -c unix_socket_directories=/tmp {primary_settings}"]
+      ready: {{command: [pg_isready, -h, 127.0.0.1, -U, postgres]}}
+    - name: replica
+      user: postgres
+      command: [bash, -c, "until pg_basebackup -h primary -U postgres -D /tmp/pg -R -X stream; do rm -rf /tmp/pg; sleep 0.5; done && exec postgres -D /tmp/pg -c listen_addresses='*' -c unix_socket_directories=/tmp"]
+      ready: {{command: [bash, -c, "psql -h 127.0.0.1 -U postgres -tAc 'select status from pg_stat_wal_receiver' | grep -q streaming"]}}
+probes:
+  - name: writes
+    check: {{kind: sql, dsn: "{dsn}", query: "SELECT 1"}}
+    interval: 100ms
+    timeout: 2s
+  - name: ledger
+    check: {{kind: write_ledger, dsn: "{dsn}"}}
+    interval: 100ms
+    timeout: 2s
+fault: {fault}
+procedure:
+  kind: steps
+  steps:
+    - name: promote the replica
+      run: [pg_ctl, promote, -D, /tmp/pg]
+      container: replica
+      budget: 30s
+stability: {{samples: 3, min_duration: 1s}}
+# Two seconds of healthy writes before the fault, so that there is data to lose.
+steady_state: {{samples: 20, timeout: 60s}}
+targets: {{rto: 60s, rpo: 10s}}
+deadline: 60s
+"#
+    )
+}
+
+/// Each acknowledged ledger write: (time written, lost).
+fn ledger_writes(r: &DrillRecord) -> Vec<(u64, bool)> {
+    let missing: Vec<u64> = r
+        .timeline
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::LedgerReadBack { missing, .. } => Some(missing.clone()),
+            _ => None,
+        })
+        .expect("the ledger was read back");
+    r.timeline
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::LedgerWrite { seq, acked: true, .. } => Some((e.t_us, missing.contains(seq))),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_failover_after_the_replica_was_cut_off_loses_the_writes_of_that_window() {
+    let Some(_engine) = engine() else { return };
+    let fault = "{kind: sequence, faults: [{fault: {kind: network_blackhole, target: replica, peer: primary}}, \
+                 {after: 3s, fault: {kind: container_kill, target: primary, keep_stopped: true}}]}";
+    let record = drill(&primary_and_replica("", fault));
+    assert_eq!(record.outcome, Outcome::Recovered, "errors: {:?}", errors(&record));
+    let injected: Vec<u64> = record
+        .timeline
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::FaultInjected { .. }))
+        .map(|e| e.t_us)
+        .collect();
+    let [cut_start, kill_start] = injected[..] else { panic!("two faults injected: {injected:?}") };
+    let t0 = record.timeline.t0().expect("t0");
+    // The cut took effect between its injection and 3 s before the kill was sent; the
+    // primary died between the kill and t0.
+    let cut_done = kill_start - 3_000_000;
+    let interval = 100_000;
+    let writes = ledger_writes(&record);
+    for &(t, lost) in &writes {
+        if t + interval < cut_start {
+            assert!(!lost, "a write {} ms before the cut was lost", (cut_start - t) / 1000);
+        }
+        if (cut_done..kill_start).contains(&t) {
+            assert!(lost, "a write {} ms into the cut survived", (t - cut_done) / 1000);
+        }
+    }
+    let lost = writes.iter().filter(|w| w.1).count();
+    let rpo = seconds(&record.metrics.rpo.measurement);
+    let (low, high) = ((t0 - cut_done) as f64 / 1e6, (t0 - cut_start) as f64 / 1e6);
+    eprintln!(
+        "failover after a 3 s cut: RPO {rpo:.3} s, window between {low:.3} s and {high:.3} s, {lost} of {} writes lost",
+        writes.len()
+    );
+    assert!(rpo >= low - 0.1 && rpo <= high + 0.1, "RPO {rpo} s outside [{low}, {high}] ± one write interval");
+    assert!(lost >= 25, "only {lost} writes lost in a 3 s window at 10 writes/s");
+    assert_eq!(record.metrics.rpo.lost as usize, lost);
+}
+
+#[test]
+fn a_failover_with_synchronous_replication_loses_no_acknowledged_write() {
+    let Some(_engine) = engine() else { return };
+    let fault = "{kind: container_kill, target: primary, keep_stopped: true}";
+    let record = drill(&primary_and_replica("-c synchronous_standby_names='*'", fault));
+    assert_eq!(record.outcome, Outcome::Recovered, "errors: {:?}", errors(&record));
+    let writes = ledger_writes(&record);
+    eprintln!(
+        "synchronous failover: {} acknowledged writes, {} lost, RTO {:?}",
+        writes.len(),
+        record.metrics.rpo.lost,
+        record.metrics.rto
+    );
+    assert!(writes.len() >= 20, "only {} acknowledged writes", writes.len());
+    assert_eq!(record.metrics.rpo.lost, 0, "lost: {:?}", record.metrics.rpo.lost_records);
+    assert!(seconds(&record.metrics.rto) > 0.0);
+}
