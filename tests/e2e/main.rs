@@ -8,6 +8,7 @@ mod cli;
 mod docker;
 mod engine;
 mod parse_robustness;
+mod probes;
 mod reports;
 mod scenarios;
 mod simulate;
