@@ -151,6 +151,20 @@ pub fn plan(s: &Scenario) -> String {
         let _ = writeln!(out, "  {}", s.description.replace('\n', "\n  "));
     }
     let _ = writeln!(out, "environment: {}", s.environment.kind());
+    if let crate::scenario::Environment::Docker(stack) = &s.environment {
+        for c in &stack.containers {
+            let command = if c.command.is_empty() { String::new() } else { format!(": {}", c.command.join(" ")) };
+            let _ = writeln!(out, "  start `{}` from {}{command}", c.name, c.image);
+        }
+        for a in &stack.attach {
+            let which = match (&a.container, &a.compose) {
+                (Some(name), _) => format!("container {name}"),
+                (None, Some(c)) => format!("Compose service {}/{}", c.project, c.service),
+                (None, None) => String::new(),
+            };
+            let _ = writeln!(out, "  attach `{}`: {which} (never removed)", a.name);
+        }
+    }
     let _ = writeln!(
         out,
         "\n1. steady state: every availability probe ok {} times in a row (waits up to {})",
@@ -181,8 +195,13 @@ pub fn plan(s: &Scenario) -> String {
         false => {
             let budget = s.procedure_budget.map(|b| format!(", budget {b}")).unwrap_or_default();
             let _ = writeln!(out, "4. procedure: {} steps in order{budget}", s.steps.len());
+            let is_sim = matches!(s.environment, crate::scenario::Environment::Sim(_));
             let mut t = Builder::default();
-            t.push_record(["#", "step", "action", "budget", "escalate after", "in sim"]);
+            let mut header = vec!["#", "step", "action", "budget", "escalate after"];
+            if is_sim {
+                header.push("in sim");
+            }
+            t.push_record(header);
             for (i, st) in s.steps.iter().enumerate() {
                 let action = match &st.action {
                     StepAction::Run { argv, container: None } => format!("run: {}", argv.join(" ")),
@@ -194,14 +213,17 @@ pub fn plan(s: &Scenario) -> String {
                     .as_ref()
                     .map(|d| format!("takes {d}; effect {}", format!("{:?}", st.sim_effect).to_lowercase()))
                     .unwrap_or_default();
-                t.push_record([
+                let mut row = vec![
                     (i + 1).to_string(),
                     st.name.clone(),
                     action,
                     st.budget.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
                     st.escalate_after.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
-                    sim,
-                ]);
+                ];
+                if is_sim {
+                    row.push(sim);
+                }
+                t.push_record(row);
             }
             let _ = writeln!(out, "{}", t.build().with(Style::rounded()));
         }

@@ -222,21 +222,27 @@ environment:
   attach:
     - name: web
       compose: {project: fdtest, service: web}
+    - name: same
+      container: NAME
 probes:
   - name: web
     check: {kind: tcp, address: "${web:8080}"}
+    interval: 50ms
+  - name: same
+    check: {kind: http, url: "http://${same:8080}/"}
     interval: 50ms
 fault: {kind: container_kill, target: web, duration: 1s}
 steady_state: {samples: 3, timeout: 20s}
 deadline: 20s
 "#;
-    let scenario = scenario(yaml);
+    let scenario = scenario(&yaml.replace("NAME", &name));
     let record = drill_once(&scenario, 1, 1, true, None).expect("the drill runs");
     let state = docker(&["inspect", "--format", "{{.State.Running}}", &name]);
     docker(&["rm", "-f", &name]);
     assert_eq!(record.outcome, Outcome::Recovered, "errors: {:?}", errors(&record));
     assert_eq!(state, ["true"], "the attached container was restarted by the revert and kept");
-    assert!(!failures(&record, "web").is_empty(), "the kill was not seen");
+    assert!(!failures(&record, "web").is_empty(), "the kill was not seen through the Compose service");
+    assert!(!failures(&record, "same").is_empty(), "the kill was not seen through the container name");
     assert_nothing_left();
 }
 
@@ -376,4 +382,32 @@ fn a_failover_with_synchronous_replication_loses_no_acknowledged_write() {
     assert_eq!(acked_in_cut, 0, "a write was acknowledged without the replica");
     assert_eq!(record.metrics.rpo.lost, 0, "lost: {:?}", record.metrics.rpo.lost_records);
     assert_eq!(seconds(&record.metrics.rpo.measurement), 0.0);
+}
+
+#[test]
+fn ctrl_c_during_a_drill_reverts_the_fault_and_removes_everything() {
+    let Some(_engine) = engine() else { return };
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("paused.yaml");
+    let yaml = format!("name: interrupted\n{WEB}\nfault: {{kind: container_pause, target: web}}\n");
+    std::fs::write(&path, yaml.replace("deadline: 30s", "deadline: 5m")).expect("the scenario is written");
+    let mut child = crate::common::firedrill()
+        .args(["run", path.to_str().expect("a UTF-8 path"), "--no-write"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("firedrill starts");
+    let paused = || docker(&["ps", "--filter", "label=firedrill.run", "--filter", "status=paused", "-q"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while paused().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the fault was never injected");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let interrupt = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    assert!(interrupt.is_ok_and(|s| s.success()));
+    let out = child.wait_with_output().expect("firedrill ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("cancelled"), "{stdout}");
+    assert_nothing_left();
 }
