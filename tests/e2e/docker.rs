@@ -391,7 +391,7 @@ fn ctrl_c_during_a_drill_reverts_the_fault_and_removes_everything() {
     let path = dir.path().join("paused.yaml");
     let yaml = format!("name: interrupted\n{WEB}\nfault: {{kind: container_pause, target: web}}\n");
     std::fs::write(&path, yaml.replace("deadline: 30s", "deadline: 5m")).expect("the scenario is written");
-    let mut child = crate::common::firedrill()
+    let child = crate::common::firedrill()
         .args(["run", path.to_str().expect("a UTF-8 path"), "--no-write"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
