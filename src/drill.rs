@@ -154,11 +154,25 @@ pub fn drill_once(
     real_time: bool,
     on_event: Option<&dyn Fn(&Event)>,
 ) -> Result<DrillRecord, DrillError> {
+    // Ctrl-C, or SIGTERM from a CI job being cancelled: either way the fault is reverted and
+    // what the drill created is removed.
     let interrupted = |listen: bool| async move {
-        if listen && tokio::signal::ctrl_c().await.is_ok() {
-            return;
+        if !listen {
+            return std::future::pending::<()>().await;
         }
-        std::future::pending::<()>().await
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            Ok(()) = tokio::signal::ctrl_c() => {}
+            () = terminated => {}
+        }
     };
     match AnyEnvironment::for_scenario(scenario, seed) {
         AnyEnvironment::Sim(env) => {

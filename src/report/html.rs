@@ -16,6 +16,8 @@ th { background: #f3f4f7; } td.met { color: #1f7a46; font-weight: 600; } td.miss
 .warning { background: #fff4e5; border-left: 4px solid #e08a1e; padding: .5rem .8rem; margin: .5rem 0; }
 .chart { overflow-x: auto; border: 1px solid #e6e8ee; border-radius: 6px; padding: .4rem; }
 .muted { color: #6b7280; font-size: .85rem; }
+pre { background: #f7f8fa; border: 1px solid #e6e8ee; padding: .5rem; font-size: .8rem; white-space: pre-wrap; overflow-wrap: anywhere; }
+h3 { font-size: .95rem; }
 @media print { body { margin: 0; max-width: none; } .chart { border: none; } h2 { break-after: avoid; } tr { break-inside: avoid; } }
 "#;
 
