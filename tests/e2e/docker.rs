@@ -420,3 +420,57 @@ fn ctrl_c_or_sigterm_during_a_drill_reverts_the_fault_and_removes_everything() {
         assert_nothing_left();
     }
 }
+
+#[test]
+fn docker_scenarios_are_checked_before_anything_runs() {
+    // No engine needed: these are load-time checks, with the line of each problem.
+    let yaml = r#"name: wrong
+environment:
+  kind: docker
+  containers:
+    - name: web
+    - name: web
+  attach:
+    - name: both
+      container: x
+      compose: {project: p, service: s}
+fault: {kind: container_kill, target: db}
+probes:
+  - name: api
+    check: {kind: http, url: "http://${cache:80}/"}
+  - name: ledger
+    check: {kind: write_ledger, dsn: "host=${web}", table: "orders; drop table x"}
+procedure:
+  kind: steps
+  steps:
+    - name: promote
+      run: [pg_ctl, promote]
+      container: replica
+      budget: 1m
+"#;
+    let problems = match firedrill::scenario::parse(yaml, std::path::Path::new("wrong.yaml")) {
+        Err(e) => e.to_string(),
+        Ok(s) => match firedrill::drill::check(&s) {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("the scenario was accepted"),
+        },
+    };
+    for expected in ["duplicate container name `web`", "needs exactly one of `container` or `compose`", "table"] {
+        assert!(problems.contains(expected), "missing `{expected}` in:\n{problems}");
+    }
+    // The cross-references are checked once the scenario is otherwise valid.
+    let fixed = yaml.replace("    - name: web\n    - name: web\n", "    - name: web\n").replace(
+        "    - name: both\n      container: x\n      compose: {project: p, service: s}\n",
+        "    - name: both\n      container: x\n",
+    );
+    let fixed = fixed.replace(", table: \"orders; drop table x\"", "");
+    let scenario = firedrill::scenario::parse(&fixed, std::path::Path::new("wrong.yaml")).expect("it parses");
+    let problems = firedrill::drill::check(&scenario).expect_err("unknown containers").to_string();
+    for expected in [
+        "wrong.yaml:9:8: container_kill: no container `db` in the environment; it has web, both",
+        "wrong.yaml:11:5: probe `api`: `http://${cache:80}/` names no container `cache`",
+        "wrong.yaml:18:7: step `promote`: no container `replica`",
+    ] {
+        assert!(problems.contains(expected), "missing `{expected}` in:\n{problems}");
+    }
+}
