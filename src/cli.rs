@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use firedrill::drill::{self, Format, RunOptions, ScenarioRun};
+use firedrill::duration::{Dur, Rate};
+use firedrill::load;
 use firedrill::report::summary;
 use firedrill::report::terminal;
 use firedrill::scenario::{self, Scenario, ScenarioError};
@@ -122,6 +124,49 @@ enum Command {
     },
     /// Print the JSON Schema of the scenario format, for editors.
     Schema,
+    /// Send HTTP load to URLs: latency percentiles (overall and per second), errors by class,
+    /// the rate reached, and the CPU it cost.
+    ///
+    /// Open model by default: requests start at `--rate` (or along `--stages`) whatever the
+    /// server does, and latency counts from when each was due, so a slow server shows as
+    /// latency, not as less load. `--users N` is the closed model instead.
+    Load {
+        /// `http://` URLs, requested in equal shares.
+        #[arg(required = true)]
+        urls: Vec<String>,
+        /// Arrival rate.
+        #[arg(long, default_value = "100/s")]
+        rate: Rate,
+        /// How long.
+        #[arg(long, default_value = "10s")]
+        duration: Dur,
+        /// Rate stages instead of `--rate`/`--duration`: `200/s:10s,2000/s:60s,200/s:10s`;
+        /// a ramp is `0/s..500/s:30s`.
+        #[arg(long)]
+        stages: Option<String>,
+        /// Closed model: this many users, each sending its next request when its last one is
+        /// answered, for `--duration`.
+        #[arg(long)]
+        users: Option<usize>,
+        /// The most connections opened (HTTP/2 multiplexes up to 100 requests on each).
+        #[arg(long, default_value_t = 256)]
+        connections: usize,
+        /// A request not answered within this fails as a timeout.
+        #[arg(long, default_value = "5s")]
+        timeout: Dur,
+        /// HTTP/2 over cleartext (prior knowledge) instead of HTTP/1.1.
+        #[arg(long)]
+        http2: bool,
+        /// The request method.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// The request body.
+        #[arg(long)]
+        body: Option<String>,
+        /// `text`, or `json` for the whole measurement, per-second buckets included.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        format: Output,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -201,7 +246,66 @@ pub fn main() -> i32 {
             println!("{}", serde_json::to_string_pretty(&scenario::json_schema()).expect("plain JSON"));
             EXIT_OK
         }
+        Command::Load { urls, rate, duration, stages, users, connections, timeout, http2, method, body, format } => {
+            let model = match (users, stages) {
+                (Some(_), Some(_)) => {
+                    return fail(&"--users (closed model) and --stages (open model) exclude each other")
+                }
+                (Some(users), None) => load::Model::Closed { users, duration: duration.0 },
+                (None, Some(text)) => match parse_stages(&text) {
+                    Ok(stages) => load::Model::Open(stages),
+                    Err(e) => return fail(&format!("--stages: {e}")),
+                },
+                (None, None) => load::Model::Open(vec![load::Stage::constant(rate.per_sec(), duration.0)]),
+            };
+            let method = match method.to_uppercase().parse::<hyper::Method>() {
+                Ok(m) => m,
+                Err(_) => return fail(&format!("--method: `{method}` is not an HTTP method")),
+            };
+            let body = hyper::body::Bytes::from(body.unwrap_or_default());
+            let targets = urls
+                .iter()
+                .map(|u| load::Target { method: method.clone(), url: u.clone(), body: body.clone(), weight: 1 })
+                .collect();
+            let plan = load::Plan {
+                targets,
+                model,
+                connections,
+                timeout: timeout.0,
+                http2,
+                bucket: std::time::Duration::from_secs(1),
+            };
+            match load::run(&plan) {
+                Ok(report) => {
+                    match format {
+                        Output::Text => print!("{}", terminal::load(&plan, &report)),
+                        Output::Json => println!("{}", serde_json::to_string_pretty(&report).expect("plain JSON")),
+                    }
+                    EXIT_OK
+                }
+                Err(e) => fail(&e),
+            }
+        }
     }
+}
+
+/// `200/s:10s,0/s..500/s:30s` → stages.
+fn parse_stages(text: &str) -> Result<Vec<load::Stage>, String> {
+    text.split(',')
+        .map(|part| {
+            let (rates, duration) = part
+                .trim()
+                .rsplit_once(':')
+                .ok_or_else(|| format!("`{part}`: expected RATE:DURATION, e.g. `200/s:10s`"))?;
+            let duration: Dur = duration.parse().map_err(|e| format!("`{part}`: {e}"))?;
+            let (from, to) = match rates.split_once("..") {
+                Some((a, b)) => (a, Some(b)),
+                None => (rates, None),
+            };
+            let rate = |r: &str| r.parse::<Rate>().map(|r| r.per_sec()).map_err(|e| format!("`{part}`: {e}"));
+            Ok(load::Stage { rate: rate(from)?, to: to.map(rate).transpose()?, duration: duration.0 })
+        })
+        .collect()
 }
 
 fn fail(e: &dyn std::fmt::Display) -> i32 {

@@ -12,6 +12,7 @@ pub mod drill;
 pub mod duration;
 pub mod engine;
 pub mod env;
+pub mod load;
 pub mod metrics;
 pub mod probe;
 pub mod redact;

@@ -1,0 +1,376 @@
+//! The traffic generator: HTTP load at a set arrival rate (open model) or from a set number of
+//! users (closed model), measured into latency histograms per time bucket.
+//!
+//! In the open model every request's send time is fixed in advance by the rate stages, and its
+//! latency runs from that time: when the server slows down, requests wait for a connection and
+//! the wait shows as latency, while the offered rate stays what was asked (no coordinated
+//! omission). Connections are opened as needed, up to a limit, and kept alive.
+
+pub mod schedule;
+pub mod stats;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, timeout, Instant};
+
+pub use schedule::Stage;
+pub use stats::{ErrorClass, Summary};
+use stats::{Outcome, Recorder};
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A target is not a usable URL.
+    #[error("target `{url}`: {why}")]
+    Target {
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The plan cannot run.
+    #[error("{0}")]
+    Plan(String),
+    /// The runtime could not start.
+    #[error("failed to start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// A request the generator sends, chosen in proportion to its weight.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The method.
+    pub method: hyper::Method,
+    /// An `http://` URL.
+    pub url: String,
+    /// The request body (empty for none).
+    pub body: Bytes,
+    /// Relative share of the requests.
+    pub weight: u32,
+}
+
+impl Target {
+    /// A GET of `url`, weight 1.
+    pub fn get(url: &str) -> Self {
+        Target { method: hyper::Method::GET, url: url.into(), body: Bytes::new(), weight: 1 }
+    }
+}
+
+/// How requests arrive.
+#[derive(Clone, Debug)]
+pub enum Model {
+    /// At the stages' rates, whatever the server does.
+    Open(Vec<Stage>),
+    /// From `users` clients, each sending its next request when the last one is answered.
+    Closed {
+        /// Concurrent users.
+        users: usize,
+        /// How long.
+        duration: Duration,
+    },
+}
+
+/// A load run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// What is requested.
+    pub targets: Vec<Target>,
+    /// How requests arrive.
+    pub model: Model,
+    /// The most connections opened (open model); HTTP/2 multiplexes requests over them.
+    pub connections: usize,
+    /// A request not answered within this fails as a timeout.
+    pub timeout: Duration,
+    /// HTTP/2 (prior knowledge, cleartext) instead of HTTP/1.1.
+    pub http2: bool,
+    /// The width of the time buckets.
+    pub bucket: Duration,
+}
+
+/// What a run measured, and what it cost.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    /// The rate asked for, on average over the run (open model).
+    pub requested_rate: Option<f64>,
+    /// Wall-clock length of the run, in seconds.
+    pub elapsed_s: f64,
+    /// Connections opened.
+    pub connections: usize,
+    /// CPU time firedrill used (user + system), in seconds.
+    pub cpu_s: f64,
+    /// CPU time per request, in microseconds.
+    pub cpu_us_per_request: f64,
+    /// The measurements.
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+/// A parsed target, ready to send.
+struct Prepared {
+    method: hyper::Method,
+    uri: hyper::Uri,
+    authority: String,
+    address: String,
+    body: Bytes,
+}
+
+struct Shared {
+    targets: Vec<Prepared>,
+    /// Cumulative weights, for picking a target by request number.
+    cumulative: Vec<u64>,
+    timeout: Duration,
+    http2: bool,
+    start: Instant,
+    recorder: Recorder,
+    idle: AtomicUsize,
+    opened: AtomicUsize,
+    /// HTTP/2 connections, shared by every request slot.
+    h2: Vec<tokio::sync::Mutex<Option<hyper::client::conn::http2::SendRequest<Full<Bytes>>>>>,
+}
+
+impl Shared {
+    fn pick(&self, seq: u64) -> &Prepared {
+        let total = *self.cumulative.last().unwrap_or(&1);
+        // A multiplicative hash spreads consecutive requests over the weights.
+        let x = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) % total;
+        let i = self.cumulative.partition_point(|&c| c <= x);
+        &self.targets[i.min(self.targets.len() - 1)]
+    }
+}
+
+/// Runs a plan on a runtime of its own with one worker thread per core, and reports.
+pub fn run(plan: &Plan) -> Result<Report, LoadError> {
+    let shared = prepare(plan)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(LoadError::Runtime)?;
+    let cpu_before = cpu_seconds();
+    let started = std::time::Instant::now();
+    let shared = runtime.block_on(generate(plan.clone(), shared));
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    let summary = shared.recorder.summary();
+    let requested_rate = match &plan.model {
+        Model::Open(stages) => Some(schedule::expected_requests(stages) / schedule::total(stages).as_secs_f64()),
+        Model::Closed { .. } => None,
+    };
+    Ok(Report {
+        requested_rate,
+        elapsed_s: elapsed,
+        connections: shared.opened.load(Ordering::Relaxed),
+        cpu_s: cpu,
+        cpu_us_per_request: if summary.sent > 0 { cpu * 1e6 / summary.sent as f64 } else { 0.0 },
+        summary,
+    })
+}
+
+fn prepare(plan: &Plan) -> Result<Shared, LoadError> {
+    if plan.targets.is_empty() {
+        return Err(LoadError::Plan("no target URL".into()));
+    }
+    if plan.connections == 0 {
+        return Err(LoadError::Plan("at least one connection is needed".into()));
+    }
+    let mut targets = Vec::new();
+    let mut cumulative = Vec::new();
+    let mut total = 0u64;
+    for t in &plan.targets {
+        let bad = |why: &str| LoadError::Target { url: t.url.clone(), why: why.into() };
+        let uri: hyper::Uri = t.url.parse().map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(bad("only http:// URLs can be loaded"));
+        }
+        let host = uri.host().ok_or_else(|| bad("no host"))?;
+        let address = format!("{host}:{}", uri.port_u16().unwrap_or(80));
+        let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let path: hyper::Uri = path.parse().map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+        total += t.weight as u64;
+        cumulative.push(total);
+        targets.push(Prepared {
+            method: t.method.clone(),
+            uri: if plan.http2 { uri.clone() } else { path },
+            authority,
+            address,
+            body: t.body.clone(),
+        });
+    }
+    if total == 0 {
+        return Err(LoadError::Plan("the targets' weights add up to zero".into()));
+    }
+    Ok(Shared {
+        targets,
+        cumulative,
+        timeout: plan.timeout,
+        http2: plan.http2,
+        start: Instant::now(),
+        recorder: Recorder::new(plan.bucket),
+        idle: AtomicUsize::new(0),
+        opened: AtomicUsize::new(0),
+        h2: (0..plan.connections).map(|_| tokio::sync::Mutex::new(None)).collect(),
+    })
+}
+
+/// A request to send: its number and when it is due.
+struct Ticket {
+    seq: u64,
+    due: Instant,
+}
+
+async fn generate(plan: Plan, mut shared: Shared) -> Arc<Shared> {
+    // A short lead lets the first connections open before the first request is due.
+    shared.start = Instant::now() + Duration::from_millis(20);
+    let shared = Arc::new(shared);
+    let mut slots = Vec::new();
+    match &plan.model {
+        Model::Open(stages) => {
+            let (tx, rx) = flume::unbounded::<Ticket>();
+            // HTTP/2 multiplexes: a request slot is a stream, not a connection.
+            let limit = if plan.http2 { plan.connections * 100 } else { plan.connections };
+            for (seq, offset) in schedule::Schedule::new(stages).enumerate() {
+                let due = shared.start + offset;
+                if due > Instant::now() + Duration::from_micros(500) {
+                    sleep_until(due).await;
+                }
+                // Open another slot when none is free for this request.
+                if rx.len() >= shared.idle.load(Ordering::Relaxed) && slots.len() < limit {
+                    shared.idle.fetch_add(1, Ordering::Relaxed);
+                    let (shared, rx, id) = (shared.clone(), rx.clone(), slots.len());
+                    slots.push(tokio::spawn(async move { open_slot(shared, rx, id).await }));
+                }
+                let _ = tx.send(Ticket { seq: seq as u64, due });
+            }
+        }
+        Model::Closed { users, duration } => {
+            let end = shared.start + *duration;
+            for id in 0..*users {
+                let shared = shared.clone();
+                slots.push(tokio::spawn(async move { closed_user(shared, id, end).await }));
+            }
+        }
+    }
+    for slot in slots {
+        let _ = slot.await;
+    }
+    shared
+}
+
+async fn open_slot(shared: Arc<Shared>, rx: flume::Receiver<Ticket>, id: usize) {
+    let mut conn = Conn::default();
+    while let Ok(ticket) = rx.recv_async().await {
+        shared.idle.fetch_sub(1, Ordering::Relaxed);
+        send(&shared, &mut conn, id, ticket).await;
+        shared.idle.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+async fn closed_user(shared: Arc<Shared>, id: usize, end: Instant) {
+    let mut conn = Conn::default();
+    sleep_until(shared.start).await;
+    let mut seq = id as u64;
+    while Instant::now() < end {
+        send(&shared, &mut conn, id, Ticket { seq, due: Instant::now() }).await;
+        seq += 1_000_003;
+    }
+}
+
+/// A slot's HTTP/1.1 connection, kept alive between its requests.
+#[derive(Default)]
+struct Conn {
+    http1: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+}
+
+async fn send(shared: &Shared, conn: &mut Conn, id: usize, ticket: Ticket) {
+    let target = shared.pick(ticket.seq);
+    let sent = Instant::now();
+    let error = match timeout(shared.timeout, exchange(shared, conn, id, target)).await {
+        Ok(Ok(status)) => ErrorClass::of_status(status),
+        Ok(Err(class)) => {
+            conn.http1 = None;
+            Some(class)
+        }
+        Err(_) => {
+            // The connection may still carry the late answer: start afresh.
+            conn.http1 = None;
+            Some(ErrorClass::Timeout)
+        }
+    };
+    let done = Instant::now();
+    shared.recorder.record(&Outcome {
+        due: ticket.due.saturating_duration_since(shared.start),
+        sent: sent.saturating_duration_since(shared.start),
+        done: done.saturating_duration_since(shared.start),
+        error,
+    });
+}
+
+fn request(target: &Prepared) -> hyper::Request<Full<Bytes>> {
+    let mut request = hyper::Request::new(Full::new(target.body.clone()));
+    *request.method_mut() = target.method.clone();
+    *request.uri_mut() = target.uri.clone();
+    if let Ok(host) = hyper::header::HeaderValue::from_str(&target.authority) {
+        request.headers_mut().insert(hyper::header::HOST, host);
+    }
+    request
+}
+
+async fn connect(shared: &Shared, address: &str) -> Result<TokioIo<TcpStream>, ErrorClass> {
+    let stream = TcpStream::connect(address).await.map_err(|e| ErrorClass::of_io(&e))?;
+    let _ = stream.set_nodelay(true);
+    shared.opened.fetch_add(1, Ordering::Relaxed);
+    Ok(TokioIo::new(stream))
+}
+
+/// One request and its whole answer; the status.
+async fn exchange(shared: &Shared, conn: &mut Conn, id: usize, target: &Prepared) -> Result<u16, ErrorClass> {
+    let response = if shared.http2 {
+        let slot = &shared.h2[id % shared.h2.len()];
+        let mut sender = {
+            let mut guard = slot.lock().await;
+            match guard.as_ref().filter(|s| !s.is_closed()) {
+                Some(s) => s.clone(),
+                None => {
+                    let io = connect(shared, &target.address).await?;
+                    let (sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                        .await
+                        .map_err(|e| ErrorClass::of_hyper(&e))?;
+                    tokio::spawn(connection);
+                    *guard = Some(sender.clone());
+                    sender
+                }
+            }
+        };
+        sender.ready().await.map_err(|e| ErrorClass::of_hyper(&e))?;
+        sender.send_request(request(target)).await.map_err(|e| ErrorClass::of_hyper(&e))?
+    } else {
+        if conn.http1.as_ref().is_none_or(|s| s.is_closed()) {
+            let io = connect(shared, &target.address).await?;
+            let (sender, connection) =
+                hyper::client::conn::http1::handshake(io).await.map_err(|e| ErrorClass::of_hyper(&e))?;
+            tokio::spawn(connection);
+            conn.http1 = Some(sender);
+        }
+        let sender = conn.http1.as_mut().expect("connected above");
+        sender.ready().await.map_err(|e| ErrorClass::of_hyper(&e))?;
+        sender.send_request(request(target)).await.map_err(|e| ErrorClass::of_hyper(&e))?
+    };
+    let status = response.status().as_u16();
+    response.into_body().collect().await.map_err(|e| ErrorClass::of_hyper(&e))?;
+    Ok(status)
+}
+
+/// CPU time this process has used, user and system, from `/proc/self/stat` (Linux counts it
+/// in 1/100 s); 0 where that file does not exist.
+pub fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}

@@ -1,0 +1,144 @@
+//! The traffic generator against a local HTTP/1.1 server on loopback: the rate it reaches,
+//! latency when the server is slowed on purpose, and errors by class.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use firedrill::load::{self, ErrorClass, Model, Plan, Stage, Target};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A keep-alive HTTP/1.1 server on a loopback port, answering every request after `delay`
+/// with `status`, one request at a time per connection. Returns its URL and a request count.
+fn server(delay: Duration, status: u16) -> (String, Arc<AtomicU64>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let url = format!("http://{}/", listener.local_addr().expect("an address"));
+    let served = Arc::new(AtomicU64::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else { continue };
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..end + 4);
+                            tokio::time::sleep(delay).await;
+                            count.fetch_add(1, Ordering::Relaxed);
+                            let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\n\r\nok");
+                            if stream.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                });
+            }
+        });
+    });
+    (url, served)
+}
+
+fn plan(url: &str, model: Model, connections: usize) -> Plan {
+    Plan {
+        targets: vec![Target::get(url)],
+        model,
+        connections,
+        timeout: Duration::from_secs(5),
+        http2: false,
+        bucket: Duration::from_secs(1),
+    }
+}
+
+fn open(rate: f64, secs: u64) -> Model {
+    Model::Open(vec![Stage::constant(rate, Duration::from_secs(secs))])
+}
+
+#[test]
+fn the_requested_rate_is_reached_when_the_server_keeps_up() {
+    let (url, served) = server(Duration::ZERO, 200);
+    let report = load::run(&plan(&url, open(1000.0, 3), 64)).expect("the run completes");
+    let s = &report.summary;
+    eprintln!("1000/s for 3 s: sent {} at {:.1}/s, {} connections", s.sent, s.send_rate, report.connections);
+    assert_eq!(s.sent, 3000);
+    assert_eq!(s.ok, 3000);
+    assert_eq!(served.load(Ordering::Relaxed), 3000);
+    assert!((s.send_rate - 1000.0).abs() / 1000.0 < 0.02, "rate {}", s.send_rate);
+    assert_eq!(s.buckets.len(), 3);
+    assert!(s.buckets.iter().all(|b| b.sent == 1000), "{:?}", s.buckets);
+    // Keep-alive: far fewer connections than requests.
+    assert!(report.connections < 64, "{} connections", report.connections);
+}
+
+#[test]
+fn a_slow_server_raises_latency_not_lowers_the_rate() {
+    // 50 ms per answer at 400/s needs about 20 connections; 256 are allowed.
+    let (url, _) = server(Duration::from_millis(50), 200);
+    let report = load::run(&plan(&url, open(400.0, 3), 256)).expect("the run completes");
+    let s = &report.summary;
+    eprintln!(
+        "slow server: sent {} at {:.1}/s, p50 {:?} ms, {} connections",
+        s.sent, s.send_rate, s.latency.p50_ms, report.connections
+    );
+    assert!((s.send_rate - 400.0).abs() / 400.0 < 0.02, "rate {}", s.send_rate);
+    assert!(s.latency.p50_ms.expect("latency") >= 50.0);
+}
+
+#[test]
+fn waiting_for_a_connection_counts_as_latency() {
+    // 5 connections at 50 ms each serve 100/s; 200/s is asked. A closed-loop tool would send
+    // 100/s and report 50 ms. Here the queue grows, and latency counted from when each request
+    // was due grows with it, while the server's own time stays 50 ms.
+    let (url, _) = server(Duration::from_millis(50), 200);
+    let report = load::run(&plan(&url, open(200.0, 2), 5)).expect("the run completes");
+    let s = &report.summary;
+    let service = s.service_time.p50_ms.expect("service time");
+    let latency = s.latency.p99_ms.expect("latency");
+    eprintln!("5 connections at 200/s: service p50 {service:.1} ms, latency p99 {latency:.1} ms");
+    assert!((50.0..80.0).contains(&service), "service p50 {service}");
+    assert!(latency > 1000.0, "latency p99 {latency}: the queue did not count");
+    let first = s.buckets[0].p99_ms.expect("first second");
+    let last = s.buckets[1].p99_ms.expect("second second");
+    assert!(last > first, "latency did not rise over time: {first} then {last}");
+}
+
+#[test]
+fn errors_are_classified() {
+    let (url, _) = server(Duration::ZERO, 503);
+    let report = load::run(&plan(&url, open(100.0, 1), 8)).expect("the run completes");
+    assert_eq!(report.summary.errors.get(&ErrorClass::Http5xx), Some(&100));
+    assert_eq!(report.summary.buckets[0].error_rate, 1.0);
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let url = format!("http://{}/", closed.local_addr().expect("an address"));
+    drop(closed);
+    let report = load::run(&plan(&url, open(50.0, 1), 8)).expect("the run completes");
+    assert_eq!(report.summary.errors.get(&ErrorClass::Refused), Some(&50));
+
+    let (url, _) = server(Duration::from_millis(300), 200);
+    let mut slow = plan(&url, open(20.0, 1), 64);
+    slow.timeout = Duration::from_millis(100);
+    let report = load::run(&slow).expect("the run completes");
+    assert_eq!(report.summary.errors.get(&ErrorClass::Timeout), Some(&20));
+}
+
+#[test]
+fn the_closed_model_keeps_its_users_busy() {
+    let (url, served) = server(Duration::from_millis(10), 200);
+    let report = load::run(&plan(&url, Model::Closed { users: 4, duration: Duration::from_secs(1) }, 4)).expect("runs");
+    let s = &report.summary;
+    // 4 users, about 10 ms each: roughly 400 requests in a second, never more.
+    assert!((250..=420).contains(&s.sent), "sent {}", s.sent);
+    assert_eq!(served.load(Ordering::Relaxed), s.sent);
+    assert_eq!(report.connections, 4);
+    assert_eq!(report.requested_rate, None);
+}
