@@ -205,7 +205,7 @@ impl Model {
             }
             Check::Sql { .. } | Check::WriteLedger { .. } => Some(Target::Database),
             Check::S3 { .. } => Some(Target::ObjectStore),
-            Check::Tcp { .. } | Check::Command { .. } => None,
+            Check::Tcp { .. } | Check::Command { .. } | Check::Slo { .. } => None,
         }
     }
 
@@ -585,7 +585,7 @@ impl Environment for SimEnv {
                         ));
                     }
                 }
-                Check::Tcp { .. } | Check::Command { .. } => problems.push(Problem::new(
+                Check::Tcp { .. } | Check::Command { .. } | Check::Slo { .. } => problems.push(Problem::new(
                     at,
                     format!(
                         "probe `{}`: `{}` checks cannot run in the sim environment; use http, sql, s3 or write_ledger",

@@ -111,6 +111,35 @@ pub struct Report {
     pub summary: Summary,
 }
 
+/// Load running in the background of a drill, on the drill's runtime, until stopped or
+/// dropped.
+pub struct Background {
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<Arc<Shared>>,
+}
+
+impl Background {
+    /// Starts `plan` on the current runtime, keeping the answers of the last `window`.
+    pub fn start(plan: &Plan, window: Duration) -> Result<Self, LoadError> {
+        let mut shared = prepare(plan, Some(window))?;
+        shared.start = Instant::now();
+        let shared = Arc::new(shared);
+        let task = tokio::spawn(generate(plan.clone(), shared.clone()));
+        Ok(Background { shared, task })
+    }
+
+    /// The requests completed in the window up to now.
+    pub fn window(&self) -> stats::Window {
+        self.shared.recorder.window(Instant::now().saturating_duration_since(self.shared.start))
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// A parsed target, ready to send.
 struct Prepared {
     method: hyper::Method,
@@ -146,11 +175,16 @@ impl Shared {
 
 /// Runs a plan on a runtime of its own with one worker thread per core, and reports.
 pub fn run(plan: &Plan) -> Result<Report, LoadError> {
-    let shared = prepare(plan)?;
+    let shared = prepare(plan, None)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(LoadError::Runtime)?;
     let cpu_before = cpu_seconds();
     let started = std::time::Instant::now();
-    let shared = runtime.block_on(generate(plan.clone(), shared));
+    let shared = runtime.block_on(async {
+        let mut shared = shared;
+        // A short lead lets the first connections open before the first request is due.
+        shared.start = Instant::now() + Duration::from_millis(20);
+        generate(plan.clone(), Arc::new(shared)).await
+    });
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
     let summary = shared.recorder.summary();
@@ -168,7 +202,7 @@ pub fn run(plan: &Plan) -> Result<Report, LoadError> {
     })
 }
 
-fn prepare(plan: &Plan) -> Result<Shared, LoadError> {
+fn prepare(plan: &Plan, window: Option<Duration>) -> Result<Shared, LoadError> {
     if plan.targets.is_empty() {
         return Err(LoadError::Plan("no target URL".into()));
     }
@@ -208,7 +242,7 @@ fn prepare(plan: &Plan) -> Result<Shared, LoadError> {
         timeout: plan.timeout,
         http2: plan.http2,
         start: Instant::now(),
-        recorder: Recorder::new(plan.bucket),
+        recorder: Recorder::new(plan.bucket, window),
         idle: AtomicUsize::new(0),
         opened: AtomicUsize::new(0),
         h2: (0..plan.connections).map(|_| tokio::sync::Mutex::new(None)).collect(),
@@ -221,10 +255,7 @@ struct Ticket {
     due: Instant,
 }
 
-async fn generate(plan: Plan, mut shared: Shared) -> Arc<Shared> {
-    // A short lead lets the first connections open before the first request is due.
-    shared.start = Instant::now() + Duration::from_millis(20);
-    let shared = Arc::new(shared);
+async fn generate(plan: Plan, shared: Arc<Shared>) -> Arc<Shared> {
     let mut slots = Vec::new();
     match &plan.model {
         Model::Open(stages) => {

@@ -91,6 +91,21 @@ pub struct Recorder {
     bucket: Duration,
     buckets: Mutex<Vec<Bucket>>,
     totals: Mutex<Totals>,
+    /// The latest answers by completion time, (done, latency µs, ok), kept for `window`.
+    recent: Option<(Duration, Mutex<std::collections::VecDeque<(Duration, u64, bool)>>)>,
+}
+
+/// The requests completed (answered, failed or timed out) in a past window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Window {
+    /// How many.
+    pub completed: u64,
+    /// Of them, failed.
+    pub errors: u64,
+    /// 95th-percentile latency of all of them, failures included, in ms.
+    pub p95_ms: Option<f64>,
+    /// 99th percentile, in ms.
+    pub p99_ms: Option<f64>,
 }
 
 struct Totals {
@@ -115,10 +130,12 @@ pub struct Outcome {
 }
 
 impl Recorder {
-    /// A recorder with buckets of `bucket`.
-    pub fn new(bucket: Duration) -> Self {
+    /// A recorder with buckets of `bucket`, keeping the answers of the last `window` when
+    /// one is given.
+    pub fn new(bucket: Duration, window: Option<Duration>) -> Self {
         Recorder {
             bucket,
+            recent: window.map(|w| (w, Mutex::new(std::collections::VecDeque::new()))),
             buckets: Mutex::new(Vec::new()),
             totals: Mutex::new(Totals {
                 latency: histogram(),
@@ -152,6 +169,13 @@ impl Recorder {
                 Some(class) => *b.errors.entry(class).or_default() += 1,
             }
         }
+        if let Some((window, recent)) = &self.recent {
+            let mut recent = recent.lock().unwrap_or_else(|e| e.into_inner());
+            recent.push_back((o.done, latency, o.error.is_none()));
+            while recent.front().is_some_and(|r| r.0 + *window < o.done) {
+                recent.pop_front();
+            }
+        }
         let mut t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
         t.first_send = Some(t.first_send.map_or(o.sent, |f| f.min(o.sent)));
         t.last_send = t.last_send.max(o.sent);
@@ -163,6 +187,24 @@ impl Recorder {
             }
             Some(class) => *t.errors.entry(class).or_default() += 1,
         }
+    }
+
+    /// The requests completed in the `window` before `now` (an offset from the run's start).
+    /// A request counts once answered or timed out, so a hung one counts after its timeout.
+    pub fn window(&self, now: Duration) -> Window {
+        let Some((window, recent)) = &self.recent else {
+            return Window { completed: 0, errors: 0, p95_ms: None, p99_ms: None };
+        };
+        let recent = recent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut latencies: Vec<u64> =
+            recent.iter().filter(|r| r.0 + *window >= now && r.0 <= now).map(|r| r.1).collect();
+        let errors = recent.iter().filter(|r| r.0 + *window >= now && r.0 <= now && !r.2).count() as u64;
+        latencies.sort_unstable();
+        let q = |q: f64| {
+            let i = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len().max(1)) - 1;
+            latencies.get(i).map(|&us| us as f64 / 1000.0)
+        };
+        Window { completed: latencies.len() as u64, errors, p95_ms: q(0.95), p99_ms: q(0.99) }
     }
 
     /// The summary of everything recorded.

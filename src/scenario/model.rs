@@ -651,6 +651,30 @@ pub enum Check {
         /// Program and arguments.
         argv: Vec<String>,
     },
+    /// Background HTTP load at a set rate throughout the drill, healthy while it meets its
+    /// service-level objective over a sliding window: a surge's RTO is the time until the
+    /// users' experience is back within the objective.
+    Slo {
+        /// The URL loaded (`http://`).
+        url: String,
+        /// Requests per second, sent whatever the answers (open model).
+        rate: Rate,
+        /// The 95th-percentile latency must stay under this.
+        #[serde(default)]
+        p95: Option<Dur>,
+        /// The 99th-percentile latency must stay under this.
+        #[serde(default)]
+        p99: Option<Dur>,
+        /// The most failed requests allowed, in percent.
+        #[serde(default = "default_error_percent")]
+        max_error_percent: f64,
+        /// The requests answered (or timed out) in this past window are judged at each sample.
+        #[serde(default = "default_slo_window")]
+        window: Dur,
+        /// A request not answered within this fails.
+        #[serde(default = "default_request_timeout")]
+        request_timeout: Dur,
+    },
     /// Numbered records written at every interval and read back after recovery (RPO).
     WriteLedger {
         /// Connection string of the database written to.
@@ -661,6 +685,15 @@ pub enum Check {
     },
 }
 
+fn default_error_percent() -> f64 {
+    1.0
+}
+fn default_slo_window() -> Dur {
+    Dur::secs(5)
+}
+fn default_request_timeout() -> Dur {
+    Dur::secs(2)
+}
 fn default_region() -> String {
     "us-east-1".into()
 }
@@ -683,6 +716,7 @@ impl Check {
             Check::Sql { .. } => "sql",
             Check::S3 { .. } => "s3",
             Check::Command { .. } => "command",
+            Check::Slo { .. } => "slo",
             Check::WriteLedger { .. } => "write_ledger",
         }
     }
@@ -695,6 +729,12 @@ impl Check {
             Check::Sql { dsn, query } => format!("{query} on {}", crate::redact::dsn(dsn)),
             Check::S3 { endpoint, bucket, .. } => format!("{endpoint}/{bucket}"),
             Check::Command { argv } => argv.join(" "),
+            Check::Slo { url, rate, p95, p99, max_error_percent, window, .. } => {
+                let mut objective = vec![format!("errors < {max_error_percent}%")];
+                objective.extend(p95.map(|d| format!("p95 < {d}")));
+                objective.extend(p99.map(|d| format!("p99 < {d}")));
+                format!("GET {url} at {rate}; {} over {window}", objective.join(", "))
+            }
             Check::WriteLedger { dsn, table } => format!("{table} on {}", crate::redact::dsn(dsn)),
         }
     }

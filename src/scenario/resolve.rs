@@ -167,6 +167,20 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
             Check::Command { argv } if argv.is_empty() => {
                 problem(pos(p), format!("probe `{}`: `argv` must name a program", probe.name));
             }
+            Check::Slo { rate, max_error_percent, window, request_timeout, .. } => {
+                if rate.per_sec() <= 0.0 {
+                    problem(pos(p), format!("probe `{}`: an SLO probe needs a `rate` above zero", probe.name));
+                }
+                if !(0.0..=100.0).contains(max_error_percent) {
+                    problem(pos(p), format!("probe `{}`: `max_error_percent` must be between 0 and 100", probe.name));
+                }
+                if window.is_zero() || request_timeout.is_zero() {
+                    problem(
+                        pos(p),
+                        format!("probe `{}`: `window` and `request_timeout` must be above zero", probe.name),
+                    );
+                }
+            }
             Check::WriteLedger { table, .. } if !is_identifier(table) => problem(
                 pos(p),
                 format!(

@@ -474,3 +474,36 @@ procedure:
         assert!(problems.contains(expected), "missing `{expected}` in:\n{problems}");
     }
 }
+
+#[test]
+fn an_slo_probe_judges_background_load_over_its_window() {
+    let Some(_engine) = engine() else { return };
+    let yaml = r#"
+name: slo
+environment:
+  kind: docker
+  containers:
+    - name: web
+      command: [python3, -m, http.server, "8080"]
+      ready: {port: 8080}
+probes:
+  - name: users
+    check: {kind: slo, url: "http://${web:8080}/", rate: 50/s, p95: 200ms, max_error_percent: 1, window: 1s, request_timeout: 500ms}
+    interval: 100ms
+fault: {kind: container_pause, target: web, duration: 3s}
+stability: {samples: 3, min_duration: 500ms}
+deadline: 30s
+"#;
+    let record = drill(yaml);
+    assert_eq!(record.outcome, Outcome::Recovered, "errors: {:?}", errors(&record));
+    let rto = seconds(&record.metrics.rto);
+    let mttd = seconds(&record.metrics.mttd);
+    eprintln!("SLO probe over a 3 s pause: MTTD {mttd:.2} s, RTO {rto:.2} s");
+    // Hung requests count once timed out (0.5 s). After the unpause, the requests that queued
+    // during it are answered late (up to their 0.5 s timeout), and the 1 s window must then
+    // clear of them: back within the objective by pause + timeout + window, plus slack.
+    assert!(mttd <= 0.5 + 0.2, "MTTD {mttd}");
+    assert!((3.0..=3.0 + 0.5 + 1.0 + 0.5).contains(&rto), "RTO {rto}");
+    let failures = failures(&record, "users");
+    assert!(failures.iter().any(|d| d.contains("failed") || d.contains("latency")), "{failures:?}");
+}

@@ -61,6 +61,8 @@ struct Inner {
     provisioned: RefCell<Vec<ContainerAsync<GenericImage>>>,
     ledgers: RefCell<HashMap<usize, Rc<Ledger>>>,
     s3: RefCell<HashMap<usize, (String, aws_sdk_s3::Client)>>,
+    /// The background load of each SLO probe, started at its first sample.
+    slo: RefCell<HashMap<usize, crate::load::Background>>,
     started: RefCell<Option<i64>>,
 }
 
@@ -77,6 +79,7 @@ impl DockerEnv {
             provisioned: RefCell::default(),
             ledgers: RefCell::default(),
             s3: RefCell::default(),
+            slo: RefCell::default(),
             started: RefCell::default(),
         };
         DockerEnv { stack, inner: Rc::new(inner) }
@@ -368,6 +371,26 @@ impl Environment for DockerEnv {
                     };
                     probe::s3(&client, bucket).await
                 }
+                Check::Slo { url, rate, p95, p99, max_error_percent, window, request_timeout } => {
+                    if !self.inner.slo.borrow().contains_key(&probe) {
+                        let plan = crate::load::Plan {
+                            targets: vec![crate::load::Target::get(&self.expand(url)?)],
+                            // Until the drill ends, which stops it: the longest drill is a week.
+                            model: crate::load::Model::Open(vec![crate::load::Stage::constant(
+                                rate.per_sec(),
+                                Duration::from_secs(8 * 86400),
+                            )]),
+                            connections: 256,
+                            timeout: request_timeout.0,
+                            http2: false,
+                            bucket: Duration::from_secs(1),
+                        };
+                        let load = crate::load::Background::start(&plan, window.0).map_err(|e| e.to_string())?;
+                        self.inner.slo.borrow_mut().insert(probe, load);
+                    }
+                    let w = self.inner.slo.borrow()[&probe].window();
+                    slo_sample(&w, *p95, *p99, *max_error_percent, *window)
+                }
                 Check::WriteLedger { .. } => Sample::fail("a write ledger is written, not sampled"),
             })
         };
@@ -459,6 +482,7 @@ impl Environment for DockerEnv {
     }
 
     async fn teardown(&self) -> Result<(), EnvError> {
+        self.inner.slo.borrow_mut().clear();
         let containers: Vec<_> = self.inner.provisioned.borrow_mut().drain(..).collect();
         let mut errors = Vec::new();
         for container in containers.into_iter().rev() {
@@ -494,6 +518,31 @@ impl Drop for Inner {
             rt.block_on(async move { drop(containers) });
         }
     }
+}
+
+/// Whether the requests of the window met the objective.
+fn slo_sample(
+    w: &crate::load::stats::Window,
+    p95: Option<crate::duration::Dur>,
+    p99: Option<crate::duration::Dur>,
+    max_error_percent: f64,
+    window: crate::duration::Dur,
+) -> Sample {
+    if w.completed == 0 {
+        return Sample::fail(format!("no request completed in the last {window}"));
+    }
+    let errors = w.errors as f64 * 100.0 / w.completed as f64;
+    if errors > max_error_percent {
+        return Sample::fail(format!("{errors:.1}% of requests failed (objective: under {max_error_percent}%)"));
+    }
+    for (name, objective, measured) in [("p95", p95, w.p95_ms), ("p99", p99, w.p99_ms)] {
+        if let (Some(objective), Some(ms)) = (objective, measured) {
+            if ms > objective.0.as_secs_f64() * 1000.0 {
+                return Sample::fail(format!("{name} latency {ms:.0} ms (objective: under {objective})"));
+            }
+        }
+    }
+    Sample::ok()
 }
 
 /// `image:tag` split, `latest` when no tag is given (a `:` in a registry host is no tag).
@@ -535,6 +584,7 @@ fn check_strings(check: &Check) -> Vec<&str> {
         Check::Tcp { address } => vec![address],
         Check::Sql { dsn, .. } | Check::WriteLedger { dsn, .. } => vec![dsn],
         Check::S3 { endpoint, .. } => vec![endpoint],
+        Check::Slo { url, .. } => vec![url],
         Check::Command { argv } => argv.iter().map(String::as_str).collect(),
     }
 }
