@@ -1,7 +1,7 @@
 //! What a load run measured: latency in HDR histograms, overall and per time bucket, and
 //! every error by class.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -91,9 +91,12 @@ pub struct Recorder {
     bucket: Duration,
     buckets: Mutex<Vec<Bucket>>,
     totals: Mutex<Totals>,
-    /// The latest answers by completion time, (done, latency µs, ok), kept for `window`.
-    recent: Option<(Duration, Mutex<std::collections::VecDeque<(Duration, u64, bool)>>)>,
+    /// The latest answers by completion time, kept for a window.
+    recent: Option<(Duration, Mutex<VecDeque<Answer>>)>,
 }
+
+/// One completed request: when it completed, its latency in µs, and whether it succeeded.
+type Answer = (Duration, u64, bool);
 
 /// The requests completed (answered, failed or timed out) in a past window.
 #[derive(Clone, Debug, PartialEq)]
@@ -135,7 +138,7 @@ impl Recorder {
     pub fn new(bucket: Duration, window: Option<Duration>) -> Self {
         Recorder {
             bucket,
-            recent: window.map(|w| (w, Mutex::new(std::collections::VecDeque::new()))),
+            recent: window.map(|w| (w, Mutex::new(VecDeque::new()))),
             buckets: Mutex::new(Vec::new()),
             totals: Mutex::new(Totals {
                 latency: histogram(),
