@@ -142,3 +142,42 @@ fn the_closed_model_keeps_its_users_busy() {
     assert_eq!(report.connections, 4);
     assert_eq!(report.requested_rate, None);
 }
+
+/// An HTTP/2 (cleartext, prior knowledge) server on a loopback port, answering at once.
+fn h2_server() -> String {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let url = format!("http://{}/", listener.local_addr().expect("an address"));
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(|_req| async {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
+                    });
+                    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    url
+}
+
+#[test]
+fn http2_multiplexes_the_load_over_few_connections() {
+    let url = h2_server();
+    let mut h2 = plan(&url, open(500.0, 2), 2);
+    h2.http2 = true;
+    let report = load::run(&h2).expect("the run completes");
+    let s = &report.summary;
+    assert_eq!((s.sent, s.ok), (1000, 1000), "{:?}", s.errors);
+    assert!((s.send_rate - 500.0).abs() / 500.0 < 0.02, "rate {}", s.send_rate);
+    assert!(report.connections <= 2, "{} connections", report.connections);
+}
