@@ -131,7 +131,7 @@ enum Command {
     /// server does, and latency counts from when each was due, so a slow server shows as
     /// latency, not as less load. `--users N` is the closed model instead.
     Load {
-        /// `http://` URLs, requested in equal shares.
+        /// `http://` URLs, requested in equal shares; `3*URL` gives a URL three shares.
         #[arg(required = true)]
         urls: Vec<String>,
         /// Arrival rate.
@@ -263,10 +263,18 @@ pub fn main() -> i32 {
                 Err(_) => return fail(&format!("--method: `{method}` is not an HTTP method")),
             };
             let body = hyper::body::Bytes::from(body.unwrap_or_default());
-            let targets = urls
-                .iter()
-                .map(|u| load::Target { method: method.clone(), url: u.clone(), body: body.clone(), weight: 1 })
-                .collect();
+            let mut targets = Vec::new();
+            for arg in &urls {
+                // `3*URL`: three shares of the requests.
+                let (weight, url) = match arg.split_once('*') {
+                    Some((n, url)) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => match n.parse() {
+                        Ok(n) => (n, url),
+                        Err(_) => return fail(&format!("`{arg}`: the weight `{n}` is too large")),
+                    },
+                    _ => (1, arg.as_str()),
+                };
+                targets.push(load::Target { method: method.clone(), url: url.into(), body: body.clone(), weight });
+            }
             let plan = load::Plan {
                 targets,
                 model,

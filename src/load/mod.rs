@@ -146,6 +146,8 @@ struct Prepared {
     uri: hyper::Uri,
     authority: String,
     address: String,
+    /// Index of its address among the plan's distinct ones: connections are per address.
+    host: usize,
     body: Bytes,
 }
 
@@ -159,7 +161,9 @@ struct Shared {
     recorder: Recorder,
     idle: AtomicUsize,
     opened: AtomicUsize,
-    /// HTTP/2 connections, shared by every request slot.
+    /// Distinct addresses among the targets.
+    hosts: usize,
+    /// HTTP/2 connections, `connections` per address, shared by every request slot.
     h2: Vec<tokio::sync::Mutex<Option<hyper::client::conn::http2::SendRequest<Full<Bytes>>>>>,
 }
 
@@ -210,6 +214,7 @@ fn prepare(plan: &Plan, window: Option<Duration>) -> Result<Shared, LoadError> {
         return Err(LoadError::Plan("at least one connection is needed".into()));
     }
     let mut targets = Vec::new();
+    let mut addresses: Vec<String> = Vec::new();
     let mut cumulative = Vec::new();
     let mut total = 0u64;
     for t in &plan.targets {
@@ -225,11 +230,16 @@ fn prepare(plan: &Plan, window: Option<Duration>) -> Result<Shared, LoadError> {
         let path: hyper::Uri = path.parse().map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
         total += t.weight as u64;
         cumulative.push(total);
+        let host = addresses.iter().position(|a| *a == address).unwrap_or_else(|| {
+            addresses.push(address.clone());
+            addresses.len() - 1
+        });
         targets.push(Prepared {
             method: t.method.clone(),
             uri: if plan.http2 { uri.clone() } else { path },
             authority,
             address,
+            host,
             body: t.body.clone(),
         });
     }
@@ -245,7 +255,8 @@ fn prepare(plan: &Plan, window: Option<Duration>) -> Result<Shared, LoadError> {
         recorder: Recorder::new(plan.bucket, window),
         idle: AtomicUsize::new(0),
         opened: AtomicUsize::new(0),
-        h2: (0..plan.connections).map(|_| tokio::sync::Mutex::new(None)).collect(),
+        hosts: addresses.len(),
+        h2: (0..plan.connections * addresses.len()).map(|_| tokio::sync::Mutex::new(None)).collect(),
     })
 }
 
@@ -309,24 +320,27 @@ async fn closed_user(shared: Arc<Shared>, id: usize, end: Instant) {
     }
 }
 
-/// A slot's HTTP/1.1 connection, kept alive between its requests.
+/// A slot's HTTP/1.1 connections, one per address, kept alive between its requests.
 #[derive(Default)]
 struct Conn {
-    http1: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+    http1: Vec<Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>,
 }
 
 async fn send(shared: &Shared, conn: &mut Conn, id: usize, ticket: Ticket) {
     let target = shared.pick(ticket.seq);
+    if conn.http1.len() < shared.hosts {
+        conn.http1.resize_with(shared.hosts, || None);
+    }
     let sent = Instant::now();
     let error = match timeout(shared.timeout, exchange(shared, conn, id, target)).await {
         Ok(Ok(status)) => ErrorClass::of_status(status),
         Ok(Err(class)) => {
-            conn.http1 = None;
+            conn.http1[target.host] = None;
             Some(class)
         }
         Err(_) => {
             // The connection may still carry the late answer: start afresh.
-            conn.http1 = None;
+            conn.http1[target.host] = None;
             Some(ErrorClass::Timeout)
         }
     };
@@ -359,7 +373,8 @@ async fn connect(shared: &Shared, address: &str) -> Result<TokioIo<TcpStream>, E
 /// One request and its whole answer; the status.
 async fn exchange(shared: &Shared, conn: &mut Conn, id: usize, target: &Prepared) -> Result<u16, ErrorClass> {
     let response = if shared.http2 {
-        let slot = &shared.h2[id % shared.h2.len()];
+        let per_host = shared.h2.len() / shared.hosts;
+        let slot = &shared.h2[target.host * per_host + id % per_host];
         let mut sender = {
             let mut guard = slot.lock().await;
             match guard.as_ref().filter(|s| !s.is_closed()) {
@@ -378,14 +393,15 @@ async fn exchange(shared: &Shared, conn: &mut Conn, id: usize, target: &Prepared
         sender.ready().await.map_err(|e| ErrorClass::of_hyper(&e))?;
         sender.send_request(request(target)).await.map_err(|e| ErrorClass::of_hyper(&e))?
     } else {
-        if conn.http1.as_ref().is_none_or(|s| s.is_closed()) {
+        let slot = &mut conn.http1[target.host];
+        if slot.as_ref().is_none_or(|s| s.is_closed()) {
             let io = connect(shared, &target.address).await?;
             let (sender, connection) =
                 hyper::client::conn::http1::handshake(io).await.map_err(|e| ErrorClass::of_hyper(&e))?;
             tokio::spawn(connection);
-            conn.http1 = Some(sender);
+            *slot = Some(sender);
         }
-        let sender = conn.http1.as_mut().expect("connected above");
+        let sender = slot.as_mut().expect("connected above");
         sender.ready().await.map_err(|e| ErrorClass::of_hyper(&e))?;
         sender.send_request(request(target)).await.map_err(|e| ErrorClass::of_hyper(&e))?
     };

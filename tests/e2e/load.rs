@@ -181,3 +181,34 @@ fn http2_multiplexes_the_load_over_few_connections() {
     assert!((s.send_rate - 500.0).abs() / 500.0 < 0.02, "rate {}", s.send_rate);
     assert!(report.connections <= 2, "{} connections", report.connections);
 }
+
+#[test]
+fn targets_share_the_requests_by_weight() {
+    let (a, served_a) = server(Duration::ZERO, 200);
+    let (b, served_b) = server(Duration::ZERO, 200);
+    let mut weighted = plan(&a, open(400.0, 1), 16);
+    weighted.targets = vec![Target { weight: 3, ..Target::get(&a) }, Target::get(&b)];
+    let report = load::run(&weighted).expect("the run completes");
+    assert_eq!(report.summary.ok, 400);
+    assert_eq!((served_a.load(Ordering::Relaxed), served_b.load(Ordering::Relaxed)), (300, 100));
+}
+
+#[test]
+fn the_load_command_prints_json_with_per_second_buckets() {
+    let (url, served) = server(Duration::ZERO, 200);
+    let out =
+        crate::common::run(&["load", &format!("2*{url}"), "--rate", "200/s", "--duration", "2s", "--format", "json"]);
+    let (stdout, stderr) = crate::common::texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(json["sent"], 400);
+    assert_eq!(json["ok"], 400);
+    assert_eq!(json["requested_rate"], 200.0);
+    assert_eq!(json["buckets"].as_array().map(Vec::len), Some(2));
+    assert!(json["latency"]["p99_ms"].as_f64().is_some());
+    assert!(json["cpu_us_per_request"].as_f64().is_some());
+    assert_eq!(served.load(Ordering::Relaxed), 400);
+    let bad = crate::common::run(&["load", "https://127.0.0.1:1/", "--duration", "1s"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(crate::common::texts(&bad).1.contains("only http://"));
+}
