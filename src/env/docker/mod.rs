@@ -61,8 +61,8 @@ struct Inner {
     provisioned: RefCell<Vec<ContainerAsync<GenericImage>>>,
     ledgers: RefCell<HashMap<usize, Rc<Ledger>>>,
     s3: RefCell<HashMap<usize, (String, aws_sdk_s3::Client)>>,
-    /// The background load of each SLO probe, started at its first sample.
-    slo: RefCell<HashMap<usize, crate::load::Background>>,
+    /// The background load of each SLO probe and the URL it loads.
+    slo: RefCell<HashMap<usize, (String, crate::load::Background)>>,
     started: RefCell<Option<i64>>,
 }
 
@@ -372,9 +372,13 @@ impl Environment for DockerEnv {
                     probe::s3(&client, bucket).await
                 }
                 Check::Slo { url, rate, p95, p99, max_error_percent, window, request_timeout } => {
-                    if !self.inner.slo.borrow().contains_key(&probe) {
+                    // Started at the first sample, and again when the URL's container has
+                    // moved (a restart or reconnect may give it a new address).
+                    let url = self.expand(url)?;
+                    let current = self.inner.slo.borrow().get(&probe).is_some_and(|(u, _)| *u == url);
+                    if !current {
                         let plan = crate::load::Plan {
-                            targets: vec![crate::load::Target::get(&self.expand(url)?)],
+                            targets: vec![crate::load::Target::get(&url)],
                             // Until the drill ends, which stops it: the longest drill is a week.
                             model: crate::load::Model::Open(vec![crate::load::Stage::constant(
                                 rate.per_sec(),
@@ -386,9 +390,9 @@ impl Environment for DockerEnv {
                             bucket: Duration::from_secs(1),
                         };
                         let load = crate::load::Background::start(&plan, window.0).map_err(|e| e.to_string())?;
-                        self.inner.slo.borrow_mut().insert(probe, load);
+                        self.inner.slo.borrow_mut().insert(probe, (url, load));
                     }
-                    let w = self.inner.slo.borrow()[&probe].window();
+                    let w = self.inner.slo.borrow()[&probe].1.window();
                     slo_sample(&w, *p95, *p99, *max_error_percent, *window)
                 }
                 Check::WriteLedger { .. } => Sample::fail("a write ledger is written, not sampled"),
