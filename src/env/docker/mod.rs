@@ -659,6 +659,19 @@ mod tests {
     }
 
     #[test]
+    fn an_slo_sample_judges_errors_then_latency() {
+        use crate::duration::Dur;
+        use crate::load::stats::Window;
+        let w = |completed, errors, p95| Window { completed, errors, p95_ms: Some(p95), p99_ms: Some(p95 * 2.0) };
+        let judge = |w: &Window| slo_sample(w, Some(Dur::millis(300)), None, 1.0, Dur::secs(5));
+        assert!(judge(&w(100, 1, 250.0)).ok);
+        assert_eq!(judge(&w(100, 2, 250.0)).detail.unwrap(), "2.0% of requests failed (objective: under 1%)");
+        assert_eq!(judge(&w(100, 0, 412.0)).detail.unwrap(), "p95 latency 412 ms (objective: under 300ms)");
+        let none = Window { completed: 0, errors: 0, p95_ms: None, p99_ms: None };
+        assert_eq!(judge(&none).detail.unwrap(), "no request completed in the last 5s");
+    }
+
+    #[test]
     fn splits_image_references() {
         assert_eq!(split_image("firedrill/base:latest"), ("firedrill/base".into(), "latest".into()));
         assert_eq!(split_image("firedrill/base"), ("firedrill/base".into(), "latest".into()));
