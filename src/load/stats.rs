@@ -199,9 +199,9 @@ impl Recorder {
             return Window { completed: 0, errors: 0, p95_ms: None, p99_ms: None };
         };
         let recent = recent.lock().unwrap_or_else(|e| e.into_inner());
-        let mut latencies: Vec<u64> =
-            recent.iter().filter(|r| r.0 + *window >= now && r.0 <= now).map(|r| r.1).collect();
-        let errors = recent.iter().filter(|r| r.0 + *window >= now && r.0 <= now && !r.2).count() as u64;
+        let in_window = recent.iter().filter(|r| r.0 + *window >= now && r.0 <= now);
+        let errors = in_window.clone().filter(|r| !r.2).count() as u64;
+        let mut latencies: Vec<u64> = in_window.map(|r| r.1).collect();
         latencies.sort_unstable();
         let q = |q: f64| {
             let i = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len().max(1)) - 1;

@@ -101,17 +101,27 @@ pub async fn sql(dsn: &str, query: &str) -> Sample {
 
 /// Runs `argv` on this machine: healthy when it exits 0. It is killed if the check is dropped.
 pub async fn command(argv: &[String]) -> Sample {
-    let Some((program, args)) = argv.split_first() else { return Sample::fail("no program") };
+    match run(argv).await {
+        Ok(_) => Sample::ok(),
+        Err(why) => Sample::fail(why),
+    }
+}
+
+/// Runs `argv` on this machine, killed if dropped: the last line it printed when it exits 0;
+/// its exit status and last error line otherwise, or why it could not start.
+pub async fn run(argv: &[String]) -> Result<Option<String>, String> {
+    let (program, args) = argv.split_first().ok_or("no program")?;
     let output = tokio::process::Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output()
-        .await;
-    match output {
-        Ok(o) if o.status.success() => Sample::ok(),
-        Ok(o) => Sample::fail(format!("{} ({})", o.status, last_line(&o.stderr))),
-        Err(e) => Sample::fail(io_error(&format!("run `{program}`"), &e)),
+        .await
+        .map_err(|e| io_error(&format!("run `{program}`"), &e))?;
+    if output.status.success() {
+        Ok(Some(last_line(&output.stdout)).filter(|l| !l.is_empty()))
+    } else {
+        Err(format!("{} ({})", output.status, last_line(&output.stderr)))
     }
 }
 

@@ -212,8 +212,9 @@ async fn run_helper(inner: &Inner, id: &str, rules: &[String], op: &str) -> Resu
     removed.map_err(|e| format!("removing the network helper: {e}"))
 }
 
-/// Runs `argv` inside container `id`: its exit code and combined output.
-pub(super) async fn exec(docker: &Docker, id: &str, argv: &[String]) -> Result<(i64, String), String> {
+/// Runs `argv` inside container `id`: the last line it printed when it exits 0; its exit code
+/// and last line otherwise (as [`crate::probe::run`] does on this machine).
+pub(super) async fn exec(docker: &Docker, id: &str, argv: &[String]) -> Result<Option<String>, String> {
     let options = CreateExecOptions {
         cmd: Some(argv.to_vec()),
         attach_stdout: Some(true),
@@ -234,7 +235,11 @@ pub(super) async fn exec(docker: &Docker, id: &str, argv: &[String]) -> Result<(
         }
     }
     let inspected = docker.inspect_exec(&created.id).await.map_err(|e| format!("exec `{}`: {e}", argv.join(" ")))?;
-    Ok((inspected.exit_code.unwrap_or(-1), String::from_utf8_lossy(&text).into_owned()))
+    let last = crate::probe::last_line(&text);
+    match inspected.exit_code.unwrap_or(-1) {
+        0 => Ok(Some(last).filter(|l| !l.is_empty())),
+        code => Err(format!("exit {code}: {last}")),
+    }
 }
 
 /// Waits until container `id` is no longer running (a kill takes effect asynchronously).

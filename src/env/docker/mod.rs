@@ -97,6 +97,11 @@ impl DockerEnv {
         expand(s, |name| addresses.get(name).cloned())
     }
 
+    /// Each of `args` expanded (see [`Self::expand`]).
+    fn expand_all(&self, args: &[String]) -> Result<Vec<String>, String> {
+        args.iter().map(|a| self.expand(a)).collect()
+    }
+
     async fn start(&self, docker: &Docker, spec: &ContainerSpec) -> Result<(), EnvError> {
         let fail = |why: String| EnvError::Prepare(format!("container `{}`: {why}", spec.name));
         let (repo, tag) = split_image(&spec.image);
@@ -144,8 +149,7 @@ impl DockerEnv {
         if let Some(argv) = &spec.ready.command {
             probe::until_ok(limit, every, || async {
                 match fault::exec(docker, &target.id, argv).await {
-                    Ok((0, _)) => Sample::ok(),
-                    Ok((code, out)) => Sample::fail(format!("exit {code}: {}", probe::last_line(out.as_bytes()))),
+                    Ok(_) => Sample::ok(),
                     Err(e) => Sample::fail(e),
                 }
             })
@@ -353,10 +357,7 @@ impl Environment for DockerEnv {
                 }
                 Check::Tcp { address } => probe::tcp(&self.expand(address)?).await,
                 Check::Sql { dsn, query } => probe::sql(&self.expand(dsn)?, query).await,
-                Check::Command { argv } => {
-                    let argv = argv.iter().map(|a| self.expand(a)).collect::<Result<Vec<_>, _>>()?;
-                    probe::command(&argv).await
-                }
+                Check::Command { argv } => probe::command(&self.expand_all(argv)?).await,
                 Check::S3 { endpoint, bucket, region } => {
                     let endpoint = self.expand(endpoint)?;
                     let client = {
@@ -421,30 +422,9 @@ impl Environment for DockerEnv {
         match &step.action {
             StepAction::Run { argv, container: Some(name) } => {
                 let target = self.inner.target(name)?;
-                let (code, output) = fault::exec(self.inner.docker()?, &target.id, argv).await?;
-                let last = probe::last_line(output.as_bytes());
-                if code == 0 {
-                    Ok(Some(last).filter(|l| !l.is_empty()))
-                } else {
-                    Err(format!("exit {code}: {last}"))
-                }
+                fault::exec(self.inner.docker()?, &target.id, argv).await
             }
-            StepAction::Run { argv, container: None } => {
-                let argv = argv.iter().map(|a| self.expand(a)).collect::<Result<Vec<_>, _>>()?;
-                let (program, args) = argv.split_first().ok_or("no program")?;
-                let output = tokio::process::Command::new(program)
-                    .args(args)
-                    .stdin(std::process::Stdio::null())
-                    .kill_on_drop(true)
-                    .output()
-                    .await
-                    .map_err(|e| probe::io_error(&format!("run `{program}`"), &e))?;
-                if output.status.success() {
-                    Ok(Some(probe::last_line(&output.stdout)).filter(|l| !l.is_empty()))
-                } else {
-                    Err(format!("{} ({})", output.status, probe::last_line(&output.stderr)))
-                }
-            }
+            StepAction::Run { argv, container: None } => probe::run(&self.expand_all(argv)?).await,
             StepAction::Manual(text) => super::confirm_manual(&step.name, text).await,
         }
     }
