@@ -21,4 +21,5 @@ pub mod rng;
 pub mod scenario;
 pub mod score;
 pub mod simulate;
+pub mod stack;
 pub mod timeline;

@@ -15,6 +15,7 @@ use crate::dist::Dist;
 use crate::rng::Rng;
 use crate::scenario::{
     BlockMode, Check, Dependency, Effect, FailoverMode, Fault, Probe, Problem, ResolvedStep, Scenario, SimStack,
+    StepAction,
 };
 
 /// Latency of an unloaded request.
@@ -326,7 +327,7 @@ impl Model {
                     self.start_replica(placed);
                 }
             }
-            Fault::TrafficSurge { multiplier, rate, duration } => {
+            Fault::TrafficSurge { multiplier, rate, duration, .. } => {
                 let rate =
                     rate.map(|r| r.per_sec()).unwrap_or(self.stack.traffic.per_sec() * multiplier.unwrap_or(1.0));
                 self.surge = Some((self.now + duration.as_secs_f64(), rate));
@@ -565,6 +566,20 @@ impl Environment for SimEnv {
                         "node_drain: the simulated stack has no node `{node}`; its nodes are node-1 … node-{}",
                         stack.nodes
                     ),
+                ));
+            }
+        }
+        if let Fault::TrafficSurge { url: Some(_), .. } = &scenario.fault {
+            problems.push(Problem::new(
+                scenario.positions.fault,
+                "traffic_surge: `url` is for the docker environment; the simulated stack has its own traffic",
+            ));
+        }
+        for (i, step) in scenario.steps.iter().enumerate() {
+            if let StepAction::Start(name) = &step.action {
+                problems.push(Problem::new(
+                    scenario.positions.steps[i],
+                    format!("step `{}`: `start: {name}` starts a container, which needs the docker environment; use `sim.effect: scale_out`", step.name),
                 ));
             }
         }

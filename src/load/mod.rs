@@ -111,11 +111,13 @@ pub struct Report {
     pub summary: Summary,
 }
 
-/// Load running in the background of a drill, on the drill's runtime, until stopped or
-/// dropped.
+/// Load running in the background of a drill, on the drill's runtime, until dropped: an SLO
+/// probe's steady traffic.
 pub struct Background {
+    plan: Plan,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<Arc<Shared>>,
+    cpu_before: f64,
 }
 
 impl Background {
@@ -125,18 +127,86 @@ impl Background {
         shared.start = Instant::now();
         let shared = Arc::new(shared);
         let task = tokio::spawn(generate(plan.clone(), shared.clone()));
-        Ok(Background { shared, task })
+        Ok(Background { plan: plan.clone(), shared, task, cpu_before: cpu_seconds() })
     }
 
     /// The requests completed in the window up to now.
     pub fn window(&self) -> stats::Window {
         self.shared.recorder.window(Instant::now().saturating_duration_since(self.shared.start))
     }
+
+    /// What it measured so far.
+    pub fn report(&self) -> Report {
+        report(&self.plan, &self.shared, self.shared.start.elapsed().as_secs_f64(), cpu_seconds() - self.cpu_before)
+    }
+
+    /// The plan it runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
 }
 
 impl Drop for Background {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Load on threads of its own until its plan ends or it is stopped: a surge of thousands of
+/// requests per second would otherwise slow the drill's probes, and be slowed by them.
+pub struct Detached {
+    plan: Plan,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    cpu_before: f64,
+}
+
+impl Detached {
+    /// Starts `plan` on a runtime of its own with one worker per core.
+    pub fn start(plan: &Plan) -> Result<Self, LoadError> {
+        let mut shared = prepare(plan, None)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(LoadError::Runtime)?;
+        shared.start = Instant::now();
+        let shared = Arc::new(shared);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (plan_, shared_) = (plan.clone(), shared.clone());
+        let thread = std::thread::Builder::new()
+            .name("firedrill-load".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    tokio::select! {
+                        _ = generate(plan_, shared_) => {}
+                        _ = stopped => {}
+                    }
+                });
+                // In-flight requests are dropped with the runtime: they were due before the stop.
+                runtime.shutdown_background();
+            })
+            .map_err(LoadError::Runtime)?;
+        Ok(Detached { plan: plan.clone(), shared, stop: Some(stop), thread: Some(thread), cpu_before: cpu_seconds() })
+    }
+
+    /// The plan it runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Stops it (if its plan has not ended) and reports what it measured.
+    pub fn stop(&mut self) -> Report {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        report(&self.plan, &self.shared, self.shared.start.elapsed().as_secs_f64(), cpu_seconds() - self.cpu_before)
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -189,21 +259,23 @@ pub fn run(plan: &Plan) -> Result<Report, LoadError> {
         shared.start = Instant::now() + Duration::from_millis(20);
         generate(plan.clone(), Arc::new(shared)).await
     });
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu_before;
+    Ok(report(plan, &shared, started.elapsed().as_secs_f64(), cpu_seconds() - cpu_before))
+}
+
+fn report(plan: &Plan, shared: &Shared, elapsed_s: f64, cpu: f64) -> Report {
     let summary = shared.recorder.summary();
     let requested_rate = match &plan.model {
         Model::Open(stages) => Some(schedule::expected_requests(stages) / schedule::total(stages).as_secs_f64()),
         Model::Closed { .. } => None,
     };
-    Ok(Report {
+    Report {
         requested_rate,
-        elapsed_s: elapsed,
+        elapsed_s,
         connections: shared.opened.load(Ordering::Relaxed),
         cpu_s: cpu,
         cpu_us_per_request: if summary.sent > 0 { cpu * 1e6 / summary.sent as f64 } else { 0.0 },
         summary,
-    })
+    }
 }
 
 fn prepare(plan: &Plan, window: Option<Duration>) -> Result<Shared, LoadError> {

@@ -19,9 +19,15 @@ use crate::env::Sample;
 
 /// `GET url`: healthy when the status is `expect`, the body contains `body_contains` and the
 /// answer came within `max_latency`.
-pub async fn http(url: &str, expect: u16, body_contains: Option<&str>, max_latency: Option<Dur>) -> Sample {
+pub async fn http(
+    method: &str,
+    url: &str,
+    expect: u16,
+    body_contains: Option<&str>,
+    max_latency: Option<Dur>,
+) -> Sample {
     let started = Instant::now();
-    let (status, body) = match get(url).await {
+    let (status, body) = match request(method, url).await {
         Ok(answer) => answer,
         Err(e) => return Sample::fail(e),
     };
@@ -42,8 +48,8 @@ pub async fn http(url: &str, expect: u16, body_contains: Option<&str>, max_laten
     Sample::ok()
 }
 
-/// One HTTP/1.1 GET on a fresh connection: the status and the body.
-pub async fn get(url: &str) -> Result<(u16, Bytes), String> {
+/// One HTTP/1.1 request with an empty body on a fresh connection: the status and the body.
+pub async fn request(method: &str, url: &str) -> Result<(u16, Bytes), String> {
     let uri: hyper::Uri = url.parse().map_err(|e| format!("bad URL `{url}`: {e}"))?;
     if uri.scheme_str() != Some("http") {
         return Err(format!("`{url}`: only http:// URLs can be probed"));
@@ -55,7 +61,9 @@ pub async fn get(url: &str) -> Result<(u16, Bytes), String> {
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let request = hyper::Request::get(path)
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
         .header(hyper::header::HOST, authority)
         .header(hyper::header::USER_AGENT, "firedrill-probe")
         .body(Empty::<Bytes>::new())

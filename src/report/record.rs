@@ -197,7 +197,7 @@ impl DrillRecord {
                 .map(|s| StepInfo {
                     name: s.name.clone(),
                     kind: match s.action {
-                        StepAction::Run { .. } => "automated",
+                        StepAction::Run { .. } | StepAction::Start(_) => "automated",
                         StepAction::Manual(_) => "manual",
                     }
                     .into(),

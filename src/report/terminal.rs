@@ -208,6 +208,7 @@ pub fn plan(s: &Scenario) -> String {
                     StepAction::Run { argv, container: None } => format!("run: {}", argv.join(" ")),
                     StepAction::Run { argv, container: Some(c) } => format!("run in {c}: {}", argv.join(" ")),
                     StepAction::Manual(text) => format!("manual: {text}"),
+                    StepAction::Start(name) => format!("start: {name}"),
                 };
                 let sim = st
                     .sim_duration

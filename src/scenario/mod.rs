@@ -47,9 +47,37 @@ pub fn with_overrides(e: ScenarioError, path: &Path, sets: &[String]) -> Scenari
 /// Parses and validates scenario text; `path` is only used in messages and the record.
 pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
     let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
-    let raw: RawScenario =
+    let mut raw: RawScenario =
         serde_saphyr::from_str_with_options(text, options).map_err(|e| ScenarioError::parse(path, text, &e))?;
+    if let Environment::Docker(stack) = &mut raw.environment {
+        include_stack(stack, path)?;
+    }
     resolve::resolve(raw, text, path)
+}
+
+/// Puts the stack file named by `from` first in `stack`: its nodes, containers and
+/// attachments, then the scenario's own. Problems in the stack file name that file.
+fn include_stack(stack: &mut DockerStack, scenario: &Path) -> Result<(), ScenarioError> {
+    let Some(from) = &stack.from else { return Ok(()) };
+    let path = scenario.parent().unwrap_or(Path::new(".")).join(from);
+    let text = std::fs::read_to_string(&path).map_err(|source| ScenarioError::Io { path: path.clone(), source })?;
+    let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
+    let base: DockerStack =
+        serde_saphyr::from_str_with_options(&text, options).map_err(|e| ScenarioError::parse(&path, &text, &e))?;
+    if base.from.is_some() {
+        let at = Pos { line: 1, column: 1 };
+        let problem = Problem::new(at, "a stack file cannot itself use `from`; list its containers in it");
+        return Err(ScenarioError::Invalid { path, problems: vec![problem] });
+    }
+    let own = std::mem::take(stack);
+    *stack = DockerStack {
+        from: Some(path.display().to_string()),
+        nodes: base.nodes.into_iter().chain(own.nodes).collect(),
+        containers: base.containers.into_iter().chain(own.containers).collect(),
+        attach: base.attach.into_iter().chain(own.attach).collect(),
+        log_limit: own.log_limit.or(base.log_limit),
+    };
+    Ok(())
 }
 
 /// The scenario files a path names: the file itself, or the `.yaml`/`.yml` files directly in

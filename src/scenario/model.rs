@@ -99,6 +99,12 @@ impl Environment {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DockerStack {
+    /// A stack file whose containers, nodes and attachments come first, so several scenarios
+    /// drill one shipped stack (`stacks/reference.yaml`); relative to the scenario's folder.
+    pub from: Option<String>,
+    /// The node labels containers are placed on; a drained node's workloads are started
+    /// again on the others, as a scheduler would.
+    pub nodes: Vec<String>,
     /// Containers firedrill starts, in order, each ready before the next starts.
     pub containers: Vec<ContainerSpec>,
     /// Running containers the drill targets.
@@ -129,6 +135,14 @@ pub struct ContainerSpec {
     /// When the container counts as started.
     #[serde(default)]
     pub ready: Ready,
+    /// The node it runs on (one of `nodes`), or `any`: the least loaded one when it starts.
+    /// Absent: on no node (a managed database, say), so no drain moves it.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Declared but not started with the stack: spare capacity a procedure step starts
+    /// (`start: <name>`).
+    #[serde(default)]
+    pub standby: bool,
 }
 
 fn default_image() -> String {
@@ -331,6 +345,10 @@ pub enum Fault {
         rate: Option<Rate>,
         /// How long the surge lasts.
         duration: Dur,
+        /// `docker`: the URL the surge's requests go to. The baseline a multiplier applies to
+        /// is the rate of the `slo` probe loading the same URL; the surge adds the rest.
+        #[serde(default)]
+        url: Option<String>,
     },
     /// Kill the primary database; recovery needs a replica promoted.
     DbFailover {
@@ -605,6 +623,33 @@ impl Probe {
     }
 }
 
+/// The method of an HTTP probe.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// Reads.
+    #[default]
+    Get,
+    /// Writes (an order placed).
+    Post,
+    /// Writes (an object stored).
+    Put,
+    /// Removes.
+    Delete,
+}
+
+impl HttpMethod {
+    /// As written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+}
+
 /// What a probe checks.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -613,6 +658,9 @@ pub enum Check {
     Http {
         /// The URL requested.
         url: String,
+        /// The method (`POST` with an empty body probes a write endpoint).
+        #[serde(default)]
+        method: HttpMethod,
         /// The status a healthy answer has.
         #[serde(default = "default_status")]
         expect_status: u16,
@@ -724,7 +772,7 @@ impl Check {
     /// What the check targets, in one line.
     pub fn target(&self) -> String {
         match self {
-            Check::Http { url, expect_status, .. } => format!("GET {url} → {expect_status}"),
+            Check::Http { url, expect_status, method, .. } => format!("{} {url} → {expect_status}", method.as_str()),
             Check::Tcp { address } => address.clone(),
             Check::Sql { dsn, query } => format!("{query} on {}", crate::redact::dsn(dsn)),
             Check::S3 { endpoint, bucket, .. } => format!("{endpoint}/{bucket}"),
@@ -781,6 +829,10 @@ pub struct Step {
     /// Manual: the instruction a person follows and confirms.
     #[serde(default)]
     pub manual: Option<String>,
+    /// Automated (`docker`): start this standby container and wait until it is ready, as a
+    /// scale-out would.
+    #[serde(default)]
+    pub start: Option<String>,
     /// Time budget of the step.
     #[serde(default)]
     #[schemars(with = "Option<Dur>")]

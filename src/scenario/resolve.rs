@@ -117,6 +117,8 @@ pub enum StepAction {
     },
     /// An instruction a person confirms.
     Manual(String),
+    /// A standby container started (`docker`), done when it is ready.
+    Start(String),
 }
 
 /// The simulated duration of a step that declares only a budget: triangular between half the
@@ -259,6 +261,16 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
                 }
             }
             for c in &stack.containers {
+                if let Some(node) = c.node.as_ref().filter(|n| !stack.nodes.contains(n) && *n != "any") {
+                    problem(
+                        at,
+                        format!(
+                            "environment.containers `{}`: node `{node}` is not one of the environment's `nodes` ({})",
+                            c.name,
+                            if stack.nodes.is_empty() { "none declared".into() } else { stack.nodes.join(", ") }
+                        ),
+                    );
+                }
                 if c.ready.timeout.is_zero() {
                     problem(
                         at,
@@ -307,16 +319,20 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
     for s in &proc.steps {
         let step = &s.value;
         let at = pos(s);
-        let action = match (&step.run, &step.manual) {
-            (Some(argv), None) => {
+        let action = match (&step.run, &step.manual, &step.start) {
+            (Some(argv), None, None) => {
                 if argv.is_empty() {
                     problem(at, format!("step `{}`: `run` must name a program", step.name));
                 }
                 StepAction::Run { argv: argv.clone(), container: step.container.clone() }
             }
-            (None, Some(text)) => StepAction::Manual(text.clone()),
+            (None, Some(text), None) => StepAction::Manual(text.clone()),
+            (None, None, Some(name)) => StepAction::Start(name.clone()),
             _ => {
-                problem(at, format!("step `{}` needs exactly one of `run` (automated) or `manual`", step.name));
+                problem(
+                    at,
+                    format!("step `{}` needs exactly one of `run` or `start` (automated) or `manual`", step.name),
+                );
                 StepAction::Manual(String::new())
             }
         };
@@ -362,7 +378,7 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
     }
 
     // Fault parameters.
-    if let Fault::TrafficSurge { multiplier, rate, duration } = &raw.fault.value {
+    if let Fault::TrafficSurge { multiplier, rate, duration, .. } = &raw.fault.value {
         let at = pos(&raw.fault);
         match (multiplier, rate) {
             (Some(m), None) if !(m.is_finite() && *m > 0.0) => {

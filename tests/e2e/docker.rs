@@ -13,7 +13,7 @@ use firedrill::metrics::Measurement;
 use firedrill::report::DrillRecord;
 use firedrill::timeline::{EventKind, Outcome};
 
-use crate::common::{scenario, shipped};
+use crate::common::{repo, scenario};
 
 static ENGINE: Mutex<()> = Mutex::new(());
 
@@ -291,10 +291,11 @@ fn a_test_that_panics_midway_leaves_nothing_behind() {
     assert_nothing_left();
 }
 
-/// The shipped PostgreSQL failover drill, with `--set` overrides.
+/// The PostgreSQL failover drill beside these tests, with `--set` overrides.
 fn postgres_failover(sets: &[&str]) -> DrillRecord {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let scenario = firedrill::scenario::load_with(&shipped("docker/postgres-failover.yaml"), &sets).expect("it loads");
+    let scenario =
+        firedrill::scenario::load_with(&repo().join("tests/e2e/postgres-failover.yaml"), &sets).expect("it loads");
     let record = drill_once(&scenario, 1, 1, true, None).expect("the drill runs");
     assert_nothing_left();
     record
@@ -506,4 +507,167 @@ deadline: 30s
     assert!((3.0..=3.0 + 0.5 + 1.0 + 0.5).contains(&rto), "RTO {rto}");
     let failures = failures(&record, "users");
     assert!(failures.iter().any(|d| d.contains("failed") || d.contains("latency")), "{failures:?}");
+}
+
+// The reference stack's four drills, run as a user runs them: `firedrill run` on the shipped
+// scenario, its exit code, and the record it wrote.
+
+/// Runs `scenarios/docker/<file>`; the exit code and the record.
+fn stack_drill(file: &str) -> (i32, DrillRecord) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let reports = dir.path().to_str().expect("a UTF-8 path");
+    let path = format!("scenarios/docker/{file}");
+    let out = crate::common::run(&["run", &path, "--seed", "1", "--reports", reports]);
+    let (stdout, stderr) = crate::common::texts(&out);
+    eprintln!("{stdout}");
+    let files = crate::common::json_files(dir.path());
+    assert_eq!(files.len(), 1, "one record written\n{stdout}\n{stderr}");
+    let record = crate::common::load_record(&files[0]);
+    assert_nothing_left();
+    (out.status.code().unwrap_or(-1), record)
+}
+
+/// The evidence from `source` (a container, `traffic_surge`, or an SLO probe's load).
+fn evidence<'a>(r: &'a DrillRecord, source: &str) -> Option<&'a str> {
+    r.timeline.events.iter().find_map(|e| match &e.kind {
+        EventKind::Output { source: s, text, .. } if s == source => Some(text.as_str()),
+        _ => None,
+    })
+}
+
+/// The rows of a load table (`firedrill load`'s per-second table): sent, errors, p95 ms.
+fn load_rows(text: &str) -> Vec<(u64, u64, Option<f64>)> {
+    text.lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('│').map(str::trim).filter(|c| !c.is_empty()).collect();
+            let [t, sent, errors, _p50, p95, _p99] = cells[..] else { return None };
+            t.strip_suffix('s')?.parse::<u64>().ok()?;
+            let errors = errors.split_whitespace().next()?.parse().ok()?;
+            Some((sent.parse().ok()?, errors, p95.parse().ok()))
+        })
+        .collect()
+}
+
+fn step_output(r: &DrillRecord, step: usize) -> String {
+    r.timeline
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::StepFinished { step: s, detail, .. } if *s == step => Some(detail.clone().unwrap_or_default()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("step {step} finished"))
+}
+
+#[test]
+fn reference_stack_node_drain_keeps_users_served_and_restores_capacity() {
+    let Some(_engine) = engine() else { return };
+    let (code, record) = stack_drill("node-drain.yaml");
+    assert_eq!(record.outcome, Outcome::Recovered, "errors: {:?}", errors(&record));
+    assert_eq!(code, 0, "every target met");
+    // The floor: the users' objective (≤ 1% errors, p95 < 300 ms over 2 s) held throughout.
+    assert_eq!(failures(&record, "users"), Vec::<String>::new());
+    let rows = load_rows(evidence(&record, "load of probe `users`").expect("the users' load"));
+    let (sent, failed) = rows.iter().fold((0, 0), |(s, f), r| (s + r.0, f + r.1));
+    assert!(sent > 150 && failed * 100 <= sent, "{failed} of {sent} users' requests failed");
+    // Capacity dropped with the drain and came back with the replacement's readiness.
+    let capacity = failures(&record, "capacity");
+    assert!(capacity.iter().any(|f| f.contains("503")), "capacity never dropped: {capacity:?}");
+    let rto = seconds(&record.metrics.rto);
+    eprintln!(
+        "node drain: RTO {rto:.3} s, {} capacity failures, {failed} of {sent} users' requests failed",
+        capacity.len()
+    );
+    assert!(rto > 0.0 && rto < 15.0, "RTO {rto} s");
+    // web-1 moved from node-a to the empty node-c, and the old one drained gracefully.
+    let old = evidence(&record, "web-1, replaced (node-a)").expect("the drained web-1's log");
+    assert!(old.contains("draining"), "{old}");
+    assert!(evidence(&record, "web-1 (node-c)").is_some(), "the replacement on node-c");
+}
+
+#[test]
+fn reference_stack_traffic_surge_raises_latency_then_recovers_after_scale_out() {
+    let Some(_engine) = engine() else { return };
+    let (code, record) = stack_drill("traffic-surge.yaml");
+    assert_eq!(record.outcome, Outcome::Recovered, "errors: {:?}", errors(&record));
+    assert_eq!(code, 0, "every target met");
+    let users = failures(&record, "users");
+    assert!(!users.is_empty(), "the surge broke the users' objective");
+    let rows = load_rows(evidence(&record, "load of probe `users`").expect("the users' load"));
+    let p95 = |r: &(u64, u64, Option<f64>)| r.2.unwrap_or(f64::INFINITY);
+    let worst = rows.iter().map(p95).fold(0.0, f64::max);
+    let last: Vec<_> = rows.iter().rev().skip(1).take(3).collect();
+    eprintln!(
+        "traffic surge: RTO {:.3} s, worst p95 {worst:.0} ms, last seconds {last:?}",
+        seconds(&record.metrics.rto)
+    );
+    assert!(worst > 300.0, "latency rose over the objective during the surge: worst p95 {worst} ms");
+    assert!(rows.iter().any(|r| r.1 > 0), "some users' requests failed");
+    // After the scale-out and the surge: back within the objective.
+    assert!(last.iter().all(|r| p95(r) < 300.0 && r.1 == 0), "{last:?}");
+    // The surge itself: 9 × 30/s on top of the users, for 30 s.
+    let surge = evidence(&record, "traffic_surge").expect("the surge's measurement");
+    let sent: u64 = load_rows(surge).iter().map(|r| r.0).sum();
+    assert!((7600..=8600).contains(&sent), "{sent} surge requests, expected 270/s for 30 s\n{surge}");
+    assert!(step_output(&record, 2).contains("web-3 ready on node-c"), "{}", step_output(&record, 2));
+    let rto = seconds(&record.metrics.rto);
+    assert!(rto < 30.0, "recovered during the surge, after the scale-out: RTO {rto} s");
+}
+
+#[test]
+fn reference_stack_db_failover_recovers_writes_and_measures_the_data_lost() {
+    let Some(_engine) = engine() else { return };
+    let (code, record) = stack_drill("db-failover.yaml");
+    assert_eq!(record.outcome, Outcome::Recovered, "errors: {:?}", errors(&record));
+    assert_eq!(code, 0, "every target met");
+    let injected: Vec<u64> = record
+        .timeline
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::FaultInjected { .. }))
+        .map(|e| e.t_us)
+        .collect();
+    let [cut_start, kill_start] = injected[..] else { panic!("two faults injected: {injected:?}") };
+    let t0 = record.timeline.t0().expect("t0");
+    let (low, high) = ((t0 - (kill_start - 3_000_000)) as f64 / 1e6, (t0 - cut_start) as f64 / 1e6);
+    let rpo = seconds(&record.metrics.rpo.measurement);
+    let rto = seconds(&record.metrics.rto);
+    let promoted = between(
+        &record,
+        |k| matches!(k, EventKind::FaultInjected { .. }),
+        |k| matches!(k, EventKind::StepFinished { step: 2, .. }),
+    );
+    eprintln!(
+        "db failover: RTO {rto:.3} s (promoted {promoted:.3} s after the cut), RPO {rpo:.3} s in [{low:.3}, {high:.3}], {} of {} writes lost",
+        record.metrics.rpo.lost, record.metrics.rpo.acknowledged
+    );
+    assert!(rpo >= low - 0.1 && rpo <= high + 0.1, "RPO {rpo} s outside [{low}, {high}] ± one write interval");
+    assert!(record.metrics.rpo.lost >= 20, "the writes of the 3 s cut were lost");
+    // Orders came back only after the promotion, and soon after it.
+    let orders = failures(&record, "orders");
+    assert!(!orders.is_empty(), "orders failed until the promotion");
+    assert!(rto > 0.0 && rto < 20.0, "RTO {rto} s");
+}
+
+#[test]
+fn reference_stack_s3_block_fails_receipts_for_the_block_and_no_longer() {
+    let Some(_engine) = engine() else { return };
+    let (code, record) = stack_drill("s3-block.yaml");
+    assert_eq!(record.outcome, Outcome::Recovered, "errors: {:?}", errors(&record));
+    assert_eq!(code, 0, "every target met");
+    let rto = seconds(&record.metrics.rto);
+    let receipts = failures(&record, "receipts");
+    eprintln!(
+        "s3 block of 10 s: RTO {rto:.3} s, {} failed receipt samples, first: {:?}",
+        receipts.len(),
+        receipts.first()
+    );
+    // The block lasts 10 s. A sample is stamped when it starts: one that started up to the
+    // service's 1 s deadline before the unblock can be answered after it, so the RTO seen can
+    // be up to 1 s short of the block; the probe's 100 ms interval and the service's retries
+    // bound how late it is seen.
+    assert!((9.0..=12.5).contains(&rto), "RTO {rto} s for a 10 s block");
+    assert!(receipts.iter().all(|f| f.contains("503")), "the service answered 503: {receipts:?}");
+    // Orders do not need the object store.
+    assert_eq!(failures(&record, "orders"), Vec::<String>::new());
 }

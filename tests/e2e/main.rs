@@ -13,3 +13,4 @@ mod probes;
 mod reports;
 mod scenarios;
 mod simulate;
+mod stack;

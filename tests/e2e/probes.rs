@@ -42,15 +42,16 @@ fn failed(s: &Sample) -> &str {
 #[test]
 fn http_checks_status_body_and_latency() {
     let url = server("200 OK", "all good", Duration::ZERO, 1);
-    assert!(block_on(probe::http(&url, 200, Some("good"), None)).ok);
+    assert!(block_on(probe::http("GET", &url, 200, Some("good"), None)).ok);
     let url = server("503 Service Unavailable", "down", Duration::ZERO, 1);
-    assert_eq!(failed(&block_on(probe::http(&url, 200, None, None))), "HTTP 503, expected 200");
+    assert_eq!(failed(&block_on(probe::http("GET", &url, 200, None, None))), "HTTP 503, expected 200");
     let url = server("200 OK", "degraded", Duration::ZERO, 1);
-    assert!(failed(&block_on(probe::http(&url, 200, Some("all good"), None))).contains("does not contain `all good`"));
+    assert!(failed(&block_on(probe::http("GET", &url, 200, Some("all good"), None)))
+        .contains("does not contain `all good`"));
     let url = server("200 OK", "slow", Duration::from_millis(200), 1);
-    let slow = block_on(probe::http(&url, 200, None, Some(Dur(Duration::from_millis(50)))));
+    let slow = block_on(probe::http("GET", &url, 200, None, Some(Dur(Duration::from_millis(50)))));
     assert!(failed(&slow).contains("over 50ms"), "{slow:?}");
-    assert!(failed(&block_on(probe::http("https://127.0.0.1:1/", 200, None, None))).contains("only http://"));
+    assert!(failed(&block_on(probe::http("GET", "https://127.0.0.1:1/", 200, None, None))).contains("only http://"));
 }
 
 #[test]
@@ -61,7 +62,7 @@ fn tcp_tells_an_open_port_from_a_closed_one() {
     drop(open);
     let closed = block_on(probe::tcp(&address));
     assert!(failed(&closed).contains("connection refused"), "{closed:?}");
-    assert!(failed(&block_on(probe::http(&format!("http://{address}/"), 200, None, None))).contains("refused"));
+    assert!(failed(&block_on(probe::http("GET", &format!("http://{address}/"), 200, None, None))).contains("refused"));
 }
 
 #[test]

@@ -28,6 +28,8 @@ enum Undo {
     Unpause(String),
     Reconnect(Target),
     Unblock { id: String, rules: Vec<String> },
+    Uncordon(String),
+    StopSurge(usize),
 }
 
 /// A fault in effect.
@@ -112,10 +114,102 @@ async fn inject_one(inner: &Inner, fault: &Fault) -> Result<Option<Undo>, String
             run_helper(inner, &t.id, &rules, "-I").await.map_err(|e| format!("{kind}: {e}"))?;
             Ok(Some(Undo::Unblock { id: t.id, rules }))
         }
-        Fault::Sequence { .. } => Err("a sequence is injected by the engine, one fault at a time".into()),
-        Fault::NodeDrain { .. } | Fault::TrafficSurge { .. } | Fault::DbFailover { .. } | Fault::S3Block { .. } => {
-            Err(format!("`{kind}` is not a container fault"))
+        Fault::NodeDrain { node, grace_period } => {
+            if inner.cordoned.borrow().contains(node) {
+                return Err(format!("{kind}: node `{node}` is already drained"));
+            }
+            inner.cordoned.borrow_mut().push(node.clone());
+            match drain(inner, node, grace_period.0).await {
+                Ok(()) => Ok(Some(Undo::Uncordon(node.clone()))),
+                Err(e) => {
+                    inner.cordoned.borrow_mut().retain(|n| n != node);
+                    Err(format!("{kind}: {e}"))
+                }
+            }
         }
+        Fault::TrafficSurge { multiplier, rate, duration, url } => {
+            let url = inner.expand(url.as_deref().ok_or_else(|| format!("{kind}: no `url`"))?)?;
+            // The steady load already on the URL (its SLO probes'), which the surge multiplies.
+            let (baseline, timeout) = inner.slo.borrow().values().filter(|(u, _, _)| *u == url).fold(
+                (0.0, Duration::from_secs(2)),
+                |(rate, _), (_, _, load)| {
+                    let plan = load.plan();
+                    let r = match &plan.model {
+                        crate::load::Model::Open(stages) => stages.first().map_or(0.0, |s| s.rate),
+                        crate::load::Model::Closed { .. } => 0.0,
+                    };
+                    (rate + r, plan.timeout)
+                },
+            );
+            let extra = match (multiplier, rate) {
+                (Some(m), _) => (m - 1.0) * baseline,
+                (None, Some(r)) => r.per_sec() - baseline,
+                (None, None) => 0.0,
+            };
+            if extra <= 0.0 {
+                return Err(format!(
+                    "{kind}: the surge adds no requests to the {baseline:.0}/s already loading {url} (a multiplier applies to an `slo` probe's rate)"
+                ));
+            }
+            let plan = crate::load::Plan {
+                targets: vec![crate::load::Target::get(&url)],
+                model: crate::load::Model::Open(vec![crate::load::Stage::constant(extra, duration.0)]),
+                connections: 1024,
+                timeout,
+                http2: false,
+                bucket: Duration::from_secs(1),
+            };
+            let load = crate::load::Detached::start(&plan).map_err(|e| format!("{kind}: {e}"))?;
+            let mut surges = inner.surges.borrow_mut();
+            surges.push(load);
+            Ok(Some(Undo::StopSurge(surges.len() - 1)))
+        }
+        Fault::Sequence { .. } => Err("a sequence is injected by the engine, one fault at a time".into()),
+        Fault::DbFailover { .. } | Fault::S3Block { .. } => Err(format!("`{kind}` is not a container fault")),
+    }
+}
+
+/// Evicts the workloads of `node` (already cordoned) as `kubectl drain` does: each is stopped
+/// gracefully, then its replacement starts on the least loaded other node. The replacement
+/// keeps the name (and so the host name), as a StatefulSet's pod does, which is why it starts
+/// only once the old one is gone: two containers never answer to one name. Returns once the
+/// replacements run; their readiness is what the probes then see. A workload whose
+/// replacement failed to start is started again where it was, so a failed drain leaves the
+/// capacity it found.
+async fn drain(inner: &Inner, node: &str, grace: Duration) -> Result<(), String> {
+    let docker = inner.docker()?;
+    let mut workloads: Vec<String> = inner
+        .targets
+        .borrow()
+        .iter()
+        .filter(|(_, t)| t.node.as_deref() == Some(node))
+        .map(|(name, _)| name.clone())
+        .collect();
+    workloads.sort();
+    let mut moves = Vec::new();
+    let mut pending = Vec::new();
+    for (i, name) in workloads.iter().enumerate() {
+        let spec = inner.spec(name)?;
+        let old = inner.target(name)?;
+        let any = super::ANY_NODE.to_string();
+        let to = inner.place(Some(&any), &pending).ok_or_else(|| format!("no node left to run `{name}` on"))?;
+        pending.push(to.clone());
+        let generation = inner.provisioned.borrow().len() + i;
+        moves.push(async move {
+            let options = StopContainerOptions { t: Some(secs(grace)), ..Default::default() };
+            docker.stop_container(&old.id, Some(options)).await.map_err(|e| format!("stopping `{name}`: {e}"))?;
+            let started = inner.start(spec, Some(to), generation, false).await;
+            if started.is_err() {
+                let _ = docker.start_container(&old.id, None).await;
+            }
+            started
+        });
+    }
+    let errors: Vec<String> = futures_util::future::join_all(moves).await.into_iter().filter_map(Result::err).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
     }
 }
 
@@ -137,6 +231,12 @@ async fn undo_one(inner: &Inner, undo: &Undo) -> Result<(), String> {
             docker.connect_network(&t.network, request).await.map_err(|e| format!("reconnect {}: {e}", t.id))?;
         }
         Undo::Unblock { id, rules } => run_helper(inner, id, rules, "-D").await?,
+        Undo::Uncordon(node) => inner.cordoned.borrow_mut().retain(|n| n != node),
+        Undo::StopSurge(i) => {
+            if let Some(surge) = inner.surges.borrow_mut().get_mut(*i) {
+                surge.stop();
+            }
+        }
     }
     Ok(())
 }

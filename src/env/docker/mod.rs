@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use testcontainers::bollard::query_parameters::{ListContainersOptions, LogsOptions, RemoveContainerOptions};
 use testcontainers::bollard::Docker;
-use testcontainers::core::WaitFor;
+use testcontainers::core::{AccessMode, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
@@ -34,10 +34,15 @@ pub const RUN_LABEL: &str = "firedrill.run";
 const HELPER_IMAGE: &str = "firedrill/base:latest";
 /// Evidence kept per container when the scenario sets no `log_limit`.
 const DEFAULT_LOG_LIMIT: u64 = 64 * 1024;
+/// Where this firedrill executable is found inside provisioned containers.
+pub const EXE_IN_CONTAINER: &str = "/usr/local/bin/firedrill";
+/// A container's `node` when the scheduler picks it.
+pub const ANY_NODE: &str = "any";
+/// The label naming the node a provisioned container runs on.
+pub const NODE_LABEL: &str = "firedrill.node";
 
 /// Real containers; see the module docs.
 pub struct DockerEnv {
-    stack: DockerStack,
     inner: Rc<Inner>,
 }
 
@@ -49,10 +54,16 @@ struct Target {
     network: String,
     /// Its names on that network, restored when it is reconnected.
     aliases: Vec<String>,
+    /// The node it runs on, if nodes are declared.
+    node: Option<String>,
 }
 
 /// What faults and their guards share with the environment.
 struct Inner {
+    stack: DockerStack,
+    /// This firedrill executable, mounted into every provisioned container at
+    /// [`EXE_IN_CONTAINER`], so the reference stack's service runs the build that drills it.
+    exe: Option<std::path::PathBuf>,
     docker: Result<Docker, String>,
     run_id: String,
     network: String,
@@ -61,9 +72,15 @@ struct Inner {
     provisioned: RefCell<Vec<ContainerAsync<GenericImage>>>,
     ledgers: RefCell<HashMap<usize, Rc<Ledger>>>,
     s3: RefCell<HashMap<usize, (String, aws_sdk_s3::Client)>>,
-    /// The background load of each SLO probe and the URL it loads.
-    slo: RefCell<HashMap<usize, (String, crate::load::Background)>>,
+    /// The background load of each SLO probe, the URL it loads and the probe's name.
+    slo: RefCell<HashMap<usize, (String, String, crate::load::Background)>>,
     started: RefCell<Option<i64>>,
+    /// Nodes nothing is scheduled on (drained).
+    cordoned: RefCell<Vec<String>>,
+    /// Containers replaced by others of the same name (a drained node's), kept for evidence.
+    retired: RefCell<Vec<(String, Target)>>,
+    /// The traffic surges injected, running or done.
+    surges: RefCell<Vec<crate::load::Detached>>,
 }
 
 impl DockerEnv {
@@ -71,6 +88,8 @@ impl DockerEnv {
     pub fn new(stack: DockerStack, run_id: &str) -> Self {
         let docker = Docker::connect_with_local_defaults().map_err(|e| e.to_string());
         let inner = Inner {
+            stack,
+            exe: std::env::current_exe().ok(),
             docker,
             run_id: run_id.to_string(),
             network: format!("firedrill-{run_id}"),
@@ -81,8 +100,11 @@ impl DockerEnv {
             s3: RefCell::default(),
             slo: RefCell::default(),
             started: RefCell::default(),
+            cordoned: RefCell::default(),
+            retired: RefCell::default(),
+            surges: RefCell::default(),
         };
-        DockerEnv { stack, inner: Rc::new(inner) }
+        DockerEnv { inner: Rc::new(inner) }
     }
 
     /// The id its containers are labelled with (`firedrill.run`).
@@ -90,77 +112,8 @@ impl DockerEnv {
         &self.inner.run_id
     }
 
-    /// `s` with every `${name}` replaced by that container's address and `${name:port}` by
-    /// its address and port.
-    fn expand(&self, s: &str) -> Result<String, String> {
-        let addresses = self.inner.addresses.borrow();
-        expand(s, |name| addresses.get(name).cloned())
-    }
-
-    /// Each of `args` expanded (see [`Self::expand`]).
-    fn expand_all(&self, args: &[String]) -> Result<Vec<String>, String> {
-        args.iter().map(|a| self.expand(a)).collect()
-    }
-
-    async fn start(&self, docker: &Docker, spec: &ContainerSpec) -> Result<(), EnvError> {
-        let fail = |why: String| EnvError::Prepare(format!("container `{}`: {why}", spec.name));
-        let (repo, tag) = split_image(&spec.image);
-        // testcontainers would try to pull a missing image, which cannot work offline.
-        if docker.inspect_image(&spec.image).await.is_err() {
-            return Err(fail(format!(
-                "image `{}` is not on this machine (scripts/setup-docker builds firedrill/base)",
-                spec.image
-            )));
-        }
-        let mut image = GenericImage::new(repo, tag);
-        if let Some(text) = &spec.ready.log {
-            image = image.with_wait_for(WaitFor::message_on_either_std(text.as_bytes()));
-        }
-        let mut request = image
-            .with_network(self.inner.network.clone())
-            .with_container_name(format!("{}-{}", self.inner.network, spec.name))
-            .with_hostname(spec.name.clone())
-            .with_label(RUN_LABEL, self.inner.run_id.clone())
-            .with_startup_timeout(spec.ready.timeout.0);
-        if !spec.command.is_empty() {
-            request = request.with_cmd(spec.command.clone());
-        }
-        if let Some(user) = &spec.user {
-            request = request.with_user(user.clone());
-        }
-        for (k, v) in &spec.env {
-            request = request.with_env_var(k.clone(), v.clone());
-        }
-        let container = request.start().await.map_err(|e| fail(e.to_string()))?;
-        let id = container.id().to_string();
-        self.inner.provisioned.borrow_mut().push(container);
-        let target = Target { id, network: self.inner.network.clone(), aliases: vec![spec.name.clone()] };
-        self.inner.targets.borrow_mut().insert(spec.name.clone(), target.clone());
-        self.inner.refresh_addresses().await;
-
-        let limit = spec.ready.timeout.0;
-        let every = Duration::from_millis(200);
-        if let Some(port) = spec.ready.port {
-            let address = self.expand(&format!("${{{}:{port}}}", spec.name)).map_err(fail)?;
-            probe::until_ok(limit, every, || probe::tcp(&address))
-                .await
-                .map_err(|e| fail(format!("port {port} not ready within {}: {e}", spec.ready.timeout)))?;
-        }
-        if let Some(argv) = &spec.ready.command {
-            probe::until_ok(limit, every, || async {
-                match fault::exec(docker, &target.id, argv).await {
-                    Ok(_) => Sample::ok(),
-                    Err(e) => Sample::fail(e),
-                }
-            })
-            .await
-            .map_err(|e| fail(format!("`{}` did not succeed within {}: {e}", argv.join(" "), spec.ready.timeout)))?;
-        }
-        Ok(())
-    }
-
     async fn attach(&self, docker: &Docker) -> Result<(), EnvError> {
-        for a in &self.stack.attach {
+        for a in &self.inner.stack.attach {
             let fail = |why: String| EnvError::Prepare(format!("attached container `{}`: {why}", a.name));
             let id = match (&a.container, &a.compose) {
                 (Some(name), _) => name.clone(),
@@ -204,7 +157,12 @@ impl DockerEnv {
             let Some((network, endpoint)) = networks.into_iter().next() else {
                 return Err(fail("it is on no network".into()));
             };
-            let target = Target { id: info.id.unwrap_or(id), network, aliases: endpoint.aliases.unwrap_or_default() };
+            let target = Target {
+                id: info.id.unwrap_or(id),
+                network,
+                aliases: endpoint.aliases.unwrap_or_default(),
+                node: None,
+            };
             self.inner.targets.borrow_mut().insert(a.name.clone(), target);
         }
         Ok(())
@@ -220,11 +178,129 @@ impl DockerEnv {
             .entry(probe)
             .or_insert_with(|| Rc::new(Ledger::new(table, &self.inner.run_id)))
             .clone();
-        Ok((ledger, self.expand(dsn)?))
+        Ok((ledger, self.inner.expand(dsn)?))
     }
 }
 
 impl Inner {
+    /// `s` with every `${name}` replaced by that container's address and `${name:port}` by
+    /// its address and port.
+    fn expand(&self, s: &str) -> Result<String, String> {
+        let addresses = self.addresses.borrow();
+        expand(s, |name| addresses.get(name).cloned())
+    }
+
+    /// Each of `args` expanded (see [`Self::expand`]).
+    fn expand_all(&self, args: &[String]) -> Result<Vec<String>, String> {
+        args.iter().map(|a| self.expand(a)).collect()
+    }
+
+    /// Starts the container `spec` on `node`, named `<network>-<name>` and, for a replacement
+    /// (`generation` > 0), `<network>-<name>-<generation>`. With `wait_ready` it returns once
+    /// the container is ready; without, once it runs, as a scheduler's replacement would be
+    /// started: the probes see when it is ready.
+    async fn start(
+        &self,
+        spec: &ContainerSpec,
+        node: Option<String>,
+        generation: usize,
+        wait_ready: bool,
+    ) -> Result<(), String> {
+        let fail = |why: String| format!("container `{}`: {why}", spec.name);
+        let docker = self.docker()?;
+        let (repo, tag) = split_image(&spec.image);
+        // testcontainers would try to pull a missing image, which cannot work offline.
+        if docker.inspect_image(&spec.image).await.is_err() {
+            return Err(fail(format!(
+                "image `{}` is not on this machine (scripts/setup-docker builds firedrill/base)",
+                spec.image
+            )));
+        }
+        let mut image = GenericImage::new(repo, tag);
+        if let (Some(text), true) = (&spec.ready.log, wait_ready) {
+            image = image.with_wait_for(WaitFor::message_on_either_std(text.as_bytes()));
+        }
+        let name = match generation {
+            0 => format!("{}-{}", self.network, spec.name),
+            n => format!("{}-{}-{n}", self.network, spec.name),
+        };
+        let mut request = image
+            .with_network(self.network.clone())
+            .with_container_name(name)
+            .with_hostname(spec.name.clone())
+            .with_label(RUN_LABEL, self.run_id.clone())
+            .with_startup_timeout(spec.ready.timeout.0);
+        if let Some(exe) = &self.exe {
+            let mount = Mount::bind_mount(exe.display().to_string(), EXE_IN_CONTAINER);
+            request = request.with_mount(mount.with_access_mode(AccessMode::ReadOnly));
+        }
+        if let Some(node) = &node {
+            request = request.with_label(NODE_LABEL, node.clone());
+        }
+        if !spec.command.is_empty() {
+            request = request.with_cmd(spec.command.clone());
+        }
+        if let Some(user) = &spec.user {
+            request = request.with_user(user.clone());
+        }
+        for (k, v) in &spec.env {
+            request = request.with_env_var(k.clone(), v.clone());
+        }
+        let container = request.start().await.map_err(|e| fail(e.to_string()))?;
+        let id = container.id().to_string();
+        self.provisioned.borrow_mut().push(container);
+        let target = Target { id, network: self.network.clone(), aliases: vec![spec.name.clone()], node };
+        if let Some(old) = self.targets.borrow_mut().insert(spec.name.clone(), target.clone()) {
+            self.retired.borrow_mut().push((format!("{}, replaced", spec.name), old));
+        }
+        self.refresh_addresses().await;
+        if !wait_ready {
+            return Ok(());
+        }
+
+        let limit = spec.ready.timeout.0;
+        let every = Duration::from_millis(200);
+        if let Some(port) = spec.ready.port {
+            let address = self.expand(&format!("${{{}:{port}}}", spec.name)).map_err(fail)?;
+            probe::until_ok(limit, every, || probe::tcp(&address))
+                .await
+                .map_err(|e| fail(format!("port {port} not ready within {}: {e}", spec.ready.timeout)))?;
+        }
+        if let Some(argv) = &spec.ready.command {
+            probe::until_ok(limit, every, || async {
+                match fault::exec(docker, &target.id, argv).await {
+                    Ok(_) => Sample::ok(),
+                    Err(e) => Sample::fail(e),
+                }
+            })
+            .await
+            .map_err(|e| fail(format!("`{}` did not succeed within {}: {e}", argv.join(" "), spec.ready.timeout)))?;
+        }
+        Ok(())
+    }
+
+    /// The node a new container goes on: none when it declares none, the declared one, or for
+    /// `any` the uncordoned node with the fewest containers, counting those about to start
+    /// there (`pending`), the first declared among equals.
+    fn place(&self, declared: Option<&String>, pending: &[String]) -> Option<String> {
+        match declared.map(String::as_str) {
+            None => return None,
+            Some(ANY_NODE) => {}
+            Some(node) => return Some(node.to_string()),
+        }
+        let targets = self.targets.borrow();
+        let cordoned = self.cordoned.borrow();
+        let load = |n: &String| {
+            targets.values().filter(|t| t.node.as_ref() == Some(n)).count() + pending.iter().filter(|p| *p == n).count()
+        };
+        self.stack.nodes.iter().filter(|n| !cordoned.contains(n)).min_by_key(|n| load(n)).cloned()
+    }
+
+    /// The declared container `name`.
+    fn spec(&self, name: &str) -> Result<&ContainerSpec, String> {
+        self.stack.containers.iter().find(|c| c.name == name).ok_or_else(|| format!("no container `{name}`"))
+    }
+
     /// Removes every container labelled with this drill's run id, and its network.
     async fn sweep(&self) -> Result<(), String> {
         let docker = self.docker()?;
@@ -289,11 +365,12 @@ impl Environment for DockerEnv {
 
     fn check(&self, scenario: &Scenario) -> Vec<Problem> {
         let names: Vec<&str> = self
+            .inner
             .stack
             .containers
             .iter()
             .map(|c| c.name.as_str())
-            .chain(self.stack.attach.iter().map(|a| a.name.as_str()))
+            .chain(self.inner.stack.attach.iter().map(|a| a.name.as_str()))
             .collect();
         let known = |name: &str| names.contains(&name);
         let unknown = |name: &str| {
@@ -304,7 +381,26 @@ impl Environment for DockerEnv {
         };
         let mut problems = Vec::new();
         let at = scenario.positions.fault;
-        check_fault(&scenario.fault, false, &mut |why| problems.push(Problem::new(at, why)), &known, &unknown);
+        let nodes = &self.inner.stack.nodes;
+        check_fault(&scenario.fault, false, &mut |why| problems.push(Problem::new(at, why)), &known, &unknown, nodes);
+        if let Fault::TrafficSurge { url, multiplier, .. } = &scenario.fault {
+            match url {
+                None => problems.push(Problem::new(
+                    at,
+                    "traffic_surge: `url` is needed in docker: the URL the surge's requests go to",
+                )),
+                Some(url) => {
+                    if let Err(e) = expand(url, |name| known(name).then(String::new)) {
+                        problems.push(Problem::new(at, format!("traffic_surge: {e}")));
+                    }
+                    let baseline =
+                        scenario.probes.iter().any(|p| matches!(&p.check, Check::Slo { url: u, .. } if u == url));
+                    if multiplier.is_some() && !baseline {
+                        problems.push(Problem::new(at, format!("traffic_surge: a `multiplier` applies to the rate of an `slo` probe loading `{url}`, and there is none; add one or give `rate`")));
+                    }
+                }
+            }
+        }
         for (i, probe) in scenario.probes.iter().enumerate() {
             let at = scenario.positions.probes[i];
             for text in check_strings(&probe.check) {
@@ -315,13 +411,24 @@ impl Environment for DockerEnv {
             }
         }
         for (i, step) in scenario.steps.iter().enumerate() {
-            if let StepAction::Run { container: Some(c), .. } = &step.action {
-                if !known(c) {
-                    problems.push(Problem::new(
-                        scenario.positions.steps[i],
-                        format!("step `{}`: {}", step.name, unknown(c)),
-                    ));
+            let at = scenario.positions.steps[i];
+            match &step.action {
+                StepAction::Run { container: Some(c), .. } if !known(c) => {
+                    problems.push(Problem::new(at, format!("step `{}`: {}", step.name, unknown(c))));
                 }
+                StepAction::Start(name) => {
+                    let standby = self.inner.stack.containers.iter().any(|c| c.name == *name && c.standby);
+                    if !standby {
+                        problems.push(Problem::new(
+                            at,
+                            format!(
+                                "step `{}`: `start: {name}` needs a container `{name}` declared with `standby: true`",
+                                step.name
+                            ),
+                        ));
+                    }
+                }
+                _ => {}
             }
         }
         if names.is_empty() {
@@ -342,8 +449,9 @@ impl Environment for DockerEnv {
         })?;
         *self.inner.started.borrow_mut() = Some(jiff::Timestamp::now().as_second());
         self.attach(docker).await?;
-        for spec in &self.stack.containers {
-            self.start(docker, spec).await?;
+        for spec in self.inner.stack.containers.iter().filter(|c| !c.standby) {
+            let node = self.inner.place(spec.node.as_ref(), &[]);
+            self.inner.start(spec, node, 0, true).await.map_err(EnvError::Prepare)?;
         }
         self.inner.refresh_addresses().await;
         Ok(())
@@ -352,14 +460,15 @@ impl Environment for DockerEnv {
     async fn sample(&self, probe: usize, spec: &Probe) -> Sample {
         let sample = async {
             Ok::<_, String>(match &spec.check {
-                Check::Http { url, expect_status, body_contains, max_latency } => {
-                    probe::http(&self.expand(url)?, *expect_status, body_contains.as_deref(), *max_latency).await
+                Check::Http { url, method, expect_status, body_contains, max_latency } => {
+                    let url = self.inner.expand(url)?;
+                    probe::http(method.as_str(), &url, *expect_status, body_contains.as_deref(), *max_latency).await
                 }
-                Check::Tcp { address } => probe::tcp(&self.expand(address)?).await,
-                Check::Sql { dsn, query } => probe::sql(&self.expand(dsn)?, query).await,
-                Check::Command { argv } => probe::command(&self.expand_all(argv)?).await,
+                Check::Tcp { address } => probe::tcp(&self.inner.expand(address)?).await,
+                Check::Sql { dsn, query } => probe::sql(&self.inner.expand(dsn)?, query).await,
+                Check::Command { argv } => probe::command(&self.inner.expand_all(argv)?).await,
                 Check::S3 { endpoint, bucket, region } => {
-                    let endpoint = self.expand(endpoint)?;
+                    let endpoint = self.inner.expand(endpoint)?;
                     let client = {
                         let mut clients = self.inner.s3.borrow_mut();
                         let entry = clients
@@ -375,8 +484,8 @@ impl Environment for DockerEnv {
                 Check::Slo { url, rate, p95, p99, max_error_percent, window, request_timeout } => {
                     // Started at the first sample, and again when the URL's container has
                     // moved (a restart or reconnect may give it a new address).
-                    let url = self.expand(url)?;
-                    let current = self.inner.slo.borrow().get(&probe).is_some_and(|(u, _)| *u == url);
+                    let url = self.inner.expand(url)?;
+                    let current = self.inner.slo.borrow().get(&probe).is_some_and(|(u, _, _)| *u == url);
                     if !current {
                         let plan = crate::load::Plan {
                             targets: vec![crate::load::Target::get(&url)],
@@ -391,9 +500,9 @@ impl Environment for DockerEnv {
                             bucket: Duration::from_secs(1),
                         };
                         let load = crate::load::Background::start(&plan, window.0).map_err(|e| e.to_string())?;
-                        self.inner.slo.borrow_mut().insert(probe, (url, load));
+                        self.inner.slo.borrow_mut().insert(probe, (url, spec.name.clone(), load));
                     }
-                    let w = self.inner.slo.borrow()[&probe].1.window();
+                    let w = self.inner.slo.borrow()[&probe].2.window();
                     slo_sample(&w, *p95, *p99, *max_error_percent, *window)
                 }
                 Check::WriteLedger { .. } => Sample::fail("a write ledger is written, not sampled"),
@@ -424,18 +533,36 @@ impl Environment for DockerEnv {
                 let target = self.inner.target(name)?;
                 fault::exec(self.inner.docker()?, &target.id, argv).await
             }
-            StepAction::Run { argv, container: None } => probe::run(&self.expand_all(argv)?).await,
+            StepAction::Run { argv, container: None } => probe::run(&self.inner.expand_all(argv)?).await,
             StepAction::Manual(text) => super::confirm_manual(&step.name, text).await,
+            StepAction::Start(name) => {
+                let spec = self.inner.spec(name)?;
+                if self.inner.targets.borrow().contains_key(name) {
+                    return Err(format!("container `{name}` is already started"));
+                }
+                let node = self.inner.place(spec.node.as_ref(), &[]);
+                self.inner.start(spec, node.clone(), 0, true).await?;
+                Ok(Some(match node {
+                    Some(node) => format!("{name} ready on {node}"),
+                    None => format!("{name} ready"),
+                }))
+            }
         }
     }
 
     async fn evidence(&self) -> Vec<Evidence> {
         let Ok(docker) = self.inner.docker() else { return Vec::new() };
         let since = self.inner.started.borrow().unwrap_or(0);
-        let limit = self.stack.log_limit.unwrap_or(DEFAULT_LOG_LIMIT) as usize;
+        let limit = self.inner.stack.log_limit.unwrap_or(DEFAULT_LOG_LIMIT) as usize;
         let mut names: Vec<(String, Target)> =
             self.inner.targets.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        names.extend(self.inner.retired.borrow().iter().cloned());
         names.sort_by(|a, b| a.0.cmp(&b.0));
+        // Where it ran, when nodes are declared: a drain's evidence shows the move.
+        let names = names.into_iter().map(|(name, t)| match &t.node {
+            Some(node) => (format!("{name} ({node})"), t),
+            None => (name, t),
+        });
         let mut evidence = Vec::new();
         for (name, target) in names {
             let options = LogsOptions {
@@ -461,6 +588,24 @@ impl Environment for DockerEnv {
             }
             let text = String::from_utf8_lossy(&bytes).into_owned();
             evidence.push(Evidence { source: name, text, truncated });
+        }
+        // What the users' traffic met, second by second: the SLO probes' steady load and the
+        // surges on top of it.
+        let mut slo: Vec<_> = self
+            .inner
+            .slo
+            .borrow()
+            .iter()
+            .map(|(i, (_, name, load))| (*i, name.clone(), crate::report::terminal::load(load.plan(), &load.report())))
+            .collect();
+        slo.sort_by_key(|s| s.0);
+        for (_, name, text) in slo {
+            evidence.push(Evidence { source: format!("load of probe `{name}`"), text, truncated: false });
+        }
+        for surge in self.inner.surges.borrow_mut().iter_mut() {
+            let report = surge.stop();
+            let text = crate::report::terminal::load(surge.plan(), &report);
+            evidence.push(Evidence { source: "traffic_surge".into(), text, truncated: false });
         }
         evidence
     }
@@ -581,6 +726,7 @@ fn check_fault(
     problem: &mut dyn FnMut(String),
     known: &dyn Fn(&str) -> bool,
     unknown: &dyn Fn(&str) -> String,
+    nodes: &[String],
 ) {
     let kind = fault.kind();
     match fault {
@@ -605,11 +751,21 @@ fn check_fault(
                 problem("sequence: `faults` is empty".into());
             }
             for entry in faults {
-                check_fault(&entry.fault, true, problem, known, unknown);
+                check_fault(&entry.fault, true, problem, known, unknown, nodes);
             }
         }
-        Fault::NodeDrain { .. } | Fault::TrafficSurge { .. } | Fault::DbFailover { .. } | Fault::S3Block { .. } => {
-            problem(format!("`{kind}` acts on the simulated stack; in docker use a container fault (container_stop, container_kill, container_pause, container_restart, network_disconnect, network_blackhole)"));
+        Fault::NodeDrain { node, .. } => {
+            if !nodes.contains(node) {
+                let declared =
+                    if nodes.is_empty() { "declares none".to_string() } else { format!("has {}", nodes.join(", ")) };
+                problem(format!("node_drain: no node `{node}` in the environment's `nodes`; it {declared}"));
+            } else if nodes.len() < 2 {
+                problem(format!("node_drain: `{node}` is the only node; its workloads would have nowhere to go"));
+            }
+        }
+        Fault::TrafficSurge { .. } => {}
+        Fault::DbFailover { .. } | Fault::S3Block { .. } => {
+            problem(format!("`{kind}` acts on the simulated stack; in docker the database's or object store's container is faulted: container_kill (a crashed primary), network_blackhole (an unreachable store)"));
         }
     }
     if in_sequence && fault.duration().is_some() {
