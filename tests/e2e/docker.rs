@@ -565,7 +565,7 @@ fn reference_stack_node_drain_keeps_users_served_and_restores_capacity() {
     let (code, record) = stack_drill("node-drain.yaml");
     assert_eq!(record.outcome, Outcome::Recovered, "errors: {:?}", errors(&record));
     assert_eq!(code, 0, "every target met");
-    // The floor: the users' objective (≤ 1% errors, p95 < 300 ms over 2 s) held throughout.
+    // The floor: the users' objective (≤ 1% errors, p95 < 200 ms over 2 s) held throughout.
     assert_eq!(failures(&record, "users"), Vec::<String>::new());
     let rows = load_rows(evidence(&record, "load of probe `users`").expect("the users' load"));
     let (sent, failed) = rows.iter().fold((0, 0), |(s, f), r| (s + r.0, f + r.1));
@@ -601,10 +601,17 @@ fn reference_stack_traffic_surge_raises_latency_then_recovers_after_scale_out() 
         "traffic surge: RTO {:.3} s, worst p95 {worst:.0} ms, last seconds {last:?}",
         seconds(&record.metrics.rto)
     );
-    assert!(worst > 300.0, "latency rose over the objective during the surge: worst p95 {worst} ms");
+    // Before the surge: the unloaded latency (25 ms of database time and the hops).
+    let before = p95(&rows[0]);
+    assert!(before < 100.0, "{rows:?}");
+    // During it: requests queue for the database (up to 32 in flight per replica, then shed).
+    assert!(
+        worst > 200.0 && worst > 4.0 * before,
+        "latency rose during the surge: worst p95 {worst} ms, {before} ms before"
+    );
     assert!(rows.iter().any(|r| r.1 > 0), "some users' requests failed");
-    // After the scale-out and the surge: back within the objective.
-    assert!(last.iter().all(|r| p95(r) < 300.0 && r.1 == 0), "{last:?}");
+    // After the scale-out and the surge: back within the objective (p95 under 200 ms).
+    assert!(last.iter().all(|r| p95(r) < 200.0 && r.1 == 0), "{last:?}");
     // The surge itself: 9 × 30/s on top of the users, for 30 s.
     let surge = evidence(&record, "traffic_surge").expect("the surge's measurement");
     let sent: u64 = load_rows(surge).iter().map(|r| r.0).sum();
