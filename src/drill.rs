@@ -200,11 +200,13 @@ pub fn drill_in<E: Environment>(
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     }
     .map_err(DrillError::Runtime)?;
-    let timeline = runtime.block_on(async {
+    // A local task set, so an environment can carry on work that outlives one call (a node
+    // drain's evictions) on this thread, where its state lives.
+    let timeline = runtime.block_on(tokio::task::LocalSet::new().run_until(async {
         let wall = if virtual_time { Timestamp::UNIX_EPOCH } else { Timestamp::now() };
         let opts = DrillOptions { clock: Clock::starting_at(wall), on_event };
         engine::run(scenario, env, opts, cancel).await
-    });
+    }));
     let metrics = metrics::compute(&timeline, &MetricSpec::of(scenario));
     let verdicts = score::verdicts(scenario, &metrics);
     let score = score::score(&verdicts, &metrics);

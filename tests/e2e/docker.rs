@@ -477,6 +477,71 @@ procedure:
 }
 
 #[test]
+fn stack_files_nodes_surges_and_scale_outs_are_checked_before_anything_runs() {
+    // No engine needed: load-time checks. A stack file's own problems name that file.
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let stack = dir.path().join("stack.yaml");
+    let scenario_path = dir.path().join("drill.yaml");
+    std::fs::write(&stack, "nodes: [a, b]\ncontainers:\n  - name: web\n    imagee: x\n").expect("written");
+    let drill = "name: d\nenvironment: {kind: docker, from: stack.yaml}\nfault: {kind: node_drain, node: a}\n";
+    std::fs::write(&scenario_path, drill).expect("written");
+    let error = firedrill::scenario::load(&scenario_path).expect_err("the stack file is wrong").to_string();
+    assert!(error.contains("stack.yaml:4:5") && error.contains("imagee"), "{error}");
+
+    // The stack's containers come first, then the scenario's own.
+    std::fs::write(
+        &stack,
+        "nodes: [a, b]\ncontainers:\n  - {name: web, node: a}\n  - {name: spare, node: any, standby: true}\n",
+    )
+    .expect("written");
+    let own = "  containers: [{name: tool}]\n";
+    let drill = format!(
+        "name: d\nenvironment:\n  kind: docker\n  from: stack.yaml\n{own}fault: {{kind: node_drain, node: a}}\n"
+    );
+    std::fs::write(&scenario_path, drill).expect("written");
+    let scenario = firedrill::scenario::load(&scenario_path).expect("it loads");
+    let firedrill::scenario::Environment::Docker(env) = &scenario.environment else { panic!("docker") };
+    let names: Vec<&str> = env.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["web", "spare", "tool"]);
+    firedrill::drill::check(&scenario).expect("a valid drill");
+
+    // Each of these is refused, at its line.
+    let yaml = r#"name: wrong
+environment:
+  kind: docker
+  nodes: [a]
+  containers:
+    - {name: web, node: a}
+    - {name: db, node: z}
+fault: {kind: traffic_surge, multiplier: 10, duration: 30s, url: "http://${web:80}/"}
+procedure:
+  kind: steps
+  steps:
+    - name: scale out
+      start: web
+"#;
+    let error = firedrill::scenario::parse(yaml, std::path::Path::new("wrong.yaml")).expect_err("db is on no node");
+    assert!(error.to_string().contains("node `z` is not one of the environment's `nodes` (a)"), "{error}");
+    let scenario = firedrill::scenario::parse(&yaml.replace("node: z", "node: a"), std::path::Path::new("wrong.yaml"))
+        .expect("it parses");
+    let problems = firedrill::drill::check(&scenario).expect_err("no baseline, no standby").to_string();
+    for expected in [
+        "wrong.yaml:8:8: traffic_surge: a `multiplier` applies to the rate of an `slo` probe loading `http://${web:80}/`",
+        "wrong.yaml:12:7: step `scale out`: `start: web` needs a container `web` declared with `standby: true`",
+    ] {
+        assert!(problems.contains(expected), "missing `{expected}` in:\n{problems}");
+    }
+    let drain = yaml.replace(
+        r#"{kind: traffic_surge, multiplier: 10, duration: 30s, url: "http://${web:80}/"}"#,
+        "{kind: node_drain, node: a}",
+    );
+    let scenario = firedrill::scenario::parse(&drain.replace("node: z", "node: a"), std::path::Path::new("wrong.yaml"))
+        .expect("it parses");
+    let problems = firedrill::drill::check(&scenario).expect_err("one node").to_string();
+    assert!(problems.contains("node_drain: `a` is the only node"), "{problems}");
+}
+
+#[test]
 fn an_slo_probe_judges_background_load_over_its_window() {
     let Some(_engine) = engine() else { return };
     let yaml = r#"

@@ -58,7 +58,7 @@ pub(super) async fn inject(inner: &Rc<Inner>, fault: &Fault) -> Result<DockerGua
 
 /// Injects one fault; what undoes it, if anything does. Each fault is one Docker call (or one
 /// helper run), so a failed inject has nothing to undo.
-async fn inject_one(inner: &Inner, fault: &Fault) -> Result<Option<Undo>, String> {
+async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Undo>, String> {
     let docker = inner.docker()?;
     let kind = fault.kind();
     let api = |e: testcontainers::bollard::errors::Error| format!("{kind}: {e}");
@@ -169,14 +169,15 @@ async fn inject_one(inner: &Inner, fault: &Fault) -> Result<Option<Undo>, String
     }
 }
 
-/// Evicts the workloads of `node` (already cordoned) as `kubectl drain` does: each is stopped
-/// gracefully, then its replacement starts on the least loaded other node. The replacement
-/// keeps the name (and so the host name), as a StatefulSet's pod does, which is why it starts
-/// only once the old one is gone: two containers never answer to one name. Returns once the
-/// replacements run; their readiness is what the probes then see. A workload whose
-/// replacement failed to start is started again where it was, so a failed drain leaves the
-/// capacity it found.
-async fn drain(inner: &Inner, node: &str, grace: Duration) -> Result<(), String> {
+/// Evicts the workloads of `node` (already cordoned) as `kubectl drain` does: each gets
+/// SIGTERM now, and the drain is in effect. Then, in the background, each has its grace
+/// period to exit (SIGKILL after it), and its replacement starts on the least loaded other
+/// node. The replacement keeps the name (and so the host name), as a StatefulSet's pod does,
+/// which is why it starts only once the old one is gone: two containers never answer to one
+/// name. Its readiness is what the probes then see. The evictions under way are kept in
+/// `inner.evictions`, even when a later SIGTERM fails, so the revert awaits them and the
+/// teardown can cut them short.
+async fn drain(inner: &Rc<Inner>, node: &str, grace: Duration) -> Result<(), String> {
     let docker = inner.docker()?;
     let mut workloads: Vec<String> = inner
         .targets
@@ -186,31 +187,50 @@ async fn drain(inner: &Inner, node: &str, grace: Duration) -> Result<(), String>
         .map(|(name, _)| name.clone())
         .collect();
     workloads.sort();
+    // Where each goes is decided first: nothing is evicted when one has nowhere to go.
     let mut moves = Vec::new();
     let mut pending = Vec::new();
-    for (i, name) in workloads.iter().enumerate() {
-        let spec = inner.spec(name)?;
-        let old = inner.target(name)?;
+    for (i, name) in workloads.into_iter().enumerate() {
+        let old = inner.target(&name)?;
         let any = super::ANY_NODE.to_string();
         let to = inner.place(Some(&any), &pending).ok_or_else(|| format!("no node left to run `{name}` on"))?;
         pending.push(to.clone());
-        let generation = inner.provisioned.borrow().len() + i;
-        moves.push(async move {
-            let options = StopContainerOptions { t: Some(secs(grace)), ..Default::default() };
-            docker.stop_container(&old.id, Some(options)).await.map_err(|e| format!("stopping `{name}`: {e}"))?;
-            let started = inner.start(spec, Some(to), generation, false).await;
-            if started.is_err() {
-                let _ = docker.start_container(&old.id, None).await;
-            }
-            started
-        });
+        moves.push((name, old, to, inner.provisioned.borrow().len() + i));
     }
-    let errors: Vec<String> = futures_util::future::join_all(moves).await.into_iter().filter_map(Result::err).collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
+    for (name, old, to, generation) in moves {
+        let options = KillContainerOptions { signal: "SIGTERM".into() };
+        docker.kill_container(&old.id, Some(options)).await.map_err(|e| format!("SIGTERM to `{name}`: {e}"))?;
+        let eviction = tokio::task::spawn_local(evict(inner.clone(), name, old, to, generation, grace));
+        inner.evictions.borrow_mut().push(eviction);
     }
+    Ok(())
+}
+
+/// The rest of one eviction after its SIGTERM: the grace period to exit, SIGKILL after it,
+/// then the replacement started on `to`. A replacement that fails to start has the old
+/// container started again where it was, so a failed drain leaves the capacity it found.
+async fn evict(
+    inner: Rc<Inner>,
+    name: String,
+    old: Target,
+    to: String,
+    generation: usize,
+    grace: Duration,
+) -> Result<(), String> {
+    let docker = inner.docker()?;
+    let mut exited = docker.wait_container(&old.id, None);
+    if tokio::time::timeout(grace, exited.next()).await.is_err() {
+        let options = KillContainerOptions { signal: "SIGKILL".into() };
+        docker.kill_container(&old.id, Some(options)).await.map_err(|e| format!("SIGKILL to `{name}`: {e}"))?;
+        wait_stopped(docker, &old.id).await?;
+    }
+    let spec = inner.spec(&name)?;
+    let started = inner.start(spec, Some(to), generation, false).await;
+    if started.is_err() {
+        let _ = docker.start_container(&old.id, None).await;
+    }
+    inner.refresh_addresses().await;
+    started.map_err(|e| format!("replacing `{name}`: {e}"))
 }
 
 async fn undo_one(inner: &Inner, undo: &Undo) -> Result<(), String> {
@@ -231,7 +251,22 @@ async fn undo_one(inner: &Inner, undo: &Undo) -> Result<(), String> {
             docker.connect_network(&t.network, request).await.map_err(|e| format!("reconnect {}: {e}", t.id))?;
         }
         Undo::Unblock { id, rules } => run_helper(inner, id, rules, "-D").await?,
-        Undo::Uncordon(node) => inner.cordoned.borrow_mut().retain(|n| n != node),
+        Undo::Uncordon(node) => {
+            inner.cordoned.borrow_mut().retain(|n| n != node);
+            // Settled before the drill goes on: each eviction done, its replacement started.
+            let evictions: Vec<_> = inner.evictions.borrow_mut().drain(..).collect();
+            let mut errors = Vec::new();
+            for eviction in evictions {
+                match eviction.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => errors.push(e),
+                    Err(e) => errors.push(format!("an eviction was cut short: {e}")),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(errors.join("; "));
+            }
+        }
         Undo::StopSurge(i) => {
             if let Some(surge) = inner.surges.borrow_mut().get_mut(*i) {
                 surge.stop();

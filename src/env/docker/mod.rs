@@ -81,6 +81,8 @@ struct Inner {
     retired: RefCell<Vec<(String, Target)>>,
     /// The traffic surges injected, running or done.
     surges: RefCell<Vec<crate::load::Detached>>,
+    /// Evictions under way (a drained node's containers, each stopping, then replaced).
+    evictions: RefCell<Vec<tokio::task::JoinHandle<Result<(), String>>>>,
 }
 
 impl DockerEnv {
@@ -103,6 +105,7 @@ impl DockerEnv {
             cordoned: RefCell::default(),
             retired: RefCell::default(),
             surges: RefCell::default(),
+            evictions: RefCell::default(),
         };
         DockerEnv { inner: Rc::new(inner) }
     }
@@ -596,7 +599,17 @@ impl Environment for DockerEnv {
             .slo
             .borrow()
             .iter()
-            .map(|(i, (_, name, load))| (*i, name.clone(), crate::report::terminal::load(load.plan(), &load.report())))
+            .map(|(i, (_, name, load))| {
+                let report = load.report();
+                // It ran until now, not for the week it was planned for.
+                let mut plan = load.plan().clone();
+                if let crate::load::Model::Open(stages) = &mut plan.model {
+                    for stage in stages {
+                        stage.duration = stage.duration.min(Duration::from_secs_f64(report.elapsed_s));
+                    }
+                }
+                (*i, name.clone(), crate::report::terminal::load(&plan, &report))
+            })
             .collect();
         slo.sort_by_key(|s| s.0);
         for (_, name, text) in slo {
@@ -612,6 +625,10 @@ impl Environment for DockerEnv {
 
     async fn teardown(&self) -> Result<(), EnvError> {
         self.inner.slo.borrow_mut().clear();
+        // An eviction cut short leaves at most a labelled container, which the sweep removes.
+        for eviction in self.inner.evictions.borrow_mut().drain(..) {
+            eviction.abort();
+        }
         let containers: Vec<_> = self.inner.provisioned.borrow_mut().drain(..).collect();
         let mut errors = Vec::new();
         for container in containers.into_iter().rev() {
@@ -783,6 +800,30 @@ fn check_fault(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scheduler_spreads_over_uncordoned_nodes() {
+        let nodes = ["node-a", "node-b", "node-c"].map(String::from).to_vec();
+        let env = DockerEnv::new(DockerStack { nodes, ..Default::default() }, "test");
+        let inner = &env.inner;
+        let (any, b) = (ANY_NODE.to_string(), "node-b".to_string());
+        let on =
+            |node: &str| Target { id: String::new(), network: String::new(), aliases: vec![], node: Some(node.into()) };
+        // No node declared: on no node, so no drain moves it; a declared one is kept.
+        assert_eq!(inner.place(None, &[]), None);
+        assert_eq!(inner.place(Some(&b), &[]).as_deref(), Some("node-b"));
+        // `any`: the least loaded, the first declared among equals.
+        assert_eq!(inner.place(Some(&any), &[]).as_deref(), Some("node-a"));
+        inner.targets.borrow_mut().insert("web-1".into(), on("node-a"));
+        assert_eq!(inner.place(Some(&any), &[]).as_deref(), Some("node-b"));
+        // Containers about to start count, so one drain spreads its workloads.
+        assert_eq!(inner.place(Some(&any), std::slice::from_ref(&b)).as_deref(), Some("node-c"));
+        // A cordoned node gets nothing, however empty.
+        inner.cordoned.borrow_mut().push("node-c".into());
+        assert_eq!(inner.place(Some(&any), std::slice::from_ref(&b)).as_deref(), Some("node-a"));
+        inner.cordoned.borrow_mut().extend(["node-a".to_string(), b]);
+        assert_eq!(inner.place(Some(&any), &[]), None);
+    }
 
     #[test]
     fn expands_container_addresses() {
