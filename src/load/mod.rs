@@ -93,6 +93,21 @@ pub struct Plan {
     pub bucket: Duration,
 }
 
+impl Plan {
+    /// GETs of `url` at a constant `rate` for `duration`, over HTTP/1.1, measured per second:
+    /// the steady traffic of an SLO probe, or a surge on top of it.
+    pub fn steady(url: &str, rate: f64, duration: Duration, connections: usize, timeout: Duration) -> Self {
+        Plan {
+            targets: vec![Target::get(url)],
+            model: Model::Open(vec![Stage::constant(rate, duration)]),
+            connections,
+            timeout,
+            http2: false,
+            bucket: Duration::from_secs(1),
+        }
+    }
+}
+
 /// What a run measured, and what it cost.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Report {

@@ -46,13 +46,18 @@ pub fn with_overrides(e: ScenarioError, path: &Path, sets: &[String]) -> Scenari
 
 /// Parses and validates scenario text; `path` is only used in messages and the record.
 pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
-    let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
     let mut raw: RawScenario =
-        serde_saphyr::from_str_with_options(text, options).map_err(|e| ScenarioError::parse(path, text, &e))?;
+        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| ScenarioError::parse(path, text, &e))?;
     if let Environment::Docker(stack) = &mut raw.environment {
         include_stack(stack, path)?;
     }
     resolve::resolve(raw, text, path)
+}
+
+/// How scenario and stack files are read: `yes`/`no` are not booleans, and errors carry
+/// positions rather than snippets (the caret display is ours).
+pub(crate) fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! { strict_booleans: true, with_snippet: false }
 }
 
 /// Puts the stack file named by `from` first in `stack`: its nodes, containers and
@@ -61,9 +66,8 @@ fn include_stack(stack: &mut DockerStack, scenario: &Path) -> Result<(), Scenari
     let Some(from) = &stack.from else { return Ok(()) };
     let path = scenario.parent().unwrap_or(Path::new(".")).join(from);
     let text = std::fs::read_to_string(&path).map_err(|source| ScenarioError::Io { path: path.clone(), source })?;
-    let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
-    let base: DockerStack =
-        serde_saphyr::from_str_with_options(&text, options).map_err(|e| ScenarioError::parse(&path, &text, &e))?;
+    let base: DockerStack = serde_saphyr::from_str_with_options(&text, yaml_options())
+        .map_err(|e| ScenarioError::parse(&path, &text, &e))?;
     if base.from.is_some() {
         let at = Pos { line: 1, column: 1 };
         let problem = Problem::new(at, "a stack file cannot itself use `from`; list its containers in it");

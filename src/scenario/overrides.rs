@@ -20,7 +20,7 @@ pub fn apply(text: &str, file: &Path, sets: &[String]) -> Result<String, Scenari
     if sets.is_empty() {
         return Ok(text.to_string());
     }
-    let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
+    let options = super::yaml_options();
     let mut doc: Value =
         serde_saphyr::from_str_with_options(text, options.clone()).map_err(|e| ScenarioError::parse(file, text, &e))?;
     for set in sets {

@@ -151,14 +151,7 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Undo>, St
                     "{kind}: the surge adds no requests to the {baseline:.0}/s already loading {url} (a multiplier applies to an `slo` probe's rate)"
                 ));
             }
-            let plan = crate::load::Plan {
-                targets: vec![crate::load::Target::get(&url)],
-                model: crate::load::Model::Open(vec![crate::load::Stage::constant(extra, duration.0)]),
-                connections: 1024,
-                timeout,
-                http2: false,
-                bucket: Duration::from_secs(1),
-            };
+            let plan = crate::load::Plan::steady(&url, extra, duration.0, 1024, timeout);
             let load = crate::load::Detached::start(&plan).map_err(|e| format!("{kind}: {e}"))?;
             let mut surges = inner.surges.borrow_mut();
             surges.push(load);

@@ -490,18 +490,9 @@ impl Environment for DockerEnv {
                     let url = self.inner.expand(url)?;
                     let current = self.inner.slo.borrow().get(&probe).is_some_and(|(u, _, _)| *u == url);
                     if !current {
-                        let plan = crate::load::Plan {
-                            targets: vec![crate::load::Target::get(&url)],
-                            // Until the drill ends, which stops it: the longest drill is a week.
-                            model: crate::load::Model::Open(vec![crate::load::Stage::constant(
-                                rate.per_sec(),
-                                Duration::from_secs(8 * 86400),
-                            )]),
-                            connections: 256,
-                            timeout: request_timeout.0,
-                            http2: false,
-                            bucket: Duration::from_secs(1),
-                        };
+                        // Until the drill ends, which stops it: the longest drill is a week.
+                        let week = Duration::from_secs(8 * 86400);
+                        let plan = crate::load::Plan::steady(&url, rate.per_sec(), week, 256, request_timeout.0);
                         let load = crate::load::Background::start(&plan, window.0).map_err(|e| e.to_string())?;
                         self.inner.slo.borrow_mut().insert(probe, (url, spec.name.clone(), load));
                     }
