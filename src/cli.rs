@@ -6,12 +6,16 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use firedrill::drill::{self, Format, RunOptions, ScenarioRun};
+#[cfg(feature = "live")]
 use firedrill::duration::{Dur, Rate};
+#[cfg(feature = "live")]
 use firedrill::load;
+use firedrill::record;
 use firedrill::report::summary;
 use firedrill::report::terminal;
 use firedrill::scenario::{self, Scenario, ScenarioError};
 use firedrill::score::{EXIT_INVALID, EXIT_OK};
+#[cfg(feature = "docker")]
 use firedrill::stack;
 use firedrill::timeline::{Event, EventKind};
 
@@ -125,6 +129,7 @@ enum Command {
     },
     /// Print the JSON Schema of the scenario format, for editors.
     Schema,
+    #[cfg(feature = "live")]
     /// Send HTTP load to URLs: latency percentiles (overall and per second), errors by class,
     /// the rate reached, and the CPU it cost.
     ///
@@ -170,12 +175,14 @@ enum Command {
     },
     /// Run a part of the reference stack (the web service or its load balancer); drills start
     /// these inside containers.
+    #[cfg(feature = "docker")]
     Stack {
         #[command(subcommand)]
         part: StackPart,
     },
 }
 
+#[cfg(feature = "docker")]
 #[derive(Subcommand)]
 enum StackPart {
     /// The web service: orders in PostgreSQL, receipts in S3. Ready (listening) once both
@@ -316,6 +323,7 @@ pub fn main() -> i32 {
             println!("{}", serde_json::to_string_pretty(&scenario::json_schema()).expect("plain JSON"));
             EXIT_OK
         }
+        #[cfg(feature = "live")]
         Command::Load { urls, rate, duration, stages, users, connections, timeout, http2, method, body, format } => {
             let model = match (users, stages) {
                 (Some(_), Some(_)) => {
@@ -328,11 +336,11 @@ pub fn main() -> i32 {
                 },
                 (None, None) => load::Model::Open(vec![load::Stage::constant(rate.per_sec(), duration.0)]),
             };
-            let method = match method.to_uppercase().parse::<hyper::Method>() {
+            let method = match method.to_uppercase().parse::<load::Method>() {
                 Ok(m) => m,
                 Err(_) => return fail(&format!("--method: `{method}` is not an HTTP method")),
             };
-            let body = hyper::body::Bytes::from(body.unwrap_or_default());
+            let body = load::Bytes::from(body.unwrap_or_default());
             let mut targets = Vec::new();
             for arg in &urls {
                 // `3*URL`: three shares of the requests.
@@ -356,7 +364,7 @@ pub fn main() -> i32 {
             match load::run(&plan) {
                 Ok(report) => {
                     match format {
-                        Output::Text => print!("{}", terminal::load(&plan, &report)),
+                        Output::Text => print!("{}", load::describe(&plan, &report)),
                         Output::Json => println!("{}", serde_json::to_string_pretty(&report).expect("plain JSON")),
                     }
                     EXIT_OK
@@ -364,6 +372,7 @@ pub fn main() -> i32 {
                 Err(e) => fail(&e),
             }
         }
+        #[cfg(feature = "docker")]
         Command::Stack { part } => {
             let result = match part {
                 StackPart::Shop { listen, db, s3, bucket, pool, query_cost, max_inflight, timeout, drain_delay } => {
@@ -398,6 +407,7 @@ pub fn main() -> i32 {
 }
 
 /// `200/s:10s,0/s..500/s:30s` → stages.
+#[cfg(feature = "live")]
 fn parse_stages(text: &str) -> Result<Vec<load::Stage>, String> {
     text.split(',')
         .map(|part| {
@@ -655,29 +665,29 @@ fn report(
     verify: bool,
 ) -> i32 {
     if verify {
-        let checked = match summary::verify(dir) {
+        let checked = match record::verify(dir) {
             Ok(c) => c,
             Err(e) => return fail(&format!("failed to read {}: {e}", dir.display())),
         };
         let mut bad = 0;
         for (path, status) in &checked {
             let line = match status {
-                summary::Integrity::Intact => "intact".to_string(),
-                summary::Integrity::Tampered { recorded, actual } => {
+                record::Integrity::Intact => "intact".to_string(),
+                record::Integrity::Tampered { recorded, actual } => {
                     bad += 1;
                     format!("EDITED after it was written (recorded sha256 {recorded}, content now {actual})")
                 }
-                summary::Integrity::Unsigned => {
+                record::Integrity::Unsigned => {
                     bad += 1;
                     "NO integrity hash".to_string()
                 }
-                summary::Integrity::Unreadable { error } => {
+                record::Integrity::Unreadable { error } => {
                     bad += 1;
                     format!("UNREADABLE: {error}")
                 }
             };
             println!("{:<10} {}", line.split(' ').next().unwrap_or(""), path.display());
-            if !matches!(status, summary::Integrity::Intact) {
+            if !matches!(status, record::Integrity::Intact) {
                 eprintln!("error: {}: {line}", path.display());
             }
         }
@@ -689,7 +699,7 @@ fn report(
             (Ok(s), Ok(u)) => (s, u),
             (Err(e), _) | (_, Err(e)) => return fail(&e),
         };
-    let loaded = match summary::load_dir(dir) {
+    let loaded = match record::load_dir(dir) {
         Ok(l) => l,
         Err(e) => return fail(&format!("failed to read {}: {e}", dir.display())),
     };
@@ -713,7 +723,7 @@ fn report(
             Some(n) => format!("history-{n}.{ext}"),
             None => format!("compliance-summary.{ext}"),
         };
-        match firedrill::report::write_atomic(out, &name, &text) {
+        match firedrill::record::write_atomic(out, &name, &text) {
             Ok(p) => eprintln!("wrote {}", p.display()),
             Err(e) => return fail(&e),
         }

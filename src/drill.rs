@@ -9,7 +9,8 @@ use jiff::Timestamp;
 use crate::engine::{self, Clock, DrillOptions};
 use crate::env::{AnyEnvironment, Environment};
 use crate::metrics::{self, Measurement, MetricSpec};
-use crate::report::{html, junit, load_history, markdown, write_atomic, DrillRecord, ReportError};
+use crate::record::{load_history, write_atomic, DrillRecord, RecordError};
+use crate::report::{html, junit, markdown};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::score::{self, Verdict};
 use crate::timeline::{Event, Outcome};
@@ -22,7 +23,7 @@ pub enum DrillError {
     Scenario(#[from] ScenarioError),
     /// A record could not be written.
     #[error(transparent)]
-    Report(#[from] ReportError),
+    Report(#[from] RecordError),
     /// The async runtime could not start.
     #[error("failed to start the runtime: {0}")]
     Runtime(std::io::Error),
@@ -84,8 +85,10 @@ impl ScenarioRun {
 /// Checks that a scenario can run in its environment, with positions in the file.
 pub fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
     let problems = match AnyEnvironment::for_scenario(scenario, 0) {
-        AnyEnvironment::Sim(env) => env.check(scenario),
-        AnyEnvironment::Docker(env) => env.check(scenario),
+        Ok(AnyEnvironment::Sim(env)) => env.check(scenario),
+        #[cfg(feature = "docker")]
+        Ok(AnyEnvironment::Docker(env)) => env.check(scenario),
+        Err(problem) => vec![problem],
     };
     if problems.is_empty() {
         Ok(())
@@ -174,10 +177,13 @@ pub fn drill_once(
             () = terminated => {}
         }
     };
-    match AnyEnvironment::for_scenario(scenario, seed) {
+    let environment = AnyEnvironment::for_scenario(scenario, seed)
+        .map_err(|problem| ScenarioError::Invalid { path: scenario.path.clone(), problems: vec![problem] })?;
+    match environment {
         AnyEnvironment::Sim(env) => {
             drill_in(scenario, &env.real_time(real_time), seed, run, on_event, interrupted(real_time))
         }
+        #[cfg(feature = "docker")]
         AnyEnvironment::Docker(env) => drill_in(scenario, &env, seed, run, on_event, interrupted(true)),
     }
 }

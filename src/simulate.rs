@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::dist::Dist;
 use crate::env::sim::{Model, Target};
 use crate::rng::Rng;
-use crate::scenario::{Effect, Environment, Fault, Scenario};
+use crate::scenario::{Effect, EnvironmentSpec, Fault, Scenario};
 
 /// Runs merged together; fixed so that results do not depend on the thread count.
 const CHUNK: usize = 4096;
@@ -57,7 +57,7 @@ pub struct Plan {
 impl Plan {
     /// Compiles a `sim` scenario.
     pub fn compile(s: &Scenario) -> Result<Plan, SimulateError> {
-        let Environment::Sim(stack) = &s.environment else { return Err(SimulateError::NotSim(s.name.clone())) };
+        let EnvironmentSpec::Sim(stack) = &s.environment else { return Err(SimulateError::NotSim(s.name.clone())) };
         let model = Model::new(stack.clone(), 0);
         let steps = s
             .steps

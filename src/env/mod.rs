@@ -1,14 +1,16 @@
 //! Environments: where a drill runs. The engine knows them only through [`Environment`].
 //!
 //! The scenario's `environment.kind` picks the implementation through the closed enum
-//! [`AnyEnvironment`]; only `sim` exists so far.
+//! [`AnyEnvironment`]: `sim` always, `docker` with the `docker` feature.
 
+#[cfg(feature = "docker")]
 pub mod docker;
 pub mod sim;
 
 use std::future::Future;
 
-use crate::scenario::{Fault, Probe, Problem, ResolvedStep, Scenario};
+pub use crate::sample::{Evidence, Sample};
+use crate::scenario::{EnvironmentSpec, Fault, Probe, Problem, ResolvedStep, Scenario};
 
 /// Why an environment operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -28,38 +30,6 @@ pub enum EnvError {
     /// What the environment created could not all be removed.
     #[error("failed to remove what the drill created: {0}")]
     Teardown(String),
-}
-
-/// What a part of the system printed during the drill, kept with the result.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Evidence {
-    /// Where it came from (a container's name in the scenario).
-    pub source: String,
-    /// The output, its last bytes when it was longer than the limit.
-    pub text: String,
-    /// Whether older output was cut.
-    pub truncated: bool,
-}
-
-/// One probe check's answer.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Sample {
-    /// Healthy or not.
-    pub ok: bool,
-    /// Why not, or what was seen.
-    pub detail: Option<String>,
-}
-
-impl Sample {
-    /// A healthy answer.
-    pub fn ok() -> Self {
-        Sample { ok: true, detail: None }
-    }
-
-    /// An unhealthy answer and why.
-    pub fn fail(why: impl Into<String>) -> Self {
-        Sample { ok: false, detail: Some(why.into()) }
-    }
 }
 
 /// A fault in effect. Reverting is explicit and async because undoing a real fault is I/O;
@@ -116,22 +86,37 @@ pub enum AnyEnvironment {
     /// The simulated stack.
     Sim(sim::SimEnv),
     /// Real containers.
+    #[cfg(feature = "docker")]
     Docker(docker::DockerEnv),
 }
 
 impl AnyEnvironment {
-    /// The environment a scenario asks for, seeded for reproducible randomness.
-    pub fn for_scenario(scenario: &Scenario, seed: u64) -> Self {
+    /// The environment a scenario asks for, seeded for reproducible randomness; a problem at
+    /// the scenario's `environment` when this build of firedrill does not have it.
+    pub fn for_scenario(scenario: &Scenario, seed: u64) -> Result<Self, Problem> {
         match &scenario.environment {
-            crate::scenario::Environment::Sim(stack) => AnyEnvironment::Sim(sim::SimEnv::new(stack.clone(), seed)),
-            crate::scenario::Environment::Docker(stack) => {
-                AnyEnvironment::Docker(docker::DockerEnv::new(stack.clone(), &run_id(seed)))
+            EnvironmentSpec::Sim(stack) => Ok(AnyEnvironment::Sim(sim::SimEnv::new(stack.clone(), seed))),
+            #[cfg(feature = "docker")]
+            EnvironmentSpec::Docker(stack) => {
+                Ok(AnyEnvironment::Docker(docker::DockerEnv::new(stack.clone(), &run_id(seed))))
             }
+            #[cfg(not(feature = "docker"))]
+            EnvironmentSpec::Docker(_) => Err(not_built_in(scenario, "docker")),
         }
     }
 }
 
+/// The problem of a scenario whose environment was left out of this build.
+#[allow(dead_code, reason = "used only when a feature is off")]
+fn not_built_in(scenario: &Scenario, kind: &str) -> Problem {
+    Problem::new(
+        scenario.positions.environment,
+        format!("the `{kind}` environment is not built into this firedrill: build it with `--features {kind}`"),
+    )
+}
+
 /// A short id, unique on this machine for practical purposes, naming what one drill creates.
+#[cfg(feature = "docker")]
 fn run_id(seed: u64) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let mut rng = crate::rng::Rng::new(seed ^ nanos as u64 ^ (std::process::id() as u64) << 32);

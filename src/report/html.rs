@@ -3,9 +3,10 @@
 
 use std::fmt::Write;
 
-use super::svg::{drill_chart, esc};
+use super::svg::drill_chart;
 use super::view::View;
-use super::DrillRecord;
+use crate::record::DrillRecord;
+use crate::text::xml_escape;
 
 /// The page's style, shared with the compliance summary.
 pub(crate) const STYLE: &str = r#"
@@ -25,7 +26,7 @@ h3 { font-size: .95rem; }
 pub(crate) fn table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
     out.push_str("<table><thead><tr>");
     for h in head {
-        let _ = write!(out, "<th>{}</th>", esc(h));
+        let _ = write!(out, "<th>{}</th>", xml_escape(h));
     }
     out.push_str("</tr></thead><tbody>");
     for row in rows {
@@ -37,7 +38,7 @@ pub(crate) fn table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
                 "NOT MEASURED" => " class=\"not-measured\"",
                 _ => "",
             };
-            let _ = write!(out, "<td{class}>{}</td>", esc(c));
+            let _ = write!(out, "<td{class}>{}</td>", xml_escape(c));
         }
         out.push_str("</tr>");
     }
@@ -51,15 +52,15 @@ pub fn render(r: &DrillRecord) -> String {
     let _ = write!(
         out,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Drill report: {}</title><style>{STYLE}</style></head><body>",
-        esc(&r.scenario.name)
+        xml_escape(&r.scenario.name)
     );
-    let _ = write!(out, "<h1>Drill report: {}</h1>", esc(&r.scenario.name));
+    let _ = write!(out, "<h1>Drill report: {}</h1>", xml_escape(&r.scenario.name));
     for w in &v.warnings {
-        let _ = write!(out, "<div class=\"warning\"><strong>Warning:</strong> {}</div>", esc(w));
+        let _ = write!(out, "<div class=\"warning\"><strong>Warning:</strong> {}</div>", xml_escape(w));
     }
     out.push_str("<table>");
     for (k, val) in &v.facts {
-        let _ = write!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(val));
+        let _ = write!(out, "<tr><th>{}</th><td>{}</td></tr>", xml_escape(k), xml_escape(val));
     }
     out.push_str("</table>");
 
@@ -78,7 +79,7 @@ pub fn render(r: &DrillRecord) -> String {
         table(&mut out, &["#", "Step", "Kind", "Started", "Took", "Budget", "Status"], &steps);
     }
     if let Some(loss) = &v.data_loss {
-        let _ = write!(out, "<h2>Data loss evidence</h2><p>{}</p>", esc(loss));
+        let _ = write!(out, "<h2>Data loss evidence</h2><p>{}</p>", xml_escape(loss));
     }
     out.push_str("<h2>Probes</h2>");
     let probes: Vec<Vec<String>> = v.probes.iter().map(|r| r.to_vec()).collect();
@@ -90,9 +91,9 @@ pub fn render(r: &DrillRecord) -> String {
     if !v.evidence.is_empty() {
         out.push_str("<h2>Evidence</h2>");
         for (source, text, truncated) in &v.evidence {
-            let _ = write!(out, "<h3>{}</h3>", esc(&View::evidence_heading(source, text, *truncated)));
+            let _ = write!(out, "<h3>{}</h3>", xml_escape(&View::evidence_heading(source, text, *truncated)));
             if !text.is_empty() {
-                let _ = write!(out, "<pre>{}</pre>", esc(text.trim_end()));
+                let _ = write!(out, "<pre>{}</pre>", xml_escape(text.trim_end()));
             }
         }
     }

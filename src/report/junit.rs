@@ -4,11 +4,11 @@
 
 use std::fmt::Write;
 
-use super::svg::esc;
-use super::terminal::{measurement, secs};
-use super::DrillRecord;
 use crate::metrics::Measurement;
+use crate::record::DrillRecord;
 use crate::score::{Status, Verdict};
+use crate::text::xml_escape;
+use crate::text::{measurement, secs};
 use crate::timeline::Outcome;
 
 /// Renders one drill as a JUnit `<testsuites>` document with one `<testsuite>`; `mttr` adds
@@ -58,7 +58,7 @@ pub fn render(r: &DrillRecord, mttr: Option<(&Verdict, &Measurement, usize)>) ->
     let _ = writeln!(
         out,
         r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="{errors}" skipped="0" time="{duration:.3}" timestamp="{}">"#,
-        esc(&suite),
+        xml_escape(&suite),
         cases.len(),
         r.started_at.strftime("%Y-%m-%dT%H:%M:%S")
     );
@@ -71,29 +71,34 @@ pub fn render(r: &DrillRecord, mttr: Option<(&Verdict, &Measurement, usize)>) ->
         ("outcome", r.outcome.as_str()),
         ("fault", r.scenario.fault_description.as_str()),
     ] {
-        let _ = writeln!(out, r#"      <property name="{k}" value="{}"/>"#, esc(v));
+        let _ = writeln!(out, r#"      <property name="{k}" value="{}"/>"#, xml_escape(v));
     }
     out.push_str("    </properties>\n");
     let class = format!("firedrill.{}", r.scenario.name);
     for c in &cases {
-        let _ =
-            write!(out, r#"    <testcase name="{}" classname="{}" time="{:.3}""#, esc(&c.name), esc(&class), c.time);
+        let _ = write!(
+            out,
+            r#"    <testcase name="{}" classname="{}" time="{:.3}""#,
+            xml_escape(&c.name),
+            xml_escape(&class),
+            c.time
+        );
         match &c.outcome {
             CaseOutcome::Pass => out.push_str("/>\n"),
             CaseOutcome::Failure(kind, msg) => {
                 let _ = writeln!(
                     out,
                     ">\n      <failure type=\"{kind}\" message=\"{}\">{}</failure>\n    </testcase>",
-                    esc(msg),
-                    esc(msg)
+                    xml_escape(msg),
+                    xml_escape(msg)
                 );
             }
             CaseOutcome::Error(msg) => {
                 let _ = writeln!(
                     out,
                     ">\n      <error type=\"drill_error\" message=\"{}\">{}</error>\n    </testcase>",
-                    esc(msg),
-                    esc(msg)
+                    xml_escape(msg),
+                    xml_escape(msg)
                 );
             }
         }

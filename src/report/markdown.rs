@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::view::View;
-use super::DrillRecord;
+use crate::record::DrillRecord;
 
 /// A table cell: pipes escaped, and `<`/`>` as entities so a Markdown renderer never reads
 /// text from a scenario as HTML.

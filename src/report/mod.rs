@@ -5,15 +5,10 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod prediction;
-mod record;
 pub mod summary;
 pub mod svg;
 pub mod terminal;
 mod view;
-
-pub use record::{
-    load_history, write_atomic, DrillRecord, ProbeInfo, ReportError, ScenarioInfo, StepInfo, TargetsInfo,
-};
 
 #[cfg(test)]
 mod tests;

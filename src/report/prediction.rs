@@ -6,8 +6,8 @@ use std::fmt::Write;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-use super::terminal::secs;
 use crate::simulate::{Prediction, Stats};
+use crate::text::secs;
 
 fn cell(v: Option<f64>) -> String {
     v.map(secs).unwrap_or_else(|| "not recovered".into())

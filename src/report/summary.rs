@@ -5,134 +5,18 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use jiff::Timestamp;
 use serde::Serialize;
 
 use super::html::{table, STYLE};
-use super::svg::{esc, rto_history};
-use super::terminal::{measurement, secs};
-use super::DrillRecord;
+use super::svg::rto_history;
 use crate::metrics::{self, Measurement};
+use crate::record::{drilled_at, DrillRecord, Loaded};
 use crate::score::Status;
-
-/// The records of a folder, and the files that could not be read as records.
-pub struct Loaded {
-    /// Readable records with their files.
-    pub records: Vec<(PathBuf, DrillRecord)>,
-    /// Files that are not records, and why.
-    pub unreadable: Vec<(PathBuf, String)>,
-}
-
-/// The result files of `dir`, sorted.
-fn result_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !is_hidden(p))
-        .collect();
-    paths.sort();
-    Ok(paths)
-}
-
-/// Reads every `.json` record in `dir`. Unreadable files are listed, never fatal.
-pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
-    let mut loaded = Loaded { records: Vec::new(), unreadable: Vec::new() };
-    for p in result_files(dir)? {
-        match std::fs::read_to_string(&p)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<DrillRecord>(&t).map_err(|e| e.to_string()))
-        {
-            Ok(r) => loaded.records.push((p, r)),
-            Err(e) => loaded.unreadable.push((p, e)),
-        }
-    }
-    Ok(loaded)
-}
-
-/// Temporary files of atomic writes and written summaries are not drill results.
-fn is_hidden(p: &Path) -> bool {
-    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.ends_with(".summary.json"))
-}
-
-/// The integrity of one record file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Integrity {
-    /// Its content matches its hash.
-    Intact,
-    /// Its content does not match its hash: it was edited after it was written.
-    Tampered {
-        /// The hash it carries.
-        recorded: String,
-        /// The hash of its content now.
-        actual: String,
-    },
-    /// It carries no hash.
-    Unsigned,
-    /// It is not readable JSON.
-    Unreadable {
-        /// Why.
-        error: String,
-    },
-}
-
-/// Checks every `.json` file in `dir` against the hash it carries.
-pub fn verify(dir: &Path) -> std::io::Result<Vec<(PathBuf, Integrity)>> {
-    let paths = result_files(dir)?;
-    Ok(paths
-        .into_iter()
-        .map(|p| {
-            let status = match std::fs::read_to_string(&p)
-                .map_err(|e| e.to_string())
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string()))
-            {
-                Err(error) => Integrity::Unreadable { error },
-                Ok(value) => match value.get("record_sha256").and_then(|v| v.as_str()).filter(|s| !s.is_empty()) {
-                    None => Integrity::Unsigned,
-                    Some(recorded) => {
-                        let actual = DrillRecord::canonical_sha256(&value);
-                        if actual == recorded {
-                            Integrity::Intact
-                        } else {
-                            Integrity::Tampered { recorded: recorded.into(), actual }
-                        }
-                    }
-                },
-            };
-            (p, status)
-        })
-        .collect())
-}
-
-/// When a drill took place. Real-clock drills carry it; a virtual-time drill's stamps start at
-/// the epoch (so that a seed gives identical records), and its date is the real time it was
-/// written, which its file name carries.
-pub fn drilled_at(path: &Path, r: &DrillRecord) -> Timestamp {
-    if r.clock != "virtual" {
-        return r.started_at;
-    }
-    let from_name = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.split('_').next()).and_then(|stamp| {
-        // `YYYYmmddTHHMMSSmmmZ`
-        let digits: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
-        if digits.len() < 14 {
-            return None;
-        }
-        let iso = format!(
-            "{}-{}-{}T{}:{}:{}Z",
-            &digits[0..4],
-            &digits[4..6],
-            &digits[6..8],
-            &digits[8..10],
-            &digits[10..12],
-            &digits[12..14]
-        );
-        iso.parse::<Timestamp>().ok()
-    });
-    from_name
-        .or_else(|| std::fs::metadata(path).ok()?.modified().ok().and_then(|t| Timestamp::try_from(t).ok()))
-        .unwrap_or(r.started_at)
-}
+use crate::text::xml_escape;
+use crate::text::{measurement, secs};
 
 /// Whether recovery got slower than before.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -421,7 +305,7 @@ pub fn render_md(s: &Summary) -> String {
 pub fn render_html(s: &Summary) -> String {
     let mut out = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>DR drill compliance summary</title><style>{STYLE}</style></head><body><h1>DR drill compliance summary</h1><p>Period: {}.</p>",
-        esc(&period(s))
+        xml_escape(&period(s))
     );
     table(&mut out, &HEAD, &rows(s));
     let gaps: Vec<&str> = s.scenarios.iter().filter(|c| c.gap).map(|c| c.scenario.as_str()).collect();
@@ -429,11 +313,11 @@ pub fn render_html(s: &Summary) -> String {
         let _ = write!(
             out,
             "<div class=\"warning\"><strong>Not drilled in this period:</strong> {}</div>",
-            esc(&gaps.join(", "))
+            xml_escape(&gaps.join(", "))
         );
     }
     for c in s.scenarios.iter().filter(|c| !c.gap) {
-        let _ = write!(out, "<h2>{}</h2><div class=\"chart\">", esc(&c.scenario));
+        let _ = write!(out, "<h2>{}</h2><div class=\"chart\">", xml_escape(&c.scenario));
         let points: Vec<(String, Option<f64>)> =
             c.history.iter().map(|h| (h.drilled_at.strftime("%Y-%m-%d %H:%M").to_string(), h.rto.seconds())).collect();
         out.push_str(&rto_history(&points, c.rto_target_s));
@@ -443,7 +327,7 @@ pub fn render_html(s: &Summary) -> String {
     if !s.unreadable.is_empty() {
         out.push_str("<h2>Files that could not be read</h2><ul>");
         for (p, e) in &s.unreadable {
-            let _ = write!(out, "<li><code>{}</code>: {}</li>", esc(p), esc(e));
+            let _ = write!(out, "<li><code>{}</code>: {}</li>", xml_escape(p), xml_escape(e));
         }
         out.push_str("</ul>");
     }

@@ -4,8 +4,8 @@
 
 use std::fmt::Write;
 
-use super::terminal::secs;
-use super::DrillRecord;
+use crate::record::DrillRecord;
+use crate::text::{secs, xml_escape};
 use crate::timeline::{EventKind, Micros};
 
 const WIDTH: f64 = 1100.0;
@@ -17,17 +17,6 @@ const OK: &str = "#2e9e5b";
 const FAIL: &str = "#d64545";
 const STEP: &str = "#3b6fd6";
 const OVER: &str = "#e08a1e";
-
-/// Escapes text for XML (and HTML), dropping the control characters XML 1.0 forbids.
-pub fn esc(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
-        .collect::<String>()
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// A tick step giving about eight ticks over `span` seconds.
 fn tick_step(span: f64) -> f64 {
@@ -95,14 +84,14 @@ pub fn drill_chart(r: &DrillRecord) -> String {
     let _ = write!(
         out,
         r#"<svg viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="Drill timeline of {name}" font-family="system-ui, -apple-system, 'Segoe UI', sans-serif" font-size="12">"#,
-        name = esc(&r.scenario.name)
+        name = xml_escape(&r.scenario.name)
     );
     let _ = write!(out, r##"<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>"##);
     let _ = write!(
         out,
         r##"<text x="{LABEL}" y="22" font-size="15" font-weight="600" fill="#1d2330">{} — {}</text>"##,
-        esc(&r.scenario.name),
-        esc(r.outcome.as_str())
+        xml_escape(&r.scenario.name),
+        xml_escape(r.outcome.as_str())
     );
 
     // The fault window.
@@ -159,10 +148,10 @@ pub fn drill_chart(r: &DrillRecord) -> String {
             r##"<text x="{}" y="{:.1}" text-anchor="end" fill="#1d2330">{}</text><text x="{}" y="{:.1}" text-anchor="end" fill="#7a8191" font-size="10">{}</text>"##,
             LABEL - 10.0,
             y + 10.0,
-            esc(&p.name),
+            xml_escape(&p.name),
             LABEL - 10.0,
             y + 21.0,
-            esc(&p.kind)
+            xml_escape(&p.kind)
         );
         let _ = write!(
             out,
@@ -176,7 +165,7 @@ pub fn drill_chart(r: &DrillRecord) -> String {
                 r#"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{LANE}" fill="{}"><title>{}: {} from {} to {}</title></rect>"#,
                 (x1 - x0).max(0.8),
                 if ok { OK } else { FAIL },
-                esc(&p.name),
+                xml_escape(&p.name),
                 if ok { "ok" } else { "failing" },
                 short(a - origin),
                 short(b - origin)
@@ -208,7 +197,7 @@ pub fn drill_chart(r: &DrillRecord) -> String {
             r##"<text x="{}" y="{:.1}" text-anchor="end" fill="#1d2330">{}</text>"##,
             LABEL - 10.0,
             y + 15.0,
-            esc(&truncate(&format!("{}. {}", timing.step + 1, info.name), 30))
+            xml_escape(&truncate(&format!("{}. {}", timing.step + 1, info.name), 30))
         );
         if let (Some(t0), Some(start)) = (t0, timing.started_s) {
             let a = t0 + start;
@@ -231,9 +220,9 @@ pub fn drill_chart(r: &DrillRecord) -> String {
                 (scale.x(a + took) - scale.x(a)).max(1.5),
                 LANE - 8.0,
                 if timing.over_budget { OVER } else { STEP },
-                esc(&info.name),
+                xml_escape(&info.name),
                 secs(took),
-                esc(&timing.status)
+                xml_escape(&timing.status)
             );
         }
         y += LANE + GAP;
@@ -254,7 +243,7 @@ pub fn drill_chart(r: &DrillRecord) -> String {
                 top + plot_h,
                 top + plot_h + 20.0,
                 label_y - 4.0,
-                esc(label)
+                xml_escape(label)
             );
         };
         marker(t0, "#9b2c2c", "T: fault active", false, 0.0);
@@ -317,7 +306,7 @@ pub fn rto_history(points: &[(String, Option<f64>)], target: Option<f64>) -> Str
             y(t),
             pad + 2.0,
             y(t) - 4.0,
-            esc(&secs(t))
+            xml_escape(&secs(t))
         );
     }
     // The value axis (0 and its top) and the first and last drill's dates.
@@ -327,17 +316,17 @@ pub fn rto_history(points: &[(String, Option<f64>)], target: Option<f64>) -> Str
         pad - 4.0,
         h - pad + 3.0,
         pad - 22.0,
-        esc(&secs(max))
+        xml_escape(&secs(max))
     );
     if let (Some(first), Some(last)) = (points.first(), points.last()) {
         let _ = write!(
             out,
             r##"<text x="{pad}" y="{:.1}" fill="#7a8191">{}</text><text x="{}" y="{:.1}" text-anchor="end" fill="#7a8191">{}</text>"##,
             h - pad + 16.0,
-            esc(&first.0),
+            xml_escape(&first.0),
             w - pad,
             h - pad + 16.0,
-            esc(&last.0)
+            xml_escape(&last.0)
         );
     }
     let line: Vec<String> =
@@ -356,8 +345,8 @@ pub fn rto_history(points: &[(String, Option<f64>)], target: Option<f64>) -> Str
                     x(i),
                     y(*v),
                     if missed { FAIL } else { STEP },
-                    esc(label),
-                    esc(&secs(*v))
+                    xml_escape(label),
+                    xml_escape(&secs(*v))
                 );
             }
             None => {
@@ -366,7 +355,7 @@ pub fn rto_history(points: &[(String, Option<f64>)], target: Option<f64>) -> Str
                     r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{FAIL}" font-weight="700">×<title>{}: not recovered</title></text>"#,
                     x(i),
                     pad,
-                    esc(label)
+                    xml_escape(label)
                 );
             }
         }

@@ -7,64 +7,11 @@ use std::fmt::Write;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-use super::view::View;
-use super::DrillRecord;
+use super::view::{verdict_cells, View};
 use crate::drill::ScenarioRun;
-use crate::duration::Dur;
-use crate::metrics::Measurement;
+use crate::record::DrillRecord;
 use crate::scenario::{Scenario, StepAction};
-use crate::score::{Status, Verdict};
-
-/// Seconds as people read them: `12.40 s`, or `8m 12.4s` (`15m`) past a minute.
-pub fn secs(s: f64) -> String {
-    if s < 60.0 {
-        return format!("{s:.2} s");
-    }
-    let m = (s / 60.0).floor();
-    let rest = s - m * 60.0;
-    if rest < 0.05 {
-        format!("{m}m")
-    } else {
-        format!("{m}m {rest:.1}s")
-    }
-}
-
-/// A measurement with its uncertainty, or why there is none.
-pub fn measurement(m: &Measurement) -> String {
-    match m {
-        Measurement::Measured { seconds, uncertainty, note } => {
-            let mut s = secs(*seconds);
-            if *uncertainty > 0.0 {
-                s += &format!(" ± {}", secs(*uncertainty));
-            }
-            if let Some(n) = note {
-                s += &format!(" ({n})");
-            }
-            s
-        }
-        Measurement::NoImpact => "0 s (no impact observed)".into(),
-        Measurement::Unmet { reason } => format!("unmet: {reason}"),
-        Measurement::NotMeasured { reason } => format!("not measured: {reason}"),
-    }
-}
-
-/// A verdict as target, verdict word and signed margin, the same in every format.
-pub(super) fn verdict_cells(v: Option<&Verdict>) -> [String; 3] {
-    match v {
-        None => ["-".into(), "-".into(), "-".into()],
-        Some(v) => [
-            secs(v.limit_s),
-            match v.status {
-                Status::Met => "met".into(),
-                Status::Missed => "MISSED".into(),
-                Status::NotMeasured => "NOT MEASURED".into(),
-            },
-            v.margin_s
-                .map(|m| format!("{}{}", if m >= 0.0 { "+" } else { "-" }, secs(m.abs())))
-                .unwrap_or_else(|| "-".into()),
-        ],
-    }
-}
+use crate::text::measurement;
 
 /// The summary of one drill.
 pub fn drill(r: &DrillRecord, of: u32) -> String {
@@ -152,7 +99,7 @@ pub fn plan(s: &Scenario) -> String {
         let _ = writeln!(out, "  {}", s.description.replace('\n', "\n  "));
     }
     let _ = writeln!(out, "environment: {}", s.environment.kind());
-    if let crate::scenario::Environment::Docker(stack) = &s.environment {
+    if let crate::scenario::EnvironmentSpec::Docker(stack) = &s.environment {
         for c in &stack.containers {
             let command = if c.command.is_empty() { String::new() } else { format!(": {}", c.command.join(" ")) };
             let _ = writeln!(out, "  start `{}` from {}{command}", c.name, c.image);
@@ -196,7 +143,7 @@ pub fn plan(s: &Scenario) -> String {
         false => {
             let budget = s.procedure_budget.map(|b| format!(", budget {b}")).unwrap_or_default();
             let _ = writeln!(out, "4. procedure: {} steps in order{budget}", s.steps.len());
-            let is_sim = matches!(s.environment, crate::scenario::Environment::Sim(_));
+            let is_sim = matches!(s.environment, crate::scenario::EnvironmentSpec::Sim(_));
             let mut t = Builder::default();
             let mut header = vec!["#", "step", "action", "budget", "escalate after"];
             if is_sim {
@@ -246,72 +193,4 @@ pub fn plan(s: &Scenario) -> String {
         .collect();
     let _ = writeln!(out, "\ntargets: {}", if targets.is_empty() { "none".into() } else { targets.join(", ") });
     crate::redact::text(&out, &s.redact)
-}
-
-/// The summary of a load run, for the terminal.
-pub fn load(plan: &crate::load::Plan, r: &crate::load::Report) -> String {
-    let mut out = String::new();
-    let model = match &plan.model {
-        crate::load::Model::Open(stages) => {
-            let parts: Vec<String> = stages
-                .iter()
-                .map(|s| match s.to {
-                    Some(to) => format!("{:.0}/s..{to:.0}/s for {}", s.rate, Dur(s.duration)),
-                    None => format!("{:.0}/s for {}", s.rate, Dur(s.duration)),
-                })
-                .collect();
-            format!("open model, {}", parts.join(", then "))
-        }
-        crate::load::Model::Closed { users, duration } => format!("closed model, {users} users for {}", Dur(*duration)),
-    };
-    let protocol = if plan.http2 { "HTTP/2" } else { "HTTP/1.1" };
-    let _ = writeln!(
-        out,
-        "load: {model}; {} target(s), {protocol}, up to {} connections",
-        plan.targets.len(),
-        plan.connections
-    );
-    let s = &r.summary;
-    let requested = r.requested_rate.map(|q| format!(" (requested {q:.1}/s)")).unwrap_or_default();
-    let _ = writeln!(out, "sent {} in {:.2} s: {:.1}/s{requested}; {} ok", s.sent, r.elapsed_s, s.send_rate, s.ok);
-    if !s.errors.is_empty() {
-        let errors: Vec<String> =
-            s.errors.iter().map(|(c, n)| format!("{} {n}", format!("{c:?}").to_lowercase())).collect();
-        let _ = writeln!(out, "errors: {}", errors.join(", "));
-    }
-    let p = |p: &crate::load::stats::Percentiles| {
-        let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
-        format!(
-            "mean {} | p50 {} | p90 {} | p95 {} | p99 {} | p99.9 {} | max {} ms",
-            f(p.mean_ms),
-            f(p.p50_ms),
-            f(p.p90_ms),
-            f(p.p95_ms),
-            f(p.p99_ms),
-            f(p.p999_ms),
-            f(p.max_ms)
-        )
-    };
-    let _ = writeln!(out, "latency (from when due): {}", p(&s.latency));
-    let _ = writeln!(out, "service time (from send): {}", p(&s.service_time));
-    let _ = writeln!(
-        out,
-        "connections opened: {}; CPU {:.2} s, {:.1} µs per request",
-        r.connections, r.cpu_s, r.cpu_us_per_request
-    );
-    let mut t = Builder::default();
-    t.push_record(["t", "sent", "errors", "p50 ms", "p95 ms", "p99 ms"]);
-    let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
-    for b in &s.buckets {
-        t.push_record([
-            format!("{:.0}s", b.start_s),
-            b.sent.to_string(),
-            format!("{} ({:.1}%)", b.errors, b.error_rate * 100.0),
-            f(b.p50_ms),
-            f(b.p95_ms),
-            f(b.p99_ms),
-        ]);
-    }
-    let _ = writeln!(out, "{}", t.build().with(Style::rounded()));
-    out
 }

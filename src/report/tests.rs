@@ -4,9 +4,10 @@ use std::path::Path;
 
 use quick_xml::events::Event as Xml;
 
-use super::summary::{self, Integrity, Trend};
-use super::{html, junit, markdown, write_atomic, DrillRecord};
+use super::summary::{self, Trend};
+use super::{html, junit, markdown};
 use crate::drill::drill_once;
+use crate::record::{self, write_atomic, DrillRecord, Integrity};
 use crate::scenario;
 
 fn shipped(name: &str) -> scenario::Scenario {
@@ -87,7 +88,7 @@ fn junit_has_one_case_per_target_and_names_the_missed_one() {
     let (kind, message) = rto.failure.as_ref().expect("the RTO case fails");
     assert_eq!(kind, "target_missed");
     let measured = missed.metrics.rto.seconds().unwrap();
-    assert!(message.contains(&super::terminal::secs(measured)), "{message} lacks the measured RTO {measured}");
+    assert!(message.contains(&crate::text::secs(measured)), "{message} lacks the measured RTO {measured}");
 }
 
 #[test]
@@ -144,7 +145,7 @@ fn markdown_reads_as_a_report_with_evidence() {
     ] {
         assert!(md.contains(section), "{section}");
     }
-    assert!(md.contains(&super::terminal::measurement(&r.metrics.rto)), "RTO with its uncertainty");
+    assert!(md.contains(&crate::text::measurement(&r.metrics.rto)), "RTO with its uncertainty");
     assert!(md.contains(r.scenario.sha256.as_str()));
     assert!(md.contains("fault confirmed active (T)") && md.contains("fault reverted"));
     assert!(md.contains(&format!("{} of {} acknowledged writes", r.metrics.rpo.lost, r.metrics.rpo.acknowledged)));
@@ -180,7 +181,7 @@ fn verify_catches_an_edited_record_and_tolerates_junk() {
         write_atomic(dir.path(), &name, &r.to_json()).unwrap();
         names.push(name);
     }
-    let all = summary::verify(dir.path()).unwrap();
+    let all = record::verify(dir.path()).unwrap();
     assert!(all.iter().all(|(_, s)| *s == Integrity::Intact), "{all:?}");
 
     // Someone improves an RTO after the fact.
@@ -191,14 +192,14 @@ fn verify_catches_an_edited_record_and_tolerates_junk() {
     std::fs::write(&edited, serde_json::to_string_pretty(&v).unwrap()).unwrap();
     std::fs::write(dir.path().join("junk.json"), "{ not json").unwrap();
 
-    let checked = summary::verify(dir.path()).unwrap();
+    let checked = record::verify(dir.path()).unwrap();
     let status = |n: &str| checked.iter().find(|(p, _)| p.ends_with(n)).unwrap().1.clone();
     assert_eq!(status(&names[0]), Integrity::Intact);
     assert!(matches!(status(&names[1]), Integrity::Tampered { .. }));
     assert!(matches!(status("junk.json"), Integrity::Unreadable { .. }));
 
     // The summary reads what it can and reports the rest.
-    let loaded = summary::load_dir(dir.path()).unwrap();
+    let loaded = record::load_dir(dir.path()).unwrap();
     assert_eq!((loaded.records.len(), loaded.unreadable.len()), (2, 1));
 }
 
@@ -214,7 +215,7 @@ fn summary_lists_gaps_and_flags_slower_recovery() {
         r.metrics.rto = crate::metrics::Measurement::Measured { seconds: rto, uncertainty: 0.25, note: None };
         write_atomic(dir.path(), &format!("d{day}.json"), &r.to_json()).unwrap();
     }
-    let loaded = summary::load_dir(dir.path()).unwrap();
+    let loaded = record::load_dir(dir.path()).unwrap();
     let expected = vec!["node-drain".to_string(), "db-failover".to_string()];
     let s = summary::summarize(&loaded, None, None, None, &expected);
     let drain = s.scenarios.iter().find(|c| c.scenario == "node-drain").unwrap();

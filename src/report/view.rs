@@ -2,9 +2,10 @@
 //! HTML): rows of text, not numbers to recompute. Probe samples are condensed into state
 //! changes, which is what a reader of a timeline needs; every sample stays in the JSON record.
 
-use super::terminal::{measurement, secs, verdict_cells};
-use super::DrillRecord;
+use crate::record::DrillRecord;
 use crate::timeline::{EventKind, Micros, Phase};
+use firedrill_core::score::{Status, Verdict};
+use firedrill_core::text::{measurement, secs};
 
 /// One line of the condensed timeline.
 pub struct TimelineRow {
@@ -266,5 +267,23 @@ impl View {
             timeline.push(TimelineRow { rel: rel(e.t_us, t0), at: stamp(e.at), text });
         }
         View { facts, results, steps, probes, data_loss, warnings, timeline, evidence }
+    }
+}
+
+/// A verdict as target, verdict word and signed margin, the same in every format.
+pub(super) fn verdict_cells(v: Option<&Verdict>) -> [String; 3] {
+    match v {
+        None => ["-".into(), "-".into(), "-".into()],
+        Some(v) => [
+            secs(v.limit_s),
+            match v.status {
+                Status::Met => "met".into(),
+                Status::Missed => "MISSED".into(),
+                Status::NotMeasured => "NOT MEASURED".into(),
+            },
+            v.margin_s
+                .map(|m| format!("{}{}", if m >= 0.0 { "+" } else { "-" }, secs(m.abs())))
+                .unwrap_or_else(|| "-".into()),
+        ],
     }
 }

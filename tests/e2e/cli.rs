@@ -121,7 +121,7 @@ fn the_same_seed_gives_byte_identical_records_and_another_seed_does_not() {
     assert!(a == b, "the same seed must give byte-identical records");
     let (c, _, _keep_c) = run_into("8");
     assert!(a != c, "another seed must give another record");
-    let (ra, rc) = (load_record(&path_a), serde_json::from_slice::<firedrill::report::DrillRecord>(&c).unwrap());
+    let (ra, rc) = (load_record(&path_a), serde_json::from_slice::<firedrill::record::DrillRecord>(&c).unwrap());
     assert_eq!((ra.seed, rc.seed), (7, 8));
     assert_ne!(ra.timeline, rc.timeline, "the timelines themselves differ, not just the seed field");
 }

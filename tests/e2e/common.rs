@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use firedrill::report::DrillRecord;
+use firedrill::record::DrillRecord;
 use firedrill::scenario::{Scenario, ScenarioError};
 use firedrill::timeline::{Event, EventKind};
 

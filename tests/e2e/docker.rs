@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use firedrill::drill::drill_once;
 use firedrill::metrics::Measurement;
-use firedrill::report::DrillRecord;
+use firedrill::record::DrillRecord;
 use firedrill::timeline::{EventKind, Outcome};
 
 use crate::common::{repo, scenario};
@@ -273,7 +273,7 @@ fn a_test_that_panics_midway_leaves_nothing_behind() {
     let Some(_engine) = engine() else { return };
     use firedrill::env::{AnyEnvironment, Environment};
     let scenario = scenario(&format!("name: panics\n{WEB}\nfault: {{kind: container_pause, target: web}}\n"));
-    let AnyEnvironment::Docker(env) = AnyEnvironment::for_scenario(&scenario, 7) else {
+    let Ok(AnyEnvironment::Docker(env)) = AnyEnvironment::for_scenario(&scenario, 7) else {
         panic!("a docker environment")
     };
     let run = env.run_id().to_string();
@@ -500,7 +500,7 @@ fn stack_files_nodes_surges_and_scale_outs_are_checked_before_anything_runs() {
     );
     std::fs::write(&scenario_path, drill).expect("written");
     let scenario = firedrill::scenario::load(&scenario_path).expect("it loads");
-    let firedrill::scenario::Environment::Docker(env) = &scenario.environment else { panic!("docker") };
+    let firedrill::scenario::EnvironmentSpec::Docker(env) = &scenario.environment else { panic!("docker") };
     let names: Vec<&str> = env.containers.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["web", "spare", "tool"]);
     firedrill::drill::check(&scenario).expect("a valid drill");

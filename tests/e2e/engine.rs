@@ -8,7 +8,7 @@ use std::time::Duration;
 use firedrill::drill::drill_in;
 use firedrill::env::{EnvError, Environment, FaultGuard, Sample};
 use firedrill::metrics::Measurement;
-use firedrill::report::DrillRecord;
+use firedrill::record::DrillRecord;
 use firedrill::scenario::{Fault, Probe, Problem, ResolvedStep, Scenario};
 use firedrill::timeline::{Event, EventKind, Outcome, Phase};
 use tokio::time::{sleep, Instant};

@@ -3,7 +3,7 @@
 
 use firedrill::drill::{check, drill_once};
 use firedrill::metrics::Measurement;
-use firedrill::report::DrillRecord;
+use firedrill::record::DrillRecord;
 use firedrill::scenario::Scenario;
 use firedrill::timeline::{EventKind, Outcome};
 

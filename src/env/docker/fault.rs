@@ -329,7 +329,7 @@ async fn run_helper(inner: &Inner, id: &str, rules: &[String], op: &str) -> Resu
             while let Some(Ok(chunk)) = logs.next().await {
                 text.extend_from_slice(&chunk.into_bytes());
             }
-            return Err(format!("`{script}` exited {code}: {}", crate::probe::last_line(&text)));
+            return Err(format!("`{script}` exited {code}: {}", firedrill_net::process::last_line(&text)));
         }
         Ok(())
     }
@@ -341,7 +341,7 @@ async fn run_helper(inner: &Inner, id: &str, rules: &[String], op: &str) -> Resu
 }
 
 /// Runs `argv` inside container `id`: the last line it printed when it exits 0; its exit code
-/// and last line otherwise (as [`crate::probe::run`] does on this machine).
+/// and last line otherwise (as [`firedrill_net::process::run`] does on this machine).
 pub(super) async fn exec(docker: &Docker, id: &str, argv: &[String]) -> Result<Option<String>, String> {
     let options = CreateExecOptions {
         cmd: Some(argv.to_vec()),
@@ -363,7 +363,7 @@ pub(super) async fn exec(docker: &Docker, id: &str, argv: &[String]) -> Result<O
         }
     }
     let inspected = docker.inspect_exec(&created.id).await.map_err(|e| format!("exec `{}`: {e}", argv.join(" ")))?;
-    let last = crate::probe::last_line(&text);
+    let last = firedrill_net::process::last_line(&text);
     match inspected.exit_code.unwrap_or(-1) {
         0 => Ok(Some(last).filter(|l| !l.is_empty())),
         code => Err(format!("exit {code}: {last}")),

@@ -71,7 +71,7 @@ struct Inner {
     addresses: RefCell<HashMap<String, String>>,
     provisioned: RefCell<Vec<ContainerAsync<GenericImage>>>,
     ledgers: RefCell<HashMap<usize, Rc<Ledger>>>,
-    s3: RefCell<HashMap<usize, (String, aws_sdk_s3::Client)>>,
+    s3: RefCell<HashMap<usize, (String, probe::S3Client)>>,
     /// The background load of each SLO probe, the URL it loads and the probe's name.
     slo: RefCell<HashMap<usize, (String, String, crate::load::Background)>>,
     started: RefCell<Option<i64>>,
@@ -527,7 +527,9 @@ impl Environment for DockerEnv {
                 let target = self.inner.target(name)?;
                 fault::exec(self.inner.docker()?, &target.id, argv).await
             }
-            StepAction::Run { argv, container: None } => probe::run(&self.inner.expand_all(argv)?).await,
+            StepAction::Run { argv, container: None } => {
+                firedrill_net::process::run(&self.inner.expand_all(argv)?).await
+            }
             StepAction::Manual(text) => super::confirm_manual(&step.name, text).await,
             StepAction::Start(name) => {
                 let spec = self.inner.spec(name)?;
@@ -599,7 +601,7 @@ impl Environment for DockerEnv {
                         stage.duration = stage.duration.min(Duration::from_secs_f64(report.elapsed_s));
                     }
                 }
-                (*i, name.clone(), crate::report::terminal::load(&plan, &report))
+                (*i, name.clone(), crate::load::describe(&plan, &report))
             })
             .collect();
         slo.sort_by_key(|s| s.0);
@@ -608,7 +610,7 @@ impl Environment for DockerEnv {
         }
         for surge in self.inner.surges.borrow_mut().iter_mut() {
             let report = surge.stop();
-            let text = crate::report::terminal::load(surge.plan(), &report);
+            let text = crate::load::describe(surge.plan(), &report);
             evidence.push(Evidence { source: "traffic_surge".into(), text, truncated: false });
         }
         evidence

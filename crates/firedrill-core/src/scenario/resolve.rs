@@ -11,6 +11,7 @@ use super::error::{Pos, Problem, ScenarioError};
 use super::model::*;
 use crate::dist::Dist;
 use crate::duration::Dur;
+use crate::text::hex;
 
 /// The default deadline: long enough for a tier-1 RTO of 15 minutes to be missed visibly.
 const DEFAULT_DEADLINE: Dur = Dur::secs(30 * 60);
@@ -35,7 +36,7 @@ pub struct Scenario {
     /// Labels.
     pub tags: Vec<String>,
     /// Where it runs.
-    pub environment: Environment,
+    pub environment: EnvironmentSpec,
     /// What is injected.
     pub fault: Fault,
     /// The probes, availability and data.
@@ -224,7 +225,7 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
         );
     }
     match &raw.environment {
-        Environment::Sim(stack) => {
+        EnvironmentSpec::Sim(stack) => {
             for (field, value) in [
                 ("nodes", stack.nodes),
                 ("replicas", stack.replicas),
@@ -240,7 +241,7 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
                 }
             }
         }
-        Environment::Docker(stack) => {
+        EnvironmentSpec::Docker(stack) => {
             let at = key_pos(text, "environment");
             let mut names = HashSet::new();
             let declared = stack.containers.iter().map(|c| &c.name).chain(stack.attach.iter().map(|a| &a.name));
@@ -314,7 +315,7 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
             );
         }
     }
-    let is_sim = matches!(raw.environment, Environment::Sim(_));
+    let is_sim = matches!(raw.environment, EnvironmentSpec::Sim(_));
     let mut steps = Vec::new();
     for s in &proc.steps {
         let step = &s.value;
@@ -456,11 +457,6 @@ fn is_hostname(s: &str) -> bool {
         && !s.starts_with('-')
         && !s.ends_with('-')
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-}
-
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Scenario {

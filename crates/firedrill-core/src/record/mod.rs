@@ -1,9 +1,7 @@
 //! The JSON record of a drill: what ran, what was seen, what it means. Written atomically to
 //! `reports/`; the input of every other report.
 
-use std::collections::HashSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -14,9 +12,13 @@ use crate::scenario::{Scenario, StepAction};
 use crate::score::Verdict;
 use crate::timeline::{Outcome, Timeline};
 
+mod store;
+
+pub use store::{drilled_at, load_dir, load_history, verify, write_atomic, Integrity, Loaded};
+
 /// Why a record could not be written or read.
 #[derive(Debug, thiserror::Error)]
-pub enum ReportError {
+pub enum RecordError {
     /// Masking secrets left a record that is no longer valid; nothing is written.
     #[error("failed to mask secrets in the record ({0}); nothing was written")]
     Redaction(String),
@@ -146,7 +148,7 @@ impl DrillRecord {
         metrics: Metrics,
         verdicts: Vec<Verdict>,
         score: Option<u32>,
-    ) -> Result<Self, ReportError> {
+    ) -> Result<Self, RecordError> {
         let secs = |d: Option<crate::duration::Dur>| d.map(|d| d.as_secs_f64());
         let first = timeline.events.first().map(|e| e.at).unwrap_or(Timestamp::UNIX_EPOCH);
         let last = timeline.events.last().map(|e| e.at).unwrap_or(first);
@@ -218,7 +220,7 @@ impl DrillRecord {
 
     /// The record with every secret masked in every string it holds, so that no format
     /// rendered from it can show one.
-    fn redacted(self, listed: &[String]) -> Result<Self, ReportError> {
+    fn redacted(self, listed: &[String]) -> Result<Self, RecordError> {
         /// Fields whose values are words of the format (tags, enums) or stamps, never text a
         /// secret could be in: masking a listed string that happens to be inside one would
         /// break the record.
@@ -237,7 +239,7 @@ impl DrillRecord {
         let mut value = serde_json::to_value(&self).expect("a record is plain data");
         walk(&mut value, listed);
         // Never fall back to the unmasked record: no record is better than a leaking one.
-        serde_json::from_value(value).map_err(|e| ReportError::Redaction(e.to_string()))
+        serde_json::from_value(value).map_err(|e| RecordError::Redaction(e.to_string()))
     }
 
     /// The SHA-256 of the canonical form of a record's JSON: keys sorted, no whitespace, the
@@ -248,7 +250,7 @@ impl DrillRecord {
             map.remove("record_sha256");
         }
         let canonical = serde_json::to_string(&value).expect("plain JSON");
-        crate::scenario::hex(&Sha256::digest(canonical.as_bytes()))
+        crate::text::hex(&Sha256::digest(canonical.as_bytes()))
     }
 
     /// The record as pretty JSON with its integrity hash, the bytes written to disk.
@@ -266,41 +268,4 @@ impl DrillRecord {
         let stamp = written_at.strftime("%Y%m%dT%H%M%S%.3fZ").to_string().replace('.', "");
         format!("{stamp}_{}_seed{}_run{}.json", self.scenario.name, self.seed, self.run)
     }
-}
-
-/// Writes `contents` to `dir/name` through a temporary file and a rename, so that a crash
-/// never leaves half a record.
-pub fn write_atomic(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, ReportError> {
-    let err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ReportError::Write { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(err(dir))?;
-    let target = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(err(&tmp))?;
-    f.write_all(contents.as_bytes()).map_err(err(&tmp))?;
-    f.sync_all().map_err(err(&tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, &target).map_err(err(&target))?;
-    Ok(target)
-}
-
-/// Earlier records in `dir` of the drill `of` ran (same scenario file, by its SHA-256, and
-/// environment), for MTTR: a changed runbook is another drill. A virtual-time drill that
-/// repeats one of `current` or of the history is counted once. Unreadable files are skipped:
-/// history is evidence, not a precondition.
-pub fn load_history(dir: &Path, of: &DrillRecord, exclude: &[PathBuf], current: &[&DrillRecord]) -> Vec<DrillRecord> {
-    let Ok(loaded) = super::summary::load_dir(dir) else { return vec![] };
-    let owned = |(sha, seed): (&str, u64)| (sha.to_string(), seed);
-    let mut seen: HashSet<(String, u64)> = current.iter().filter_map(|r| r.replay_key()).map(owned).collect();
-    loaded
-        .records
-        .into_iter()
-        .filter(|(p, _)| !exclude.contains(p))
-        .map(|(_, r)| r)
-        .filter(|r| r.scenario.sha256 == of.scenario.sha256 && r.scenario.name == of.scenario.name)
-        .filter(|r| r.environment == of.environment)
-        .filter(|r| r.replay_key().is_none_or(|k| seen.insert(owned(k))))
-        .collect()
 }

@@ -4,6 +4,9 @@
 
 pub mod ledger;
 
+/// The S3 client that `s3` probes take, so environments need not name the AWS SDK.
+pub use aws_sdk_s3::Client as S3Client;
+
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
@@ -14,8 +17,8 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::duration::Dur;
-use crate::env::Sample;
+use firedrill_core::duration::Dur;
+use firedrill_core::sample::Sample;
 
 /// `GET url`: healthy when the status is `expect`, the body contains `body_contains` and the
 /// answer came within `max_latency`.
@@ -109,34 +112,10 @@ pub async fn sql(dsn: &str, query: &str) -> Sample {
 
 /// Runs `argv` on this machine: healthy when it exits 0. It is killed if the check is dropped.
 pub async fn command(argv: &[String]) -> Sample {
-    match run(argv).await {
+    match crate::process::run(argv).await {
         Ok(_) => Sample::ok(),
         Err(why) => Sample::fail(why),
     }
-}
-
-/// Runs `argv` on this machine, killed if dropped: the last line it printed when it exits 0;
-/// its exit status and last error line otherwise, or why it could not start.
-pub async fn run(argv: &[String]) -> Result<Option<String>, String> {
-    let (program, args) = argv.split_first().ok_or("no program")?;
-    let output = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|e| io_error(&format!("run `{program}`"), &e))?;
-    if output.status.success() {
-        Ok(Some(last_line(&output.stdout)).filter(|l| !l.is_empty()))
-    } else {
-        Err(format!("{} ({})", output.status, last_line(&output.stderr)))
-    }
-}
-
-/// The last non-empty line a program printed, for a one-line reason.
-pub fn last_line(output: &[u8]) -> String {
-    let text = String::from_utf8_lossy(output);
-    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
 }
 
 /// An S3 client for a custom endpoint (path-style, no retries: each sample is one attempt).

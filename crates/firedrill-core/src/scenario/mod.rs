@@ -11,7 +11,7 @@ mod resolve;
 
 pub use error::{Pos, Problem, ScenarioError};
 pub use model::*;
-pub use resolve::{hex, Positions, ResolvedStep, Scenario, StepAction};
+pub use resolve::{Positions, ResolvedStep, Scenario, StepAction};
 
 use std::path::{Path, PathBuf};
 
@@ -48,7 +48,7 @@ pub fn with_overrides(e: ScenarioError, path: &Path, sets: &[String]) -> Scenari
 pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
     let mut raw: RawScenario =
         serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| ScenarioError::parse(path, text, &e))?;
-    if let Environment::Docker(stack) = &mut raw.environment {
+    if let EnvironmentSpec::Docker(stack) = &mut raw.environment {
         include_stack(stack, path)?;
     }
     resolve::resolve(raw, text, path)

@@ -28,8 +28,8 @@ use tokio::time::{timeout, timeout_at, Instant, MissedTickBehavior};
 
 use super::serve::{self, lock, AbortOnDrop, Answer, Signals};
 use super::StackError;
-use crate::duration::Dur;
-use crate::probe;
+use firedrill_core::duration::Dur;
+use firedrill_net::probe;
 
 /// The load balancer's settings, one per command-line flag.
 #[derive(Clone, Debug)]

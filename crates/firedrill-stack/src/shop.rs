@@ -28,8 +28,8 @@ use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use super::serve::{self, lock, AbortOnDrop, Answer, Signals};
 use super::StackError;
-use crate::duration::Dur;
-use crate::probe::ledger::pg_error;
+use firedrill_core::duration::Dur;
+use firedrill_net::probe::ledger::pg_error;
 
 /// The service's settings, one per command-line flag.
 #[derive(Clone, Debug)]
@@ -141,10 +141,10 @@ impl Config {
             return bad(format!("`{}` is not an S3 endpoint URL (expected e.g. `http://s3:5000`)", self.s3));
         }
         let db: tokio_postgres::Config = self.db.parse().map_err(|e| {
-            StackError::Config(format!("invalid connection string `{}`: {e}", crate::redact::dsn(&self.db)))
+            StackError::Config(format!("invalid connection string `{}`: {e}", firedrill_core::redact::dsn(&self.db)))
         })?;
         if db.get_hosts().is_empty() {
-            return bad(format!("the connection string `{}` names no host", crate::redact::dsn(&self.db)));
+            return bad(format!("the connection string `{}` names no host", firedrill_core::redact::dsn(&self.db)));
         }
         Ok(db)
     }
@@ -638,7 +638,7 @@ impl Pool {
 /// service retries within its own deadline) with short timeouts, so that a store that
 /// stopped answering fails an attempt rather than the whole request.
 fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let base = crate::probe::s3_client(endpoint, REGION);
+    let base = firedrill_net::probe::s3_client(endpoint, REGION);
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(S3_CONNECT_TIMEOUT)
         .operation_attempt_timeout(S3_ATTEMPT_TIMEOUT)
@@ -693,7 +693,7 @@ mod tests {
     use super::*;
 
     async fn get(url: &str) -> Result<(u16, Bytes), String> {
-        crate::probe::request("GET", url).await
+        firedrill_net::probe::request("GET", url).await
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub struct RawScenario {
     pub tags: Vec<String>,
     /// Where the scenario runs; `sim` when absent.
     #[serde(default)]
-    pub environment: Environment,
+    pub environment: EnvironmentSpec,
     /// What is injected.
     #[schemars(with = "Fault")]
     pub fault: Spanned<Fault>,
@@ -67,25 +67,25 @@ pub struct RawScenario {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Environment {
+pub enum EnvironmentSpec {
     /// The in-process model of a service stack, in virtual time.
     Sim(SimStack),
     /// Real containers on this machine's Docker Engine.
     Docker(DockerStack),
 }
 
-impl Default for Environment {
+impl Default for EnvironmentSpec {
     fn default() -> Self {
-        Environment::Sim(SimStack::default())
+        EnvironmentSpec::Sim(SimStack::default())
     }
 }
 
-impl Environment {
+impl EnvironmentSpec {
     /// The environment's word, as used in reports.
     pub fn kind(&self) -> &'static str {
         match self {
-            Environment::Sim(_) => "sim",
-            Environment::Docker(_) => "docker",
+            EnvironmentSpec::Sim(_) => "sim",
+            EnvironmentSpec::Docker(_) => "docker",
         }
     }
 }
@@ -129,7 +129,7 @@ pub struct ContainerSpec {
     /// The user the command runs as (PostgreSQL refuses to run as root).
     #[serde(default)]
     pub user: Option<String>,
-    /// Environment variables.
+    /// EnvironmentSpec variables.
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,
     /// When the container counts as started.

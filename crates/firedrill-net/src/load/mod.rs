@@ -6,6 +6,7 @@
 //! the wait shows as latency, while the offered rate stays what was asked (no coordinated
 //! omission). Connections are opened as needed, up to a limit, and kept alive.
 
+mod describe;
 pub mod schedule;
 pub mod stats;
 
@@ -14,11 +15,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout, Instant};
 
+pub use describe::describe;
+/// The request method and body types a load [`Target`] takes.
+pub use hyper::{body::Bytes, Method};
 pub use schedule::Stage;
 pub use stats::{ErrorClass, Summary};
 use stats::{Outcome, Recorder};

@@ -1,0 +1,165 @@
+//! Records on disk: written atomically, read back as a folder, checked against their hashes,
+//! and picked out as the history of one drill.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::{DrillRecord, RecordError};
+
+/// Writes `contents` to `dir/name` through a temporary file and a rename, so that a crash
+/// never leaves half a record.
+pub fn write_atomic(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, RecordError> {
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RecordError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(err(dir))?;
+    let target = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).map_err(err(&tmp))?;
+    f.write_all(contents.as_bytes()).map_err(err(&tmp))?;
+    f.sync_all().map_err(err(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, &target).map_err(err(&target))?;
+    Ok(target)
+}
+
+/// Earlier records in `dir` of the drill `of` ran (same scenario file, by its SHA-256, and
+/// environment), for MTTR: a changed runbook is another drill. A virtual-time drill that
+/// repeats one of `current` or of the history is counted once. Unreadable files are skipped:
+/// history is evidence, not a precondition.
+pub fn load_history(dir: &Path, of: &DrillRecord, exclude: &[PathBuf], current: &[&DrillRecord]) -> Vec<DrillRecord> {
+    let Ok(loaded) = load_dir(dir) else { return vec![] };
+    let owned = |(sha, seed): (&str, u64)| (sha.to_string(), seed);
+    let mut seen: HashSet<(String, u64)> = current.iter().filter_map(|r| r.replay_key()).map(owned).collect();
+    loaded
+        .records
+        .into_iter()
+        .filter(|(p, _)| !exclude.contains(p))
+        .map(|(_, r)| r)
+        .filter(|r| r.scenario.sha256 == of.scenario.sha256 && r.scenario.name == of.scenario.name)
+        .filter(|r| r.environment == of.environment)
+        .filter(|r| r.replay_key().is_none_or(|k| seen.insert(owned(k))))
+        .collect()
+}
+
+/// The records of a folder, and the files that could not be read as records.
+pub struct Loaded {
+    /// Readable records with their files.
+    pub records: Vec<(PathBuf, DrillRecord)>,
+    /// Files that are not records, and why.
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+/// The result files of `dir`, sorted.
+fn result_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && !is_hidden(p))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// Reads every `.json` record in `dir`. Unreadable files are listed, never fatal.
+pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
+    let mut loaded = Loaded { records: Vec::new(), unreadable: Vec::new() };
+    for p in result_files(dir)? {
+        match std::fs::read_to_string(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<DrillRecord>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(r) => loaded.records.push((p, r)),
+            Err(e) => loaded.unreadable.push((p, e)),
+        }
+    }
+    Ok(loaded)
+}
+
+/// Temporary files of atomic writes and written summaries are not drill results.
+fn is_hidden(p: &Path) -> bool {
+    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.ends_with(".summary.json"))
+}
+
+/// The integrity of one record file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Integrity {
+    /// Its content matches its hash.
+    Intact,
+    /// Its content does not match its hash: it was edited after it was written.
+    Tampered {
+        /// The hash it carries.
+        recorded: String,
+        /// The hash of its content now.
+        actual: String,
+    },
+    /// It carries no hash.
+    Unsigned,
+    /// It is not readable JSON.
+    Unreadable {
+        /// Why.
+        error: String,
+    },
+}
+
+/// Checks every `.json` file in `dir` against the hash it carries.
+pub fn verify(dir: &Path) -> std::io::Result<Vec<(PathBuf, Integrity)>> {
+    let paths = result_files(dir)?;
+    Ok(paths
+        .into_iter()
+        .map(|p| {
+            let status = match std::fs::read_to_string(&p)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string()))
+            {
+                Err(error) => Integrity::Unreadable { error },
+                Ok(value) => match value.get("record_sha256").and_then(|v| v.as_str()).filter(|s| !s.is_empty()) {
+                    None => Integrity::Unsigned,
+                    Some(recorded) => {
+                        let actual = DrillRecord::canonical_sha256(&value);
+                        if actual == recorded {
+                            Integrity::Intact
+                        } else {
+                            Integrity::Tampered { recorded: recorded.into(), actual }
+                        }
+                    }
+                },
+            };
+            (p, status)
+        })
+        .collect())
+}
+
+/// When a drill took place. Real-clock drills carry it; a virtual-time drill's stamps start at
+/// the epoch (so that a seed gives identical records), and its date is the real time it was
+/// written, which its file name carries.
+pub fn drilled_at(path: &Path, r: &DrillRecord) -> Timestamp {
+    if r.clock != "virtual" {
+        return r.started_at;
+    }
+    let from_name = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.split('_').next()).and_then(|stamp| {
+        // `YYYYmmddTHHMMSSmmmZ`
+        let digits: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
+        if digits.len() < 14 {
+            return None;
+        }
+        let iso = format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            &digits[0..4],
+            &digits[4..6],
+            &digits[6..8],
+            &digits[8..10],
+            &digits[10..12],
+            &digits[12..14]
+        );
+        iso.parse::<Timestamp>().ok()
+    });
+    from_name
+        .or_else(|| std::fs::metadata(path).ok()?.modified().ok().and_then(|t| Timestamp::try_from(t).ok()))
+        .unwrap_or(r.started_at)
+}
