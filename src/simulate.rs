@@ -1,9 +1,9 @@
 //! Tabletop predictions: Monte Carlo over the `sim` model, before a drill is run.
 //!
-//! The main type is [`Prediction`], made by [`simulate`]. Each run drives the very [`Model`]
+//! The main type is [`Prediction`], made by [`simulate`]. Each run drives the very [`StackModel`]
 //! the `sim` environment uses (one model, not two that could drift apart), but jumps from one
 //! change of the stack to the next instead of sampling probes, with the scenario compiled
-//! once into a [`Plan`] and one model per thread reset between runs: no allocation per run.
+//! once into a [`SimulationPlan`] and one model per thread reset between runs: no allocation per run.
 //! Run `i` draws from a stream fixed by the master seed and `i` alone, and results are merged
 //! in fixed-size chunks in run order, so a seed gives the same prediction on any thread count.
 //!
@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::dist::Dist;
-use crate::env::sim::{Model, Target};
+use crate::env::sim::{StackModel, ProbeReach};
 use crate::rng::Rng;
 use crate::scenario::{Effect, EnvironmentSpec, Fault, Scenario};
 
@@ -44,21 +44,21 @@ pub enum SimulateError {
 }
 
 /// A scenario compiled for fast repeated runs.
-pub struct Plan {
-    model: Model,
+pub struct SimulationPlan {
+    model: StackModel,
     fault: Fault,
     fault_end: f64,
     steps: Vec<(Dist, Effect, u32)>,
-    targets: Vec<Target>,
+    targets: Vec<ProbeReach>,
     probe_interval: f64,
     horizon: f64,
 }
 
-impl Plan {
+impl SimulationPlan {
     /// Compiles a `sim` scenario.
-    pub fn compile(s: &Scenario) -> Result<Plan, SimulateError> {
+    pub fn compile(s: &Scenario) -> Result<SimulationPlan, SimulateError> {
         let EnvironmentSpec::Sim(stack) = &s.environment else { return Err(SimulateError::NotSim(s.name.clone())) };
-        let model = Model::new(stack.clone(), 0);
+        let model = StackModel::new(stack.clone(), 0);
         let steps = s
             .steps
             .iter()
@@ -75,7 +75,7 @@ impl Plan {
         if available.is_empty() {
             return Err(SimulateError::NoProbe(s.name.clone()));
         }
-        Ok(Plan {
+        Ok(SimulationPlan {
             fault: s.fault.clone(),
             fault_end: s.fault.duration().map_or(f64::INFINITY, |d| d.as_secs_f64()),
             steps,
@@ -96,11 +96,11 @@ struct Run {
     rpo: f64,
 }
 
-fn run_one(plan: &Plan, model: &mut Model, seed: u64, durations: &mut [f64]) -> Run {
+fn run_one(plan: &SimulationPlan, model: &mut StackModel, seed: u64, durations: &mut [f64]) -> Run {
     model.reset(seed);
     let mut phase = Rng::derive(seed, 2);
     model.inject(&plan.fault);
-    let healthy_now = |m: &Model| plan.targets.iter().all(|t| m.healthy(*t));
+    let healthy_now = |m: &StackModel| plan.targets.iter().all(|t| m.healthy(*t));
     let mut healthy = healthy_now(model);
     let mut impact = (!healthy).then_some(0.0);
     let mut recovered_at = 0.0;
@@ -295,7 +295,7 @@ pub struct Prediction {
 
 /// Runs `runs` simulated drills of a scenario on `threads` threads.
 pub fn simulate(s: &Scenario, runs: u64, seed: u64, threads: usize) -> Result<Prediction, SimulateError> {
-    let plan = Plan::compile(s)?;
+    let plan = SimulationPlan::compile(s)?;
     let n_chunks = (runs as usize).div_ceil(CHUNK);
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<Option<Chunk>>> = Mutex::new((0..n_chunks).map(|_| None).collect());

@@ -1,6 +1,6 @@
 //! The `sim` environment: a seeded model of a service stack, run in virtual time.
 //!
-//! The main type is [`SimEnv`]; the stack it models is [`Model`]: app replicas on nodes behind
+//! The main type is [`SimEnv`]; the stack it models is [`StackModel`]: app replicas on nodes behind
 //! a load balancer, a primary database with an asynchronous replica, an object store and an
 //! autoscaler. The model's state is a function of virtual time and of the actions applied to
 //! it (inject, revert, procedure steps), never of how often it is probed, so a seed gives the
@@ -37,7 +37,7 @@ struct Replica {
 
 /// The simulated stack at a point in virtual time.
 #[derive(Clone, Debug)]
-pub struct Model {
+pub struct StackModel {
     stack: SimStack,
     rng: Rng,
     now: f64,
@@ -73,10 +73,10 @@ struct Store {
     app_ok_at: f64,
 }
 
-impl Model {
+impl StackModel {
     /// The stack at time 0, every replica ready.
     pub fn new(stack: SimStack, seed: u64) -> Self {
-        let mut model = Model {
+        let mut model = StackModel {
             rng: Rng::new(0),
             now: 0.0,
             replicas: Vec::new(),
@@ -193,19 +193,19 @@ impl Model {
 
     /// What a probe of this kind reaches in the stack; `None` for checks the model cannot
     /// answer (tcp, command).
-    pub fn target_of(&self, check: &Check) -> Option<Target> {
+    pub fn target_of(&self, check: &Check) -> Option<ProbeReach> {
         match check {
             Check::Http { url, .. } => {
                 let path = url_path(url);
                 let needs =
                     self.stack.endpoints.iter().find(|e| e.path == path).map(|e| e.needs.as_slice()).unwrap_or(&[]);
-                Some(Target::App {
+                Some(ProbeReach::App {
                     database: needs.contains(&Dependency::Database),
                     object_store: needs.contains(&Dependency::ObjectStore),
                 })
             }
-            Check::Sql { .. } | Check::WriteLedger { .. } => Some(Target::Database),
-            Check::S3 { .. } => Some(Target::ObjectStore),
+            Check::Sql { .. } | Check::WriteLedger { .. } => Some(ProbeReach::Database),
+            Check::S3 { .. } => Some(ProbeReach::ObjectStore),
             Check::Tcp { .. } | Check::Command { .. } | Check::Slo { .. } => None,
         }
     }
@@ -213,23 +213,23 @@ impl Model {
     /// What a request to `target` gets now. With `shed`, a request to an overloaded app is
     /// shed with the probability of the overload, as a load balancer would; without, any
     /// overload is a failure (the steady view the Monte Carlo predictions take).
-    fn answer(&self, target: Target, shed: Option<&mut Rng>) -> Answer {
+    fn answer(&self, target: ProbeReach, shed: Option<&mut Rng>) -> Answer {
         let (database, object_store) = match target {
-            Target::Database => {
+            ProbeReach::Database => {
                 return if self.db_reachable() {
                     Answer::Ok(0.002)
                 } else {
                     Answer::Fail("connection refused: primary is down".into())
                 };
             }
-            Target::ObjectStore => {
+            ProbeReach::ObjectStore => {
                 return match self.store.blocked {
                     Some(BlockMode::Blackhole) => Answer::Hang,
                     Some(BlockMode::Refuse) => Answer::Fail("connection refused".into()),
                     None => Answer::Ok(0.010),
                 };
             }
-            Target::App { database, object_store } => (database, object_store),
+            ProbeReach::App { database, object_store } => (database, object_store),
         };
         let ready = self.ready_replicas();
         if ready == 0 {
@@ -267,7 +267,7 @@ impl Model {
     }
 
     /// Whether `target` answers now, overload counting as a failure.
-    pub fn healthy(&self, target: Target) -> bool {
+    pub fn healthy(&self, target: ProbeReach) -> bool {
         matches!(self.answer(target, None), Answer::Ok(_))
     }
 
@@ -440,7 +440,7 @@ impl Model {
 
 /// What a probe reaches in the simulated stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
+pub enum ProbeReach {
     /// The app through the load balancer, and the dependencies the endpoint needs.
     App {
         /// Needs the database.
@@ -472,9 +472,9 @@ fn url_path(url: &str) -> &str {
     path.split(['?', '#']).next().unwrap_or("/")
 }
 
-/// The `sim` environment: the [`Model`] driven by the engine's (virtual) clock.
+/// The `sim` environment: the [`StackModel`] driven by the engine's (virtual) clock.
 pub struct SimEnv {
-    model: std::rc::Rc<RefCell<Model>>,
+    model: std::rc::Rc<RefCell<StackModel>>,
     start: std::rc::Rc<RefCell<Instant>>,
     probe_rngs: RefCell<Vec<Rng>>,
     seed: u64,
@@ -485,7 +485,7 @@ impl SimEnv {
     /// A simulated stack whose every random choice follows from `seed`.
     pub fn new(stack: SimStack, seed: u64) -> Self {
         SimEnv {
-            model: std::rc::Rc::new(RefCell::new(Model::new(stack, seed))),
+            model: std::rc::Rc::new(RefCell::new(StackModel::new(stack, seed))),
             start: std::rc::Rc::new(RefCell::new(Instant::now())),
             probe_rngs: RefCell::new(Vec::new()),
             seed,
@@ -501,7 +501,7 @@ impl SimEnv {
     }
 
     /// Brings the model to the present and lends it out.
-    fn with<T>(&self, f: impl FnOnce(&mut Model) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut StackModel) -> T) -> T {
         let now = self.start.borrow().elapsed().as_secs_f64();
         let mut model = self.model.borrow_mut();
         model.advance(now);
@@ -521,7 +521,7 @@ impl SimEnv {
 
 /// An injected fault in the simulated stack.
 pub struct SimGuard {
-    model: std::rc::Rc<RefCell<Model>>,
+    model: std::rc::Rc<RefCell<StackModel>>,
     start: std::rc::Rc<RefCell<Instant>>,
     fault: Option<Fault>,
 }

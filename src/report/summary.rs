@@ -86,7 +86,7 @@ pub struct ScenarioSummary {
 
 /// The compliance summary.
 #[derive(Clone, Debug, Serialize)]
-pub struct Summary {
+pub struct ComplianceSummary {
     /// Start of the period (inclusive).
     pub since: Option<Timestamp>,
     /// End of the period (exclusive).
@@ -105,7 +105,7 @@ pub fn summarize(
     until: Option<Timestamp>,
     only: Option<&str>,
     expected: &[String],
-) -> Summary {
+) -> ComplianceSummary {
     let in_period = |t: Timestamp| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u);
     let mut by_scenario: BTreeMap<String, Vec<(Timestamp, &PathBuf, &DrillRecord)>> = BTreeMap::new();
     // A virtual-time drill with the same scenario file and seed is the same drill run again:
@@ -189,7 +189,7 @@ pub fn summarize(
                 .collect(),
         });
     }
-    Summary {
+    ComplianceSummary {
         since,
         until,
         scenarios,
@@ -205,7 +205,7 @@ fn day(t: Option<Timestamp>) -> String {
     t.map(|t| t.strftime("%Y-%m-%d").to_string()).unwrap_or_else(|| "never".into())
 }
 
-fn period(s: &Summary) -> String {
+fn period(s: &ComplianceSummary) -> String {
     match (s.since, s.until) {
         (None, None) => "all stored drills".into(),
         (a, b) => format!(
@@ -216,7 +216,7 @@ fn period(s: &Summary) -> String {
     }
 }
 
-fn rows(s: &Summary) -> Vec<Vec<String>> {
+fn rows(s: &ComplianceSummary) -> Vec<Vec<String>> {
     s.scenarios
         .iter()
         .map(|c| {
@@ -274,7 +274,7 @@ fn history_rows(c: &ScenarioSummary) -> Vec<Vec<String>> {
 const HISTORY_HEAD: [&str; 7] = ["Drilled", "Environment", "Outcome", "RTO", "RPO", "Targets", "Record"];
 
 /// The summary as Markdown.
-pub fn render_md(s: &Summary) -> String {
+pub fn render_md(s: &ComplianceSummary) -> String {
     let mut out = format!("# DR drill compliance summary\n\nPeriod: {}.\n\n", period(s));
     let md_table = |out: &mut String, head: &[&str], rows: &[Vec<String>]| {
         let _ = writeln!(out, "| {} |\n|{}", head.join(" | "), "---|".repeat(head.len()));
@@ -302,7 +302,7 @@ pub fn render_md(s: &Summary) -> String {
 }
 
 /// The summary as a self-contained HTML page, with an RTO chart per scenario.
-pub fn render_html(s: &Summary) -> String {
+pub fn render_html(s: &ComplianceSummary) -> String {
     let mut out = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>DR drill compliance summary</title><style>{STYLE}</style></head><body><h1>DR drill compliance summary</h1><p>Period: {}.</p>",
         xml_escape(&period(s))

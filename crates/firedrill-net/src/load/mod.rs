@@ -23,8 +23,8 @@ pub use describe::describe;
 /// The request method and body types a load [`Target`] takes.
 pub use hyper::{body::Bytes, Method};
 pub use schedule::Stage;
-pub use stats::{ErrorClass, Summary};
-use stats::{Outcome, Recorder};
+pub use stats::{ErrorClass, LoadSummary};
+use stats::{RequestOutcome, Recorder};
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +126,7 @@ pub struct Report {
     pub cpu_us_per_request: f64,
     /// The measurements.
     #[serde(flatten)]
-    pub summary: Summary,
+    pub summary: LoadSummary,
 }
 
 /// Load running in the background of a drill, on the drill's runtime, until dropped: an SLO
@@ -435,7 +435,7 @@ async fn send(shared: &Shared, conn: &mut Conn, id: usize, ticket: Ticket) {
         }
     };
     let done = Instant::now();
-    shared.recorder.record(&Outcome {
+    shared.recorder.record(&RequestOutcome {
         due: ticket.due.saturating_duration_since(shared.start),
         sent: sent.saturating_duration_since(shared.start),
         done: done.saturating_duration_since(shared.start),

@@ -121,7 +121,7 @@ struct Totals {
 }
 
 /// One request's result, times as offsets from the run's start.
-pub struct Outcome {
+pub struct RequestOutcome {
     /// When it was due.
     pub due: Duration,
     /// When it was sent.
@@ -153,7 +153,7 @@ impl Recorder {
 
     /// Records one request. Latency runs from when it was due, not when it was sent: time
     /// spent waiting for a free connection is time a user waited.
-    pub fn record(&self, o: &Outcome) {
+    pub fn record(&self, o: &RequestOutcome) {
         let latency = o.done.saturating_sub(o.due).as_micros() as u64;
         let service = o.done.saturating_sub(o.sent).as_micros() as u64;
         let index = (o.due.as_nanos() / self.bucket.as_nanos().max(1)) as usize;
@@ -211,12 +211,12 @@ impl Recorder {
     }
 
     /// The summary of everything recorded.
-    pub fn summary(&self) -> Summary {
+    pub fn summary(&self) -> LoadSummary {
         let t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
         let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let sent = t.ok + t.errors.values().sum::<u64>();
         let span = t.last_send.saturating_sub(t.first_send.unwrap_or_default()).as_secs_f64();
-        Summary {
+        LoadSummary {
             sent,
             ok: t.ok,
             errors: t.errors.clone(),
@@ -304,7 +304,7 @@ pub struct BucketSummary {
 
 /// Everything a run measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
+pub struct LoadSummary {
     /// Requests sent (and answered or failed).
     pub sent: u64,
     /// Successful ones.
