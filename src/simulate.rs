@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::dist::Dist;
-use crate::env::sim::{StackModel, ProbeReach};
+use crate::env::sim::{ProbeReach, StackModel};
 use crate::rng::Rng;
 use crate::scenario::{Effect, EnvironmentSpec, Fault, Scenario};
 

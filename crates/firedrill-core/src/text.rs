@@ -51,3 +51,40 @@ pub fn xml_escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
+
+/// An error and its causes on one line, outermost first (`failed to connect: connection
+/// refused`): the one way every error is shown to a person, so that no cause is dropped and
+/// none is shown twice. A cause whose text the outer message already ends with is skipped.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !part.is_empty() && !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("failed to connect")]
+    struct Outer(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("failed to connect: {0}")]
+    struct Repeating(#[source] std::io::Error);
+
+    #[test]
+    fn error_chain_joins_causes_once() {
+        let refused = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        assert_eq!(error_chain(&Outer(refused())), "failed to connect: connection refused");
+        assert_eq!(error_chain(&Repeating(refused())), "failed to connect: connection refused");
+    }
+}

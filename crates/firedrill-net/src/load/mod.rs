@@ -24,7 +24,7 @@ pub use describe::describe;
 pub use hyper::{body::Bytes, Method};
 pub use schedule::Stage;
 pub use stats::{ErrorClass, LoadSummary};
-use stats::{RequestOutcome, Recorder};
+use stats::{Recorder, RequestOutcome};
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
