@@ -479,10 +479,8 @@ deadline: 10m
     assert!(matches!(record.metrics.rto, Measurement::NotMeasured { .. }), "{:?}", record.metrics.rto);
 }
 
-/// Fails: a drill whose system recovers only when the fault is reverted at the deadline is
-/// scored on the samples taken after that revert (src/metrics.rs, `availability`): the outcome
-/// is `deadline reached`, yet the RTO is "measured" at 1m 55.5s, the target is "met", the score
-/// is 100/100 and the exit code is 0, so a CI gate passes a drill that never recovered.
+/// A drill whose system recovers only when the fault is reverted at the deadline fails the CI
+/// gate (exit 1): the samples after that revert are not a recovery.
 #[test]
 fn a_drill_that_reached_its_deadline_never_passes_the_gate() {
     let dir = tmp();
@@ -506,8 +504,8 @@ deadline: 115500ms
     assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
 }
 
-/// Fails: in the debug build the binary panics (exit 101, no record written) when a slow
-/// availability probe's sample completes after a faster probe's later one, see
+/// A slow availability probe's sample completing after a faster probe's later one neither
+/// crashes the binary nor loses the record; see
 /// `engine::availability_samples_completing_out_of_order_do_not_break_recovery`.
 #[test]
 fn a_slow_probe_does_not_crash_the_drill() {

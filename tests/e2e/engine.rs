@@ -497,12 +497,9 @@ fn a_fault_without_visible_impact_ends_after_a_quiet_window_with_rto_zero() {
 /// Two availability probes whose samples complete out of time order: a fast one, and a slow
 /// one that answers ok after 1.5 s though sampled every second.
 ///
-/// Fails: the engine feeds its live `RecoveryTracker` in completion order (src/engine.rs:110),
-/// but `RecoveryTracker::observe` assumes time order and computes `t - start` on `u64`
-/// (src/metrics.rs:206): a sample stamped before the window's start underflows. In a debug build
-/// that panics outside the engine's `catch_unwind`, so `drill_in` panics and the fault is never
-/// reverted; in a release build the wrapped value passes the `min_duration` check and recovery
-/// is confirmed before the stability window was observed.
+/// The live `RecoveryTracker` is fed in completion order, not time order: a sample stamped
+/// before the window's start must neither underflow (a panic that left the fault applied, once)
+/// nor confirm recovery before the stability window was observed.
 #[test]
 fn availability_samples_completing_out_of_order_do_not_break_recovery() {
     let s = with_app_probe(
@@ -541,11 +538,9 @@ fn a_fault_with_a_duration_is_seen_through_to_its_end_after_an_early_recovery() 
     assert_eq!(env.teardowns.get(), 1);
 }
 
-/// Fails: `metrics::compute` feeds every availability sample after `t0` to the tracker,
-/// including those taken after the deadline's revert while the steady state after is checked
-/// (src/metrics.rs, `availability`). The system recovers once the fault is reverted, so a drill
-/// that never recovered within its deadline gets a measured RTO (29.5 s here, under its 30 s
-/// target: verdict met, exit code 0) instead of an unmet one.
+/// Samples taken after the deadline's revert (while the steady state after is checked) are not
+/// recovery: a system that recovers only once the fault is reverted never recovered within its
+/// deadline, and its RTO is unmet, not measured (it once read 29.5 s, under a 30 s target).
 #[test]
 fn a_drill_that_reached_its_deadline_has_an_unmet_rto() {
     let s = with_app_probe("{ kind: db_failover }", "targets: { rto: 30s }\ndeadline: 30s\n");
