@@ -55,7 +55,8 @@ impl ReportArgs {
         }
         let since = self.since.as_deref().map(|s| parse_time(s, "since")).transpose()?;
         let until = self.until.as_deref().map(|u| parse_time(u, "until")).transpose()?;
-        let loaded = record::load_dir(&self.dir).map_err(|source| CliError::ReadResults { dir: self.dir.clone(), source })?;
+        let loaded =
+            record::load_dir(&self.dir).map_err(|source| CliError::ReadResults { dir: self.dir.clone(), source })?;
         let mut expected = Vec::new();
         if !self.expect.is_empty() {
             match load_all(&self.expect, out, |_, _, _| {}) {

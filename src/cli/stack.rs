@@ -95,9 +95,13 @@ impl StackArgs {
                     drain_delay: drain_delay.0,
                 })?
             }
-            StackPart::Lb { listen, backends, health_path, interval, timeout } => {
-                stack::lb::run(stack::lb::Config { listen, backends, health_path, interval: interval.0, timeout: timeout.0 })?
-            }
+            StackPart::Lb { listen, backends, health_path, interval, timeout } => stack::lb::run(stack::lb::Config {
+                listen,
+                backends,
+                health_path,
+                interval: interval.0,
+                timeout: timeout.0,
+            })?,
         }
         Ok(EXIT_OK)
     }

@@ -43,7 +43,8 @@ pub fn write_renderings(run: &ScenarioRun, formats: &[Format]) -> Result<(), Rec
                 Format::Html => ("html", html::render(record)),
                 // The MTTR verdict goes with the last drill of the scenario, which completes it.
                 Format::Junit => {
-                    let mttr_case = run.mttr_verdict.as_ref().filter(|_| i == last).map(|v| (v, &run.mttr, mttr_drills));
+                    let mttr_case =
+                        run.mttr_verdict.as_ref().filter(|_| i == last).map(|v| (v, &run.mttr, mttr_drills));
                     ("xml", junit::render(record, mttr_case))
                 }
             };
