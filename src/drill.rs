@@ -1,5 +1,6 @@
 //! Drills: runs a scenario one or more times, scores each run, writes the records and judges
-//! MTTR over the runs and the stored history. The command line is a thin layer over this.
+//! MTTR over the runs and the stored history. The command line is a thin layer over this; the
+//! renderings of the records (`report::write_renderings`) are written above it, by the caller.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -10,7 +11,6 @@ use crate::engine::{self, Clock, DrillOptions};
 use crate::env::{AnyEnvironment, Environment};
 use crate::metrics::{self, Measurement, MetricSpec};
 use crate::record::{load_history, write_atomic, DrillRecord, RecordError};
-use crate::report::{html, junit, markdown};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::score::{self, Verdict};
 use crate::timeline::{Event, Outcome};
@@ -46,19 +46,6 @@ pub struct RunOptions<'a> {
     pub on_event: Option<&'a dyn Fn(&Event)>,
     /// Who runs the drills, recorded in each result.
     pub operator: Option<String>,
-    /// Renderings written beside each JSON record.
-    pub formats: Vec<Format>,
-}
-
-/// A rendering of a drill record, written beside its JSON.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// Markdown (`.md`).
-    Markdown,
-    /// Self-contained HTML with the timeline chart (`.html`).
-    Html,
-    /// JUnit XML (`.xml`).
-    Junit,
 }
 
 /// The drills of one scenario in one invocation.
@@ -97,7 +84,8 @@ pub fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
     }
 }
 
-/// Runs a scenario `repeat` times, writes each record, and judges MTTR.
+/// Runs a scenario `repeat` times, writes each record (a result is never lost, whatever
+/// happens after), and judges MTTR.
 pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<ScenarioRun, DrillError> {
     check(scenario)?;
     let mut drills = Vec::new();
@@ -128,24 +116,6 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
     }
     let mttr = metrics::mttr(&rtos);
     let mttr_verdict = scenario.mttr.map(|limit| Verdict::check("mttr", limit, &mttr));
-    let last = drills.len() - 1;
-    for (i, (record, path)) in drills.iter().enumerate() {
-        let Some(path) = path else { continue };
-        for format in &opts.formats {
-            let (ext, text) = match format {
-                Format::Markdown => ("md", markdown::render(record)),
-                Format::Html => ("html", html::render(record)),
-                // The MTTR verdict goes with the last drill of the scenario, which completes it.
-                Format::Junit => {
-                    let mttr_case = mttr_verdict.as_ref().filter(|_| i == last).map(|v| (v, &mttr, rtos.len()));
-                    ("xml", junit::render(record, mttr_case))
-                }
-            };
-            let name = path.with_extension(ext);
-            let name = name.file_name().and_then(|n| n.to_str()).unwrap_or("report");
-            write_atomic(path.parent().unwrap_or(std::path::Path::new(".")), name, &text)?;
-        }
-    }
     Ok(ScenarioRun { drills, mttr, history, mttr_verdict })
 }
 

@@ -2,6 +2,16 @@
 
 mod cli;
 
-fn main() {
-    std::process::exit(cli::main());
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let mut out = cli::Output::default();
+    let code = cli::Cli::parse().exec(&mut out).unwrap_or_else(|e| {
+        out.error(&e);
+        e.exit_code()
+    });
+    // Every code is one of `score::EXIT_*` (0, 1, 2).
+    ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX))
 }

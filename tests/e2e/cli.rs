@@ -583,3 +583,82 @@ fn plan_masks_secrets() {
     }
     assert!(stdout.contains("token=***&token=***"));
 }
+
+/// `firedrill run scenarios/ | head -1`: a reader that stops reading ends the printing, not
+/// the drills, which all run and write their records and renderings.
+#[test]
+fn a_closed_stdout_stops_the_printing_but_not_the_drills() {
+    let reports = tmp();
+    let mut child = firedrill()
+        .args(["run", "scenarios/", "--seed", "1", "--report", "md", "--reports", reports.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut first = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut stdout, &mut first).expect("one line");
+    assert!(first.starts_with("firedrill "), "{first}");
+    // Like `head -1`: the drills have only begun, their tables are still to be printed.
+    drop(stdout);
+    let out = child.wait_with_output().expect("waiting for the run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let files = json_files(reports.path());
+    assert_eq!(files.len(), SHIPPED.len(), "{files:?}");
+    for f in &files {
+        assert!(f.with_extension("md").exists(), "no Markdown beside {}", f.display());
+    }
+}
+
+/// A scenario listing `orders-db-1` under `redact:` and naming it in a step.
+fn secret_scenario(extra_step_line: &str) -> String {
+    format!(
+        "name: live-secret
+redact: [orders-db-1]
+environment: {{ kind: sim }}
+fault: {{ kind: db_failover, mode: crash }}
+probes:
+  - name: orders
+    check: {{ kind: http, url: \"http://shop.internal/orders\" }}
+    interval: 100ms
+procedure:
+  kind: steps
+  steps:
+    - name: Promote orders-db-1 by hand
+      manual: Promote it.
+{extra_step_line}      sim: {{ duration: 500ms, effect: promote_replica }}
+steady_state: {{ samples: 2, timeout: 10s }}
+stability: {{ samples: 2, min_duration: 200ms }}
+targets: {{ rto: 5m }}
+deadline: 10m
+"
+    )
+}
+
+#[test]
+fn real_time_progress_lines_mask_the_scenarios_secrets() {
+    let dir = tmp();
+    let path = write(dir.path(), "live.yaml", &secret_scenario(""));
+    let out = run(&["run", &path, "--pace", "real", "--seed", "1", "--no-write"]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("step 1: Promote *** by hand"), "{stderr}");
+    assert!(!stderr.contains("orders-db-1"), "{stderr}");
+    assert!(!stdout.contains("orders-db-1"), "{stdout}");
+}
+
+#[test]
+fn problems_in_a_scenario_mask_its_secrets() {
+    let dir = tmp();
+    // A budget longer than the deadline: the problem names the step, secret and all.
+    let path = write(dir.path(), "bad.yaml", &secret_scenario("      budget: 45m\n"));
+    for args in [vec!["validate", &path], vec!["run", &path, "--no-write"]] {
+        let out = run(&args);
+        let (stdout, stderr) = texts(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        assert!(stderr.contains("step `Promote *** by hand`: budget 45m is longer than the deadline"), "{stderr}");
+        assert!(!stderr.contains("orders-db-1"), "{args:?}: {stderr}");
+    }
+}

@@ -111,6 +111,19 @@ pub fn files(path: &Path) -> Result<Vec<PathBuf>, ScenarioError> {
     Ok(files)
 }
 
+/// The `redact:` list of a scenario file that may not load, so that the problems found in it
+/// can be shown masked. Empty when the file cannot be read or is not YAML at all.
+pub fn redact_list(path: &Path) -> Vec<String> {
+    /// The one field read, whatever else the file holds.
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        #[serde(default)]
+        redact: Vec<String>,
+    }
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    serde_saphyr::from_str_with_options::<Listed>(&text, yaml_options()).map(|l| l.redact).unwrap_or_default()
+}
+
 /// The JSON Schema of the scenario format, for editors.
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(RawScenario)).expect("a schema is plain JSON")

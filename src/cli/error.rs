@@ -1,0 +1,99 @@
+//! [`CliError`]: why a subcommand stopped, and the one place errors become exit codes.
+
+use std::path::PathBuf;
+
+use firedrill::drill::DrillError;
+#[cfg(feature = "live")]
+use firedrill::duration::UnitError;
+#[cfg(feature = "live")]
+use firedrill::load::LoadError;
+use firedrill::record::RecordError;
+use firedrill::scenario::ScenarioError;
+use firedrill::score::EXIT_INVALID;
+use firedrill::simulate::SimulateError;
+#[cfg(feature = "docker")]
+use firedrill::stack::StackError;
+
+/// Why a subcommand stopped before doing what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A scenario file could not be read or is invalid.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// A scenario's drills could not be run.
+    #[error(transparent)]
+    Drill(#[from] DrillError),
+    /// A scenario could not be simulated.
+    #[error(transparent)]
+    Simulate(#[from] SimulateError),
+    /// A report could not be written.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// A folder of drill results could not be read.
+    #[error("failed to read {}: {source}", dir.display())]
+    ReadResults {
+        /// The folder.
+        dir: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--since` or `--until` is neither a date nor a timestamp.
+    #[error("--{flag} `{text}`: expected a date (2026-01-01) or a timestamp (2026-01-01T00:00:00Z)")]
+    Time {
+        /// The flag, without its dashes.
+        flag: &'static str,
+        /// What was given.
+        text: String,
+    },
+    /// `load` was given both models.
+    #[cfg(feature = "live")]
+    #[error("--users (closed model) and --stages (open model) exclude each other")]
+    BothModels,
+    /// A `--stages` part is not `RATE:DURATION`.
+    #[cfg(feature = "live")]
+    #[error("--stages: `{part}`: expected RATE:DURATION, e.g. `200/s:10s`")]
+    StageForm {
+        /// The part.
+        part: String,
+    },
+    /// A rate or duration in `--stages` does not read.
+    #[cfg(feature = "live")]
+    #[error("--stages: `{part}`: {source}")]
+    StageValue {
+        /// The part.
+        part: String,
+        /// What is wrong with it.
+        #[source]
+        source: UnitError,
+    },
+    /// `--method` is not an HTTP method.
+    #[cfg(feature = "live")]
+    #[error("--method: `{0}` is not an HTTP method")]
+    Method(String),
+    /// The weight of a `N*URL` load target does not fit.
+    #[cfg(feature = "live")]
+    #[error("`{target}`: the weight `{weight}` is too large")]
+    Weight {
+        /// The target as given.
+        target: String,
+        /// Its weight.
+        weight: String,
+    },
+    /// The load could not be sent.
+    #[cfg(feature = "live")]
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A part of the reference stack failed.
+    #[cfg(feature = "docker")]
+    #[error(transparent)]
+    Stack(#[from] StackError),
+}
+
+impl CliError {
+    /// The exit code of a command that stopped on this error. Every error is invalid input or
+    /// an environment that could not be used (2): a missed target is a result, not an error.
+    pub fn exit_code(&self) -> i32 {
+        EXIT_INVALID
+    }
+}

@@ -1,0 +1,129 @@
+//! `firedrill report`: the compliance summary of stored results, or their integrity check.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use firedrill::record::{self, Integrity};
+use firedrill::report::summary;
+use firedrill::score::{EXIT_INVALID, EXIT_OK, EXIT_TARGET_MISSED};
+
+use super::scenarios::load_all;
+use super::{CliError, Output};
+
+/// Summarize stored results for a period: per scenario, drills, MTTR, p50/p95 RTO, worst
+/// RPO, targets met, trend, and scenarios not drilled at all.
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Folder of JSON results.
+    dir: PathBuf,
+    /// Start of the period (a date, `2026-01-01`, or a timestamp), inclusive.
+    #[arg(long)]
+    since: Option<String>,
+    /// End of the period, exclusive.
+    #[arg(long)]
+    until: Option<String>,
+    /// Only this scenario, with its full history.
+    #[arg(long)]
+    scenario: Option<String>,
+    /// Formats written: md, html, json (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "md")]
+    format: Vec<SummaryFormat>,
+    /// Folder the summary is written to (default: the results folder).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Scenario files or folders that should have been drilled: listed as gaps when not.
+    #[arg(long)]
+    expect: Vec<PathBuf>,
+    /// Check every result against its integrity hash; exit 1 if any was edited.
+    #[arg(long)]
+    verify: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SummaryFormat {
+    Md,
+    Html,
+    Json,
+}
+
+impl ReportArgs {
+    /// Prints the summary (Markdown) and writes it in every format asked for; with
+    /// `--verify`, checks the results instead.
+    pub fn exec(self, out: &mut Output) -> Result<i32, CliError> {
+        if self.verify {
+            return verify(&self.dir, out);
+        }
+        let since = self.since.as_deref().map(|s| parse_time(s, "since")).transpose()?;
+        let until = self.until.as_deref().map(|u| parse_time(u, "until")).transpose()?;
+        let loaded =
+            record::load_dir(&self.dir).map_err(|source| CliError::ReadResults { dir: self.dir.clone(), source })?;
+        let mut expected = Vec::new();
+        if !self.expect.is_empty() {
+            match load_all(&self.expect, out, |_, _, _| {}) {
+                Ok(s) => expected = s.into_iter().map(|s| s.name).collect(),
+                Err(_) => return Ok(EXIT_INVALID),
+            }
+        }
+        let s = summary::summarize(&loaded, since, until, self.scenario.as_deref(), &expected);
+        out.print(&summary::render_md(&s));
+        let dir = self.out.as_deref().unwrap_or(&self.dir);
+        for f in &self.format {
+            let (ext, text) = match f {
+                SummaryFormat::Md => ("md", summary::render_md(&s)),
+                SummaryFormat::Html => ("html", summary::render_html(&s)),
+                SummaryFormat::Json => ("summary.json", serde_json::to_string_pretty(&s).expect("plain data") + "\n"),
+            };
+            let name = match &self.scenario {
+                Some(n) => format!("history-{n}.{ext}"),
+                None => format!("compliance-summary.{ext}"),
+            };
+            let path = record::write_atomic(dir, &name, &text)?;
+            out.eprintln(&format!("wrote {}", path.display()));
+        }
+        for (p, e) in &s.unreadable {
+            out.eprintln(&format!("warning: {p} is not a drill result: {e}"));
+        }
+        Ok(EXIT_OK)
+    }
+}
+
+/// `report --verify`: one line per result, exit 1 when any fails its integrity check.
+fn verify(dir: &Path, out: &Output) -> Result<i32, CliError> {
+    let checked = record::verify(dir).map_err(|source| CliError::ReadResults { dir: dir.to_path_buf(), source })?;
+    let mut bad = 0;
+    for (path, status) in &checked {
+        let line = match status {
+            Integrity::Intact => "intact".to_string(),
+            Integrity::Tampered { recorded, actual } => {
+                bad += 1;
+                format!("EDITED after it was written (recorded sha256 {recorded}, content now {actual})")
+            }
+            Integrity::Unsigned => {
+                bad += 1;
+                "NO integrity hash".to_string()
+            }
+            Integrity::Unreadable { error } => {
+                bad += 1;
+                format!("UNREADABLE: {error}")
+            }
+        };
+        out.println(&format!("{:<10} {}", line.split(' ').next().unwrap_or(""), path.display()));
+        if !matches!(status, Integrity::Intact) {
+            out.eprintln(&format!("error: {}: {line}", path.display()));
+        }
+    }
+    out.println(&format!("{} result(s) checked, {bad} failed verification", checked.len()));
+    Ok(if bad > 0 { EXIT_TARGET_MISSED } else { EXIT_OK })
+}
+
+/// Reads `2026-01-01` or a full timestamp.
+fn parse_time(text: &str, flag: &'static str) -> Result<jiff::Timestamp, CliError> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    text.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
+        .ok_or_else(|| CliError::Time { flag, text: text.to_string() })
+}

@@ -1,0 +1,228 @@
+//! `firedrill run`: runs scenarios, prints their scores, writes their records and renderings.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use firedrill::drill::{self, RunOptions, ScenarioRun};
+use firedrill::report::{self, terminal, Format};
+use firedrill::scenario::Scenario;
+use firedrill::score::{EXIT_INVALID, EXIT_OK};
+use firedrill::timeline::{Event, EventKind, Outcome};
+
+use super::scenarios::load_all;
+use super::{CliError, Output};
+
+/// Run scenarios (files, or folders of .yaml files) and score them.
+///
+/// Exit code: 0 every target met, 1 a target missed or not measured, 2 invalid input or
+/// an environment that could not be used.
+#[derive(Args)]
+pub struct RunArgs {
+    /// Scenario files or folders.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Run each scenario this many times (MTTR is their mean RTO).
+    #[arg(long, default_value_t = 1)]
+    repeat: u32,
+    /// Seed of the first run (run i uses seed + i); random when absent, and printed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Folder the JSON results are written to, and history read from.
+    #[arg(long, default_value = "reports")]
+    reports: PathBuf,
+    /// Write no results.
+    #[arg(long)]
+    no_write: bool,
+    /// Judge MTTR on this invocation's drills only, not the stored history.
+    #[arg(long)]
+    no_history: bool,
+    /// `virtual`: sim drills take milliseconds; `real`: they play out on the wall clock
+    /// (a live tabletop exercise), with progress shown.
+    #[arg(long, value_enum, default_value_t = Pace::Virtual)]
+    pace: Pace,
+    /// Reports written beside each JSON result: md, html, junit (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    report: Vec<ReportFormat>,
+    /// Who runs the drill, recorded in the results.
+    #[arg(long)]
+    operator: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReportFormat {
+    Md,
+    Html,
+    Junit,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Pace {
+    Virtual,
+    Real,
+}
+
+impl RunArgs {
+    /// Runs every scenario; an invalid file stops everything before the first drill, a
+    /// scenario whose drills cannot run is reported and the next one runs.
+    pub fn exec(self, out: &mut Output) -> Result<i32, CliError> {
+        let scenarios = match load_all(&self.paths, out, |_, _, _| {}) {
+            Ok(s) => s,
+            Err(invalid) => {
+                out.eprintln(&format!("{invalid} scenario file(s) invalid: nothing was run"));
+                return Ok(EXIT_INVALID);
+            }
+        };
+        let out: &Output = out;
+        let seed = self.seed.unwrap_or_else(random_seed);
+        let formats: Vec<Format> = self
+            .report
+            .iter()
+            .map(|f| match f {
+                ReportFormat::Md => Format::Markdown,
+                ReportFormat::Html => Format::Html,
+                ReportFormat::Junit => Format::Junit,
+            })
+            .collect();
+        out.println(&format!(
+            "firedrill {}: {} scenario(s), {} run(s) each, seed {seed}\n",
+            env!("CARGO_PKG_VERSION"),
+            scenarios.len(),
+            self.repeat
+        ));
+        let progress = (self.pace == Pace::Real).then(Progress::new);
+        let show = |e: &Event| {
+            if let Some(p) = &progress {
+                p.event(e, out);
+            }
+        };
+        let opts = RunOptions {
+            seed,
+            repeat: self.repeat,
+            reports_dir: (!self.no_write).then_some(self.reports),
+            history: !self.no_history,
+            real_time: self.pace == Pace::Real,
+            on_event: progress.as_ref().map(|_| &show as &dyn Fn(&Event)),
+            operator: self.operator,
+        };
+        let mut code = EXIT_OK;
+        let mut summary = Vec::new();
+        for s in &scenarios {
+            // The records are written by the drills; the renderings are written from them.
+            let result = drill::run_scenario(s, &opts).map_err(CliError::from).and_then(|run| {
+                report::write_renderings(&run, &formats)?;
+                Ok(run)
+            });
+            if let Some(p) = &progress {
+                p.bar.finish_and_clear();
+            }
+            let run = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    out.error(&e);
+                    code = code.max(e.exit_code());
+                    continue;
+                }
+            };
+            print_run(out, s, &run, self.repeat);
+            code = code.max(run.exit_code());
+            let cancelled = run.drills.iter().any(|(r, _)| r.outcome == Outcome::Cancelled);
+            summary.push((s.name.clone(), run));
+            if cancelled {
+                out.eprintln("interrupted: the remaining drills were not run");
+                break;
+            }
+        }
+        if let Some(dir) = &opts.reports_dir {
+            out.println(&format!("results written to {}/", dir.display()));
+        }
+        if summary.len() > 1 {
+            out.println("");
+            for (name, run) in &summary {
+                let verdict = match run.exit_code() {
+                    0 => "all targets met",
+                    1 => "TARGET MISSED",
+                    _ => "COULD NOT RUN",
+                };
+                out.println(&format!("{name:<24} {verdict}"));
+            }
+        }
+        Ok(code)
+    }
+}
+
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    (nanos as u64 ^ ((std::process::id() as u64) << 32)) % 1_000_000
+}
+
+fn print_run(out: &Output, s: &Scenario, run: &ScenarioRun, repeat: u32) {
+    if repeat == 1 {
+        for (record, path) in &run.drills {
+            out.print(&terminal::drill(record, repeat));
+            if let Some(p) = path {
+                out.println(&format!("result: {}", p.display()));
+            }
+        }
+    } else {
+        out.print(&terminal::runs(run));
+    }
+    if repeat > 1 || run.history > 0 || run.mttr_verdict.is_some() {
+        out.print(&terminal::mttr(&s.name, run));
+    }
+    out.println("");
+}
+
+/// The progress line of a real-time drill: elapsed time and the latest event.
+struct Progress {
+    bar: indicatif::ProgressBar,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let bar = if std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::new_spinner()
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Progress { bar }
+    }
+
+    /// Shows lifecycle events; on a terminal as the spinner's message, elsewhere (CI logs)
+    /// as lines. Either way masked: events carry names and descriptions from the scenario.
+    fn event(&self, e: &Event, out: &Output) {
+        let msg = match &e.kind {
+            EventKind::DrillStarted { scenario, .. } => format!("{scenario}: waiting for steady state"),
+            EventKind::SteadyState { ok, phase, .. } => {
+                format!("steady state {phase:?}: {}", if *ok { "ok" } else { "NOT ok" }).to_lowercase()
+            }
+            EventKind::FaultInjected { description, .. } => format!("injecting: {description}"),
+            EventKind::FaultActive => "fault active; probing for recovery".into(),
+            EventKind::StepStarted { step, name } => format!("step {}: {name}", step + 1),
+            EventKind::StepFinished { step, ok, .. } => {
+                format!("step {} {}", step + 1, if *ok { "done" } else { "FAILED" })
+            }
+            EventKind::Escalation { step, .. } => match step {
+                Some(s) => format!("ESCALATION: step {} is over its threshold", s + 1),
+                None => "ESCALATION: the procedure is over its threshold".into(),
+            },
+            EventKind::RecoveryConfirmed => "recovery confirmed".into(),
+            EventKind::FaultReverted { reason } => format!("fault reverted ({reason})"),
+            EventKind::RevertFailed { error } => format!("REVERT FAILED: {error}"),
+            EventKind::Cancelled => "interrupted: reverting".into(),
+            EventKind::DeadlineReached => "deadline reached: reverting".into(),
+            EventKind::StopConditionReached { probe, .. } => format!("stop condition on `{probe}`: aborting"),
+            _ => return,
+        };
+        if self.bar.is_hidden() {
+            out.eprintln(&format!("[{:>8.1}s] {msg}", e.t_us as f64 / 1e6));
+        } else {
+            self.bar.set_message(out.mask(&msg));
+        }
+    }
+}
