@@ -7,6 +7,7 @@ mod common;
 mod cli;
 mod docker;
 mod engine;
+mod layers;
 mod load;
 mod parse_robustness;
 mod probes;
