@@ -13,4 +13,5 @@ mod probes;
 mod reports;
 mod scenarios;
 mod simulate;
+mod snapshots;
 mod stack;
