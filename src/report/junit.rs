@@ -1,21 +1,42 @@
 //! JUnit XML for CI gates: one test suite per drill, one test case per target, so a CI system
 //! shows exactly which objective failed, with the measured value in the failure message.
 //! A target that was not measured is a failure too: it was not shown to be met.
+//!
+//! The XML is written by `quick-junit`, the writer nextest uses, which escapes and drops what
+//! XML cannot carry.
 
-use std::fmt::Write;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::metrics::Measurement;
 use crate::record::DrillRecord;
 use crate::score::{Status, Verdict};
-use crate::text::xml_escape;
 use crate::text::{measurement, secs};
-use crate::timeline::Outcome;
+use crate::timeline::{EventKind, Outcome};
 
 /// Renders one drill as a JUnit `<testsuites>` document with one `<testsuite>`; `mttr` adds
 /// the MTTR verdict over several drills (with the number of drills) as a further case.
 pub fn render(r: &DrillRecord, mttr: Option<(&Verdict, &Measurement, usize)>) -> String {
     let m = &r.metrics;
-    let mut cases = Vec::new();
+    let class = format!("firedrill.{}", r.scenario.name);
+    let mut suite = TestSuite::new(format!("{} (run {}, seed {})", r.scenario.name, r.run, r.seed));
+    let duration = r.ended_at.duration_since(r.started_at).try_into().unwrap_or_default();
+    suite.set_time(duration);
+    if let Some(started) = chrono::DateTime::from_timestamp_millis(r.started_at.as_millisecond()) {
+        suite.set_timestamp(started);
+    }
+    suite.add_properties(
+        [
+            ("scenario.file", r.scenario.file.as_str()),
+            ("scenario.sha256", r.scenario.sha256.as_str()),
+            ("environment", r.environment.as_str()),
+            ("clock", r.clock.as_str()),
+            ("outcome", r.outcome.as_str()),
+            ("fault", r.scenario.fault_description.as_str()),
+        ]
+        .map(|(name, value)| Property::new(name, value)),
+    );
     // A drill that could not take place is an error, not a set of failed targets.
     if matches!(r.outcome, Outcome::NotSteady | Outcome::Error) {
         let why = r
@@ -23,16 +44,13 @@ pub fn render(r: &DrillRecord, mttr: Option<(&Verdict, &Measurement, usize)>) ->
             .events
             .iter()
             .find_map(|e| match &e.kind {
-                crate::timeline::EventKind::Error { message } => Some(message.clone()),
-                crate::timeline::EventKind::SteadyState { ok: false, detail, .. } => detail.clone(),
+                EventKind::Error { message } => Some(message.clone()),
+                EventKind::SteadyState { ok: false, detail, .. } => detail.clone(),
                 _ => None,
             })
             .unwrap_or_default();
-        cases.push(Case {
-            name: "drill ran".into(),
-            time: 0.0,
-            outcome: CaseOutcome::Error(format!("{}: {why}", r.outcome.as_str())),
-        });
+        let status = non_success(NonSuccessKind::Error, "drill_error", format!("{}: {why}", r.outcome.as_str()));
+        suite.add_test_case(case("drill ran".into(), &class, 0.0, status));
     }
     for v in &r.verdicts {
         let value = match v.target.as_str() {
@@ -40,94 +58,42 @@ pub fn render(r: &DrillRecord, mttr: Option<(&Verdict, &Measurement, usize)>) ->
             "rpo" => &m.rpo.measurement,
             _ => &m.mttd,
         };
-        cases.push(case(v, value, &v.target.to_uppercase(), None));
+        suite.add_test_case(verdict_case(v, value, &v.target.to_uppercase(), "", &class));
     }
     if let Some((v, value, n)) = mttr {
-        cases.push(case(v, value, "MTTR", Some(format!(" (mean of {n} drills)"))));
+        suite.add_test_case(verdict_case(v, value, "MTTR", &format!(" (mean of {n} drills)"), &class));
     }
-    let failures = cases.iter().filter(|c| matches!(c.outcome, CaseOutcome::Failure(..))).count();
-    let errors = cases.iter().filter(|c| matches!(c.outcome, CaseOutcome::Error(..))).count();
-    let duration = (r.ended_at.as_millisecond() - r.started_at.as_millisecond()) as f64 / 1000.0;
-    let suite = format!("{} (run {}, seed {})", r.scenario.name, r.run, r.seed);
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        r#"<testsuites name="firedrill" tests="{}" failures="{failures}" errors="{errors}" time="{duration:.3}">"#,
-        cases.len()
-    );
-    let _ = writeln!(
-        out,
-        r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="{errors}" skipped="0" time="{duration:.3}" timestamp="{}">"#,
-        xml_escape(&suite),
-        cases.len(),
-        r.started_at.strftime("%Y-%m-%dT%H:%M:%S")
-    );
-    out.push_str("    <properties>\n");
-    for (k, v) in [
-        ("scenario.file", r.scenario.file.as_str()),
-        ("scenario.sha256", r.scenario.sha256.as_str()),
-        ("environment", r.environment.as_str()),
-        ("clock", r.clock.as_str()),
-        ("outcome", r.outcome.as_str()),
-        ("fault", r.scenario.fault_description.as_str()),
-    ] {
-        let _ = writeln!(out, r#"      <property name="{k}" value="{}"/>"#, xml_escape(v));
-    }
-    out.push_str("    </properties>\n");
-    let class = format!("firedrill.{}", r.scenario.name);
-    for c in &cases {
-        let _ = write!(
-            out,
-            r#"    <testcase name="{}" classname="{}" time="{:.3}""#,
-            xml_escape(&c.name),
-            xml_escape(&class),
-            c.time
-        );
-        match &c.outcome {
-            CaseOutcome::Pass => out.push_str("/>\n"),
-            CaseOutcome::Failure(kind, msg) => {
-                let _ = writeln!(
-                    out,
-                    ">\n      <failure type=\"{kind}\" message=\"{}\">{}</failure>\n    </testcase>",
-                    xml_escape(msg),
-                    xml_escape(msg)
-                );
-            }
-            CaseOutcome::Error(msg) => {
-                let _ = writeln!(
-                    out,
-                    ">\n      <error type=\"drill_error\" message=\"{}\">{}</error>\n    </testcase>",
-                    xml_escape(msg),
-                    xml_escape(msg)
-                );
-            }
-        }
-    }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
+    let mut report = Report::new("firedrill");
+    report.set_time(duration);
+    report.add_test_suite(suite);
+    report.to_string().expect("writing XML into memory does not fail")
 }
 
-struct Case {
-    name: String,
-    time: f64,
-    outcome: CaseOutcome,
-}
-
-enum CaseOutcome {
-    Pass,
-    Failure(&'static str, String),
-    Error(String),
-}
-
-fn case(v: &Verdict, value: &Measurement, label: &str, suffix: Option<String>) -> Case {
-    let name = format!("{label} <= {}{}", secs(v.limit_s), suffix.unwrap_or_default());
+/// The case of one target: passed when met, failed with the measured value otherwise.
+fn verdict_case(v: &Verdict, value: &Measurement, label: &str, suffix: &str, class: &str) -> TestCase {
+    let name = format!("{label} <= {}{suffix}", secs(v.limit_s));
     let shown = measurement(value);
-    let outcome = match v.status {
-        Status::Met => CaseOutcome::Pass,
-        Status::Missed => {
-            CaseOutcome::Failure("target_missed", format!("{label} {shown} exceeds the target of {}", secs(v.limit_s)))
-        }
-        Status::NotMeasured => CaseOutcome::Failure("not_measured", format!("{label} {shown}")),
+    let status = match v.status {
+        Status::Met => TestCaseStatus::success(),
+        Status::Missed => non_success(
+            NonSuccessKind::Failure,
+            "target_missed",
+            format!("{label} {shown} exceeds the target of {}", secs(v.limit_s)),
+        ),
+        Status::NotMeasured => non_success(NonSuccessKind::Failure, "not_measured", format!("{label} {shown}")),
     };
-    Case { name, time: v.measured_s.unwrap_or(0.0), outcome }
+    case(name, class, v.measured_s.unwrap_or(0.0), status)
+}
+
+/// A failure or error whose message is also its text, for CI systems that show only one.
+fn non_success(kind: NonSuccessKind, ty: &str, message: String) -> TestCaseStatus {
+    let mut status = TestCaseStatus::non_success(kind);
+    status.set_type(ty).set_message(message.as_str()).set_description(message);
+    status
+}
+
+fn case(name: String, class: &str, seconds: f64, status: TestCaseStatus) -> TestCase {
+    let mut case = TestCase::new(name, status);
+    case.set_classname(class).set_time(Duration::try_from_secs_f64(seconds).unwrap_or_default());
+    case
 }

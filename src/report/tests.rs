@@ -36,7 +36,10 @@ fn parse_junit(xml: &str) -> (Attrs, Attrs, Vec<Case>) {
         e.attributes()
             .map(|a| {
                 let a = a.unwrap();
-                (String::from_utf8(a.key.as_ref().to_vec()).unwrap(), a.unescape_value().unwrap().into_owned())
+                (
+                    String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                    a.normalized_value(quick_xml::XmlVersion::Explicit1_0).unwrap().into_owned(),
+                )
             })
             .collect()
     };

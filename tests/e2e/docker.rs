@@ -18,7 +18,7 @@ use crate::common::{repo, scenario};
 static ENGINE: Mutex<()> = Mutex::new(());
 
 /// The engine to ourselves, or `None` (skip) when there is no engine and this is not CI.
-fn engine() -> Option<MutexGuard<'static, ()>> {
+pub(crate) fn engine() -> Option<MutexGuard<'static, ()>> {
     let up = std::process::Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
     if !up {
         assert!(std::env::var("CI").is_err(), "CI must run the Docker tests: run scripts/setup-docker first");
@@ -29,7 +29,7 @@ fn engine() -> Option<MutexGuard<'static, ()>> {
 }
 
 /// `docker` CLI output lines, for checks made from outside firedrill.
-fn docker(args: &[&str]) -> Vec<String> {
+pub(crate) fn docker(args: &[&str]) -> Vec<String> {
     let out = std::process::Command::new("docker").args(args).output().expect("docker runs");
     assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()

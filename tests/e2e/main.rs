@@ -1,10 +1,12 @@
 //! End-to-end and integration tests of firedrill, as one test binary: the command line run
-//! through the real binary, the engine driven through custom environments, the shipped
-//! scenarios run in the simulation, and the scenario parser fed mutated input.
+//! through the real binary, the engine driven through custom environments, the contracts every
+//! environment keeps, the shipped scenarios run in the simulation, snapshots of every
+//! rendering, and the scenario parser fed mutated input.
 
 mod common;
 
 mod cli;
+mod conformance;
 mod docker;
 mod engine;
 mod layers;
@@ -14,4 +16,5 @@ mod probes;
 mod reports;
 mod scenarios;
 mod simulate;
+mod snapshots;
 mod stack;
