@@ -201,11 +201,11 @@ impl Fault {
             Fault::TrafficSurge { rate, duration, .. } => {
                 format!("traffic surge to {} for {duration}", rate.map(|r| r.to_string()).unwrap_or_default())
             }
-            Fault::DbFailover { mode } => format!("database primary failure ({mode:?})").to_lowercase(),
+            Fault::DbFailover { mode } => format!("database primary failure ({})", mode.as_str()),
             Fault::S3Block { bucket, mode, duration } => format!(
                 "block object store{} ({}){}",
                 bucket.as_ref().map(|b| format!(" bucket {b}")).unwrap_or_default(),
-                format!("{mode:?}").to_lowercase(),
+                mode.as_str(),
                 duration.map(|d| format!(" for {d}")).unwrap_or_default()
             ),
             Fault::ContainerStop { target, grace_period, duration, .. } => {
@@ -258,6 +258,16 @@ pub enum FailoverMode {
     Graceful,
 }
 
+impl FailoverMode {
+    /// The mode's word, as written in a scenario (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailoverMode::Crash => "crash",
+            FailoverMode::Graceful => "graceful",
+        }
+    }
+}
+
 /// How a blocked endpoint behaves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -267,4 +277,29 @@ pub enum BlockMode {
     Blackhole,
     /// Connections are refused at once.
     Refuse,
+}
+
+impl BlockMode {
+    /// The mode's word, as written in a scenario (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockMode::Blackhole => "blackhole",
+            BlockMode::Refuse => "refuse",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_print_as_they_are_written() {
+        for mode in [FailoverMode::Crash, FailoverMode::Graceful] {
+            assert_eq!(serde_json::to_value(mode).unwrap(), mode.as_str());
+        }
+        for mode in [BlockMode::Blackhole, BlockMode::Refuse] {
+            assert_eq!(serde_json::to_value(mode).unwrap(), mode.as_str());
+        }
+    }
 }

@@ -100,3 +100,30 @@ pub enum Effect {
     /// Restart the app: it reconnects to its dependencies at once, skipping backoff.
     RestartApp,
 }
+
+impl Effect {
+    /// The effect's word, as written in a scenario (its serde name), for plans and timelines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::None => "none",
+            Effect::PromoteReplica => "promote_replica",
+            Effect::ScaleOut => "scale_out",
+            Effect::Uncordon => "uncordon",
+            Effect::RestoreObjectStore => "restore_object_store",
+            Effect::RestartApp => "restart_app",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_effect_prints_as_it_is_written() {
+        use Effect::*;
+        for effect in [None, PromoteReplica, ScaleOut, Uncordon, RestoreObjectStore, RestartApp] {
+            assert_eq!(serde_json::to_value(effect).unwrap(), effect.as_str());
+        }
+    }
+}
