@@ -90,8 +90,8 @@ pub struct ResolvedStep {
     pub escalate_after: Option<Dur>,
     /// Kill-after for automated steps.
     pub timeout: Option<Dur>,
-    /// How long it takes in the simulation: declared, or around the budget (see
-    /// [`default_sim_duration`]); `None` when neither is known.
+    /// How long it takes in the simulation: declared, or triangular around the budget (from
+    /// half of it to a quarter over it); `None` when neither is known.
     pub sim_duration: Option<Dist>,
     /// What it does to the simulated stack.
     pub sim_effect: Effect,
@@ -118,7 +118,7 @@ pub enum StepAction {
 /// The simulated duration of a step that declares only a budget: triangular between half the
 /// budget and a quarter over it, most likely at 80% of it. Runbook budgets are usually set
 /// with some slack, and are sometimes overrun.
-pub fn default_sim_duration(budget: Dur) -> Dist {
+fn default_sim_duration(budget: Dur) -> Dist {
     let b = budget.0;
     Dist::Triangular { min: Dur(b.mul_f64(0.5)), mode: Dur(b.mul_f64(0.8)), max: Dur(b.mul_f64(1.25)) }
 }
