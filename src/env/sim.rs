@@ -702,7 +702,7 @@ impl Environment for SimEnv {
         self.with(|m| m.apply(step.sim_effect, step.sim_replicas));
         Ok(match step.sim_effect {
             Effect::None => None,
-            effect => Some(format!("simulated effect: {}", format!("{effect:?}").to_lowercase())),
+            effect => Some(format!("simulated effect: {}", effect.as_str())),
         })
     }
 

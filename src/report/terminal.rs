@@ -160,7 +160,7 @@ pub fn plan(s: &Scenario) -> String {
                 let sim = st
                     .sim_duration
                     .as_ref()
-                    .map(|d| format!("takes {d}; effect {}", format!("{:?}", st.sim_effect).to_lowercase()))
+                    .map(|d| format!("takes {d}; effect {}", st.sim_effect.as_str()))
                     .unwrap_or_default();
                 let mut row = vec![
                     (i + 1).to_string(),

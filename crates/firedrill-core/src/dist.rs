@@ -56,6 +56,41 @@ pub enum Dist {
     },
 }
 
+/// Why a distribution's parameters are impossible; each message names the offending field,
+/// and the scenario check puts it after the field's path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DistError {
+    /// A uniform distribution whose shortest time is longer than its longest.
+    #[error("`min` ({min}) is greater than `max` ({max})")]
+    MinAboveMax {
+        /// Shortest time.
+        min: Dur,
+        /// Longest time.
+        max: Dur,
+    },
+    /// A lognormal distribution with a zero median: its logarithm does not exist.
+    #[error("`median` must be greater than zero")]
+    ZeroMedian,
+    /// A lognormal distribution whose 95th percentile is below its median.
+    #[error("`p95` ({p95}) is smaller than `median` ({median})")]
+    P95BelowMedian {
+        /// The 95th percentile.
+        p95: Dur,
+        /// The median.
+        median: Dur,
+    },
+    /// A triangular distribution whose most likely time is outside its range.
+    #[error("expected min <= mode <= max, got {min}, {mode}, {max}")]
+    ModeOutsideRange {
+        /// Shortest time.
+        min: Dur,
+        /// Most likely time.
+        mode: Dur,
+        /// Longest time.
+        max: Dur,
+    },
+}
+
 /// A distribution as written in a scenario: a plain duration (`30s`, fixed) or a mapping
 /// with a `kind`. A newtype so the short form works without `untagged`, which would ruin the
 /// error messages.
@@ -108,20 +143,18 @@ impl Dist {
         Dist::Fixed { value: d }
     }
 
-    /// Checks the parameters make sense; the message names the offending field.
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks the parameters make sense; the error names the offending field.
+    pub fn check(&self) -> Result<(), DistError> {
         match *self {
             Dist::Fixed { .. } => Ok(()),
-            Dist::Uniform { min, max } if min > max => Err(format!("`min` ({min}) is greater than `max` ({max})")),
+            Dist::Uniform { min, max } if min > max => Err(DistError::MinAboveMax { min, max }),
             Dist::Uniform { .. } => Ok(()),
             Dist::Normal { .. } => Ok(()),
-            Dist::Lognormal { median, .. } if median.is_zero() => Err("`median` must be greater than zero".into()),
-            Dist::Lognormal { median, p95 } if p95 < median => {
-                Err(format!("`p95` ({p95}) is smaller than `median` ({median})"))
-            }
+            Dist::Lognormal { median, .. } if median.is_zero() => Err(DistError::ZeroMedian),
+            Dist::Lognormal { median, p95 } if p95 < median => Err(DistError::P95BelowMedian { p95, median }),
             Dist::Lognormal { .. } => Ok(()),
             Dist::Triangular { min, mode, max } if !(min <= mode && mode <= max) => {
-                Err(format!("expected min <= mode <= max, got {min}, {mode}, {max}"))
+                Err(DistError::ModeOutsideRange { min, mode, max })
             }
             Dist::Triangular { .. } => Ok(()),
         }
@@ -217,8 +250,17 @@ mod tests {
 
     #[test]
     fn rejects_impossible_parameters() {
-        assert!(Dist::Uniform { min: d("2s"), max: d("1s") }.check().unwrap_err().contains("`min`"));
-        assert!(Dist::Lognormal { median: d("2s"), p95: d("1s") }.check().unwrap_err().contains("`p95`"));
-        assert!(Dist::Triangular { min: d("1s"), mode: d("5s"), max: d("2s") }.check().is_err());
+        let message = |dist: Dist| dist.check().unwrap_err().to_string();
+        assert_eq!(message(Dist::Uniform { min: d("2s"), max: d("1s") }), "`min` (2s) is greater than `max` (1s)");
+        assert_eq!(message(Dist::Lognormal { median: d("0s"), p95: d("1s") }), "`median` must be greater than zero");
+        assert_eq!(
+            message(Dist::Lognormal { median: d("2s"), p95: d("1s") }),
+            "`p95` (1s) is smaller than `median` (2s)"
+        );
+        assert_eq!(
+            message(Dist::Triangular { min: d("1s"), mode: d("5s"), max: d("2s") }),
+            "expected min <= mode <= max, got 1s, 5s, 2s"
+        );
+        assert!(Dist::Normal { mean: d("1s"), stddev: d("5s") }.check().is_ok());
     }
 }

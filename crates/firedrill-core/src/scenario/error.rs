@@ -16,6 +16,18 @@ impl Pos {
     pub(crate) fn of(loc: serde_saphyr::Location) -> Self {
         Pos { line: loc.line(), column: loc.column() }
     }
+
+    /// Where a value is written.
+    pub(crate) fn spanned<T>(s: &serde_saphyr::Spanned<T>) -> Self {
+        Pos::of(s.referenced)
+    }
+
+    /// Where a top-level key starts, for problems about a section as a whole (or the first
+    /// line when the key is absent and a default is at fault).
+    pub(crate) fn key(text: &str, key: &str) -> Self {
+        let line = text.lines().position(|l| l.strip_prefix(key).is_some_and(|r| r.starts_with(':'))).unwrap_or(0);
+        Pos { line: line as u64 + 1, column: 1 }
+    }
 }
 
 /// One thing wrong with a scenario.

@@ -4,6 +4,7 @@
 //! positions, then [`Scenario`] is the validated, fully resolved form with defaults applied.
 //! Every problem names the file, line and column.
 
+mod check;
 mod error;
 pub mod model;
 mod overrides;

@@ -1,0 +1,359 @@
+//! The checks of the second stage of loading: that the parts of a scenario agree with each
+//! other and with what firedrill can do.
+//!
+//! Each check looks at one part and pushes what is wrong into one [`Problems`] collector, so a
+//! user sees every problem of a file at once. The checks only read; defaults they need (the
+//! deadline, a step's action and simulated duration) come from [`super::resolve`], so what is
+//! checked is what runs.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde_saphyr::Spanned;
+
+use super::error::{Pos, Problem, ScenarioError};
+use super::model::*;
+use super::resolve::{declared_or_default_deadline, sim_duration, step_action};
+use crate::duration::Dur;
+
+/// A drill longer than a week is not a drill; the bound also bounds a drill's timeline.
+const MAX_DEADLINE: Dur = Dur::secs(7 * 86400);
+/// The fastest probe: below this firedrill measures itself.
+const MIN_INTERVAL: Dur = Dur::millis(10);
+/// The most nodes or replicas the simulated stack has.
+const MAX_SIM_SIZE: u32 = 10_000;
+
+/// Every problem found in a scenario: the one collector all checks push to.
+#[derive(Debug, Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, pos: Pos, message: impl Into<String>) {
+        self.0.push(Problem::new(pos, message));
+    }
+
+    /// The problems in file order. The sort is stable: problems at one place keep the order
+    /// the checks found them in.
+    fn into_result(mut self, path: &Path) -> Result<(), ScenarioError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        self.0.sort_by_key(|p| p.pos);
+        Err(ScenarioError::Invalid { path: path.to_path_buf(), problems: self.0 })
+    }
+}
+
+/// Runs every check of a raw scenario; `text` is its source, for the positions of sections.
+/// The order of the checks is the order of problems that share a position.
+pub(super) fn check(raw: &RawScenario, text: &str, path: &Path) -> Result<(), ScenarioError> {
+    let deadline = declared_or_default_deadline(raw);
+    let mut problems = Problems::default();
+    check_name(&raw.name, &mut problems);
+    check_probes(&raw.probes, &mut problems);
+    check_targets_measurable(&raw.targets, &raw.probes, &mut problems);
+    check_deadline(raw.deadline.as_ref(), &mut problems);
+    check_environment(&raw.environment, Pos::key(text, "environment"), &mut problems);
+    check_targets_within_deadline(&raw.targets, deadline, &mut problems);
+    check_procedure(&raw.procedure, deadline, Pos::key(text, "procedure"), &mut problems);
+    let is_sim = matches!(raw.environment, EnvironmentSpec::Sim(_));
+    check_steps(&raw.procedure.steps, deadline, is_sim, &mut problems);
+    check_fault(&raw.fault, &mut problems);
+    check_stop_conditions(&raw.stop_conditions, &raw.probes, &mut problems);
+    check_sample_counts(raw, text, &mut problems);
+    problems.into_result(path)
+}
+
+/// The name groups drills of one scenario in history and file names.
+fn check_name(name: &Spanned<String>, problems: &mut Problems) {
+    let value = &name.value;
+    if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        problems.push(Pos::spanned(name), format!("`name` must be letters, digits, `-` or `_`, got `{value}`"));
+    }
+}
+
+/// Probe names are unique (stop conditions and reports name probes), and each probe's
+/// parameters make sense.
+fn check_probes(probes: &[Spanned<Probe>], problems: &mut Problems) {
+    let mut seen = HashSet::new();
+    for p in probes {
+        let probe = &p.value;
+        if !seen.insert(probe.name.as_str()) {
+            problems
+                .push(Pos::spanned(p), format!("duplicate probe name `{}`: probe names must be unique", probe.name));
+        }
+        check_probe(probe, Pos::spanned(p), problems);
+    }
+}
+
+fn check_probe(probe: &Probe, at: Pos, problems: &mut Problems) {
+    let name = &probe.name;
+    if probe.interval < MIN_INTERVAL {
+        problems.push(
+            at,
+            format!(
+                "probe `{name}`: `interval` must be at least {MIN_INTERVAL}: faster probing measures firedrill, not the system"
+            ),
+        );
+    }
+    if probe.timeout.is_some_and(Dur::is_zero) {
+        problems.push(at, format!("probe `{name}`: `timeout` must be greater than zero"));
+    }
+    match &probe.check {
+        Check::Command { argv } if argv.is_empty() => {
+            problems.push(at, format!("probe `{name}`: `argv` must name a program"));
+        }
+        Check::Slo { rate, max_error_percent, window, request_timeout, .. } => {
+            if rate.per_sec() <= 0.0 {
+                problems.push(at, format!("probe `{name}`: an SLO probe needs a `rate` above zero"));
+            }
+            if !(0.0..=100.0).contains(max_error_percent) {
+                problems.push(at, format!("probe `{name}`: `max_error_percent` must be between 0 and 100"));
+            }
+            if window.is_zero() || request_timeout.is_zero() {
+                problems.push(at, format!("probe `{name}`: `window` and `request_timeout` must be above zero"));
+            }
+        }
+        Check::WriteLedger { table, .. } if !is_identifier(table) => problems.push(
+            at,
+            format!("probe `{name}`: `table` must be a plain SQL name (letters, digits, `_`), got `{table}`"),
+        ),
+        _ => {}
+    }
+}
+
+/// The targets timed from availability samples, with their words.
+fn availability_targets(targets: &Targets) -> [(&Option<Spanned<Dur>>, &'static str); 3] {
+    [(&targets.rto, "rto"), (&targets.mttd, "mttd"), (&targets.mttr, "mttr")]
+}
+
+/// A target needs a probe to measure it: availability probes for RTO, MTTD and MTTR, a write
+/// ledger for RPO. A target nothing measures would never be met or missed.
+fn check_targets_measurable(targets: &Targets, probes: &[Spanned<Probe>], problems: &mut Problems) {
+    let has_availability = probes.iter().any(|p| p.value.is_availability());
+    let has_ledger = probes.iter().any(|p| matches!(p.value.check, Check::WriteLedger { .. }));
+    for (target, word) in availability_targets(targets) {
+        if let Some(target) = target {
+            if !has_availability {
+                problems.push(
+                    Pos::spanned(target),
+                    format!("target `{word}` cannot be measured: the scenario has no availability probe"),
+                );
+            }
+        }
+    }
+    if let Some(rpo) = &targets.rpo {
+        if !has_ledger {
+            problems
+                .push(Pos::spanned(rpo), "target `rpo` cannot be measured: the scenario has no `write_ledger` probe");
+        }
+    }
+}
+
+/// A declared deadline is within what a drill can last (the default always is).
+fn check_deadline(deadline: Option<&Spanned<Dur>>, problems: &mut Problems) {
+    if let Some(d) = deadline {
+        if d.value.is_zero() || d.value > MAX_DEADLINE {
+            problems.push(Pos::spanned(d), format!("`deadline` must be greater than zero and at most {MAX_DEADLINE}"));
+        }
+    }
+}
+
+/// The environment's own parameters; `at` is the `environment` key, since its parts carry no
+/// positions.
+fn check_environment(environment: &EnvironmentSpec, at: Pos, problems: &mut Problems) {
+    match environment {
+        EnvironmentSpec::Sim(stack) => check_sim_stack(stack, at, problems),
+        EnvironmentSpec::Docker(stack) => check_docker_stack(stack, at, problems),
+    }
+}
+
+/// The simulated stack stays within the sizes the simulation models.
+fn check_sim_stack(stack: &SimStack, at: Pos, problems: &mut Problems) {
+    for (field, value) in [
+        ("nodes", stack.nodes),
+        ("replicas", stack.replicas),
+        ("autoscaler.max_replicas", stack.autoscaler.max_replicas),
+    ] {
+        if value > MAX_SIM_SIZE {
+            problems.push(
+                at,
+                format!("environment.{field}: {value} is more than the simulation models (at most {MAX_SIM_SIZE})"),
+            );
+        }
+    }
+}
+
+/// Container names are unique host names, each attachment names one container, and
+/// containers are placed on declared nodes.
+fn check_docker_stack(stack: &DockerStack, at: Pos, problems: &mut Problems) {
+    let mut names = HashSet::new();
+    let declared = stack.containers.iter().map(|c| &c.name).chain(stack.attach.iter().map(|a| &a.name));
+    for name in declared {
+        if !is_hostname(name) {
+            problems.push(at, format!("environment: container name `{name}` must be letters, digits and `-`"));
+        }
+        if !names.insert(name.as_str()) {
+            problems.push(at, format!("environment: duplicate container name `{name}`"));
+        }
+    }
+    for a in &stack.attach {
+        if a.container.is_some() == a.compose.is_some() {
+            problems
+                .push(at, format!("environment.attach `{}`: needs exactly one of `container` or `compose`", a.name));
+        }
+    }
+    for c in &stack.containers {
+        if let Some(node) = c.node.as_ref().filter(|n| !stack.nodes.contains(n) && *n != "any") {
+            problems.push(
+                at,
+                format!(
+                    "environment.containers `{}`: node `{node}` is not one of the environment's `nodes` ({})",
+                    c.name,
+                    if stack.nodes.is_empty() { "none declared".into() } else { stack.nodes.join(", ") }
+                ),
+            );
+        }
+        if c.ready.timeout.is_zero() {
+            problems
+                .push(at, format!("environment.containers `{}`: `ready.timeout` must be greater than zero", c.name));
+        }
+    }
+}
+
+/// A recovery is only observed until the deadline, so a longer target could never be seen met.
+fn check_targets_within_deadline(targets: &Targets, deadline: Dur, problems: &mut Problems) {
+    for (target, word) in availability_targets(targets) {
+        if let Some(target) = target {
+            if target.value > deadline {
+                problems.push(
+                    Pos::spanned(target),
+                    format!(
+                        "target `{word}` ({}) is longer than the deadline ({deadline}): a recovery that meets it could not be observed; raise `deadline`",
+                        target.value
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The procedure's kind agrees with its steps, and its budget fits in the deadline; `at` is
+/// the `procedure` key.
+fn check_procedure(procedure: &Procedure, deadline: Dur, at: Pos, problems: &mut Problems) {
+    match (procedure.kind, procedure.steps.first()) {
+        (ProcedureKind::Steps, None) => problems.push(at, "procedure of kind `steps` has no steps"),
+        (ProcedureKind::Automatic, Some(first)) => {
+            problems.push(Pos::spanned(first), "procedure of kind `automatic` cannot have steps: set `kind: steps`")
+        }
+        _ => {}
+    }
+    if let Some(budget) = procedure.budget {
+        if budget > deadline {
+            problems.push(at, format!("procedure `budget` ({budget}) is longer than the deadline ({deadline})"));
+        }
+    }
+}
+
+/// Each step, in order; in `sim` every step must have a simulated duration.
+fn check_steps(steps: &[Spanned<Step>], deadline: Dur, is_sim: bool, problems: &mut Problems) {
+    for s in steps {
+        check_step(&s.value, Pos::spanned(s), deadline, is_sim, problems);
+    }
+}
+
+fn check_step(step: &Step, at: Pos, deadline: Dur, is_sim: bool, problems: &mut Problems) {
+    let name = &step.name;
+    match (step_action(step), &step.run) {
+        (None, _) => {
+            problems.push(at, format!("step `{name}` needs exactly one of `run` or `start` (automated) or `manual`"))
+        }
+        (Some(_), Some(argv)) if argv.is_empty() => {
+            problems.push(at, format!("step `{name}`: `run` must name a program"))
+        }
+        _ => {}
+    }
+    if step.container.is_some() && step.run.is_none() {
+        problems.push(at, format!("step `{name}`: `container` applies to `run` steps only"));
+    }
+    if let Some(b) = &step.budget {
+        if b.value > deadline {
+            problems.push(
+                Pos::spanned(b),
+                format!("step `{name}`: budget {} is longer than the deadline ({deadline})", b.value),
+            );
+        }
+    }
+    let sim = step.sim.as_ref();
+    if let Some(Err(e)) = sim.and_then(|s| s.duration.as_ref()).map(|d| d.check()) {
+        problems.push(at, format!("step `{name}`: sim duration: {e}"));
+    }
+    if is_sim && sim_duration(step).is_none() {
+        problems.push(
+            at,
+            format!(
+                "step `{name}` has neither a `budget` nor a `sim.duration`: the simulation cannot know how long it takes"
+            ),
+        );
+    }
+    if sim.is_some_and(|s| s.effect == Effect::ScaleOut && s.replicas.unwrap_or(0) == 0) {
+        problems.push(at, format!("step `{name}`: effect `scale_out` needs `replicas` (at least 1)"));
+    }
+}
+
+/// The fault's parameters that serde cannot check alone.
+fn check_fault(fault: &Spanned<Fault>, problems: &mut Problems) {
+    if let Fault::TrafficSurge { multiplier, rate, duration, .. } = &fault.value {
+        let at = Pos::spanned(fault);
+        match (multiplier, rate) {
+            (Some(m), None) if !(m.is_finite() && *m > 0.0) => {
+                problems.push(at, format!("traffic_surge: `multiplier` must be a positive number, got {m}"))
+            }
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => problems.push(at, "traffic_surge needs exactly one of `multiplier` or `rate`"),
+        }
+        if duration.is_zero() {
+            problems.push(at, "traffic_surge: `duration` must be greater than zero");
+        }
+    }
+}
+
+/// Stop conditions watch probes the scenario defines.
+fn check_stop_conditions(
+    stop_conditions: &[Spanned<StopCondition>],
+    probes: &[Spanned<Probe>],
+    problems: &mut Problems,
+) {
+    for sc in stop_conditions {
+        let StopCondition::ProbeFailing { probe, .. } = &sc.value;
+        if !probes.iter().any(|p| &p.value.name == probe) {
+            problems.push(
+                Pos::spanned(sc),
+                format!("stop condition names probe `{probe}`, which the scenario does not define"),
+            );
+        }
+    }
+}
+
+/// Healthy windows of no samples would count a system as healthy without looking at it.
+fn check_sample_counts(raw: &RawScenario, text: &str, problems: &mut Problems) {
+    if raw.stability.samples == 0 {
+        problems.push(Pos::key(text, "stability"), "`stability.samples` must be at least 1");
+    }
+    if raw.steady_state.samples == 0 {
+        problems.push(Pos::key(text, "steady_state"), "`steady_state.samples` must be at least 1");
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A name other containers can resolve: a DNS label.
+fn is_hostname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}

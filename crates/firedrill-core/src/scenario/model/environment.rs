@@ -1,0 +1,34 @@
+//! Where a scenario runs: the closed choice of environment and its description.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{DockerStack, SimStack};
+
+/// Where a scenario runs.
+// One per scenario: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EnvironmentSpec {
+    /// The in-process model of a service stack, in virtual time.
+    Sim(SimStack),
+    /// Real containers on this machine's Docker Engine.
+    Docker(DockerStack),
+}
+
+impl Default for EnvironmentSpec {
+    fn default() -> Self {
+        EnvironmentSpec::Sim(SimStack::default())
+    }
+}
+
+impl EnvironmentSpec {
+    /// The environment's word, as used in reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EnvironmentSpec::Sim(_) => "sim",
+            EnvironmentSpec::Docker(_) => "docker",
+        }
+    }
+}
