@@ -542,6 +542,9 @@ fn run(paths: &[PathBuf], opts: RunOptions<'_>) -> i32 {
                 continue;
             }
         };
+        for skipped in &run.skipped {
+            eprintln!("warning: {skipped}");
+        }
         print_run(s, &run, repeat);
         code = code.max(run.exit_code());
         let cancelled = run.drills.iter().any(|(r, _)| r.outcome == firedrill::timeline::Outcome::Cancelled);
@@ -728,8 +731,8 @@ fn report(
             Err(e) => return fail(&e),
         }
     }
-    for (p, e) in &s.unreadable {
-        eprintln!("warning: {p} is not a drill result: {e}");
+    for skipped in &loaded.unreadable {
+        eprintln!("warning: {skipped}");
     }
     EXIT_OK
 }

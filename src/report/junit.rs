@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use crate::metrics::Measurement;
 use crate::record::DrillRecord;
-use crate::score::{Status, Verdict};
+use crate::score::{Status, TargetKind, Verdict};
 use crate::text::xml_escape;
 use crate::text::{measurement, secs};
 use crate::timeline::Outcome;
@@ -35,12 +35,12 @@ pub fn render(r: &DrillRecord, mttr: Option<(&Verdict, &Measurement, usize)>) ->
         });
     }
     for v in &r.verdicts {
-        let value = match v.target.as_str() {
-            "rto" => &m.rto,
-            "rpo" => &m.rpo.measurement,
-            _ => &m.mttd,
+        let value = match v.target {
+            TargetKind::Rto => &m.rto,
+            TargetKind::Rpo => &m.rpo.measurement,
+            TargetKind::Mttd | TargetKind::Mttr => &m.mttd,
         };
-        cases.push(case(v, value, &v.target.to_uppercase(), None));
+        cases.push(case(v, value, &v.target.as_str().to_uppercase(), None));
     }
     if let Some((v, value, n)) = mttr {
         cases.push(case(v, value, "MTTR", Some(format!(" (mean of {n} drills)"))));

@@ -10,6 +10,7 @@ mod engine;
 mod load;
 mod parse_robustness;
 mod probes;
+mod records;
 mod reports;
 mod scenarios;
 mod simulate;
