@@ -230,3 +230,29 @@ pub fn drilled_at(path: &Path, r: &DrillRecord) -> Timestamp {
         .or_else(|| std::fs::metadata(path).ok()?.modified().ok().and_then(|t| Timestamp::try_from(t).ok()))
         .unwrap_or(r.started_at)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A format 0 record, as firedrill wrote it before records carried a format.
+    const FORMAT_0: &str = include_str!("../../../../tests/fixtures/records/format-0-db-failover.json");
+
+    #[test]
+    fn history_says_which_files_it_could_not_read_and_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = DrillRecord::from_json(FORMAT_0).unwrap();
+        write_atomic(dir.path(), "earlier.json", FORMAT_0).unwrap();
+        write_atomic(dir.path(), "junk.json", "{").unwrap();
+        let history = load_history(dir.path(), &record, &[], &[]);
+        assert_eq!(history.records, std::slice::from_ref(&record));
+        let [skipped] = history.skipped.as_slice() else { panic!("{:?}", history.skipped) };
+        assert_eq!(skipped.path, dir.path().join("junk.json"));
+        assert!(matches!(skipped.error, LoadError::Parse(_)), "{skipped}");
+
+        let gone = dir.path().join("gone");
+        let history = load_history(&gone, &record, &[], &[]);
+        assert!(history.records.is_empty());
+        assert!(matches!(history.skipped.as_slice(), [Skipped { path, error: LoadError::Read(_) }] if *path == gone));
+    }
+}
