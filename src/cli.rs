@@ -520,6 +520,8 @@ fn run(paths: &[PathBuf], opts: RunOptions<'_>) -> i32 {
     let on_event = progress.as_ref().map(|_| &show as &dyn Fn(&Event));
     let mut code = EXIT_OK;
     let mut summary = Vec::new();
+    // Every scenario's history reads the same folder: warn about a file once.
+    let mut warned = std::collections::HashSet::new();
     for s in &scenarios {
         let opts = RunOptions {
             seed,
@@ -542,7 +544,7 @@ fn run(paths: &[PathBuf], opts: RunOptions<'_>) -> i32 {
                 continue;
             }
         };
-        for skipped in &run.skipped {
+        for skipped in run.skipped.iter().filter(|s| warned.insert(s.path.clone())) {
             eprintln!("warning: {skipped}");
         }
         print_run(s, &run, repeat);

@@ -64,7 +64,7 @@ impl DrillRecord {
 }
 
 /// Earlier drills of one drill, read for its MTTR, and the files that could not be read.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct History {
     /// The earlier drills' records.
     pub records: Vec<DrillRecord>,
