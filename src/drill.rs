@@ -10,9 +10,9 @@ use jiff::Timestamp;
 use crate::engine::{self, Clock, DrillOptions};
 use crate::env::{AnyEnvironment, Environment};
 use crate::metrics::{self, Measurement, MetricSpec};
-use crate::record::{load_history, write_atomic, DrillRecord, RecordError};
+use crate::record::{load_history, write_atomic, ClockKind, DrillRecord, RecordError, Skipped};
 use crate::scenario::{Scenario, ScenarioError};
-use crate::score::{self, Verdict};
+use crate::score::{self, TargetKind, Verdict};
 use crate::timeline::{Event, Outcome};
 
 /// Why drills could not be run.
@@ -58,6 +58,8 @@ pub struct ScenarioRun {
     pub history: usize,
     /// The MTTR verdict, when the scenario has an MTTR target.
     pub mttr_verdict: Option<Verdict>,
+    /// Files of the reports folder the history could not read, for the caller to report.
+    pub skipped: Vec<Skipped>,
 }
 
 impl ScenarioRun {
@@ -106,17 +108,20 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
     }
     let mut rtos: Vec<Measurement> = drills.iter().map(|(r, _)| r.metrics.rto.clone()).collect();
     let mut history = 0;
+    let mut skipped = Vec::new();
     if let (true, Some(dir), Some((first, _))) = (opts.history, &opts.reports_dir, drills.first()) {
         let written: Vec<PathBuf> = drills.iter().filter_map(|(_, p)| p.clone()).collect();
         let current: Vec<&DrillRecord> = drills.iter().map(|(r, _)| r).collect();
-        for h in load_history(dir, first, &written, &current) {
+        let earlier = load_history(dir, first, &written, &current);
+        for h in earlier.records {
             rtos.push(h.metrics.rto);
             history += 1;
         }
+        skipped = earlier.skipped;
     }
     let mttr = metrics::mttr(&rtos);
-    let mttr_verdict = scenario.mttr.map(|limit| Verdict::check("mttr", limit, &mttr));
-    Ok(ScenarioRun { drills, mttr, history, mttr_verdict })
+    let mttr_verdict = scenario.mttr.map(|limit| Verdict::check(TargetKind::Mttr, limit, &mttr));
+    Ok(ScenarioRun { drills, mttr, history, mttr_verdict, skipped })
 }
 
 /// Runs one drill and scores it. A real-time drill stops, reverting its fault, on Ctrl-C.
@@ -186,5 +191,6 @@ pub fn drill_in<E: Environment>(
     let metrics = metrics::compute(&timeline, &MetricSpec::of(scenario));
     let verdicts = score::verdicts(scenario, &metrics);
     let score = score::score(&verdicts, &metrics);
-    Ok(DrillRecord::new(scenario, seed, run, virtual_time, timeline, metrics, verdicts, score)?)
+    let clock = if virtual_time { ClockKind::Virtual } else { ClockKind::Real };
+    Ok(DrillRecord::new(scenario, seed, run, clock, timeline, metrics, verdicts, score)?)
 }

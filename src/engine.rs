@@ -184,7 +184,7 @@ pub async fn run<E: Environment>(
     };
     rec.record(EventKind::DrillStarted {
         scenario: scenario.name.clone(),
-        environment: scenario.environment.kind().into(),
+        environment: (&scenario.environment).into(),
     });
 
     // Cancellation is watched from the start: an operator may stop a drill while containers
@@ -428,7 +428,7 @@ async fn inject<E: Environment>(scenario: &Scenario, env: &E, rec: &Recorder<'_>
     let mut guards = Guards(Vec::new());
     for (after, fault) in faults {
         tokio::time::sleep(after.0).await;
-        rec.record(EventKind::FaultInjected { fault: fault.kind().into(), description: fault.describe() });
+        rec.record(EventKind::FaultInjected { fault: fault.into(), description: fault.describe() });
         match env.inject(fault).await {
             Ok(g) => guards.0.push(g),
             Err(e) => {

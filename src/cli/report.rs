@@ -80,8 +80,8 @@ impl ReportArgs {
             let path = record::write_atomic(dir, &name, &text)?;
             out.eprintln(&format!("wrote {}", path.display()));
         }
-        for (p, e) in &s.unreadable {
-            out.eprintln(&format!("warning: {p} is not a drill result: {e}"));
+        for skipped in &loaded.unreadable {
+            out.eprintln(&format!("warning: {skipped}"));
         }
         Ok(EXIT_OK)
     }

@@ -108,6 +108,8 @@ impl RunArgs {
         };
         let mut code = EXIT_OK;
         let mut summary = Vec::new();
+        // Every scenario's history reads the same folder: warn about a file once.
+        let mut warned = std::collections::HashSet::new();
         for s in &scenarios {
             // The records are written by the drills; the renderings are written from them.
             let result = drill::run_scenario(s, &opts).map_err(CliError::from).and_then(|run| {
@@ -125,6 +127,9 @@ impl RunArgs {
                     continue;
                 }
             };
+            for skipped in run.skipped.iter().filter(|s| warned.insert(s.path.clone())) {
+                out.eprintln(&format!("warning: {skipped}"));
+            }
             print_run(out, s, &run, self.repeat);
             code = code.max(run.exit_code());
             let cancelled = run.drills.iter().any(|(r, _)| r.outcome == Outcome::Cancelled);

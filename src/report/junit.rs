@@ -11,7 +11,7 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 
 use crate::metrics::Measurement;
 use crate::record::DrillRecord;
-use crate::score::{Status, Verdict};
+use crate::score::{Status, TargetKind, Verdict};
 use crate::text::{measurement, secs};
 use crate::timeline::{EventKind, Outcome};
 
@@ -53,12 +53,12 @@ pub fn render(r: &DrillRecord, mttr: Option<(&Verdict, &Measurement, usize)>) ->
         suite.add_test_case(case("drill ran".into(), &class, 0.0, status));
     }
     for v in &r.verdicts {
-        let value = match v.target.as_str() {
-            "rto" => &m.rto,
-            "rpo" => &m.rpo.measurement,
-            _ => &m.mttd,
+        let value = match v.target {
+            TargetKind::Rto => &m.rto,
+            TargetKind::Rpo => &m.rpo.measurement,
+            TargetKind::Mttd | TargetKind::Mttr => &m.mttd,
         };
-        suite.add_test_case(verdict_case(v, value, &v.target.to_uppercase(), "", &class));
+        suite.add_test_case(verdict_case(v, value, &v.target.as_str().to_uppercase(), "", &class));
     }
     if let Some((v, value, n)) = mttr {
         suite.add_test_case(verdict_case(v, value, "MTTR", &format!(" (mean of {n} drills)"), &class));

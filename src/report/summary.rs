@@ -13,9 +13,9 @@ use serde::Serialize;
 use super::html::{table, STYLE};
 use super::svg::rto_history;
 use crate::metrics::{self, Measurement};
-use crate::record::{drilled_at, DrillRecord, Loaded};
+use crate::record::{drilled_at, DrillRecord, EnvironmentKind, Loaded};
 use crate::score::Status;
-use crate::text::xml_escape;
+use crate::text::{error_chain, xml_escape};
 use crate::text::{measurement, secs};
 
 /// Whether recovery got slower than before.
@@ -39,8 +39,8 @@ pub struct HistoryEntry {
     pub drilled_at: Timestamp,
     /// The record file.
     pub file: String,
-    /// Environment word.
-    pub environment: String,
+    /// Where it ran.
+    pub environment: EnvironmentKind,
     /// Outcome.
     pub outcome: String,
     /// RTO.
@@ -180,7 +180,7 @@ pub fn summarize(
                 .map(|d| HistoryEntry {
                     drilled_at: d.0,
                     file: d.1.display().to_string(),
-                    environment: d.2.environment.clone(),
+                    environment: d.2.environment,
                     outcome: d.2.outcome.as_str().into(),
                     rto: d.2.metrics.rto.clone(),
                     rpo: d.2.metrics.rpo.measurement.clone(),
@@ -193,7 +193,7 @@ pub fn summarize(
         since,
         until,
         scenarios,
-        unreadable: loaded.unreadable.iter().map(|(p, e)| (p.display().to_string(), e.clone())).collect(),
+        unreadable: loaded.unreadable.iter().map(|s| (s.path.display().to_string(), error_chain(&s.error))).collect(),
     }
 }
 
@@ -260,7 +260,7 @@ fn history_rows(c: &ScenarioSummary) -> Vec<Vec<String>> {
         .map(|h| {
             vec![
                 h.drilled_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
-                h.environment.clone(),
+                h.environment.to_string(),
                 h.outcome.clone(),
                 measurement(&h.rto),
                 measurement(&h.rpo),

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::record::DrillRecord;
+use crate::record::{DrillRecord, ProbeKind};
 use crate::text::{secs, xml_escape};
 use crate::timeline::{EventKind, Micros};
 
@@ -151,7 +151,7 @@ pub fn drill_chart(r: &DrillRecord) -> String {
             xml_escape(&p.name),
             LABEL - 10.0,
             y + 21.0,
-            xml_escape(&p.kind)
+            xml_escape(p.kind.as_str())
         );
         let _ = write!(
             out,
@@ -171,7 +171,7 @@ pub fn drill_chart(r: &DrillRecord) -> String {
                 short(b - origin)
             );
         }
-        if p.kind == "write_ledger" {
+        if p.kind == ProbeKind::WriteLedger {
             let lost: std::collections::HashSet<u64> = m.rpo.lost_records.iter().copied().collect();
             for e in events {
                 if let EventKind::LedgerWrite { probe, seq, .. } = &e.kind {
@@ -222,7 +222,7 @@ pub fn drill_chart(r: &DrillRecord) -> String {
                 if timing.over_budget { OVER } else { STEP },
                 xml_escape(&info.name),
                 secs(took),
-                xml_escape(&timing.status)
+                xml_escape(timing.status.as_str())
             );
         }
         y += LANE + GAP;

@@ -7,7 +7,7 @@ use quick_xml::events::Event as Xml;
 use super::summary::{self, Trend};
 use super::{html, junit, markdown};
 use crate::drill::drill_once;
-use crate::record::{self, write_atomic, DrillRecord, Integrity};
+use crate::record::{self, write_atomic, ClockKind, DrillRecord, Integrity};
 use crate::scenario;
 
 fn shipped(name: &str) -> scenario::Scenario {
@@ -213,7 +213,7 @@ fn summary_lists_gaps_and_flags_slower_recovery() {
     // Four drills on successive days, each recovering more slowly.
     for (day, rto) in [(1, 20.0), (2, 22.0), (3, 40.0), (4, 45.0)] {
         let mut r: DrillRecord = base.clone();
-        r.clock = "real".into();
+        r.clock = ClockKind::Real;
         r.started_at = format!("2026-03-0{day}T10:00:00Z").parse().unwrap();
         r.metrics.rto = crate::metrics::Measurement::Measured { seconds: rto, uncertainty: 0.25, note: None };
         write_atomic(dir.path(), &format!("d{day}.json"), &r.to_json()).unwrap();

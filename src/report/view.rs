@@ -2,9 +2,9 @@
 //! HTML): rows of text, not numbers to recompute. Probe samples are condensed into state
 //! changes, which is what a reader of a timeline needs; every sample stays in the JSON record.
 
-use crate::record::DrillRecord;
+use crate::record::{ClockKind, DrillRecord, ProbeKind};
 use crate::timeline::{EventKind, Micros, Phase};
-use firedrill_core::score::{Status, Verdict};
+use firedrill_core::score::{Status, TargetKind, Verdict};
 use firedrill_core::text::{measurement, secs};
 
 /// One line of the condensed timeline.
@@ -57,7 +57,7 @@ impl View {
     pub fn of(r: &DrillRecord) -> Self {
         let t0 = r.timeline.t0();
         // Virtual-time drills are stamped from the epoch: show them as elapsed virtual time.
-        let virtual_clock = r.clock == "virtual";
+        let virtual_clock = r.clock == ClockKind::Virtual;
         let stamp = |t: jiff::Timestamp| {
             if virtual_clock {
                 t.strftime("%H:%M:%S%.3f (virtual)").to_string()
@@ -92,14 +92,17 @@ impl View {
 
         let m = &r.metrics;
         let mut results = Vec::new();
-        for (name, value) in [("MTTD", &m.mttd), ("RTO", &m.rto), ("RPO", &m.rpo.measurement)] {
-            let v = r.verdicts.iter().find(|v| v.target == name.to_lowercase());
+        for (target, value) in
+            [(TargetKind::Mttd, &m.mttd), (TargetKind::Rto, &m.rto), (TargetKind::Rpo, &m.rpo.measurement)]
+        {
+            let name = target.as_str().to_uppercase();
+            let v = r.verdicts.iter().find(|v| v.target == target);
             let mut measured = measurement(value);
-            if name == "RPO" && m.rpo.lost > 0 {
+            if target == TargetKind::Rpo && m.rpo.lost > 0 {
                 measured += &format!(" ({} of {} acknowledged writes lost)", m.rpo.lost, m.rpo.acknowledged);
             }
-            let [target, verdict, margin] = verdict_cells(v);
-            results.push([name.to_string(), measured, target, verdict, margin]);
+            let [limit, verdict, margin] = verdict_cells(v);
+            results.push([name, measured, limit, verdict, margin]);
         }
 
         let steps = r
@@ -107,7 +110,7 @@ impl View {
             .iter()
             .zip(&m.steps)
             .map(|(info, t)| {
-                let mut status = t.status.clone();
+                let mut status = t.status.to_string();
                 if t.over_budget {
                     status += ", over budget";
                 }
@@ -117,7 +120,7 @@ impl View {
                 [
                     (t.step + 1).to_string(),
                     info.name.clone(),
-                    info.kind.clone(),
+                    info.kind.to_string(),
                     t.started_s.map(|s| format!("T+{}", secs(s))).unwrap_or_else(|| "-".into()),
                     t.duration_s.map(secs).unwrap_or_else(|| "-".into()),
                     info.budget_s.map(secs).unwrap_or_else(|| "-".into()),
@@ -144,14 +147,14 @@ impl View {
                 }
                 [
                     p.name.clone(),
-                    p.kind.clone(),
+                    p.kind.to_string(),
                     p.target.clone(),
                     secs(p.interval_s),
                     n.to_string(),
                     failed.to_string(),
                     if p.availability {
                         "availability"
-                    } else if p.kind == "write_ledger" {
+                    } else if p.kind == ProbeKind::WriteLedger {
                         "data (RPO)"
                     } else {
                         "evidence"

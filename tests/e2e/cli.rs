@@ -50,15 +50,15 @@ fn run_one_scenario_prints_the_metrics_and_writes_one_recovered_record() {
     let record = load_record(&files[0]);
     assert_eq!(record.outcome, Outcome::Recovered);
     assert_eq!(record.seed, 42);
-    assert_eq!(record.clock, "virtual");
+    assert_eq!(record.clock, firedrill::record::ClockKind::Virtual);
     assert_eq!(record.scenario.name, "db-failover");
-    assert_eq!(record.scenario.fault, "db_failover");
+    assert_eq!(record.scenario.fault, firedrill::record::FaultKind::DbFailover);
     let Measurement::Measured { seconds, uncertainty, .. } = record.metrics.rto else {
         panic!("RTO should be measured, got {:?}", record.metrics.rto)
     };
     assert!(seconds > 0.0 && seconds <= 15.0 * 60.0, "RTO {seconds}");
     assert!(uncertainty > 0.0 && uncertainty <= 1.0, "uncertainty {uncertainty}");
-    assert!(record.verdicts.iter().any(|v| v.target == "rto"), "{:?}", record.verdicts);
+    assert!(record.verdicts.iter().any(|v| v.target == firedrill::score::TargetKind::Rto), "{:?}", record.verdicts);
     assert_eq!(record.timeline.outcome(), Some(Outcome::Recovered));
 }
 
@@ -140,7 +140,7 @@ fn a_missed_target_exits_1_and_says_missed() {
     assert!(rto_row.contains("30.00 s"), "{rto_row}");
     let record = load_record(&json_files(&reports)[0]);
     assert_eq!(record.outcome, Outcome::Recovered, "the drill recovered, only too slowly");
-    let rto = record.verdicts.iter().find(|v| v.target == "rto").unwrap();
+    let rto = record.verdicts.iter().find(|v| v.target == firedrill::score::TargetKind::Rto).unwrap();
     assert_eq!(rto.status, firedrill::score::Status::Missed);
     assert!(rto.margin_s.unwrap() < 0.0);
 }
@@ -459,7 +459,7 @@ deadline: 10m
     assert_eq!(files.len(), 1);
     let record = load_record(&files[0]);
     assert_eq!(record.outcome, Outcome::Cancelled);
-    assert_eq!(record.clock, "real");
+    assert_eq!(record.clock, firedrill::record::ClockKind::Real);
     let events = &record.timeline.events;
     let at = |pick: fn(&EventKind) -> bool| events.iter().position(|e| pick(&e.kind));
     let cancelled = at(|k| *k == EventKind::Cancelled).expect("a cancelled event");

@@ -311,7 +311,7 @@ fn cancellation_reverts_the_fault_once_and_skips_the_steady_state_after() {
     assert!(reverted_events(&r)[0].t_us >= cancelled);
     assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::StepFinished { .. })), "the step was cut short");
     assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::SteadyState { phase: Phase::After, .. })));
-    assert_eq!(r.metrics.steps[0].status, "unfinished");
+    assert_eq!(r.metrics.steps[0].status, firedrill::metrics::StepStatus::Unfinished);
 }
 
 #[test]
@@ -548,7 +548,7 @@ fn a_drill_that_reached_its_deadline_has_an_unmet_rto() {
     let r = drill(&s, &env);
     assert_eq!(r.outcome, Outcome::DeadlineReached);
     assert!(matches!(r.metrics.rto, Measurement::Unmet { .. }), "{:?}", r.metrics.rto);
-    let rto = r.verdicts.iter().find(|v| v.target == "rto").unwrap();
+    let rto = r.verdicts.iter().find(|v| v.target == firedrill::score::TargetKind::Rto).unwrap();
     assert_eq!(rto.status, firedrill::score::Status::Missed);
     assert_eq!(firedrill::score::exit_code([(r.outcome, r.verdicts.as_slice())]), 1);
 }
@@ -565,6 +565,6 @@ fn a_drill_aborted_by_a_stop_condition_has_no_measured_rto() {
     let r = drill(&s, &env);
     assert_eq!(r.outcome, Outcome::Aborted);
     assert!(matches!(r.metrics.rto, Measurement::NotMeasured { .. }), "{:?}", r.metrics.rto);
-    let rto = r.verdicts.iter().find(|v| v.target == "rto").unwrap();
+    let rto = r.verdicts.iter().find(|v| v.target == firedrill::score::TargetKind::Rto).unwrap();
     assert_eq!(rto.status, firedrill::score::Status::NotMeasured);
 }

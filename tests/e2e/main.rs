@@ -13,6 +13,7 @@ mod layers;
 mod load;
 mod parse_robustness;
 mod probes;
+mod records;
 mod reports;
 mod scenarios;
 mod simulate;

@@ -33,7 +33,7 @@ fn measured(m: &Measurement) -> (f64, f64) {
 /// once, steady again afterwards, RTO measured.
 fn assert_recovered(r: &DrillRecord) -> (f64, f64) {
     assert_eq!(r.outcome, Outcome::Recovered, "{}", r.scenario.name);
-    assert_eq!(r.clock, "virtual");
+    assert_eq!(r.clock, firedrill::record::ClockKind::Virtual);
     let reverts = events(&r.timeline.events, |k| matches!(k, EventKind::FaultReverted { .. }));
     assert!(!reverts.is_empty(), "the fault is reverted");
     assert!(!r
@@ -86,7 +86,7 @@ fn db_failover_loses_some_acknowledged_writes_and_recovers_after_the_promotion()
     let until_promotion: f64 = steps[..3].iter().sum();
     assert!(rto + unc >= until_promotion + 2.0, "RTO {rto} vs steps {steps:?}");
     assert!(rto < 15.0 * 60.0);
-    assert!(r.metrics.steps.iter().all(|s| s.status == "ok"));
+    assert!(r.metrics.steps.iter().all(|s| s.status == firedrill::metrics::StepStatus::Ok));
 }
 
 #[test]

@@ -85,8 +85,24 @@ pub struct StepTiming {
     pub over_budget: bool,
     /// Whether an escalation was recorded for it.
     pub escalated: bool,
-    /// `ok`, `failed`, `skipped`, `unfinished` or `not run`.
-    pub status: String,
+    /// How it ended.
+    pub status: StepStatus,
+}
+
+crate::word::word_enum! {
+    /// How a procedure step ended.
+    pub enum StepStatus {
+        /// It finished and succeeded.
+        Ok = "ok",
+        /// It finished and failed.
+        Failed = "failed",
+        /// It was skipped; its timeline event says why.
+        Skipped = "skipped",
+        /// It started and never finished.
+        Unfinished = "unfinished",
+        /// It never started.
+        NotRun = "not run",
+    }
 }
 
 /// Everything measured in one drill.
@@ -400,7 +416,7 @@ fn step_timings(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> Vec<StepT
             budget_s: b.map(secs),
             over_budget: false,
             escalated: false,
-            status: "not run".into(),
+            status: StepStatus::NotRun,
         })
         .collect();
     let mut started: HashMap<usize, Micros> = HashMap::new();
@@ -409,7 +425,7 @@ fn step_timings(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> Vec<StepT
             EventKind::StepStarted { step, .. } if *step < steps.len() => {
                 started.insert(*step, e.t_us);
                 steps[*step].started_s = Some(secs(e.t_us.saturating_sub(t0)));
-                steps[*step].status = "unfinished".into();
+                steps[*step].status = StepStatus::Unfinished;
             }
             EventKind::StepFinished { step, ok, .. } if *step < steps.len() => {
                 let s = &mut steps[*step];
@@ -418,9 +434,9 @@ fn step_timings(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> Vec<StepT
                     s.duration_s = Some(secs(d));
                     s.over_budget = spec.step_budgets_us[*step].is_some_and(|b| d > b);
                 }
-                s.status = if *ok { "ok" } else { "failed" }.into();
+                s.status = if *ok { StepStatus::Ok } else { StepStatus::Failed };
             }
-            EventKind::StepSkipped { step, .. } if *step < steps.len() => steps[*step].status = "skipped".into(),
+            EventKind::StepSkipped { step, .. } if *step < steps.len() => steps[*step].status = StepStatus::Skipped,
             EventKind::Escalation { step: Some(step), .. } if *step < steps.len() => steps[*step].escalated = true,
             _ => {}
         }
@@ -748,8 +764,8 @@ mod tests {
         assert_eq!(m.steps[0].duration_s, Some(3.0));
         assert!(!m.steps[0].over_budget);
         assert!(m.steps[1].over_budget && m.steps[1].escalated);
-        assert_eq!(m.steps[1].status, "failed");
-        assert_eq!(m.steps[2].status, "skipped");
+        assert_eq!(m.steps[1].status, StepStatus::Failed);
+        assert_eq!(m.steps[2].status, StepStatus::Skipped);
         assert_eq!(m.procedure_s, Some(8.0));
         assert_eq!(m.escalations, 1);
     }

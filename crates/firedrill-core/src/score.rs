@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::duration::Dur;
-use crate::metrics::{Measurement, Metrics};
+use crate::metrics::{Measurement, Metrics, StepStatus};
 use crate::scenario::Scenario;
 use crate::timeline::Outcome;
 
@@ -18,7 +18,7 @@ pub const EXIT_TARGET_MISSED: i32 = 1;
 pub const EXIT_INVALID: i32 = 2;
 
 /// Weights of the score; see the README's formula.
-const WEIGHTS: [(&str, f64); 3] = [("rto", 4.0), ("rpo", 3.0), ("mttd", 2.0)];
+const WEIGHTS: [(TargetKind, f64); 3] = [(TargetKind::Rto, 4.0), (TargetKind::Rpo, 3.0), (TargetKind::Mttd, 2.0)];
 /// Weight of the procedure's discipline (steps within budget).
 const PROCEDURE_WEIGHT: f64 = 1.0;
 
@@ -34,11 +34,25 @@ pub enum Status {
     NotMeasured,
 }
 
+crate::word::word_enum! {
+    /// What a target limits.
+    pub enum TargetKind {
+        /// Recovery time.
+        Rto = "rto",
+        /// Data loss, in time.
+        Rpo = "rpo",
+        /// Time to detect.
+        Mttd = "mttd",
+        /// Mean recovery time over several drills.
+        Mttr = "mttr",
+    }
+}
+
 /// One target checked against its measurement.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
-    /// `rto`, `rpo`, `mttd` or `mttr`.
-    pub target: String,
+    /// The target checked.
+    pub target: TargetKind,
     /// The limit, in seconds.
     pub limit_s: f64,
     /// The outcome.
@@ -53,7 +67,7 @@ pub struct Verdict {
 
 impl Verdict {
     /// Checks a measurement against a limit.
-    pub fn check(target: &str, limit: Dur, m: &Measurement) -> Verdict {
+    pub fn check(target: TargetKind, limit: Dur, m: &Measurement) -> Verdict {
         let limit_s = limit.as_secs_f64();
         let (status, measured_s, detail) = match m {
             Measurement::Measured { seconds, uncertainty, note } => {
@@ -71,14 +85,7 @@ impl Verdict {
             Measurement::Unmet { reason } => (Status::Missed, None, reason.clone()),
             Measurement::NotMeasured { reason } => (Status::NotMeasured, None, reason.clone()),
         };
-        Verdict {
-            target: target.into(),
-            limit_s,
-            status,
-            measured_s,
-            margin_s: measured_s.map(|v| limit_s - v),
-            detail,
-        }
+        Verdict { target, limit_s, status, measured_s, margin_s: measured_s.map(|v| limit_s - v), detail }
     }
 
     /// Credit towards the score: 1 when met; when missed by a fraction `x` of the limit,
@@ -96,13 +103,13 @@ impl Verdict {
 pub fn verdicts(scenario: &Scenario, m: &Metrics) -> Vec<Verdict> {
     let mut out = Vec::new();
     if let Some(l) = scenario.rto {
-        out.push(Verdict::check("rto", l, &m.rto));
+        out.push(Verdict::check(TargetKind::Rto, l, &m.rto));
     }
     if let Some(l) = scenario.rpo {
-        out.push(Verdict::check("rpo", l, &m.rpo.measurement));
+        out.push(Verdict::check(TargetKind::Rpo, l, &m.rpo.measurement));
     }
     if let Some(l) = scenario.mttd {
-        out.push(Verdict::check("mttd", l, &m.mttd));
+        out.push(Verdict::check(TargetKind::Mttd, l, &m.mttd));
     }
     out
 }
@@ -118,7 +125,7 @@ pub fn score(verdicts: &[Verdict], m: &Metrics) -> Option<u32> {
         weight += w;
     }
     if !m.steps.is_empty() {
-        let disciplined = m.steps.iter().filter(|s| s.status == "ok" && !s.over_budget).count();
+        let disciplined = m.steps.iter().filter(|s| s.status == StepStatus::Ok && !s.over_budget).count();
         total += PROCEDURE_WEIGHT * disciplined as f64 / m.steps.len() as f64;
         weight += PROCEDURE_WEIGHT;
     }
@@ -150,23 +157,23 @@ mod tests {
 
     #[test]
     fn verdicts_have_margins_and_never_pass_a_missing_measurement() {
-        let v = Verdict::check("rto", Dur::secs(60), &measured(45.0));
+        let v = Verdict::check(TargetKind::Rto, Dur::secs(60), &measured(45.0));
         assert_eq!((v.status, v.margin_s), (Status::Met, Some(15.0)));
-        let v = Verdict::check("rto", Dur::secs(60), &measured(90.0));
+        let v = Verdict::check(TargetKind::Rto, Dur::secs(60), &measured(90.0));
         assert_eq!((v.status, v.margin_s), (Status::Missed, Some(-30.0)));
         assert_eq!(v.credit(), 0.25);
-        let v = Verdict::check("rto", Dur::secs(60), &Measurement::Unmet { reason: "never".into() });
+        let v = Verdict::check(TargetKind::Rto, Dur::secs(60), &Measurement::Unmet { reason: "never".into() });
         assert_eq!((v.status, v.credit()), (Status::Missed, 0.0));
-        let v = Verdict::check("rto", Dur::secs(60), &Measurement::NotMeasured { reason: "x".into() });
+        let v = Verdict::check(TargetKind::Rto, Dur::secs(60), &Measurement::NotMeasured { reason: "x".into() });
         assert_eq!((v.status, v.credit()), (Status::NotMeasured, 0.0));
-        let v = Verdict::check("rto", Dur::secs(60), &measured(60.3));
+        let v = Verdict::check(TargetKind::Rto, Dur::secs(60), &measured(60.3));
         assert!(v.detail.contains("uncertainty"));
     }
 
     #[test]
     fn exit_codes_follow_the_worst_drill() {
-        let met = [Verdict::check("rto", Dur::secs(60), &measured(1.0))];
-        let missed = [Verdict::check("rto", Dur::secs(60), &measured(100.0))];
+        let met = [Verdict::check(TargetKind::Rto, Dur::secs(60), &measured(1.0))];
+        let missed = [Verdict::check(TargetKind::Rto, Dur::secs(60), &measured(100.0))];
         assert_eq!(exit_code([(Outcome::Recovered, &met[..])]), EXIT_OK);
         assert_eq!(exit_code([(Outcome::Recovered, &met[..]), (Outcome::Recovered, &missed[..])]), EXIT_TARGET_MISSED);
         assert_eq!(exit_code([(Outcome::NotSteady, &met[..]), (Outcome::Recovered, &missed[..])]), EXIT_INVALID);

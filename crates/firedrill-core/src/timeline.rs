@@ -6,6 +6,8 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::word::{EnvironmentKind, FaultKind};
+
 /// Microseconds since the drill started, on the drill's monotonic (or virtual) clock.
 pub type Micros = u64;
 
@@ -71,8 +73,8 @@ pub enum EventKind {
     DrillStarted {
         /// Scenario name.
         scenario: String,
-        /// Environment word.
-        environment: String,
+        /// Where it runs.
+        environment: EnvironmentKind,
     },
     /// A steady-state check finished.
     SteadyState {
@@ -86,8 +88,8 @@ pub enum EventKind {
     },
     /// The fault was injected.
     FaultInjected {
-        /// Fault word.
-        fault: String,
+        /// The fault.
+        fault: FaultKind,
         /// What was done.
         description: String,
     },

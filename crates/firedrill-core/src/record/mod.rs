@@ -8,13 +8,21 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::metrics::Metrics;
-use crate::scenario::{Scenario, StepAction};
+use crate::scenario::Scenario;
 use crate::score::Verdict;
 use crate::timeline::{Outcome, Timeline};
 
 mod store;
 
-pub use store::{drilled_at, load_dir, load_history, verify, write_atomic, Integrity, Loaded};
+pub use crate::word::{ClockKind, EnvironmentKind, FaultKind, ProbeKind, StepKind};
+pub use store::{
+    drilled_at, load_dir, load_history, verify, write_atomic, History, Integrity, LoadError, Loaded, Skipped,
+};
+
+/// The record format this build writes and the newest it reads. Raise it when a change to
+/// [`DrillRecord`] would make an older firedrill misread a newer record; records without the
+/// field are format 0 (before versioning) and read the same as format 1.
+pub const FORMAT: u32 = 1;
 
 /// Why a record could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +43,9 @@ pub enum RecordError {
 /// One drill's result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DrillRecord {
+    /// The record format it was written in (see [`FORMAT`]); 0 when it predates the field.
+    #[serde(default)]
+    pub format: u32,
     /// SHA-256 of the record's canonical content (this field left out): `report --verify`
     /// recomputes it to catch a record edited after the fact. Set by [`DrillRecord::to_json`].
     #[serde(default)]
@@ -43,10 +54,10 @@ pub struct DrillRecord {
     pub firedrill_version: String,
     /// What ran.
     pub scenario: ScenarioInfo,
-    /// Environment word.
-    pub environment: String,
-    /// `virtual` (sim) or `real`.
-    pub clock: String,
+    /// Where it ran.
+    pub environment: EnvironmentKind,
+    /// Which clock stamped it.
+    pub clock: ClockKind,
     /// The seed of this run: `--seed` with `--repeat 1` reproduces it in `sim`.
     pub seed: u64,
     /// Run number within its invocation, from 1.
@@ -89,8 +100,8 @@ pub struct ScenarioInfo {
     pub description: String,
     /// Tags.
     pub tags: Vec<String>,
-    /// Fault word.
-    pub fault: String,
+    /// The fault injected.
+    pub fault: FaultKind,
     /// What the fault does.
     pub fault_description: String,
 }
@@ -115,8 +126,8 @@ pub struct TargetsInfo {
 pub struct ProbeInfo {
     /// Name.
     pub name: String,
-    /// Check word.
-    pub kind: String,
+    /// What it checks.
+    pub kind: ProbeKind,
     /// What it checks (secrets masked).
     pub target: String,
     /// Interval, seconds.
@@ -130,8 +141,8 @@ pub struct ProbeInfo {
 pub struct StepInfo {
     /// Name.
     pub name: String,
-    /// `automated` or `manual`.
-    pub kind: String,
+    /// Who carries it out.
+    pub kind: StepKind,
     /// Budget, seconds.
     pub budget_s: Option<f64>,
 }
@@ -143,7 +154,7 @@ impl DrillRecord {
         scenario: &Scenario,
         seed: u64,
         run: u32,
-        virtual_time: bool,
+        clock: ClockKind,
         timeline: Timeline,
         metrics: Metrics,
         verdicts: Vec<Verdict>,
@@ -153,6 +164,7 @@ impl DrillRecord {
         let first = timeline.events.first().map(|e| e.at).unwrap_or(Timestamp::UNIX_EPOCH);
         let last = timeline.events.last().map(|e| e.at).unwrap_or(first);
         let record = DrillRecord {
+            format: FORMAT,
             record_sha256: String::new(),
             firedrill_version: env!("CARGO_PKG_VERSION").into(),
             scenario: ScenarioInfo {
@@ -161,11 +173,11 @@ impl DrillRecord {
                 sha256: scenario.sha256.clone(),
                 description: scenario.description.clone(),
                 tags: scenario.tags.clone(),
-                fault: scenario.fault.kind().into(),
+                fault: (&scenario.fault).into(),
                 fault_description: scenario.fault.describe(),
             },
-            environment: scenario.environment.kind().into(),
-            clock: if virtual_time { "virtual" } else { "real" }.into(),
+            environment: (&scenario.environment).into(),
+            clock,
             seed,
             run,
             operator: None,
@@ -187,7 +199,7 @@ impl DrillRecord {
                 .iter()
                 .map(|p| ProbeInfo {
                     name: p.name.clone(),
-                    kind: p.check.kind().into(),
+                    kind: (&p.check).into(),
                     target: p.check.target(),
                     interval_s: p.interval.as_secs_f64(),
                     availability: p.is_availability(),
@@ -198,11 +210,7 @@ impl DrillRecord {
                 .iter()
                 .map(|s| StepInfo {
                     name: s.name.clone(),
-                    kind: match s.action {
-                        StepAction::Run { .. } | StepAction::Start(_) => "automated",
-                        StepAction::Manual(_) => "manual",
-                    }
-                    .into(),
+                    kind: (&s.action).into(),
                     budget_s: s.budget.map(|b| b.as_secs_f64()),
                 })
                 .collect(),
@@ -215,7 +223,7 @@ impl DrillRecord {
     /// the same drill and adds no evidence. This is the key it repeats under; `None` for a
     /// real-clock drill, which never repeats.
     pub fn replay_key(&self) -> Option<(&str, u64)> {
-        (self.clock == "virtual").then_some((self.scenario.sha256.as_str(), self.seed))
+        (self.clock == ClockKind::Virtual).then_some((self.scenario.sha256.as_str(), self.seed))
     }
 
     /// The record with every secret masked in every string it holds, so that no format
@@ -223,9 +231,23 @@ impl DrillRecord {
     fn redacted(self, listed: &[String]) -> Result<Self, RecordError> {
         /// Fields whose values are words of the format (tags, enums) or stamps, never text a
         /// secret could be in: masking a listed string that happens to be inside one would
-        /// break the record.
-        const STRUCTURAL: [&str; 10] =
-            ["event", "status", "outcome", "phase", "clock", "at", "started_at", "ended_at", "sha256", "record_sha256"];
+        /// break the record. (`target` is not one: a probe's target is text; a verdict's
+        /// target word masked by an absurd listed secret fails the record, never leaks.)
+        const STRUCTURAL: [&str; 13] = [
+            "event",
+            "status",
+            "outcome",
+            "phase",
+            "clock",
+            "environment",
+            "fault",
+            "kind",
+            "at",
+            "started_at",
+            "ended_at",
+            "sha256",
+            "record_sha256",
+        ];
         fn walk(v: &mut serde_json::Value, listed: &[String]) {
             match v {
                 serde_json::Value::String(s) => *s = crate::redact::text(s, listed),
@@ -253,12 +275,24 @@ impl DrillRecord {
         crate::text::hex(&Sha256::digest(canonical.as_bytes()))
     }
 
-    /// The record as pretty JSON with its integrity hash, the bytes written to disk.
+    /// The record as pretty JSON with its integrity hash, the bytes written to disk: `format`
+    /// first, so that a reader (or a person) sees which format it is before anything else,
+    /// then the other fields in sorted order.
     pub fn to_json(&self) -> String {
+        /// `format`, then the content.
+        #[derive(Serialize)]
+        struct Stored<'a> {
+            format: u32,
+            #[serde(flatten)]
+            content: &'a serde_json::Value,
+        }
         let mut value = serde_json::to_value(self).expect("a record is plain data");
         let digest = Self::canonical_sha256(&value);
         value["record_sha256"] = serde_json::Value::String(digest);
-        let mut s = serde_json::to_string_pretty(&value).expect("plain JSON");
+        if let Some(map) = value.as_object_mut() {
+            map.remove("format");
+        }
+        let mut s = serde_json::to_string_pretty(&Stored { format: self.format, content: &value }).expect("plain JSON");
         s.push('\n');
         s
     }

@@ -8,10 +8,73 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::{DrillRecord, RecordError};
+use super::{ClockKind, DrillRecord, RecordError, FORMAT};
+
+/// Why a file was not read as a record.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file (or the folder) could not be read.
+    #[error("failed to read")]
+    Read(#[source] std::io::Error),
+    /// The file is not the JSON of a drill record.
+    #[error("failed to parse as a drill record")]
+    Parse(#[source] serde_json::Error),
+    /// A newer firedrill wrote it, in a format this one does not know: reading it anyway could
+    /// misread it.
+    #[error("failed to read record format {found}: this firedrill reads formats up to {supported}")]
+    NewerFormat {
+        /// The format the file declares.
+        found: u64,
+        /// The newest format this build reads ([`FORMAT`]).
+        supported: u32,
+    },
+}
+
+/// A file that was passed over, and why: said to the user, never dropped silently.
+#[derive(Debug)]
+pub struct Skipped {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it was not read.
+    pub error: LoadError,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "skipped {}: {}", self.path.display(), crate::text::error_chain(&self.error))
+    }
+}
+
+impl DrillRecord {
+    /// Reads a record from its JSON, checking its format first: a record from a newer
+    /// firedrill is refused by number rather than misread or refused for a missing field.
+    pub fn from_json(text: &str) -> Result<Self, LoadError> {
+        /// Just the format: the fields may have changed in any other way in a newer format.
+        #[derive(serde::Deserialize)]
+        struct Header {
+            #[serde(default)]
+            format: u64,
+        }
+        let Header { format } = serde_json::from_str(text).map_err(LoadError::Parse)?;
+        if format > u64::from(FORMAT) {
+            return Err(LoadError::NewerFormat { found: format, supported: FORMAT });
+        }
+        serde_json::from_str(text).map_err(LoadError::Parse)
+    }
+}
+
+/// Earlier drills of one drill, read for its MTTR, and the files that could not be read.
+#[derive(Debug)]
+pub struct History {
+    /// The earlier drills' records.
+    pub records: Vec<DrillRecord>,
+    /// Files of the folder that could not be read as records, or the folder itself.
+    pub skipped: Vec<Skipped>,
+}
 
 /// Writes `contents` to `dir/name` through a temporary file and a rename, so that a crash
-/// never leaves half a record.
+/// never leaves half a record, then syncs the folder, so that a power cut cannot undo the
+/// rename and lose a record that was reported written.
 pub fn write_atomic(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, RecordError> {
     let err = |path: &Path| {
         let path = path.to_path_buf();
@@ -25,18 +88,24 @@ pub fn write_atomic(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, R
     f.sync_all().map_err(err(&tmp))?;
     drop(f);
     std::fs::rename(&tmp, &target).map_err(err(&target))?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err(dir))?;
     Ok(target)
 }
 
 /// Earlier records in `dir` of the drill `of` ran (same scenario file, by its SHA-256, and
 /// environment), for MTTR: a changed runbook is another drill. A virtual-time drill that
-/// repeats one of `current` or of the history is counted once. Unreadable files are skipped:
-/// history is evidence, not a precondition.
-pub fn load_history(dir: &Path, of: &DrillRecord, exclude: &[PathBuf], current: &[&DrillRecord]) -> Vec<DrillRecord> {
-    let Ok(loaded) = load_dir(dir) else { return vec![] };
+/// repeats one of `current` or of the history is counted once. Unreadable files are skipped,
+/// and listed: history is evidence, not a precondition, but a lost piece of it is said.
+pub fn load_history(dir: &Path, of: &DrillRecord, exclude: &[PathBuf], current: &[&DrillRecord]) -> History {
+    let loaded = match load_dir(dir) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            return History { records: vec![], skipped: vec![Skipped { path: dir.into(), error: LoadError::Read(e) }] }
+        }
+    };
     let owned = |(sha, seed): (&str, u64)| (sha.to_string(), seed);
     let mut seen: HashSet<(String, u64)> = current.iter().filter_map(|r| r.replay_key()).map(owned).collect();
-    loaded
+    let records = loaded
         .records
         .into_iter()
         .filter(|(p, _)| !exclude.contains(p))
@@ -44,7 +113,8 @@ pub fn load_history(dir: &Path, of: &DrillRecord, exclude: &[PathBuf], current: 
         .filter(|r| r.scenario.sha256 == of.scenario.sha256 && r.scenario.name == of.scenario.name)
         .filter(|r| r.environment == of.environment)
         .filter(|r| r.replay_key().is_none_or(|k| seen.insert(owned(k))))
-        .collect()
+        .collect();
+    History { records, skipped: loaded.unreadable }
 }
 
 /// The records of a folder, and the files that could not be read as records.
@@ -52,7 +122,7 @@ pub struct Loaded {
     /// Readable records with their files.
     pub records: Vec<(PathBuf, DrillRecord)>,
     /// Files that are not records, and why.
-    pub unreadable: Vec<(PathBuf, String)>,
+    pub unreadable: Vec<Skipped>,
 }
 
 /// The result files of `dir`, sorted.
@@ -69,12 +139,9 @@ fn result_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
     let mut loaded = Loaded { records: Vec::new(), unreadable: Vec::new() };
     for p in result_files(dir)? {
-        match std::fs::read_to_string(&p)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<DrillRecord>(&t).map_err(|e| e.to_string()))
-        {
+        match std::fs::read_to_string(&p).map_err(LoadError::Read).and_then(|t| DrillRecord::from_json(&t)) {
             Ok(r) => loaded.records.push((p, r)),
-            Err(e) => loaded.unreadable.push((p, e)),
+            Err(error) => loaded.unreadable.push(Skipped { path: p, error }),
         }
     }
     Ok(loaded)
@@ -139,7 +206,7 @@ pub fn verify(dir: &Path) -> std::io::Result<Vec<(PathBuf, Integrity)>> {
 /// the epoch (so that a seed gives identical records), and its date is the real time it was
 /// written, which its file name carries.
 pub fn drilled_at(path: &Path, r: &DrillRecord) -> Timestamp {
-    if r.clock != "virtual" {
+    if r.clock != ClockKind::Virtual {
         return r.started_at;
     }
     let from_name = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.split('_').next()).and_then(|stamp| {
@@ -162,4 +229,30 @@ pub fn drilled_at(path: &Path, r: &DrillRecord) -> Timestamp {
     from_name
         .or_else(|| std::fs::metadata(path).ok()?.modified().ok().and_then(|t| Timestamp::try_from(t).ok()))
         .unwrap_or(r.started_at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A format 0 record, as firedrill wrote it before records carried a format.
+    const FORMAT_0: &str = include_str!("../../../../tests/fixtures/records/format-0-db-failover.json");
+
+    #[test]
+    fn history_says_which_files_it_could_not_read_and_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = DrillRecord::from_json(FORMAT_0).unwrap();
+        write_atomic(dir.path(), "earlier.json", FORMAT_0).unwrap();
+        write_atomic(dir.path(), "junk.json", "{").unwrap();
+        let history = load_history(dir.path(), &record, &[], &[]);
+        assert_eq!(history.records, std::slice::from_ref(&record));
+        let [skipped] = history.skipped.as_slice() else { panic!("{:?}", history.skipped) };
+        assert_eq!(skipped.path, dir.path().join("junk.json"));
+        assert!(matches!(skipped.error, LoadError::Parse(_)), "{skipped}");
+
+        let gone = dir.path().join("gone");
+        let history = load_history(&gone, &record, &[], &[]);
+        assert!(history.records.is_empty());
+        assert!(matches!(history.skipped.as_slice(), [Skipped { path, error: LoadError::Read(_) }] if *path == gone));
+    }
 }
