@@ -182,10 +182,7 @@ pub async fn run<E: Environment>(
         on_event: opts.on_event,
         probe_names: scenario.probes.iter().map(|p| p.name.clone()).collect(),
     };
-    rec.record(EventKind::DrillStarted {
-        scenario: scenario.name.clone(),
-        environment: (&scenario.environment).into(),
-    });
+    rec.record(EventKind::DrillStarted { scenario: scenario.name.clone(), environment: scenario.environment.kind() });
 
     // Cancellation is watched from the start: an operator may stop a drill while containers
     // are still starting, and what started must still be removed.
@@ -360,7 +357,7 @@ async fn lifecycle<E: Environment>(
             .catch_unwind()
             .await;
     let (end, reason) = match &waited {
-        Ok(WaitEnd::Outcome(o)) => (*o, o.as_str().to_string()),
+        Ok(WaitEnd::Outcome(o)) => (*o, o.describe().to_string()),
         Ok(WaitEnd::Failed(e)) => (Outcome::Error, format!("error: {e}")),
         Err(_) => (Outcome::Error, "engine panic".to_string()),
     };
@@ -428,7 +425,7 @@ async fn inject<E: Environment>(scenario: &Scenario, env: &E, rec: &Recorder<'_>
     let mut guards = Guards(Vec::new());
     for (after, fault) in faults {
         tokio::time::sleep(after.0).await;
-        rec.record(EventKind::FaultInjected { fault: fault.into(), description: fault.describe() });
+        rec.record(EventKind::FaultInjected { fault: fault.kind(), description: fault.describe() });
         match env.inject(fault).await {
             Ok(g) => guards.0.push(g),
             Err(e) => {

@@ -20,6 +20,7 @@ use crate::dist::Dist;
 use crate::env::sim::{ProbeReach, StackModel};
 use crate::rng::Rng;
 use crate::scenario::{Effect, EnvironmentSpec, Fault, Scenario};
+use crate::score::TargetKind;
 
 /// Runs merged together; fixed so that results do not depend on the thread count.
 const CHUNK: usize = 4096;
@@ -233,7 +234,7 @@ fn stats(sorted: &[f64]) -> Stats {
 #[derive(Clone, Debug, Serialize)]
 pub struct Odds {
     /// `rto`, `rpo` or `mttd`.
-    pub target: String,
+    pub target: TargetKind,
     /// The limit, seconds.
     pub limit_s: f64,
     /// Share of runs that met it.
@@ -356,14 +357,14 @@ pub fn simulate(s: &Scenario, runs: u64, seed: u64, threads: usize) -> Result<Pr
     let count = |values: &[f64], limit: f64| values.iter().filter(|v| **v <= limit).count() as u64;
     let mut odds = Vec::new();
     for (name, limit, values, extra) in [
-        ("rto", s.rto, &all.rto, 0),
-        ("rpo", s.rpo, &all.rpo, 0),
+        (TargetKind::Rto, s.rto, &all.rto, 0),
+        (TargetKind::Rpo, s.rpo, &all.rpo, 0),
         // A run without impact had nothing to detect: it meets the MTTD target.
-        ("mttd", s.mttd, &all.mttd, all.no_impact),
+        (TargetKind::Mttd, s.mttd, &all.mttd, all.no_impact),
     ] {
         if let Some(limit) = limit {
             let (p, low, high) = wilson(count(values, limit.as_secs_f64()) + extra, runs);
-            odds.push(Odds { target: name.into(), limit_s: limit.as_secs_f64(), probability: p, low, high });
+            odds.push(Odds { target: name, limit_s: limit.as_secs_f64(), probability: p, low, high });
         }
     }
     let var = all.sum_rto2 / all.n.max(1.0) - (all.sum_rto / all.n.max(1.0)).powi(2);
@@ -475,7 +476,7 @@ stability: { samples: 3, min_duration: 1s }
         close(p.rto.max, 155.0, 0.1);
         close(p.rpo.p50, 2.0, 1e-9);
         // P(RTO <= 120 s) = (120 - 95) / 60.
-        let odds = p.odds.iter().find(|o| o.target == "rto").unwrap();
+        let odds = p.odds.iter().find(|o| o.target == TargetKind::Rto).unwrap();
         let exact = 25.0 / 60.0;
         assert!(odds.low <= exact && exact <= odds.high, "{odds:?}");
         assert!((odds.probability - exact).abs() < 0.005);

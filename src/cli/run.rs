@@ -204,7 +204,7 @@ impl Progress {
         let msg = match &e.kind {
             EventKind::DrillStarted { scenario, .. } => format!("{scenario}: waiting for steady state"),
             EventKind::SteadyState { ok, phase, .. } => {
-                format!("steady state {phase:?}: {}", if *ok { "ok" } else { "NOT ok" }).to_lowercase()
+                format!("steady state {phase}: {}", if *ok { "ok" } else { "not ok" })
             }
             EventKind::FaultInjected { description, .. } => format!("injecting: {description}"),
             EventKind::FaultActive => "fault active; probing for recovery".into(),

@@ -32,7 +32,7 @@ pub fn render(r: &DrillRecord, mttr: Option<(&Verdict, &Measurement, usize)>) ->
             ("scenario.sha256", r.scenario.sha256.as_str()),
             ("environment", r.environment.as_str()),
             ("clock", r.clock.as_str()),
-            ("outcome", r.outcome.as_str()),
+            ("outcome", r.outcome.describe()),
             ("fault", r.scenario.fault_description.as_str()),
         ]
         .map(|(name, value)| Property::new(name, value)),
@@ -49,7 +49,7 @@ pub fn render(r: &DrillRecord, mttr: Option<(&Verdict, &Measurement, usize)>) ->
                 _ => None,
             })
             .unwrap_or_default();
-        let status = non_success(NonSuccessKind::Error, "drill_error", format!("{}: {why}", r.outcome.as_str()));
+        let status = non_success(NonSuccessKind::Error, "drill_error", format!("{}: {why}", r.outcome.describe()));
         suite.add_test_case(case("drill ran".into(), &class, 0.0, status));
     }
     for v in &r.verdicts {

@@ -47,7 +47,7 @@ pub fn render(predictions: &[(&str, &Prediction)]) -> String {
             let _ = writeln!(
                 out,
                 "{prefix}P({} <= {}) = {:.2}%  (95% CI {:.2}% – {:.2}%)",
-                o.target.to_uppercase(),
+                o.target.as_str().to_uppercase(),
                 secs(o.limit_s),
                 o.probability * 100.0,
                 o.low * 100.0,

@@ -181,7 +181,7 @@ pub fn summarize(
                     drilled_at: d.0,
                     file: d.1.display().to_string(),
                     environment: d.2.environment,
-                    outcome: d.2.outcome.as_str().into(),
+                    outcome: d.2.outcome.describe().into(),
                     rto: d.2.metrics.rto.clone(),
                     rpo: d.2.metrics.rpo.measurement.clone(),
                     all_met: all_met(d.2),

@@ -91,7 +91,7 @@ pub fn drill_chart(r: &DrillRecord) -> String {
         out,
         r##"<text x="{LABEL}" y="22" font-size="15" font-weight="600" fill="#1d2330">{} — {}</text>"##,
         xml_escape(&r.scenario.name),
-        xml_escape(r.outcome.as_str())
+        xml_escape(r.outcome.describe())
     );
 
     // The fault window.

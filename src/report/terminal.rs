@@ -26,7 +26,7 @@ pub fn drill(r: &DrillRecord, of: u32) -> String {
         r.seed,
         r.environment,
         r.clock,
-        r.outcome.as_str(),
+        r.outcome.describe(),
         score
     );
     let _ = writeln!(out, "fault: {}", r.scenario.fault_description);
@@ -57,7 +57,7 @@ pub fn runs(run: &ScenarioRun) -> String {
         t.push_record([
             r.run.to_string(),
             r.seed.to_string(),
-            r.outcome.as_str().to_string(),
+            r.outcome.describe().to_string(),
             measurement(&r.metrics.mttd),
             measurement(&r.metrics.rto),
             measurement(&r.metrics.rpo.measurement),
@@ -128,7 +128,7 @@ pub fn plan(s: &Scenario) -> String {
     for p in &s.probes {
         t.push_record([
             p.name.clone(),
-            p.check.kind().into(),
+            p.check.kind().to_string(),
             p.check.target(),
             p.interval.to_string(),
             p.timeout().to_string(),

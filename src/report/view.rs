@@ -79,7 +79,7 @@ impl View {
         facts.extend([
             ("Seed, run".into(), format!("{}, run {}", r.seed, r.run)),
             ("Fault".into(), r.scenario.fault_description.clone()),
-            ("Outcome".into(), r.outcome.as_str().into()),
+            ("Outcome".into(), r.outcome.describe().into()),
             ("Score".into(), r.score.map(|s| format!("{s}/100")).unwrap_or_else(|| "n/a (no targets)".into())),
         ]);
         if let Some(t0) = t0 {
@@ -265,7 +265,7 @@ impl View {
                     warnings.push(text.clone());
                     text
                 }
-                EventKind::DrillEnded { outcome } => format!("drill ended: {}", outcome.as_str()),
+                EventKind::DrillEnded { outcome } => format!("drill ended: {}", outcome.describe()),
             };
             timeline.push(TimelineRow { rel: rel(e.t_us, t0), at: stamp(e.at), text });
         }

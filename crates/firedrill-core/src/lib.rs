@@ -2,7 +2,7 @@
 //! network, so that scenarios, metrics and records can be read, checked and scored anywhere.
 //!
 //! Layers, each using only those before it: units ([`duration`], [`rng`], [`dist`],
-//! [`redact`], [`text`]) → [`scenario`] → [`word`] → [`timeline`] and [`sample`] → [`metrics`] and
+//! [`redact`], [`text`], [`word`]) → [`scenario`] → [`timeline`] and [`sample`] → [`metrics`] and
 //! [`score`] → [`record`].
 
 pub mod dist;

@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::word::{EnvironmentKind, FaultKind};
+use crate::word::{word_enum, EnvironmentKind, FaultKind};
 
 /// Microseconds since the drill started, on the drill's monotonic (or virtual) clock.
 pub type Micros = u64;
@@ -23,14 +23,14 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-/// The phase of a steady-state check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// Before the fault is injected.
-    Before,
-    /// After the fault is reverted.
-    After,
+word_enum! {
+    /// The phase of a steady-state check.
+    pub enum Phase {
+        /// Before the fault is injected.
+        Before = "before",
+        /// After the fault is reverted.
+        After = "after",
+    }
 }
 
 /// How a drill ended.
@@ -52,8 +52,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The word used in reports.
-    pub fn as_str(self) -> &'static str {
+    /// The outcome in a few words for people (`deadline reached`); the record stores its serde
+    /// name (`deadline_reached`).
+    pub fn describe(self) -> &'static str {
         match self {
             Outcome::Recovered => "recovered",
             Outcome::DeadlineReached => "deadline reached",

@@ -3,11 +3,9 @@
 //! [`word_enum!`], whose serde name and `Display` text are the same literal, so that the JSON,
 //! every report and every comparison use one spelling.
 //!
-//! The scenario's own types carry configuration; these carry only the name, so that a stored
-//! record stays readable when a scenario type changes shape. Layer: after [`crate::scenario`]
-//! (they are made from its types), before [`crate::timeline`] (which stores them).
-
-use crate::scenario::{Check, EnvironmentSpec, Fault, StepAction};
+//! The scenario's own types carry configuration and name their kind with these words
+//! (`Fault::kind`, `Check::kind`…); records carry only the word, so that a stored record stays
+//! readable when a scenario type changes shape. Layer: a unit, before [`crate::scenario`].
 
 /// Declares a word enum: each variant is written `Variant = "word"`, and `"word"` is both its
 /// serde name and what `as_str()` and `Display` give.
@@ -63,15 +61,6 @@ word_enum! {
     }
 }
 
-impl From<&EnvironmentSpec> for EnvironmentKind {
-    fn from(spec: &EnvironmentSpec) -> Self {
-        match spec {
-            EnvironmentSpec::Sim(_) => EnvironmentKind::Sim,
-            EnvironmentSpec::Docker(_) => EnvironmentKind::Docker,
-        }
-    }
-}
-
 word_enum! {
     /// What a probe checks.
     pub enum ProbeKind {
@@ -89,20 +78,6 @@ word_enum! {
         Slo = "slo",
         /// Numbered writes read back after recovery (RPO).
         WriteLedger = "write_ledger",
-    }
-}
-
-impl From<&Check> for ProbeKind {
-    fn from(check: &Check) -> Self {
-        match check {
-            Check::Http { .. } => ProbeKind::Http,
-            Check::Tcp { .. } => ProbeKind::Tcp,
-            Check::Sql { .. } => ProbeKind::Sql,
-            Check::S3 { .. } => ProbeKind::S3,
-            Check::Command { .. } => ProbeKind::Command,
-            Check::Slo { .. } => ProbeKind::Slo,
-            Check::WriteLedger { .. } => ProbeKind::WriteLedger,
-        }
     }
 }
 
@@ -134,24 +109,6 @@ word_enum! {
     }
 }
 
-impl From<&Fault> for FaultKind {
-    fn from(fault: &Fault) -> Self {
-        match fault {
-            Fault::NodeDrain { .. } => FaultKind::NodeDrain,
-            Fault::TrafficSurge { .. } => FaultKind::TrafficSurge,
-            Fault::DbFailover { .. } => FaultKind::DbFailover,
-            Fault::S3Block { .. } => FaultKind::S3Block,
-            Fault::ContainerStop { .. } => FaultKind::ContainerStop,
-            Fault::ContainerKill { .. } => FaultKind::ContainerKill,
-            Fault::ContainerPause { .. } => FaultKind::ContainerPause,
-            Fault::ContainerRestart { .. } => FaultKind::ContainerRestart,
-            Fault::NetworkDisconnect { .. } => FaultKind::NetworkDisconnect,
-            Fault::NetworkBlackhole { .. } => FaultKind::NetworkBlackhole,
-            Fault::Sequence { .. } => FaultKind::Sequence,
-        }
-    }
-}
-
 word_enum! {
     /// Who carries a procedure step out.
     pub enum StepKind {
@@ -162,19 +119,8 @@ word_enum! {
     }
 }
 
-impl From<&StepAction> for StepKind {
-    fn from(action: &StepAction) -> Self {
-        match action {
-            StepAction::Run { .. } | StepAction::Start(_) => StepKind::Automated,
-            StepAction::Manual(_) => StepKind::Manual,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     word_enum! {
         /// A test word.
         pub enum Light {
@@ -190,23 +136,6 @@ mod tests {
         for light in [Light::Green, Light::NotLit] {
             assert_eq!(serde_json::to_string(&light).unwrap(), format!("\"{light}\""));
             assert_eq!(serde_json::from_str::<Light>(&format!("\"{}\"", light.as_str())).unwrap(), light);
-        }
-    }
-    /// The scenario's words and the record's are the same, until the scenario's `kind()`
-    /// returns these enums.
-    #[test]
-    fn the_record_names_what_the_shipped_scenarios_name() {
-        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
-        let mut files = crate::scenario::files(&shipped).unwrap();
-        files.extend(crate::scenario::files(&shipped.join("docker")).unwrap());
-        assert!(files.len() >= 8, "sim and docker scenarios: {files:?}");
-        for file in files {
-            let s = crate::scenario::load(&file).unwrap();
-            assert_eq!(EnvironmentKind::from(&s.environment).as_str(), s.environment.kind());
-            assert_eq!(FaultKind::from(&s.fault).as_str(), s.fault.kind());
-            for p in &s.probes {
-                assert_eq!(ProbeKind::from(&p.check).as_str(), p.check.kind());
-            }
         }
     }
 }

@@ -173,10 +173,10 @@ impl DrillRecord {
                 sha256: scenario.sha256.clone(),
                 description: scenario.description.clone(),
                 tags: scenario.tags.clone(),
-                fault: (&scenario.fault).into(),
+                fault: scenario.fault.kind(),
                 fault_description: scenario.fault.describe(),
             },
-            environment: (&scenario.environment).into(),
+            environment: scenario.environment.kind(),
             clock,
             seed,
             run,
@@ -199,7 +199,7 @@ impl DrillRecord {
                 .iter()
                 .map(|p| ProbeInfo {
                     name: p.name.clone(),
-                    kind: (&p.check).into(),
+                    kind: p.check.kind(),
                     target: p.check.target(),
                     interval_s: p.interval.as_secs_f64(),
                     availability: p.is_availability(),
@@ -210,7 +210,7 @@ impl DrillRecord {
                 .iter()
                 .map(|s| StepInfo {
                     name: s.name.clone(),
-                    kind: (&s.action).into(),
+                    kind: s.action.kind(),
                     budget_s: s.budget.map(|b| b.as_secs_f64()),
                 })
                 .collect(),

@@ -11,6 +11,7 @@ use super::model::*;
 use crate::dist::Dist;
 use crate::duration::Dur;
 use crate::text::hex;
+use crate::word::StepKind;
 
 /// The default deadline: long enough for a tier-1 RTO of 15 minutes to be missed visibly.
 const DEFAULT_DEADLINE: Dur = Dur::secs(30 * 60);
@@ -113,6 +114,16 @@ pub enum StepAction {
     Manual(String),
     /// A standby container started (`docker`), done when it is ready.
     Start(String),
+}
+
+impl StepAction {
+    /// Who carries the step out, as records store it.
+    pub fn kind(&self) -> StepKind {
+        match self {
+            StepAction::Run { .. } | StepAction::Start(_) => StepKind::Automated,
+            StepAction::Manual(_) => StepKind::Manual,
+        }
+    }
 }
 
 /// The simulated duration of a step that declares only a budget: triangular between half the

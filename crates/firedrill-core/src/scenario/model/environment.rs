@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{DockerStack, SimStack};
+use crate::word::EnvironmentKind;
 
 /// Where a scenario runs.
 // One per scenario: the size difference between the variants costs nothing.
@@ -24,11 +25,11 @@ impl Default for EnvironmentSpec {
 }
 
 impl EnvironmentSpec {
-    /// The environment's word, as used in reports.
-    pub fn kind(&self) -> &'static str {
+    /// The environment's word, as records and reports store it.
+    pub fn kind(&self) -> EnvironmentKind {
         match self {
-            EnvironmentSpec::Sim(_) => "sim",
-            EnvironmentSpec::Docker(_) => "docker",
+            EnvironmentSpec::Sim(_) => EnvironmentKind::Sim,
+            EnvironmentSpec::Docker(_) => EnvironmentKind::Docker,
         }
     }
 }

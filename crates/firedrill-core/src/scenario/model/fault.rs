@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::{Dur, Rate};
+use crate::word::FaultKind;
 
 /// A fault to inject. Every fault has an inject and a revert.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -151,20 +152,20 @@ fn default_signal() -> String {
 }
 
 impl Fault {
-    /// The fault's word, as used in reports.
-    pub fn kind(&self) -> &'static str {
+    /// The fault's word, as records and reports store it.
+    pub fn kind(&self) -> FaultKind {
         match self {
-            Fault::NodeDrain { .. } => "node_drain",
-            Fault::TrafficSurge { .. } => "traffic_surge",
-            Fault::DbFailover { .. } => "db_failover",
-            Fault::S3Block { .. } => "s3_block",
-            Fault::ContainerStop { .. } => "container_stop",
-            Fault::ContainerKill { .. } => "container_kill",
-            Fault::ContainerPause { .. } => "container_pause",
-            Fault::ContainerRestart { .. } => "container_restart",
-            Fault::NetworkDisconnect { .. } => "network_disconnect",
-            Fault::NetworkBlackhole { .. } => "network_blackhole",
-            Fault::Sequence { .. } => "sequence",
+            Fault::NodeDrain { .. } => FaultKind::NodeDrain,
+            Fault::TrafficSurge { .. } => FaultKind::TrafficSurge,
+            Fault::DbFailover { .. } => FaultKind::DbFailover,
+            Fault::S3Block { .. } => FaultKind::S3Block,
+            Fault::ContainerStop { .. } => FaultKind::ContainerStop,
+            Fault::ContainerKill { .. } => FaultKind::ContainerKill,
+            Fault::ContainerPause { .. } => FaultKind::ContainerPause,
+            Fault::ContainerRestart { .. } => FaultKind::ContainerRestart,
+            Fault::NetworkDisconnect { .. } => FaultKind::NetworkDisconnect,
+            Fault::NetworkBlackhole { .. } => FaultKind::NetworkBlackhole,
+            Fault::Sequence { .. } => FaultKind::Sequence,
         }
     }
 

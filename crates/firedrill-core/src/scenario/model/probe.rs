@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::{Dur, Rate};
+use crate::word::ProbeKind;
 
 /// A repeated check of the system.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -174,16 +175,16 @@ fn default_ledger_table() -> String {
 }
 
 impl Check {
-    /// The check's word, as used in plans and reports.
-    pub fn kind(&self) -> &'static str {
+    /// The check's word, as records, plans and reports store it.
+    pub fn kind(&self) -> ProbeKind {
         match self {
-            Check::Http { .. } => "http",
-            Check::Tcp { .. } => "tcp",
-            Check::Sql { .. } => "sql",
-            Check::S3 { .. } => "s3",
-            Check::Command { .. } => "command",
-            Check::Slo { .. } => "slo",
-            Check::WriteLedger { .. } => "write_ledger",
+            Check::Http { .. } => ProbeKind::Http,
+            Check::Tcp { .. } => ProbeKind::Tcp,
+            Check::Sql { .. } => ProbeKind::Sql,
+            Check::S3 { .. } => ProbeKind::S3,
+            Check::Command { .. } => ProbeKind::Command,
+            Check::Slo { .. } => ProbeKind::Slo,
+            Check::WriteLedger { .. } => ProbeKind::WriteLedger,
         }
     }
 
