@@ -26,6 +26,7 @@ pub use fault::DockerGuard;
 use super::{EnvError, Environment, Evidence, Sample};
 use crate::probe::{self, ledger::Ledger};
 use crate::scenario::{Check, ContainerSpec, DockerStack, Fault, Probe, Problem, ResolvedStep, Scenario, StepAction};
+use crate::text::error_chain;
 
 /// The label on every container firedrill creates, with the drill's run id: what it created
 /// is found (and removed) by it.
@@ -507,12 +508,12 @@ impl Environment for DockerEnv {
 
     async fn write(&self, probe: usize, spec: &Probe, seq: u64) -> Result<(), String> {
         let (ledger, dsn) = self.ledger(probe, spec)?;
-        ledger.write(&dsn, seq).await
+        ledger.write(&dsn, seq).await.map_err(|e| error_chain(&e))
     }
 
     async fn read_back(&self, probe: usize, spec: &Probe, acked: &[u64]) -> Result<Vec<u64>, EnvError> {
         let (ledger, dsn) = self.ledger(probe, spec).map_err(EnvError::ReadBack)?;
-        ledger.missing(&dsn, acked).await.map_err(EnvError::ReadBack)
+        ledger.missing(&dsn, acked).await.map_err(|e| EnvError::ReadBack(error_chain(&e)))
     }
 
     async fn inject(&self, fault: &Fault) -> Result<DockerGuard, EnvError> {
@@ -528,7 +529,7 @@ impl Environment for DockerEnv {
                 fault::exec(self.inner.docker()?, &target.id, argv).await
             }
             StepAction::Run { argv, container: None } => {
-                firedrill_net::process::run(&self.inner.expand_all(argv)?).await
+                firedrill_net::process::run(&self.inner.expand_all(argv)?).await.map_err(|e| error_chain(&e))
             }
             StepAction::Manual(text) => super::confirm_manual(&step.name, text).await,
             StepAction::Start(name) => {
