@@ -22,6 +22,7 @@ use crate::duration::Dur;
 use crate::env::{EnvError, Environment, FaultGuard};
 use crate::metrics::{MetricSpec, RecoveryTracker};
 use crate::scenario::{Check, Fault, Scenario, StopCondition};
+use crate::text::error_chain;
 use crate::timeline::{Event, EventKind, Micros, Outcome, Phase, Timeline};
 
 /// Where a drill's timestamps come from.
@@ -201,7 +202,7 @@ pub async fn run<E: Environment>(
             Outcome::Cancelled
         }
         Some(Err(e)) => {
-            rec.record(EventKind::Error { message: e.to_string() });
+            rec.record(EventKind::Error { message: error_chain(&e) });
             Outcome::Error
         }
         Some(Ok(())) => {
@@ -238,7 +239,7 @@ pub async fn run<E: Environment>(
         rec.record(EventKind::Output { source: evidence.source, text: evidence.text, truncated: evidence.truncated });
     }
     if let Err(e) = env.teardown().await {
-        rec.record(EventKind::Error { message: e.to_string() });
+        rec.record(EventKind::Error { message: error_chain(&e) });
     }
     rec.record(EventKind::DrillEnded { outcome });
     let mut timeline = Timeline { events: rec.events.into_inner() };
@@ -387,7 +388,7 @@ async fn lifecycle<E: Environment>(
             Ok(Ok(missing)) => {
                 EventKind::LedgerReadBack { probe: probe.name.clone(), checked: acked.len() as u64, missing }
             }
-            Ok(Err(e)) => EventKind::LedgerReadFailed { probe: probe.name.clone(), error: e.to_string() },
+            Ok(Err(e)) => EventKind::LedgerReadFailed { probe: probe.name.clone(), error: error_chain(&e) },
             Err(_) => EventKind::LedgerReadFailed {
                 probe: probe.name.clone(),
                 error: format!("timed out after {}", scenario.steady_state.timeout),
@@ -433,8 +434,14 @@ async fn inject<E: Environment>(scenario: &Scenario, env: &E, rec: &Recorder<'_>
             Ok(g) => guards.0.push(g),
             Err(e) => {
                 return Err(match guards.revert().await {
-                    Ok(()) => e.to_string(),
-                    Err(u) => format!("{e}; reverting the faults injected before it failed too: {u}"),
+                    Ok(()) => error_chain(&e),
+                    Err(u) => {
+                        format!(
+                            "{}; reverting the faults injected before it failed too: {}",
+                            error_chain(&e),
+                            error_chain(&u)
+                        )
+                    }
                 })
             }
         }
@@ -448,7 +455,7 @@ async fn revert<G: FaultGuard>(guard: &mut G, rec: &Recorder<'_>, reason: &str) 
             rec.record(EventKind::FaultReverted { reason: reason.into() });
         }
         Err(e) => {
-            rec.record(EventKind::RevertFailed { error: e.to_string() });
+            rec.record(EventKind::RevertFailed { error: error_chain(&e) });
         }
     }
 }
@@ -514,7 +521,7 @@ async fn wait_for_recovery<E: Environment>(
             _ = sleep_until(fault_end.unwrap_or(deadline)), if fault_end.is_some() => {
                 fault_end = None;
                 if let Err(e) = guard.revert().await {
-                    return WaitEnd::Failed(e.to_string());
+                    return WaitEnd::Failed(error_chain(&e));
                 }
                 *reverted = true;
                 rec.record(EventKind::FaultReverted { reason: "the fault's duration elapsed".into() });
