@@ -578,7 +578,7 @@ async fn procedure<E: Environment>(scenario: &Scenario, env: &E, rec: &Recorder<
             match step.timeout {
                 Some(limit) => timeout(limit.0, env.run_step(i, step))
                     .await
-                    .unwrap_or_else(|_| Err(format!("stopped after its timeout of {limit}"))),
+                    .unwrap_or_else(|_| Err(EnvError::Step(format!("stopped after its timeout of {limit}").into()))),
                 None => env.run_step(i, step).await,
             }
         };
@@ -602,7 +602,7 @@ async fn procedure<E: Environment>(scenario: &Scenario, env: &E, rec: &Recorder<
         failed = result.is_err();
         let (ok, detail) = match result {
             Ok(d) => (true, d),
-            Err(e) => (false, Some(e)),
+            Err(e) => (false, Some(error_chain(&e))),
         };
         rec.record(EventKind::StepFinished { step: i, ok, detail });
     }

@@ -29,6 +29,13 @@ pub enum EnvError {
     /// The fault could not be reverted: the system may still be faulted.
     #[error("failed to revert the fault")]
     Revert(#[source] EnvCause),
+    /// A write ledger's record was not acknowledged (the engine counts it as unacknowledged).
+    #[error("failed to write the ledger record")]
+    Write(#[source] EnvCause),
+    /// A procedure step failed. The message is the cause's own, since a step's detail in the
+    /// timeline reads as the command or the operator put it ("exit status: 1 (…)").
+    #[error("{0}")]
+    Step(#[source] EnvCause),
     /// A write ledger could not be read back.
     #[error("failed to read the write ledger back")]
     ReadBack(#[source] EnvCause),
@@ -66,7 +73,7 @@ pub trait Environment {
     fn sample(&self, probe: usize, spec: &Probe) -> impl Future<Output = Sample>;
 
     /// Writes ledger record `seq`; `Ok` means the system acknowledged it.
-    fn write(&self, probe: usize, spec: &Probe, seq: u64) -> impl Future<Output = Result<(), String>>;
+    fn write(&self, probe: usize, spec: &Probe, seq: u64) -> impl Future<Output = Result<(), EnvError>>;
 
     /// Reads the ledger back and returns which of the `acked` records are missing.
     fn read_back(&self, probe: usize, spec: &Probe, acked: &[u64]) -> impl Future<Output = Result<Vec<u64>, EnvError>>;
@@ -77,7 +84,7 @@ pub trait Environment {
     fn inject(&self, fault: &Fault) -> impl Future<Output = Result<Self::Guard, EnvError>>;
 
     /// Carries out a procedure step; `Ok` with what it printed, `Err` with why it failed.
-    fn run_step(&self, index: usize, step: &ResolvedStep) -> impl Future<Output = Result<Option<String>, String>>;
+    fn run_step(&self, index: usize, step: &ResolvedStep) -> impl Future<Output = Result<Option<String>, EnvError>>;
 
     /// What the system printed during the drill (container logs), taken before teardown.
     fn evidence(&self) -> impl Future<Output = Vec<Evidence>>;

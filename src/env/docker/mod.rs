@@ -36,7 +36,6 @@ pub use fault::DockerGuard;
 use super::{EnvError, Environment, Evidence, Sample};
 use crate::probe::{self, ledger::Ledger};
 use crate::scenario::{ContainerSpec, DockerStack, Fault, Probe, Problem, ResolvedStep, Scenario, StepAction};
-use crate::text::error_chain;
 
 /// The label on every container firedrill creates, with the drill's run id: what it created
 /// is found (and removed) by it.
@@ -202,12 +201,12 @@ impl Environment for DockerEnv {
         self.inner.sample(probe, spec).await
     }
 
-    async fn write(&self, probe: usize, spec: &Probe, seq: u64) -> Result<(), String> {
+    async fn write(&self, probe: usize, spec: &Probe, seq: u64) -> Result<(), EnvError> {
         let written = async {
             let (ledger, dsn) = self.inner.ledger(probe, spec)?;
             Ok::<_, DockerError>(ledger.write(&dsn, seq).await?)
         };
-        written.await.map_err(|e| error_chain(&e))
+        written.await.map_err(|e| EnvError::Write(Box::new(e)))
     }
 
     async fn read_back(&self, probe: usize, spec: &Probe, acked: &[u64]) -> Result<Vec<u64>, EnvError> {
@@ -224,8 +223,8 @@ impl Environment for DockerEnv {
         guard
     }
 
-    async fn run_step(&self, _index: usize, step: &ResolvedStep) -> Result<Option<String>, String> {
-        self.inner.run_step(step).await.map_err(|e| error_chain(&e))
+    async fn run_step(&self, _index: usize, step: &ResolvedStep) -> Result<Option<String>, EnvError> {
+        self.inner.run_step(step).await.map_err(|e| EnvError::Step(Box::new(e)))
     }
 
     async fn evidence(&self) -> Vec<Evidence> {
