@@ -12,7 +12,7 @@ use crate::duration::Dur;
 use crate::load::LoadError;
 use crate::probe::ledger::PgError;
 use crate::probe::NotReady;
-use firedrill_net::process::CommandError;
+use crate::process::CommandError;
 
 /// Why an operation of the docker environment failed.
 #[derive(Debug, thiserror::Error)]

@@ -7,10 +7,10 @@
 //! reconnected or restarted may come back elsewhere; a published port would not survive a
 //! network disconnect.
 //!
-//! [`DockerEnv`] holds the drill's state in one [`Inner`], shared with the fault guards; each
-//! seam of the work is a module of its own: [`checks`] (load time), [`containers`] (start,
-//! attach, place, remove), [`expansion`] (`${name}`), [`probes`], [`slo`], [`fault`] and
-//! [`evidence`].
+//! [`DockerEnv`] holds the drill's state in one `Inner`, shared with the fault guards, so that
+//! a guard can revert after the environment moved on; each seam of the work is a module of
+//! its own: `checks` (load time), `containers` (start, attach, place, remove), `expansion`
+//! (`${name}`), `probes`, `slo` (the SLO probes' load), `fault` and `evidence`.
 
 mod checks;
 mod containers;
