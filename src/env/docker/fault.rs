@@ -18,7 +18,7 @@ use testcontainers::bollard::query_parameters::{
 use testcontainers::bollard::Docker;
 
 use super::error::DockerError;
-use super::{Inner, Target, ANY_NODE, RUN_LABEL};
+use super::{drain, Inner, Target, RUN_LABEL};
 use crate::env::{EnvError, FaultGuard};
 use crate::scenario::{BlockMode, Fault};
 
@@ -124,7 +124,7 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Undo>, Do
                 return Err(failed(DockerError::AlreadyDrained { node: node.clone() }));
             }
             inner.cordoned.borrow_mut().push(node.clone());
-            match drain(inner, node, grace_period.0).await {
+            match drain::drain(inner, node, grace_period.0).await {
                 Ok(()) => Ok(Some(Undo::Uncordon(node.clone()))),
                 Err(e) => {
                     inner.cordoned.borrow_mut().retain(|n| n != node);
@@ -155,76 +155,6 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Undo>, Do
     }
 }
 
-/// Evicts the workloads of `node` (already cordoned) as `kubectl drain` does: each gets
-/// SIGTERM now, and the drain is in effect. Then, in the background, each has its grace
-/// period to exit (SIGKILL after it), and its replacement starts on the least loaded other
-/// node. The replacement keeps the name (and so the host name), as a StatefulSet's pod does,
-/// which is why it starts only once the old one is gone: two containers never answer to one
-/// name. Its readiness is what the probes then see. The evictions under way are kept in
-/// `inner.evictions`, even when a later SIGTERM fails, so the revert awaits them and the
-/// teardown can cut them short.
-async fn drain(inner: &Rc<Inner>, node: &str, grace: Duration) -> Result<(), DockerError> {
-    let docker = inner.docker()?;
-    let mut workloads: Vec<String> = inner
-        .targets
-        .borrow()
-        .iter()
-        .filter(|(_, t)| t.node.as_deref() == Some(node))
-        .map(|(name, _)| name.clone())
-        .collect();
-    workloads.sort();
-    // Where each goes is decided first: nothing is evicted when one has nowhere to go.
-    let mut moves = Vec::new();
-    let mut pending = Vec::new();
-    for (i, name) in workloads.into_iter().enumerate() {
-        let old = inner.target(&name)?;
-        let any = ANY_NODE.to_string();
-        let to = inner.place(Some(&any), &pending).ok_or_else(|| DockerError::NoNodeLeft { name: name.clone() })?;
-        pending.push(to.clone());
-        moves.push((name, old, to, inner.provisioned.borrow().len() + i));
-    }
-    for (name, old, to, generation) in moves {
-        let options = KillContainerOptions { signal: "SIGTERM".into() };
-        docker
-            .kill_container(&old.id, Some(options))
-            .await
-            .map_err(DockerError::api(format!("SIGTERM to `{name}`")))?;
-        let eviction = tokio::task::spawn_local(evict(inner.clone(), name, old, to, generation, grace));
-        inner.evictions.borrow_mut().push(eviction);
-    }
-    Ok(())
-}
-
-/// The rest of one eviction after its SIGTERM: the grace period to exit, SIGKILL after it,
-/// then the replacement started on `to`. A replacement that fails to start has the old
-/// container started again where it was, so a failed drain leaves the capacity it found.
-async fn evict(
-    inner: Rc<Inner>,
-    name: String,
-    old: Target,
-    to: String,
-    generation: usize,
-    grace: Duration,
-) -> Result<(), DockerError> {
-    let docker = inner.docker()?;
-    let mut exited = docker.wait_container(&old.id, None);
-    if tokio::time::timeout(grace, exited.next()).await.is_err() {
-        let options = KillContainerOptions { signal: "SIGKILL".into() };
-        docker
-            .kill_container(&old.id, Some(options))
-            .await
-            .map_err(DockerError::api(format!("SIGKILL to `{name}`")))?;
-        wait_stopped(docker, &old.id).await?;
-    }
-    let spec = inner.spec(&name)?;
-    let started = inner.start(spec, Some(to), generation, false).await;
-    if started.is_err() {
-        let _ = docker.start_container(&old.id, None).await;
-    }
-    inner.refresh_addresses().await;
-    started.map_err(|e| DockerError::Replace { name, source: Box::new(e) })
-}
-
 async fn undo_one(inner: &Inner, undo: &Undo) -> Result<(), DockerError> {
     let docker = inner.docker()?;
     match undo {
@@ -246,20 +176,7 @@ async fn undo_one(inner: &Inner, undo: &Undo) -> Result<(), DockerError> {
                 .map_err(DockerError::api(format!("reconnect {}", t.id)))?;
         }
         Undo::Unblock { id, rules } => run_helper(inner, id, rules, "-D").await?,
-        Undo::Uncordon(node) => {
-            inner.cordoned.borrow_mut().retain(|n| n != node);
-            // Settled before the drill goes on: each eviction done, its replacement started.
-            let evictions: Vec<_> = inner.evictions.borrow_mut().drain(..).collect();
-            let mut errors = Vec::new();
-            for eviction in evictions {
-                match eviction.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => errors.push(e),
-                    Err(e) => errors.push(DockerError::EvictionCut(e)),
-                }
-            }
-            DockerError::all(errors)?;
-        }
+        Undo::Uncordon(node) => drain::uncordon(inner, node).await?,
         Undo::StopSurge(i) => {
             if let Some(surge) = inner.surges.borrow_mut().get_mut(*i) {
                 surge.stop();
@@ -369,7 +286,7 @@ pub(super) async fn exec(docker: &Docker, id: &str, argv: &[String]) -> Result<O
 }
 
 /// Waits until container `id` is no longer running (a kill takes effect asynchronously).
-async fn wait_stopped(docker: &Docker, id: &str) -> Result<(), DockerError> {
+pub(super) async fn wait_stopped(docker: &Docker, id: &str) -> Result<(), DockerError> {
     for _ in 0..200 {
         let running = docker.inspect_container(id, None).await.ok().and_then(|i| i.state).and_then(|s| s.running);
         if running != Some(true) {
