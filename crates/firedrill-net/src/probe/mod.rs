@@ -10,21 +10,21 @@ pub use aws_sdk_s3::Client as S3Client;
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::operation::get_object::GetObjectError;
-use aws_sdk_s3::operation::put_object::PutObjectError;
 use firedrill_core::duration::Dur;
 use firedrill_core::sample::Sample;
 use firedrill_core::text::error_chain;
 
-pub use crate::cause::IoCause;
+use crate::cause::IoCause;
 use crate::process::CommandError;
 use ledger::PgError;
 
