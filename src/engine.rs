@@ -22,6 +22,7 @@ use crate::duration::Dur;
 use crate::env::{EnvError, Environment, FaultGuard};
 use crate::metrics::{MetricSpec, RecoveryTracker};
 use crate::scenario::{Check, Fault, Scenario, StopCondition};
+use crate::text::error_chain;
 use crate::timeline::{Event, EventKind, Micros, Outcome, Phase, Timeline};
 
 /// Where a drill's timestamps come from.
@@ -198,7 +199,7 @@ pub async fn run<E: Environment>(
             Outcome::Cancelled
         }
         Some(Err(e)) => {
-            rec.record(EventKind::Error { message: e.to_string() });
+            rec.record(EventKind::Error { message: error_chain(&e) });
             Outcome::Error
         }
         Some(Ok(())) => {
@@ -235,7 +236,7 @@ pub async fn run<E: Environment>(
         rec.record(EventKind::Output { source: evidence.source, text: evidence.text, truncated: evidence.truncated });
     }
     if let Err(e) = env.teardown().await {
-        rec.record(EventKind::Error { message: e.to_string() });
+        rec.record(EventKind::Error { message: error_chain(&e) });
     }
     rec.record(EventKind::DrillEnded { outcome });
     let mut timeline = Timeline { events: rec.events.into_inner() };
@@ -384,7 +385,7 @@ async fn lifecycle<E: Environment>(
             Ok(Ok(missing)) => {
                 EventKind::LedgerReadBack { probe: probe.name.clone(), checked: acked.len() as u64, missing }
             }
-            Ok(Err(e)) => EventKind::LedgerReadFailed { probe: probe.name.clone(), error: e.to_string() },
+            Ok(Err(e)) => EventKind::LedgerReadFailed { probe: probe.name.clone(), error: error_chain(&e) },
             Err(_) => EventKind::LedgerReadFailed {
                 probe: probe.name.clone(),
                 error: format!("timed out after {}", scenario.steady_state.timeout),
@@ -430,8 +431,14 @@ async fn inject<E: Environment>(scenario: &Scenario, env: &E, rec: &Recorder<'_>
             Ok(g) => guards.0.push(g),
             Err(e) => {
                 return Err(match guards.revert().await {
-                    Ok(()) => e.to_string(),
-                    Err(u) => format!("{e}; reverting the faults injected before it failed too: {u}"),
+                    Ok(()) => error_chain(&e),
+                    Err(u) => {
+                        format!(
+                            "{}; reverting the faults injected before it failed too: {}",
+                            error_chain(&e),
+                            error_chain(&u)
+                        )
+                    }
                 })
             }
         }
@@ -445,7 +452,7 @@ async fn revert<G: FaultGuard>(guard: &mut G, rec: &Recorder<'_>, reason: &str) 
             rec.record(EventKind::FaultReverted { reason: reason.into() });
         }
         Err(e) => {
-            rec.record(EventKind::RevertFailed { error: e.to_string() });
+            rec.record(EventKind::RevertFailed { error: error_chain(&e) });
         }
     }
 }
@@ -511,7 +518,7 @@ async fn wait_for_recovery<E: Environment>(
             _ = sleep_until(fault_end.unwrap_or(deadline)), if fault_end.is_some() => {
                 fault_end = None;
                 if let Err(e) = guard.revert().await {
-                    return WaitEnd::Failed(e.to_string());
+                    return WaitEnd::Failed(error_chain(&e));
                 }
                 *reverted = true;
                 rec.record(EventKind::FaultReverted { reason: "the fault's duration elapsed".into() });
@@ -568,7 +575,7 @@ async fn procedure<E: Environment>(scenario: &Scenario, env: &E, rec: &Recorder<
             match step.timeout {
                 Some(limit) => timeout(limit.0, env.run_step(i, step))
                     .await
-                    .unwrap_or_else(|_| Err(format!("stopped after its timeout of {limit}"))),
+                    .unwrap_or_else(|_| Err(EnvError::Step(format!("stopped after its timeout of {limit}").into()))),
                 None => env.run_step(i, step).await,
             }
         };
@@ -592,7 +599,7 @@ async fn procedure<E: Environment>(scenario: &Scenario, env: &E, rec: &Recorder<
         failed = result.is_err();
         let (ok, detail) = match result {
             Ok(d) => (true, d),
-            Err(e) => (false, Some(e)),
+            Err(e) => (false, Some(error_chain(&e))),
         };
         rec.record(EventKind::StepFinished { step: i, ok, detail });
     }

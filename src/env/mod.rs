@@ -12,24 +12,36 @@ use std::future::Future;
 pub use crate::sample::{Evidence, Sample};
 use crate::scenario::{EnvironmentSpec, Fault, Probe, Problem, ResolvedStep, Scenario};
 
+/// The cause of an [`EnvError`]: each environment has its own error type, and the engine
+/// records the chain ([`crate::text::error_chain`]), so the cause is kept whole rather than
+/// flattened to text.
+pub type EnvCause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why an environment operation failed.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum EnvError {
     /// The environment could not be set up or reached.
-    #[error("failed to prepare the environment: {0}")]
-    Prepare(String),
+    #[error("failed to prepare the environment")]
+    Prepare(#[source] EnvCause),
     /// The fault could not be injected.
-    #[error("failed to inject the fault: {0}")]
-    Inject(String),
+    #[error("failed to inject the fault")]
+    Inject(#[source] EnvCause),
     /// The fault could not be reverted: the system may still be faulted.
-    #[error("failed to revert the fault: {0}")]
-    Revert(String),
+    #[error("failed to revert the fault")]
+    Revert(#[source] EnvCause),
+    /// A write ledger's record was not acknowledged (the engine counts it as unacknowledged).
+    #[error("failed to write the ledger record")]
+    Write(#[source] EnvCause),
+    /// A procedure step failed. The message is the cause's own, since a step's detail in the
+    /// timeline reads as the command or the operator put it ("exit status: 1 (…)").
+    #[error("{0}")]
+    Step(#[source] EnvCause),
     /// A write ledger could not be read back.
-    #[error("failed to read the write ledger back: {0}")]
-    ReadBack(String),
+    #[error("failed to read the write ledger back")]
+    ReadBack(#[source] EnvCause),
     /// What the environment created could not all be removed.
-    #[error("failed to remove what the drill created: {0}")]
-    Teardown(String),
+    #[error("failed to remove what the drill created")]
+    Teardown(#[source] EnvCause),
 }
 
 /// A fault in effect. Reverting is explicit and async because undoing a real fault is I/O;
@@ -61,7 +73,7 @@ pub trait Environment {
     fn sample(&self, probe: usize, spec: &Probe) -> impl Future<Output = Sample>;
 
     /// Writes ledger record `seq`; `Ok` means the system acknowledged it.
-    fn write(&self, probe: usize, spec: &Probe, seq: u64) -> impl Future<Output = Result<(), String>>;
+    fn write(&self, probe: usize, spec: &Probe, seq: u64) -> impl Future<Output = Result<(), EnvError>>;
 
     /// Reads the ledger back and returns which of the `acked` records are missing.
     fn read_back(&self, probe: usize, spec: &Probe, acked: &[u64]) -> impl Future<Output = Result<Vec<u64>, EnvError>>;
@@ -72,7 +84,7 @@ pub trait Environment {
     fn inject(&self, fault: &Fault) -> impl Future<Output = Result<Self::Guard, EnvError>>;
 
     /// Carries out a procedure step; `Ok` with what it printed, `Err` with why it failed.
-    fn run_step(&self, index: usize, step: &ResolvedStep) -> impl Future<Output = Result<Option<String>, String>>;
+    fn run_step(&self, index: usize, step: &ResolvedStep) -> impl Future<Output = Result<Option<String>, EnvError>>;
 
     /// What the system printed during the drill (container logs), taken before teardown.
     fn evidence(&self) -> impl Future<Output = Vec<Evidence>>;
@@ -123,16 +135,27 @@ fn run_id(seed: u64) -> String {
     format!("{:08x}", rng.next_u64() as u32)
 }
 
+/// Why a manual step was not confirmed.
+#[derive(Debug, thiserror::Error)]
+pub enum ManualStepError {
+    /// Standard input is closed: nobody is there to confirm, and waiting would hang.
+    #[error("no operator confirmed the step (standard input is closed)")]
+    NoOperator,
+    /// The operator typed `fail`.
+    #[error("the operator reported the step failed")]
+    Failed,
+}
+
 /// Shows a manual step's instruction and waits for the operator to confirm it on standard
 /// input; with no operator there (input closed), the step fails rather than hangs.
-pub async fn confirm_manual(name: &str, text: &str) -> Result<Option<String>, String> {
+pub async fn confirm_manual(name: &str, text: &str) -> Result<Option<String>, ManualStepError> {
     use tokio::io::AsyncBufReadExt;
     eprintln!("\nMANUAL STEP `{name}`: {text}\n  press Enter when done (type `fail` and Enter if it failed)");
     let mut line = String::new();
     let read = tokio::io::BufReader::new(tokio::io::stdin()).read_line(&mut line).await;
     match read {
-        Ok(0) | Err(_) => Err("no operator confirmed the step (standard input is closed)".into()),
-        Ok(_) if line.trim().eq_ignore_ascii_case("fail") => Err("the operator reported the step failed".into()),
+        Ok(0) | Err(_) => Err(ManualStepError::NoOperator),
+        Ok(_) if line.trim().eq_ignore_ascii_case("fail") => Err(ManualStepError::Failed),
         Ok(_) => Ok(Some("confirmed by the operator".into())),
     }
 }

@@ -664,10 +664,10 @@ impl Environment for SimEnv {
         }
     }
 
-    async fn write(&self, probe: usize, _spec: &Probe, seq: u64) -> Result<(), String> {
+    async fn write(&self, probe: usize, _spec: &Probe, seq: u64) -> Result<(), EnvError> {
         self.with(|m| {
             if !m.db_reachable() {
-                return Err("connection refused: primary is down".to_string());
+                return Err(EnvError::Write("connection refused: primary is down".into()));
             }
             while m.db.acked.len() <= probe {
                 m.db.acked.push(Vec::new());
@@ -696,7 +696,7 @@ impl Environment for SimEnv {
         Ok(SimGuard { model: self.model.clone(), start: self.start.clone(), fault: Some(fault.clone()) })
     }
 
-    async fn run_step(&self, _index: usize, step: &ResolvedStep) -> Result<Option<String>, String> {
+    async fn run_step(&self, _index: usize, step: &ResolvedStep) -> Result<Option<String>, EnvError> {
         let took = self.with(|m| step.sim_duration.as_ref().map_or(0.0, |d| d.sample(&mut m.rng)));
         sleep(secs(took)).await;
         self.with(|m| m.apply(step.sim_effect, step.sim_replicas));

@@ -117,11 +117,11 @@ impl Environment for TestEnv {
         }
     }
 
-    async fn write(&self, _probe: usize, _spec: &Probe, _seq: u64) -> Result<(), String> {
+    async fn write(&self, _probe: usize, _spec: &Probe, _seq: u64) -> Result<(), EnvError> {
         if self.healthy() {
             Ok(())
         } else {
-            Err("connection refused".into())
+            Err(EnvError::Write("connection refused".into()))
         }
     }
 
@@ -138,7 +138,7 @@ impl Environment for TestEnv {
         Ok(TestGuard { shared: self.shared.clone() })
     }
 
-    async fn run_step(&self, index: usize, _step: &ResolvedStep) -> Result<Option<String>, String> {
+    async fn run_step(&self, index: usize, _step: &ResolvedStep) -> Result<Option<String>, EnvError> {
         self.steps_run.borrow_mut().push(index);
         match self.steps[index] {
             Step::Ok(s) => {
@@ -152,7 +152,7 @@ impl Environment for TestEnv {
             }
             Step::Fails(s) => {
                 sleep(Duration::from_secs(s)).await;
-                Err("exit status 1: the runbook command failed".into())
+                Err(EnvError::Step("exit status 1: the runbook command failed".into()))
             }
             Step::Panics => panic!("a step implementation blew up (expected by this test)"),
         }

@@ -4,6 +4,7 @@
 //! Above `firedrill-core` (it answers with [`firedrill_core::sample::Sample`]s) and below every
 //! environment with real systems in it.
 
+pub mod cause;
 pub mod load;
 pub mod probe;
 pub mod process;

@@ -7,6 +7,12 @@ pub enum StackError {
     /// A setting is unusable.
     #[error("{0}")]
     Config(String),
+    /// A backend is not `HOST:PORT`.
+    #[error("backend `{address}`: expected HOST:PORT, e.g. `web-1:8080`")]
+    Backend {
+        /// The backend as given.
+        address: String,
+    },
     /// The listening address could not be bound.
     #[error("failed to listen on {address}: {source}")]
     Listen {

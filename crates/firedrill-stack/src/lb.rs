@@ -29,7 +29,9 @@ use tokio::time::{timeout, timeout_at, Instant, MissedTickBehavior};
 use super::serve::{self, lock, AbortOnDrop, Answer, Signals};
 use super::StackError;
 use firedrill_core::duration::Dur;
-use firedrill_net::probe;
+use firedrill_core::text::error_chain;
+use firedrill_net::cause::IoCause;
+use firedrill_net::probe::{self, ProbeError};
 
 /// The load balancer's settings, one per command-line flag.
 #[derive(Clone, Debug)]
@@ -84,13 +86,13 @@ impl Config {
         if self.interval.is_zero() || self.timeout.is_zero() {
             return bad("the health-check interval and the timeout must be more than 0s".into());
         }
-        self.backends.iter().map(|b| host_and_port(b).map_err(StackError::Config)).collect()
+        self.backends.iter().map(|b| host_and_port(b)).collect()
     }
 }
 
 /// `web-1:8080` → (`web-1`, 8080); `[::1]:8080` → (`::1`, 8080).
-fn host_and_port(address: &str) -> Result<(String, u16), String> {
-    let bad = || format!("backend `{address}`: expected HOST:PORT, e.g. `web-1:8080`");
+fn host_and_port(address: &str) -> Result<(String, u16), StackError> {
+    let bad = || StackError::Backend { address: address.into() };
     let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
     let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     let port: u16 = port.parse().map_err(|_| bad())?;
@@ -112,12 +114,50 @@ fn choose(healthy: &[bool], turn: usize, avoid: Option<usize>) -> Option<usize> 
 }
 
 /// The `min` of a capacity query (`min=2`); all backends when absent.
-fn parse_min(query: Option<&str>, total: usize) -> Result<usize, String> {
+fn parse_min(query: Option<&str>, total: usize) -> Result<usize, BadMin> {
     let value = query.unwrap_or("").split('&').find_map(|pair| pair.strip_prefix("min="));
     match value {
         None => Ok(total),
-        Some(v) => v.parse().map_err(|_| format!("`min` must be a whole number, not `{v}`")),
+        Some(v) => v.parse().map_err(|_| BadMin { value: v.into() }),
     }
+}
+
+/// A capacity query whose `min` is not a count: the client's mistake, answered 400.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`min` must be a whole number, not `{value}`")]
+struct BadMin {
+    /// The value given.
+    value: String,
+}
+
+/// Why a backend could not be reached, or failed its health check: the log's and the
+/// answers' reason, as its chain ([`error_chain`]).
+#[derive(Debug, thiserror::Error)]
+enum BackendError {
+    /// Its name did not resolve at the last health check: a container not started, or gone.
+    #[error("cannot resolve {host}")]
+    Unresolved {
+        /// The name.
+        host: String,
+    },
+    /// The TCP connection did not open within the limit.
+    #[error("connect: timed out after {0}")]
+    ConnectTimeout(Dur),
+    /// The TCP connection failed (refused, unreachable).
+    #[error("connect")]
+    Connect(#[source] IoCause),
+    /// The HTTP/1.1 handshake on a new connection failed.
+    #[error("handshake")]
+    Handshake(#[source] hyper::Error),
+    /// The health request failed.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// The health path answered another status than 200.
+    #[error("HTTP {0}")]
+    Unhealthy(u16),
+    /// The whole health check took longer than its limit.
+    #[error("timed out after {0}")]
+    CheckTimeout(Dur),
 }
 
 struct Balancer {
@@ -241,7 +281,7 @@ impl Balancer {
         let total = self.backends.len();
         let min = match parse_min(query, total) {
             Ok(min) => min,
-            Err(why) => return serve::text(StatusCode::BAD_REQUEST, &why),
+            Err(why) => return serve::text(StatusCode::BAD_REQUEST, &why.to_string()),
         };
         let healthy = self.healthy_count();
         if healthy >= min {
@@ -307,7 +347,10 @@ impl Balancer {
         let pooled = if fresh { None } else { backend.take_idle() };
         let mut sender = match pooled {
             Some(sender) => sender,
-            None => backend.connect(CONNECT_TIMEOUT.min(self.config.timeout)).await.map_err(Failed::Connect)?,
+            None => backend
+                .connect(CONNECT_TIMEOUT.min(self.config.timeout))
+                .await
+                .map_err(|e| Failed::Connect(error_chain(&e)))?,
         };
         let exchange = async {
             let response = sender.try_send_request(request.to(&backend.address)).await.map_err(|mut e| {
@@ -417,19 +460,19 @@ impl Backend {
             // IPv4 first: a container's IPv6 address, when it has one, is rarely the one served.
             let address = addresses.ok().and_then(|found| found.min_by_key(|a| a.is_ipv6()));
             self.set_ip(address.map(|a| a.ip()));
-            let address = address.ok_or_else(|| format!("cannot resolve {}", self.host))?;
+            let address = address.ok_or_else(|| BackendError::Unresolved { host: self.host.clone() })?;
             let (status, _) = probe::request("GET", &format!("http://{address}{path}")).await?;
             match status {
                 200 => Ok(()),
-                _ => Err(format!("HTTP {status}")),
+                _ => Err(BackendError::Unhealthy(status)),
             }
         };
         let result = timeout(CHECK_TIMEOUT, checked)
             .await
-            .unwrap_or_else(|_| Err(format!("timed out after {}", Dur(CHECK_TIMEOUT))));
+            .unwrap_or_else(|_| Err(BackendError::CheckTimeout(Dur(CHECK_TIMEOUT))));
         match result {
             Ok(()) => self.mark(true, ""),
-            Err(why) => self.mark(false, &format!("health check: {why}")),
+            Err(why) => self.mark(false, &format!("health check: {}", error_chain(&why))),
         }
     }
 
@@ -446,15 +489,14 @@ impl Backend {
     }
 
     /// A new connection to the address the last health check found.
-    async fn connect(&self, limit: Duration) -> Result<SendRequest<Full<Bytes>>, String> {
-        let ip = self.state().ip.ok_or_else(|| format!("cannot resolve {}", self.host))?;
+    async fn connect(&self, limit: Duration) -> Result<SendRequest<Full<Bytes>>, BackendError> {
+        let ip = self.state().ip.ok_or_else(|| BackendError::Unresolved { host: self.host.clone() })?;
         let stream = timeout(limit, TcpStream::connect(SocketAddr::new(ip, self.port)))
             .await
-            .map_err(|_| format!("connect: timed out after {}", Dur(limit)))?
-            .map_err(|e| probe::io_error("connect", &e))?;
+            .map_err(|_| BackendError::ConnectTimeout(Dur(limit)))?
+            .map_err(|e| BackendError::Connect(IoCause(e)))?;
         let _ = stream.set_nodelay(true);
-        let (sender, connection) =
-            http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(BackendError::Handshake)?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -492,16 +534,16 @@ mod tests {
         assert_eq!(parse_min(Some("x=1&min=0"), 3), Ok(0));
         assert_eq!(parse_min(None, 3), Ok(3));
         assert_eq!(parse_min(Some("other=1"), 3), Ok(3));
-        assert!(parse_min(Some("min=two"), 3).unwrap_err().contains("`two`"));
+        assert!(parse_min(Some("min=two"), 3).unwrap_err().to_string().contains("`two`"));
         assert!(parse_min(Some("min=-1"), 3).is_err());
     }
 
     #[test]
     fn backends_are_host_and_port() {
-        assert_eq!(host_and_port("web-1:8080"), Ok(("web-1".into(), 8080)));
-        assert_eq!(host_and_port("[::1]:80"), Ok(("::1".into(), 80)));
+        assert_eq!(host_and_port("web-1:8080").unwrap(), ("web-1".into(), 8080));
+        assert_eq!(host_and_port("[::1]:80").unwrap(), ("::1".into(), 80));
         for bad in ["web-1", ":8080", "web-1:", "web-1:http", "web-1:70000", "web-1:0", "http://web-1:80"] {
-            assert!(host_and_port(bad).unwrap_err().contains("HOST:PORT"), "{bad}");
+            assert!(host_and_port(bad).unwrap_err().to_string().contains("HOST:PORT"), "{bad}");
         }
     }
 

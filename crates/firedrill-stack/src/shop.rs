@@ -14,8 +14,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::create_bucket::CreateBucketError;
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::put_object::PutObjectError;
+use aws_sdk_s3::primitives::{ByteStream, ByteStreamError};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONNECTION};
@@ -29,7 +34,8 @@ use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 use super::serve::{self, lock, AbortOnDrop, Answer, Signals};
 use super::StackError;
 use firedrill_core::duration::Dur;
-use firedrill_net::probe::ledger::pg_error;
+use firedrill_core::text::error_chain;
+use firedrill_net::probe::ledger::PgError;
 
 /// The service's settings, one per command-line flag.
 #[derive(Clone, Debug)]
@@ -201,6 +207,44 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// Why one attempt on a dependency failed: logged, and the answer's reason, as its chain
+/// ([`error_chain`]).
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    /// The database refused, failed or could not be reached.
+    #[error(transparent)]
+    Database(#[from] PgError),
+    /// The pool was closed (the service is stopping).
+    #[error("the pool is closed")]
+    PoolClosed,
+    /// The bucket could not be created.
+    #[error(transparent)]
+    CreateBucket(SdkError<CreateBucketError, HttpResponse>),
+    /// An object could not be put.
+    #[error(transparent)]
+    Put(SdkError<PutObjectError, HttpResponse>),
+    /// An object could not be got.
+    #[error(transparent)]
+    Get(SdkError<GetObjectError, HttpResponse>),
+    /// An object's body broke off while it was read.
+    #[error("reading the object")]
+    Read(#[source] ByteStreamError),
+}
+
+/// Why the service is not ready yet: it retries until it is.
+#[derive(Debug, thiserror::Error)]
+enum StartupError {
+    /// The orders table could not be made.
+    #[error("database error")]
+    Database(#[source] AttemptError),
+    /// The bucket or the welcome object could not be made.
+    #[error("object store error")]
+    ObjectStore(#[source] AttemptError),
+    /// A step did not finish within its limit.
+    #[error("a startup step timed out after {0}")]
+    TimedOut(Dur),
+}
+
 /// What a request asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum Route<'a> {
@@ -255,8 +299,8 @@ impl Shop {
             let attempt = timeout(STARTUP_ATTEMPT, self.try_prepare()).await;
             let error = match attempt {
                 Ok(Ok(())) => return,
-                Ok(Err(e)) => e,
-                Err(_) => format!("a startup step timed out after {}", Dur(STARTUP_ATTEMPT)),
+                Ok(Err(e)) => error_chain(&e),
+                Err(_) => error_chain(&StartupError::TimedOut(Dur(STARTUP_ATTEMPT))),
             };
             let wait = backoff.next().unwrap_or(STARTUP_MAX_RETRY);
             if last.as_ref() != Some(&error) {
@@ -267,22 +311,22 @@ impl Shop {
         }
     }
 
-    async fn try_prepare(&self) -> Result<(), String> {
-        let db_error = |e: String| format!("database error: {e}");
+    async fn try_prepare(&self) -> Result<(), StartupError> {
+        let db_error = StartupError::Database;
         let lease = self.pool.lease().await.map_err(db_error)?;
         // Replicas starting together can race on creating the table; the loser retries and
         // finds it.
-        lease.conn.client.batch_execute(CREATE_ORDERS).await.map_err(|e| db_error(pg_error(&e)))?;
+        lease.conn.client.batch_execute(CREATE_ORDERS).await.map_err(|e| db_error(PgError(e).into()))?;
         self.db.up(&lease.conn.host);
         lease.give_back();
 
-        let store_error = |e: String| format!("object store error: {e}");
+        let store_error = StartupError::ObjectStore;
         if let Err(e) = self.s3.create_bucket().bucket(&self.config.bucket).send().await {
             let exists = e
                 .as_service_error()
                 .is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists());
             if !exists {
-                return Err(store_error(error_chain(&e)));
+                return Err(store_error(AttemptError::CreateBucket(e)));
             }
         }
         let put = self
@@ -291,7 +335,7 @@ impl Shop {
             .bucket(&self.config.bucket)
             .key(WELCOME_KEY)
             .body(ByteStream::from_static(WELCOME_BODY.as_bytes()));
-        put.send().await.map_err(|e| store_error(error_chain(&e)))?;
+        put.send().await.map_err(|e| store_error(AttemptError::Put(e)))?;
         self.store.up(&self.config.s3);
         Ok(())
     }
@@ -386,13 +430,8 @@ impl Shop {
         // as most services do, rather than an error for a write that may have happened.
         self.retrying(&self.db, deadline, || async {
             let lease = self.pool.lease().await?;
-            let row = lease
-                .conn
-                .client
-                .query_typed_one(INSERT_ORDER, &[(&item, Type::TEXT)])
-                .await
-                .map_err(|e| pg_error(&e))?;
-            let id: i64 = row.try_get(0).map_err(|e| pg_error(&e))?;
+            let row = lease.conn.client.query_typed_one(INSERT_ORDER, &[(&item, Type::TEXT)]).await.map_err(PgError)?;
+            let id: i64 = row.try_get(0).map_err(PgError)?;
             self.db.up(&lease.conn.host);
             lease.give_back();
             Ok(id)
@@ -404,9 +443,8 @@ impl Shop {
         let cost = self.config.query_cost.as_secs_f64();
         self.retrying(&self.db, deadline, || async {
             let lease = self.pool.lease().await?;
-            let row =
-                lease.conn.client.query_typed_one(CATALOG, &[(&cost, Type::FLOAT8)]).await.map_err(|e| pg_error(&e))?;
-            let orders: i64 = row.try_get(0).map_err(|e| pg_error(&e))?;
+            let row = lease.conn.client.query_typed_one(CATALOG, &[(&cost, Type::FLOAT8)]).await.map_err(PgError)?;
+            let orders: i64 = row.try_get(0).map_err(PgError)?;
             self.db.up(&lease.conn.host);
             lease.give_back();
             Ok(orders)
@@ -417,7 +455,7 @@ impl Shop {
     async fn put_receipt(&self, key: &str, body: Bytes, deadline: Instant) -> Result<(), Failure> {
         self.retrying(&self.store, deadline, || async {
             let put = self.s3.put_object().bucket(&self.config.bucket).key(key).body(ByteStream::from(body.clone()));
-            put.send().await.map_err(|e| error_chain(&e))?;
+            put.send().await.map_err(AttemptError::Put)?;
             self.store.up(&self.config.s3);
             Ok(())
         })
@@ -432,9 +470,9 @@ impl Shop {
                     self.store.up(&self.config.s3);
                     return Ok(None);
                 }
-                Err(e) => return Err(error_chain(&e)),
+                Err(e) => return Err(AttemptError::Get(e)),
             };
-            let body = got.body.collect().await.map_err(|e| format!("reading the object: {}", error_chain(&e)))?;
+            let body = got.body.collect().await.map_err(AttemptError::Read)?;
             self.store.up(&self.config.s3);
             Ok(Some(body.into_bytes()))
         })
@@ -447,14 +485,14 @@ impl Shop {
     async fn retrying<T, F, Fut>(&self, dep: &Dependency, deadline: Instant, mut attempt: F) -> Result<T, Failure>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, String>>,
+        Fut: Future<Output = Result<T, AttemptError>>,
     {
         let mut backoff = Backoff::new(FIRST_RETRY, self.config.timeout);
         let mut last = None;
         loop {
             let error = match timeout_at(deadline, attempt()).await {
                 Ok(Ok(value)) => return Ok(value),
-                Ok(Err(e)) => e,
+                Ok(Err(e)) => error_chain(&e),
                 Err(_) => return Err(Failure::TimedOut(self.config.timeout, last)),
             };
             let wait = backoff.next().unwrap_or(self.config.timeout);
@@ -588,8 +626,8 @@ impl Lease<'_> {
 
 impl Pool {
     /// An idle connection, else a new one, once a slot is free.
-    async fn lease(&self) -> Result<Lease<'_>, String> {
-        let slot = self.slots.acquire().await.map_err(|_| "the pool is closed".to_string())?;
+    async fn lease(&self) -> Result<Lease<'_>, AttemptError> {
+        let slot = self.slots.acquire().await.map_err(|_| AttemptError::PoolClosed)?;
         let idle = {
             let mut idle = lock(&self.idle);
             std::iter::from_fn(|| idle.pop()).find(|c| !c.client.is_closed())
@@ -601,12 +639,12 @@ impl Pool {
         Ok(Lease { conn, pool: self, _slot: slot })
     }
 
-    async fn connect(&self) -> Result<Conn, String> {
-        let (client, connection) = self.db.connect(NoTls).await.map_err(|e| pg_error(&e))?;
+    async fn connect(&self) -> Result<Conn, PgError> {
+        let (client, connection) = self.db.connect(NoTls).await.map_err(PgError)?;
         let io = AbortOnDrop::spawn(async move {
             let _ = connection.await;
         });
-        let rows = client.simple_query("SELECT host(inet_server_addr())").await.map_err(|e| pg_error(&e))?;
+        let rows = client.simple_query("SELECT host(inet_server_addr())").await.map_err(PgError)?;
         let address = rows.iter().find_map(|m| match m {
             SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
             _ => None,
@@ -646,21 +684,6 @@ fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(base.config().to_builder().timeout_config(timeouts).build())
 }
 
-/// An error and its causes on one line, each cause once (SDK errors repeat their sources'
-/// text).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            text = format!("{text}: {part}");
-        }
-        source = cause.source();
-    }
-    text
-}
-
 async fn read_body(body: Incoming) -> Result<Bytes, Failure> {
     match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
@@ -692,7 +715,7 @@ fn item_of(body: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    async fn get(url: &str) -> Result<(u16, Bytes), String> {
+    async fn get(url: &str) -> Result<(u16, Bytes), firedrill_net::probe::ProbeError> {
         firedrill_net::probe::request("GET", url).await
     }
 

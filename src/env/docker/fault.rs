@@ -17,9 +17,13 @@ use testcontainers::bollard::query_parameters::{
 };
 use testcontainers::bollard::Docker;
 
-use super::{Inner, Target, HELPER_IMAGE, RUN_LABEL};
+use super::error::DockerError;
+use super::{drain, Inner, Target, RUN_LABEL};
 use crate::env::{EnvError, FaultGuard};
 use crate::scenario::{BlockMode, Fault};
+
+/// The image of the helper containers that change a target's network rules.
+const HELPER_IMAGE: &str = "firedrill/base:latest";
 
 /// How to undo one injected fault.
 #[derive(Debug)]
@@ -47,21 +51,22 @@ impl FaultGuard for DockerGuard {
             self.undo = None;
         }
         self.inner.refresh_addresses().await;
-        result.map_err(EnvError::Revert)
+        result.map_err(|e| EnvError::Revert(Box::new(e)))
     }
 }
 
 pub(super) async fn inject(inner: &Rc<Inner>, fault: &Fault) -> Result<DockerGuard, EnvError> {
-    let undo = inject_one(inner, fault).await.map_err(EnvError::Inject)?;
+    let undo = inject_one(inner, fault).await.map_err(|e| EnvError::Inject(Box::new(e)))?;
     Ok(DockerGuard { inner: inner.clone(), undo })
 }
 
 /// Injects one fault; what undoes it, if anything does. Each fault is one Docker call (or one
 /// helper run), so a failed inject has nothing to undo.
-async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Undo>, String> {
+async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Undo>, DockerError> {
     let docker = inner.docker()?;
     let kind = fault.kind();
-    let api = |e: testcontainers::bollard::errors::Error| format!("{kind}: {e}");
+    let api = DockerError::api(kind);
+    let failed = |e: DockerError| DockerError::Fault { kind, source: Box::new(e) };
     match fault {
         Fault::ContainerStop { target, grace_period, keep_stopped, .. } => {
             let t = inner.target(target)?;
@@ -106,160 +111,72 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Undo>, St
                         .borrow()
                         .get(p)
                         .cloned()
-                        .ok_or_else(|| format!("{kind}: container `{p}` has no address"))?,
+                        .ok_or_else(|| failed(DockerError::NoAddress { name: p.clone() }))?,
                 ),
                 None => None,
             };
             let rules = block_rules(peer_ip.as_deref(), *mode);
-            run_helper(inner, &t.id, &rules, "-I").await.map_err(|e| format!("{kind}: {e}"))?;
+            run_helper(inner, &t.id, &rules, "-I").await.map_err(failed)?;
             Ok(Some(Undo::Unblock { id: t.id, rules }))
         }
         Fault::NodeDrain { node, grace_period } => {
             if inner.cordoned.borrow().contains(node) {
-                return Err(format!("{kind}: node `{node}` is already drained"));
+                return Err(failed(DockerError::AlreadyDrained { node: node.clone() }));
             }
             inner.cordoned.borrow_mut().push(node.clone());
-            match drain(inner, node, grace_period.0).await {
+            match drain::drain(inner, node, grace_period.0).await {
                 Ok(()) => Ok(Some(Undo::Uncordon(node.clone()))),
                 Err(e) => {
                     inner.cordoned.borrow_mut().retain(|n| n != node);
-                    Err(format!("{kind}: {e}"))
+                    Err(failed(e))
                 }
             }
         }
         Fault::TrafficSurge { multiplier, rate, duration, url } => {
-            let url = inner.expand(url.as_deref().ok_or_else(|| format!("{kind}: no `url`"))?)?;
+            let url = inner.expand(url.as_deref().ok_or_else(|| failed(DockerError::NoSurgeUrl))?)?;
             // The steady load already on the URL (its SLO probes'), which the surge multiplies.
-            let (baseline, timeout) = inner.slo.borrow().values().filter(|(u, _, _)| *u == url).fold(
-                (0.0, Duration::from_secs(2)),
-                |(rate, _), (_, _, load)| {
-                    let plan = load.plan();
-                    let r = match &plan.model {
-                        crate::load::Model::Open(stages) => stages.first().map_or(0.0, |s| s.rate),
-                        crate::load::Model::Closed { .. } => 0.0,
-                    };
-                    (rate + r, plan.timeout)
-                },
-            );
+            let (baseline, timeout) = inner.slo_baseline(&url);
             let extra = match (multiplier, rate) {
                 (Some(m), _) => (m - 1.0) * baseline,
                 (None, Some(r)) => r.per_sec() - baseline,
                 (None, None) => 0.0,
             };
             if extra <= 0.0 {
-                return Err(format!(
-                    "{kind}: the surge adds no requests to the {baseline:.0}/s already loading {url} (a multiplier applies to an `slo` probe's rate)"
-                ));
+                return Err(failed(DockerError::SurgeAddsNothing { baseline, url }));
             }
             let plan = crate::load::Plan::steady(&url, extra, duration.0, 1024, timeout);
-            let load = crate::load::Detached::start(&plan).map_err(|e| format!("{kind}: {e}"))?;
+            let load = crate::load::Detached::start(&plan).map_err(|e| failed(e.into()))?;
             let mut surges = inner.surges.borrow_mut();
             surges.push(load);
             Ok(Some(Undo::StopSurge(surges.len() - 1)))
         }
-        Fault::Sequence { .. } => Err("a sequence is injected by the engine, one fault at a time".into()),
-        Fault::DbFailover { .. } | Fault::S3Block { .. } => Err(format!("`{kind}` is not a container fault")),
+        Fault::Sequence { .. } => Err(DockerError::Sequence),
+        Fault::DbFailover { .. } | Fault::S3Block { .. } => Err(DockerError::NotContainerFault { kind }),
     }
 }
 
-/// Evicts the workloads of `node` (already cordoned) as `kubectl drain` does: each gets
-/// SIGTERM now, and the drain is in effect. Then, in the background, each has its grace
-/// period to exit (SIGKILL after it), and its replacement starts on the least loaded other
-/// node. The replacement keeps the name (and so the host name), as a StatefulSet's pod does,
-/// which is why it starts only once the old one is gone: two containers never answer to one
-/// name. Its readiness is what the probes then see. The evictions under way are kept in
-/// `inner.evictions`, even when a later SIGTERM fails, so the revert awaits them and the
-/// teardown can cut them short.
-async fn drain(inner: &Rc<Inner>, node: &str, grace: Duration) -> Result<(), String> {
-    let docker = inner.docker()?;
-    let mut workloads: Vec<String> = inner
-        .targets
-        .borrow()
-        .iter()
-        .filter(|(_, t)| t.node.as_deref() == Some(node))
-        .map(|(name, _)| name.clone())
-        .collect();
-    workloads.sort();
-    // Where each goes is decided first: nothing is evicted when one has nowhere to go.
-    let mut moves = Vec::new();
-    let mut pending = Vec::new();
-    for (i, name) in workloads.into_iter().enumerate() {
-        let old = inner.target(&name)?;
-        let any = super::ANY_NODE.to_string();
-        let to = inner.place(Some(&any), &pending).ok_or_else(|| format!("no node left to run `{name}` on"))?;
-        pending.push(to.clone());
-        moves.push((name, old, to, inner.provisioned.borrow().len() + i));
-    }
-    for (name, old, to, generation) in moves {
-        let options = KillContainerOptions { signal: "SIGTERM".into() };
-        docker.kill_container(&old.id, Some(options)).await.map_err(|e| format!("SIGTERM to `{name}`: {e}"))?;
-        let eviction = tokio::task::spawn_local(evict(inner.clone(), name, old, to, generation, grace));
-        inner.evictions.borrow_mut().push(eviction);
-    }
-    Ok(())
-}
-
-/// The rest of one eviction after its SIGTERM: the grace period to exit, SIGKILL after it,
-/// then the replacement started on `to`. A replacement that fails to start has the old
-/// container started again where it was, so a failed drain leaves the capacity it found.
-async fn evict(
-    inner: Rc<Inner>,
-    name: String,
-    old: Target,
-    to: String,
-    generation: usize,
-    grace: Duration,
-) -> Result<(), String> {
-    let docker = inner.docker()?;
-    let mut exited = docker.wait_container(&old.id, None);
-    if tokio::time::timeout(grace, exited.next()).await.is_err() {
-        let options = KillContainerOptions { signal: "SIGKILL".into() };
-        docker.kill_container(&old.id, Some(options)).await.map_err(|e| format!("SIGKILL to `{name}`: {e}"))?;
-        wait_stopped(docker, &old.id).await?;
-    }
-    let spec = inner.spec(&name)?;
-    let started = inner.start(spec, Some(to), generation, false).await;
-    if started.is_err() {
-        let _ = docker.start_container(&old.id, None).await;
-    }
-    inner.refresh_addresses().await;
-    started.map_err(|e| format!("replacing `{name}`: {e}"))
-}
-
-async fn undo_one(inner: &Inner, undo: &Undo) -> Result<(), String> {
+async fn undo_one(inner: &Inner, undo: &Undo) -> Result<(), DockerError> {
     let docker = inner.docker()?;
     match undo {
         Undo::Start(id) => {
             let running = docker.inspect_container(id, None).await.ok().and_then(|i| i.state).and_then(|s| s.running);
             if running != Some(true) {
-                docker.start_container(id, None).await.map_err(|e| format!("start {id}: {e}"))?;
+                docker.start_container(id, None).await.map_err(DockerError::api(format!("start {id}")))?;
             }
         }
-        Undo::Unpause(id) => docker.unpause_container(id).await.map_err(|e| format!("unpause {id}: {e}"))?,
+        Undo::Unpause(id) => docker.unpause_container(id).await.map_err(DockerError::api(format!("unpause {id}")))?,
         Undo::Reconnect(t) => {
             let request = NetworkConnectRequest {
                 container: t.id.clone(),
                 endpoint_config: Some(EndpointSettings { aliases: Some(t.aliases.clone()), ..Default::default() }),
             };
-            docker.connect_network(&t.network, request).await.map_err(|e| format!("reconnect {}: {e}", t.id))?;
+            docker
+                .connect_network(&t.network, request)
+                .await
+                .map_err(DockerError::api(format!("reconnect {}", t.id)))?;
         }
         Undo::Unblock { id, rules } => run_helper(inner, id, rules, "-D").await?,
-        Undo::Uncordon(node) => {
-            inner.cordoned.borrow_mut().retain(|n| n != node);
-            // Settled before the drill goes on: each eviction done, its replacement started.
-            let evictions: Vec<_> = inner.evictions.borrow_mut().drain(..).collect();
-            let mut errors = Vec::new();
-            for eviction in evictions {
-                match eviction.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => errors.push(e),
-                    Err(e) => errors.push(format!("an eviction was cut short: {e}")),
-                }
-            }
-            if !errors.is_empty() {
-                return Err(errors.join("; "));
-            }
-        }
+        Undo::Uncordon(node) => drain::uncordon(inner, node).await?,
         Undo::StopSurge(i) => {
             if let Some(surge) = inner.surges.borrow_mut().get_mut(*i) {
                 surge.stop();
@@ -288,7 +205,7 @@ fn block_rules(peer: Option<&str>, mode: BlockMode) -> Vec<String> {
 
 /// Runs `iptables <op> <rule>` for each rule in the network namespace of container `id`, from
 /// a helper container that is removed afterwards.
-async fn run_helper(inner: &Inner, id: &str, rules: &[String], op: &str) -> Result<(), String> {
+async fn run_helper(inner: &Inner, id: &str, rules: &[String], op: &str) -> Result<(), DockerError> {
     let docker = inner.docker()?;
     let script = rules.iter().map(|r| format!("iptables {op} {r}")).collect::<Vec<_>>().join(" && ");
     let body = ContainerCreateBody {
@@ -302,17 +219,16 @@ async fn run_helper(inner: &Inner, id: &str, rules: &[String], op: &str) -> Resu
         }),
         ..Default::default()
     };
-    let created = docker
-        .create_container(None::<CreateContainerOptions>, body)
-        .await
-        .map_err(|e| format!("creating the network helper ({HELPER_IMAGE}; scripts/setup-docker builds it): {e}"))?;
+    let created = docker.create_container(None::<CreateContainerOptions>, body).await.map_err(DockerError::api(
+        format!("creating the network helper ({HELPER_IMAGE}; scripts/setup-docker builds it)"),
+    ))?;
     let result = async {
-        docker.start_container(&created.id, None).await.map_err(|e| format!("starting the network helper: {e}"))?;
+        docker.start_container(&created.id, None).await.map_err(DockerError::api("starting the network helper"))?;
         let mut wait = docker.wait_container(&created.id, None);
         let code = match wait.next().await {
             Some(Ok(r)) => r.status_code,
             Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
-            Some(Err(e)) => return Err(format!("waiting for the network helper: {e}")),
+            Some(Err(e)) => return Err(DockerError::api("waiting for the network helper")(e)),
             None => -1,
         };
         if code != 0 {
@@ -329,7 +245,7 @@ async fn run_helper(inner: &Inner, id: &str, rules: &[String], op: &str) -> Resu
             while let Some(Ok(chunk)) = logs.next().await {
                 text.extend_from_slice(&chunk.into_bytes());
             }
-            return Err(format!("`{script}` exited {code}: {}", firedrill_net::process::last_line(&text)));
+            return Err(DockerError::HelperFailed { script, code, last: firedrill_net::process::last_line(&text) });
         }
         Ok(())
     }
@@ -337,23 +253,22 @@ async fn run_helper(inner: &Inner, id: &str, rules: &[String], op: &str) -> Resu
     let removed =
         docker.remove_container(&created.id, Some(RemoveContainerOptions { force: true, ..Default::default() })).await;
     result?;
-    removed.map_err(|e| format!("removing the network helper: {e}"))
+    removed.map_err(DockerError::api("removing the network helper"))
 }
 
 /// Runs `argv` inside container `id`: the last line it printed when it exits 0; its exit code
 /// and last line otherwise (as [`firedrill_net::process::run`] does on this machine).
-pub(super) async fn exec(docker: &Docker, id: &str, argv: &[String]) -> Result<Option<String>, String> {
+pub(super) async fn exec(docker: &Docker, id: &str, argv: &[String]) -> Result<Option<String>, DockerError> {
+    let api = || DockerError::api(format!("exec `{}`", argv.join(" ")));
     let options = CreateExecOptions {
         cmd: Some(argv.to_vec()),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         ..Default::default()
     };
-    let created = docker.create_exec(id, options).await.map_err(|e| format!("exec `{}`: {e}", argv.join(" ")))?;
+    let created = docker.create_exec(id, options).await.map_err(api())?;
     let mut text = Vec::new();
-    if let StartExecResults::Attached { mut output, .. } =
-        docker.start_exec(&created.id, None).await.map_err(|e| format!("exec `{}`: {e}", argv.join(" ")))?
-    {
+    if let StartExecResults::Attached { mut output, .. } = docker.start_exec(&created.id, None).await.map_err(api())? {
         while let Some(Ok(chunk)) = output.next().await {
             if let LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message } =
                 chunk
@@ -362,16 +277,16 @@ pub(super) async fn exec(docker: &Docker, id: &str, argv: &[String]) -> Result<O
             }
         }
     }
-    let inspected = docker.inspect_exec(&created.id).await.map_err(|e| format!("exec `{}`: {e}", argv.join(" ")))?;
+    let inspected = docker.inspect_exec(&created.id).await.map_err(api())?;
     let last = firedrill_net::process::last_line(&text);
     match inspected.exit_code.unwrap_or(-1) {
         0 => Ok(Some(last).filter(|l| !l.is_empty())),
-        code => Err(format!("exit {code}: {last}")),
+        code => Err(DockerError::ExecFailed { code, last }),
     }
 }
 
 /// Waits until container `id` is no longer running (a kill takes effect asynchronously).
-async fn wait_stopped(docker: &Docker, id: &str) -> Result<(), String> {
+pub(super) async fn wait_stopped(docker: &Docker, id: &str) -> Result<(), DockerError> {
     for _ in 0..200 {
         let running = docker.inspect_container(id, None).await.ok().and_then(|i| i.state).and_then(|s| s.running);
         if running != Some(true) {
@@ -379,7 +294,7 @@ async fn wait_stopped(docker: &Docker, id: &str) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    Err(format!("container {id} still runs 5 s after the kill"))
+    Err(DockerError::StillRunning { id: id.into() })
 }
 
 fn secs(d: Duration) -> i32 {

@@ -36,8 +36,7 @@ pub fn describe(plan: &Plan, r: &Report) -> String {
     let requested = r.requested_rate.map(|q| format!(" (requested {q:.1}/s)")).unwrap_or_default();
     let _ = writeln!(out, "sent {} in {:.2} s: {:.1}/s{requested}; {} ok", s.sent, r.elapsed_s, s.send_rate, s.ok);
     if !s.errors.is_empty() {
-        let errors: Vec<String> =
-            s.errors.iter().map(|(c, n)| format!("{} {n}", format!("{c:?}").to_lowercase())).collect();
+        let errors: Vec<String> = s.errors.iter().map(|(c, n)| format!("{} {n}", c.as_str())).collect();
         let _ = writeln!(out, "errors: {}", errors.join(", "));
     }
     let p = |p: &super::stats::Percentiles| {

@@ -29,20 +29,40 @@ use stats::{Recorder, RequestOutcome};
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// A target is not a usable URL.
-    #[error("target `{url}`: {why}")]
-    Target {
+    /// A target does not parse as a URL. (The cause is in the message too, since `firedrill
+    /// load` prints this error's message alone.)
+    #[error("target `{url}`: {source}")]
+    BadUrl {
         /// The URL.
         url: String,
-        /// What is wrong.
-        why: String,
+        /// Why it does not parse.
+        #[source]
+        source: hyper::http::uri::InvalidUri,
     },
-    /// The plan cannot run.
-    #[error("{0}")]
-    Plan(String),
+    /// A target is not `http://`: the generator speaks cleartext only.
+    #[error("target `{url}`: only http:// URLs can be loaded")]
+    NotHttp {
+        /// The URL.
+        url: String,
+    },
+    /// A target names no host.
+    #[error("target `{url}`: no host")]
+    NoHost {
+        /// The URL.
+        url: String,
+    },
+    /// The plan has no target.
+    #[error("no target URL")]
+    NoTarget,
+    /// The plan allows no connection.
+    #[error("at least one connection is needed")]
+    NoConnection,
+    /// Every target has weight 0, so none would be picked.
+    #[error("the targets' weights add up to zero")]
+    ZeroWeight,
     /// The runtime could not start.
     #[error("failed to start the runtime: {0}")]
-    Runtime(std::io::Error),
+    Runtime(#[source] std::io::Error),
 }
 
 /// A request the generator sends, chosen in proportion to its weight.
@@ -298,26 +318,26 @@ fn report(plan: &Plan, shared: &Shared, elapsed_s: f64, cpu: f64) -> Report {
 
 fn prepare(plan: &Plan, window: Option<Duration>) -> Result<Shared, LoadError> {
     if plan.targets.is_empty() {
-        return Err(LoadError::Plan("no target URL".into()));
+        return Err(LoadError::NoTarget);
     }
     if plan.connections == 0 {
-        return Err(LoadError::Plan("at least one connection is needed".into()));
+        return Err(LoadError::NoConnection);
     }
     let mut targets = Vec::new();
     let mut addresses: Vec<String> = Vec::new();
     let mut cumulative = Vec::new();
     let mut total = 0u64;
     for t in &plan.targets {
-        let bad = |why: &str| LoadError::Target { url: t.url.clone(), why: why.into() };
-        let uri: hyper::Uri = t.url.parse().map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+        let bad = |source| LoadError::BadUrl { url: t.url.clone(), source };
+        let uri: hyper::Uri = t.url.parse().map_err(bad)?;
         if uri.scheme_str() != Some("http") {
-            return Err(bad("only http:// URLs can be loaded"));
+            return Err(LoadError::NotHttp { url: t.url.clone() });
         }
-        let host = uri.host().ok_or_else(|| bad("no host"))?;
+        let host = uri.host().ok_or_else(|| LoadError::NoHost { url: t.url.clone() })?;
         let address = format!("{host}:{}", uri.port_u16().unwrap_or(80));
         let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let path: hyper::Uri = path.parse().map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+        let path: hyper::Uri = path.parse().map_err(bad)?;
         total += t.weight as u64;
         cumulative.push(total);
         let host = addresses.iter().position(|a| *a == address).unwrap_or_else(|| {
@@ -334,7 +354,7 @@ fn prepare(plan: &Plan, window: Option<Duration>) -> Result<Shared, LoadError> {
         });
     }
     if total == 0 {
-        return Err(LoadError::Plan("the targets' weights add up to zero".into()));
+        return Err(LoadError::ZeroWeight);
     }
     Ok(Shared {
         targets,

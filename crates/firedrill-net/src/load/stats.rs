@@ -29,6 +29,20 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    /// Its one text form, the serde name (`http5xx`: `snake_case` puts no `_` before a digit),
+    /// for tables and summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Refused => "refused",
+            ErrorClass::Reset => "reset",
+            ErrorClass::Connect => "connect",
+            ErrorClass::Http4xx => "http4xx",
+            ErrorClass::Http5xx => "http5xx",
+            ErrorClass::Other => "other",
+        }
+    }
+
     /// The class of an answer's status, `None` for a success (1xx–3xx).
     pub fn of_status(status: u16) -> Option<Self> {
         match status {
@@ -319,4 +333,17 @@ pub struct LoadSummary {
     pub service_time: Percentiles,
     /// Per time bucket.
     pub buckets: Vec<BucketSummary>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorClass;
+
+    #[test]
+    fn an_error_class_reads_as_its_serde_name() {
+        use ErrorClass::*;
+        for class in [Timeout, Refused, Reset, Connect, Http4xx, Http5xx, Other] {
+            assert_eq!(serde_json::to_string(&class).unwrap(), format!("\"{}\"", class.as_str()));
+        }
+    }
 }

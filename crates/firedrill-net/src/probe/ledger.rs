@@ -27,59 +27,70 @@ impl Ledger {
     }
 
     /// Writes record `seq`; `Ok` once the server committed it.
-    pub async fn write(&self, dsn: &str, seq: u64) -> Result<(), String> {
+    pub async fn write(&self, dsn: &str, seq: u64) -> Result<(), PgError> {
         let taken = self.client.borrow_mut().take().filter(|(d, _)| d == dsn);
         let client = match taken {
             Some((_, c)) => c,
             None => self.open(dsn).await?,
         };
         let insert = format!("INSERT INTO {} (drill, seq) VALUES ($1, $2)", self.table);
-        client.execute(&insert, &[&self.drill, &(seq as i64)]).await.map_err(|e| pg_error(&e))?;
+        client.execute(&insert, &[&self.drill, &(seq as i64)]).await.map_err(PgError)?;
         *self.client.borrow_mut() = Some((dsn.to_string(), client));
         Ok(())
     }
 
-    async fn open(&self, dsn: &str) -> Result<Client, String> {
+    async fn open(&self, dsn: &str) -> Result<Client, PgError> {
         let client = connect(dsn).await?;
         let create = format!(
             "CREATE TABLE IF NOT EXISTS {} (drill text NOT NULL, seq bigint NOT NULL, \
              written_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (drill, seq))",
             self.table
         );
-        client.batch_execute(&create).await.map_err(|e| pg_error(&e))?;
+        client.batch_execute(&create).await.map_err(PgError)?;
         Ok(client)
     }
 
     /// The `acked` records the server no longer has.
-    pub async fn missing(&self, dsn: &str, acked: &[u64]) -> Result<Vec<u64>, String> {
+    pub async fn missing(&self, dsn: &str, acked: &[u64]) -> Result<Vec<u64>, PgError> {
         self.client.borrow_mut().take();
         let client = connect(dsn).await?;
         let select = format!("SELECT seq FROM {} WHERE drill = $1", self.table);
-        let rows = client.query(&select, &[&self.drill]).await.map_err(|e| pg_error(&e))?;
+        let rows = client.query(&select, &[&self.drill]).await.map_err(PgError)?;
         let found: HashSet<u64> = rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect();
         Ok(acked.iter().copied().filter(|seq| !found.contains(seq)).collect())
     }
 }
 
 /// A new connection; its I/O runs on a task of its own until the client is dropped.
-pub async fn connect(dsn: &str) -> Result<Client, String> {
-    let (client, connection) = tokio_postgres::connect(dsn, NoTls).await.map_err(|e| pg_error(&e))?;
+pub async fn connect(dsn: &str) -> Result<Client, PgError> {
+    let (client, connection) = tokio_postgres::connect(dsn, NoTls).await.map_err(PgError)?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
     Ok(client)
 }
 
-/// A PostgreSQL error with its cause: the server's message, or why the connection failed.
-pub fn pg_error(e: &tokio_postgres::Error) -> String {
-    if let Some(db) = e.as_db_error() {
-        return format!("{}: {}", db.severity(), db.message());
+/// A PostgreSQL error on one line. A server's refusal reads as the server put it
+/// (`ERROR: relation "x" does not exist`), without the DETAIL and HINT lines that would break
+/// a one-line sample, and has no further source (the server's message is the whole story);
+/// any other error is the client's, whose causes follow as its sources.
+#[derive(Debug)]
+pub struct PgError(pub tokio_postgres::Error);
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => write!(f, "{}: {}", db.severity(), db.message()),
+            None => self.0.fmt(f),
+        }
     }
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
+}
+
+impl std::error::Error for PgError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self.0.as_db_error() {
+            Some(_) => None,
+            None => std::error::Error::source(&self.0),
+        }
     }
-    text
 }

@@ -10,7 +10,10 @@ pub use aws_sdk_s3::Client as S3Client;
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -19,6 +22,88 @@ use tokio::net::TcpStream;
 
 use firedrill_core::duration::Dur;
 use firedrill_core::sample::Sample;
+use firedrill_core::text::error_chain;
+
+use crate::cause::IoCause;
+use crate::process::CommandError;
+use ledger::PgError;
+
+/// Why a check failed: a sample's text is this error's chain
+/// ([`firedrill_core::text::error_chain`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The URL does not parse.
+    #[error("bad URL `{url}`")]
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it does not parse.
+        #[source]
+        source: hyper::http::uri::InvalidUri,
+    },
+    /// The URL is not `http://`: probes speak plain HTTP/1.1 only.
+    #[error("`{url}`: only http:// URLs can be probed")]
+    NotHttp {
+        /// The URL as given.
+        url: String,
+    },
+    /// The URL names no host to connect to.
+    #[error("`{url}` has no host")]
+    NoHost {
+        /// The URL as given.
+        url: String,
+    },
+    /// No TCP connection could be made (refused, unreachable).
+    #[error("connect")]
+    Connect(#[source] IoCause),
+    /// The request could not be built (a method HTTP does not allow).
+    #[error(transparent)]
+    Request(hyper::http::Error),
+    /// The HTTP exchange failed after the connection was made (reset, closed, malformed).
+    #[error(transparent)]
+    Http(hyper::Error),
+    /// The answer's status is not the expected one.
+    #[error("HTTP {status}, expected {expect}")]
+    Status {
+        /// The status answered.
+        status: u16,
+        /// The status expected.
+        expect: u16,
+    },
+    /// The answer's body lacks the expected text.
+    #[error("the body does not contain `{text}`")]
+    BodyLacks {
+        /// The text expected.
+        text: String,
+    },
+    /// The answer came, but later than allowed.
+    #[error("answered in {took}, over {max}")]
+    Slow {
+        /// How long it took.
+        took: Dur,
+        /// The most allowed.
+        max: Dur,
+    },
+    /// The SQL query failed, or no connection could be made.
+    #[error(transparent)]
+    Sql(#[from] PgError),
+    /// The command failed.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The test object could not be put. (The SDK's errors are boxed: they are large, and a
+    /// sample's error is moved around often.)
+    #[error("put")]
+    S3Put(#[source] Box<aws_sdk_s3::error::SdkError<PutObjectError, HttpResponse>>),
+    /// The test object could not be got back.
+    #[error("get")]
+    S3Get(#[source] Box<aws_sdk_s3::error::SdkError<GetObjectError, HttpResponse>>),
+    /// The test object's body broke off while it was read.
+    #[error("get: reading the body")]
+    S3Body(#[source] aws_sdk_s3::primitives::ByteStreamError),
+    /// The object read back is not the one just put.
+    #[error("get returned other bytes than were put")]
+    S3Mismatch,
+}
 
 /// `GET url`: healthy when the status is `expect`, the body contains `body_contains` and the
 /// answer came within `max_latency`.
@@ -29,39 +114,54 @@ pub async fn http(
     body_contains: Option<&str>,
     max_latency: Option<Dur>,
 ) -> Sample {
+    sample(check_http(method, url, expect, body_contains, max_latency).await)
+}
+
+async fn check_http(
+    method: &str,
+    url: &str,
+    expect: u16,
+    body_contains: Option<&str>,
+    max_latency: Option<Dur>,
+) -> Result<(), ProbeError> {
     let started = Instant::now();
-    let (status, body) = match request(method, url).await {
-        Ok(answer) => answer,
-        Err(e) => return Sample::fail(e),
-    };
+    let (status, body) = request(method, url).await?;
     let took = started.elapsed();
     if status != expect {
-        return Sample::fail(format!("HTTP {status}, expected {expect}"));
+        return Err(ProbeError::Status { status, expect });
     }
     if let Some(text) = body_contains {
         if !String::from_utf8_lossy(&body).contains(text) {
-            return Sample::fail(format!("the body does not contain `{text}`"));
+            return Err(ProbeError::BodyLacks { text: text.to_string() });
         }
     }
     if let Some(max) = max_latency {
         if took > max.0 {
-            return Sample::fail(format!("answered in {}, over {max}", Dur(took)));
+            return Err(ProbeError::Slow { took: Dur(took), max });
         }
     }
-    Sample::ok()
+    Ok(())
+}
+
+/// A check's result as a sample: a failure reads as the error and its causes.
+fn sample(result: Result<(), ProbeError>) -> Sample {
+    match result {
+        Ok(()) => Sample::ok(),
+        Err(e) => Sample::fail(error_chain(&e)),
+    }
 }
 
 /// One HTTP/1.1 request with an empty body on a fresh connection: the status and the body.
-pub async fn request(method: &str, url: &str) -> Result<(u16, Bytes), String> {
-    let uri: hyper::Uri = url.parse().map_err(|e| format!("bad URL `{url}`: {e}"))?;
+pub async fn request(method: &str, url: &str) -> Result<(u16, Bytes), ProbeError> {
+    let uri: hyper::Uri = url.parse().map_err(|source| ProbeError::BadUrl { url: url.into(), source })?;
     if uri.scheme_str() != Some("http") {
-        return Err(format!("`{url}`: only http:// URLs can be probed"));
+        return Err(ProbeError::NotHttp { url: url.into() });
     }
-    let host = uri.host().ok_or_else(|| format!("`{url}` has no host"))?;
+    let host = uri.host().ok_or_else(|| ProbeError::NoHost { url: url.into() })?;
     let port = uri.port_u16().unwrap_or(80);
-    let stream = TcpStream::connect((host, port)).await.map_err(|e| io_error("connect", &e))?;
+    let stream = TcpStream::connect((host, port)).await.map_err(|e| ProbeError::Connect(IoCause(e)))?;
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(ProbeError::Http)?;
     let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let request = hyper::Request::builder()
@@ -70,12 +170,12 @@ pub async fn request(method: &str, url: &str) -> Result<(u16, Bytes), String> {
         .header(hyper::header::HOST, authority)
         .header(hyper::header::USER_AGENT, "firedrill-probe")
         .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
+        .map_err(ProbeError::Request)?;
     let exchange = async {
-        let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
+        let response = sender.send_request(request).await.map_err(ProbeError::Http)?;
         let status = response.status().as_u16();
-        let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok::<_, String>((status, body))
+        let body = response.into_body().collect().await.map_err(ProbeError::Http)?.to_bytes();
+        Ok::<_, ProbeError>((status, body))
     };
     // The connection is driven here rather than spawned, so a check dropped at its timeout
     // leaves nothing running.
@@ -84,7 +184,7 @@ pub async fn request(method: &str, url: &str) -> Result<(u16, Bytes), String> {
     tokio::select! {
         answer = &mut exchange => answer,
         closed = &mut conn => match closed {
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(ProbeError::Http(e)),
             Ok(()) => exchange.await,
         },
     }
@@ -92,30 +192,22 @@ pub async fn request(method: &str, url: &str) -> Result<(u16, Bytes), String> {
 
 /// A TCP connection to `address` (`host:port`).
 pub async fn tcp(address: &str) -> Sample {
-    match TcpStream::connect(address).await {
-        Ok(_) => Sample::ok(),
-        Err(e) => Sample::fail(io_error("connect", &e)),
-    }
+    sample(TcpStream::connect(address).await.map(drop).map_err(|e| ProbeError::Connect(IoCause(e))))
 }
 
 /// `query` on a new PostgreSQL connection.
 pub async fn sql(dsn: &str, query: &str) -> Sample {
     let result = async {
         let client = ledger::connect(dsn).await?;
-        client.simple_query(query).await.map_err(|e| ledger::pg_error(&e))
+        client.simple_query(query).await.map_err(PgError)?;
+        Ok(())
     };
-    match result.await {
-        Ok(_) => Sample::ok(),
-        Err(e) => Sample::fail(e),
-    }
+    sample(result.await)
 }
 
 /// Runs `argv` on this machine: healthy when it exits 0. It is killed if the check is dropped.
 pub async fn command(argv: &[String]) -> Sample {
-    match crate::process::run(argv).await {
-        Ok(_) => Sample::ok(),
-        Err(why) => Sample::fail(why),
-    }
+    sample(crate::process::run(argv).await.map(drop).map_err(ProbeError::from))
 }
 
 /// An S3 client for a custom endpoint (path-style, no retries: each sample is one attempt).
@@ -144,28 +236,30 @@ pub fn s3_client(endpoint: &str, region: &str) -> aws_sdk_s3::Client {
 pub async fn s3(client: &aws_sdk_s3::Client, bucket: &str) -> Sample {
     const KEY: &str = "firedrill-probe";
     let payload = format!("firedrill probe {:?}", std::time::SystemTime::now());
-    let put = client.put_object().bucket(bucket).key(KEY).body(ByteStream::from(payload.clone().into_bytes()));
-    if let Err(e) = put.send().await {
-        return Sample::fail(format!("put: {}", aws_sdk_s3::error::DisplayErrorContext(e)));
-    }
-    let got = match client.get_object().bucket(bucket).key(KEY).send().await {
-        Ok(o) => o.body.collect().await.map(|b| b.into_bytes()),
-        Err(e) => return Sample::fail(format!("get: {}", aws_sdk_s3::error::DisplayErrorContext(e))),
+    let round_trip = async {
+        let put = client.put_object().bucket(bucket).key(KEY).body(ByteStream::from(payload.clone().into_bytes()));
+        put.send().await.map_err(|e| ProbeError::S3Put(Box::new(e)))?;
+        let got =
+            client.get_object().bucket(bucket).key(KEY).send().await.map_err(|e| ProbeError::S3Get(Box::new(e)))?;
+        let bytes = got.body.collect().await.map_err(ProbeError::S3Body)?.into_bytes();
+        if bytes != payload.as_bytes() {
+            return Err(ProbeError::S3Mismatch);
+        }
+        Ok(())
     };
-    match got {
-        Ok(bytes) if bytes == payload.as_bytes() => Sample::ok(),
-        Ok(_) => Sample::fail("get returned other bytes than were put"),
-        Err(e) => Sample::fail(format!("get: reading the body: {e}")),
-    }
+    sample(round_trip.await)
 }
 
-/// An I/O error in a few words ("connect: connection refused").
-pub fn io_error(what: &str, e: &std::io::Error) -> String {
-    format!("{what}: {}", e.to_string().to_lowercase())
+/// A check that did not pass in time: its last failure, as that sample read.
+#[derive(Debug, thiserror::Error)]
+#[error("{last}")]
+pub struct NotReady {
+    /// The last sample's failure ("timed out" when the check itself hung).
+    pub last: String,
 }
 
 /// Polls `check` every `every` until it passes or `limit` runs out; the last failure on timeout.
-pub async fn until_ok<F, Fut>(limit: Duration, every: Duration, mut check: F) -> Result<(), String>
+pub async fn until_ok<F, Fut>(limit: Duration, every: Duration, mut check: F) -> Result<(), NotReady>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Sample>,
@@ -180,7 +274,7 @@ where
             return Ok(());
         }
         if tokio::time::Instant::now() + every >= deadline {
-            return Err(sample.detail.unwrap_or_else(|| "not ready".into()));
+            return Err(NotReady { last: sample.detail.unwrap_or_else(|| "not ready".into()) });
         }
         tokio::time::sleep(every).await;
     }

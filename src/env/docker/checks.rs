@@ -1,0 +1,150 @@
+//! The load-time checks of a docker scenario: every name it uses is a container (or node) of
+//! the environment, and every fault is one the Docker Engine can carry out. Each problem
+//! points at its place in the scenario file, so a typo fails before any container starts.
+
+use super::expansion::expand;
+use crate::scenario::{Check, DockerStack, Fault, Problem, Scenario, StepAction};
+
+/// The problems of running `scenario` on `stack`; empty when it can run.
+pub(super) fn check(stack: &DockerStack, scenario: &Scenario) -> Vec<Problem> {
+    let names: Vec<&str> =
+        stack.containers.iter().map(|c| c.name.as_str()).chain(stack.attach.iter().map(|a| a.name.as_str())).collect();
+    let known = |name: &str| names.contains(&name);
+    let unknown = |name: &str| {
+        format!(
+            "no container `{name}` in the environment; it has {}",
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        )
+    };
+    let mut problems = Vec::new();
+    let at = scenario.positions.fault;
+    let nodes = &stack.nodes;
+    check_fault(&scenario.fault, false, &mut |why| problems.push(Problem::new(at, why)), &known, &unknown, nodes);
+    if let Fault::TrafficSurge { url, multiplier, .. } = &scenario.fault {
+        match url {
+            None => problems
+                .push(Problem::new(at, "traffic_surge: `url` is needed in docker: the URL the surge's requests go to")),
+            Some(url) => {
+                if let Err(e) = expand(url, |name| known(name).then(String::new)) {
+                    problems.push(Problem::new(at, format!("traffic_surge: {e}")));
+                }
+                let baseline =
+                    scenario.probes.iter().any(|p| matches!(&p.check, Check::Slo { url: u, .. } if u == url));
+                if multiplier.is_some() && !baseline {
+                    problems.push(Problem::new(at, format!("traffic_surge: a `multiplier` applies to the rate of an `slo` probe loading `{url}`, and there is none; add one or give `rate`")));
+                }
+            }
+        }
+    }
+    for (i, probe) in scenario.probes.iter().enumerate() {
+        let at = scenario.positions.probes[i];
+        for text in check_strings(&probe.check) {
+            let missing = expand(text, |name| known(name).then(String::new));
+            if let Err(e) = missing {
+                problems.push(Problem::new(at, format!("probe `{}`: {e}", probe.name)));
+            }
+        }
+    }
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let at = scenario.positions.steps[i];
+        match &step.action {
+            StepAction::Run { container: Some(c), .. } if !known(c) => {
+                problems.push(Problem::new(at, format!("step `{}`: {}", step.name, unknown(c))));
+            }
+            StepAction::Start(name) => {
+                let standby = stack.containers.iter().any(|c| c.name == *name && c.standby);
+                if !standby {
+                    problems.push(Problem::new(
+                        at,
+                        format!(
+                            "step `{}`: `start: {name}` needs a container `{name}` declared with `standby: true`",
+                            step.name
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    if names.is_empty() {
+        problems.push(Problem::new(
+            scenario.positions.environment,
+            "the docker environment declares no `containers` and no `attach`: there is nothing to drill",
+        ));
+    }
+    problems
+}
+
+/// The strings of a check that may name containers.
+fn check_strings(check: &Check) -> Vec<&str> {
+    match check {
+        Check::Http { url, .. } => vec![url],
+        Check::Tcp { address } => vec![address],
+        Check::Sql { dsn, .. } | Check::WriteLedger { dsn, .. } => vec![dsn],
+        Check::S3 { endpoint, .. } => vec![endpoint],
+        Check::Slo { url, .. } => vec![url],
+        Check::Command { argv } => argv.iter().map(String::as_str).collect(),
+    }
+}
+
+/// Problems with a fault in this environment: a simulated-stack fault, an unknown container,
+/// a duration inside a sequence.
+fn check_fault(
+    fault: &Fault,
+    in_sequence: bool,
+    problem: &mut dyn FnMut(String),
+    known: &dyn Fn(&str) -> bool,
+    unknown: &dyn Fn(&str) -> String,
+    nodes: &[String],
+) {
+    let kind = fault.kind();
+    match fault {
+        Fault::ContainerStop { target, .. }
+        | Fault::ContainerKill { target, .. }
+        | Fault::ContainerPause { target, .. }
+        | Fault::ContainerRestart { target, .. }
+        | Fault::NetworkDisconnect { target, .. } => {
+            if !known(target) {
+                problem(format!("{kind}: {}", unknown(target)));
+            }
+        }
+        Fault::NetworkBlackhole { target, peer, .. } => {
+            for name in std::iter::once(target).chain(peer) {
+                if !known(name) {
+                    problem(format!("{kind}: {}", unknown(name)));
+                }
+            }
+        }
+        Fault::Sequence { faults } => {
+            if faults.is_empty() {
+                problem("sequence: `faults` is empty".into());
+            }
+            for entry in faults {
+                check_fault(&entry.fault, true, problem, known, unknown, nodes);
+            }
+        }
+        Fault::NodeDrain { node, .. } => {
+            if !nodes.contains(node) {
+                let declared =
+                    if nodes.is_empty() { "declares none".to_string() } else { format!("has {}", nodes.join(", ")) };
+                problem(format!("node_drain: no node `{node}` in the environment's `nodes`; it {declared}"));
+            } else if nodes.len() < 2 {
+                problem(format!("node_drain: `{node}` is the only node; its workloads would have nowhere to go"));
+            }
+        }
+        Fault::TrafficSurge { .. } => {}
+        Fault::DbFailover { .. } | Fault::S3Block { .. } => {
+            problem(format!("`{kind}` acts on the simulated stack; in docker the database's or object store's container is faulted: container_kill (a crashed primary), network_blackhole (an unreachable store)"));
+        }
+    }
+    if in_sequence && fault.duration().is_some() {
+        problem(format!(
+            "{kind} in a sequence: `duration` is not supported there; the sequence's faults are reverted together"
+        ));
+    }
+    if let Fault::ContainerKill { signal, .. } = fault {
+        if !signal.chars().all(|c| c.is_ascii_alphanumeric()) || signal.is_empty() {
+            problem(format!("container_kill: `{signal}` is not a signal name"));
+        }
+    }
+}

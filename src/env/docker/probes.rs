@@ -1,0 +1,65 @@
+//! The scenario's probes against containers: each check's strings expanded to the
+//! containers' current addresses, then checked as from a user's machine; the write ledger's
+//! connection string likewise, at every write.
+
+use std::rc::Rc;
+
+use super::error::DockerError;
+use super::slo::{slo_sample, Objective};
+use super::Inner;
+use crate::probe::{self, ledger::Ledger};
+use crate::sample::Sample;
+use crate::scenario::{Check, Probe};
+use crate::text::error_chain;
+
+impl Inner {
+    /// One sample of probe `probe`; a string that names no container fails it.
+    pub(super) async fn sample(&self, probe: usize, spec: &Probe) -> Sample {
+        match self.check_probe(probe, spec).await {
+            Ok(sample) => sample,
+            Err(e) => Sample::fail(error_chain(&e)),
+        }
+    }
+
+    async fn check_probe(&self, probe: usize, spec: &Probe) -> Result<Sample, DockerError> {
+        Ok(match &spec.check {
+            Check::Http { url, method, expect_status, body_contains, max_latency } => {
+                let url = self.expand(url)?;
+                probe::http(method.as_str(), &url, *expect_status, body_contains.as_deref(), *max_latency).await
+            }
+            Check::Tcp { address } => probe::tcp(&self.expand(address)?).await,
+            Check::Sql { dsn, query } => probe::sql(&self.expand(dsn)?, query).await,
+            Check::Command { argv } => probe::command(&self.expand_all(argv)?).await,
+            Check::S3 { endpoint, bucket, region } => {
+                let client = self.s3_client(probe, &self.expand(endpoint)?, region);
+                probe::s3(&client, bucket).await
+            }
+            Check::Slo { url, rate, p95, p99, max_error_percent, window, request_timeout } => {
+                let w =
+                    self.slo_window(probe, &spec.name, self.expand(url)?, rate.per_sec(), *window, request_timeout.0)?;
+                let objective =
+                    Objective { p95: *p95, p99: *p99, max_error_percent: *max_error_percent, window: *window };
+                slo_sample(&w, &objective)
+            }
+            Check::WriteLedger { .. } => Sample::fail("a write ledger is written, not sampled"),
+        })
+    }
+
+    /// The probe's S3 client, made again when its endpoint moved.
+    fn s3_client(&self, probe: usize, endpoint: &str, region: &str) -> probe::S3Client {
+        let mut clients = self.s3.borrow_mut();
+        let entry = clients.entry(probe).or_insert_with(|| (endpoint.to_string(), probe::s3_client(endpoint, region)));
+        if entry.0 != endpoint {
+            *entry = (endpoint.to_string(), probe::s3_client(endpoint, region));
+        }
+        entry.1.clone()
+    }
+
+    /// The probe's ledger and its connection string as of now.
+    pub(super) fn ledger(&self, probe: usize, spec: &Probe) -> Result<(Rc<Ledger>, String), DockerError> {
+        let Check::WriteLedger { table, dsn } = &spec.check else { return Err(DockerError::NotALedger) };
+        let ledger =
+            self.ledgers.borrow_mut().entry(probe).or_insert_with(|| Rc::new(Ledger::new(table, &self.run_id))).clone();
+        Ok((ledger, self.expand(dsn)?))
+    }
+}

@@ -1,0 +1,103 @@
+//! The background load of `slo` probes: steady traffic at the probe's rate, started at its
+//! first sample and kept running until teardown, whose last window each sample judges
+//! against the objective. A traffic surge multiplies it.
+
+use std::time::Duration;
+
+use super::error::DockerError;
+use super::Inner;
+use crate::duration::Dur;
+use crate::load::stats::Window;
+use crate::load::{Background, Model, Plan};
+use crate::sample::Sample;
+
+/// What an `slo` probe asks of the requests of its window.
+pub(super) struct Objective {
+    /// The most p95 latency.
+    pub p95: Option<Dur>,
+    /// The most p99 latency.
+    pub p99: Option<Dur>,
+    /// The most failed requests, in percent.
+    pub max_error_percent: f64,
+    /// The window judged.
+    pub window: Dur,
+}
+
+impl Inner {
+    /// The requests completed in the last window of probe `probe`'s load on `url`. The load
+    /// starts at the first sample, and again when the URL changed (a restart or reconnect may
+    /// give its container a new address).
+    pub(super) fn slo_window(
+        &self,
+        probe: usize,
+        name: &str,
+        url: String,
+        rate: f64,
+        window: Dur,
+        request_timeout: Duration,
+    ) -> Result<Window, DockerError> {
+        let current = self.slo.borrow().get(&probe).is_some_and(|(u, _, _)| *u == url);
+        if !current {
+            // Until the drill ends, which stops it: the longest drill is a week.
+            let week = Duration::from_secs(8 * 86400);
+            let plan = Plan::steady(&url, rate, week, 256, request_timeout);
+            let load = Background::start(&plan, window.0)?;
+            self.slo.borrow_mut().insert(probe, (url, name.to_string(), load));
+        }
+        Ok(self.slo.borrow()[&probe].2.window())
+    }
+
+    /// The requests per second the SLO probes send to `url`, and their request timeout: the
+    /// baseline a traffic surge multiplies.
+    pub(super) fn slo_baseline(&self, url: &str) -> (f64, Duration) {
+        self.slo.borrow().values().filter(|(u, _, _)| u == url).fold(
+            (0.0, Duration::from_secs(2)),
+            |(rate, _), (_, _, load)| {
+                let plan = load.plan();
+                let r = match &plan.model {
+                    Model::Open(stages) => stages.first().map_or(0.0, |s| s.rate),
+                    Model::Closed { .. } => 0.0,
+                };
+                (rate + r, plan.timeout)
+            },
+        )
+    }
+}
+
+/// Whether the requests of the window met the objective: errors first, then latency.
+pub(super) fn slo_sample(w: &Window, objective: &Objective) -> Sample {
+    let Objective { p95, p99, max_error_percent, window } = objective;
+    if w.completed == 0 {
+        return Sample::fail(format!("no request completed in the last {window}"));
+    }
+    let errors = w.errors as f64 * 100.0 / w.completed as f64;
+    if errors > *max_error_percent {
+        return Sample::fail(format!("{errors:.1}% of requests failed (objective: under {max_error_percent}%)"));
+    }
+    for (name, objective, measured) in [("p95", p95, w.p95_ms), ("p99", p99, w.p99_ms)] {
+        if let (Some(objective), Some(ms)) = (objective, measured) {
+            if ms > objective.0.as_secs_f64() * 1000.0 {
+                return Sample::fail(format!("{name} latency {ms:.0} ms (objective: under {objective})"));
+            }
+        }
+    }
+    Sample::ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_slo_sample_judges_errors_then_latency() {
+        let w = |completed, errors, p95| Window { completed, errors, p95_ms: Some(p95), p99_ms: Some(p95 * 2.0) };
+        let objective =
+            Objective { p95: Some(Dur::millis(300)), p99: None, max_error_percent: 1.0, window: Dur::secs(5) };
+        let judge = |w: &Window| slo_sample(w, &objective);
+        assert!(judge(&w(100, 1, 250.0)).ok);
+        assert_eq!(judge(&w(100, 2, 250.0)).detail.unwrap(), "2.0% of requests failed (objective: under 1%)");
+        assert_eq!(judge(&w(100, 0, 412.0)).detail.unwrap(), "p95 latency 412 ms (objective: under 300ms)");
+        let none = Window { completed: 0, errors: 0, p95_ms: None, p99_ms: None };
+        assert_eq!(judge(&none).detail.unwrap(), "no request completed in the last 5s");
+    }
+}
