@@ -13,9 +13,9 @@ use crate::common::repo;
 const LAYERS: [&str; 5] = ["env", "engine", "drill", "simulate", "report"];
 
 /// Modules re-exported from the crates below; always allowed.
-const BELOW: [&str; 14] = [
+const BELOW: [&str; 15] = [
     "dist", "duration", "metrics", "record", "redact", "rng", "sample", "scenario", "score", "text", "timeline",
-    "load", "probe", "process",
+    "word", "load", "probe", "process",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

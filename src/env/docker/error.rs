@@ -13,6 +13,7 @@ use crate::load::LoadError;
 use crate::probe::ledger::PgError;
 use crate::probe::NotReady;
 use crate::process::CommandError;
+use crate::word::FaultKind;
 
 /// Why an operation of the docker environment failed.
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +136,7 @@ pub enum DockerError {
     #[error("{kind}")]
     Fault {
         /// The fault's kind.
-        kind: &'static str,
+        kind: FaultKind,
         /// Why.
         #[source]
         source: Box<DockerError>,
@@ -191,7 +192,7 @@ pub enum DockerError {
     #[error("`{kind}` is not a container fault")]
     NotContainerFault {
         /// The fault's kind.
-        kind: &'static str,
+        kind: FaultKind,
     },
     /// A killed container did not stop.
     #[error("container {id} still runs 5 s after the kill")]

@@ -65,7 +65,7 @@ pub(super) async fn inject(inner: &Rc<Inner>, fault: &Fault) -> Result<DockerGua
 async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Undo>, DockerError> {
     let docker = inner.docker()?;
     let kind = fault.kind();
-    let api = DockerError::api(kind);
+    let api = DockerError::api(kind.as_str());
     let failed = |e: DockerError| DockerError::Fault { kind, source: Box::new(e) };
     match fault {
         Fault::ContainerStop { target, grace_period, keep_stopped, .. } => {
