@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use crate::engine::{self, Clock, DrillOptions};
 use crate::env::{AnyEnvironment, Environment};
 use crate::metrics::{self, Measurement, MetricSpec};
-use crate::record::{load_history, write_atomic, ClockKind, DrillRecord, RecordError, Skipped};
+use crate::record::{fallback_dirs, load_history, write_record, ClockKind, DrillRecord, RecordError, Saved, Skipped};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::score::{self, TargetKind, Verdict};
 use crate::timeline::{Event, Outcome};
@@ -60,6 +60,9 @@ pub struct ScenarioRun {
     pub mttr_verdict: Option<Verdict>,
     /// Files of the reports folder the history could not read, for the caller to report.
     pub skipped: Vec<Skipped>,
+    /// Records the reports folder could not take, where each was kept instead and why, for
+    /// the caller to report: the invocation did not do what was asked.
+    pub unsaved: Vec<(PathBuf, RecordError)>,
 }
 
 impl ScenarioRun {
@@ -87,16 +90,26 @@ pub fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
 }
 
 /// Runs a scenario `repeat` times, writes each record (a result is never lost, whatever
-/// happens after), and judges MTTR.
+/// happens after: a record its folder cannot take is kept in a [`fallback_dirs`] folder), and
+/// judges MTTR.
 pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<ScenarioRun, DrillError> {
     check(scenario)?;
     let mut drills = Vec::new();
+    let mut unsaved = Vec::new();
     for i in 0..opts.repeat.max(1) {
         let seed = opts.seed.wrapping_add(i as u64);
         let mut record = drill_once(scenario, seed, i + 1, opts.real_time, opts.on_event)?;
         record.operator = opts.operator.clone();
         let path = match &opts.reports_dir {
-            Some(dir) => Some(write_atomic(dir, &record.file_name(Timestamp::now()), &record.to_json())?),
+            Some(dir) => {
+                match write_record(dir, &record.file_name(Timestamp::now()), &record.to_json(), &fallback_dirs())? {
+                    Saved::InPlace(path) => Some(path),
+                    Saved::Fallback { path, error } => {
+                        unsaved.push((path.clone(), error));
+                        Some(path)
+                    }
+                }
+            }
             None => None,
         };
         let cancelled = record.outcome == Outcome::Cancelled;
@@ -121,7 +134,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
     }
     let mttr = metrics::mttr(&rtos);
     let mttr_verdict = scenario.mttr.map(|limit| Verdict::check(TargetKind::Mttr, limit, &mttr));
-    Ok(ScenarioRun { drills, mttr, history, mttr_verdict, skipped })
+    Ok(ScenarioRun { drills, mttr, history, mttr_verdict, skipped, unsaved })
 }
 
 /// Runs one drill and scores it. A real-time drill stops, reverting its fault, on Ctrl-C.

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use firedrill::drill::{self, RunOptions, ScenarioRun};
+use firedrill::drill::{self, DrillError, RunOptions, ScenarioRun};
+use firedrill::record::check_writable;
 use firedrill::report::{self, terminal, Format};
 use firedrill::scenario::Scenario;
 use firedrill::score::{EXIT_INVALID, EXIT_OK};
+use firedrill::text::error_chain;
 use firedrill::timeline::{Event, EventKind, Outcome};
 
 use super::scenarios::load_all;
@@ -75,6 +77,14 @@ impl RunArgs {
             }
         };
         let out: &Output = out;
+        // A drill is not cheap to run again: refuse before anything is injected rather than
+        // find out, after it, that its record has nowhere to go.
+        if let Some(dir) = (!self.no_write).then_some(&self.reports) {
+            if let Err(e) = check_writable(dir) {
+                out.error(&e);
+                return Ok(EXIT_INVALID);
+            }
+        }
         let seed = self.seed.unwrap_or_else(random_seed);
         let formats: Vec<Format> = self
             .report
@@ -110,6 +120,8 @@ impl RunArgs {
         let mut summary = Vec::new();
         // Every scenario's history reads the same folder: warn about a file once.
         let mut warned = std::collections::HashSet::new();
+        // Records written somewhere else than the reports folder, or not at all.
+        let mut unwritten = 0;
         for s in &scenarios {
             // The records are written by the drills; the renderings are written from them.
             let result = drill::run_scenario(s, &opts).map_err(CliError::from).and_then(|run| {
@@ -124,9 +136,21 @@ impl RunArgs {
                 Err(e) => {
                     out.error(&e);
                     code = code.max(e.exit_code());
+                    if matches!(e, CliError::Drill(DrillError::Report(_)) | CliError::Record(_)) {
+                        unwritten += 1;
+                    }
                     continue;
                 }
             };
+            for (kept, error) in &run.unsaved {
+                out.eprintln(&format!(
+                    "error: {}; the record was kept at {} instead",
+                    error_chain(error),
+                    kept.display()
+                ));
+                code = code.max(EXIT_INVALID);
+                unwritten += 1;
+            }
             for skipped in run.skipped.iter().filter(|s| warned.insert(s.path.clone())) {
                 out.eprintln(&format!("warning: {skipped}"));
             }
@@ -139,8 +163,12 @@ impl RunArgs {
                 break;
             }
         }
-        if let Some(dir) = &opts.reports_dir {
-            out.println(&format!("results written to {}/", dir.display()));
+        match &opts.reports_dir {
+            Some(dir) if unwritten == 0 => out.println(&format!("results written to {}/", dir.display())),
+            Some(dir) => {
+                out.eprintln(&format!("{unwritten} result(s) could not be written to {}/ (see above)", dir.display()))
+            }
+            None => {}
         }
         if summary.len() > 1 {
             out.println("");

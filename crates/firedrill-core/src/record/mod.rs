@@ -16,7 +16,8 @@ mod store;
 
 pub use crate::word::{ClockKind, EnvironmentKind, FaultKind, ProbeKind, StepKind};
 pub use store::{
-    drilled_at, load_dir, load_history, verify, write_atomic, History, Integrity, LoadError, Loaded, Skipped,
+    check_writable, drilled_at, fallback_dirs, load_dir, load_history, verify, write_atomic, write_record, History,
+    Integrity, LoadError, Loaded, Saved, Skipped,
 };
 
 /// The record format this build writes and the newest it reads. Raise it when a change to
@@ -37,6 +38,15 @@ pub enum RecordError {
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
+    },
+    /// The reports folder cannot take records: found before a drill, so nothing was run.
+    #[error("failed to write records to {}; nothing was run", dir.display())]
+    Unwritable {
+        /// The reports folder.
+        dir: PathBuf,
+        /// Why it cannot be written.
+        #[source]
+        source: Box<RecordError>,
     },
 }
 

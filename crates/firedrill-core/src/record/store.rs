@@ -92,6 +92,70 @@ pub fn write_atomic(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, R
     Ok(target)
 }
 
+/// Checks that records can be written to `dir` before a drill changes anything: creates the
+/// folder if it is missing, then writes and removes a probe file the way records are written,
+/// so that a drill that took the team an afternoon does not end in a record with nowhere to go.
+pub fn check_writable(dir: &Path) -> Result<(), RecordError> {
+    let name = format!(".write-check-{}", std::process::id());
+    let unwritable = |source| RecordError::Unwritable { dir: dir.to_path_buf(), source: Box::new(source) };
+    let probe = write_atomic(dir, &name, "").map_err(unwritable)?;
+    std::fs::remove_file(&probe).map_err(|source| unwritable(RecordError::Write { path: probe, source }))
+}
+
+/// Where a record that could not be written to its folder is kept instead, in order: the
+/// platform's folder for state files, `$XDG_STATE_HOME/firedrill/unsaved` (by default
+/// `~/.local/state/firedrill/unsaved`), then `firedrill-unsaved` in the system's temporary folder.
+pub fn fallback_dirs() -> Vec<PathBuf> {
+    // The XDG base directory specification ignores a relative path.
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .and_then(absolute)
+        .or_else(|| std::env::var_os("HOME").and_then(absolute).map(|home| home.join(".local").join("state")));
+    state
+        .map(|s| s.join("firedrill").join("unsaved"))
+        .into_iter()
+        .chain([std::env::temp_dir().join("firedrill-unsaved")])
+        .collect()
+}
+
+/// Where a record was written.
+#[derive(Debug)]
+pub enum Saved {
+    /// In the folder it was meant for.
+    InPlace(PathBuf),
+    /// Elsewhere, because its folder could not be written.
+    Fallback {
+        /// The file it was written to.
+        path: PathBuf,
+        /// Why it could not be written to its folder.
+        error: RecordError,
+    },
+}
+
+impl Saved {
+    /// The file the record was written to, wherever that is.
+    pub fn path(&self) -> &Path {
+        match self {
+            Saved::InPlace(path) | Saved::Fallback { path, .. } => path,
+        }
+    }
+}
+
+/// Writes a record to `dir`, or, when that fails, to the first of `fallbacks` that can be
+/// written ([`fallback_dirs`]): a record is evidence of a drill that cannot be run again for
+/// free, so it is kept somewhere it can be found rather than lost. Fails with the error of
+/// `dir` when no folder could be written.
+pub fn write_record(dir: &Path, name: &str, contents: &str, fallbacks: &[PathBuf]) -> Result<Saved, RecordError> {
+    let error = match write_atomic(dir, name, contents) {
+        Ok(path) => return Ok(Saved::InPlace(path)),
+        Err(e) => e,
+    };
+    match fallbacks.iter().find_map(|f| write_atomic(f, name, contents).ok()) {
+        Some(path) => Ok(Saved::Fallback { path, error }),
+        None => Err(error),
+    }
+}
+
 /// Earlier records in `dir` of the drill `of` ran (same scenario file, by its SHA-256, and
 /// environment), for MTTR: a changed runbook is another drill. A virtual-time drill that
 /// repeats one of `current` or of the history is counted once. Unreadable files are skipped,
@@ -254,5 +318,44 @@ mod tests {
         let history = load_history(&gone, &record, &[], &[]);
         assert!(history.records.is_empty());
         assert!(matches!(history.skipped.as_slice(), [Skipped { path, error: LoadError::Read(_) }] if *path == gone));
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_written_is_refused_by_the_check_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let reports = dir.path().join("reports");
+        check_writable(&reports).unwrap();
+        assert_eq!(std::fs::read_dir(&reports).unwrap().count(), 0, "the probe file is removed");
+
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let under_a_file = file.join("reports");
+        let err = check_writable(&under_a_file).unwrap_err();
+        assert!(matches!(&err, RecordError::Unwritable { dir, .. } if *dir == under_a_file), "{err}");
+        let text = crate::text::error_chain(&err);
+        assert!(text.contains(&under_a_file.display().to_string()) && text.contains("Not a directory"), "{text}");
+    }
+
+    #[test]
+    fn a_record_its_folder_cannot_take_is_kept_in_the_first_fallback_that_can() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let fallback = dir.path().join("state").join("firedrill").join("unsaved");
+        let fallbacks = [file.join("also-unwritable"), fallback.clone()];
+        let saved = write_record(&file.join("reports"), "drill.json", FORMAT_0, &fallbacks).unwrap();
+        let Saved::Fallback { path, error } = saved else { panic!("{saved:?}") };
+        assert_eq!(path, fallback.join("drill.json"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), FORMAT_0);
+        assert!(matches!(&error, RecordError::Write { path, .. } if path.starts_with(&file)), "{error}");
+
+        let saved = write_record(&dir.path().join("reports"), "drill.json", FORMAT_0, &fallbacks).unwrap();
+        assert!(
+            matches!(&saved, Saved::InPlace(p) if *p == dir.path().join("reports").join("drill.json")),
+            "{saved:?}"
+        );
+
+        let nowhere = write_record(&file.join("reports"), "drill.json", FORMAT_0, &fallbacks[..1]).unwrap_err();
+        assert!(nowhere.to_string().contains("reports"), "{nowhere}");
     }
 }
