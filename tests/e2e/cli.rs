@@ -662,3 +662,98 @@ fn problems_in_a_scenario_mask_its_secrets() {
         assert!(!stderr.contains("orders-db-1"), "{args:?}: {stderr}");
     }
 }
+
+/// A reports folder that cannot be written is found before anything is injected: the
+/// invocation is refused, naming the folder and the cause, and no drill runs.
+#[test]
+fn a_reports_folder_that_cannot_be_written_is_refused_before_any_drill() {
+    let dir = tmp();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let reports = file.join("reports");
+    let out = run(&["run", "scenarios/db-failover.yaml", "--seed", "1", "--reports", reports.to_str().unwrap()]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains(&format!("failed to write records to {}; nothing was run", reports.display())), "{stderr}");
+    assert!(stderr.contains("Not a directory"), "{stderr}");
+    assert!(!stdout.contains("outcome"), "no drill ran:\n{stdout}");
+    assert!(!stdout.contains("results written to"), "{stdout}");
+}
+
+/// A reports folder that vanishes while a drill runs (here replaced by a file) does not lose
+/// the drill's record: it is kept under `$XDG_STATE_HOME/firedrill/unsaved/`, stderr says
+/// where and why, the exit code is 2, and nothing claims the results were written.
+#[cfg(unix)]
+#[test]
+fn a_record_its_folder_cannot_take_after_the_drill_is_kept_in_the_state_folder() {
+    let dir = tmp();
+    let text = "name: vanishing-reports
+environment: { kind: sim }
+fault: { kind: db_failover, mode: crash }
+probes:
+  - name: orders
+    check: { kind: http, url: \"http://shop.internal/orders\" }
+    interval: 100ms
+procedure:
+  kind: steps
+  steps:
+    - name: Promote the replica
+      manual: Promote it.
+      sim: { duration: 2s, effect: promote_replica }
+steady_state: { samples: 2, timeout: 10s }
+stability: { samples: 2, min_duration: 200ms }
+targets: { rto: 5m }
+deadline: 10m
+";
+    let path = write(dir.path(), "vanishing.yaml", text);
+    let reports = dir.path().join("reports");
+    let state = dir.path().join("state");
+    let mut child = firedrill()
+        .args(["run", &path, "--pace", "real", "--seed", "1", "--reports", reports.to_str().unwrap()])
+        .env("XDG_STATE_HOME", &state)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let stderr_reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            all += &line;
+            all.push('\n');
+            let _ = lines_tx.send(line);
+        }
+        all
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let stdout_reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut all);
+        all
+    });
+    // The check before the drill made the folder; once the fault is active, take it away.
+    loop {
+        let line = lines.recv_timeout(Duration::from_secs(30)).expect("the fault becomes active");
+        if line.contains("fault active") {
+            break;
+        }
+    }
+    assert!(reports.is_dir(), "the check creates the reports folder");
+    std::fs::remove_dir_all(&reports).unwrap();
+    std::fs::write(&reports, "not a folder").unwrap();
+    let status = child.wait().expect("waiting for the drill");
+    let (stdout, stderr) = (stdout_reader.join().unwrap(), stderr_reader.join().unwrap());
+    assert_eq!(status.code(), Some(2), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("outcome: recovered"), "{stdout}");
+    assert!(!stdout.contains("results written to"), "{stdout}");
+
+    let unsaved = state.join("firedrill").join("unsaved");
+    let files = json_files(&unsaved);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(load_record(&files[0]).outcome, Outcome::Recovered);
+    let kept = format!("the record was kept at {} instead", files[0].display());
+    assert!(stderr.contains(&kept), "{stderr}");
+    assert!(stderr.contains(&format!("failed to write {}", reports.display())), "{stderr}");
+    assert!(stdout.contains(&format!("result: {}", files[0].display())), "{stdout}");
+}
