@@ -83,7 +83,8 @@ impl FromStr for Dur {
                 _ => return Err(err(DURATION_HINT)),
             };
             rest = rest[unit_len..].trim_start();
-            total += Duration::try_from_secs_f64(number * unit_secs).map_err(|_| err("out of range"))?;
+            let part = Duration::try_from_secs_f64(number * unit_secs).map_err(|_| err("out of range"))?;
+            total = total.checked_add(part).ok_or_else(|| err("out of range"))?;
         }
         // Nothing a drill times is longer than a year, and the bound keeps every sum of
         // instants and durations far from overflowing.
@@ -172,7 +173,11 @@ impl FromStr for Rate {
             "h" => 3600.0,
             _ => return Err(err(hint)),
         };
-        Ok(Rate(count / per))
+        let per_sec = count / per;
+        if !per_sec.is_finite() {
+            return Err(err("out of range: too many per second for a number"));
+        }
+        Ok(Rate(per_sec))
     }
 }
 
@@ -236,6 +241,21 @@ mod tests {
             assert!(e.contains("invalid duration"), "{text}: {e}");
         }
         assert!("30".parse::<Dur>().unwrap_err().to_string().contains("needs a unit"));
+    }
+
+    #[test]
+    fn parts_whose_sum_overflows_are_out_of_range_not_a_panic() {
+        // Each part alone fits a `Duration`; their sum does not.
+        let e = "10000000000000000000s10000000000000000000s".parse::<Dur>().unwrap_err().to_string();
+        assert!(e.contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn a_rate_too_large_for_a_number_is_refused() {
+        // The count is finite, the count per second is not.
+        let count = "9".repeat(308);
+        let e = format!("{count}/ms").parse::<Rate>().unwrap_err().to_string();
+        assert!(e.contains("invalid rate"), "{e}");
     }
 
     #[test]

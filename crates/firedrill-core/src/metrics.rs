@@ -769,4 +769,155 @@ mod tests {
         assert_eq!(m.procedure_s, Some(8.0));
         assert_eq!(m.escalations, 1);
     }
+
+    /// Properties over generated timelines: a healthy baseline, a fault at `t0`, one outage of
+    /// random start and length, samples at random (cycled) intervals; and ledgers with a lost
+    /// window around `t0`.
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const MS: Micros = 1_000;
+
+        /// How a drill was sampled: the fault's time and the gaps between samples, cycled.
+        #[derive(Clone, Debug)]
+        struct Sampling {
+            t0: Micros,
+            gaps: Vec<Micros>,
+        }
+
+        impl Sampling {
+            /// The sample times from 0 up to `end` (exclusive).
+            fn times(&self, end: Micros) -> Vec<Micros> {
+                let mut out = vec![];
+                let mut t = 0;
+                for gap in self.gaps.iter().cycle() {
+                    if t >= end {
+                        break;
+                    }
+                    out.push(t);
+                    t += gap;
+                }
+                out
+            }
+
+            fn largest_gap(&self) -> Micros {
+                self.gaps.iter().copied().max().unwrap_or(0)
+            }
+
+            /// A drill whose probe fails during `[start, end)` and is sampled long enough after
+            /// `end` to see a stable window (3 samples and 1 s, see `spec`).
+            fn drill(&self, start: Micros, end: Micros) -> Timeline {
+                let horizon = end + 2 * S + 4 * self.largest_gap();
+                let mut t = T::default().fault(self.t0);
+                for at in self.times(horizon) {
+                    t = t.sample("api", at, !(start..end).contains(&at));
+                }
+                t.done()
+            }
+        }
+
+        fn sampling() -> impl Strategy<Value = Sampling> {
+            (0..30 * S, prop::collection::vec(10 * MS..2 * S, 1..8)).prop_map(|(t0, gaps)| Sampling { t0, gaps })
+        }
+
+        /// `(delay after t0, length)` of an outage.
+        fn outage() -> impl Strategy<Value = (Micros, Micros)> {
+            (0..10 * S, 1..60 * S)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn rto_is_never_before_t0_nor_negative(sampling in sampling(), (delay, length) in outage()) {
+                let start = sampling.t0 + delay;
+                let m = compute(&sampling.drill(start, start + length), &spec(&["api"]));
+                if let Measurement::Measured { seconds, uncertainty, .. } = m.rto {
+                    prop_assert!(seconds >= 0.0 && uncertainty >= 0.0, "{seconds} ± {uncertainty}");
+                    prop_assert!(seconds - uncertainty >= 0.0, "recovery before t0: {seconds} ± {uncertainty}");
+                }
+                if let Measurement::Measured { seconds, .. } = m.mttd {
+                    prop_assert!(seconds >= 0.0, "{seconds}");
+                }
+            }
+
+            #[test]
+            fn rto_grows_with_the_outage(
+                sampling in sampling(),
+                (delay, length) in outage(),
+                longer_by in 0..30 * S,
+            ) {
+                let start = sampling.t0 + delay;
+                let spec = spec(&["api"]);
+                let short = compute(&sampling.drill(start, start + length), &spec).rto;
+                let long = compute(&sampling.drill(start, start + length + longer_by), &spec).rto;
+                let (Some(a), Some(b)) = (short.seconds(), long.seconds()) else {
+                    return Err(TestCaseError::fail(format!("unrecovered: {short:?}, {long:?}")));
+                };
+                prop_assert!(a <= b, "an outage {longer_by} µs longer recovered sooner: {short:?} then {long:?}");
+            }
+
+            #[test]
+            fn an_outage_that_ends_is_recovered_within_the_sampling_gap(
+                sampling in sampling(),
+                (delay, length) in outage(),
+            ) {
+                let (start, end) = (sampling.t0 + delay, sampling.t0 + delay + length);
+                let m = compute(&sampling.drill(start, end), &spec(&["api"]));
+                let seen = sampling.times(end).iter().any(|t| (start..end).contains(t));
+                if !seen {
+                    // The outage fell between two samples: nothing to see, nothing to recover.
+                    prop_assert_eq!(m.rto, Measurement::NoImpact);
+                    return Ok(());
+                }
+                let (rto, uncertainty) = match m.rto {
+                    Measurement::Measured { seconds, uncertainty, .. } => (seconds, uncertainty),
+                    other => return Err(TestCaseError::fail(format!("an outage that ended gave {other:?}"))),
+                };
+                let truth = secs(end - sampling.t0);
+                prop_assert!(uncertainty <= secs(sampling.largest_gap()) / 2.0 + 1e-9, "± {uncertainty}");
+                prop_assert!((rto - truth).abs() <= uncertainty + 1e-9, "{rto} ± {uncertainty}, truly {truth}");
+                prop_assert_eq!(m.flaps, 0);
+            }
+
+            #[test]
+            fn rpo_is_bounded_by_the_lost_window(
+                gaps in prop::collection::vec(MS..S, 2..80),
+                acked in prop::collection::vec(prop::bool::weighted(0.8), 80),
+                fault_at in 0usize..80,
+                (lost_from, lost_len) in (0usize..80, 0usize..40),
+            ) {
+                // Writes at cumulative gaps from 0; the fault lands just after write `fault_at`;
+                // writes `lost_from..lost_from + lost_len` are missing on read-back.
+                let times: Vec<Micros> = std::iter::once(0).chain(gaps.iter().scan(0, |t, g| { *t += g; Some(*t) })).collect();
+                let t0 = times[fault_at.min(times.len() - 1)] + 1;
+                let window = lost_from..lost_from + lost_len;
+                let mut t = T::default().fault(t0);
+                for (seq, at) in times.iter().enumerate() {
+                    t = t.write(*at, seq as u64, acked[seq]);
+                }
+                let missing: Vec<u64> = window.clone().filter(|s| *s < times.len()).map(|s| s as u64).collect();
+                let m = compute(&t.read_back(times[times.len() - 1] + S, times.len() as u64, missing).done(), &spec(&["api"]));
+                let rpo = m.rpo.measurement.seconds().expect("read back, so measured");
+
+                let lost: Vec<usize> = (0..times.len()).filter(|s| window.contains(s) && acked[*s]).collect();
+                prop_assert_eq!(m.rpo.lost, lost.len() as u64);
+                prop_assert_eq!(m.rpo.lost_after_fault, lost.iter().filter(|s| times[**s] >= t0).count() as u64);
+                prop_assert!((0.0..=secs(t0)).contains(&rpo), "{rpo} outside 0..={}", secs(t0));
+                match lost.iter().map(|s| times[*s]).filter(|t| *t < t0).min() {
+                    // Only writes after the fault were lost: no point before it was lost.
+                    None => prop_assert_eq!(rpo, 0.0),
+                    Some(oldest_lost) => {
+                        // The loss reaches back to the oldest lost write, and no further than
+                        // the newest acknowledged write before the lost window.
+                        prop_assert!(rpo >= secs(t0 - oldest_lost), "{rpo} < {}", secs(t0 - oldest_lost));
+                        let before = (0..lost_from.min(times.len())).rev().find(|s| acked[*s]).map_or(0, |s| times[s]);
+                        prop_assert!(rpo <= secs(t0 - before) + 1e-9, "{rpo} > {}", secs(t0 - before));
+                    }
+                }
+            }
+        }
+    }
 }
