@@ -16,17 +16,38 @@ pub use resolve::{Positions, ResolvedStep, Scenario, StepAction};
 
 use std::path::{Path, PathBuf};
 
+/// The largest scenario or stack file read: far above any runbook, far below what would stall
+/// a load.
+const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Reads a scenario or stack file. Only a regular file of at most [`MAX_FILE_BYTES`] is read,
+/// so that a path naming a device (`from: /dev/zero`) or a huge file is an error at once
+/// rather than a load that never ends.
+fn read_text(path: &Path) -> Result<String, ScenarioError> {
+    use std::io::Read;
+    let io = |source| ScenarioError::Io { path: path.to_path_buf(), source };
+    let refuse = |why: String| io(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
+    let file = std::fs::File::open(path).map_err(io)?;
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    let mut text = String::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text).map_err(io)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(refuse(format!("larger than {} MiB", MAX_FILE_BYTES >> 20)));
+    }
+    Ok(text)
+}
+
 /// Loads and validates one scenario file.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.to_path_buf(), source })?;
+    let text = read_text(path)?;
     parse(&text, path)
 }
 
 /// Loads a scenario with what-if overrides (`path=value`) applied before validation.
 pub fn load_with(path: &Path, sets: &[String]) -> Result<Scenario, ScenarioError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.to_path_buf(), source })?;
+    let text = read_text(path)?;
     let changed = overrides::apply(&text, path, sets)?;
     parse(&changed, path).map_err(|e| with_overrides(e, path, sets))
 }
@@ -66,7 +87,7 @@ pub(crate) fn yaml_options() -> serde_saphyr::Options {
 fn include_stack(stack: &mut DockerStack, scenario: &Path) -> Result<(), ScenarioError> {
     let Some(from) = &stack.from else { return Ok(()) };
     let path = scenario.parent().unwrap_or(Path::new(".")).join(from);
-    let text = std::fs::read_to_string(&path).map_err(|source| ScenarioError::Io { path: path.clone(), source })?;
+    let text = read_text(&path)?;
     let base: DockerStack = serde_saphyr::from_str_with_options(&text, yaml_options())
         .map_err(|e| ScenarioError::parse(&path, &text, &e))?;
     if base.from.is_some() {
@@ -121,11 +142,39 @@ pub fn redact_list(path: &Path) -> Vec<String> {
         #[serde(default)]
         redact: Vec<String>,
     }
-    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    let Ok(text) = read_text(path) else { return Vec::new() };
     serde_saphyr::from_str_with_options::<Listed>(&text, yaml_options()).map(|l| l.redact).unwrap_or_default()
 }
 
 /// The JSON Schema of the scenario format, for editors.
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(RawScenario)).expect("a schema is plain JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads `path` on a thread of its own, so that a load that never ends fails the test
+    /// instead of hanging it; the error as text.
+    fn load_within_10s(path: PathBuf) -> Result<(), String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(load(&path).map(drop).map_err(|e| e.to_string())));
+        rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the load ends")
+    }
+
+    #[test]
+    fn a_device_is_refused_as_a_scenario_and_as_a_stack_file() {
+        let err = load_within_10s(PathBuf::from("/dev/zero")).unwrap_err();
+        assert!(err.contains("/dev/zero") && err.contains("not a regular file"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.yaml");
+        std::fs::write(
+            &path,
+            "name: s\nenvironment: {kind: docker, from: /dev/zero}\nfault: {kind: container_stop, target: web}\n",
+        )
+        .unwrap();
+        let err = load_within_10s(path).unwrap_err();
+        assert!(err.contains("/dev/zero") && err.contains("not a regular file"), "{err}");
+    }
 }
