@@ -3,10 +3,11 @@
 //!
 //! Layers, each using only those before it: units ([`duration`], [`rng`], [`dist`],
 //! [`redact`], [`text`], [`word`]) → [`scenario`] → [`timeline`] and [`sample`] → [`metrics`] and
-//! [`score`] → [`record`].
+//! [`score`] → [`record`] (and [`journal`], the revert journal of changes made to real systems).
 
 pub mod dist;
 pub mod duration;
+pub mod journal;
 pub mod metrics;
 pub mod record;
 pub mod redact;

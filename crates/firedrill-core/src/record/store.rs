@@ -106,13 +106,8 @@ pub fn check_writable(dir: &Path) -> Result<(), RecordError> {
 /// platform's folder for state files, `$XDG_STATE_HOME/firedrill/unsaved` (by default
 /// `~/.local/state/firedrill/unsaved`), then `firedrill-unsaved` in the system's temporary folder.
 pub fn fallback_dirs() -> Vec<PathBuf> {
-    // The XDG base directory specification ignores a relative path.
-    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .and_then(absolute)
-        .or_else(|| std::env::var_os("HOME").and_then(absolute).map(|home| home.join(".local").join("state")));
-    state
-        .map(|s| s.join("firedrill").join("unsaved"))
+    crate::journal::default_state_dir()
+        .map(|s| s.join("unsaved"))
         .into_iter()
         .chain([std::env::temp_dir().join("firedrill-unsaved")])
         .collect()
