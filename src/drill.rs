@@ -46,6 +46,8 @@ pub struct RunOptions<'a> {
     pub on_event: Option<&'a dyn Fn(&Event)>,
     /// Who runs the drills, recorded in each result.
     pub operator: Option<String>,
+    /// firedrill's state folder, where drills journal their changes ([`crate::journal`]).
+    pub state_dir: PathBuf,
 }
 
 /// The drills of one scenario in one invocation.
@@ -76,7 +78,7 @@ impl ScenarioRun {
 
 /// Checks that a scenario can run in its environment, with positions in the file.
 pub fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
-    let problems = match AnyEnvironment::for_scenario(scenario, 0) {
+    let problems = match AnyEnvironment::for_scenario(scenario, 0, &crate::journal::default_state_dir()) {
         Ok(AnyEnvironment::Sim(env)) => env.check(scenario),
         #[cfg(feature = "docker")]
         Ok(AnyEnvironment::Docker(env)) => env.check(scenario),
@@ -98,7 +100,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
     let mut unsaved = Vec::new();
     for i in 0..opts.repeat.max(1) {
         let seed = opts.seed.wrapping_add(i as u64);
-        let mut record = drill_once(scenario, seed, i + 1, opts.real_time, opts.on_event)?;
+        let mut record = drill_journalled(scenario, seed, i + 1, opts.real_time, opts.on_event, &opts.state_dir)?;
         record.operator = opts.operator.clone();
         let path = match &opts.reports_dir {
             Some(dir) => {
@@ -137,13 +139,27 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
     Ok(ScenarioRun { drills, mttr, history, mttr_verdict, skipped, unsaved })
 }
 
-/// Runs one drill and scores it. A real-time drill stops, reverting its fault, on Ctrl-C.
+/// Runs one drill and scores it, journalling its changes in the default state folder
+/// ([`crate::journal::default_state_dir`]). A real-time drill stops, reverting its fault, on
+/// Ctrl-C.
 pub fn drill_once(
     scenario: &Scenario,
     seed: u64,
     run: u32,
     real_time: bool,
     on_event: Option<&dyn Fn(&Event)>,
+) -> Result<DrillRecord, DrillError> {
+    drill_journalled(scenario, seed, run, real_time, on_event, &crate::journal::default_state_dir())
+}
+
+/// [`drill_once`], journalling in `state_dir`.
+fn drill_journalled(
+    scenario: &Scenario,
+    seed: u64,
+    run: u32,
+    real_time: bool,
+    on_event: Option<&dyn Fn(&Event)>,
+    state_dir: &std::path::Path,
 ) -> Result<DrillRecord, DrillError> {
     // Ctrl-C, or SIGTERM from a CI job being cancelled: either way the fault is reverted and
     // what the drill created is removed.
@@ -165,7 +181,7 @@ pub fn drill_once(
             () = terminated => {}
         }
     };
-    let environment = AnyEnvironment::for_scenario(scenario, seed)
+    let environment = AnyEnvironment::for_scenario(scenario, seed, state_dir)
         .map_err(|problem| ScenarioError::Invalid { path: scenario.path.clone(), problems: vec![problem] })?;
     match environment {
         AnyEnvironment::Sim(env) => {

@@ -9,7 +9,7 @@
 //! `firedrill-net` sits below it; within it, modules use only those before them in this order
 //! (tests/e2e/layers.rs fails on a new back-edge): engine → env → drill → simulate → report.
 
-pub use firedrill_core::{dist, duration, metrics, record, redact, rng, sample, scenario, score, text, timeline, word};
+pub use firedrill_core::{dist, duration, journal, metrics, record, redact, rng, sample, scenario, score, text, timeline, word};
 #[cfg(feature = "live")]
 pub use firedrill_net::{load, probe, process};
 #[cfg(feature = "docker")]
@@ -18,5 +18,6 @@ pub use firedrill_stack as stack;
 pub mod drill;
 pub mod engine;
 pub mod env;
+pub mod recover;
 pub mod report;
 pub mod simulate;

@@ -6,6 +6,7 @@ mod error;
 mod load;
 mod output;
 mod plan;
+mod recover;
 mod report;
 mod run;
 mod scenarios;
@@ -37,6 +38,9 @@ enum Command {
     Plan(plan::PlanArgs),
     Simulate(simulate::SimulateArgs),
     Schema(schema::SchemaArgs),
+    Recover(recover::RecoverArgs),
+    #[command(hide = true)]
+    Deadman(recover::DeadmanArgs),
     #[cfg(feature = "live")]
     Load(load::LoadArgs),
     #[cfg(feature = "docker")]
@@ -60,6 +64,8 @@ impl Cli {
             Command::Plan(args) => args.exec(out),
             Command::Simulate(args) => args.exec(out),
             Command::Schema(args) => args.exec(out),
+            Command::Recover(args) => args.exec(out),
+            Command::Deadman(args) => args.exec(out),
             #[cfg(feature = "live")]
             Command::Load(args) => args.exec(out),
             #[cfg(feature = "docker")]

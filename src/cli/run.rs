@@ -13,6 +13,7 @@ use firedrill::score::{EXIT_INVALID, EXIT_OK};
 use firedrill::text::error_chain;
 use firedrill::timeline::{Event, EventKind, Outcome};
 
+use super::recover::{print_survey, StateDirArg};
 use super::scenarios::load_all;
 use super::{CliError, Output};
 
@@ -50,6 +51,12 @@ pub struct RunArgs {
     /// Who runs the drill, recorded in the results.
     #[arg(long)]
     operator: Option<String>,
+    /// Undo what earlier drills left applied (as `firedrill recover --all` does) before
+    /// running, instead of refusing to run.
+    #[arg(long)]
+    recover: bool,
+    #[command(flatten)]
+    state: StateDirArg,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -85,6 +92,12 @@ impl RunArgs {
                 return Ok(EXIT_INVALID);
             }
         }
+        // A fault an earlier drill left applied would be measured as part of this one.
+        let state_dir = self.state.dir();
+        if let Err(e) = self.settle_leftovers(out, &state_dir) {
+            out.error(&e);
+            return Ok(e.exit_code());
+        }
         let seed = self.seed.unwrap_or_else(random_seed);
         let formats: Vec<Format> = self
             .report
@@ -115,6 +128,7 @@ impl RunArgs {
             real_time: self.pace == Pace::Real,
             on_event: progress.as_ref().map(|_| &show as &dyn Fn(&Event)),
             operator: self.operator,
+            state_dir,
         };
         let mut code = EXIT_OK;
         let mut summary = Vec::new();
@@ -182,6 +196,35 @@ impl RunArgs {
             }
         }
         Ok(code)
+    }
+}
+
+impl RunArgs {
+    /// Refuses to run while journals of dead drills have open entries, or with `--recover`
+    /// undoes them first.
+    fn settle_leftovers(&self, out: &Output, state_dir: &std::path::Path) -> Result<(), CliError> {
+        let (left, unreadable) = firedrill::journal::leftovers(&firedrill::journal::journal_dir(state_dir));
+        for e in &unreadable {
+            out.eprintln(&format!("warning: {}", error_chain(e)));
+        }
+        if left.is_empty() {
+            return Ok(());
+        }
+        let runs: Vec<String> = left.iter().map(|c| c.begin.run.clone()).collect();
+        if !self.recover {
+            let survey = firedrill::recover::survey(state_dir)?;
+            let journalled = firedrill::recover::Survey {
+                runs: survey.runs.into_iter().filter(|l| runs.contains(&l.run)).collect(),
+                ..survey
+            };
+            print_survey(out, &journalled, state_dir);
+            return Err(CliError::Leftovers { count: runs.len() });
+        }
+        out.println(&format!("recovering what {} earlier drill(s) left:", runs.len()));
+        match super::recover::undo(out, state_dir, Some(&runs))? {
+            EXIT_OK => Ok(()),
+            _ => Err(CliError::Leftovers { count: runs.len() }),
+        }
     }
 }
 

@@ -103,17 +103,27 @@ pub enum AnyEnvironment {
 }
 
 impl AnyEnvironment {
-    /// The environment a scenario asks for, seeded for reproducible randomness; a problem at
-    /// the scenario's `environment` when this build of firedrill does not have it.
-    pub fn for_scenario(scenario: &Scenario, seed: u64) -> Result<Self, Problem> {
+    /// The environment a scenario asks for, seeded for reproducible randomness, journalling
+    /// its changes under `state_dir` ([`crate::journal`]); a problem at the scenario's
+    /// `environment` when this build of firedrill does not have it.
+    pub fn for_scenario(scenario: &Scenario, seed: u64, state_dir: &std::path::Path) -> Result<Self, Problem> {
         match &scenario.environment {
             EnvironmentSpec::Sim(stack) => Ok(AnyEnvironment::Sim(sim::SimEnv::new(stack.clone(), seed))),
             #[cfg(feature = "docker")]
             EnvironmentSpec::Docker(stack) => {
-                Ok(AnyEnvironment::Docker(docker::DockerEnv::new(stack.clone(), &run_id(seed))))
+                let drill = docker::DrillInfo {
+                    scenario: scenario.name.clone(),
+                    path: scenario.path.clone(),
+                    deadline: scenario.deadline.0,
+                    journal_dir: crate::journal::journal_dir(state_dir),
+                };
+                Ok(AnyEnvironment::Docker(docker::DockerEnv::new(stack.clone(), &run_id(seed), drill)))
             }
             #[cfg(not(feature = "docker"))]
-            EnvironmentSpec::Docker(_) => Err(not_built_in(scenario, "docker")),
+            EnvironmentSpec::Docker(_) => {
+                let _ = state_dir;
+                Err(not_built_in(scenario, "docker"))
+            }
         }
     }
 }

@@ -142,7 +142,7 @@ fn the_sim_environment_keeps_the_contracts() {
         [("db-failover.yaml", true), ("s3-block.yaml", true), ("node-drain.yaml", false), ("traffic-surge.yaml", false)]
     {
         let s = firedrill::scenario::load(&shipped(file)).unwrap_or_else(|e| panic!("{file} does not load:\n{e}"));
-        let Ok(AnyEnvironment::Sim(env)) = AnyEnvironment::for_scenario(&s, 42) else {
+        let Ok(AnyEnvironment::Sim(env)) = AnyEnvironment::for_scenario(&s, 42, &firedrill::journal::default_state_dir()) else {
             panic!("{file}: a sim environment")
         };
         // In-process: nothing outside the process to leave behind.
@@ -172,7 +172,7 @@ fn the_docker_environment_keeps_the_contracts() {
     let Some(_engine) = crate::docker::engine() else { return };
     for fault in ["{kind: container_pause, target: web}", "{kind: container_stop, target: web, grace_period: 1s}"] {
         let s = scenario(&format!("name: conformance\n{WEB}\nfault: {fault}\n"));
-        let Ok(AnyEnvironment::Docker(env)) = AnyEnvironment::for_scenario(&s, 1) else {
+        let Ok(AnyEnvironment::Docker(env)) = AnyEnvironment::for_scenario(&s, 1, &firedrill::journal::default_state_dir()) else {
             panic!("a docker environment")
         };
         let label = format!("label=firedrill.run={}", env.run_id());

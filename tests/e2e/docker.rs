@@ -273,7 +273,7 @@ fn a_test_that_panics_midway_leaves_nothing_behind() {
     let Some(_engine) = engine() else { return };
     use firedrill::env::{AnyEnvironment, Environment};
     let scenario = scenario(&format!("name: panics\n{WEB}\nfault: {{kind: container_pause, target: web}}\n"));
-    let Ok(AnyEnvironment::Docker(env)) = AnyEnvironment::for_scenario(&scenario, 7) else {
+    let Ok(AnyEnvironment::Docker(env)) = AnyEnvironment::for_scenario(&scenario, 7, &firedrill::journal::default_state_dir()) else {
         panic!("a docker environment")
     };
     let run = env.run_id().to_string();

@@ -10,11 +10,11 @@ use crate::common::repo;
 /// The root crate's modules, lowest first. The crates below it (`firedrill-core`,
 /// `firedrill-net`, `firedrill-stack`, re-exported under their module names) may be used
 /// by any of them.
-const LAYERS: [&str; 5] = ["env", "engine", "drill", "simulate", "report"];
+const LAYERS: [&str; 6] = ["env", "recover", "engine", "drill", "simulate", "report"];
 
 /// Modules re-exported from the crates below; always allowed.
-const BELOW: [&str; 15] = [
-    "dist", "duration", "metrics", "record", "redact", "rng", "sample", "scenario", "score", "text", "timeline",
+const BELOW: [&str; 16] = [
+    "dist", "duration", "journal", "metrics", "record", "redact", "rng", "sample", "scenario", "score", "text", "timeline",
     "word", "load", "probe", "process",
 ];
 

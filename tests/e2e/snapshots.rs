@@ -34,6 +34,7 @@ fn drills(file: &str, sets: &[&str]) -> ScenarioRun {
         real_time: false,
         on_event: None,
         operator: Some("On-call SRE".into()),
+        state_dir: firedrill::journal::default_state_dir(),
     };
     let mut run = run_scenario(&scenario, &opts).unwrap_or_else(|e| panic!("{file} does not run:\n{e}"));
     for (record, _) in &mut run.drills {

@@ -214,15 +214,16 @@ pub fn journal_dir(state_dir: &Path) -> PathBuf {
 }
 
 /// firedrill's folder for state files, as the platform's conventions place it:
-/// `$XDG_STATE_HOME/firedrill`, by default `~/.local/state/firedrill`. `None` when neither
-/// variable gives an absolute path.
-pub fn default_state_dir() -> Option<PathBuf> {
+/// `$XDG_STATE_HOME/firedrill`, by default `~/.local/state/firedrill`; when neither variable
+/// gives an absolute path, `firedrill-state` in the system's temporary folder.
+pub fn default_state_dir() -> PathBuf {
     // The XDG base directory specification ignores a relative path.
     let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
     std::env::var_os("XDG_STATE_HOME")
         .and_then(absolute)
         .or_else(|| std::env::var_os("HOME").and_then(absolute).map(|home| home.join(".local").join("state")))
         .map(|s| s.join("firedrill"))
+        .unwrap_or_else(|| std::env::temp_dir().join("firedrill-state"))
 }
 
 impl Journal {

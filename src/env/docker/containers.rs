@@ -114,6 +114,9 @@ impl Inner {
             0 => format!("{}-{}", self.network, spec.name),
             n => format!("{}-{}-{n}", self.network, spec.name),
         };
+        let removal = crate::journal::Undo::RemoveContainer { container: name.clone() };
+        let entry = self.journal(&format!("start container {name} ({})", spec.image), removal.clone())?;
+        self.created.borrow_mut().push((entry, removal));
         let mut request = image
             .with_network(self.network.clone())
             .with_container_name(name)
@@ -228,6 +231,24 @@ impl Inner {
         if let Err(e) = self.sweep().await {
             errors.push(e);
         }
+        // Each creation journalled is settled by looking: removed, or found gone.
+        let created: Vec<_> = self.created.borrow_mut().drain(..).collect();
+        for (entry, removal) in created.into_iter().rev() {
+            let settled = match super::undo::undo(self.docker()?, &self.run_id, &removal).await {
+                Ok(undone) => self.journal_done(entry, &format!("teardown: {undone}")),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = settled {
+                errors.push(e);
+            }
+        }
+        if let Some(journal) = self.journal.borrow_mut().take() {
+            match journal.close() {
+                Ok(None) => {}
+                Ok(Some(path)) => errors.push(DockerError::LeftInJournal { path, run: self.run_id.clone() }),
+                Err(e) => errors.push(e.into()),
+            }
+        }
         DockerError::all(errors)
     }
 
@@ -287,7 +308,13 @@ mod tests {
     #[test]
     fn the_scheduler_spreads_over_uncordoned_nodes() {
         let nodes = ["node-a", "node-b", "node-c"].map(String::from).to_vec();
-        let env = DockerEnv::new(DockerStack { nodes, ..Default::default() }, "test");
+        let drill = crate::env::docker::DrillInfo {
+            scenario: "test".into(),
+            path: "test.yaml".into(),
+            deadline: Duration::from_secs(60),
+            journal_dir: std::env::temp_dir(),
+        };
+        let env = DockerEnv::new(DockerStack { nodes, ..Default::default() }, "test", drill);
         let inner = &env.inner;
         let (any, b) = (ANY_NODE.to_string(), "node-b".to_string());
         let on =

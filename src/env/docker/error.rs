@@ -18,6 +18,27 @@ use crate::word::FaultKind;
 /// Why an operation of the docker environment failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
+    /// The revert journal could not be written: no change is made that could not be undone
+    /// after a crash.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    /// A change was to be made before the journal was opened (a bug).
+    #[error("no revert journal is open")]
+    NoJournal,
+    /// Changes are left in effect, or their undo is not confirmed, at the drill's end.
+    #[error("changes of the drill are not all undone; see {path} and run `firedrill recover --run {run}`")]
+    LeftInJournal {
+        /// The journal.
+        path: std::path::PathBuf,
+        /// The run.
+        run: String,
+    },
+    /// This executable's path is unknown, so no dead man's switch can run it.
+    #[error("the path of this firedrill executable is unknown, so no dead man's switch can be started")]
+    NoExecutable,
+    /// The engine is reached over TCP, so no dead man's switch can be handed its socket.
+    #[error("the Docker Engine is not reached through a Unix socket (DOCKER_HOST), so no dead man's switch can reach it")]
+    NoDeadmanSocket,
     /// No client for the Docker Engine could be made (bad `DOCKER_HOST`). Shared, because it
     /// is found once and reported by every operation.
     #[error("cannot talk to the Docker Engine")]

@@ -2,37 +2,31 @@
 //! goes through the Docker API; the network rules of a blackhole are set by a short-lived
 //! helper container in the target's network namespace, so the target's image needs no tools.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use testcontainers::bollard::container::LogOutput;
 use testcontainers::bollard::exec::{CreateExecOptions, StartExecResults};
-use testcontainers::bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, NetworkDisconnectRequest,
-};
-use testcontainers::bollard::query_parameters::{
-    CreateContainerOptions, KillContainerOptions, RemoveContainerOptions, StopContainerOptions,
-};
+use testcontainers::bollard::models::NetworkDisconnectRequest;
+use testcontainers::bollard::query_parameters::{KillContainerOptions, StopContainerOptions};
 use testcontainers::bollard::Docker;
 
 use super::error::DockerError;
-use super::{drain, Inner, Target, RUN_LABEL};
+use super::changes::Change;
+use super::{drain, undo, Inner};
 use crate::env::{EnvError, FaultGuard};
+use crate::journal::Undo;
 use crate::scenario::{BlockMode, Fault};
-
-/// The image of the helper containers that change a target's network rules.
-const HELPER_IMAGE: &str = "firedrill/base:latest";
 
 /// How to undo one injected fault.
 #[derive(Debug)]
-enum Undo {
-    Start(String),
-    Unpause(String),
-    Reconnect(Target),
-    Unblock { id: String, rules: Vec<String> },
+enum Revert {
+    /// A change to the engine, journalled: undone as `firedrill recover` would.
+    Change(Change),
+    /// A cordon, which lives in this process only.
     Uncordon(String),
+    /// A surge, whose load runs on this process's threads.
     StopSurge(usize),
 }
 
@@ -40,15 +34,15 @@ enum Undo {
 pub struct DockerGuard {
     inner: Rc<Inner>,
     /// What undoes it; taken once it succeeded, so a second revert does nothing.
-    undo: Option<Undo>,
+    revert: Option<Revert>,
 }
 
 impl FaultGuard for DockerGuard {
     async fn revert(&mut self) -> Result<(), EnvError> {
-        let Some(undo) = &self.undo else { return Ok(()) };
-        let result = undo_one(&self.inner, undo).await;
+        let Some(revert) = &self.revert else { return Ok(()) };
+        let result = revert_one(&self.inner, revert).await;
         if result.is_ok() {
-            self.undo = None;
+            self.revert = None;
         }
         self.inner.refresh_addresses().await;
         result.map_err(|e| EnvError::Revert(Box::new(e)))
@@ -56,51 +50,75 @@ impl FaultGuard for DockerGuard {
 }
 
 pub(super) async fn inject(inner: &Rc<Inner>, fault: &Fault) -> Result<DockerGuard, EnvError> {
-    let undo = inject_one(inner, fault).await.map_err(|e| EnvError::Inject(Box::new(e)))?;
-    Ok(DockerGuard { inner: inner.clone(), undo })
+    let revert = inject_one(inner, fault).await.map_err(|e| EnvError::Inject(Box::new(e)))?;
+    Ok(DockerGuard { inner: inner.clone(), revert })
 }
 
 /// Injects one fault; what undoes it, if anything does. Each fault is one Docker call (or one
-/// helper run), so a failed inject has nothing to undo.
-async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Undo>, DockerError> {
+/// helper run), so a failed inject has nothing to undo but its journal entry.
+async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, DockerError> {
     let docker = inner.docker()?;
     let kind = fault.kind();
     let api = DockerError::api(kind.as_str());
     let failed = |e: DockerError| DockerError::Fault { kind, source: Box::new(e) };
+    // Journals the change (with its dead man's switch), makes it, and abandons the entry when
+    // the change failed.
+    let change = |undo: Undo| inner.journal_change(fault, undo);
     match fault {
         Fault::ContainerStop { target, grace_period, keep_stopped, .. } => {
             let t = inner.target(target)?;
             let options = StopContainerOptions { t: Some(secs(grace_period.0)), ..Default::default() };
-            docker.stop_container(&t.id, Some(options)).await.map_err(api)?;
-            Ok((!keep_stopped).then_some(Undo::Start(t.id)))
+            if *keep_stopped {
+                docker.stop_container(&t.id, Some(options)).await.map_err(api)?;
+                return Ok(None);
+            }
+            let c = change(Undo::StartContainer { container: t.id.clone() }).await?;
+            let made = docker.stop_container(&t.id, Some(options)).await.map_err(api);
+            inner.made(c, made).await.map(|c| Some(Revert::Change(c)))
         }
         Fault::ContainerKill { target, signal, keep_stopped, .. } => {
             let t = inner.target(target)?;
-            docker.kill_container(&t.id, Some(KillContainerOptions { signal: signal.clone() })).await.map_err(api)?;
-            // A kill is in effect once the process is gone; other signals once delivered.
-            if signal == "SIGKILL" || signal == "KILL" || signal == "9" {
-                wait_stopped(docker, &t.id).await?;
+            let kill = async {
+                docker
+                    .kill_container(&t.id, Some(KillContainerOptions { signal: signal.clone() }))
+                    .await
+                    .map_err(DockerError::api(kind.as_str()))?;
+                // A kill is in effect once the process is gone; other signals once delivered.
+                if signal == "SIGKILL" || signal == "KILL" || signal == "9" {
+                    wait_stopped(docker, &t.id).await?;
+                }
+                Ok(())
+            };
+            if *keep_stopped {
+                kill.await?;
+                return Ok(None);
             }
-            Ok((!keep_stopped).then_some(Undo::Start(t.id)))
+            let c = change(Undo::StartContainer { container: t.id.clone() }).await?;
+            inner.made(c, kill.await).await.map(|c| Some(Revert::Change(c)))
         }
         Fault::ContainerPause { target, .. } => {
             let t = inner.target(target)?;
-            docker.pause_container(&t.id).await.map_err(api)?;
-            Ok(Some(Undo::Unpause(t.id)))
+            let c = change(Undo::UnpauseContainer { container: t.id.clone() }).await?;
+            let made = docker.pause_container(&t.id).await.map_err(api);
+            inner.made(c, made).await.map(|c| Some(Revert::Change(c)))
         }
         // A restart is a stop whose revert (the start) is due at once: t0 is when the container
         // is down, and the recovery timed is its start and readiness.
         Fault::ContainerRestart { target, grace_period } => {
             let t = inner.target(target)?;
             let options = StopContainerOptions { t: Some(secs(grace_period.0)), ..Default::default() };
-            docker.stop_container(&t.id, Some(options)).await.map_err(api)?;
-            Ok(Some(Undo::Start(t.id)))
+            let c = change(Undo::StartContainer { container: t.id.clone() }).await?;
+            let made = docker.stop_container(&t.id, Some(options)).await.map_err(api);
+            inner.made(c, made).await.map(|c| Some(Revert::Change(c)))
         }
         Fault::NetworkDisconnect { target, .. } => {
             let t = inner.target(target)?;
+            let undo =
+                Undo::ReconnectContainer { container: t.id.clone(), network: t.network.clone(), aliases: t.aliases };
+            let c = change(undo).await?;
             let request = NetworkDisconnectRequest { container: t.id.clone(), force: Some(true) };
-            docker.disconnect_network(&t.network, request).await.map_err(api)?;
-            Ok(Some(Undo::Reconnect(t)))
+            let made = docker.disconnect_network(&t.network, request).await.map_err(api);
+            inner.made(c, made).await.map(|c| Some(Revert::Change(c)))
         }
         Fault::NetworkBlackhole { target, peer, mode, .. } => {
             let t = inner.target(target)?;
@@ -116,8 +134,10 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Undo>, Do
                 None => None,
             };
             let rules = block_rules(peer_ip.as_deref(), *mode);
-            run_helper(inner, &t.id, &rules, "-I").await.map_err(failed)?;
-            Ok(Some(Undo::Unblock { id: t.id, rules }))
+            let c = change(Undo::DeleteIptablesRules { container: t.id.clone(), rules: rules.clone() }).await?;
+            let script = rules.iter().map(|r| format!("iptables -I {r}")).collect::<Vec<_>>().join(" && ");
+            let made = inner.iptables(&t.id, &script).await.map_err(failed);
+            inner.made(c, made).await.map(|c| Some(Revert::Change(c)))
         }
         Fault::NodeDrain { node, grace_period } => {
             if inner.cordoned.borrow().contains(node) {
@@ -125,7 +145,7 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Undo>, Do
             }
             inner.cordoned.borrow_mut().push(node.clone());
             match drain::drain(inner, node, grace_period.0).await {
-                Ok(()) => Ok(Some(Undo::Uncordon(node.clone()))),
+                Ok(()) => Ok(Some(Revert::Uncordon(node.clone()))),
                 Err(e) => {
                     inner.cordoned.borrow_mut().retain(|n| n != node);
                     Err(failed(e))
@@ -148,42 +168,42 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Undo>, Do
             let load = crate::load::Detached::start(&plan).map_err(|e| failed(e.into()))?;
             let mut surges = inner.surges.borrow_mut();
             surges.push(load);
-            Ok(Some(Undo::StopSurge(surges.len() - 1)))
+            Ok(Some(Revert::StopSurge(surges.len() - 1)))
         }
         Fault::Sequence { .. } => Err(DockerError::Sequence),
         Fault::DbFailover { .. } | Fault::S3Block { .. } => Err(DockerError::NotContainerFault { kind }),
     }
 }
 
-async fn undo_one(inner: &Inner, undo: &Undo) -> Result<(), DockerError> {
-    let docker = inner.docker()?;
-    match undo {
-        Undo::Start(id) => {
-            let running = docker.inspect_container(id, None).await.ok().and_then(|i| i.state).and_then(|s| s.running);
-            if running != Some(true) {
-                docker.start_container(id, None).await.map_err(DockerError::api(format!("start {id}")))?;
-            }
-        }
-        Undo::Unpause(id) => docker.unpause_container(id).await.map_err(DockerError::api(format!("unpause {id}")))?,
-        Undo::Reconnect(t) => {
-            let request = NetworkConnectRequest {
-                container: t.id.clone(),
-                endpoint_config: Some(EndpointSettings { aliases: Some(t.aliases.clone()), ..Default::default() }),
-            };
-            docker
-                .connect_network(&t.network, request)
-                .await
-                .map_err(DockerError::api(format!("reconnect {}", t.id)))?;
-        }
-        Undo::Unblock { id, rules } => run_helper(inner, id, rules, "-D").await?,
-        Undo::Uncordon(node) => drain::uncordon(inner, node).await?,
-        Undo::StopSurge(i) => {
+async fn revert_one(inner: &Inner, revert: &Revert) -> Result<(), DockerError> {
+    match revert {
+        Revert::Change(change) => inner.undo_change(change, "reverted by the drill").await?,
+        Revert::Uncordon(node) => drain::uncordon(inner, node).await?,
+        Revert::StopSurge(i) => {
             if let Some(surge) = inner.surges.borrow_mut().get_mut(*i) {
                 surge.stop();
             }
         }
     }
     Ok(())
+}
+
+impl Inner {
+    /// Journals a change `fault` is about to make, with its dead man's switch: a helper that
+    /// undoes it when the fault's `duration` is over (or, for a fault without one, when the
+    /// drill's deadline is), should this firedrill be dead by then.
+    async fn journal_change(&self, fault: &Fault, undo: Undo) -> Result<Change, DockerError> {
+        // The drill's own revert comes first; the switch is for when there is no drill.
+        let margin = Duration::from_millis(500);
+        let lift_after = fault.duration().map_or(self.drill.deadline, |d| d.0) + margin;
+        self.change(&fault.describe(), undo, Some(lift_after)).await
+    }
+
+    /// Runs `script` (iptables commands) in container `id`'s network namespace, from a helper
+    /// container labelled with the run (so a recovery of the run removes one left behind).
+    pub(super) async fn iptables(&self, id: &str, script: &str) -> Result<(), DockerError> {
+        undo::iptables(self.docker()?, &self.run_id, id, script).await
+    }
 }
 
 /// iptables rules (without the `-I`/`-D`) that drop or refuse the traffic of a container, all
@@ -201,59 +221,6 @@ fn block_rules(peer: Option<&str>, mode: BlockMode) -> Vec<String> {
         Some(ip) => vec![format!("INPUT -s {ip} {input}"), format!("OUTPUT -d {ip} {output}")],
         None => vec![format!("INPUT ! -i lo {input}"), format!("OUTPUT ! -o lo {output}")],
     }
-}
-
-/// Runs `iptables <op> <rule>` for each rule in the network namespace of container `id`, from
-/// a helper container that is removed afterwards.
-async fn run_helper(inner: &Inner, id: &str, rules: &[String], op: &str) -> Result<(), DockerError> {
-    let docker = inner.docker()?;
-    let script = rules.iter().map(|r| format!("iptables {op} {r}")).collect::<Vec<_>>().join(" && ");
-    let body = ContainerCreateBody {
-        image: Some(HELPER_IMAGE.into()),
-        cmd: Some(vec!["sh".into(), "-c".into(), script.clone()]),
-        labels: Some(HashMap::from([(RUN_LABEL.to_string(), inner.run_id.clone())])),
-        host_config: Some(HostConfig {
-            network_mode: Some(format!("container:{id}")),
-            cap_add: Some(vec!["NET_ADMIN".into()]),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let created = docker.create_container(None::<CreateContainerOptions>, body).await.map_err(DockerError::api(
-        format!("creating the network helper ({HELPER_IMAGE}; scripts/setup-docker builds it)"),
-    ))?;
-    let result = async {
-        docker.start_container(&created.id, None).await.map_err(DockerError::api("starting the network helper"))?;
-        let mut wait = docker.wait_container(&created.id, None);
-        let code = match wait.next().await {
-            Some(Ok(r)) => r.status_code,
-            Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
-            Some(Err(e)) => return Err(DockerError::api("waiting for the network helper")(e)),
-            None => -1,
-        };
-        if code != 0 {
-            let mut logs = docker.logs(
-                &created.id,
-                Some(testcontainers::bollard::query_parameters::LogsOptions {
-                    stdout: true,
-                    stderr: true,
-                    tail: "all".into(),
-                    ..Default::default()
-                }),
-            );
-            let mut text = Vec::new();
-            while let Some(Ok(chunk)) = logs.next().await {
-                text.extend_from_slice(&chunk.into_bytes());
-            }
-            return Err(DockerError::HelperFailed { script, code, last: firedrill_net::process::last_line(&text) });
-        }
-        Ok(())
-    }
-    .await;
-    let removed =
-        docker.remove_container(&created.id, Some(RemoveContainerOptions { force: true, ..Default::default() })).await;
-    result?;
-    removed.map_err(DockerError::api("removing the network helper"))
 }
 
 /// Runs `argv` inside container `id`: the last line it printed when it exits 0; its exit code

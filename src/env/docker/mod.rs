@@ -12,6 +12,7 @@
 //! its own: `checks` (load time), `containers` (start, attach, place, remove), `expansion`
 //! (`${name}`), `probes`, `slo` (the SLO probes' load), `fault` (with `drain`) and `evidence`.
 
+mod changes;
 mod checks;
 mod containers;
 mod drain;
@@ -21,8 +22,9 @@ mod expansion;
 mod fault;
 mod probes;
 mod slo;
+pub mod undo;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -53,6 +55,19 @@ pub struct DockerEnv {
     inner: Rc<Inner>,
 }
 
+/// The drill an environment is for, as its journal names it.
+pub struct DrillInfo {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The scenario file.
+    pub path: std::path::PathBuf,
+    /// The drill's deadline: when a fault without a duration is lifted by its dead man's
+    /// switch if firedrill is no longer there to lift it.
+    pub deadline: std::time::Duration,
+    /// Where the revert journal is written.
+    pub journal_dir: std::path::PathBuf,
+}
+
 /// A container the drill targets.
 #[derive(Clone, Debug)]
 struct Target {
@@ -68,6 +83,13 @@ struct Target {
 /// What faults and their guards share with the environment.
 struct Inner {
     stack: DockerStack,
+    drill: DrillInfo,
+    /// The revert journal, from the start of `prepare`.
+    journal: RefCell<Option<crate::journal::Journal>>,
+    /// The dead man's switches started, which numbers their names.
+    deadmen: Cell<u32>,
+    /// What the drill created (containers, its network): journal entries undone at teardown.
+    created: RefCell<Vec<(u64, crate::journal::Undo)>>,
     /// This firedrill executable, mounted into every provisioned container at
     /// [`EXE_IN_CONTAINER`], so the reference stack's service runs the build that drills it.
     exe: Option<std::path::PathBuf>,
@@ -94,9 +116,13 @@ struct Inner {
 
 impl DockerEnv {
     /// An environment for `stack`; `run_id` names what it creates (`firedrill-<run_id>`).
-    pub fn new(stack: DockerStack, run_id: &str) -> Self {
+    pub fn new(stack: DockerStack, run_id: &str, drill: DrillInfo) -> Self {
         let inner = Inner {
             stack,
+            drill,
+            journal: RefCell::default(),
+            deadmen: Cell::default(),
+            created: RefCell::default(),
             exe: std::env::current_exe().ok(),
             docker: Docker::connect_with_local_defaults().map_err(Arc::new),
             run_id: run_id.to_string(),
@@ -142,12 +168,16 @@ impl Inner {
             .ok_or_else(|| DockerError::NoContainer { name: name.into() })
     }
 
-    /// Pings the engine, attaches, and starts every container that is not a standby, each
-    /// ready before the next.
+    /// Pings the engine, opens the journal, attaches, and starts every container that is not
+    /// a standby, each ready before the next.
     async fn prepare(&self) -> Result<(), DockerError> {
         self.docker()?.ping().await.map_err(DockerError::Unreachable)?;
+        self.open_journal()?;
         *self.started.borrow_mut() = Some(jiff::Timestamp::now().as_second());
         self.attach().await?;
+        let network = crate::journal::Undo::RemoveNetwork { network: self.network.clone() };
+        let entry = self.journal(&format!("create network {}", self.network), network.clone())?;
+        self.created.borrow_mut().push((entry, network));
         for spec in self.stack.containers.iter().filter(|c| !c.standby) {
             let node = self.place(spec.node.as_ref(), &[]);
             self.start(spec, node, 0, true).await?;

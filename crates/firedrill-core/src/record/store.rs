@@ -106,11 +106,7 @@ pub fn check_writable(dir: &Path) -> Result<(), RecordError> {
 /// platform's folder for state files, `$XDG_STATE_HOME/firedrill/unsaved` (by default
 /// `~/.local/state/firedrill/unsaved`), then `firedrill-unsaved` in the system's temporary folder.
 pub fn fallback_dirs() -> Vec<PathBuf> {
-    crate::journal::default_state_dir()
-        .map(|s| s.join("unsaved"))
-        .into_iter()
-        .chain([std::env::temp_dir().join("firedrill-unsaved")])
-        .collect()
+    vec![crate::journal::default_state_dir().join("unsaved"), std::env::temp_dir().join("firedrill-unsaved")]
 }
 
 /// Where a record was written.
