@@ -104,7 +104,7 @@ pub fn print_survey(out: &Output, survey: &Survey, state_dir: &Path) {
         }
         for (entry, state) in &left.entries {
             let state = match state {
-                EntryState::InEffect => "STILL APPLIED".to_string(),
+                EntryState::InEffect => "STILL IN EFFECT".to_string(),
                 EntryState::NotInEffect(why) => format!("no longer in effect ({why})"),
                 EntryState::Unknown(why) => format!("unknown ({why})"),
             };

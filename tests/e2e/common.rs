@@ -25,10 +25,12 @@ pub fn shipped_text(name: &str) -> String {
 /// The four scenario files shipped in `scenarios/`.
 pub const SHIPPED: [&str; 4] = ["db-failover.yaml", "node-drain.yaml", "s3-block.yaml", "traffic-surge.yaml"];
 
-/// The `firedrill` binary, run from the repository root.
+/// The `firedrill` binary, run from the repository root, with a state folder of this test
+/// process's own, so that no test reads or leaves revert journals in the user's.
 pub fn firedrill() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_firedrill"));
     cmd.current_dir(repo());
+    cmd.env("XDG_STATE_HOME", std::env::temp_dir().join(format!("firedrill-e2e-state-{}", std::process::id())));
     cmd
 }
 

@@ -142,7 +142,7 @@ fn the_sim_environment_keeps_the_contracts() {
         [("db-failover.yaml", true), ("s3-block.yaml", true), ("node-drain.yaml", false), ("traffic-surge.yaml", false)]
     {
         let s = firedrill::scenario::load(&shipped(file)).unwrap_or_else(|e| panic!("{file} does not load:\n{e}"));
-        let Ok(AnyEnvironment::Sim(env)) = AnyEnvironment::for_scenario(&s, 42, &firedrill::journal::default_state_dir()) else {
+        let Ok(AnyEnvironment::Sim(env)) = AnyEnvironment::for_scenario(&s, 42, std::path::Path::new("unused: sim journals nothing")) else {
             panic!("{file}: a sim environment")
         };
         // In-process: nothing outside the process to leave behind.
@@ -172,7 +172,8 @@ fn the_docker_environment_keeps_the_contracts() {
     let Some(_engine) = crate::docker::engine() else { return };
     for fault in ["{kind: container_pause, target: web}", "{kind: container_stop, target: web, grace_period: 1s}"] {
         let s = scenario(&format!("name: conformance\n{WEB}\nfault: {fault}\n"));
-        let Ok(AnyEnvironment::Docker(env)) = AnyEnvironment::for_scenario(&s, 1, &firedrill::journal::default_state_dir()) else {
+        let state = tempfile::tempdir().expect("a state folder");
+        let Ok(AnyEnvironment::Docker(env)) = AnyEnvironment::for_scenario(&s, 1, state.path()) else {
             panic!("a docker environment")
         };
         let label = format!("label=firedrill.run={}", env.run_id());
@@ -185,6 +186,9 @@ fn the_docker_environment_keeps_the_contracts() {
                     .filter(|n| *n == network)
                     .map(|n| format!("network {n}")),
             );
+            // A drill that undid everything keeps no revert journal.
+            let journals = firedrill::journal::known_runs(&firedrill::journal::journal_dir(state.path()));
+            left.extend(journals.into_iter().map(|run| format!("journal of run {run}")));
             left
         };
         on_its_clock(

@@ -273,7 +273,8 @@ fn a_test_that_panics_midway_leaves_nothing_behind() {
     let Some(_engine) = engine() else { return };
     use firedrill::env::{AnyEnvironment, Environment};
     let scenario = scenario(&format!("name: panics\n{WEB}\nfault: {{kind: container_pause, target: web}}\n"));
-    let Ok(AnyEnvironment::Docker(env)) = AnyEnvironment::for_scenario(&scenario, 7, &firedrill::journal::default_state_dir()) else {
+    let state = tempfile::tempdir().expect("a state folder");
+    let Ok(AnyEnvironment::Docker(env)) = AnyEnvironment::for_scenario(&scenario, 7, state.path()) else {
         panic!("a docker environment")
     };
     let run = env.run_id().to_string();
@@ -289,6 +290,14 @@ fn a_test_that_panics_midway_leaves_nothing_behind() {
     assert!(panicked.is_err());
     drop(env);
     assert_nothing_left();
+    // The journal of the drill that never reached its teardown is left for `recover`, which
+    // finds what it names already gone.
+    let survey = firedrill::recover::survey(state.path()).expect("the state folder reads");
+    let left = survey.runs.iter().find(|l| l.run == run).expect("the journal is a leftover");
+    assert!(!left.entries.is_empty());
+    for (entry, state) in &left.entries {
+        assert!(matches!(state, firedrill::recover::EntryState::NotInEffect(_)), "{}: {state:?}", entry.change);
+    }
 }
 
 /// The PostgreSQL failover drill beside these tests, with `--set` overrides.

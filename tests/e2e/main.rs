@@ -14,6 +14,7 @@ mod load;
 mod parse_robustness;
 mod probes;
 mod records;
+mod recover;
 mod reports;
 mod scenarios;
 mod simulate;
