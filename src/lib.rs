@@ -9,7 +9,9 @@
 //! `firedrill-net` sits below it; within it, modules use only those before them in this order
 //! (tests/e2e/layers.rs fails on a new back-edge): engine → env → drill → simulate → report.
 
-pub use firedrill_core::{dist, duration, journal, metrics, record, redact, rng, sample, scenario, score, text, timeline, word};
+pub use firedrill_core::{
+    dist, duration, journal, metrics, record, redact, rng, sample, scenario, score, text, timeline, word,
+};
 #[cfg(feature = "live")]
 pub use firedrill_net::{load, probe, process};
 #[cfg(feature = "docker")]

@@ -176,7 +176,13 @@ async fn recover_run(state_dir: &Path, left: &LeftRun, undid: &mut Vec<Undid>) -
                 started: jiff::Timestamp::now(),
                 pid: std::process::id(),
             };
-            (journal::Journal::create(&recovered_dir, begin)?, EnvironmentKind::Docker)
+            // Orphans of a run recovered before (a removal that failed then) add to its file.
+            let earlier = recovered_dir.join(format!("{}.jsonl", left.run));
+            let journal = match earlier.exists() {
+                true => journal::Journal::reopen(&earlier)?.0,
+                false => journal::Journal::create(&recovered_dir, begin)?,
+            };
+            (journal, EnvironmentKind::Docker)
         }
     };
     let mut undos: Vec<(Option<u64>, String, Undo)> =
@@ -185,7 +191,11 @@ async fn recover_run(state_dir: &Path, left: &LeftRun, undid: &mut Vec<Undid>) -
     for name in &left.labelled {
         let named = undos.iter().any(|(_, _, u)| matches!(u, Undo::RemoveContainer { container } if container == name));
         if !named {
-            undos.push((None, format!("container {name} (labelled with the run)"), Undo::RemoveContainer { container: name.clone() }));
+            undos.push((
+                None,
+                format!("container {name} (labelled with the run)"),
+                Undo::RemoveContainer { container: name.clone() },
+            ));
         }
     }
     if let Some(network) = &left.network {
@@ -199,7 +209,7 @@ async fn recover_run(state_dir: &Path, left: &LeftRun, undid: &mut Vec<Undid>) -
     for (entry, change, undo) in undos {
         let entry = match entry {
             Some(e) => e,
-            None => journal.apply(&change, undo.clone())?,
+            None => journal.apply(&change, undo.clone(), None)?,
         };
         let result = undo_change(environment, &left.run, &undo).await;
         if let Ok(done) = &result {
@@ -283,19 +293,40 @@ async fn labelled_resources() -> Result<Labelled, String> {
     Err("this firedrill is built without the `docker` environment".into())
 }
 
-/// The dead man's switch: waits until `at`, then undoes `undo` of run `run`. Run inside the
-/// helper container a fault starts with it (`firedrill deadman`); the drill removes that
-/// container when it lifts the fault itself, so this only acts when firedrill could not.
-pub fn deadman(run: &str, at: jiff::Timestamp, undo: &Undo) -> Result<String, RecoverError> {
+/// The dead man's switch of a drill, as its helper container runs it: every 100 ms, while
+/// the journal is there, each open change whose `lift_at` has passed is undone, but only when
+/// the journal can be locked, that is when its drill is dead (a live drill holds it and lifts
+/// its own faults) and no `recover` is at work. Each lift is recorded in the journal. Ends when
+/// the journal is gone (the drill ended, or it was recovered), or its drill is dead and no
+/// change is left for it to lift.
+pub fn deadman(journal: &Path) -> Result<Vec<Undid>, RecoverError> {
+    let every = std::time::Duration::from_millis(100);
     runtime()?.block_on(async {
-        let wait = at.duration_since(jiff::Timestamp::now());
-        if let Ok(wait) = std::time::Duration::try_from(wait) {
-            tokio::time::sleep(wait).await;
+        let mut lifted = Vec::new();
+        while journal.exists() {
+            let now = jiff::Timestamp::now();
+            let due = |e: &&OpenEntry| e.lift_at.is_some_and(|at| at <= now);
+            let contents = journal::read(journal)?;
+            let pending = contents.open.iter().any(|e| e.lift_at.is_some());
+            if !pending || contents.open.iter().any(|e| due(&e)) {
+                match journal::Journal::reopen(journal) {
+                    // Dead, and nothing of its to lift, ever: done.
+                    Ok(_) if !pending => break,
+                    Ok((held, contents)) => {
+                        for e in contents.open.iter().rev().filter(due) {
+                            let result = undo_change(contents.begin.environment, &contents.begin.run, &e.undo).await;
+                            if let Ok(done) = &result {
+                                held.done(e.entry, &format!("lifted by the dead man's switch: {done}"))?;
+                            }
+                            lifted.push(Undid { run: contents.begin.run.clone(), change: e.change.clone(), result });
+                        }
+                    }
+                    Err(JournalError::InUse { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            tokio::time::sleep(every).await;
         }
-        undo_change(EnvironmentKind::Docker, run, undo).await.map_err(|why| RecoverError::Environment {
-            run: run.into(),
-            action: "the dead man's switch could not undo the change".into(),
-            source: why.into(),
-        })
+        Ok(lifted)
     })
 }

@@ -87,9 +87,6 @@ pub enum CliError {
     /// Recovering what earlier drills left failed.
     #[error(transparent)]
     Recover(#[from] firedrill::recover::RecoverError),
-    /// The dead man's switch was given an undo it cannot read.
-    #[error("--undo: not an undo: {0}")]
-    DeadmanUndo(String),
     /// Earlier drills left changes applied, and `run` was not asked to recover them.
     #[error("{count} earlier drill(s) left changes applied (listed above): run `firedrill recover --all`, or `firedrill run --recover`, first")]
     Leftovers {

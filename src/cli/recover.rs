@@ -86,7 +86,10 @@ pub fn print_survey(out: &Output, survey: &Survey, state_dir: &Path) {
         out.println(&format!("(labelled containers not looked for: {why})"));
     }
     if survey.runs.is_empty() {
-        out.println(&format!("nothing left by earlier drills (journals in {})", firedrill::journal::journal_dir(state_dir).display()));
+        out.println(&format!(
+            "nothing left by earlier drills (journals in {})",
+            firedrill::journal::journal_dir(state_dir).display()
+        ));
         return;
     }
     for left in &survey.runs {
@@ -121,27 +124,27 @@ pub fn print_survey(out: &Output, survey: &Survey, state_dir: &Path) {
     out.println(&format!("{runs} run(s) left something: `firedrill recover --all` (or `--run ID`) undoes it"));
 }
 
-/// The dead man's switch of one change, as its helper container runs it (not for people).
+/// The dead man's switch of a drill, as its helper container runs it (not for people).
 #[derive(Args)]
 pub struct DeadmanArgs {
-    /// The run the change belongs to.
+    /// The drill's revert journal.
     #[arg(long)]
-    run: String,
-    /// When to undo it (RFC 3339).
-    #[arg(long)]
-    at: jiff::Timestamp,
-    /// The undo, as the journal writes it (JSON).
-    #[arg(long)]
-    undo: String,
+    journal: PathBuf,
 }
 
 impl DeadmanArgs {
-    /// Waits, then undoes the change; prints what it did.
+    /// Watches the journal until its drill ends; prints each lift.
     pub fn exec(self, out: &mut Output) -> Result<i32, CliError> {
-        let undo: firedrill::journal::Undo =
-            serde_json::from_str(&self.undo).map_err(|e| CliError::DeadmanUndo(e.to_string()))?;
-        let done = recover::deadman(&self.run, self.at, &undo)?;
-        out.println(&format!("dead man's switch of run {}: {done}", self.run));
-        Ok(EXIT_OK)
+        let mut code = EXIT_OK;
+        for u in recover::deadman(&self.journal)? {
+            match &u.result {
+                Ok(done) => out.println(&format!("lifted: {}: {done}", u.change)),
+                Err(why) => {
+                    out.eprintln(&format!("error: {}: {why}", u.change));
+                    code = EXIT_INVALID;
+                }
+            }
+        }
+        Ok(code)
     }
 }

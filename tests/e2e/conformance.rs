@@ -142,7 +142,9 @@ fn the_sim_environment_keeps_the_contracts() {
         [("db-failover.yaml", true), ("s3-block.yaml", true), ("node-drain.yaml", false), ("traffic-surge.yaml", false)]
     {
         let s = firedrill::scenario::load(&shipped(file)).unwrap_or_else(|e| panic!("{file} does not load:\n{e}"));
-        let Ok(AnyEnvironment::Sim(env)) = AnyEnvironment::for_scenario(&s, 42, std::path::Path::new("unused: sim journals nothing")) else {
+        let Ok(AnyEnvironment::Sim(env)) =
+            AnyEnvironment::for_scenario(&s, 42, std::path::Path::new("unused: sim journals nothing"))
+        else {
             panic!("{file}: a sim environment")
         };
         // In-process: nothing outside the process to leave behind.

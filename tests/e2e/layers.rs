@@ -14,8 +14,8 @@ const LAYERS: [&str; 6] = ["env", "recover", "engine", "drill", "simulate", "rep
 
 /// Modules re-exported from the crates below; always allowed.
 const BELOW: [&str; 16] = [
-    "dist", "duration", "journal", "metrics", "record", "redact", "rng", "sample", "scenario", "score", "text", "timeline",
-    "word", "load", "probe", "process",
+    "dist", "duration", "journal", "metrics", "record", "redact", "rng", "sample", "scenario", "score", "text",
+    "timeline", "word", "load", "probe", "process",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -36,9 +36,10 @@ impl Attached {
     /// Whether an HTTP request from this machine to its address gets an answer.
     fn serves(&self) -> bool {
         let ip = self.inspect("{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}");
-        let Ok(mut stream) =
-            std::net::TcpStream::connect_timeout(&format!("{ip}:8080").parse().expect("an address"), Duration::from_secs(2))
-        else {
+        let Ok(mut stream) = std::net::TcpStream::connect_timeout(
+            &format!("{ip}:8080").parse().expect("an address"),
+            Duration::from_secs(2),
+        ) else {
             return false;
         };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
@@ -51,7 +52,17 @@ impl Attached {
     /// The iptables rules in its network namespace, as `iptables -S` prints them.
     fn rules(&self) -> Vec<String> {
         let netns = format!("container:{}", self.name);
-        docker(&["run", "--rm", "--network", &netns, "--cap-add", "NET_ADMIN", "firedrill/base:latest", "iptables", "-S"])
+        docker(&[
+            "run",
+            "--rm",
+            "--network",
+            &netns,
+            "--cap-add",
+            "NET_ADMIN",
+            "firedrill/base:latest",
+            "iptables",
+            "-S",
+        ])
     }
 }
 
@@ -128,7 +139,9 @@ fn path(p: &Path) -> &str {
 /// What carries firedrill's label on the engine, and its networks.
 fn labelled() -> Vec<String> {
     let mut left = docker(&["ps", "-a", "--filter", "label=firedrill.run", "--format", "{{.Names}}"]);
-    left.extend(docker(&["network", "ls", "--format", "{{.Name}}"]).into_iter().filter(|n| n.starts_with("firedrill-")));
+    left.extend(
+        docker(&["network", "ls", "--format", "{{.Name}}"]).into_iter().filter(|n| n.starts_with("firedrill-")),
+    );
     left
 }
 
@@ -207,6 +220,12 @@ fn a_fault_with_a_duration_is_lifted_on_time_with_no_firedrill_running() {
     eprintln!("a 5 s pause whose firedrill died at 1 s was lifted {:.2} s after it took effect", lifted.as_secs_f64());
     assert!(lifted <= Duration::from_secs(6), "lifted after {lifted:?}");
     assert!(attached.serves());
+    let journal = dir.path().join("journal");
+    let text: String = firedrill::journal::known_runs(&journal)
+        .iter()
+        .map(|run| std::fs::read_to_string(journal.join(format!("{run}.jsonl"))).unwrap())
+        .collect();
+    assert!(text.contains("lifted by the dead man's switch: unpaused"), "{text}");
 
     // `run --recover` cleans what is left (the drill's own container, its network) and runs.
     let sim = dir.path().join("sim.yaml");
@@ -217,7 +236,7 @@ fn a_fault_with_a_duration_is_lifted_on_time_with_no_firedrill_running() {
         .unwrap();
     let (stdout, stderr) = texts(&out);
     assert!(stdout.contains("recovering what 1 earlier drill(s) left"), "{stdout}{stderr}");
-    assert!(stdout.contains("nothing to do: the container is not paused"), "{stdout}");
+    assert!(!stdout.contains("pause container web"), "the lifted pause is not open: {stdout}");
     assert_ne!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert_eq!(labelled(), Vec::<String>::new());
 }

@@ -158,6 +158,9 @@ pub enum Line {
         change: String,
         /// How to undo it.
         undo: Undo,
+        /// When its dead man's switch lifts it, should the drill not be there to: a fault's end.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lift_at: Option<Timestamp>,
     },
     /// A change undone, or found no longer in effect.
     Done {
@@ -181,6 +184,8 @@ pub struct OpenEntry {
     pub change: String,
     /// How to undo it.
     pub undo: Undo,
+    /// When its dead man's switch lifts it.
+    pub lift_at: Option<Timestamp>,
 }
 
 /// A journal as read back.
@@ -266,13 +271,13 @@ impl Journal {
 
     /// Journals a change about to be made, synced to disk before it returns: the change may
     /// be made once this is `Ok`, and must not be otherwise.
-    pub fn apply(&self, change: &str, undo: Undo) -> Result<u64, JournalError> {
+    pub fn apply(&self, change: &str, undo: Undo, lift_at: Option<Timestamp>) -> Result<u64, JournalError> {
         let entry = {
             let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
             file.1 += 1;
             file.1
         };
-        self.append(&Line::Apply { entry, at: Timestamp::now(), change: change.into(), undo })?;
+        self.append(&Line::Apply { entry, at: Timestamp::now(), change: change.into(), undo, lift_at })?;
         self.open.lock().unwrap_or_else(|e| e.into_inner()).insert(entry);
         Ok(entry)
     }
@@ -326,7 +331,9 @@ pub fn read(path: &Path) -> Result<Contents, JournalError> {
     for (n, line) in lines {
         match line {
             Line::Begin(_) => return Err(malformed(n, "a second `begin`")),
-            Line::Apply { entry, at, change, undo } => open.push(OpenEntry { entry, at, change, undo }),
+            Line::Apply { entry, at, change, undo, lift_at } => {
+                open.push(OpenEntry { entry, at, change, undo, lift_at })
+            }
             Line::Done { entry, .. } => open.retain(|e| e.entry != entry),
         }
     }
@@ -446,7 +453,7 @@ mod tests {
     fn a_drill_that_undid_everything_leaves_no_journal() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::create(dir.path(), begin("r1")).unwrap();
-        let e = j.apply("pause web", unpause("abc")).unwrap();
+        let e = j.apply("pause web", unpause("abc"), None).unwrap();
         j.done(e, "reverted by the drill").unwrap();
         assert_eq!(j.close().unwrap(), None);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
@@ -456,8 +463,9 @@ mod tests {
     fn a_journal_is_a_leftover_only_once_its_drill_let_go() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::create(dir.path(), begin("r1")).unwrap();
-        let a = j.apply("start web", Undo::RemoveContainer { container: "firedrill-r1-web".into() }).unwrap();
-        j.apply("pause web", unpause("abc")).unwrap();
+        let a = j.apply("start web", Undo::RemoveContainer { container: "firedrill-r1-web".into() }, None).unwrap();
+        let lift_at = Timestamp::now();
+        j.apply("pause web", unpause("abc"), Some(lift_at)).unwrap();
         j.done(a, "removed").unwrap();
         // Held by the drill: not a leftover, but a known run.
         assert!(leftovers(dir.path()).0.is_empty());
@@ -470,12 +478,14 @@ mod tests {
         assert_eq!(found[0].open.len(), 1);
         assert_eq!(found[0].open[0].undo, unpause("abc"));
         assert_eq!(found[0].open[0].entry, 2);
+        assert_eq!(found[0].open[0].lift_at, Some(lift_at));
+        assert_eq!(found[0].open[0].lift_at, Some(lift_at));
 
         // Recovered: the undo is recorded in the same file, numbered on.
         let (again, contents) = Journal::reopen(&kept).unwrap();
         assert!(matches!(Journal::reopen(&kept), Err(JournalError::InUse { .. })));
         again.done(contents.open[0].entry, "recovered: unpaused").unwrap();
-        assert_eq!(again.apply("x", unpause("y")).unwrap(), 3);
+        assert_eq!(again.apply("x", unpause("y"), None).unwrap(), 3);
         drop(again);
         let text = std::fs::read_to_string(&kept).unwrap();
         assert!(text.contains("recovered: unpaused"), "{text}");
@@ -485,7 +495,7 @@ mod tests {
     fn a_line_cut_short_by_a_crash_is_a_change_never_made() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::create(dir.path(), begin("r2")).unwrap();
-        j.apply("pause web", unpause("abc")).unwrap();
+        j.apply("pause web", unpause("abc"), None).unwrap();
         let path = j.close().unwrap().unwrap();
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(br#"{"line":"apply","entry":2,"at":"2026-"#).unwrap();

@@ -115,7 +115,7 @@ impl Inner {
             n => format!("{}-{}-{n}", self.network, spec.name),
         };
         let removal = crate::journal::Undo::RemoveContainer { container: name.clone() };
-        let entry = self.journal(&format!("start container {name} ({})", spec.image), removal.clone())?;
+        let entry = self.journal(&format!("start container {name} ({})", spec.image), removal.clone(), None)?;
         self.created.borrow_mut().push((entry, removal));
         let mut request = image
             .with_network(self.network.clone())

@@ -37,7 +37,9 @@ pub enum DockerError {
     #[error("the path of this firedrill executable is unknown, so no dead man's switch can be started")]
     NoExecutable,
     /// The engine is reached over TCP, so no dead man's switch can be handed its socket.
-    #[error("the Docker Engine is not reached through a Unix socket (DOCKER_HOST), so no dead man's switch can reach it")]
+    #[error(
+        "the Docker Engine is not reached through a Unix socket (DOCKER_HOST), so no dead man's switch can reach it"
+    )]
     NoDeadmanSocket,
     /// No client for the Docker Engine could be made (bad `DOCKER_HOST`). Shared, because it
     /// is found once and reported by every operation.

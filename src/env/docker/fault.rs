@@ -12,8 +12,8 @@ use testcontainers::bollard::models::NetworkDisconnectRequest;
 use testcontainers::bollard::query_parameters::{KillContainerOptions, StopContainerOptions};
 use testcontainers::bollard::Docker;
 
-use super::error::DockerError;
 use super::changes::Change;
+use super::error::DockerError;
 use super::{drain, undo, Inner};
 use crate::env::{EnvError, FaultGuard};
 use crate::journal::Undo;
@@ -72,7 +72,7 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
                 docker.stop_container(&t.id, Some(options)).await.map_err(api)?;
                 return Ok(None);
             }
-            let c = change(Undo::StartContainer { container: t.id.clone() }).await?;
+            let c = change(Undo::StartContainer { container: t.id.clone() })?;
             let made = docker.stop_container(&t.id, Some(options)).await.map_err(api);
             inner.made(c, made).await.map(|c| Some(Revert::Change(c)))
         }
@@ -93,12 +93,12 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
                 kill.await?;
                 return Ok(None);
             }
-            let c = change(Undo::StartContainer { container: t.id.clone() }).await?;
+            let c = change(Undo::StartContainer { container: t.id.clone() })?;
             inner.made(c, kill.await).await.map(|c| Some(Revert::Change(c)))
         }
         Fault::ContainerPause { target, .. } => {
             let t = inner.target(target)?;
-            let c = change(Undo::UnpauseContainer { container: t.id.clone() }).await?;
+            let c = change(Undo::UnpauseContainer { container: t.id.clone() })?;
             let made = docker.pause_container(&t.id).await.map_err(api);
             inner.made(c, made).await.map(|c| Some(Revert::Change(c)))
         }
@@ -107,7 +107,7 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
         Fault::ContainerRestart { target, grace_period } => {
             let t = inner.target(target)?;
             let options = StopContainerOptions { t: Some(secs(grace_period.0)), ..Default::default() };
-            let c = change(Undo::StartContainer { container: t.id.clone() }).await?;
+            let c = change(Undo::StartContainer { container: t.id.clone() })?;
             let made = docker.stop_container(&t.id, Some(options)).await.map_err(api);
             inner.made(c, made).await.map(|c| Some(Revert::Change(c)))
         }
@@ -115,7 +115,7 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
             let t = inner.target(target)?;
             let undo =
                 Undo::ReconnectContainer { container: t.id.clone(), network: t.network.clone(), aliases: t.aliases };
-            let c = change(undo).await?;
+            let c = change(undo)?;
             let request = NetworkDisconnectRequest { container: t.id.clone(), force: Some(true) };
             let made = docker.disconnect_network(&t.network, request).await.map_err(api);
             inner.made(c, made).await.map(|c| Some(Revert::Change(c)))
@@ -134,7 +134,7 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
                 None => None,
             };
             let rules = block_rules(peer_ip.as_deref(), *mode);
-            let c = change(Undo::DeleteIptablesRules { container: t.id.clone(), rules: rules.clone() }).await?;
+            let c = change(Undo::DeleteIptablesRules { container: t.id.clone(), rules: rules.clone() })?;
             let script = rules.iter().map(|r| format!("iptables -I {r}")).collect::<Vec<_>>().join(" && ");
             let made = inner.iptables(&t.id, &script).await.map_err(failed);
             inner.made(c, made).await.map(|c| Some(Revert::Change(c)))
@@ -189,14 +189,19 @@ async fn revert_one(inner: &Inner, revert: &Revert) -> Result<(), DockerError> {
 }
 
 impl Inner {
-    /// Journals a change `fault` is about to make, with its dead man's switch: a helper that
-    /// undoes it when the fault's `duration` is over (or, for a fault without one, when the
-    /// drill's deadline is), should this firedrill be dead by then.
-    async fn journal_change(&self, fault: &Fault, undo: Undo) -> Result<Change, DockerError> {
-        // The drill's own revert comes first; the switch is for when there is no drill.
-        let margin = Duration::from_millis(500);
-        let lift_after = fault.duration().map_or(self.drill.deadline, |d| d.0) + margin;
-        self.change(&fault.describe(), undo, Some(lift_after)).await
+    /// Journals a change `fault` is about to make, for the dead man's switch to lift when the
+    /// fault's `duration` is over (or, for a fault without one, when the drill's deadline is),
+    /// should this firedrill be dead by then.
+    fn journal_change(&self, fault: &Fault, undo: Undo) -> Result<Change, DockerError> {
+        // The switch acts only once the drill is dead (its journal unlocked), so it needs no
+        // margin over the drill's own revert. The time runs from before the change, so a
+        // stop's grace period is still to come.
+        let grace = match fault {
+            Fault::ContainerStop { grace_period, .. } | Fault::ContainerRestart { grace_period, .. } => grace_period.0,
+            _ => Duration::ZERO,
+        };
+        let lift_after = fault.duration().map_or(self.drill.deadline, |d| d.0) + grace;
+        self.change(&fault.describe(), undo, lift_after)
     }
 
     /// Runs `script` (iptables commands) in container `id`'s network namespace, from a helper

@@ -24,7 +24,7 @@ mod probes;
 mod slo;
 pub mod undo;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -86,8 +86,6 @@ struct Inner {
     drill: DrillInfo,
     /// The revert journal, from the start of `prepare`.
     journal: RefCell<Option<crate::journal::Journal>>,
-    /// The dead man's switches started, which numbers their names.
-    deadmen: Cell<u32>,
     /// What the drill created (containers, its network): journal entries undone at teardown.
     created: RefCell<Vec<(u64, crate::journal::Undo)>>,
     /// This firedrill executable, mounted into every provisioned container at
@@ -121,7 +119,6 @@ impl DockerEnv {
             stack,
             drill,
             journal: RefCell::default(),
-            deadmen: Cell::default(),
             created: RefCell::default(),
             exe: std::env::current_exe().ok(),
             docker: Docker::connect_with_local_defaults().map_err(Arc::new),
@@ -172,11 +169,11 @@ impl Inner {
     /// a standby, each ready before the next.
     async fn prepare(&self) -> Result<(), DockerError> {
         self.docker()?.ping().await.map_err(DockerError::Unreachable)?;
-        self.open_journal()?;
+        self.open_journal().await?;
         *self.started.borrow_mut() = Some(jiff::Timestamp::now().as_second());
         self.attach().await?;
         let network = crate::journal::Undo::RemoveNetwork { network: self.network.clone() };
-        let entry = self.journal(&format!("create network {}", self.network), network.clone())?;
+        let entry = self.journal(&format!("create network {}", self.network), network.clone(), None)?;
         self.created.borrow_mut().push((entry, network));
         for spec in self.stack.containers.iter().filter(|c| !c.standby) {
             let node = self.place(spec.node.as_ref(), &[]);

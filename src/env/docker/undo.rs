@@ -216,9 +216,12 @@ pub(super) async fn iptables(docker: &Docker, run: &str, id: &str, script: &str)
         }),
         ..Default::default()
     };
-    let created = docker.create_container(None::<testcontainers::bollard::query_parameters::CreateContainerOptions>, body).await.map_err(DockerError::api(
-        format!("creating the network helper ({HELPER_IMAGE}; scripts/setup-docker builds it)"),
-    ))?;
+    let created = docker
+        .create_container(None::<testcontainers::bollard::query_parameters::CreateContainerOptions>, body)
+        .await
+        .map_err(DockerError::api(format!(
+            "creating the network helper ({HELPER_IMAGE}; scripts/setup-docker builds it)"
+        )))?;
     let result = async {
         docker.start_container(&created.id, None).await.map_err(DockerError::api("starting the network helper"))?;
         let code = wait_exit(docker, &created.id).await?;
@@ -262,38 +265,34 @@ async fn wait_exit(docker: &Docker, id: &str) -> Result<i64, DockerError> {
     })
 }
 
-/// Starts the dead man's switch of a change: a container, labelled with the run, that sleeps
-/// until `at` and then undoes the change with this firedrill executable (mounted read-only)
-/// through the engine's socket, unless the drill removed it first. Named after the run and
-/// the journal entry, so the journal can name it before it exists.
+/// Starts a drill's dead man's switch: a container, labelled with the run, that runs this
+/// firedrill executable (mounted read-only) with the engine's socket and the journal folder,
+/// and lifts each journalled fault when its time is up if the drill's journal is no longer
+/// held, that is if the drill is dead ([`crate::recover::deadman`]). It ends with the journal.
 pub(super) async fn start_deadman(
     docker: &Docker,
     run: &str,
     name: &str,
     exe: &std::path::Path,
-    at: jiff::Timestamp,
-    undo: &Undo,
+    journal_dir: &std::path::Path,
 ) -> Result<(), DockerError> {
     let socket = local_socket().ok_or(DockerError::NoDeadmanSocket)?;
-    let json = serde_json::to_string(undo).expect("an undo serializes");
     let body = ContainerCreateBody {
         image: Some(HELPER_IMAGE.into()),
         cmd: Some(vec![
             super::EXE_IN_CONTAINER.into(),
             "deadman".into(),
-            "--run".into(),
-            run.into(),
-            "--at".into(),
-            at.to_string(),
-            "--undo".into(),
-            json,
+            "--journal".into(),
+            format!("/journal/{run}.jsonl"),
         ]),
         labels: Some(HashMap::from([(RUN_LABEL.to_string(), run.to_string())])),
         host_config: Some(HostConfig {
             binds: Some(vec![
                 format!("{}:{}:ro", exe.display(), super::EXE_IN_CONTAINER),
                 format!("{}:/var/run/docker.sock", socket.display()),
+                format!("{}:/journal", journal_dir.display()),
             ]),
+            network_mode: Some("none".into()),
             ..Default::default()
         }),
         ..Default::default()
