@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// Who runs the drill, recorded in the results.
     #[arg(long)]
     operator: Option<String>,
+    /// Stop at once when this file appears: the drill in progress reverts its fault and ends
+    /// aborted, the remaining drills are not run (SIGUSR1 does the same).
+    #[arg(long, value_name = "FILE")]
+    kill_switch: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -85,6 +89,14 @@ impl RunArgs {
                 return Ok(EXIT_INVALID);
             }
         }
+        // A switch already pulled would abort every drill: say so before anything is injected.
+        if let Some(file) = self.kill_switch.as_ref().filter(|f| f.exists()) {
+            out.eprintln(&format!(
+                "error: the kill switch {} already exists: nothing was run; remove it to run drills",
+                file.display()
+            ));
+            return Ok(EXIT_INVALID);
+        }
         let seed = self.seed.unwrap_or_else(random_seed);
         let formats: Vec<Format> = self
             .report
@@ -115,6 +127,7 @@ impl RunArgs {
             real_time: self.pace == Pace::Real,
             on_event: progress.as_ref().map(|_| &show as &dyn Fn(&Event)),
             operator: self.operator,
+            kill_switch: self.kill_switch,
         };
         let mut code = EXIT_OK;
         let mut summary = Vec::new();
@@ -157,7 +170,12 @@ impl RunArgs {
             print_run(out, s, &run, self.repeat);
             code = code.max(run.exit_code());
             let cancelled = run.drills.iter().any(|(r, _)| r.outcome == Outcome::Cancelled);
+            let killed = run.drills.iter().find_map(|(r, _)| r.timeline.kill_switch().map(str::to_string));
             summary.push((s.name.clone(), run));
+            if let Some(switch) = killed {
+                out.eprintln(&format!("kill switch pulled ({switch}): the remaining drills were not run"));
+                break;
+            }
             if cancelled {
                 out.eprintln("interrupted: the remaining drills were not run");
                 break;
@@ -250,6 +268,7 @@ impl Progress {
             EventKind::Cancelled => "interrupted: reverting".into(),
             EventKind::DeadlineReached => "deadline reached: reverting".into(),
             EventKind::StopConditionReached { probe, .. } => format!("stop condition on `{probe}`: aborting"),
+            EventKind::KillSwitch { switch } => format!("kill switch pulled ({switch}): reverting at once"),
             _ => return,
         };
         if self.bar.is_hidden() {

@@ -250,11 +250,21 @@ impl View {
                     None => format!("ESCALATION: the procedure ran past {}", secs(*after_us as f64 / 1e6)),
                 },
                 EventKind::RecoveryConfirmed => "recovery confirmed (stable healthy window)".into(),
-                EventKind::StopConditionReached { probe, failing_for_us } => {
-                    let text = format!(
-                        "stop condition: `{probe}` failing for {}; drill aborted",
-                        secs(*failing_for_us as f64 / 1e6)
-                    );
+                EventKind::StopConditionReached { probe, failing_for_us, breach } => {
+                    let held = secs(*failing_for_us as f64 / 1e6);
+                    let text = match breach {
+                        None => format!("stop condition: `{probe}` failing for {held}; drill aborted"),
+                        Some(breach) => {
+                            format!(
+                                "stop condition: `{probe}` over its safety limit for {held} ({breach}); drill aborted"
+                            )
+                        }
+                    };
+                    warnings.push(text.clone());
+                    text
+                }
+                EventKind::KillSwitch { switch } => {
+                    let text = format!("kill switch pulled ({switch}): drill stopped at once, fault reverted");
                     warnings.push(text.clone());
                     text
                 }

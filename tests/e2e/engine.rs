@@ -277,8 +277,9 @@ fn a_stop_condition_aborts_the_drill_and_reverts_the_fault_once() {
     let t0 = t0(&r);
     let stop = events(&r.timeline.events, |k| matches!(k, EventKind::StopConditionReached { .. }));
     assert_eq!(stop.len(), 1);
-    let EventKind::StopConditionReached { probe, failing_for_us } = &stop[0].kind else { unreachable!() };
+    let EventKind::StopConditionReached { probe, failing_for_us, breach } = &stop[0].kind else { unreachable!() };
     assert_eq!(probe, "app");
+    assert_eq!(*breach, None, "a probe_failing condition breaches no SLO limit");
     assert!((5 * S..6 * S).contains(failing_for_us), "failing for {failing_for_us}");
     // Aborted about 5 s after the first failed sample, not at the 10-minute deadline.
     let first_fail = events(&r.timeline.events, |k| matches!(k, EventKind::Sample { ok: false, .. }))[0].t_us;

@@ -34,6 +34,7 @@ fn drills(file: &str, sets: &[&str]) -> ScenarioRun {
         real_time: false,
         on_event: None,
         operator: Some("On-call SRE".into()),
+        kill_switch: None,
     };
     let mut run = run_scenario(&scenario, &opts).unwrap_or_else(|e| panic!("{file} does not run:\n{e}"));
     for (record, _) in &mut run.drills {
