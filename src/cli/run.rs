@@ -81,6 +81,15 @@ impl RunArgs {
             }
         };
         let out: &Output = out;
+        // A switch already pulled would abort every drill: say so before anything is injected
+        // (or a reports folder made).
+        if let Some(file) = self.kill_switch.as_ref().filter(|f| f.exists()) {
+            out.eprintln(&format!(
+                "error: the kill switch {} already exists: nothing was run; remove it to run drills",
+                file.display()
+            ));
+            return Ok(EXIT_INVALID);
+        }
         // A drill is not cheap to run again: refuse before anything is injected rather than
         // find out, after it, that its record has nowhere to go.
         if let Some(dir) = (!self.no_write).then_some(&self.reports) {
@@ -88,14 +97,6 @@ impl RunArgs {
                 out.error(&e);
                 return Ok(EXIT_INVALID);
             }
-        }
-        // A switch already pulled would abort every drill: say so before anything is injected.
-        if let Some(file) = self.kill_switch.as_ref().filter(|f| f.exists()) {
-            out.eprintln(&format!(
-                "error: the kill switch {} already exists: nothing was run; remove it to run drills",
-                file.display()
-            ));
-            return Ok(EXIT_INVALID);
         }
         let seed = self.seed.unwrap_or_else(random_seed);
         let formats: Vec<Format> = self

@@ -19,3 +19,4 @@ mod scenarios;
 mod simulate;
 mod snapshots;
 mod stack;
+mod stops;

@@ -302,12 +302,20 @@ fn availability(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> (Measurem
             tracker.flaps,
         );
     }
-    let mttd = match tracker.first_failure {
-        Some(t) => Measurement::exact(secs(t - t0)),
+    // A drill stopped early saw no impact only for as long as it looked: that is no evidence
+    // that the fault has none.
+    let unseen = || match stopped_early(timeline) {
+        Some(why) => Measurement::NotMeasured {
+            reason: format!("{why} {:.1} s after the fault, before any impact was seen", secs(last_t - t0)),
+        },
         None => Measurement::NoImpact,
     };
+    let mttd = match tracker.first_failure {
+        Some(t) => Measurement::exact(secs(t - t0)),
+        None => unseen(),
+    };
     let rto = match (tracker.first_failure, tracker.recovered) {
-        (None, _) => Measurement::NoImpact,
+        (None, _) => unseen(),
         (Some(_), Some((last_fail, start))) => {
             // Recovery happened between the last failed sample and the first ok one of the
             // stable window: report the middle, and half the gap as the uncertainty.
@@ -665,6 +673,22 @@ mod tests {
             .done();
         let m = compute(&tl, &spec(&["api"]));
         assert!(matches!(m.rto, Measurement::NotMeasured { ref reason } if reason.contains("aborted")), "{:?}", m.rto);
+    }
+
+    #[test]
+    fn a_drill_stopped_early_before_any_impact_measured_nothing() {
+        let tl = T::default()
+            .fault(0)
+            .samples("api", S, 3 * S, S, true)
+            .push(3 * S, EventKind::KillSwitch { switch: "signal SIGUSR1".into() })
+            .done();
+        let m = compute(&tl, &spec(&["api"]));
+        for measured in [&m.mttd, &m.rto] {
+            assert!(
+                matches!(measured, Measurement::NotMeasured { reason } if reason == "the drill was stopped by the kill switch 2.0 s after the fault, before any impact was seen"),
+                "{measured:?}"
+            );
+        }
     }
 
     #[test]
