@@ -256,7 +256,7 @@ impl View {
                         None => format!("stop condition: `{probe}` failing for {held}; drill aborted"),
                         Some(breach) => {
                             format!(
-                                "stop condition: `{probe}` over its safety limit for {held} ({breach}); drill aborted"
+                                "stop condition: `{probe}` over its safety limit for {held}: {breach}; drill aborted"
                             )
                         }
                     };
