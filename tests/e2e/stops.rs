@@ -185,3 +185,55 @@ fn a_kill_switch_already_pulled_refuses_to_run_anything() {
     assert!(stderr.contains(&said), "{stderr}");
     assert!(!reports.exists(), "nothing ran, nothing was written");
 }
+
+/// An `slo_breach` on the real Docker engine: a paused web server makes its users' requests
+/// time out, and the drill stops once the window is past the safety limit, unpausing it.
+#[test]
+fn an_slo_breach_on_real_containers_aborts_and_reverts() {
+    let Some(_engine) = crate::docker::engine() else { return };
+    let s = crate::common::scenario(
+        r#"
+name: slo-breach
+environment:
+  kind: docker
+  containers:
+    - name: web
+      command: [python3, -m, http.server, "8080"]
+      ready: {port: 8080}
+probes:
+  - name: users
+    check: {kind: slo, url: "http://${web:8080}/", rate: 50/s, p95: 200ms, max_error_percent: 1, window: 1s, request_timeout: 500ms}
+    interval: 100ms
+fault: {kind: container_pause, target: web}
+stop_conditions:
+  - {kind: slo_breach, probe: users, max_error_percent: 50, for: 500ms}
+deadline: 60s
+"#,
+    );
+    let record = firedrill::drill::drill_once(&s, 1, 1, true, None).expect("the drill runs");
+    let left = crate::docker::docker(&["ps", "-a", "--filter", "label=firedrill.run", "--format", "{{.Names}}"]);
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+    assert_eq!(record.outcome, Outcome::Aborted, "{:#?}", record.timeline.events);
+    let (t, breach) = record
+        .timeline
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::StopConditionReached { probe, breach, .. } if probe == "users" => Some((e.t_us, *breach)),
+            _ => None,
+        })
+        .expect("the stop condition was reached");
+    let breach = breach.expect("the limit and the value measured");
+    assert_eq!(breach.limit, firedrill::timeline::SloLimit::ErrorPercent);
+    assert!(breach.measured > 50.0 && breach.max == 50.0, "{breach:?}");
+    // Requests time out after 0.5 s, the window is 1 s, the limit must hold 0.5 s: well
+    // within 10 s of the pause, not at the 60 s deadline.
+    let t0 = record.timeline.t0().expect("the fault was active");
+    assert!(t - t0 < 10_000_000, "aborted {} µs after the pause", t - t0);
+    let reverted = record
+        .timeline
+        .events
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::FaultReverted { reason } if reason == "aborted by stop condition"));
+    assert!(reverted, "{:#?}", record.timeline.events);
+}
