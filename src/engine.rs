@@ -1,9 +1,12 @@
 //! The engine: runs one drill of a scenario in an environment and records its timeline.
 //!
 //! Lifecycle: prepare → probes start → steady state → inject → procedure, while waiting for
-//! stable recovery, the deadline, a stop condition or cancellation → revert → ledger read-back
-//! → steady state after → teardown. The fault is reverted on every path out of the wait,
-//! including errors, panics and Ctrl-C. The engine emits events and never formats output.
+//! stable recovery, the deadline, a stop condition or an interruption → revert → ledger
+//! read-back → steady state after → teardown. The fault is reverted on every path out of the
+//! wait, including errors, panics, Ctrl-C and the kill switch. An interruption ([`Interrupt`])
+//! is watched in every phase but the read-back (evidence of data loss, bounded by its
+//! timeout), and never cuts an inject short: its guard is needed to undo it. The engine emits
+//! events and never formats output.
 //!
 //! Time comes from tokio's clock: a paused runtime makes the same code run in virtual time.
 
@@ -457,7 +460,13 @@ async fn lifecycle<E: Environment>(
 
     // An interrupted drill stops at once: nobody waits for the system to settle.
     if !matches!(waited, Ok(WaitEnd::Interrupted(..))) {
-        let after = steady(scenario, rec).await;
+        // The fault is reverted: an interruption now only ends the wait for the system to
+        // settle, but is recorded, so that the invocation stops after this drill.
+        let after = tokio::select! {
+            biased;
+            interrupt = cancel.as_mut() => return interrupt.record(rec),
+            after = steady(scenario, rec) => after,
+        };
         rec.record(EventKind::SteadyState { phase: Phase::After, ok: after.is_ok(), detail: after.err() });
     }
     end

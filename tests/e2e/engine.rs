@@ -50,6 +50,8 @@ struct Shared {
 #[derive(Default)]
 struct TestEnv {
     broken_before: bool,
+    /// Broken from the inject on, whatever is done (reverting included).
+    stays_broken: bool,
     inject_fails: bool,
     heals_after: Option<Duration>,
     steps: Vec<Step>,
@@ -83,6 +85,9 @@ impl TestEnv {
             return false;
         }
         let Some(at) = self.injected_at.get() else { return true };
+        if self.stays_broken {
+            return false;
+        }
         self.shared.reverted_at.get().is_some()
             || self.fixed.get()
             || self.heals_after.is_some_and(|d| at.elapsed() >= d)
@@ -725,4 +730,17 @@ fn the_kill_switch_between_the_faults_of_a_sequence_reverts_those_injected() {
     assert_eq!(reverts[0].t_us, 10 * S);
     assert!(!has(&r.timeline.events, |k| *k == EventKind::FaultActive));
     assert_eq!(env.teardowns.get(), 1);
+}
+
+#[test]
+fn the_kill_switch_after_the_revert_ends_the_wait_for_the_steady_state() {
+    let s = with_app_probe("{ kind: db_failover }", "deadline: 30s\n");
+    let env = TestEnv { stays_broken: true, ..Default::default() };
+    // The deadline passes about 33 s in; the steady state after would be awaited for 60 s.
+    let r = drill_in(&s, &env, 1, 1, None, kill_switch_at(50)).expect("the drill runs");
+    assert_eq!(r.outcome, Outcome::Aborted);
+    assert_reverted_once(&r, &env, "deadline reached");
+    assert_eq!(time_of(&r, |k| matches!(k, EventKind::KillSwitch { .. })), 50 * S);
+    assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::SteadyState { phase: Phase::After, .. })));
+    assert!(r.timeline.events.last().unwrap().t_us < 51 * S, "ended at once");
 }
