@@ -203,18 +203,21 @@ impl From<()> for Interrupt {
 }
 
 impl Interrupt {
+    /// The drill's outcome.
+    fn outcome(&self) -> Outcome {
+        match self {
+            Interrupt::Cancel => Outcome::Cancelled,
+            Interrupt::KillSwitch { .. } => Outcome::Aborted,
+        }
+    }
+
     /// Records the interruption and gives the outcome it makes.
     fn record(&self, rec: &Recorder<'_>) -> Outcome {
-        match self {
-            Interrupt::Cancel => {
-                rec.record(EventKind::Cancelled);
-                Outcome::Cancelled
-            }
-            Interrupt::KillSwitch { switch } => {
-                rec.record(EventKind::KillSwitch { switch: switch.clone() });
-                Outcome::Aborted
-            }
-        }
+        rec.record(match self {
+            Interrupt::Cancel => EventKind::Cancelled,
+            Interrupt::KillSwitch { switch } => EventKind::KillSwitch { switch: switch.clone() },
+        });
+        self.outcome()
     }
 
     /// Why the fault is reverted, as the timeline says it.
@@ -383,7 +386,7 @@ enum WaitEnd {
     /// A stop condition was reached.
     Stopped,
     /// Cancelled or killed from outside (already recorded).
-    Interrupted(Interrupt, Outcome),
+    Interrupted(Interrupt),
     /// The environment failed.
     Failed(String),
 }
@@ -422,7 +425,7 @@ async fn lifecycle<E: Environment>(
     let (end, reason) = match &waited {
         Ok(WaitEnd::Outcome(o)) => (*o, o.describe().to_string()),
         Ok(WaitEnd::Stopped) => (Outcome::Aborted, "aborted by stop condition".to_string()),
-        Ok(WaitEnd::Interrupted(interrupt, o)) => (*o, interrupt.revert_reason()),
+        Ok(WaitEnd::Interrupted(interrupt)) => (interrupt.outcome(), interrupt.revert_reason()),
         Ok(WaitEnd::Failed(e)) => (Outcome::Error, format!("error: {e}")),
         Err(_) => (Outcome::Error, "engine panic".to_string()),
     };
@@ -458,10 +461,10 @@ async fn lifecycle<E: Environment>(
         rec.record(kind);
     }
 
-    // An interrupted drill stops at once: nobody waits for the system to settle.
-    if !matches!(waited, Ok(WaitEnd::Interrupted(..))) {
-        // The fault is reverted: an interruption now only ends the wait for the system to
-        // settle, but is recorded, so that the invocation stops after this drill.
+    // An interrupted drill stops at once: nobody waits for the system to settle. With the
+    // fault reverted, an interruption only ends that wait, but is recorded, so that the
+    // invocation stops after this drill.
+    if !matches!(waited, Ok(WaitEnd::Interrupted(_))) {
         let after = tokio::select! {
             biased;
             interrupt = cancel.as_mut() => return interrupt.record(rec),
@@ -598,8 +601,8 @@ async fn wait_for_recovery<E: Environment>(
         tokio::select! {
             biased;
             interrupt = cancel.as_mut() => {
-                let outcome = interrupt.record(rec);
-                return WaitEnd::Interrupted(interrupt, outcome);
+                interrupt.record(rec);
+                return WaitEnd::Interrupted(interrupt);
             }
             _ = sleep_until(deadline) => {
                 rec.record(EventKind::DeadlineReached);
