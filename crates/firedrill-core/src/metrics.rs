@@ -266,8 +266,8 @@ fn availability(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> (Measurem
     let mut tracker = RecoveryTracker::new(spec);
     let mut last_t = t0;
     // Recovery is looked for only while the drill waited for it: once it gave up (deadline,
-    // stop condition, kill switch, interruption) the fault is reverted, and the health that follows is
-    // the revert's doing, not a recovery.
+    // stop condition, kill switch, interruption) the fault is reverted, and the health that
+    // follows is the revert's doing, not a recovery.
     let gave_up = timeline
         .events
         .iter()

@@ -493,6 +493,6 @@ stop_conditions:
     fn an_slo_breach_without_its_for_is_a_parse_error() {
         let text = "name: s\nfault: { kind: db_failover }\nstop_conditions:\n  - { kind: slo_breach, probe: users, p95: 1s }\n";
         let e = crate::scenario::parse(text, Path::new("s.yaml")).unwrap_err().to_string();
-        assert!(e.contains("for"), "{e}");
+        assert!(e.contains("s.yaml:4:5: missing field `for`"), "{e}");
     }
 }
