@@ -237,3 +237,37 @@ deadline: 60s
         .any(|e| matches!(&e.kind, EventKind::FaultReverted { reason } if reason == "aborted by stop condition"));
     assert!(reverted, "{:#?}", record.timeline.events);
 }
+
+#[test]
+fn the_plan_states_each_stop_condition_and_its_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.yaml");
+    std::fs::write(
+        &path,
+        r#"name: plan-slo
+environment:
+  kind: docker
+  containers:
+    - name: web
+      command: [python3, -m, http.server, "8080"]
+      ready: {port: 8080}
+probes:
+  - name: users
+    check: {kind: slo, url: "http://${web:8080}/", rate: 50/s, p95: 200ms}
+fault: {kind: container_pause, target: web}
+stop_conditions:
+  - {kind: slo_breach, probe: users, max_error_percent: 50, p99: 2s, for: 500ms}
+  - {kind: probe_failing, probe: users, for: 1m}
+"#,
+    )
+    .unwrap();
+    let out = run(&["plan", path.to_str().unwrap()]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    for line in [
+        "stop condition: abort and revert if `users` has errors > 50% or p99 > 2s for 500ms",
+        "stop condition: abort and revert if `users` fails for 1m",
+    ] {
+        assert!(stdout.contains(line), "missing `{line}` in:\n{stdout}");
+    }
+}
