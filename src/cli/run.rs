@@ -268,7 +268,12 @@ impl Progress {
             EventKind::RevertFailed { error } => format!("REVERT FAILED: {error}"),
             EventKind::Cancelled => "interrupted: reverting".into(),
             EventKind::DeadlineReached => "deadline reached: reverting".into(),
-            EventKind::StopConditionReached { probe, .. } => format!("stop condition on `{probe}`: aborting"),
+            EventKind::StopConditionReached { probe, breach: None, .. } => {
+                format!("stop condition on `{probe}`: aborting")
+            }
+            EventKind::StopConditionReached { probe, breach: Some(breach), .. } => {
+                format!("stop condition on `{probe}` ({breach}): aborting")
+            }
             EventKind::KillSwitch { switch } => format!("kill switch pulled ({switch}): reverting at once"),
             _ => return,
         };
