@@ -3,11 +3,12 @@
 //! renderings of the records (`report::write_renderings`) are written above it, by the caller.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::engine::{self, Clock, DrillOptions};
+use crate::engine::{self, Clock, DrillOptions, Interrupt};
 use crate::env::{AnyEnvironment, Environment};
 use crate::metrics::{self, Measurement, MetricSpec};
 use crate::record::{fallback_dirs, load_history, write_record, ClockKind, DrillRecord, RecordError, Saved, Skipped};
@@ -48,6 +49,9 @@ pub struct RunOptions<'a> {
     pub operator: Option<String>,
     /// firedrill's state folder, where drills journal their changes ([`crate::journal`]).
     pub state_dir: PathBuf,
+    /// A file whose appearance stops the drill in progress at once, its fault reverted, and
+    /// the drills after it (`run --kill-switch`). SIGUSR1 does the same in real-time drills.
+    pub kill_switch: Option<PathBuf>,
 }
 
 /// The drills of one scenario in one invocation.
@@ -100,7 +104,15 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
     let mut unsaved = Vec::new();
     for i in 0..opts.repeat.max(1) {
         let seed = opts.seed.wrapping_add(i as u64);
-        let mut record = drill_journalled(scenario, seed, i + 1, opts.real_time, opts.on_event, &opts.state_dir)?;
+        let mut record = drill_with(
+            scenario,
+            seed,
+            i + 1,
+            opts.real_time,
+            opts.on_event,
+            &opts.state_dir,
+            opts.kill_switch.as_deref(),
+        )?;
         record.operator = opts.operator.clone();
         let path = match &opts.reports_dir {
             Some(dir) => {
@@ -114,10 +126,10 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
             }
             None => None,
         };
-        let cancelled = record.outcome == Outcome::Cancelled;
+        let interrupted = record.outcome == Outcome::Cancelled || record.timeline.kill_switch().is_some();
         drills.push((record, path));
-        // Ctrl-C ends the invocation, not just the drill it interrupted.
-        if cancelled {
+        // Ctrl-C or the kill switch ends the invocation, not just the drill it interrupted.
+        if interrupted {
             break;
         }
     }
@@ -139,9 +151,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
     Ok(ScenarioRun { drills, mttr, history, mttr_verdict, skipped, unsaved })
 }
 
+/// How often the kill-switch file is looked for in a real-time drill.
+const KILL_SWITCH_POLL: Duration = Duration::from_millis(250);
+
 /// Runs one drill and scores it, journalling its changes in the default state folder
 /// ([`crate::journal::default_state_dir`]). A real-time drill stops, reverting its fault, on
-/// Ctrl-C.
+/// Ctrl-C, SIGTERM or SIGUSR1.
 pub fn drill_once(
     scenario: &Scenario,
     seed: u64,
@@ -149,50 +164,73 @@ pub fn drill_once(
     real_time: bool,
     on_event: Option<&dyn Fn(&Event)>,
 ) -> Result<DrillRecord, DrillError> {
-    drill_journalled(scenario, seed, run, real_time, on_event, &crate::journal::default_state_dir())
+    drill_with(scenario, seed, run, real_time, on_event, &crate::journal::default_state_dir(), None)
 }
 
-/// [`drill_once`], journalling in `state_dir`.
-fn drill_journalled(
+/// [`drill_once`], journalling in `state_dir`, and also stopped at once when `kill_switch`
+/// exists.
+#[allow(clippy::too_many_arguments, reason = "the one place every drill option meets")]
+fn drill_with(
     scenario: &Scenario,
     seed: u64,
     run: u32,
     real_time: bool,
     on_event: Option<&dyn Fn(&Event)>,
-    state_dir: &std::path::Path,
+    state_dir: &Path,
+    kill_switch: Option<&Path>,
 ) -> Result<DrillRecord, DrillError> {
-    // Ctrl-C, or SIGTERM from a CI job being cancelled: either way the fault is reverted and
-    // what the drill created is removed.
-    let interrupted = |listen: bool| async move {
-        if !listen {
-            return std::future::pending::<()>().await;
-        }
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let terminated = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            Ok(()) = tokio::signal::ctrl_c() => {}
-            () = terminated => {}
-        }
-    };
     let environment = AnyEnvironment::for_scenario(scenario, seed, state_dir)
         .map_err(|problem| ScenarioError::Invalid { path: scenario.path.clone(), problems: vec![problem] })?;
     match environment {
         AnyEnvironment::Sim(env) => {
-            drill_in(scenario, &env.real_time(real_time), seed, run, on_event, interrupted(real_time))
+            drill_in(scenario, &env.real_time(real_time), seed, run, on_event, interrupted(real_time, kill_switch))
         }
         #[cfg(feature = "docker")]
-        AnyEnvironment::Docker(env) => drill_in(scenario, &env, seed, run, on_event, interrupted(true)),
+        AnyEnvironment::Docker(env) => drill_in(scenario, &env, seed, run, on_event, interrupted(true, kill_switch)),
     }
 }
 
-/// Runs one drill in a given environment, with a given cancellation signal, and scores it.
+/// What stops a drill from outside. Ctrl-C, or SIGTERM from a CI job being cancelled, cancel
+/// it; SIGUSR1 or the kill-switch file appearing abort it at once. Either way the fault is
+/// reverted and what the drill created is removed. Signals are listened for only in a
+/// real-time drill (a virtual-time one lasts milliseconds, on a runtime without signal
+/// handling), and the file looked for every [`KILL_SWITCH_POLL`]; a virtual-time drill looks
+/// for it once, at its start.
+async fn interrupted(real_time: bool, kill_switch: Option<&Path>) -> Interrupt {
+    let file = async {
+        let Some(path) = kill_switch else { return std::future::pending().await };
+        loop {
+            if path.exists() {
+                return Interrupt::KillSwitch { switch: format!("file {}", path.display()) };
+            }
+            if !real_time {
+                return std::future::pending().await;
+            }
+            tokio::time::sleep(KILL_SWITCH_POLL).await;
+        }
+    };
+    if !real_time {
+        return file.await;
+    }
+    use tokio::signal::unix::{signal, Signal, SignalKind};
+    async fn next(signal: Option<Signal>) {
+        match signal {
+            Some(mut s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    tokio::select! {
+        Ok(()) = tokio::signal::ctrl_c() => Interrupt::Cancel,
+        () = next(signal(SignalKind::terminate()).ok()) => Interrupt::Cancel,
+        () = next(signal(SignalKind::user_defined1()).ok()) => Interrupt::KillSwitch { switch: "signal SIGUSR1".into() },
+        kill = file => kill,
+    }
+}
+
+/// Runs one drill in a given environment, stopped by `cancel` ([`Interrupt`], or `()` for a
+/// plain cancellation), and scores it.
 /// Virtual-time environments run on a paused clock whose wall-clock stamps start at the Unix
 /// epoch, so that a seed gives byte-identical records.
 pub fn drill_in<E: Environment>(
@@ -201,7 +239,7 @@ pub fn drill_in<E: Environment>(
     seed: u64,
     run: u32,
     on_event: Option<&dyn Fn(&Event)>,
-    cancel: impl Future<Output = ()>,
+    cancel: impl Future<Output = impl Into<Interrupt>>,
 ) -> Result<DrillRecord, DrillError> {
     let virtual_time = env.virtual_time();
     let runtime = if virtual_time {

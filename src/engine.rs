@@ -1,16 +1,19 @@
 //! The engine: runs one drill of a scenario in an environment and records its timeline.
 //!
 //! Lifecycle: prepare → probes start → steady state → inject → procedure, while waiting for
-//! stable recovery, the deadline, a stop condition or cancellation → revert → ledger read-back
-//! → steady state after → teardown. The fault is reverted on every path out of the wait,
-//! including errors, panics and Ctrl-C. The engine emits events and never formats output.
+//! stable recovery, the deadline, a stop condition or an interruption → revert → ledger
+//! read-back → steady state after → teardown. The fault is reverted on every path out of the
+//! wait, including errors, panics, Ctrl-C and the kill switch. An interruption ([`Interrupt`])
+//! is watched in every phase but the read-back (evidence of data loss, bounded by its
+//! timeout), and never cuts an inject short: its guard is needed to undo it. The engine emits
+//! events and never formats output.
 //!
 //! Time comes from tokio's clock: a paused runtime makes the same code run in virtual time.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
@@ -21,9 +24,10 @@ use tokio::time::{sleep_until, timeout, Instant};
 use crate::duration::Dur;
 use crate::env::{EnvError, Environment, FaultGuard};
 use crate::metrics::{MetricSpec, RecoveryTracker};
+use crate::sample::Sample;
 use crate::scenario::{Check, Fault, Scenario, StopCondition};
 use crate::text::error_chain;
-use crate::timeline::{Event, EventKind, Micros, Outcome, Phase, Timeline};
+use crate::timeline::{Event, EventKind, Micros, Outcome, Phase, SloBreach, Timeline};
 
 /// Where a drill's timestamps come from.
 #[derive(Clone, Copy, Debug)]
@@ -70,6 +74,9 @@ struct Live {
     tracker: Option<Tracking>,
     /// Acknowledged records per ledger probe.
     acked: Vec<Vec<u64>>,
+    /// Per stop condition (by index) of kind `slo_breach`: since when its probe's window has
+    /// breached a limit, and the breach at its latest sample.
+    breaching: Vec<Option<(Micros, SloBreach)>>,
 }
 
 /// The recovery tracker fed in time order. Checks finish out of the order they started in
@@ -141,7 +148,8 @@ impl Recorder<'_> {
         t
     }
 
-    fn sample(&self, probe: usize, t: Micros, ok: bool, latency: Micros, detail: Option<String>) {
+    fn sample(&self, scenario: &Scenario, probe: usize, t: Micros, sample: Sample, latency: Micros) {
+        let Sample { ok, detail, slo } = sample;
         let name = self.probe_names[probe].clone();
         {
             let mut live = self.live.borrow_mut();
@@ -152,6 +160,20 @@ impl Recorder<'_> {
                 live.consecutive_ok[probe] = 0;
                 live.failing_since[probe].get_or_insert(t);
             }
+            // A window with nothing in it is no evidence either way: the breach stays as it was.
+            if let Some(window) = slo.filter(|w| w.completed > 0) {
+                for (i, condition) in scenario.stop_conditions.iter().enumerate() {
+                    let StopCondition::SloBreach { probe: watched, max_error_percent, p95, p99, .. } = condition else {
+                        continue;
+                    };
+                    if *watched != name {
+                        continue;
+                    }
+                    live.breaching[i] = window
+                        .breach(*max_error_percent, *p95, *p99)
+                        .map(|breach| (live.breaching[i].map_or(t, |(since, _)| since), breach));
+                }
+            }
             if let Some(tracking) = live.tracker.as_mut() {
                 tracking.observe(&self.probe_names, probe, t, ok);
             }
@@ -161,13 +183,59 @@ impl Recorder<'_> {
     }
 }
 
+/// What stops a drill from outside, through the `cancel` future of [`run`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Interrupt {
+    /// The operator interrupted the drill (Ctrl-C, SIGTERM): outcome `cancelled`.
+    Cancel,
+    /// The kill switch was pulled: the fault is reverted at once, outcome `aborted`.
+    KillSwitch {
+        /// What pulled it, for the timeline (`file /run/stop-drills`, `signal SIGUSR1`).
+        switch: String,
+    },
+}
+
+/// A future that just completes is a plain cancellation, so `cancel` can be any `()` future.
+impl From<()> for Interrupt {
+    fn from((): ()) -> Self {
+        Interrupt::Cancel
+    }
+}
+
+impl Interrupt {
+    /// The drill's outcome.
+    fn outcome(&self) -> Outcome {
+        match self {
+            Interrupt::Cancel => Outcome::Cancelled,
+            Interrupt::KillSwitch { .. } => Outcome::Aborted,
+        }
+    }
+
+    /// Records the interruption and gives the outcome it makes.
+    fn record(&self, rec: &Recorder<'_>) -> Outcome {
+        rec.record(match self {
+            Interrupt::Cancel => EventKind::Cancelled,
+            Interrupt::KillSwitch { switch } => EventKind::KillSwitch { switch: switch.clone() },
+        });
+        self.outcome()
+    }
+
+    /// Why the fault is reverted, as the timeline says it.
+    fn revert_reason(&self) -> String {
+        match self {
+            Interrupt::Cancel => Outcome::Cancelled.describe().to_string(),
+            Interrupt::KillSwitch { switch } => format!("kill switch: {switch}"),
+        }
+    }
+}
+
 /// Runs one drill and returns its timeline. Environment failures are recorded in the
 /// timeline (outcome `error`), not returned, so that a failed drill still has its evidence.
 pub async fn run<E: Environment>(
     scenario: &Scenario,
     env: &E,
     opts: DrillOptions<'_>,
-    cancel: impl Future<Output = ()>,
+    cancel: impl Future<Output = impl Into<Interrupt>>,
 ) -> Timeline {
     let n = scenario.probes.len();
     let rec = Recorder {
@@ -178,6 +246,7 @@ pub async fn run<E: Environment>(
             failing_since: vec![None; n],
             tracker: None,
             acked: vec![Vec::new(); n],
+            breaching: vec![None; scenario.stop_conditions.len()],
         }),
         changed: Notify::new(),
         on_event: opts.on_event,
@@ -187,22 +256,19 @@ pub async fn run<E: Environment>(
 
     // Cancellation is watched from the start: an operator may stop a drill while containers
     // are still starting, and what started must still be removed.
-    let cancel = cancel.shared();
+    let cancel = cancel.map(Into::into).shared();
     let prepared = tokio::select! {
         biased;
-        _ = cancel.clone() => None,
-        prepared = env.prepare() => Some(prepared),
+        interrupt = cancel.clone() => Err(interrupt),
+        prepared = env.prepare() => Ok(prepared),
     };
     let outcome = match prepared {
-        None => {
-            rec.record(EventKind::Cancelled);
-            Outcome::Cancelled
-        }
-        Some(Err(e)) => {
+        Err(interrupt) => interrupt.record(&rec),
+        Ok(Err(e)) => {
             rec.record(EventKind::Error { message: error_chain(&e) });
             Outcome::Error
         }
-        Some(Ok(())) => {
+        Ok(Ok(())) => {
             let (stop_probes, probes_stopped) = watch::channel(false);
             let (stop_ledgers, ledgers_stopped) = watch::channel(false);
             let rec = &rec;
@@ -279,12 +345,11 @@ async fn probe_loop<E: Environment>(
                         }
                         rec.record_at(t, EventKind::LedgerWrite { probe: probe.name.clone(), seq: this_seq, acked });
                     } else {
-                        let (ok, detail) = match timeout(limit, env.sample(i, probe)).await {
-                            Ok(s) => (s.ok, s.detail),
-                            Err(_) => (false, Some(format!("timed out after {}", Dur(limit)))),
-                        };
+                        let sample = timeout(limit, env.sample(i, probe))
+                            .await
+                            .unwrap_or_else(|_| Sample::fail(format!("timed out after {}", Dur(limit))));
                         let latency = rec.clock.now() - t;
-                        rec.sample(i, t, ok, latency, detail);
+                        rec.sample(scenario, i, t, sample, latency);
                     }
                 }.boxed_local());
             }
@@ -316,7 +381,13 @@ async fn steady(scenario: &Scenario, rec: &Recorder<'_>) -> Result<(), String> {
 
 /// Why the wait for recovery ended.
 enum WaitEnd {
+    /// Recovered, or the deadline passed.
     Outcome(Outcome),
+    /// A stop condition was reached.
+    Stopped,
+    /// Cancelled or killed from outside (already recorded).
+    Interrupted(Interrupt),
+    /// The environment failed.
     Failed(String),
 }
 
@@ -324,16 +395,13 @@ async fn lifecycle<E: Environment>(
     scenario: &Scenario,
     env: &E,
     rec: &Recorder<'_>,
-    cancel: impl Future<Output = ()>,
+    cancel: impl Future<Output = Interrupt>,
     stop_ledgers: &watch::Sender<bool>,
 ) -> Outcome {
     let mut cancel = pin!(cancel);
     let before = tokio::select! {
         biased;
-        _ = cancel.as_mut() => {
-            rec.record(EventKind::Cancelled);
-            return Outcome::Cancelled;
-        }
+        interrupt = cancel.as_mut() => return interrupt.record(rec),
         before = steady(scenario, rec) => before,
     };
     if let Err(detail) = before {
@@ -342,12 +410,9 @@ async fn lifecycle<E: Environment>(
     }
     rec.record(EventKind::SteadyState { phase: Phase::Before, ok: true, detail: None });
 
-    let mut guard = match inject(scenario, env, rec).await {
+    let mut guard = match inject(scenario, env, rec, cancel.as_mut()).await {
         Ok(g) => g,
-        Err(e) => {
-            rec.record(EventKind::Error { message: e });
-            return Outcome::Error;
-        }
+        Err(outcome) => return outcome,
     };
     let t0 = rec.record(EventKind::FaultActive);
     rec.live.borrow_mut().tracker = Some(Tracking::new(MetricSpec::of(scenario), t0));
@@ -359,6 +424,8 @@ async fn lifecycle<E: Environment>(
             .await;
     let (end, reason) = match &waited {
         Ok(WaitEnd::Outcome(o)) => (*o, o.describe().to_string()),
+        Ok(WaitEnd::Stopped) => (Outcome::Aborted, "aborted by stop condition".to_string()),
+        Ok(WaitEnd::Interrupted(interrupt)) => (interrupt.outcome(), interrupt.revert_reason()),
         Ok(WaitEnd::Failed(e)) => (Outcome::Error, format!("error: {e}")),
         Err(_) => (Outcome::Error, "engine panic".to_string()),
     };
@@ -394,8 +461,15 @@ async fn lifecycle<E: Environment>(
         rec.record(kind);
     }
 
-    if end != Outcome::Cancelled {
-        let after = steady(scenario, rec).await;
+    // An interrupted drill stops at once: nobody waits for the system to settle. With the
+    // fault reverted, an interruption only ends that wait, but is recorded, so that the
+    // invocation stops after this drill.
+    if !matches!(waited, Ok(WaitEnd::Interrupted(_))) {
+        let after = tokio::select! {
+            biased;
+            interrupt = cancel.as_mut() => return interrupt.record(rec),
+            after = steady(scenario, rec) => after,
+        };
         rec.record(EventKind::SteadyState { phase: Phase::After, ok: after.is_ok(), detail: after.err() });
     }
     end
@@ -416,21 +490,38 @@ impl<G: FaultGuard> FaultGuard for Guards<G> {
 }
 
 /// Injects the scenario's fault, or each fault of a sequence in turn, `after` apart, recording
-/// when each was injected. When one fails, those already injected are reverted: nothing stays
-/// injected without a guard.
-async fn inject<E: Environment>(scenario: &Scenario, env: &E, rec: &Recorder<'_>) -> Result<Guards<E::Guard>, String> {
+/// when each was injected. When one fails, or the drill is interrupted between two, those
+/// already injected are reverted: nothing stays injected without a guard. The error is the
+/// drill's outcome, its events recorded.
+async fn inject<E: Environment>(
+    scenario: &Scenario,
+    env: &E,
+    rec: &Recorder<'_>,
+    mut cancel: Pin<&mut impl Future<Output = Interrupt>>,
+) -> Result<Guards<E::Guard>, Outcome> {
     let faults: Vec<(Dur, &Fault)> = match &scenario.fault {
         Fault::Sequence { faults } => faults.iter().map(|e| (e.after, &e.fault)).collect(),
         fault => vec![(Dur(std::time::Duration::ZERO), fault)],
     };
     let mut guards = Guards(Vec::new());
     for (after, fault) in faults {
-        tokio::time::sleep(after.0).await;
+        // An inject under way is not cut short: its guard is needed to undo it.
+        tokio::select! {
+            biased;
+            interrupt = cancel.as_mut() => {
+                let outcome = interrupt.record(rec);
+                if !guards.0.is_empty() {
+                    revert(&mut guards, rec, &interrupt.revert_reason()).await;
+                }
+                return Err(outcome);
+            }
+            () = tokio::time::sleep(after.0) => {}
+        }
         rec.record(EventKind::FaultInjected { fault: fault.kind(), description: fault.describe() });
         match env.inject(fault).await {
             Ok(g) => guards.0.push(g),
             Err(e) => {
-                return Err(match guards.revert().await {
+                let message = match guards.revert().await {
                     Ok(()) => error_chain(&e),
                     Err(u) => {
                         format!(
@@ -439,7 +530,9 @@ async fn inject<E: Environment>(scenario: &Scenario, env: &E, rec: &Recorder<'_>
                             error_chain(&u)
                         )
                     }
-                })
+                };
+                rec.record(EventKind::Error { message });
+                return Err(Outcome::Error);
             }
         }
     }
@@ -466,7 +559,7 @@ async fn wait_for_recovery<E: Environment>(
     t0: Micros,
     guard: &mut Guards<E::Guard>,
     reverted: &mut bool,
-    mut cancel: std::pin::Pin<&mut impl Future<Output = ()>>,
+    mut cancel: Pin<&mut impl Future<Output = Interrupt>>,
 ) -> WaitEnd {
     let deadline = rec.clock.instant(t0) + scenario.deadline.0;
     let mut fault_end = scenario.fault.duration().map(|d| rec.clock.instant(t0) + d.0);
@@ -501,15 +594,15 @@ async fn wait_for_recovery<E: Environment>(
                 return WaitEnd::Outcome(Outcome::Recovered);
             }
         }
-        if let Some((probe, failing_for)) = stop_condition(scenario, rec) {
-            rec.record(EventKind::StopConditionReached { probe, failing_for_us: failing_for });
-            return WaitEnd::Outcome(Outcome::Aborted);
+        if let Some(reached) = stop_condition(scenario, rec) {
+            rec.record(reached);
+            return WaitEnd::Stopped;
         }
         tokio::select! {
             biased;
-            _ = cancel.as_mut() => {
-                rec.record(EventKind::Cancelled);
-                return WaitEnd::Outcome(Outcome::Cancelled);
+            interrupt = cancel.as_mut() => {
+                interrupt.record(rec);
+                return WaitEnd::Interrupted(interrupt);
             }
             _ = sleep_until(deadline) => {
                 rec.record(EventKind::DeadlineReached);
@@ -525,33 +618,51 @@ async fn wait_for_recovery<E: Environment>(
             }
             _ = procedure.as_mut(), if !procedure_done => procedure_done = true,
             _ = changed => {}
-            // Wake when the oldest failing stop-condition probe would reach its limit.
+            // Wake when the oldest stop condition holding would have held long enough.
             _ = sleep_until(next_stop_check(scenario, rec).unwrap_or(deadline)) => {}
         }
     }
 }
 
-/// The stop condition reached, if any: the probe and how long it has been failing.
-fn stop_condition(scenario: &Scenario, rec: &Recorder<'_>) -> Option<(String, Micros)> {
+/// Since when each stop condition has held, and for an `slo_breach` the limit its probe's
+/// window breached at the latest sample; `None` for a condition not holding.
+fn holding_since(scenario: &Scenario, live: &Live) -> Vec<Option<(Micros, Option<SloBreach>)>> {
+    scenario
+        .stop_conditions
+        .iter()
+        .enumerate()
+        .map(|(i, condition)| match condition {
+            StopCondition::ProbeFailing { probe, .. } => {
+                let p = scenario.probes.iter().position(|p| &p.name == probe)?;
+                Some((live.failing_since[p]?, None))
+            }
+            StopCondition::SloBreach { .. } => live.breaching[i].map(|(since, breach)| (since, Some(breach))),
+        })
+        .collect()
+}
+
+/// The event of the first stop condition that has held for its `for`, if any.
+fn stop_condition(scenario: &Scenario, rec: &Recorder<'_>) -> Option<EventKind> {
     let now = rec.clock.now();
-    let live = rec.live.borrow();
-    scenario.stop_conditions.iter().find_map(|StopCondition::ProbeFailing { probe, for_ }| {
-        let i = scenario.probes.iter().position(|p| &p.name == probe)?;
-        let since = live.failing_since[i]?;
-        let failing = now.saturating_sub(since);
-        (failing >= for_.0.as_micros() as Micros).then(|| (probe.clone(), failing))
+    let holding = holding_since(scenario, &rec.live.borrow());
+    scenario.stop_conditions.iter().zip(holding).find_map(|(condition, holding)| {
+        let (since, breach) = holding?;
+        let held = now.saturating_sub(since);
+        (held >= condition.holds_for().0.as_micros() as Micros).then(|| EventKind::StopConditionReached {
+            probe: condition.probe().to_string(),
+            failing_for_us: held,
+            breach,
+        })
     })
 }
 
 fn next_stop_check(scenario: &Scenario, rec: &Recorder<'_>) -> Option<Instant> {
-    let live = rec.live.borrow();
+    let holding = holding_since(scenario, &rec.live.borrow());
     scenario
         .stop_conditions
         .iter()
-        .filter_map(|StopCondition::ProbeFailing { probe, for_ }| {
-            let i = scenario.probes.iter().position(|p| &p.name == probe)?;
-            Some(rec.clock.instant(live.failing_since[i]?) + for_.0)
-        })
+        .zip(holding)
+        .filter_map(|(condition, holding)| Some(rec.clock.instant(holding?.0) + condition.holds_for().0))
         .min()
 }
 

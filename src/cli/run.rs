@@ -57,6 +57,10 @@ pub struct RunArgs {
     recover: bool,
     #[command(flatten)]
     state: StateDirArg,
+    /// Stop at once when this file appears: the drill in progress reverts its fault and ends
+    /// aborted, the remaining drills are not run (SIGUSR1 does the same).
+    #[arg(long, value_name = "FILE")]
+    kill_switch: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,6 +88,15 @@ impl RunArgs {
             }
         };
         let out: &Output = out;
+        // A switch already pulled would abort every drill: say so before anything is injected
+        // (or a reports folder made).
+        if let Some(file) = self.kill_switch.as_ref().filter(|f| f.exists()) {
+            out.eprintln(&format!(
+                "error: the kill switch {} already exists: nothing was run; remove it to run drills",
+                file.display()
+            ));
+            return Ok(EXIT_INVALID);
+        }
         // A drill is not cheap to run again: refuse before anything is injected rather than
         // find out, after it, that its record has nowhere to go.
         if let Some(dir) = (!self.no_write).then_some(&self.reports) {
@@ -129,6 +142,7 @@ impl RunArgs {
             on_event: progress.as_ref().map(|_| &show as &dyn Fn(&Event)),
             operator: self.operator,
             state_dir,
+            kill_switch: self.kill_switch,
         };
         let mut code = EXIT_OK;
         let mut summary = Vec::new();
@@ -171,7 +185,12 @@ impl RunArgs {
             print_run(out, s, &run, self.repeat);
             code = code.max(run.exit_code());
             let cancelled = run.drills.iter().any(|(r, _)| r.outcome == Outcome::Cancelled);
+            let killed = run.drills.iter().find_map(|(r, _)| r.timeline.kill_switch().map(str::to_string));
             summary.push((s.name.clone(), run));
+            if let Some(switch) = killed {
+                out.eprintln(&format!("kill switch pulled ({switch}): the remaining drills were not run"));
+                break;
+            }
             if cancelled {
                 out.eprintln("interrupted: the remaining drills were not run");
                 break;
@@ -292,7 +311,13 @@ impl Progress {
             EventKind::RevertFailed { error } => format!("REVERT FAILED: {error}"),
             EventKind::Cancelled => "interrupted: reverting".into(),
             EventKind::DeadlineReached => "deadline reached: reverting".into(),
-            EventKind::StopConditionReached { probe, .. } => format!("stop condition on `{probe}`: aborting"),
+            EventKind::StopConditionReached { probe, breach: None, .. } => {
+                format!("stop condition on `{probe}`: aborting")
+            }
+            EventKind::StopConditionReached { probe, breach: Some(breach), .. } => {
+                format!("stop condition on `{probe}` ({breach}): aborting")
+            }
+            EventKind::KillSwitch { switch } => format!("kill switch pulled ({switch}): reverting at once"),
             _ => return,
         };
         if self.bar.is_hidden() {

@@ -10,7 +10,7 @@ use tabled::settings::Style;
 use super::view::{verdict_cells, View};
 use crate::drill::ScenarioRun;
 use crate::record::DrillRecord;
-use crate::scenario::{Scenario, StepAction};
+use crate::scenario::{Scenario, StepAction, StopCondition};
 use crate::text::measurement;
 
 /// The summary of one drill.
@@ -183,8 +183,17 @@ pub fn plan(s: &Scenario) -> String {
         s.stability.samples, s.stability.min_duration, s.deadline
     );
     for sc in &s.stop_conditions {
-        let crate::scenario::StopCondition::ProbeFailing { probe, for_ } = sc;
-        let _ = writeln!(out, "   stop condition: abort and revert if `{probe}` fails for {for_}");
+        let (probe, held) = (sc.probe(), sc.holds_for());
+        let what = match sc {
+            StopCondition::ProbeFailing { .. } => "fails".to_string(),
+            StopCondition::SloBreach { max_error_percent, p95, p99, .. } => {
+                let mut limits: Vec<String> = max_error_percent.iter().map(|m| format!("errors > {m}%")).collect();
+                limits.extend(p95.map(|d| format!("p95 > {d}")));
+                limits.extend(p99.map(|d| format!("p99 > {d}")));
+                format!("has {}", limits.join(" or "))
+            }
+        };
+        let _ = writeln!(out, "   stop condition: abort and revert if `{probe}` {what} for {held}");
     }
     let _ = writeln!(out, "6. revert the fault, read the write ledgers back, check the steady state again");
     let targets: Vec<String> = [("RTO", s.rto), ("RPO", s.rpo), ("MTTD", s.mttd), ("MTTR", s.mttr)]

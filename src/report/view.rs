@@ -30,7 +30,7 @@ pub struct View {
     /// Lost acknowledged writes, when there were any.
     pub data_loss: Option<String>,
     /// Warnings a reader must not miss: a failed revert, a system not steady before or after,
-    /// a stop condition, an error.
+    /// a stop condition, the kill switch, an error.
     pub warnings: Vec<String>,
     /// The condensed timeline.
     pub timeline: Vec<TimelineRow>,
@@ -250,11 +250,21 @@ impl View {
                     None => format!("ESCALATION: the procedure ran past {}", secs(*after_us as f64 / 1e6)),
                 },
                 EventKind::RecoveryConfirmed => "recovery confirmed (stable healthy window)".into(),
-                EventKind::StopConditionReached { probe, failing_for_us } => {
-                    let text = format!(
-                        "stop condition: `{probe}` failing for {}; drill aborted",
-                        secs(*failing_for_us as f64 / 1e6)
-                    );
+                EventKind::StopConditionReached { probe, failing_for_us, breach } => {
+                    let held = secs(*failing_for_us as f64 / 1e6);
+                    let text = match breach {
+                        None => format!("stop condition: `{probe}` failing for {held}; drill aborted"),
+                        Some(breach) => {
+                            format!(
+                                "stop condition: `{probe}` over its safety limit for {held}: {breach}; drill aborted"
+                            )
+                        }
+                    };
+                    warnings.push(text.clone());
+                    text
+                }
+                EventKind::KillSwitch { switch } => {
+                    let text = format!("kill switch pulled ({switch}): drill stopped at once, fault reverted");
                     warnings.push(text.clone());
                     text
                 }
@@ -288,5 +298,54 @@ pub(super) fn verdict_cells(v: Option<&Verdict>) -> [String; 3] {
                 .map(|m| format!("{}{}", if m >= 0.0 { "+" } else { "-" }, secs(m.abs())))
                 .unwrap_or_else(|| "-".into()),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drill::drill_once;
+    use crate::report::{html, markdown, terminal};
+    use crate::timeline::{Event, SloBreach, SloLimit};
+
+    /// A real sim drill's record with `kind` appended at its end.
+    fn record_with(kind: EventKind) -> DrillRecord {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/db-failover.yaml");
+        let mut r = drill_once(&crate::scenario::load(&path).unwrap(), 42, 1, false, None).unwrap();
+        let last = r.timeline.events.last().unwrap().clone();
+        r.timeline.events.insert(r.timeline.events.len() - 1, Event { kind, ..last });
+        r
+    }
+
+    /// Whether every drill report shows `text`, as a warning and in the timeline.
+    fn shown_everywhere(r: &DrillRecord, text: &str) {
+        let v = View::of(r);
+        assert!(v.warnings.iter().any(|w| w == text), "{:?}", v.warnings);
+        assert!(v.timeline.iter().any(|row| row.text == text));
+        assert!(terminal::drill(r, 1).contains(text));
+        assert!(markdown::render(r).contains(text));
+        assert!(html::render(r).contains(&crate::text::xml_escape(text)));
+    }
+
+    #[test]
+    fn an_slo_breach_is_shown_with_its_limit_and_the_value_measured() {
+        let breach = SloBreach { limit: SloLimit::P95, measured: 912.4, max: 800.0 };
+        let r = record_with(EventKind::StopConditionReached {
+            probe: "users".into(),
+            failing_for_us: 5_000_000,
+            breach: Some(breach),
+        });
+        shown_everywhere(
+            &r,
+            "stop condition: `users` over its safety limit for 5.00 s: p95 latency 912 ms (limit 800 ms); drill aborted",
+        );
+        let errors = SloBreach { limit: SloLimit::ErrorPercent, measured: 31.25, max: 20.0 };
+        assert_eq!(errors.to_string(), "31.2% of requests failed (limit 20%)");
+    }
+
+    #[test]
+    fn the_kill_switch_is_shown_with_what_pulled_it() {
+        let r = record_with(EventKind::KillSwitch { switch: "file /run/stop-drills".into() });
+        shown_everywhere(&r, "kill switch pulled (file /run/stop-drills): drill stopped at once, fault reverted");
     }
 }

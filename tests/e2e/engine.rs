@@ -6,11 +6,13 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use firedrill::drill::drill_in;
+use firedrill::engine::Interrupt;
 use firedrill::env::{EnvError, Environment, FaultGuard, Sample};
 use firedrill::metrics::Measurement;
 use firedrill::record::DrillRecord;
+use firedrill::sample::SloWindow;
 use firedrill::scenario::{Fault, Probe, Problem, ResolvedStep, Scenario};
-use firedrill::timeline::{Event, EventKind, Outcome, Phase};
+use firedrill::timeline::{Event, EventKind, Outcome, Phase, SloBreach, SloLimit};
 use tokio::time::{sleep, Instant};
 
 use crate::common::{events, has, scenario};
@@ -41,11 +43,15 @@ struct Shared {
 /// A system that is healthy until the fault is injected and healthy again once the fault is
 /// reverted, a step repairs it, or it heals by itself after `heals_after`.
 ///
-/// Probes named `stuck` never answer; probes named `slow` answer ok after 1.5 s; every other
-/// probe answers with the system's health at once.
+/// Probes named `stuck` never answer; probes named `slow` answer ok after 1.5 s; probes named
+/// `users` answer as an `slo` probe would, with their window's numbers (healthy: no errors,
+/// p95 50 ms, p99 80 ms; unhealthy: 30% errors, p95 900 ms, p99 2.5 s); every other probe
+/// answers with the system's health at once.
 #[derive(Default)]
 struct TestEnv {
     broken_before: bool,
+    /// Broken from the inject on, whatever is done (reverting included).
+    stays_broken: bool,
     inject_fails: bool,
     heals_after: Option<Duration>,
     steps: Vec<Step>,
@@ -79,6 +85,9 @@ impl TestEnv {
             return false;
         }
         let Some(at) = self.injected_at.get() else { return true };
+        if self.stays_broken {
+            return false;
+        }
         self.shared.reverted_at.get().is_some()
             || self.fixed.get()
             || self.heals_after.is_some_and(|d| at.elapsed() >= d)
@@ -112,6 +121,15 @@ impl Environment for TestEnv {
                 sleep(Duration::from_millis(1500)).await;
                 Sample::ok()
             }
+            "users" if self.healthy() => {
+                Sample::ok().with_slo(SloWindow { completed: 100, errors: 0, p95_ms: Some(50.0), p99_ms: Some(80.0) })
+            }
+            "users" => Sample::fail("30.0% of requests failed").with_slo(SloWindow {
+                completed: 100,
+                errors: 30,
+                p95_ms: Some(900.0),
+                p99_ms: Some(2500.0),
+            }),
             _ if self.healthy() => Sample::ok(),
             _ => Sample::fail("503 down"),
         }
@@ -277,8 +295,9 @@ fn a_stop_condition_aborts_the_drill_and_reverts_the_fault_once() {
     let t0 = t0(&r);
     let stop = events(&r.timeline.events, |k| matches!(k, EventKind::StopConditionReached { .. }));
     assert_eq!(stop.len(), 1);
-    let EventKind::StopConditionReached { probe, failing_for_us } = &stop[0].kind else { unreachable!() };
+    let EventKind::StopConditionReached { probe, failing_for_us, breach } = &stop[0].kind else { unreachable!() };
     assert_eq!(probe, "app");
+    assert_eq!(*breach, None, "a probe_failing condition breaches no SLO limit");
     assert!((5 * S..6 * S).contains(failing_for_us), "failing for {failing_for_us}");
     // Aborted about 5 s after the first failed sample, not at the 10-minute deadline.
     let first_fail = events(&r.timeline.events, |k| matches!(k, EventKind::Sample { ok: false, .. }))[0].t_us;
@@ -567,4 +586,161 @@ fn a_drill_aborted_by_a_stop_condition_has_no_measured_rto() {
     assert!(matches!(r.metrics.rto, Measurement::NotMeasured { .. }), "{:?}", r.metrics.rto);
     let rto = r.verdicts.iter().find(|v| v.target == firedrill::score::TargetKind::Rto).unwrap();
     assert_eq!(rto.status, firedrill::score::Status::NotMeasured);
+}
+
+/// A scenario with one `slo` probe `users` sampled every second (objective: errors under 1%,
+/// p95 under 500 ms), the stop condition `stop`, and `rest` appended.
+fn with_users_slo(stop: &str, rest: &str) -> Scenario {
+    scenario(&format!(
+        "name: engine-test
+fault: {{ kind: db_failover }}
+probes:
+  - name: users
+    check: {{ kind: slo, url: \"http://app.internal/\", rate: 10/s, p95: 500ms }}
+    interval: 1s
+stop_conditions:
+  - {stop}
+{rest}"
+    ))
+}
+
+/// The only stop-condition event, with its time.
+fn stop_event(r: &DrillRecord) -> (u64, &str, u64, Option<SloBreach>) {
+    let stop = events(&r.timeline.events, |k| matches!(k, EventKind::StopConditionReached { .. }));
+    assert_eq!(stop.len(), 1, "{:#?}", r.timeline.events);
+    let EventKind::StopConditionReached { probe, failing_for_us, breach } = &stop[0].kind else { unreachable!() };
+    (stop[0].t_us, probe, *failing_for_us, *breach)
+}
+
+fn first_failed_sample(r: &DrillRecord) -> u64 {
+    events(&r.timeline.events, |k| matches!(k, EventKind::Sample { ok: false, .. }))[0].t_us
+}
+
+#[test]
+fn an_slo_breach_aborts_once_a_limit_has_been_breached_for_its_for() {
+    let s = with_users_slo(
+        "{ kind: slo_breach, probe: users, max_error_percent: 20, p95: 800ms, for: 5s }",
+        "deadline: 10m\n",
+    );
+    let env = TestEnv::default(); // never heals by itself
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::Aborted);
+    assert_reverted_once(&r, &env, "aborted by stop condition");
+    let (at, probe, held, breach) = stop_event(&r);
+    assert_eq!(probe, "users");
+    // Errors are judged first: 30% measured against the limit of 20%.
+    assert_eq!(breach, Some(SloBreach { limit: SloLimit::ErrorPercent, measured: 30.0, max: 20.0 }));
+    assert_eq!(at, first_failed_sample(&r) + 5 * S);
+    assert_eq!(held, 5 * S);
+    assert!(matches!(r.metrics.rto, Measurement::NotMeasured { .. }), "{:?}", r.metrics.rto);
+}
+
+#[test]
+fn an_slo_breach_for_0s_aborts_at_the_first_breaching_sample_naming_the_limit() {
+    let s = with_users_slo("{ kind: slo_breach, probe: users, p99: 2s, for: 0s }", "deadline: 10m\n");
+    let env = TestEnv::default();
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::Aborted);
+    assert_reverted_once(&r, &env, "aborted by stop condition");
+    let (at, _, held, breach) = stop_event(&r);
+    assert_eq!(breach, Some(SloBreach { limit: SloLimit::P99, measured: 2500.0, max: 2000.0 }));
+    assert_eq!((at, held), (first_failed_sample(&r), 0));
+}
+
+#[test]
+fn an_slo_breach_shorter_than_its_for_or_within_the_limits_does_not_abort() {
+    // Breached for 3 s, allowed 10 s: the drill goes on and sees the recovery.
+    let s = with_users_slo("{ kind: slo_breach, probe: users, p95: 800ms, for: 10s }", "deadline: 5m\n");
+    let env = TestEnv { heals_after: Some(Duration::from_secs(3)), ..Default::default() };
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::Recovered);
+    assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::StopConditionReached { .. })));
+    // Failing its objective for good, but within the safety limits (30% < 50%, 900 ms < 1 s).
+    let s = with_users_slo(
+        "{ kind: slo_breach, probe: users, max_error_percent: 50, p95: 1s, for: 0s }",
+        "deadline: 30s\n",
+    );
+    let env = TestEnv::default();
+    let r = drill(&s, &env);
+    assert_eq!(r.outcome, Outcome::DeadlineReached);
+    assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::StopConditionReached { .. })));
+}
+
+/// A kill switch pulled at `at` seconds of virtual time.
+async fn kill_switch_at(at: u64) -> Interrupt {
+    sleep(Duration::from_secs(at)).await;
+    Interrupt::KillSwitch { switch: "test".into() }
+}
+
+#[test]
+fn the_kill_switch_reverts_the_fault_at_once_mid_step_and_aborts() {
+    let s = with_app_probe("{ kind: db_failover }", &format!("deadline: 10m\n{}", steps_yaml(&["2m"])));
+    let env = TestEnv { steps: vec![Step::Fixes(60)], ..Default::default() };
+    let r = drill_in(&s, &env, 1, 1, None, kill_switch_at(20)).expect("the drill runs");
+    assert_eq!(r.outcome, Outcome::Aborted);
+    assert_reverted_once(&r, &env, "kill switch: test");
+    assert_eq!(r.timeline.kill_switch(), Some("test"));
+    let killed = time_of(&r, |k| matches!(k, EventKind::KillSwitch { .. }));
+    assert_eq!(killed, 20 * S);
+    // At once: in the same virtual instant, not after the 60-second step.
+    assert_eq!(reverted_events(&r)[0].t_us, killed);
+    let (injected, reverted) = (env.injected_at.get().unwrap(), env.shared.reverted_at.get().unwrap());
+    assert_eq!(reverted - injected, Duration::from_micros(killed - t0(&r)), "the guard itself was reverted then");
+    assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::StepFinished { .. })), "the step was cut short");
+    assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::SteadyState { phase: Phase::After, .. })));
+    assert!(
+        matches!(r.metrics.rto, Measurement::NotMeasured { ref reason } if reason.contains("kill switch")),
+        "{:?}",
+        r.metrics.rto
+    );
+}
+
+#[test]
+fn the_kill_switch_before_the_fault_injects_nothing() {
+    // Pulled before the drill starts.
+    let s = with_app_probe("{ kind: db_failover }", "deadline: 10m\n");
+    let env = TestEnv::default();
+    let r = drill_in(&s, &env, 1, 1, None, kill_switch_at(0)).expect("the drill runs");
+    assert_eq!(r.outcome, Outcome::Aborted);
+    assert_eq!((env.injects.get(), env.revert_calls(), env.teardowns.get()), (0, 0, 1));
+    assert_eq!(time_of(&r, |k| matches!(k, EventKind::KillSwitch { .. })), 0);
+    // Pulled while waiting for a steady state that never comes (60 s allowed).
+    let env = TestEnv { broken_before: true, ..Default::default() };
+    let r = drill_in(&s, &env, 1, 1, None, kill_switch_at(10)).expect("the drill runs");
+    assert_eq!(r.outcome, Outcome::Aborted);
+    assert_eq!((env.injects.get(), env.revert_calls(), env.teardowns.get()), (0, 0, 1));
+    assert_eq!(time_of(&r, |k| matches!(k, EventKind::KillSwitch { .. })), 10 * S);
+    assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::FaultInjected { .. } | EventKind::SteadyState { .. })));
+}
+
+#[test]
+fn the_kill_switch_between_the_faults_of_a_sequence_reverts_those_injected() {
+    let s = with_app_probe(
+        "{ kind: sequence, faults: [ { fault: { kind: db_failover } }, { after: 30s, fault: { kind: s3_block } } ] }",
+        "deadline: 10m\n",
+    );
+    let env = TestEnv::default();
+    let r = drill_in(&s, &env, 1, 1, None, kill_switch_at(10)).expect("the drill runs");
+    assert_eq!(r.outcome, Outcome::Aborted);
+    assert_eq!(env.injects.get(), 1, "the second fault is never injected");
+    assert_eq!(env.revert_calls(), 1);
+    let reverts = reverted_events(&r);
+    assert_eq!(reverts.len(), 1);
+    assert_eq!(revert_reason(reverts[0]), "kill switch: test");
+    assert_eq!(reverts[0].t_us, 10 * S);
+    assert!(!has(&r.timeline.events, |k| *k == EventKind::FaultActive));
+    assert_eq!(env.teardowns.get(), 1);
+}
+
+#[test]
+fn the_kill_switch_after_the_revert_ends_the_wait_for_the_steady_state() {
+    let s = with_app_probe("{ kind: db_failover }", "deadline: 30s\n");
+    let env = TestEnv { stays_broken: true, ..Default::default() };
+    // The deadline passes about 33 s in; the steady state after would be awaited for 60 s.
+    let r = drill_in(&s, &env, 1, 1, None, kill_switch_at(50)).expect("the drill runs");
+    assert_eq!(r.outcome, Outcome::Aborted);
+    assert_reverted_once(&r, &env, "deadline reached");
+    assert_eq!(time_of(&r, |k| matches!(k, EventKind::KillSwitch { .. })), 50 * S);
+    assert!(!has(&r.timeline.events, |k| matches!(k, EventKind::SteadyState { phase: Phase::After, .. })));
+    assert!(r.timeline.events.last().unwrap().t_us < 51 * S, "ended at once");
 }

@@ -20,3 +20,4 @@ mod scenarios;
 mod simulate;
 mod snapshots;
 mod stack;
+mod stops;

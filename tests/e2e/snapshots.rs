@@ -35,6 +35,7 @@ fn drills(file: &str, sets: &[&str]) -> ScenarioRun {
         on_event: None,
         operator: Some("On-call SRE".into()),
         state_dir: firedrill::journal::default_state_dir(),
+        kill_switch: None,
     };
     let mut run = run_scenario(&scenario, &opts).unwrap_or_else(|e| panic!("{file} does not run:\n{e}"));
     for (record, _) in &mut run.drills {

@@ -266,13 +266,19 @@ fn availability(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> (Measurem
     let mut tracker = RecoveryTracker::new(spec);
     let mut last_t = t0;
     // Recovery is looked for only while the drill waited for it: once it gave up (deadline,
-    // stop condition, interruption) the fault is reverted, and the health that follows is
-    // the revert's doing, not a recovery.
+    // stop condition, kill switch, interruption) the fault is reverted, and the health that
+    // follows is the revert's doing, not a recovery.
     let gave_up = timeline
         .events
         .iter()
         .find(|e| {
-            matches!(e.kind, EventKind::DeadlineReached | EventKind::StopConditionReached { .. } | EventKind::Cancelled)
+            matches!(
+                e.kind,
+                EventKind::DeadlineReached
+                    | EventKind::StopConditionReached { .. }
+                    | EventKind::KillSwitch { .. }
+                    | EventKind::Cancelled
+            )
         })
         .map_or(Micros::MAX, |e| e.t_us);
     // Samples taken while the fault was being injected (a graceful stop, a sequence) show its
@@ -296,12 +302,20 @@ fn availability(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> (Measurem
             tracker.flaps,
         );
     }
-    let mttd = match tracker.first_failure {
-        Some(t) => Measurement::exact(secs(t - t0)),
+    // A drill stopped early saw no impact only for as long as it looked: that is no evidence
+    // that the fault has none.
+    let unseen = || match stopped_early(timeline) {
+        Some(why) => Measurement::NotMeasured {
+            reason: format!("{why} {:.1} s after the fault, before any impact was seen", secs(last_t - t0)),
+        },
         None => Measurement::NoImpact,
     };
+    let mttd = match tracker.first_failure {
+        Some(t) => Measurement::exact(secs(t - t0)),
+        None => unseen(),
+    };
     let rto = match (tracker.first_failure, tracker.recovered) {
-        (None, _) => Measurement::NoImpact,
+        (None, _) => unseen(),
         (Some(_), Some((last_fail, start))) => {
             // Recovery happened between the last failed sample and the first ok one of the
             // stable window: report the middle, and half the gap as the uncertainty.
@@ -333,6 +347,7 @@ fn stopped_early(timeline: &Timeline) -> Option<String> {
         EventKind::StopConditionReached { probe, .. } => {
             Some(format!("the drill was aborted by the stop condition on `{probe}`"))
         }
+        EventKind::KillSwitch { .. } => Some("the drill was stopped by the kill switch".to_string()),
         _ => None,
     })
 }
@@ -654,10 +669,42 @@ mod tests {
         let tl = T::default()
             .fault(0)
             .samples("api", S, 10 * S, S, false)
-            .push(10 * S, EventKind::StopConditionReached { probe: "api".into(), failing_for_us: 9 * S })
+            .push(10 * S, EventKind::StopConditionReached { probe: "api".into(), failing_for_us: 9 * S, breach: None })
             .done();
         let m = compute(&tl, &spec(&["api"]));
         assert!(matches!(m.rto, Measurement::NotMeasured { ref reason } if reason.contains("aborted")), "{:?}", m.rto);
+    }
+
+    #[test]
+    fn a_drill_stopped_early_before_any_impact_measured_nothing() {
+        let tl = T::default()
+            .fault(0)
+            .samples("api", S, 3 * S, S, true)
+            .push(3 * S, EventKind::KillSwitch { switch: "signal SIGUSR1".into() })
+            .done();
+        let m = compute(&tl, &spec(&["api"]));
+        for measured in [&m.mttd, &m.rto] {
+            assert!(
+                matches!(measured, Measurement::NotMeasured { reason } if reason == "the drill was stopped by the kill switch 2.0 s after the fault, before any impact was seen"),
+                "{measured:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_drill_stopped_by_the_kill_switch_has_no_rto_and_ignores_the_health_after_it() {
+        let tl = T::default()
+            .fault(0)
+            .samples("api", S, 10 * S, S, false)
+            .push(10 * S, EventKind::KillSwitch { switch: "signal SIGUSR1".into() })
+            .samples("api", 11 * S, 20 * S, S, true)
+            .done();
+        let m = compute(&tl, &spec(&["api"]));
+        assert!(
+            matches!(m.rto, Measurement::NotMeasured { ref reason } if reason.contains("kill switch")),
+            "{:?}",
+            m.rto
+        );
     }
 
     #[test]

@@ -33,6 +33,39 @@ word_enum! {
     }
 }
 
+word_enum! {
+    /// A limit of an `slo_breach` stop condition.
+    pub enum SloLimit {
+        /// The share of failed requests, in percent.
+        ErrorPercent = "error_percent",
+        /// The 95th-percentile latency, in milliseconds.
+        P95 = "p95",
+        /// The 99th-percentile latency, in milliseconds.
+        P99 = "p99",
+    }
+}
+
+/// The limit an SLO probe's window breached, and by how much.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SloBreach {
+    /// Which limit.
+    pub limit: SloLimit,
+    /// The value measured in the window (percent or milliseconds, as the limit says).
+    pub measured: f64,
+    /// The most the stop condition allows, in the same unit.
+    pub max: f64,
+}
+
+impl std::fmt::Display for SloBreach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let SloBreach { limit, measured, max } = self;
+        match limit {
+            SloLimit::ErrorPercent => write!(f, "{measured:.1}% of requests failed (limit {max}%)"),
+            SloLimit::P95 | SloLimit::P99 => write!(f, "{limit} latency {measured:.0} ms (limit {max:.0} ms)"),
+        }
+    }
+}
+
 /// How a drill ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -41,7 +74,7 @@ pub enum Outcome {
     Recovered,
     /// The deadline passed without stable recovery.
     DeadlineReached,
-    /// A stop condition aborted the drill.
+    /// A stop condition or the kill switch aborted the drill.
     Aborted,
     /// The operator interrupted the drill (Ctrl-C).
     Cancelled,
@@ -58,7 +91,7 @@ impl Outcome {
         match self {
             Outcome::Recovered => "recovered",
             Outcome::DeadlineReached => "deadline reached",
-            Outcome::Aborted => "aborted by stop condition",
+            Outcome::Aborted => "aborted",
             Outcome::Cancelled => "cancelled",
             Outcome::NotSteady => "not steady before the fault",
             Outcome::Error => "error",
@@ -192,8 +225,18 @@ pub enum EventKind {
     StopConditionReached {
         /// The probe watched.
         probe: String,
-        /// How long it had been failing.
+        /// How long the condition had held: the probe failing, or its window breaching a
+        /// limit.
         failing_for_us: Micros,
+        /// For an `slo_breach` condition, the limit breached at the last sample and the value
+        /// measured; absent for `probe_failing`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        breach: Option<SloBreach>,
+    },
+    /// The kill switch was pulled: the drill stops at once and its fault is reverted.
+    KillSwitch {
+        /// What pulled it (the file that appeared, or the signal).
+        switch: String,
     },
     /// The deadline passed.
     DeadlineReached,
@@ -249,6 +292,14 @@ impl Timeline {
     /// `t0`: when the fault was confirmed active.
     pub fn t0(&self) -> Option<Micros> {
         self.events.iter().find(|e| e.kind == EventKind::FaultActive).map(|e| e.t_us)
+    }
+
+    /// What pulled the kill switch, if it stopped the drill.
+    pub fn kill_switch(&self) -> Option<&str> {
+        self.events.iter().find_map(|e| match &e.kind {
+            EventKind::KillSwitch { switch } => Some(switch.as_str()),
+            _ => None,
+        })
     }
 
     /// How the drill ended, if it did.

@@ -9,7 +9,7 @@ use super::Inner;
 use crate::duration::Dur;
 use crate::load::stats::Window;
 use crate::load::{Background, Model, Plan};
-use crate::sample::Sample;
+use crate::sample::{Sample, SloWindow};
 
 /// What an `slo` probe asks of the requests of its window.
 pub(super) struct Objective {
@@ -64,13 +64,18 @@ impl Inner {
     }
 }
 
-/// Whether the requests of the window met the objective: errors first, then latency.
+/// Whether the requests of the window met the objective (errors first, then latency), with
+/// the window's numbers for the `slo_breach` stop conditions.
 pub(super) fn slo_sample(w: &Window, objective: &Objective) -> Sample {
+    let window = SloWindow { completed: w.completed, errors: w.errors, p95_ms: w.p95_ms, p99_ms: w.p99_ms };
+    judge(&window, objective).with_slo(window)
+}
+
+fn judge(w: &SloWindow, objective: &Objective) -> Sample {
     let Objective { p95, p99, max_error_percent, window } = objective;
-    if w.completed == 0 {
+    let Some(errors) = w.error_percent() else {
         return Sample::fail(format!("no request completed in the last {window}"));
-    }
-    let errors = w.errors as f64 * 100.0 / w.completed as f64;
+    };
     if errors > *max_error_percent {
         return Sample::fail(format!("{errors:.1}% of requests failed (objective: under {max_error_percent}%)"));
     }
@@ -99,5 +104,16 @@ mod tests {
         assert_eq!(judge(&w(100, 0, 412.0)).detail.unwrap(), "p95 latency 412 ms (objective: under 300ms)");
         let none = Window { completed: 0, errors: 0, p95_ms: None, p99_ms: None };
         assert_eq!(judge(&none).detail.unwrap(), "no request completed in the last 5s");
+    }
+
+    #[test]
+    fn an_slo_sample_carries_its_window_for_the_stop_conditions() {
+        let w = Window { completed: 40, errors: 10, p95_ms: Some(120.0), p99_ms: Some(900.0) };
+        let objective = Objective { p95: None, p99: None, max_error_percent: 1.0, window: Dur::secs(5) };
+        let sample = slo_sample(&w, &objective);
+        assert!(!sample.ok);
+        let measured = sample.slo.expect("the window's numbers");
+        assert_eq!(measured, SloWindow { completed: 40, errors: 10, p95_ms: Some(120.0), p99_ms: Some(900.0) });
+        assert_eq!(measured.error_percent(), Some(25.0));
     }
 }

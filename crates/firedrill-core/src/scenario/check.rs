@@ -317,19 +317,79 @@ fn check_fault(fault: &Spanned<Fault>, problems: &mut Problems) {
     }
 }
 
-/// Stop conditions watch probes the scenario defines.
+/// Stop conditions watch probes the scenario defines; an `slo_breach` watches an `slo` probe,
+/// with limits that can be breached and that are no tighter than the probe's objective.
 fn check_stop_conditions(
     stop_conditions: &[Spanned<StopCondition>],
     probes: &[Spanned<Probe>],
     problems: &mut Problems,
 ) {
     for sc in stop_conditions {
-        let StopCondition::ProbeFailing { probe, .. } = &sc.value;
-        if !probes.iter().any(|p| &p.value.name == probe) {
+        let at = Pos::spanned(sc);
+        let name = sc.value.probe();
+        let Some(probe) = probes.iter().map(|p| &p.value).find(|p| p.name == name) else {
+            problems.push(at, format!("stop condition names probe `{name}`, which the scenario does not define"));
+            continue;
+        };
+        if let StopCondition::SloBreach { max_error_percent, p95, p99, .. } = &sc.value {
+            check_slo_breach(probe, *max_error_percent, [("p95", *p95), ("p99", *p99)], at, problems);
+        }
+    }
+}
+
+fn check_slo_breach(
+    probe: &Probe,
+    max_error_percent: Option<f64>,
+    latencies: [(&str, Option<Dur>); 2],
+    at: Pos,
+    problems: &mut Problems,
+) {
+    let name = &probe.name;
+    let Check::Slo { max_error_percent: objective_errors, p95, p99, .. } = &probe.check else {
+        problems.push(
+            at,
+            format!(
+                "stop condition `slo_breach` watches probe `{name}`, a `{}` probe: it needs an `slo` probe (use `probe_failing` for others)",
+                probe.check.kind()
+            ),
+        );
+        return;
+    };
+    if max_error_percent.is_none() && latencies.iter().all(|(_, l)| l.is_none()) {
+        problems.push(
+            at,
+            format!(
+                "stop condition `slo_breach` on `{name}` needs at least one of `max_error_percent`, `p95` or `p99`"
+            ),
+        );
+    }
+    if let Some(max) = max_error_percent {
+        if !(0.0..=100.0).contains(&max) {
             problems.push(
-                Pos::spanned(sc),
-                format!("stop condition names probe `{probe}`, which the scenario does not define"),
+                at,
+                format!("stop condition `slo_breach` on `{name}`: `max_error_percent` must be between 0 and 100"),
             );
+        } else if max < *objective_errors {
+            problems.push(
+                at,
+                format!(
+                    "stop condition `slo_breach` on `{name}`: `max_error_percent` ({max}%) is tighter than the probe's objective ({objective_errors}%): a safety limit must be looser, or the drill aborts before recovery can be measured"
+                ),
+            );
+        }
+    }
+    for ((word, limit), objective) in latencies.into_iter().zip([p95, p99]) {
+        match (limit, objective) {
+            (Some(limit), _) if limit.is_zero() => {
+                problems.push(at, format!("stop condition `slo_breach` on `{name}`: `{word}` must be greater than zero"))
+            }
+            (Some(limit), Some(objective)) if limit < *objective => problems.push(
+                at,
+                format!(
+                    "stop condition `slo_breach` on `{name}`: `{word}` ({limit}) is tighter than the probe's objective ({objective}): a safety limit must be looser, or the drill aborts before recovery can be measured"
+                ),
+            ),
+            _ => {}
         }
     }
 }
@@ -356,4 +416,83 @@ fn is_hostname(s: &str) -> bool {
         && !s.starts_with('-')
         && !s.ends_with('-')
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The problems of a docker scenario with an `slo` probe `users` (objective: errors under
+    /// 1%, p95 under 500ms), an http probe `home`, and `stop` as its stop conditions.
+    fn problems(stop: &str) -> Vec<Problem> {
+        let text = format!(
+            "name: stops
+environment: {{ kind: docker, containers: [{{ name: web, image: firedrill/base:latest }}] }}
+fault: {{ kind: container_stop, target: web }}
+probes:
+  - name: home
+    check: {{ kind: http, url: \"http://{{web}}/\" }}
+  - name: users
+    check: {{ kind: slo, url: \"http://{{web}}/\", rate: 10/s, p95: 500ms }}
+stop_conditions:
+  - {stop}
+"
+        );
+        match crate::scenario::parse(&text, Path::new("stops.yaml")) {
+            Ok(_) => vec![],
+            Err(ScenarioError::Invalid { problems, .. }) => problems,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn messages(stop: &str) -> Vec<String> {
+        problems(stop).into_iter().map(|p| p.message).collect()
+    }
+
+    #[test]
+    fn an_slo_breach_on_an_slo_probe_with_looser_limits_is_valid() {
+        assert_eq!(messages("{ kind: slo_breach, probe: users, max_error_percent: 20, p95: 800ms, for: 5s }"), [""; 0]);
+        assert_eq!(messages("{ kind: slo_breach, probe: users, p99: 2s, for: 0s }"), [""; 0]);
+    }
+
+    #[test]
+    fn an_slo_breach_needs_an_slo_probe_and_points_at_the_condition() {
+        let found = problems("{ kind: slo_breach, probe: home, p95: 800ms, for: 5s }");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].pos, Pos { line: 10, column: 5 });
+        assert!(found[0].message.contains("probe `home`, a `http` probe: it needs an `slo` probe"), "{found:?}");
+        let found = messages("{ kind: slo_breach, probe: nobody, p95: 800ms, for: 5s }");
+        assert_eq!(found, ["stop condition names probe `nobody`, which the scenario does not define"]);
+    }
+
+    #[test]
+    fn an_slo_breach_needs_a_limit_that_can_be_breached() {
+        let found = messages("{ kind: slo_breach, probe: users, for: 5s }");
+        assert_eq!(
+            found,
+            ["stop condition `slo_breach` on `users` needs at least one of `max_error_percent`, `p95` or `p99`"]
+        );
+        let found = messages("{ kind: slo_breach, probe: users, max_error_percent: 120, for: 5s }");
+        assert!(found[0].contains("`max_error_percent` must be between 0 and 100"), "{found:?}");
+        let found = messages("{ kind: slo_breach, probe: users, p99: 0s, for: 5s }");
+        assert!(found[0].contains("`p99` must be greater than zero"), "{found:?}");
+    }
+
+    #[test]
+    fn an_slo_breach_tighter_than_the_objective_is_refused() {
+        let found = messages("{ kind: slo_breach, probe: users, max_error_percent: 0.5, p95: 300ms, for: 5s }");
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].contains("`max_error_percent` (0.5%) is tighter than the probe's objective (1%)"),
+            "{found:?}"
+        );
+        assert!(found[1].contains("`p95` (300ms) is tighter than the probe's objective (500ms)"), "{found:?}");
+    }
+
+    #[test]
+    fn an_slo_breach_without_its_for_is_a_parse_error() {
+        let text = "name: s\nfault: { kind: db_failover }\nstop_conditions:\n  - { kind: slo_breach, probe: users, p95: 1s }\n";
+        let e = crate::scenario::parse(text, Path::new("s.yaml")).unwrap_err().to_string();
+        assert!(e.contains("s.yaml:4:5: missing field `for`"), "{e}");
+    }
 }

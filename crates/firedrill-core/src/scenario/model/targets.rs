@@ -57,7 +57,7 @@ impl Default for SteadyState {
     }
 }
 
-/// A safety limit on a drill.
+/// A safety limit on a drill: reached, it aborts the drill and reverts the fault at once.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StopCondition {
@@ -70,4 +70,41 @@ pub enum StopCondition {
         #[serde(rename = "for")]
         for_: Dur,
     },
+    /// Abort when an `slo` probe's measured window breaches one of these limits continuously
+    /// for this long. The limits are a safety net looser than the probe's own objective: the
+    /// objective says when users are back to normal (RTO), these say when the drill hurts too
+    /// much to go on.
+    SloBreach {
+        /// The `slo` probe watched.
+        probe: String,
+        /// The most failed requests allowed in the window, in percent.
+        #[serde(default)]
+        max_error_percent: Option<f64>,
+        /// The most 95th-percentile latency allowed.
+        #[serde(default)]
+        p95: Option<Dur>,
+        /// The most 99th-percentile latency allowed.
+        #[serde(default)]
+        p99: Option<Dur>,
+        /// How long a limit may be breached before the drill is aborted (`0s`: at the first
+        /// breaching sample).
+        #[serde(rename = "for")]
+        for_: Dur,
+    },
+}
+
+impl StopCondition {
+    /// The probe the condition watches.
+    pub fn probe(&self) -> &str {
+        match self {
+            StopCondition::ProbeFailing { probe, .. } | StopCondition::SloBreach { probe, .. } => probe,
+        }
+    }
+
+    /// How long the condition must hold before the drill is aborted.
+    pub fn holds_for(&self) -> Dur {
+        match self {
+            StopCondition::ProbeFailing { for_, .. } | StopCondition::SloBreach { for_, .. } => *for_,
+        }
+    }
 }
