@@ -110,7 +110,8 @@ impl AnyEnvironment {
             EnvironmentSpec::Sim(stack) => Ok(AnyEnvironment::Sim(sim::SimEnv::new(stack.clone(), seed))),
             #[cfg(feature = "docker")]
             EnvironmentSpec::Docker(stack) => {
-                Ok(AnyEnvironment::Docker(docker::DockerEnv::new(stack.clone(), &run_id(seed))))
+                let env = docker::DockerEnv::new(stack.clone(), &run_id(seed));
+                Ok(AnyEnvironment::Docker(env.with_max_blast_radius(scenario.max_blast_radius)))
             }
             #[cfg(not(feature = "docker"))]
             EnvironmentSpec::Docker(_) => Err(not_built_in(scenario, "docker")),

@@ -12,6 +12,7 @@
 //! its own: `checks` (load time), `containers` (start, attach, place, remove), `expansion`
 //! (`${name}`), `probes`, `slo` (the SLO probes' load), `fault` (with `drain`) and `evidence`.
 
+mod blast;
 mod checks;
 mod containers;
 mod drain;
@@ -90,6 +91,8 @@ struct Inner {
     surges: RefCell<Vec<crate::load::Detached>>,
     /// Evictions under way (a drained node's containers, each stopping, then replaced).
     evictions: RefCell<Vec<tokio::task::JoinHandle<Result<(), DockerError>>>>,
+    /// `max_blast_radius` and what the drill has affected.
+    blast: blast::BlastRadius,
 }
 
 impl DockerEnv {
@@ -112,8 +115,15 @@ impl DockerEnv {
             retired: RefCell::default(),
             surges: RefCell::default(),
             evictions: RefCell::default(),
+            blast: blast::BlastRadius::default(),
         };
         DockerEnv { inner: Rc::new(inner) }
+    }
+
+    /// Refuses faults that would bring the containers the drill affects to more than `limit`.
+    pub fn with_max_blast_radius(self, limit: Option<u32>) -> Self {
+        self.inner.blast.limit.set(limit);
+        self
     }
 
     /// The id its containers are labelled with (`firedrill.run`).
