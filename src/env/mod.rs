@@ -5,6 +5,7 @@
 
 #[cfg(feature = "docker")]
 pub mod docker;
+pub mod dry_run;
 pub mod sim;
 
 use std::future::Future;

@@ -10,12 +10,14 @@
 //! [`DockerEnv`] holds the drill's state in one `Inner`, shared with the fault guards, so that
 //! a guard can revert after the environment moved on; each seam of the work is a module of
 //! its own: `checks` (load time), `containers` (start, attach, place, remove), `expansion`
-//! (`${name}`), `probes`, `slo` (the SLO probes' load), `fault` (with `drain`) and `evidence`.
+//! (`${name}`), `probes`, `slo` (the SLO probes' load), `fault` (with `drain`), `blast`
+//! (`max_blast_radius`), `dry_run` and `evidence`.
 
 mod blast;
 mod checks;
 mod containers;
 mod drain;
+mod dry_run;
 mod error;
 mod evidence;
 mod expansion;
