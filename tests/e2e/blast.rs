@@ -48,11 +48,8 @@ impl Drop for Attached {
 fn engine_state() -> (Vec<String>, Vec<String>) {
     let ids = docker(&["ps", "-aq", "--no-trunc"]);
     let format = "{{.Id}} {{.State.Status}} {{.State.Paused}} {{.State.StartedAt}}";
-    let mut containers = if ids.is_empty() {
-        vec![]
-    } else {
-        docker(&[&["inspect", "--format", format][..], &ids.iter().map(String::as_str).collect::<Vec<_>>()].concat())
-    };
+    let mut containers: Vec<String> =
+        ids.iter().flat_map(|id| docker(&["inspect", "--format", format, id.as_str()])).collect();
     containers.sort();
     let mut networks = docker(&["network", "ls", "-q", "--no-trunc"]);
     networks.sort();
@@ -197,4 +194,21 @@ deadline: 20s
     assert!(errors.iter().any(|e| e.contains(refused)), "{errors:?}");
     assert!(record.timeline.t0().is_none(), "the fault took effect");
     assert_nothing_left();
+}
+
+#[test]
+fn a_sim_dry_run_touches_nothing_outside_the_process() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let reports = dir.path().join("reports");
+    let out =
+        run_unattended(&["run", "--dry-run", "scenarios/node-drain.yaml", "--reports", &reports.display().to_string()]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("process  nothing outside this process"), "{stdout}");
+    assert!(
+        stdout.contains("drain node node-2 (grace period 30s) (simulated): affects replica-2, replica-5"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("blast radius: 2 container(s) (replica-2, replica-5); no max_blast_radius"), "{stdout}");
+    assert!(!reports.exists(), "the dry run created the reports folder");
 }
