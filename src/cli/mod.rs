@@ -1,6 +1,7 @@
 //! The command line: clap subcommands over the library, one module each, with their arguments
 //! (`…Args`) and an `exec`. Parses, calls, prints through one [`Output`]; nothing else.
 
+mod dry_run;
 mod error;
 #[cfg(feature = "live")]
 mod load;

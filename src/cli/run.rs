@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use firedrill::drill::{self, DrillError, RunOptions, ScenarioRun};
+use firedrill::env::dry_run::each_fault;
 use firedrill::record::check_writable;
 use firedrill::report::{self, terminal, Format};
-use firedrill::scenario::Scenario;
+use firedrill::scenario::{EnvironmentSpec, Fault, Scenario, StepAction};
 use firedrill::score::{EXIT_INVALID, EXIT_OK};
 use firedrill::text::error_chain;
 use firedrill::timeline::{Event, EventKind, Outcome};
@@ -61,6 +62,13 @@ pub struct RunArgs {
     /// aborted, the remaining drills are not run (SIGUSR1 does the same).
     #[arg(long, value_name = "FILE")]
     kill_switch: Option<PathBuf>,
+    /// Show what each drill would touch (containers, networks, faults, commands, load) and
+    /// change nothing; exit 2 when something a drill needs is missing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Drill containers firedrill did not start (`attach`) without asking; also when `CI` is set.
+    #[arg(long)]
+    yes: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,6 +96,9 @@ impl RunArgs {
             }
         };
         let out: &Output = out;
+        if self.dry_run {
+            return Ok(super::dry_run::print(&scenarios, out, &self.state.dir()));
+        }
         // A switch already pulled would abort every drill: say so before anything is injected
         // (or a reports folder made).
         if let Some(file) = self.kill_switch.as_ref().filter(|f| f.exists()) {
@@ -95,6 +106,9 @@ impl RunArgs {
                 "error: the kill switch {} already exists: nothing was run; remove it to run drills",
                 file.display()
             ));
+            return Ok(EXIT_INVALID);
+        }
+        if !confirmed_attached(&scenarios, self.yes, out) {
             return Ok(EXIT_INVALID);
         }
         // A drill is not cheap to run again: refuse before anything is injected rather than
@@ -245,6 +259,62 @@ impl RunArgs {
             _ => Err(CliError::Leftovers { count: runs.len() }),
         }
     }
+}
+
+/// Containers firedrill did not start are drilled only when someone said so: `--yes`, a CI
+/// job (`CI` set), or an answer on the terminal, after each one and what touches it is listed.
+/// Without a terminal to ask on, the drills are refused rather than run unasked.
+fn confirmed_attached(scenarios: &[Scenario], yes: bool, out: &Output) -> bool {
+    let attached: Vec<String> = scenarios.iter().flat_map(attached_lines).collect();
+    let in_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    if attached.is_empty() || yes || in_ci {
+        return true;
+    }
+    out.eprintln("These drills fault containers that firedrill did not start:");
+    for line in &attached {
+        out.eprintln(line);
+    }
+    if !std::io::stdin().is_terminal() {
+        out.eprintln(
+            "error: no terminal to confirm on, so nothing was run: pass --yes to drill them (CI=true does too)",
+        );
+        return false;
+    }
+    out.eprintln("Continue? [y/N]");
+    let mut answer = String::new();
+    let confirmed = std::io::stdin().read_line(&mut answer).is_ok()
+        && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+    if !confirmed {
+        out.eprintln("not confirmed: nothing was run");
+    }
+    confirmed
+}
+
+/// One line per container `s` attaches to: its name in the scenario, how it is found, and
+/// the faults and steps that touch it.
+fn attached_lines(s: &Scenario) -> Vec<String> {
+    let EnvironmentSpec::Docker(stack) = &s.environment else { return vec![] };
+    let faults = each_fault(&s.fault);
+    stack
+        .attach
+        .iter()
+        .map(|a| {
+            let name = a.name.as_str();
+            let touched_by = |f: &&&Fault| {
+                f.container_target() == Some(name)
+                    || matches!(f, Fault::NetworkBlackhole { peer: Some(p), .. } if p == name)
+            };
+            let mut touches: Vec<String> = faults.iter().filter(touched_by).map(|f| f.describe()).collect();
+            touches.extend(s.steps.iter().filter_map(|step| match &step.action {
+                StepAction::Run { argv, container: Some(c) } if c == name => {
+                    Some(format!("step `{}` runs `{}` in it", step.name, argv.join(" ")))
+                }
+                _ => None,
+            }));
+            let touches = if touches.is_empty() { "probed only".to_string() } else { touches.join("; ") };
+            format!("  {}: {name} → {}: {touches}", s.name, a.selector())
+        })
+        .collect()
 }
 
 fn random_seed() -> u64 {

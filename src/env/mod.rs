@@ -5,6 +5,7 @@
 
 #[cfg(feature = "docker")]
 pub mod docker;
+pub mod dry_run;
 pub mod sim;
 
 use std::future::Future;
@@ -117,7 +118,8 @@ impl AnyEnvironment {
                     deadline: scenario.deadline.0,
                     journal_dir: crate::journal::journal_dir(state_dir),
                 };
-                Ok(AnyEnvironment::Docker(docker::DockerEnv::new(stack.clone(), &run_id(seed), drill)))
+                let env = docker::DockerEnv::new(stack.clone(), &run_id(seed), drill);
+                Ok(AnyEnvironment::Docker(env.with_max_blast_radius(scenario.max_blast_radius)))
             }
             #[cfg(not(feature = "docker"))]
             EnvironmentSpec::Docker(_) => {

@@ -36,7 +36,7 @@ pub(crate) fn docker(args: &[&str]) -> Vec<String> {
 }
 
 /// Fails when any container or network firedrill created is still there.
-fn assert_nothing_left() {
+pub(crate) fn assert_nothing_left() {
     let containers = docker(&["ps", "-a", "--filter", "label=firedrill.run", "--format", "{{.Names}}"]);
     assert!(containers.is_empty(), "containers left behind: {containers:?}");
     let networks: Vec<String> = docker(&["network", "ls", "--format", "{{.Name}}"])

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod blast;
 mod cli;
 mod conformance;
 mod docker;

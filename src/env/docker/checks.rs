@@ -148,3 +148,37 @@ fn check_fault(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::{parse, EnvironmentSpec};
+
+    #[test]
+    fn faults_and_steps_name_declared_containers_only() {
+        let yaml = "name: s
+environment:
+  kind: docker
+  containers: [{name: web}]
+  attach: [{name: db, container: shop-db-1}]
+fault:
+  kind: sequence
+  faults:
+    - fault: {kind: network_blackhole, target: db, peer: cache}
+    - fault: {kind: container_pause, target: shop-web-1}
+procedure:
+  kind: steps
+  steps:
+    - {name: look, run: [ls], container: shop-db-1, budget: 1m}
+";
+        let s = parse(yaml, std::path::Path::new("s.yaml")).expect("it parses");
+        let EnvironmentSpec::Docker(stack) = &s.environment else { panic!("a docker scenario") };
+        let problems: Vec<String> = super::check(stack, &s).into_iter().map(|p| p.message).collect();
+        let problems = problems.join("\n");
+        for name in ["cache", "shop-web-1", "shop-db-1"] {
+            assert!(
+                problems.contains(&format!("no container `{name}` in the environment; it has web, db")),
+                "{name}: {problems}"
+            );
+        }
+    }
+}

@@ -33,8 +33,24 @@ impl Inner {
 
     async fn find_attached(&self, a: &crate::scenario::Attach) -> Result<Target, DockerError> {
         let docker = self.docker()?;
-        let id = match (&a.container, &a.compose) {
-            (Some(name), _) => name.clone(),
+        let id = self.attached_id(a).await?;
+        let info = docker.inspect_container(&id, None).await.map_err(DockerError::api(format!("inspecting {id}")))?;
+        if !info.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
+            return Err(DockerError::NotRunning);
+        }
+        let networks = info.network_settings.and_then(|n| n.networks).unwrap_or_default();
+        let Some((network, endpoint)) = networks.into_iter().next() else {
+            return Err(DockerError::NoNetwork);
+        };
+        Ok(Target { id: info.id.unwrap_or(id), network, aliases: endpoint.aliases.unwrap_or_default(), node: None })
+    }
+
+    /// The id (or name) of attached container `a`, looked up without changing anything: a
+    /// Compose service must match exactly one container.
+    async fn attached_id(&self, a: &crate::scenario::Attach) -> Result<String, DockerError> {
+        let docker = self.docker()?;
+        match (&a.container, &a.compose) {
+            (Some(name), _) => Ok(name.clone()),
             (None, Some(c)) => {
                 let filters = HashMap::from([(
                     "label".to_string(),
@@ -48,33 +64,42 @@ impl Inner {
                     .await
                     .map_err(DockerError::api("listing containers"))?;
                 match found.as_slice() {
-                    [one] => one.id.clone().unwrap_or_default(),
+                    [one] => Ok(one.id.clone().unwrap_or_default()),
                     [] => {
-                        return Err(DockerError::NoComposeContainer {
-                            project: c.project.clone(),
-                            service: c.service.clone(),
-                        })
+                        Err(DockerError::NoComposeContainer { project: c.project.clone(), service: c.service.clone() })
                     }
-                    many => {
-                        return Err(DockerError::ManyComposeContainers {
-                            project: c.project.clone(),
-                            service: c.service.clone(),
-                            count: many.len(),
-                        })
-                    }
+                    many => Err(DockerError::ManyComposeContainers {
+                        project: c.project.clone(),
+                        service: c.service.clone(),
+                        count: many.len(),
+                    }),
                 }
             }
             (None, None) => unreachable!("checked on load"),
-        };
-        let info = docker.inspect_container(&id, None).await.map_err(DockerError::api(format!("inspecting {id}")))?;
-        if !info.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
-            return Err(DockerError::NotRunning);
         }
-        let networks = info.network_settings.and_then(|n| n.networks).unwrap_or_default();
-        let Some((network, endpoint)) = networks.into_iter().next() else {
-            return Err(DockerError::NoNetwork);
+    }
+
+    /// Attached container `a` as it is now (id, Docker name, state), looked up without changing
+    /// anything; an error when the drill could not attach to it.
+    pub(super) async fn inspect_attached(&self, a: &crate::scenario::Attach) -> Result<AttachedState, DockerError> {
+        let docker = self.docker()?;
+        let id = self.attached_id(a).await?;
+        let info = docker.inspect_container(&id, None).await.map_err(DockerError::api(format!("inspecting {id}")))?;
+        let state = info.state.unwrap_or_default();
+        let found = AttachedState {
+            id: info.id.unwrap_or(id),
+            name: info.name.unwrap_or_default().trim_start_matches('/').to_string(),
+            status: state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into()),
         };
-        Ok(Target { id: info.id.unwrap_or(id), network, aliases: endpoint.aliases.unwrap_or_default(), node: None })
+        match state.running {
+            Some(true) => Ok(found),
+            _ => Err(DockerError::NotRunning),
+        }
+    }
+
+    /// Whether `image` is on the engine (firedrill never pulls one).
+    pub(super) async fn has_image(&self, image: &str) -> Result<bool, DockerError> {
+        Ok(self.docker()?.inspect_image(image).await.is_ok())
     }
 
     /// Starts the container `spec` on `node`, named `<network>-<name>` and, for a replacement
@@ -103,7 +128,7 @@ impl Inner {
         let docker = self.docker()?;
         let (repo, tag) = split_image(&spec.image);
         // testcontainers would try to pull a missing image, which cannot work offline.
-        if docker.inspect_image(&spec.image).await.is_err() {
+        if !self.has_image(&spec.image).await? {
             return Err(DockerError::ImageMissing { image: spec.image.clone() });
         }
         let mut image = GenericImage::new(repo, tag);
@@ -291,6 +316,16 @@ impl Drop for Inner {
     }
 }
 
+/// An attached container as the engine reports it.
+pub(super) struct AttachedState {
+    /// The full container id.
+    pub(super) id: String,
+    /// Its Docker name.
+    pub(super) name: String,
+    /// `running`, `paused`, …
+    pub(super) status: String,
+}
+
 /// `image:tag` split, `latest` when no tag is given (a `:` in a registry host is no tag).
 fn split_image(image: &str) -> (String, String) {
     match image.rsplit_once(':') {
@@ -308,12 +343,7 @@ mod tests {
     #[test]
     fn the_scheduler_spreads_over_uncordoned_nodes() {
         let nodes = ["node-a", "node-b", "node-c"].map(String::from).to_vec();
-        let drill = crate::env::docker::DrillInfo {
-            scenario: "test".into(),
-            path: "test.yaml".into(),
-            deadline: Duration::from_secs(60),
-            journal_dir: std::env::temp_dir(),
-        };
+        let drill = crate::env::docker::DrillInfo::unused();
         let env = DockerEnv::new(DockerStack { nodes, ..Default::default() }, "test", drill);
         let inner = &env.inner;
         let (any, b) = (ANY_NODE.to_string(), "node-b".to_string());

@@ -22,14 +22,7 @@ use super::{Inner, Target, ANY_NODE};
 /// teardown can cut them short.
 pub(super) async fn drain(inner: &Rc<Inner>, node: &str, grace: Duration) -> Result<(), DockerError> {
     let docker = inner.docker()?;
-    let mut workloads: Vec<String> = inner
-        .targets
-        .borrow()
-        .iter()
-        .filter(|(_, t)| t.node.as_deref() == Some(node))
-        .map(|(name, _)| name.clone())
-        .collect();
-    workloads.sort();
+    let workloads = inner.workloads_on(node);
     // Where each goes is decided first: nothing is evicted when one has nowhere to go.
     let mut moves = Vec::new();
     let mut pending = Vec::new();
@@ -50,6 +43,21 @@ pub(super) async fn drain(inner: &Rc<Inner>, node: &str, grace: Duration) -> Res
         inner.evictions.borrow_mut().push(eviction);
     }
     Ok(())
+}
+
+impl Inner {
+    /// The containers running on `node` now, sorted: what draining it evicts.
+    pub(super) fn workloads_on(&self, node: &str) -> Vec<String> {
+        let mut workloads: Vec<String> = self
+            .targets
+            .borrow()
+            .iter()
+            .filter(|(_, t)| t.node.as_deref() == Some(node))
+            .map(|(name, _)| name.clone())
+            .collect();
+        workloads.sort();
+        workloads
+    }
 }
 
 /// The rest of one eviction after its SIGTERM: the grace period to exit, SIGKILL after it,

@@ -50,6 +50,8 @@ impl FaultGuard for DockerGuard {
 }
 
 pub(super) async fn inject(inner: &Rc<Inner>, fault: &Fault) -> Result<DockerGuard, EnvError> {
+    // `max_blast_radius`: refused before anything changes.
+    inner.admit(fault).map_err(|e| EnvError::Inject(Box::new(e)))?;
     let revert = inject_one(inner, fault).await.map_err(|e| EnvError::Inject(Box::new(e)))?;
     Ok(DockerGuard { inner: inner.clone(), revert })
 }

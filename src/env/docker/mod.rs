@@ -10,12 +10,15 @@
 //! [`DockerEnv`] holds the drill's state in one `Inner`, shared with the fault guards, so that
 //! a guard can revert after the environment moved on; each seam of the work is a module of
 //! its own: `checks` (load time), `containers` (start, attach, place, remove), `expansion`
-//! (`${name}`), `probes`, `slo` (the SLO probes' load), `fault` (with `drain`) and `evidence`.
+//! (`${name}`), `probes`, `slo` (the SLO probes' load), `fault` (with `drain`), `blast`
+//! (`max_blast_radius`), `dry_run` and `evidence`.
 
+mod blast;
 mod changes;
 mod checks;
 mod containers;
 mod drain;
+mod dry_run;
 mod error;
 mod evidence;
 mod expansion;
@@ -68,6 +71,19 @@ pub struct DrillInfo {
     pub journal_dir: std::path::PathBuf,
 }
 
+#[cfg(test)]
+impl DrillInfo {
+    /// A drill for unit tests that never reach the engine, so never journal.
+    pub(super) fn unused() -> Self {
+        DrillInfo {
+            scenario: "test".into(),
+            path: "test.yaml".into(),
+            deadline: std::time::Duration::from_secs(60),
+            journal_dir: std::env::temp_dir(),
+        }
+    }
+}
+
 /// A container the drill targets.
 #[derive(Clone, Debug)]
 struct Target {
@@ -110,6 +126,8 @@ struct Inner {
     surges: RefCell<Vec<crate::load::Detached>>,
     /// Evictions under way (a drained node's containers, each stopping, then replaced).
     evictions: RefCell<Vec<tokio::task::JoinHandle<Result<(), DockerError>>>>,
+    /// `max_blast_radius` and what the drill has affected.
+    blast: blast::BlastRadius,
 }
 
 impl DockerEnv {
@@ -135,8 +153,15 @@ impl DockerEnv {
             retired: RefCell::default(),
             surges: RefCell::default(),
             evictions: RefCell::default(),
+            blast: blast::BlastRadius::default(),
         };
         DockerEnv { inner: Rc::new(inner) }
+    }
+
+    /// Refuses faults that would bring the containers the drill affects to more than `limit`.
+    pub fn with_max_blast_radius(self, limit: Option<u32>) -> Self {
+        self.inner.blast.limit.set(limit);
+        self
     }
 
     /// The id its containers are labelled with (`firedrill.run`).

@@ -59,6 +59,7 @@ pub(super) fn check(raw: &RawScenario, text: &str, path: &Path) -> Result<(), Sc
     check_steps(&raw.procedure.steps, deadline, is_sim, &mut problems);
     check_fault(&raw.fault, &mut problems);
     check_stop_conditions(&raw.stop_conditions, &raw.probes, &mut problems);
+    check_blast_radius(raw, &mut problems);
     check_sample_counts(raw, text, &mut problems);
     problems.into_result(path)
 }
@@ -200,6 +201,17 @@ fn check_docker_stack(stack: &DockerStack, at: Pos, problems: &mut Problems) {
         if a.container.is_some() == a.compose.is_some() {
             problems
                 .push(at, format!("environment.attach `{}`: needs exactly one of `container` or `compose`", a.name));
+        }
+        // A pattern could reach containers nobody listed: what a drill touches outside
+        // firedrill's own is named one by one.
+        let compose = a.compose.iter().flat_map(|c| [("compose.project", &c.project), ("compose.service", &c.service)]);
+        for (field, value) in a.container.iter().map(|c| ("container", c)).chain(compose) {
+            if value.is_empty() || value.contains(['*', '?', '[']) {
+                problems.push(
+                    at,
+                    format!("environment.attach `{}`: `{field}` must name one container exactly, not `{value}` (no wildcards)", a.name),
+                );
+            }
         }
     }
     for c in &stack.containers {
@@ -394,6 +406,16 @@ fn check_slo_breach(
     }
 }
 
+/// A fault that affects more than `max_blast_radius`, as far as the file tells, is refused
+/// before anything runs.
+fn check_blast_radius(raw: &RawScenario, problems: &mut Problems) {
+    let Some(limit) = &raw.max_blast_radius else { return };
+    let affected = statically_affected(&raw.environment, &raw.fault.value);
+    if let Some(refused) = BlastRadiusExceeded::check(&raw.fault.value, affected, limit.value) {
+        problems.push(Pos::spanned(&raw.fault), refused.to_string());
+    }
+}
+
 /// Healthy windows of no samples would count a system as healthy without looking at it.
 fn check_sample_counts(raw: &RawScenario, text: &str, problems: &mut Problems) {
     if raw.stability.samples == 0 {
@@ -494,5 +516,66 @@ stop_conditions:
         let text = "name: s\nfault: { kind: db_failover }\nstop_conditions:\n  - { kind: slo_breach, probe: users, p95: 1s }\n";
         let e = crate::scenario::parse(text, Path::new("s.yaml")).unwrap_err().to_string();
         assert!(e.contains("s.yaml:4:5: missing field `for`"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod blast_radius_tests {
+    use std::path::Path;
+
+    use super::super::parse;
+
+    /// The problems of a scenario text, one per line; empty when it loads.
+    fn problems(text: &str) -> String {
+        parse(text, Path::new("s.yaml")).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    const ATTACHED: &str = "name: s
+environment:
+  kind: docker
+  attach:
+    - {name: web, container: WEB}
+    - {name: db, compose: {project: PROJECT, service: SERVICE}}
+fault: {kind: container_pause, target: web}
+";
+
+    #[test]
+    fn attachments_name_containers_exactly() {
+        let attached = |web: &str, project: &str, service: &str| {
+            problems(&ATTACHED.replace("WEB", web).replace("PROJECT", project).replace("SERVICE", service))
+        };
+        assert_eq!(attached("shop-web-1", "shop", "db"), "");
+        for (web, project, service, field) in [
+            ("\"shop-*\"", "shop", "db", "`container` must name one container exactly, not `shop-*`"),
+            ("shop-web-1", "\"sh?p\"", "db", "`compose.project` must name one container exactly, not `sh?p`"),
+            ("shop-web-1", "shop", "\"db[12]\"", "`compose.service` must name one container exactly, not `db[12]`"),
+            ("shop-web-1", "shop", "\"\"", "`compose.service` must name one container exactly, not ``"),
+        ] {
+            let found = attached(web, project, service);
+            assert!(found.contains(field) && found.starts_with("s.yaml:2:1:"), "{field}: {found}");
+        }
+    }
+
+    #[test]
+    fn a_fault_affecting_more_than_max_blast_radius_is_refused_at_its_place() {
+        let drain = "name: s
+environment:
+  kind: docker
+  nodes: [node-a, node-b]
+  containers:
+    - {name: web-1, node: node-a}
+    - {name: web-2, node: node-a}
+    - {name: web-3, node: any}
+fault: {kind: node_drain, node: node-a}
+max_blast_radius: LIMIT
+";
+        let found = problems(&drain.replace("LIMIT", "1"));
+        assert_eq!(
+            found,
+            "s.yaml:9:8: node_drain of node-a would affect 2 container(s) (web-1, web-2); max_blast_radius is 1"
+        );
+        assert_eq!(problems(&drain.replace("LIMIT", "2")), "");
+        let sim = "name: s\nenvironment: {kind: sim, nodes: 2, replicas: 4}\nfault: {kind: node_drain, node: node-1}\nmax_blast_radius: 1\n";
+        assert!(problems(sim).contains("node_drain of node-1 would affect 2 container(s) (replica-1, replica-3)"));
     }
 }

@@ -59,6 +59,8 @@ pub struct Scenario {
     pub steady_state: SteadyState,
     /// Safety limits.
     pub stop_conditions: Vec<StopCondition>,
+    /// The most containers the drill may affect (`max_blast_radius`).
+    pub max_blast_radius: Option<u32>,
     /// Strings masked in every output.
     pub redact: Vec<String>,
     /// Where things are in the file, for checks made later (by an environment).
@@ -189,6 +191,7 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
         deadline,
         steady_state: raw.steady_state,
         stop_conditions: raw.stop_conditions.into_iter().map(|s| s.value).collect(),
+        max_blast_radius: raw.max_blast_radius.map(|m| m.value),
         redact: raw.redact.into_iter().filter(|r| !r.is_empty()).collect(),
         positions,
     })

@@ -99,6 +99,17 @@ pub struct Attach {
     pub compose: Option<ComposeService>,
 }
 
+impl Attach {
+    /// How the container is chosen, in words (`container shop-db-1`, `Compose service shop/db`).
+    pub fn selector(&self) -> String {
+        match (&self.container, &self.compose) {
+            (Some(name), _) => format!("container {name}"),
+            (None, Some(c)) => format!("Compose service {}/{}", c.project, c.service),
+            (None, None) => "no container (neither `container` nor `compose`)".into(),
+        }
+    }
+}
+
 /// A Docker Compose service.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -5,6 +5,7 @@
 //! carry their source position so a semantic error can point at them; [`super::Scenario`] is
 //! the validated form the engine runs.
 
+mod blast_radius;
 mod docker_stack;
 mod environment;
 mod fault;
@@ -13,6 +14,7 @@ mod procedure;
 mod sim_stack;
 mod targets;
 
+pub use blast_radius::*;
 pub use docker_stack::*;
 pub use environment::*;
 pub use fault::*;
@@ -71,6 +73,12 @@ pub struct RawScenario {
     #[serde(default)]
     #[schemars(with = "Vec<StopCondition>")]
     pub stop_conditions: Vec<Spanned<StopCondition>>,
+    /// The most containers (in `sim`: replicas, the database primary, the object store) the
+    /// drill may affect: a fault that would affect more is refused, at load time when what it
+    /// affects is known from the file, and in `docker` again before each inject.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub max_blast_radius: Option<Spanned<u32>>,
     /// Strings masked wherever they would appear in a result or report (passwords, tokens,
     /// internal host names). Passwords in connection strings are masked without being listed.
     #[serde(default)]
