@@ -240,3 +240,47 @@ fn a_fault_with_a_duration_is_lifted_on_time_with_no_firedrill_running() {
     assert_ne!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert_eq!(labelled(), Vec::<String>::new());
 }
+
+#[test]
+fn what_carries_a_run_label_but_has_no_journal_is_found_and_removed() {
+    let Some(_engine) = engine() else { return };
+    let state = tempfile::tempdir().unwrap();
+    // A drill whose journal was lost with its machine's disk: its container and network stay.
+    let run = format!("{:08x}", std::process::id());
+    let network = format!("firedrill-{run}");
+    docker(&["network", "create", &network]);
+    let label = format!("firedrill.run={run}");
+    let name = format!("{network}-web");
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        &network,
+        "--label",
+        &label,
+        "firedrill/base:latest",
+        "sleep",
+        "600",
+    ]);
+
+    let out = firedrill().args(["recover", "--state-dir", path(state.path())]).output().unwrap();
+    let stdout = texts(&out).0;
+    assert!(stdout.contains(&format!("run {run}  NO JOURNAL")), "{stdout}");
+    assert!(stdout.contains(&name) && stdout.contains(&format!("network: {network}")), "{stdout}");
+
+    let out = firedrill().args(["recover", "--run", &run, "--state-dir", path(state.path())]).output().unwrap();
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(labelled(), Vec::<String>::new(), "{stdout}");
+    // Each removal is recorded, in a journal made for the orphans.
+    let kept = state.path().join("journal").join("recovered").join(format!("{run}.jsonl"));
+    let text = std::fs::read_to_string(&kept).unwrap_or_else(|e| panic!("{}: {e}", kept.display()));
+    assert!(text.contains("recovered: removed") && text.contains(&name) && text.contains(&network), "{text}");
+
+    // A run that left nothing is named as such.
+    let out = firedrill().args(["recover", "--run", &run, "--state-dir", path(state.path())]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(texts(&out).1.contains("left nothing to recover"), "{:?}", texts(&out));
+}
