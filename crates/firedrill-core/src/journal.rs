@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -315,7 +315,13 @@ impl Journal {
 
 /// Reads a journal: the drill and its open entries.
 pub fn read(path: &Path) -> Result<Contents, JournalError> {
-    let (torn_tail, lines) = read_lines(path)?;
+    let text = std::fs::read_to_string(path).map_err(|source| JournalError::Read { path: path.into(), source })?;
+    parse(&text, path)
+}
+
+/// A journal's text, as [`read`] reads it (`path` names it in errors).
+pub fn parse(text: &str, path: &Path) -> Result<Contents, JournalError> {
+    let (torn_tail, lines) = parse_lines(text, path)?;
     let mut lines = lines.into_iter();
     let malformed =
         |line: usize, message: &str| JournalError::Malformed { path: path.into(), line, message: message.into() };
@@ -387,33 +393,19 @@ fn in_use(path: &Path) -> bool {
 type NumberedLines = (bool, Vec<(usize, Line)>);
 
 /// The journal's lines, numbered from 1; a last line cut short (no newline, not JSON) is
-/// dropped and reported.
-fn read_lines(path: &Path) -> Result<NumberedLines, JournalError> {
-    let file = File::open(path).map_err(|source| JournalError::Read { path: path.into(), source })?;
+/// dropped and reported: its change was never made.
+fn parse_lines(text: &str, path: &Path) -> Result<NumberedLines, JournalError> {
+    let raw: Vec<&str> = text.split_inclusive('\n').collect();
     let mut lines = Vec::new();
-    let mut raw: Vec<(usize, String, bool)> = Vec::new();
-    let mut reader = std::io::BufReader::new(file);
-    let mut n = 0;
-    loop {
-        let mut text = String::new();
-        let read = reader.read_line(&mut text).map_err(|source| JournalError::Read { path: path.into(), source })?;
-        if read == 0 {
-            break;
-        }
-        n += 1;
-        let complete = text.ends_with('\n');
-        raw.push((n, text, complete));
-    }
     let mut torn = false;
-    let count = raw.len();
-    for (i, (n, text, complete)) in raw.into_iter().enumerate() {
-        if text.trim().is_empty() {
+    for (i, line) in raw.iter().enumerate() {
+        if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Line>(&text) {
-            Ok(line) => lines.push((n, line)),
-            Err(_) if i + 1 == count && !complete => torn = true,
-            Err(e) => return Err(JournalError::Malformed { path: path.into(), line: n, message: e.to_string() }),
+        match serde_json::from_str::<Line>(line) {
+            Ok(parsed) => lines.push((i + 1, parsed)),
+            Err(_) if i + 1 == raw.len() && !line.ends_with('\n') => torn = true,
+            Err(e) => return Err(JournalError::Malformed { path: path.into(), line: i + 1, message: e.to_string() }),
         }
     }
     Ok((torn, lines))
@@ -421,7 +413,8 @@ fn read_lines(path: &Path) -> Result<NumberedLines, JournalError> {
 
 /// The highest entry number in a journal, so a reopened journal numbers on from it.
 fn last_entry(path: &Path) -> Result<u64, JournalError> {
-    let (_, lines) = read_lines(path)?;
+    let text = std::fs::read_to_string(path).map_err(|source| JournalError::Read { path: path.into(), source })?;
+    let (_, lines) = parse_lines(&text, path)?;
     Ok(lines
         .iter()
         .filter_map(|(_, l)| if let Line::Apply { entry, .. } = l { Some(*entry) } else { None })
