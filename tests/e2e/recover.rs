@@ -106,7 +106,7 @@ deadline: 2m
 fn run_until_fault_active(scenario: &Path, state: &Path) -> (Child, Instant) {
     let log = state.join("run.log");
     let mut child = firedrill()
-        .args(["run", path(scenario), "--no-write", "--pace", "real", "--state-dir", path(state)])
+        .args(["run", path(scenario), "--no-write", "--yes", "--pace", "real", "--state-dir", path(state)])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("a log file"))
         .spawn()
@@ -149,7 +149,8 @@ fn labelled() -> Vec<String> {
 /// `recover --all` then undoes everything, and nothing labelled remains.
 fn refused_then_recovered(dir: &Path, state: &Path, attached: &Attached) {
     let next = scenario(dir, "next", attached, "{kind: container_pause, target: web, duration: 1s}");
-    let out = firedrill().args(["run", path(&next), "--no-write", "--state-dir", path(state)]).output().unwrap();
+    let out =
+        firedrill().args(["run", path(&next), "--no-write", "--yes", "--state-dir", path(state)]).output().unwrap();
     let (stdout, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert!(stdout.contains("STILL IN EFFECT") && stdout.contains("firedrill recover --all"), "{stdout}");

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use testcontainers::bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use testcontainers::bollard::Docker;
 use testcontainers::core::{AccessMode, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{GenericImage, ImageExt};
@@ -304,6 +305,18 @@ impl Drop for Inner {
     /// A drill that did not reach its teardown (a panic) still removes what it started:
     /// testcontainers removes a container when its handle drops, which needs a runtime.
     fn drop(&mut self) {
+        // The dead man's switch is no testcontainers handle: it is removed on a thread of its
+        // own, with a client and runtime of its own, since this may run inside a runtime.
+        if self.journal.get_mut().is_some() {
+            let name = format!("{}-deadman", self.network);
+            let removed = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                let docker = Docker::connect_with_local_defaults().ok()?;
+                let options = RemoveContainerOptions { force: true, ..Default::default() };
+                rt.block_on(docker.remove_container(&name, Some(options))).ok()
+            });
+            let _ = removed.join();
+        }
         let containers: Vec<_> = self.provisioned.get_mut().drain(..).collect();
         if containers.is_empty() {
             return;

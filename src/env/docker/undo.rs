@@ -268,7 +268,7 @@ async fn wait_exit(docker: &Docker, id: &str) -> Result<i64, DockerError> {
 /// Starts a drill's dead man's switch: a container, labelled with the run, that runs this
 /// firedrill executable (mounted read-only) with the engine's socket and the journal folder,
 /// and lifts each journalled fault when its time is up if the drill's journal is no longer
-/// held, that is if the drill is dead ([`crate::recover::deadman`]). It ends with the journal.
+/// held, that is if the drill is dead (`firedrill deadman`). It ends with the journal.
 pub(super) async fn start_deadman(
     docker: &Docker,
     run: &str,
