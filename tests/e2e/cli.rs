@@ -402,53 +402,25 @@ deadline: 10m
     let path = write(dir.path(), "live.yaml", text);
     let reports = dir.path().join("reports");
     let started = Instant::now();
-    let mut child = firedrill()
-        .args(["run", &path, "--pace", "real", "--seed", "1", "--reports", reports.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    // Progress lines go to stderr (not a terminal here); read them as they come.
-    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
-    let stderr_reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
-            all += &line;
-            all.push('\n');
-            let _ = lines_tx.send(line);
-        }
-        all
-    });
-    let mut stdout = child.stdout.take().unwrap();
-    let stdout_reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut all);
-        all
-    });
+    let drill = crate::common::Running::start(firedrill().args([
+        "run",
+        &path,
+        "--pace",
+        "real",
+        "--seed",
+        "1",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]));
     // Ctrl-C only once the fault is active and the manual step is underway, about 2.5 s in.
-    loop {
-        let line = lines.recv_timeout(Duration::from_secs(30)).expect("the drill reaches its manual step");
-        if line.contains("step 1: Promote the replica by hand") {
-            break;
-        }
-    }
+    drill.wait_for_line("step 1: Promote the replica by hand");
     std::thread::sleep(Duration::from_millis(2500).saturating_sub(started.elapsed()));
     let sent = Instant::now();
-    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    let kill =
+        std::process::Command::new("kill").args(["-INT", &drill.child.id().to_string()]).status().expect("kill runs");
     assert!(kill.success());
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for the drill") {
-            break status;
-        }
-        if sent.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            panic!("the drill did not stop within 10 s of Ctrl-C");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, stdout, stderr) = drill.finish(sent);
     assert!(sent.elapsed() < Duration::from_secs(5), "took {:?} to stop", sent.elapsed());
-    let (stdout, stderr) = (stdout_reader.join().unwrap(), stderr_reader.join().unwrap());
     assert_eq!(status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("outcome: cancelled"), "{stdout}");
     assert!(stdout.contains("real time"), "{stdout}");

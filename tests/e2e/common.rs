@@ -1,7 +1,10 @@
 //! Helpers shared by the end-to-end tests.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::Receiver;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use firedrill::record::DrillRecord;
 use firedrill::scenario::{Scenario, ScenarioError};
@@ -92,4 +95,64 @@ pub fn events<'a>(events: &'a [Event], pick: impl Fn(&EventKind) -> bool + 'a) -
 /// Whether a timeline has an event the predicate picks.
 pub fn has(events: &[Event], pick: impl Fn(&EventKind) -> bool) -> bool {
     events.iter().any(|e| pick(&e.kind))
+}
+
+/// The binary running in the background, its stderr (progress lines) read as they come.
+pub struct Running {
+    /// The process.
+    pub child: Child,
+    lines: Receiver<String>,
+    stderr: JoinHandle<String>,
+    stdout: JoinHandle<String>,
+}
+
+impl Running {
+    /// Starts `cmd` with its output piped.
+    pub fn start(cmd: &mut Command) -> Running {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the binary starts");
+        let (tx, lines) = std::sync::mpsc::channel::<String>();
+        let err = child.stderr.take().expect("piped");
+        let stderr = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok) {
+                all += &line;
+                all.push('\n');
+                let _ = tx.send(line);
+            }
+            all
+        });
+        let mut out = child.stdout.take().expect("piped");
+        let stdout = std::thread::spawn(move || {
+            let mut all = String::new();
+            let _ = std::io::Read::read_to_string(&mut out, &mut all);
+            all
+        });
+        Running { child, lines, stderr, stdout }
+    }
+
+    /// Waits (30 s at most) for a stderr line containing `text`.
+    pub fn wait_for_line(&self, text: &str) {
+        loop {
+            let line = self.lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no line `{text}`"));
+            if line.contains(text) {
+                return;
+            }
+        }
+    }
+
+    /// Waits for the process to end, killing it and failing when it has not 10 s after
+    /// `since` (when it was told to stop); its status, stdout and stderr.
+    pub fn finish(mut self, since: Instant) -> (ExitStatus, String, String) {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the process") {
+                break status;
+            }
+            if since.elapsed() > Duration::from_secs(10) {
+                let _ = self.child.kill();
+                panic!("the process did not stop within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status, self.stdout.join().expect("stdout read"), self.stderr.join().expect("stderr read"))
+    }
 }

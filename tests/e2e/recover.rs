@@ -125,6 +125,19 @@ fn run_until_fault_active(scenario: &Path, state: &Path) -> (Child, Instant) {
     }
 }
 
+/// A drill on a container of its own with `fault`, killed with SIGKILL one second after its
+/// fault took effect: its folder (scenarios and state), the container, and when the fault was
+/// seen active.
+fn killed_one_second_in(tag: &str, fault: &str) -> (tempfile::TempDir, Attached, Instant) {
+    let dir = tempfile::tempdir().unwrap();
+    let attached = Attached::start(tag);
+    let drill = scenario(dir.path(), "killed", &attached, fault);
+    let (child, active) = run_until_fault_active(&drill, dir.path());
+    std::thread::sleep(Duration::from_secs(1).saturating_sub(active.elapsed()));
+    kill9(child);
+    (dir, attached, active)
+}
+
 fn kill9(mut child: Child) {
     let killed = std::process::Command::new("kill").args(["-KILL", &child.id().to_string()]).status();
     assert!(killed.is_ok_and(|s| s.success()));
@@ -147,8 +160,8 @@ fn labelled() -> Vec<String> {
 
 /// The next drill refuses (exit 2) naming the killed run and the command that recovers it;
 /// `recover --all` then undoes everything, and nothing labelled remains.
-fn refused_then_recovered(dir: &Path, state: &Path, attached: &Attached) {
-    let next = scenario(dir, "next", attached, "{kind: container_pause, target: web, duration: 1s}");
+fn refused_then_recovered(state: &Path, attached: &Attached) {
+    let next = scenario(state, "next", attached, "{kind: container_pause, target: web, duration: 1s}");
     let out =
         firedrill().args(["run", path(&next), "--no-write", "--yes", "--state-dir", path(state)]).output().unwrap();
     let (stdout, stderr) = texts(&out);
@@ -172,15 +185,10 @@ fn refused_then_recovered(dir: &Path, state: &Path, attached: &Attached) {
 #[test]
 fn a_pause_left_by_a_killed_drill_blocks_the_next_and_is_recovered() {
     let Some(_engine) = engine() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let attached = Attached::start("pause");
-    let drill = scenario(dir.path(), "killed", &attached, "{kind: container_pause, target: web}");
-    let (child, _) = run_until_fault_active(&drill, dir.path());
-    std::thread::sleep(Duration::from_secs(1));
-    kill9(child);
+    let (dir, attached, _) = killed_one_second_in("pause", "{kind: container_pause, target: web}");
     assert!(attached.paused(), "the attached container is paused after the kill");
 
-    refused_then_recovered(dir.path(), dir.path(), &attached);
+    refused_then_recovered(dir.path(), &attached);
     assert!(!attached.paused(), "recover unpaused the attached container");
     assert!(attached.serves(), "the attached container answers again");
 }
@@ -188,16 +196,11 @@ fn a_pause_left_by_a_killed_drill_blocks_the_next_and_is_recovered() {
 #[test]
 fn a_blackhole_left_by_a_killed_drill_is_recovered_and_traffic_flows() {
     let Some(_engine) = engine() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let attached = Attached::start("blackhole");
-    let drill = scenario(dir.path(), "killed", &attached, "{kind: network_blackhole, target: web}");
-    let (child, _) = run_until_fault_active(&drill, dir.path());
-    std::thread::sleep(Duration::from_secs(1));
-    kill9(child);
+    let (dir, attached, _) = killed_one_second_in("blackhole", "{kind: network_blackhole, target: web}");
     assert!(attached.rules().iter().any(|r| r.contains("DROP")), "{:?}", attached.rules());
     assert!(!attached.serves(), "the blackhole holds after the kill");
 
-    refused_then_recovered(dir.path(), dir.path(), &attached);
+    refused_then_recovered(dir.path(), &attached);
     let rules = attached.rules();
     assert!(rules.iter().all(|r| !r.contains("DROP")), "rules left: {rules:?}");
     assert!(attached.serves(), "traffic flows again");
@@ -206,12 +209,7 @@ fn a_blackhole_left_by_a_killed_drill_is_recovered_and_traffic_flows() {
 #[test]
 fn a_fault_with_a_duration_is_lifted_on_time_with_no_firedrill_running() {
     let Some(_engine) = engine() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let attached = Attached::start("deadman");
-    let drill = scenario(dir.path(), "killed", &attached, "{kind: container_pause, target: web, duration: 5s}");
-    let (child, active) = run_until_fault_active(&drill, dir.path());
-    std::thread::sleep(Duration::from_secs(1).saturating_sub(active.elapsed()));
-    kill9(child);
+    let (dir, attached, active) = killed_one_second_in("deadman", "{kind: container_pause, target: web, duration: 5s}");
     assert!(attached.paused(), "paused after the kill");
     while attached.paused() {
         assert!(active.elapsed() < Duration::from_secs(10), "the pause was never lifted");

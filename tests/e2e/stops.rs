@@ -2,15 +2,12 @@
 //! drill at once, its fault reverted, and the drills after it are not run.
 
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::sync::mpsc::Receiver;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use firedrill::record::DrillRecord;
 use firedrill::timeline::{EventKind, Outcome};
 
-use crate::common::{firedrill, has, json_files, load_record, run, texts};
+use crate::common::{firedrill, has, json_files, load_record, run, texts, Running};
 
 /// A live tabletop failover whose manual step takes a minute: long enough to pull the switch
 /// while the fault is active.
@@ -37,10 +34,7 @@ deadline: 10m
 /// lines (stderr) read as they come.
 struct Live {
     dir: tempfile::TempDir,
-    child: Child,
-    lines: Receiver<String>,
-    stderr: JoinHandle<String>,
-    stdout: JoinHandle<String>,
+    drill: Running,
 }
 
 impl Live {
@@ -48,34 +42,15 @@ impl Live {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let scenario = dir.path().join("live.yaml");
         std::fs::write(&scenario, LIVE).expect("writing the scenario");
-        let mut child = firedrill()
-            .args(["run", scenario.to_str().unwrap(), "--pace", "real", "--seed", "1", "--repeat", "2"])
-            .arg("--reports")
-            .arg(dir.path().join("reports"))
-            .arg("--kill-switch")
-            .arg(dir.path().join("STOP"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let (tx, lines) = std::sync::mpsc::channel::<String>();
-        let err = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut all = String::new();
-            for line in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok) {
-                all += &line;
-                all.push('\n');
-                let _ = tx.send(line);
-            }
-            all
-        });
-        let mut out = child.stdout.take().unwrap();
-        let stdout = std::thread::spawn(move || {
-            let mut all = String::new();
-            let _ = std::io::Read::read_to_string(&mut out, &mut all);
-            all
-        });
-        Live { dir, child, lines, stderr, stdout }
+        let drill = Running::start(
+            firedrill()
+                .args(["run", scenario.to_str().unwrap(), "--pace", "real", "--seed", "1", "--repeat", "2"])
+                .arg("--reports")
+                .arg(dir.path().join("reports"))
+                .arg("--kill-switch")
+                .arg(dir.path().join("STOP")),
+        );
+        Live { dir, drill }
     }
 
     fn kill_switch(&self) -> PathBuf {
@@ -84,29 +59,14 @@ impl Live {
 
     /// Waits until the manual step is underway: the fault is active.
     fn wait_for_the_step(&self) {
-        loop {
-            let line = self.lines.recv_timeout(Duration::from_secs(30)).expect("the drill reaches its manual step");
-            if line.contains("step 1: Promote the replica by hand") {
-                return;
-            }
-        }
+        self.drill.wait_for_line("step 1: Promote the replica by hand");
     }
 
     /// Waits for the process to end, at most 10 s after `pulled`: its exit code, stdout,
     /// stderr and the records written.
-    fn finish(mut self, pulled: Instant) -> (Option<i32>, String, String, Vec<DrillRecord>) {
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("waiting for the drill") {
-                break status;
-            }
-            if pulled.elapsed() > Duration::from_secs(10) {
-                let _ = self.child.kill();
-                panic!("the drill did not stop within 10 s of the kill switch");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+    fn finish(self, pulled: Instant) -> (Option<i32>, String, String, Vec<DrillRecord>) {
+        let (status, stdout, stderr) = self.drill.finish(pulled);
         assert!(pulled.elapsed() < Duration::from_secs(5), "took {:?} to stop", pulled.elapsed());
-        let (stdout, stderr) = (self.stdout.join().unwrap(), self.stderr.join().unwrap());
         let reports = self.dir.path().join("reports");
         let records = json_files(&reports).iter().map(|f| load_record(f)).collect();
         (status.code(), stdout, stderr, records)
@@ -159,7 +119,7 @@ fn sigusr1_aborts_the_drill_at_once_and_runs_nothing_more() {
     let live = Live::start();
     live.wait_for_the_step();
     let pulled = Instant::now();
-    let kill = std::process::Command::new("kill").args(["-USR1", &live.child.id().to_string()]).status();
+    let kill = std::process::Command::new("kill").args(["-USR1", &live.drill.child.id().to_string()]).status();
     assert!(kill.expect("kill runs").success());
     let (code, stdout, stderr, records) = live.finish(pulled);
     assert_killed(code, &stdout, &stderr, &records, "signal SIGUSR1");
@@ -211,8 +171,7 @@ deadline: 60s
 "#,
     );
     let record = firedrill::drill::drill_once(&s, 1, 1, true, None).expect("the drill runs");
-    let left = crate::docker::docker(&["ps", "-a", "--filter", "label=firedrill.run", "--format", "{{.Names}}"]);
-    assert!(left.is_empty(), "containers left behind: {left:?}");
+    crate::docker::assert_nothing_left();
     assert_eq!(record.outcome, Outcome::Aborted, "{:#?}", record.timeline.events);
     let (t, breach) = record
         .timeline
