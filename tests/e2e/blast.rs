@@ -13,33 +13,12 @@ use firedrill::drill::drill_once;
 use firedrill::timeline::{EventKind, Outcome};
 
 use crate::common::{firedrill, repo, scenario, texts};
-use crate::docker::{assert_nothing_left, docker, engine};
+use crate::docker::{assert_nothing_left, docker, engine, TestContainer};
 
-/// A container of the test's own, removed when dropped.
-struct Attached {
-    name: String,
-}
-
-impl Attached {
-    /// Starts a small HTTP server container named after the test and this process.
-    fn start(test: &str) -> Self {
-        let name = format!("fd-blast-{test}-{}", std::process::id());
-        let _ = std::process::Command::new("docker").args(["rm", "-f", &name]).output();
-        let args = ["run", "-d", "--name", &name, "--label", "firedrill.test=1", "firedrill/base:latest"];
-        docker(&[&args[..], &["python3", "-m", "http.server", "8080"]].concat());
-        Attached { name }
-    }
-
+impl TestContainer {
     /// Its id, status, paused flag, start time and restart count: what a fault would change.
     fn state(&self) -> String {
-        let format = "{{.Id}} {{.State.Status}} {{.State.Paused}} {{.State.StartedAt}} {{.RestartCount}}";
-        docker(&["inspect", "--format", format, &self.name]).join("\n")
-    }
-}
-
-impl Drop for Attached {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("docker").args(["rm", "-f", &self.name]).output();
+        self.inspect("{{.Id}} {{.State.Status}} {{.State.Paused}} {{.State.StartedAt}} {{.RestartCount}}")
     }
 }
 
@@ -95,7 +74,7 @@ fn files_in(dir: &Path) -> Vec<String> {
 #[test]
 fn a_dry_run_changes_nothing_on_the_engine_and_shows_what_a_drill_would_touch() {
     let Some(_engine) = engine() else { return };
-    let attached = Attached::start("dry");
+    let attached = TestContainer::start("fd-blast-dry");
     let dir = tempfile::tempdir().expect("a temporary folder");
     let reports = dir.path().join("reports");
     let file = attach_scenario(dir.path(), &attached.name);
@@ -132,7 +111,7 @@ fn a_dry_run_of_a_missing_attached_container_exits_2() {
 #[test]
 fn attached_containers_are_not_drilled_unconfirmed_without_a_terminal() {
     let Some(_engine) = engine() else { return };
-    let attached = Attached::start("unconfirmed");
+    let attached = TestContainer::start("fd-blast-unconfirmed");
     let dir = tempfile::tempdir().expect("a temporary folder");
     let reports = dir.path().join("reports");
     let file = attach_scenario(dir.path(), &attached.name);
@@ -151,7 +130,7 @@ fn attached_containers_are_not_drilled_unconfirmed_without_a_terminal() {
 #[test]
 fn max_blast_radius_refuses_a_drain_before_it_evicts_anything() {
     let Some(_engine) = engine() else { return };
-    let attached = Attached::start("limit");
+    let attached = TestContainer::start("fd-blast-limit");
     // Four containers placed by the scheduler, two on each node: only known once they run,
     // so the load-time check lets the scenario through and the inject refuses it.
     let yaml = format!(

@@ -35,6 +35,34 @@ pub(crate) fn docker(args: &[&str]) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
 }
 
+/// A container a test starts itself, standing for a team's own (attached) one: a small HTTP
+/// server on port 8080, labelled `firedrill.test=1`, removed when dropped.
+pub(crate) struct TestContainer {
+    pub(crate) name: String,
+}
+
+impl TestContainer {
+    /// Starts it as `<name>-<this process>`.
+    pub(crate) fn start(name: &str) -> Self {
+        let name = format!("{name}-{}", std::process::id());
+        let _ = std::process::Command::new("docker").args(["rm", "-f", &name]).output();
+        let args = ["run", "-d", "--name", &name, "--label", "firedrill.test=1", "firedrill/base:latest"];
+        docker(&[&args[..], &["python3", "-m", "http.server", "8080"]].concat());
+        TestContainer { name }
+    }
+
+    /// `docker inspect --format FORMAT` of it.
+    pub(crate) fn inspect(&self, format: &str) -> String {
+        docker(&["inspect", "--format", format, &self.name]).join("\n")
+    }
+}
+
+impl Drop for TestContainer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker").args(["rm", "-f", &self.name]).output();
+    }
+}
+
 /// Fails when any container or network firedrill created is still there.
 pub(crate) fn assert_nothing_left() {
     let containers = docker(&["ps", "-a", "--filter", "label=firedrill.run", "--format", "{{.Names}}"]);

@@ -10,25 +10,9 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{firedrill, texts};
-use crate::docker::{docker, engine};
+use crate::docker::{docker, engine, TestContainer};
 
-/// A container the test starts, as a team's own (Compose) service would be: not firedrill's.
-struct Attached {
-    name: String,
-}
-
-impl Attached {
-    fn start(tag: &str) -> Attached {
-        let name = format!("fd-recover-{tag}-{}", std::process::id());
-        let _ = std::process::Command::new("docker").args(["rm", "-f", &name]).output();
-        docker(&["run", "-d", "--name", &name, "firedrill/base:latest", "python3", "-m", "http.server", "8080"]);
-        Attached { name }
-    }
-
-    fn inspect(&self, format: &str) -> String {
-        docker(&["inspect", "--format", format, &self.name]).join("")
-    }
-
+impl TestContainer {
     fn paused(&self) -> bool {
         self.inspect("{{.State.Paused}}") == "true"
     }
@@ -66,14 +50,8 @@ impl Attached {
     }
 }
 
-impl Drop for Attached {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("docker").args(["rm", "-f", &self.name]).output();
-    }
-}
-
 /// A scenario attaching the container and starting one of its own, with `fault`.
-fn scenario(dir: &Path, name: &str, attached: &Attached, fault: &str) -> PathBuf {
+fn scenario(dir: &Path, name: &str, attached: &TestContainer, fault: &str) -> PathBuf {
     let yaml = format!(
         r#"name: {name}
 environment:
@@ -128,9 +106,9 @@ fn run_until_fault_active(scenario: &Path, state: &Path) -> (Child, Instant) {
 /// A drill on a container of its own with `fault`, killed with SIGKILL one second after its
 /// fault took effect: its folder (scenarios and state), the container, and when the fault was
 /// seen active.
-fn killed_one_second_in(tag: &str, fault: &str) -> (tempfile::TempDir, Attached, Instant) {
+fn killed_one_second_in(tag: &str, fault: &str) -> (tempfile::TempDir, TestContainer, Instant) {
     let dir = tempfile::tempdir().unwrap();
-    let attached = Attached::start(tag);
+    let attached = TestContainer::start(&format!("fd-recover-{tag}"));
     let drill = scenario(dir.path(), "killed", &attached, fault);
     let (child, active) = run_until_fault_active(&drill, dir.path());
     std::thread::sleep(Duration::from_secs(1).saturating_sub(active.elapsed()));
@@ -160,7 +138,7 @@ fn labelled() -> Vec<String> {
 
 /// The next drill refuses (exit 2) naming the killed run and the command that recovers it;
 /// `recover --all` then undoes everything, and nothing labelled remains.
-fn refused_then_recovered(state: &Path, attached: &Attached) {
+fn refused_then_recovered(state: &Path, attached: &TestContainer) {
     let next = scenario(state, "next", attached, "{kind: container_pause, target: web, duration: 1s}");
     let out =
         firedrill().args(["run", path(&next), "--no-write", "--yes", "--state-dir", path(state)]).output().unwrap();
