@@ -21,25 +21,6 @@ pub enum RecoverError {
     /// The async runtime could not start.
     #[error("failed to start the runtime")]
     Runtime(#[source] std::io::Error),
-    /// The environment of a journal is not built into this firedrill.
-    #[error("run {run}: its `{environment}` environment is not built into this firedrill")]
-    NotBuiltIn {
-        /// The run.
-        run: String,
-        /// Its environment.
-        environment: EnvironmentKind,
-    },
-    /// An environment's call failed.
-    #[error("run {run}: {action}")]
-    Environment {
-        /// The run.
-        run: String,
-        /// What was being done.
-        action: String,
-        /// Why it failed.
-        #[source]
-        source: crate::env::EnvCause,
-    },
 }
 
 /// Whether a journalled change is still in effect.
@@ -118,7 +99,7 @@ async fn survey_async(state_dir: &Path) -> Result<Survey, RecoverError> {
     let (journals, unreadable) = journal::leftovers(&dir);
     let mut survey = Survey { unreadable, ..Default::default() };
     let labels = labelled_resources().await;
-    let (mut labelled, mut networks) = match labels {
+    let (mut labelled, mut networks, alive) = match labels {
         Ok(found) => found,
         Err(why) => {
             survey.docker_unavailable = Some(why);
@@ -140,8 +121,11 @@ async fn survey_async(state_dir: &Path) -> Result<Survey, RecoverError> {
             entries,
         });
     }
-    // What carries a run label but has no journal here, held or left: orphans.
-    let known = journal::known_runs(&dir);
+    // What carries a run label but has no journal here, held or left: orphans. A run whose
+    // dead man's switch still runs is alive somewhere (another state folder, another user)
+    // or has faults yet to lift: not this recover's to remove.
+    let mut known = journal::known_runs(&dir);
+    known.extend(alive);
     let orphans: std::collections::BTreeSet<String> =
         labelled.keys().chain(networks.keys()).filter(|r| !known.contains(r)).cloned().collect();
     for run in orphans {
@@ -162,8 +146,13 @@ async fn recover_run(state_dir: &Path, left: &LeftRun, undid: &mut Vec<Undid>) -
     let (journal, environment) = match &left.journal {
         Some(contents) => match journal::Journal::reopen(&contents.path) {
             Ok((j, _)) => (j, contents.begin.environment),
-            // Its drill came back to life (or another recover runs): leave it to them.
-            Err(JournalError::InUse { .. }) => return Ok(()),
+            // Its dead man's switch is lifting a fault this moment, or another `recover` runs:
+            // said, not skipped in silence, so that this recover does not pass for complete.
+            Err(JournalError::InUse { .. }) => {
+                let why = "its journal is held (its dead man's switch is at work, or another recover): try again";
+                undid.push(Undid { run: left.run.clone(), change: "(the whole run)".into(), result: Err(why.into()) });
+                return Ok(());
+            }
             Err(e) => return Err(e.into()),
         },
         None => {
@@ -275,10 +264,11 @@ fn docker_client() -> Result<testcontainers::bollard::Docker, testcontainers::bo
     testcontainers::bollard::Docker::connect_with_local_defaults()
 }
 
-type Labelled = (std::collections::BTreeMap<String, Vec<String>>, std::collections::BTreeMap<String, String>);
+type Labelled =
+    (std::collections::BTreeMap<String, Vec<String>>, std::collections::BTreeMap<String, String>, Vec<String>);
 
-/// Containers and networks carrying firedrill's run labels, by run; why they could not be
-/// listed (no engine), if so.
+/// Containers carrying firedrill's run label and networks named after a run, by run, and the
+/// runs whose dead man's switch is running; why they could not be listed (no engine), if so.
 async fn labelled_resources() -> Result<Labelled, String> {
     #[cfg(feature = "docker")]
     {
@@ -287,7 +277,8 @@ async fn labelled_resources() -> Result<Labelled, String> {
         let containers = crate::env::docker::undo::labelled(&docker).await.map_err(|e| crate::text::error_chain(&e))?;
         let networks =
             crate::env::docker::undo::drill_networks(&docker).await.map_err(|e| crate::text::error_chain(&e))?;
-        Ok((containers, networks))
+        let alive = crate::env::docker::undo::switched_runs(&docker).await.map_err(|e| crate::text::error_chain(&e))?;
+        Ok((containers, networks, alive))
     }
     #[cfg(not(feature = "docker"))]
     Err("this firedrill is built without the `docker` environment".into())

@@ -93,6 +93,12 @@ pub enum CliError {
         /// How many runs.
         count: usize,
     },
+    /// Revert journals of earlier drills cannot be read, so what they left is unknown.
+    #[error("{count} revert journal(s) cannot be read (above): what they left applied is unknown; look at them, recover by hand, then remove them")]
+    UnreadableJournals {
+        /// How many.
+        count: usize,
+    },
     /// A part of the reference stack failed.
     #[cfg(feature = "docker")]
     #[error(transparent)]

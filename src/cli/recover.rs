@@ -12,7 +12,7 @@ use super::{CliError, Output};
 /// List what killed or interrupted drills left applied (paused or stopped containers, network
 /// rules, containers firedrill started) and undo it with `--run` or `--all`.
 ///
-/// Exit code: 0 nothing left (or all of it undone), 2 something could not be undone or read.
+/// Exit code: 0 listed (or all of it undone), 2 something could not be undone or read.
 #[derive(Args)]
 pub struct RecoverArgs {
     /// Undo what this run left (its id, as listed); may be repeated.
@@ -35,9 +35,11 @@ pub struct StateDirArg {
 }
 
 impl StateDirArg {
-    /// The folder given, or the platform's default.
+    /// The folder given, or the platform's default; absolute, since the dead man's switch is
+    /// handed the journal folder as a bind mount, which Docker takes only as an absolute path.
     pub fn dir(&self) -> PathBuf {
-        self.state_dir.clone().unwrap_or_else(firedrill::journal::default_state_dir)
+        let dir = self.state_dir.clone().unwrap_or_else(firedrill::journal::default_state_dir);
+        std::path::absolute(&dir).unwrap_or(dir)
     }
 }
 

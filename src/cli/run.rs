@@ -237,8 +237,12 @@ impl RunArgs {
     /// undoes them first.
     fn settle_leftovers(&self, out: &Output, state_dir: &std::path::Path) -> Result<(), CliError> {
         let (left, unreadable) = firedrill::journal::leftovers(&firedrill::journal::journal_dir(state_dir));
+        // A journal that cannot be read may hold changes still in effect: it blocks as well.
         for e in &unreadable {
-            out.eprintln(&format!("warning: {}", error_chain(e)));
+            out.eprintln(&format!("error: {}", error_chain(e)));
+        }
+        if !unreadable.is_empty() {
+            return Err(CliError::UnreadableJournals { count: unreadable.len() });
         }
         if left.is_empty() {
             return Ok(());

@@ -116,7 +116,9 @@ impl AnyEnvironment {
                     scenario: scenario.name.clone(),
                     path: scenario.path.clone(),
                     deadline: scenario.deadline.0,
-                    journal_dir: crate::journal::journal_dir(state_dir),
+                    // Absolute: the dead man's switch gets it as a bind mount.
+                    journal_dir: std::path::absolute(crate::journal::journal_dir(state_dir))
+                        .unwrap_or_else(|_| crate::journal::journal_dir(state_dir)),
                 };
                 let env = docker::DockerEnv::new(stack.clone(), &run_id(seed), drill);
                 Ok(AnyEnvironment::Docker(env.with_max_blast_radius(scenario.max_blast_radius)))

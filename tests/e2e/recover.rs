@@ -261,3 +261,29 @@ fn what_carries_a_run_label_but_has_no_journal_is_found_and_removed() {
     assert_eq!(out.status.code(), Some(2));
     assert!(texts(&out).1.contains("left nothing to recover"), "{:?}", texts(&out));
 }
+
+#[test]
+fn a_fault_that_could_not_be_made_undoes_nothing_that_was_so_before() {
+    let Some(_engine) = engine() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // The team's container is paused already: pausing it again fails, and the drill must not
+    // "undo" a pause it did not make.
+    let attached = TestContainer::start("fd-recover-paused");
+    docker(&["pause", &attached.name]);
+    let drill = scenario(dir.path(), "paused", &attached, "{kind: container_pause, target: web}");
+    // Probed through the drill's own container, so the steady state holds and the pause is tried.
+    let text = std::fs::read_to_string(&drill).unwrap().replace("${web:8080}", "${side:8080}");
+    std::fs::write(&drill, text).unwrap();
+    let out = firedrill()
+        .args(["run", path(&drill), "--no-write", "--yes", "--state-dir", path(dir.path())])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("failed to inject the fault"), "the pause was tried: {stdout}{stderr}");
+    assert!(attached.paused(), "the team's pause was kept: {stdout}{stderr}");
+    docker(&["unpause", &attached.name]);
+    let out = firedrill().args(["recover", "--state-dir", path(dir.path())]).output().unwrap();
+    assert!(texts(&out).0.contains("nothing left by earlier drills"), "{:?}", texts(&out));
+    assert_eq!(labelled(), Vec::<String>::new());
+}

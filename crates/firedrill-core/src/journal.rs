@@ -14,7 +14,7 @@
 //!
 //! Layer: beside [`crate::record`]; file I/O only, no runtime.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -68,6 +68,12 @@ pub enum JournalError {
         path: PathBuf,
         /// The format it declares.
         found: u32,
+    },
+    /// The journal has no whole first line: its drill died before it changed anything.
+    #[error("{path}: no drill began in it (its firedrill died at once): nothing to undo")]
+    NoBegin {
+        /// The file.
+        path: PathBuf,
     },
     /// Another firedrill holds the journal: its drill is still running.
     #[error("{path} is held by a running drill")]
@@ -200,6 +206,8 @@ pub struct Contents {
     /// A last line cut short: the process died while writing it, so its change was never
     /// made (entries are synced before the change).
     pub torn_tail: bool,
+    /// The highest entry number, done or not, so a reopened journal numbers on from it.
+    pub last_entry: u64,
 }
 
 /// The journal of a drill in progress, locked for its lifetime.
@@ -209,8 +217,9 @@ pub struct Journal {
     /// The file, appended to and synced line by line; the mutex orders the lines of
     /// concurrent writers (a drain's evictions) and numbers entries.
     file: Mutex<(File, u64)>,
-    /// Entries not yet done; the journal is removed when the drill closes it with none.
-    open: Mutex<BTreeSet<u64>>,
+    /// Entries not yet done, and whether each has a `lift_at`; the journal is removed when
+    /// the drill closes it with none.
+    open: Mutex<BTreeMap<u64, bool>>,
 }
 
 /// Where the journals are: `<state dir>/journal`.
@@ -252,16 +261,20 @@ impl Journal {
     /// Opens a leftover journal to record undos in it; [`JournalError::InUse`] when a running
     /// drill holds it.
     pub fn reopen(path: &Path) -> Result<(Journal, Contents), JournalError> {
-        let file = OpenOptions::new()
-            .append(true)
-            .read(true)
-            .open(path)
-            .map_err(|source| JournalError::Write { path: path.into(), source })?;
+        let write = |source| JournalError::Write { path: path.into(), source };
+        let file = OpenOptions::new().append(true).read(true).open(path).map_err(write)?;
         file.try_lock().map_err(|_| JournalError::InUse { path: path.into() })?;
         let contents = read(path)?;
-        let last = last_entry(path)?;
-        let open = contents.open.iter().map(|e| e.entry).collect();
-        Ok((Journal { path: path.into(), file: Mutex::new((file, last)), open: Mutex::new(open) }, contents))
+        if contents.torn_tail {
+            // The torn line is cut off, so the next line starts on a line of its own.
+            let text = std::fs::read(path).map_err(|source| JournalError::Read { path: path.into(), source })?;
+            let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            file.set_len(whole as u64).and_then(|()| file.sync_data()).map_err(write)?;
+        }
+        let open = contents.open.iter().map(|e| (e.entry, e.lift_at.is_some())).collect();
+        let journal =
+            Journal { path: path.into(), file: Mutex::new((file, contents.last_entry)), open: Mutex::new(open) };
+        Ok((journal, contents))
     }
 
     /// The journal's file.
@@ -277,8 +290,9 @@ impl Journal {
             file.1 += 1;
             file.1
         };
+        let lifted = lift_at.is_some();
         self.append(&Line::Apply { entry, at: Timestamp::now(), change: change.into(), undo, lift_at })?;
-        self.open.lock().unwrap_or_else(|e| e.into_inner()).insert(entry);
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).insert(entry, lifted);
         Ok(entry)
     }
 
@@ -292,6 +306,11 @@ impl Journal {
     /// How many changes are still to be undone.
     pub fn open_entries(&self) -> usize {
         self.open.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// How many of them a dead man's switch is to lift (faults, not creations).
+    pub fn open_lifts(&self) -> usize {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).values().filter(|lifted| **lifted).count()
     }
 
     /// Ends the drill's journal: removed when every change was undone, kept (and unlocked)
@@ -331,19 +350,22 @@ pub fn parse(text: &str, path: &Path) -> Result<Contents, JournalError> {
         }
         Some((_, Line::Begin(b))) => b,
         Some((n, _)) => return Err(malformed(n, "the first line must be `begin`")),
-        None => return Err(malformed(1, "the file is empty")),
+        // The drill died before its first line was whole: it changed nothing.
+        None => return Err(JournalError::NoBegin { path: path.into() }),
     };
     let mut open: Vec<OpenEntry> = Vec::new();
+    let mut last_entry = 0;
     for (n, line) in lines {
         match line {
             Line::Begin(_) => return Err(malformed(n, "a second `begin`")),
             Line::Apply { entry, at, change, undo, lift_at } => {
+                last_entry = last_entry.max(entry);
                 open.push(OpenEntry { entry, at, change, undo, lift_at })
             }
             Line::Done { entry, .. } => open.retain(|e| e.entry != entry),
         }
     }
-    Ok(Contents { path: path.into(), begin, open, torn_tail })
+    Ok(Contents { path: path.into(), begin, open, torn_tail, last_entry })
 }
 
 /// The journals in `dir` that no running drill holds and that have open entries, oldest
@@ -364,6 +386,10 @@ pub fn leftovers(dir: &Path) -> (Vec<Contents>, Vec<JournalError>) {
         match read(&path) {
             Ok(c) if !c.open.is_empty() => found.push(c),
             Ok(_) => {}
+            // Nothing was changed under it: it is not kept to be warned about forever.
+            Err(JournalError::NoBegin { .. }) => {
+                let _ = std::fs::remove_file(&path);
+            }
             Err(e) => errors.push(e),
         }
     }
@@ -409,17 +435,6 @@ fn parse_lines(text: &str, path: &Path) -> Result<NumberedLines, JournalError> {
         }
     }
     Ok((torn, lines))
-}
-
-/// The highest entry number in a journal, so a reopened journal numbers on from it.
-fn last_entry(path: &Path) -> Result<u64, JournalError> {
-    let text = std::fs::read_to_string(path).map_err(|source| JournalError::Read { path: path.into(), source })?;
-    let (_, lines) = parse_lines(&text, path)?;
-    Ok(lines
-        .iter()
-        .filter_map(|(_, l)| if let Line::Apply { entry, .. } = l { Some(*entry) } else { None })
-        .max()
-        .unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -472,7 +487,6 @@ mod tests {
         assert_eq!(found[0].open[0].undo, unpause("abc"));
         assert_eq!(found[0].open[0].entry, 2);
         assert_eq!(found[0].open[0].lift_at, Some(lift_at));
-        assert_eq!(found[0].open[0].lift_at, Some(lift_at));
 
         // Recovered: the undo is recorded in the same file, numbered on.
         let (again, contents) = Journal::reopen(&kept).unwrap();
@@ -495,10 +509,26 @@ mod tests {
         let c = read(&path).unwrap();
         assert!(c.torn_tail);
         assert_eq!(c.open.len(), 1);
+        // Reopened (by `recover`), the torn line is cut off and the next starts whole.
+        let (again, _) = Journal::reopen(&path).unwrap();
+        again.done(1, "recovered").unwrap();
+        drop(again);
+        let c = read(&path).unwrap();
+        assert!(!c.torn_tail && c.open.is_empty(), "{c:?}");
         // A damaged line in the middle is an error naming the file and line.
-        f.write_all(b"\n{\"line\":\"done\"}\n").unwrap();
+        f.write_all(b"{\"line\":\"done\"}\n").unwrap();
         let e = read(&path).unwrap_err().to_string();
-        assert!(e.contains(":3: not a revert journal line"), "{e}");
+        assert!(e.contains(":4: not a revert journal line"), "{e}");
+    }
+
+    #[test]
+    fn a_journal_whose_drill_died_before_its_first_line_was_whole_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("r4.jsonl"), r#"{"line":"begin","format":1,"ru"#).unwrap();
+        std::fs::write(dir.path().join("r5.jsonl"), "").unwrap();
+        let (found, errors) = leftovers(dir.path());
+        assert!(found.is_empty() && errors.is_empty(), "{found:?} {errors:?}");
+        assert!(known_runs(dir.path()).is_empty(), "both removed");
     }
 
     #[test]

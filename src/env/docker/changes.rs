@@ -33,12 +33,17 @@ impl Inner {
         };
         let journal = Journal::create(&self.drill.journal_dir, begin)?;
         *self.journal.borrow_mut() = Some(journal);
-        let name = format!("{}-deadman", self.network);
+        let name = self.deadman_name();
         let removal = Undo::RemoveContainer { container: name.clone() };
         let entry = self.journal(&format!("start the dead man's switch {name}"), removal.clone(), None)?;
         self.created.borrow_mut().push((entry, removal));
         let exe = self.exe.as_deref().ok_or(DockerError::NoExecutable)?;
         undo::start_deadman(self.docker()?, &self.run_id, &name, exe, &self.drill.journal_dir).await
+    }
+
+    /// The name of the drill's dead man's switch.
+    pub(super) fn deadman_name(&self) -> String {
+        format!("{}-deadman", self.network)
     }
 
     /// Journals `change` before it is made, with when its dead man's switch lifts it; `Ok`
@@ -68,16 +73,23 @@ impl Inner {
         Ok(Change { entry, undo })
     }
 
-    /// Settles a change whose making was tried: kept to be reverted when it was made; when it
-    /// failed, what the failed call left is undone (if anything) and its entry closed.
-    pub(super) async fn made(&self, change: Change, made: Result<(), DockerError>) -> Result<Change, DockerError> {
-        match made {
-            Ok(()) => Ok(change),
-            Err(e) => {
-                let _ = self.undo_change(&change, "the change failed; undone").await;
-                Err(e)
-            }
-        }
+    /// Settles a change whose making was tried: kept to be reverted when it was made. When
+    /// it failed, its entry is closed: a single call that failed changed nothing (undoing
+    /// then would undo what was so before, a container the team had paused); a change of
+    /// several steps (`atomic` false: a kill and its wait, a chain of rules) is undone as far
+    /// as it is found in effect.
+    pub(super) async fn made(
+        &self,
+        change: Change,
+        made: Result<(), DockerError>,
+        atomic: bool,
+    ) -> Result<Change, DockerError> {
+        let Err(e) = made else { return Ok(change) };
+        let _ = match atomic {
+            true => self.journal_done(change.entry, "not made: the call failed"),
+            false => self.undo_change(&change, "the change failed part way; undone").await,
+        };
+        Err(e)
     }
 
     /// Undoes a journalled change (idempotently) and records it.

@@ -252,14 +252,21 @@ impl Inner {
                 errors.push(DockerError::Remove { id, source: e });
             }
         }
+        // A fault whose revert failed stays open in the journal, and its dead man's switch
+        // stays to lift it.
+        let keep = self.journal.borrow().as_ref().is_some_and(|j| j.open_lifts() > 0).then(|| self.deadman_name());
         // Then whatever else carries this drill's label: a container whose start was cut
         // short by Ctrl-C, a network helper whose removal failed.
-        if let Err(e) = self.sweep().await {
+        if let Err(e) = self.sweep(keep.as_deref()).await {
             errors.push(e);
         }
         // Each creation journalled is settled by looking: removed, or found gone.
         let created: Vec<_> = self.created.borrow_mut().drain(..).collect();
         for (entry, removal) in created.into_iter().rev() {
+            if matches!(&removal, crate::journal::Undo::RemoveContainer { container } if Some(container) == keep.as_ref())
+            {
+                continue;
+            }
             let settled = match super::undo::undo(self.docker()?, &self.run_id, &removal).await {
                 Ok(undone) => self.journal_done(entry, &format!("teardown: {undone}")),
                 Err(e) => Err(e),
@@ -278,14 +285,18 @@ impl Inner {
         DockerError::all(errors)
     }
 
-    /// Removes every container labelled with this drill's run id, and its network.
-    async fn sweep(&self) -> Result<(), DockerError> {
+    /// Removes every container labelled with this drill's run id but `keep`, and its network.
+    async fn sweep(&self, keep: Option<&str>) -> Result<(), DockerError> {
         let docker = self.docker()?;
         let filters = HashMap::from([("label".to_string(), vec![format!("{RUN_LABEL}={}", self.run_id)])]);
         let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
         let left = docker.list_containers(Some(options)).await.map_err(DockerError::api("listing containers"))?;
         let mut errors = Vec::new();
         for c in left {
+            let named = |n: &String| Some(n.trim_start_matches('/')) == keep;
+            if c.names.as_ref().is_some_and(|names| names.iter().any(named)) {
+                continue;
+            }
             let id = c.id.unwrap_or_default();
             let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
             if let Err(e) = docker.remove_container(&id, Some(options)).await {
@@ -306,9 +317,10 @@ impl Drop for Inner {
     /// testcontainers removes a container when its handle drops, which needs a runtime.
     fn drop(&mut self) {
         // The dead man's switch is no testcontainers handle: it is removed on a thread of its
-        // own, with a client and runtime of its own, since this may run inside a runtime.
-        if self.journal.get_mut().is_some() {
-            let name = format!("{}-deadman", self.network);
+        // own, with a client and runtime of its own, since this may run inside a runtime; but
+        // not while a fault it is to lift is still open: that is what it is for.
+        if self.journal.get_mut().as_ref().is_some_and(|j| j.open_lifts() == 0) {
+            let name = self.deadman_name();
             let removed = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                 let docker = Docker::connect_with_local_defaults().ok()?;

@@ -23,6 +23,12 @@ impl DockerEnv {
         if let Err(e) = &engine {
             run.missing.push(format!("the Docker Engine is not reachable: {e}"));
         }
+        if super::undo::local_socket().is_none() {
+            run.missing.push(
+                "the Docker Engine is reached over TCP (DOCKER_HOST), so no dead man's switch can run: the drill would refuse to start"
+                    .into(),
+            );
+        }
         let journal = inner.drill.journal_dir.join(format!("{}.jsonl", inner.run_id));
         run.touch(
             TouchKind::Journal,

@@ -56,15 +56,14 @@ pub(super) async fn inject(inner: &Rc<Inner>, fault: &Fault) -> Result<DockerGua
     Ok(DockerGuard { inner: inner.clone(), revert })
 }
 
-/// Injects one fault; what undoes it, if anything does. Each fault is one Docker call (or one
-/// helper run), so a failed inject has nothing to undo but its journal entry.
+/// Injects one fault; what undoes it, if anything does. Each change is journalled before it
+/// is made, and settled by [`Inner::made`] when making it failed.
 async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, DockerError> {
     let docker = inner.docker()?;
     let kind = fault.kind();
     let api = DockerError::api(kind.as_str());
     let failed = |e: DockerError| DockerError::Fault { kind, source: Box::new(e) };
-    // Journals the change (with its dead man's switch), makes it, and abandons the entry when
-    // the change failed.
+    // Journals the change, with when the dead man's switch is to lift it.
     let change = |undo: Undo| inner.journal_change(fault, undo);
     match fault {
         Fault::ContainerStop { target, grace_period, keep_stopped, .. } => {
@@ -76,7 +75,7 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
             }
             let c = change(Undo::StartContainer { container: t.id.clone() })?;
             let made = docker.stop_container(&t.id, Some(options)).await.map_err(api);
-            inner.made(c, made).await.map(|c| Some(Revert::Change(c)))
+            inner.made(c, made, true).await.map(|c| Some(Revert::Change(c)))
         }
         Fault::ContainerKill { target, signal, keep_stopped, .. } => {
             let t = inner.target(target)?;
@@ -96,13 +95,13 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
                 return Ok(None);
             }
             let c = change(Undo::StartContainer { container: t.id.clone() })?;
-            inner.made(c, kill.await).await.map(|c| Some(Revert::Change(c)))
+            inner.made(c, kill.await, false).await.map(|c| Some(Revert::Change(c)))
         }
         Fault::ContainerPause { target, .. } => {
             let t = inner.target(target)?;
             let c = change(Undo::UnpauseContainer { container: t.id.clone() })?;
             let made = docker.pause_container(&t.id).await.map_err(api);
-            inner.made(c, made).await.map(|c| Some(Revert::Change(c)))
+            inner.made(c, made, true).await.map(|c| Some(Revert::Change(c)))
         }
         // A restart is a stop whose revert (the start) is due at once: t0 is when the container
         // is down, and the recovery timed is its start and readiness.
@@ -111,7 +110,7 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
             let options = StopContainerOptions { t: Some(secs(grace_period.0)), ..Default::default() };
             let c = change(Undo::StartContainer { container: t.id.clone() })?;
             let made = docker.stop_container(&t.id, Some(options)).await.map_err(api);
-            inner.made(c, made).await.map(|c| Some(Revert::Change(c)))
+            inner.made(c, made, true).await.map(|c| Some(Revert::Change(c)))
         }
         Fault::NetworkDisconnect { target, .. } => {
             let t = inner.target(target)?;
@@ -120,7 +119,7 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
             let c = change(undo)?;
             let request = NetworkDisconnectRequest { container: t.id.clone(), force: Some(true) };
             let made = docker.disconnect_network(&t.network, request).await.map_err(api);
-            inner.made(c, made).await.map(|c| Some(Revert::Change(c)))
+            inner.made(c, made, true).await.map(|c| Some(Revert::Change(c)))
         }
         Fault::NetworkBlackhole { target, peer, mode, .. } => {
             let t = inner.target(target)?;
@@ -139,7 +138,7 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
             let c = change(Undo::DeleteIptablesRules { container: t.id.clone(), rules: rules.clone() })?;
             let script = rules.iter().map(|r| format!("iptables -I {r}")).collect::<Vec<_>>().join(" && ");
             let made = inner.iptables(&t.id, &script).await.map_err(failed);
-            inner.made(c, made).await.map(|c| Some(Revert::Change(c)))
+            inner.made(c, made, false).await.map(|c| Some(Revert::Change(c)))
         }
         Fault::NodeDrain { node, grace_period } => {
             if inner.cordoned.borrow().contains(node) {

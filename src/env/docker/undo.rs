@@ -158,6 +158,21 @@ pub async fn labelled(docker: &Docker) -> Result<BTreeMap<String, Vec<String>>, 
     Ok(runs)
 }
 
+/// The runs whose dead man's switch (`firedrill-<run>-deadman`) is running.
+pub async fn switched_runs(docker: &Docker) -> Result<Vec<String>, DockerError> {
+    let filters = HashMap::from([
+        ("label".to_string(), vec![RUN_LABEL.to_string()]),
+        ("status".to_string(), vec!["running".to_string()]),
+    ]);
+    let options = ListContainersOptions { filters: Some(filters), ..Default::default() };
+    let found = docker.list_containers(Some(options)).await.map_err(DockerError::api("listing containers"))?;
+    Ok(found
+        .into_iter()
+        .filter(|c| c.names.iter().flatten().any(|n| n.ends_with("-deadman")))
+        .filter_map(|c| c.labels.and_then(|mut l| l.remove(RUN_LABEL)))
+        .collect())
+}
+
 /// The networks firedrill made for drills (`firedrill-<run id>`), by run.
 pub async fn drill_networks(docker: &Docker) -> Result<BTreeMap<String, String>, DockerError> {
     let filters = HashMap::from([("name".to_string(), vec!["firedrill-".to_string()])]);
@@ -268,7 +283,8 @@ async fn wait_exit(docker: &Docker, id: &str) -> Result<i64, DockerError> {
 /// Starts a drill's dead man's switch: a container, labelled with the run, that runs this
 /// firedrill executable (mounted read-only) with the engine's socket and the journal folder,
 /// and lifts each journalled fault when its time is up if the drill's journal is no longer
-/// held, that is if the drill is dead (`firedrill deadman`). It ends with the journal.
+/// held, that is if the drill is dead (`firedrill deadman`). It ends with the journal, or once
+/// its drill is dead and nothing is left to lift.
 pub(super) async fn start_deadman(
     docker: &Docker,
     run: &str,
@@ -308,7 +324,7 @@ pub(super) async fn start_deadman(
 /// The Unix socket this process reaches the engine through, which the dead man's switch is
 /// given: `DOCKER_HOST` when it is a `unix://` path, the default socket otherwise; `None`
 /// for an engine reached over TCP, which a container cannot be handed.
-fn local_socket() -> Option<std::path::PathBuf> {
+pub(super) fn local_socket() -> Option<std::path::PathBuf> {
     match std::env::var("DOCKER_HOST") {
         Ok(host) if !host.is_empty() => host.strip_prefix("unix://").map(Into::into),
         _ => Some("/var/run/docker.sock".into()),
