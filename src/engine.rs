@@ -74,6 +74,9 @@ struct Live {
     tracker: Option<Tracking>,
     /// Acknowledged records per ledger probe.
     acked: Vec<Vec<u64>>,
+    /// Why each probe's latest sample failed, while it fails: what a drill that cannot start
+    /// says about why.
+    last_failure: Vec<Option<String>>,
     /// Per stop condition (by index) of kind `slo_breach`: since when its probe's window has
     /// breached a limit, and the breach at its latest sample.
     breaching: Vec<Option<(Micros, SloBreach)>>,
@@ -156,9 +159,11 @@ impl Recorder<'_> {
             if ok {
                 live.consecutive_ok[probe] += 1;
                 live.failing_since[probe] = None;
+                live.last_failure[probe] = None;
             } else {
                 live.consecutive_ok[probe] = 0;
                 live.failing_since[probe].get_or_insert(t);
+                live.last_failure[probe].clone_from(&detail);
             }
             // A window with nothing in it is no evidence either way: the breach stays as it was.
             if let Some(window) = slo.filter(|w| w.completed > 0) {
@@ -244,6 +249,7 @@ pub async fn run<E: Environment>(
         live: RefCell::new(Live {
             consecutive_ok: vec![0; n],
             failing_since: vec![None; n],
+            last_failure: vec![None; n],
             tracker: None,
             acked: vec![Vec::new(); n],
             breaching: vec![None; scenario.stop_conditions.len()],
@@ -370,8 +376,12 @@ async fn steady(scenario: &Scenario, rec: &Recorder<'_>) -> Result<(), String> {
             biased;
             _ = changed => {}
             _ = sleep_until(deadline) => {
+                let why = match &rec.live.borrow().last_failure[lagging] {
+                    Some(detail) => format!("; its last sample: {detail}"),
+                    None => String::new(),
+                };
                 return Err(format!(
-                    "probe `{}` did not pass {samples} consecutive samples within {}",
+                    "probe `{}` did not pass {samples} consecutive samples within {}{why}",
                     scenario.probes[lagging].name, scenario.steady_state.timeout
                 ));
             }

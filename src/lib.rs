@@ -13,7 +13,7 @@ pub use firedrill_core::{
     dist, duration, journal, metrics, record, redact, rng, sample, scenario, score, text, timeline, word,
 };
 #[cfg(feature = "live")]
-pub use firedrill_net::{load, probe, process};
+pub use firedrill_net::{load, probe, process, tls};
 #[cfg(feature = "docker")]
 pub use firedrill_stack as stack;
 

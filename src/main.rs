@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process, before anything connects.
+    #[cfg(feature = "live")]
+    firedrill::tls::install_crypto_provider();
     let mut out = cli::Output::default();
     let code = cli::Cli::parse().exec(&mut out).unwrap_or_else(|e| {
         out.error(&e);

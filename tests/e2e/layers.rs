@@ -13,9 +13,9 @@ use crate::common::repo;
 const LAYERS: [&str; 6] = ["env", "recover", "engine", "drill", "simulate", "report"];
 
 /// Modules re-exported from the crates below; always allowed.
-const BELOW: [&str; 16] = [
+const BELOW: [&str; 17] = [
     "dist", "duration", "journal", "metrics", "record", "redact", "rng", "sample", "scenario", "score", "text",
-    "timeline", "word", "load", "probe", "process",
+    "timeline", "word", "load", "probe", "process", "tls",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

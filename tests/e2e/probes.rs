@@ -39,19 +39,27 @@ fn failed(s: &Sample) -> &str {
     s.detail.as_deref().unwrap_or("")
 }
 
+/// A `GET` probe expecting 200, over plain HTTP or TLS with the platform's roots.
+fn get<'a>(
+    url: &'a str,
+    body_contains: Option<&'a str>,
+    max_latency: Option<Dur>,
+) -> impl std::future::Future<Output = firedrill::sample::Sample> + 'a {
+    probe::http(probe::HttpCheck { method: "GET", url, ca: None, expect: 200, body_contains, max_latency })
+}
+
 #[test]
 fn http_checks_status_body_and_latency() {
     let url = server("200 OK", "all good", Duration::ZERO, 1);
-    assert!(block_on(probe::http("GET", &url, 200, Some("good"), None)).ok);
+    assert!(block_on(get(&url, Some("good"), None)).ok);
     let url = server("503 Service Unavailable", "down", Duration::ZERO, 1);
-    assert_eq!(failed(&block_on(probe::http("GET", &url, 200, None, None))), "HTTP 503, expected 200");
+    assert_eq!(failed(&block_on(get(&url, None, None))), "HTTP 503, expected 200");
     let url = server("200 OK", "degraded", Duration::ZERO, 1);
-    assert!(failed(&block_on(probe::http("GET", &url, 200, Some("all good"), None)))
-        .contains("does not contain `all good`"));
+    assert!(failed(&block_on(get(&url, Some("all good"), None))).contains("does not contain `all good`"));
     let url = server("200 OK", "slow", Duration::from_millis(200), 1);
-    let slow = block_on(probe::http("GET", &url, 200, None, Some(Dur(Duration::from_millis(50)))));
+    let slow = block_on(get(&url, None, Some(Dur(Duration::from_millis(50)))));
     assert!(failed(&slow).contains("over 50ms"), "{slow:?}");
-    assert!(failed(&block_on(probe::http("GET", "https://127.0.0.1:1/", 200, None, None))).contains("only http://"));
+    assert!(failed(&block_on(get("ftp://127.0.0.1:1/", None, None))).contains("only http:// and https://"));
 }
 
 #[test]
@@ -62,7 +70,7 @@ fn tcp_tells_an_open_port_from_a_closed_one() {
     drop(open);
     let closed = block_on(probe::tcp(&address));
     assert!(failed(&closed).contains("connection refused"), "{closed:?}");
-    assert!(failed(&block_on(probe::http("GET", &format!("http://{address}/"), 200, None, None))).contains("refused"));
+    assert!(failed(&block_on(get(&format!("http://{address}/"), None, None))).contains("refused"));
 }
 
 #[test]
@@ -119,4 +127,105 @@ fn s3_puts_and_gets_an_object_through_the_aws_sdk() {
     drop(server);
     let down = block_on(probe::s3(&client, "drills"));
     assert!(failed(&down).starts_with("put:"), "{down:?}");
+}
+
+/// A private CA and a server certificate for `localhost` it signs, as PEM files in `dir`:
+/// `ca.pem`, `cert.pem`, `key.pem`.
+fn private_ca(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+}
+
+/// Python's HTTP server behind TLS with `dir`'s certificate, on loopback; killed when dropped.
+struct HttpsServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl HttpsServer {
+    fn start(dir: &std::path::Path) -> Self {
+        let script = "import http.server,ssl,sys
+s=http.server.HTTPServer(('127.0.0.1',0),http.server.SimpleHTTPRequestHandler)
+c=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+c.load_cert_chain(sys.argv[1],sys.argv[2])
+s.socket=c.wrap_socket(s.socket,server_side=True)
+print(s.server_address[1],flush=True)
+s.serve_forever()";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .arg(dir.join("cert.pem"))
+            .arg(dir.join("key.pem"))
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        HttpsServer { child, port: line.trim().parse().expect("the server's port") }
+    }
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_drill_against_an_https_target_of_a_private_ca_runs_with_ca_and_names_the_certificate_error_without() {
+    let Some(_engine) = crate::docker::engine() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    private_ca(dir.path());
+    let server = HttpsServer::start(dir.path());
+    let scenario = |ca: &str| {
+        format!(
+            r#"name: https-target
+environment:
+  kind: docker
+  containers:
+    - name: web
+      command: [python3, -m, http.server, "8080"]
+      ready: {{port: 8080}}
+probes:
+  - name: site
+    check: {{kind: http, url: "https://localhost:{port}/"{ca}}}
+    interval: 100ms
+fault: {{kind: container_pause, target: web, duration: 1s}}
+steady_state: {{samples: 3, timeout: 5s}}
+deadline: 20s
+"#,
+            port = server.port
+        )
+    };
+    let run = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = crate::common::run(&["run", path.to_str().unwrap(), "--no-write", "--seed", "1"]);
+        (out.status.code(), crate::common::texts(&out))
+    };
+    // `ca:` relative to the scenario's folder.
+    let (code, (stdout, stderr)) = run("with-ca.yaml", scenario(", ca: ca.pem"));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let (code, (stdout, stderr)) = run("without-ca.yaml", scenario(""));
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(stdout.contains("its last sample: TLS handshake: unknown issuer"), "{stdout}{stderr}");
+    // The platform's roots are read as OpenSSL-based tools read them: SSL_CERT_FILE trusts it.
+    let path = dir.path().join("without-ca.yaml");
+    let out = crate::common::firedrill()
+        .env("SSL_CERT_FILE", dir.path().join("ca.pem"))
+        .args(["run", path.to_str().unwrap(), "--no-write", "--seed", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", crate::common::texts(&out));
+    crate::docker::assert_nothing_left();
 }

@@ -8,3 +8,4 @@ pub mod cause;
 pub mod load;
 pub mod probe;
 pub mod process;
+pub mod tls;

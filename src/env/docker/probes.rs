@@ -23,9 +23,17 @@ impl Inner {
 
     async fn check_probe(&self, probe: usize, spec: &Probe) -> Result<Sample, DockerError> {
         Ok(match &spec.check {
-            Check::Http { url, method, expect_status, body_contains, max_latency } => {
+            Check::Http { url, method, expect_status, body_contains, max_latency, ca } => {
                 let url = self.expand(url)?;
-                probe::http(method.as_str(), &url, *expect_status, body_contains.as_deref(), *max_latency).await
+                probe::http(probe::HttpCheck {
+                    method: method.as_str(),
+                    url: &url,
+                    ca: ca.as_deref(),
+                    expect: *expect_status,
+                    body_contains: body_contains.as_deref(),
+                    max_latency: *max_latency,
+                })
+                .await
             }
             Check::Tcp { address } => probe::tcp(&self.expand(address)?).await,
             Check::Sql { dsn, query } => probe::sql(&self.expand(dsn)?, query).await,

@@ -49,7 +49,7 @@ pub(super) fn check(raw: &RawScenario, text: &str, path: &Path) -> Result<(), Sc
     let deadline = declared_or_default_deadline(raw);
     let mut problems = Problems::default();
     check_name(&raw.name, &mut problems);
-    check_probes(&raw.probes, &mut problems);
+    check_probes(&raw.probes, path, &mut problems);
     check_targets_measurable(&raw.targets, &raw.probes, &mut problems);
     check_deadline(raw.deadline.as_ref(), &mut problems);
     check_environment(&raw.environment, Pos::key(text, "environment"), &mut problems);
@@ -74,7 +74,7 @@ fn check_name(name: &Spanned<String>, problems: &mut Problems) {
 
 /// Probe names are unique (stop conditions and reports name probes), and each probe's
 /// parameters make sense.
-fn check_probes(probes: &[Spanned<Probe>], problems: &mut Problems) {
+fn check_probes(probes: &[Spanned<Probe>], path: &Path, problems: &mut Problems) {
     let mut seen = HashSet::new();
     for p in probes {
         let probe = &p.value;
@@ -83,6 +83,16 @@ fn check_probes(probes: &[Spanned<Probe>], problems: &mut Problems) {
                 .push(Pos::spanned(p), format!("duplicate probe name `{}`: probe names must be unique", probe.name));
         }
         check_probe(probe, Pos::spanned(p), problems);
+        if let Check::Http { url, ca: Some(ca), .. } = &probe.check {
+            let name = &probe.name;
+            if !url.starts_with("https://") {
+                problems.push(Pos::spanned(p), format!("probe `{name}`: `ca` is for https:// URLs, not `{url}`"));
+            }
+            let file = super::relative_to(path, ca);
+            if !file.is_file() {
+                problems.push(Pos::spanned(p), format!("probe `{name}`: `ca` file {} not found", file.display()));
+            }
+        }
     }
 }
 
@@ -577,5 +587,24 @@ max_blast_radius: LIMIT
         assert_eq!(problems(&drain.replace("LIMIT", "2")), "");
         let sim = "name: s\nenvironment: {kind: sim, nodes: 2, replicas: 4}\nfault: {kind: node_drain, node: node-1}\nmax_blast_radius: 1\n";
         assert!(problems(sim).contains("node_drain of node-1 would affect 2 container(s) (replica-1, replica-3)"));
+    }
+}
+
+#[cfg(test)]
+mod ca_tests {
+    #[test]
+    fn a_ca_is_for_https_and_must_be_found_from_the_scenarios_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), "").unwrap();
+        let text = |url: &str, ca: &str| {
+            format!("name: s\nfault: {{kind: db_failover}}\nprobes:\n  - name: site\n    check: {{kind: http, url: \"{url}\", ca: {ca}}}\n")
+        };
+        let path = dir.path().join("s.yaml");
+        let s = crate::scenario::parse(&text("https://shop/", "ca.pem"), &path).expect("valid");
+        let crate::scenario::Check::Http { ca: Some(ca), .. } = &s.probes[0].check else { panic!("an http check") };
+        assert_eq!(ca, &dir.path().join("ca.pem"), "resolved from the scenario's folder");
+        let e = crate::scenario::parse(&text("http://shop/", "missing.pem"), &path).unwrap_err().to_string();
+        assert!(e.contains("s.yaml:4:5: probe `site`: `ca` is for https:// URLs, not `http://shop/`"), "{e}");
+        assert!(e.contains(&format!("`ca` file {} not found", dir.path().join("missing.pem").display())), "{e}");
     }
 }

@@ -86,7 +86,7 @@ pub(crate) fn yaml_options() -> serde_saphyr::Options {
 /// attachments, then the scenario's own. Problems in the stack file name that file.
 fn include_stack(stack: &mut DockerStack, scenario: &Path) -> Result<(), ScenarioError> {
     let Some(from) = &stack.from else { return Ok(()) };
-    let path = scenario.parent().unwrap_or(Path::new(".")).join(from);
+    let path = relative_to(scenario, Path::new(from));
     let text = read_text(&path)?;
     let base: DockerStack = serde_saphyr::from_str_with_options(&text, yaml_options())
         .map_err(|e| ScenarioError::parse(&path, &text, &e))?;
@@ -149,6 +149,11 @@ pub fn redact_list(path: &Path) -> Vec<String> {
 /// The JSON Schema of the scenario format, for editors.
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(RawScenario)).expect("a schema is plain JSON")
+}
+
+/// A path a scenario names, found from the scenario's folder when it is relative.
+pub(crate) fn relative_to(scenario: &Path, named: &Path) -> PathBuf {
+    scenario.parent().unwrap_or(Path::new(".")).join(named)
 }
 
 #[cfg(test)]

@@ -178,7 +178,7 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
         tags: raw.tags,
         environment: raw.environment,
         fault: raw.fault.value,
-        probes: raw.probes.into_iter().map(|p| p.value).collect(),
+        probes: raw.probes.into_iter().map(|p| resolve_probe(p.value, path)).collect(),
         procedure_kind: raw.procedure.kind,
         procedure_budget: raw.procedure.budget,
         procedure_escalate_after: raw.procedure.escalate_after.or(raw.procedure.budget),
@@ -195,6 +195,14 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
         redact: raw.redact.into_iter().filter(|r| !r.is_empty()).collect(),
         positions,
     })
+}
+
+/// A probe with its files found from the scenario's folder.
+fn resolve_probe(mut probe: Probe, scenario: &Path) -> Probe {
+    if let Check::Http { ca: Some(ca), .. } = &mut probe.check {
+        *ca = super::relative_to(scenario, ca);
+    }
+    probe
 }
 
 /// A checked step with its defaults applied.

@@ -7,6 +7,7 @@ pub mod ledger;
 /// The S3 client that `s3` probes take, so environments need not name the AWS SDK.
 pub use aws_sdk_s3::Client as S3Client;
 
+use std::path::Path;
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
@@ -41,8 +42,8 @@ pub enum ProbeError {
         #[source]
         source: hyper::http::uri::InvalidUri,
     },
-    /// The URL is not `http://`: probes speak plain HTTP/1.1 only.
-    #[error("`{url}`: only http:// URLs can be probed")]
+    /// The URL is neither `http://` nor `https://`.
+    #[error("`{url}`: only http:// and https:// URLs can be probed")]
     NotHttp {
         /// The URL as given.
         url: String,
@@ -56,6 +57,9 @@ pub enum ProbeError {
     /// No TCP connection could be made (refused, unreachable).
     #[error("connect")]
     Connect(#[source] IoCause),
+    /// The TLS connection failed: a certificate not trusted, expired, for another name.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The request could not be built (a method HTTP does not allow).
     #[error(transparent)]
     Request(hyper::http::Error),
@@ -105,27 +109,33 @@ pub enum ProbeError {
     S3Mismatch,
 }
 
-/// `GET url`: healthy when the status is `expect`, the body contains `body_contains` and the
-/// answer came within `max_latency`.
-pub async fn http(
-    method: &str,
-    url: &str,
-    expect: u16,
-    body_contains: Option<&str>,
-    max_latency: Option<Dur>,
-) -> Sample {
-    sample(check_http(method, url, expect, body_contains, max_latency).await)
+/// What an `http` probe asks of an answer.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpCheck<'a> {
+    /// The method (`GET`, or `POST` with an empty body).
+    pub method: &'a str,
+    /// The URL, `http://` or `https://`.
+    pub url: &'a str,
+    /// The CA that signs an `https://` server's certificate, instead of the platform's roots.
+    pub ca: Option<&'a Path>,
+    /// The status a healthy answer has.
+    pub expect: u16,
+    /// Text a healthy answer's body contains.
+    pub body_contains: Option<&'a str>,
+    /// A slower answer fails.
+    pub max_latency: Option<Dur>,
 }
 
-async fn check_http(
-    method: &str,
-    url: &str,
-    expect: u16,
-    body_contains: Option<&str>,
-    max_latency: Option<Dur>,
-) -> Result<(), ProbeError> {
+/// One request: healthy when the status is `expect`, the body contains `body_contains` and
+/// the answer came within `max_latency`.
+pub async fn http(check: HttpCheck<'_>) -> Sample {
+    sample(check_http(check).await)
+}
+
+async fn check_http(check: HttpCheck<'_>) -> Result<(), ProbeError> {
+    let HttpCheck { method, url, ca, expect, body_contains, max_latency } = check;
     let started = Instant::now();
-    let (status, body) = request(method, url).await?;
+    let (status, body) = request(method, url, ca).await?;
     let took = started.elapsed();
     if status != expect {
         return Err(ProbeError::Status { status, expect });
@@ -151,17 +161,34 @@ fn sample(result: Result<(), ProbeError>) -> Sample {
     }
 }
 
-/// One HTTP/1.1 request with an empty body on a fresh connection: the status and the body.
-pub async fn request(method: &str, url: &str) -> Result<(u16, Bytes), ProbeError> {
+/// One HTTP/1.1 request with an empty body on a fresh connection (over TLS for `https://`,
+/// trusting `ca` when given): the status and the body.
+pub async fn request(method: &str, url: &str, ca: Option<&Path>) -> Result<(u16, Bytes), ProbeError> {
     let uri: hyper::Uri = url.parse().map_err(|source| ProbeError::BadUrl { url: url.into(), source })?;
-    if uri.scheme_str() != Some("http") {
-        return Err(ProbeError::NotHttp { url: url.into() });
-    }
+    let tls = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => return Err(ProbeError::NotHttp { url: url.into() }),
+    };
     let host = uri.host().ok_or_else(|| ProbeError::NoHost { url: url.into() })?;
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    // The trust is settled first: a CA file that cannot be read is wrong whatever the server.
+    let config = if tls { Some(crate::tls::client_config(ca)?) } else { None };
     let stream = TcpStream::connect((host, port)).await.map_err(|e| ProbeError::Connect(IoCause(e)))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(ProbeError::Http)?;
+    if let Some(config) = config {
+        let stream = crate::tls::connect(config, host, stream).await?;
+        exchange(TokioIo::new(stream), method, &uri).await
+    } else {
+        exchange(TokioIo::new(stream), method, &uri).await
+    }
+}
+
+/// The request and its answer on a connection made for it.
+async fn exchange<S>(io: S, method: &str, uri: &hyper::Uri) -> Result<(u16, Bytes), ProbeError>
+where
+    S: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(ProbeError::Http)?;
     let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let request = hyper::Request::builder()

@@ -89,6 +89,11 @@ pub enum Check {
         /// A slower answer fails.
         #[serde(default)]
         max_latency: Option<Dur>,
+        /// `https://`: a PEM file with the CA that signs the server's certificate (a private
+        /// CA), trusted instead of this machine's root certificates; relative to the
+        /// scenario's folder.
+        #[serde(default)]
+        ca: Option<std::path::PathBuf>,
     },
     /// A TCP connection.
     Tcp {

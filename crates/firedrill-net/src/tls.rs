@@ -1,0 +1,228 @@
+//! TLS for probes, on rustls: one crypto provider for the whole process, the platform's root
+//! certificates by default (honouring `SSL_CERT_FILE` and `SSL_CERT_DIR` as OpenSSL-based
+//! tools do), and a private CA from a PEM file where a scenario gives `ca:`. Certificate
+//! problems read as what they are ("certificate expired", "unknown issuer"), for the sample.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{CertificateError, ClientConfig, RootCertStore};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// Why a TLS connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The CA file could not be read or holds no certificate.
+    #[error("CA file {path}: {why}")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// Neither the platform nor `ca:` gives a root certificate to trust.
+    #[error("no root certificates: none found on this machine (SSL_CERT_FILE, SSL_CERT_DIR) and no `ca:` given")]
+    NoRoots,
+    /// The host is not a name or address a certificate can be checked against.
+    #[error("`{host}` is not a valid TLS server name")]
+    ServerName {
+        /// The host.
+        host: String,
+    },
+    /// The handshake failed: the certificate, or the connection.
+    #[error("TLS handshake: {0}")]
+    Handshake(String),
+}
+
+/// Installs the process's crypto provider (ring), once. Several providers are compiled into
+/// this binary (the AWS SDK brings its own), and rustls then refuses to pick one by itself.
+pub fn install_crypto_provider() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        // Err: another part of the process installed one first; it serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// The client configuration trusting the platform's roots, or only `ca` when given; built once
+/// per CA and kept, since reading the platform's store takes milliseconds a probe should not
+/// spend at every sample.
+pub fn client_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
+    static CONFIGS: OnceLock<Mutex<HashMap<Option<PathBuf>, Arc<ClientConfig>>>> = OnceLock::new();
+    let configs = CONFIGS.get_or_init(Mutex::default);
+    let key = ca.map(Path::to_path_buf);
+    if let Some(config) = configs.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(config.clone());
+    }
+    install_crypto_provider();
+    let mut roots = RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            let bad = |why: String| TlsError::CaFile { path: path.to_path_buf(), why };
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .map_err(|e| bad(e.to_string()))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(bad("no PEM certificate in it".into()));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| bad(e.to_string()))?;
+            }
+        }
+        None => {
+            // Unreadable entries are skipped, as OpenSSL does; what is left must be something.
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+            if roots.is_empty() {
+                return Err(TlsError::NoRoots);
+            }
+        }
+    }
+    let mut config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = Arc::new(config);
+    configs.lock().unwrap_or_else(|e| e.into_inner()).insert(key, config.clone());
+    Ok(config)
+}
+
+/// A TLS connection over `tcp` to `host`, its certificate checked against `config`'s roots.
+pub async fn connect(config: Arc<ClientConfig>, host: &str, tcp: TcpStream) -> Result<TlsStream<TcpStream>, TlsError> {
+    // A bracketed IPv6 literal is a name only without its brackets.
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let name = ServerName::try_from(bare.to_string()).map_err(|_| TlsError::ServerName { host: host.into() })?;
+    TlsConnector::from(config).connect(name, tcp).await.map_err(|e| TlsError::Handshake(describe(&e)))
+}
+
+/// A handshake failure in words: the certificate problems people meet by name.
+fn describe(e: &std::io::Error) -> String {
+    let Some(rustls::Error::InvalidCertificate(cert)) = e.get_ref().and_then(|inner| inner.downcast_ref()) else {
+        return e.to_string();
+    };
+    match cert {
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => "certificate expired".into(),
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "certificate not valid yet".into()
+        }
+        CertificateError::UnknownIssuer => {
+            "unknown issuer: the certificate is not signed by a trusted CA (a private CA is given with `ca:`)".into()
+        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            "certificate not valid for this host name".into()
+        }
+        CertificateError::Revoked => "certificate revoked".into(),
+        CertificateError::BadSignature => "certificate with a bad signature".into(),
+        other => format!("invalid certificate: {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::probe::request;
+
+    /// A private CA, as a team's staging would have: its certificate and key.
+    fn ca() -> (rcgen::Certificate, KeyPair) {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, "firedrill test CA");
+        let key = KeyPair::generate().unwrap();
+        (params.self_signed(&key).unwrap(), key)
+    }
+
+    /// A server certificate for `names`, signed by the CA; `expired` puts its validity in 2020.
+    fn leaf(ca: &(rcgen::Certificate, KeyPair), names: &[&str], expired: bool) -> (CertificateDer<'static>, KeyPair) {
+        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+        }
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca.0, &ca.1).unwrap();
+        (cert.der().clone(), key)
+    }
+
+    /// An HTTPS server on loopback answering every request `200 ok` with `cert`; its port.
+    async fn serve(cert: CertificateDer<'static>, key: KeyPair) -> u16 {
+        super::install_crypto_provider();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let config = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(vec![cert], key).unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                    let mut buf = [0u8; 4096];
+                    let _ = tls.read(&mut buf).await;
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                    let _ = tls.write_all(answer).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        port
+    }
+
+    fn error_text(e: crate::probe::ProbeError) -> String {
+        firedrill_core::text::error_chain(&e)
+    }
+
+    #[tokio::test]
+    async fn an_https_server_of_a_private_ca_is_trusted_with_ca_and_named_untrusted_without() {
+        let ca = ca();
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.0.pem()).unwrap();
+        let (cert, key) = leaf(&ca, &["localhost"], false);
+        let url = format!("https://localhost:{}/", serve(cert, key).await);
+
+        let (status, body) = request("GET", &url, Some(&ca_file)).await.expect("trusted through `ca`");
+        assert_eq!((status, &body[..]), (200, &b"ok"[..]));
+        let e = error_text(request("GET", &url, None).await.unwrap_err());
+        assert!(e.contains("unknown issuer"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn expired_and_misnamed_certificates_are_named_as_such() {
+        let ca = ca();
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.0.pem()).unwrap();
+        let (cert, key) = leaf(&ca, &["localhost"], true);
+        let expired = format!("https://localhost:{}/", serve(cert, key).await);
+        let e = error_text(request("GET", &expired, Some(&ca_file)).await.unwrap_err());
+        assert!(e.contains("certificate expired"), "{e}");
+
+        let (cert, key) = leaf(&ca, &["shop.internal"], false);
+        let misnamed = format!("https://localhost:{}/", serve(cert, key).await);
+        let e = error_text(request("GET", &misnamed, Some(&ca_file)).await.unwrap_err());
+        assert!(e.contains("not valid for this host name"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_ca_file_without_a_certificate_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("empty.pem");
+        std::fs::write(&ca_file, "not a certificate\n").unwrap();
+        let e = error_text(request("GET", "https://localhost:1/", Some(&ca_file)).await.unwrap_err());
+        assert!(e.contains("empty.pem") && e.contains("no PEM certificate"), "{e}");
+        let missing = error_text(
+            request("GET", "https://localhost:1/", Some(Path::new("/nonexistent/ca.pem"))).await.unwrap_err(),
+        );
+        assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
+    }
+}
