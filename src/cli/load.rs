@@ -15,7 +15,7 @@ use super::{CliError, Output, TextOrJson};
 /// latency, not as less load. `--users N` is the closed model instead.
 #[derive(Args)]
 pub struct LoadArgs {
-    /// `http://` URLs, requested in equal shares; `3*URL` gives a URL three shares.
+    /// `http://` or `https://` URLs, requested in equal shares; `3*URL` gives a URL three shares.
     #[arg(required = true)]
     urls: Vec<String>,
     /// Arrival rate.
@@ -38,9 +38,13 @@ pub struct LoadArgs {
     /// A request not answered within this fails as a timeout.
     #[arg(long, default_value = "5s")]
     timeout: Dur,
-    /// HTTP/2 over cleartext (prior knowledge) instead of HTTP/1.1.
+    /// HTTP/2 (prior knowledge over cleartext, ALPN `h2` over TLS) instead of HTTP/1.1.
     #[arg(long)]
     http2: bool,
+    /// A PEM file with the CA that signs the `https://` targets' certificates (a private CA),
+    /// trusted instead of this machine's roots (which honour SSL_CERT_FILE and SSL_CERT_DIR).
+    #[arg(long, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
     /// The request method.
     #[arg(long, default_value = "GET")]
     method: String,
@@ -83,6 +87,7 @@ impl LoadArgs {
             timeout: self.timeout.0,
             http2: self.http2,
             bucket: std::time::Duration::from_secs(1),
+            ca: self.ca,
         };
         let report = load::run(&plan)?;
         match self.format {

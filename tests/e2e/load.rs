@@ -56,6 +56,7 @@ fn plan(url: &str, model: Model, connections: usize) -> Plan {
         timeout: Duration::from_secs(5),
         http2: false,
         bucket: Duration::from_secs(1),
+        ca: None,
     }
 }
 
@@ -208,7 +209,10 @@ fn the_load_command_prints_json_with_per_second_buckets() {
     assert!(json["latency"]["p99_ms"].as_f64().is_some());
     assert!(json["cpu_us_per_request"].as_f64().is_some());
     assert_eq!(served.load(Ordering::Relaxed), 400);
-    let bad = crate::common::run(&["load", "https://127.0.0.1:1/", "--duration", "1s"]);
+    let bad = crate::common::run(&["load", "ftp://127.0.0.1:1/", "--duration", "1s"]);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(crate::common::texts(&bad).1.contains("only http://"));
+    assert!(crate::common::texts(&bad).1.contains("only http:// and https://"));
+    let bad = crate::common::run(&["load", "https://127.0.0.1:1/", "--ca", "/nonexistent/ca.pem"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(crate::common::texts(&bad).1.contains("CA file /nonexistent/ca.pem"), "{:?}", crate::common::texts(&bad));
 }

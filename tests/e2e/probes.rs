@@ -200,6 +200,9 @@ probes:
   - name: site
     check: {{kind: http, url: "https://localhost:{port}/"{ca}}}
     interval: 100ms
+  - name: users
+    check: {{kind: slo, url: "https://localhost:{port}/", rate: 20/s, p95: 1s, window: 1s{ca}}}
+    interval: 250ms
 fault: {{kind: container_pause, target: web, duration: 1s}}
 steady_state: {{samples: 3, timeout: 5s}}
 deadline: 20s

@@ -49,13 +49,23 @@ pub fn install_crypto_provider() {
     });
 }
 
-/// The client configuration trusting the platform's roots, or only `ca` when given; built once
-/// per CA and kept, since reading the platform's store takes milliseconds a probe should not
-/// spend at every sample.
-pub fn client_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
-    static CONFIGS: OnceLock<Mutex<HashMap<Option<PathBuf>, Arc<ClientConfig>>>> = OnceLock::new();
+/// The HTTP version a TLS connection offers (ALPN).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Alpn {
+    /// `http/1.1`.
+    Http1,
+    /// `h2`.
+    Http2,
+}
+
+/// The client configuration trusting the platform's roots, or only `ca` when given, offering
+/// `alpn`; built once per CA and protocol and kept, since reading the platform's store takes
+/// milliseconds a probe should not spend at every sample.
+pub fn client_config(ca: Option<&Path>, alpn: Alpn) -> Result<Arc<ClientConfig>, TlsError> {
+    type Key = (Option<PathBuf>, Alpn);
+    static CONFIGS: OnceLock<Mutex<HashMap<Key, Arc<ClientConfig>>>> = OnceLock::new();
     let configs = CONFIGS.get_or_init(Mutex::default);
-    let key = ca.map(Path::to_path_buf);
+    let key = (ca.map(Path::to_path_buf), alpn);
     if let Some(config) = configs.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return Ok(config.clone());
     }
@@ -85,7 +95,10 @@ pub fn client_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
         }
     }
     let mut config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![match alpn {
+        Alpn::Http1 => b"http/1.1".to_vec(),
+        Alpn::Http2 => b"h2".to_vec(),
+    }];
     let config = Arc::new(config);
     configs.lock().unwrap_or_else(|e| e.into_inner()).insert(key, config.clone());
     Ok(config)
@@ -224,5 +237,38 @@ mod tests {
             request("GET", "https://localhost:1/", Some(Path::new("/nonexistent/ca.pem"))).await.unwrap_err(),
         );
         assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
+    }
+
+    #[test]
+    fn load_over_tls_is_answered_with_the_ca_and_counted_as_tls_errors_without() {
+        let ca = ca();
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.0.pem()).unwrap();
+        let (cert, key) = leaf(&ca, &["localhost"], false);
+        // The server runs on a runtime of its own: `load::run` makes its own.
+        let server = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let url = format!("https://localhost:{}/", server.block_on(serve(cert, key)));
+        let plan = |ca: Option<&Path>| {
+            let mut plan = crate::load::Plan::steady(
+                &url,
+                50.0,
+                std::time::Duration::from_secs(1),
+                4,
+                std::time::Duration::from_secs(2),
+            );
+            plan.ca = ca.map(Path::to_path_buf);
+            plan
+        };
+        let trusted = crate::load::run(&plan(Some(&ca_file))).unwrap().summary;
+        assert!(trusted.sent >= 45 && trusted.ok == trusted.sent, "{:?} {:?}", trusted.sent, trusted.errors);
+        let untrusted = crate::load::run(&plan(None)).unwrap().summary;
+        assert_eq!(untrusted.ok, 0);
+        assert_eq!(
+            untrusted.errors.get(&crate::load::ErrorClass::Tls),
+            Some(&untrusted.sent),
+            "{:?}",
+            untrusted.errors
+        );
     }
 }

@@ -156,7 +156,7 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
         Fault::TrafficSurge { multiplier, rate, duration, url } => {
             let url = inner.expand(url.as_deref().ok_or_else(|| failed(DockerError::NoSurgeUrl))?)?;
             // The steady load already on the URL (its SLO probes'), which the surge multiplies.
-            let (baseline, timeout) = inner.slo_baseline(&url);
+            let (baseline, timeout, ca) = inner.slo_baseline(&url);
             let extra = match (multiplier, rate) {
                 (Some(m), _) => (m - 1.0) * baseline,
                 (None, Some(r)) => r.per_sec() - baseline,
@@ -165,7 +165,8 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
             if extra <= 0.0 {
                 return Err(failed(DockerError::SurgeAddsNothing { baseline, url }));
             }
-            let plan = crate::load::Plan::steady(&url, extra, duration.0, 1024, timeout);
+            let mut plan = crate::load::Plan::steady(&url, extra, duration.0, 1024, timeout);
+            plan.ca = ca;
             let load = crate::load::Detached::start(&plan).map_err(|e| failed(e.into()))?;
             let mut surges = inner.surges.borrow_mut();
             surges.push(load);

@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use super::error::DockerError;
-use super::slo::{slo_sample, Objective};
+use super::slo::{slo_sample, Objective, SloLoad};
 use super::Inner;
 use crate::probe::{self, ledger::Ledger};
 use crate::sample::Sample;
@@ -42,9 +42,14 @@ impl Inner {
                 let client = self.s3_client(probe, &self.expand(endpoint)?, region);
                 probe::s3(&client, bucket).await
             }
-            Check::Slo { url, rate, p95, p99, max_error_percent, window, request_timeout } => {
-                let w =
-                    self.slo_window(probe, &spec.name, self.expand(url)?, rate.per_sec(), *window, request_timeout.0)?;
+            Check::Slo { url, rate, p95, p99, max_error_percent, window, request_timeout, ca } => {
+                let load = SloLoad {
+                    url: self.expand(url)?,
+                    rate: rate.per_sec(),
+                    request_timeout: request_timeout.0,
+                    ca: ca.clone(),
+                };
+                let w = self.slo_window(probe, &spec.name, load, *window)?;
                 let objective =
                     Objective { p95: *p95, p99: *p99, max_error_percent: *max_error_percent, window: *window };
                 slo_sample(&w, &objective)

@@ -11,6 +11,18 @@ use crate::load::stats::Window;
 use crate::load::{Background, Model, Plan};
 use crate::sample::{Sample, SloWindow};
 
+/// The steady load of an `slo` probe.
+pub(super) struct SloLoad {
+    /// The URL, its containers' names expanded.
+    pub url: String,
+    /// Requests per second.
+    pub rate: f64,
+    /// A request not answered within this fails.
+    pub request_timeout: Duration,
+    /// `https://`: the CA trusted instead of the platform's roots.
+    pub ca: Option<std::path::PathBuf>,
+}
+
 /// What an `slo` probe asks of the requests of its window.
 pub(super) struct Objective {
     /// The most p95 latency.
@@ -24,41 +36,41 @@ pub(super) struct Objective {
 }
 
 impl Inner {
-    /// The requests completed in the last window of probe `probe`'s load on `url`. The load
-    /// starts at the first sample, and again when the URL changed (a restart or reconnect may
-    /// give its container a new address).
+    /// The requests completed in the last window of probe `probe`'s load on `url` (trusting
+    /// `ca` over TLS). The load starts at the first sample, and again when the URL changed (a
+    /// restart or reconnect may give its container a new address).
     pub(super) fn slo_window(
         &self,
         probe: usize,
         name: &str,
-        url: String,
-        rate: f64,
+        load: SloLoad,
         window: Dur,
-        request_timeout: Duration,
     ) -> Result<Window, DockerError> {
+        let SloLoad { url, rate, request_timeout, ca } = load;
         let current = self.slo.borrow().get(&probe).is_some_and(|(u, _, _)| *u == url);
         if !current {
             // Until the drill ends, which stops it: the longest drill is a week.
             let week = Duration::from_secs(8 * 86400);
-            let plan = Plan::steady(&url, rate, week, 256, request_timeout);
+            let mut plan = Plan::steady(&url, rate, week, 256, request_timeout);
+            plan.ca = ca;
             let load = Background::start(&plan, window.0)?;
             self.slo.borrow_mut().insert(probe, (url, name.to_string(), load));
         }
         Ok(self.slo.borrow()[&probe].2.window())
     }
 
-    /// The requests per second the SLO probes send to `url`, and their request timeout: the
-    /// baseline a traffic surge multiplies.
-    pub(super) fn slo_baseline(&self, url: &str) -> (f64, Duration) {
+    /// The requests per second the SLO probes send to `url`, their request timeout and the CA
+    /// they trust: the baseline a traffic surge multiplies, and how it reaches the same URL.
+    pub(super) fn slo_baseline(&self, url: &str) -> (f64, Duration, Option<std::path::PathBuf>) {
         self.slo.borrow().values().filter(|(u, _, _)| u == url).fold(
-            (0.0, Duration::from_secs(2)),
-            |(rate, _), (_, _, load)| {
+            (0.0, Duration::from_secs(2), None),
+            |(rate, _, _), (_, _, load)| {
                 let plan = load.plan();
                 let r = match &plan.model {
                     Model::Open(stages) => stages.first().map_or(0.0, |s| s.rate),
                     Model::Closed { .. } => 0.0,
                 };
-                (rate + r, plan.timeout)
+                (rate + r, plan.timeout, plan.ca.clone())
             },
         )
     }

@@ -83,7 +83,7 @@ fn check_probes(probes: &[Spanned<Probe>], path: &Path, problems: &mut Problems)
                 .push(Pos::spanned(p), format!("duplicate probe name `{}`: probe names must be unique", probe.name));
         }
         check_probe(probe, Pos::spanned(p), problems);
-        if let Check::Http { url, ca: Some(ca), .. } = &probe.check {
+        if let Check::Http { url, ca: Some(ca), .. } | Check::Slo { url, ca: Some(ca), .. } = &probe.check {
             let name = &probe.name;
             if !url.starts_with("https://") {
                 problems.push(Pos::spanned(p), format!("probe `{name}`: `ca` is for https:// URLs, not `{url}`"));

@@ -199,7 +199,7 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
 
 /// A probe with its files found from the scenario's folder.
 fn resolve_probe(mut probe: Probe, scenario: &Path) -> Probe {
-    if let Check::Http { ca: Some(ca), .. } = &mut probe.check {
+    if let Check::Http { ca: Some(ca), .. } | Check::Slo { ca: Some(ca), .. } = &mut probe.check {
         *ca = super::relative_to(scenario, ca);
     }
     probe

@@ -39,8 +39,8 @@ pub enum LoadError {
         #[source]
         source: hyper::http::uri::InvalidUri,
     },
-    /// A target is not `http://`: the generator speaks cleartext only.
-    #[error("target `{url}`: only http:// URLs can be loaded")]
+    /// A target is neither `http://` nor `https://`.
+    #[error("target `{url}`: only http:// and https:// URLs can be loaded")]
     NotHttp {
         /// The URL.
         url: String,
@@ -54,6 +54,9 @@ pub enum LoadError {
     /// The plan has no target.
     #[error("no target URL")]
     NoTarget,
+    /// The TLS client could not be set up (a CA file that does not read, no roots).
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The plan allows no connection.
     #[error("at least one connection is needed")]
     NoConnection,
@@ -110,10 +113,13 @@ pub struct Plan {
     pub connections: usize,
     /// A request not answered within this fails as a timeout.
     pub timeout: Duration,
-    /// HTTP/2 (prior knowledge, cleartext) instead of HTTP/1.1.
+    /// HTTP/2 (prior knowledge over cleartext, ALPN over TLS) instead of HTTP/1.1.
     pub http2: bool,
     /// The width of the time buckets.
     pub bucket: Duration,
+    /// `https://` targets: the CA that signs their certificates, instead of the platform's
+    /// roots.
+    pub ca: Option<std::path::PathBuf>,
 }
 
 impl Plan {
@@ -127,6 +133,7 @@ impl Plan {
             timeout,
             http2: false,
             bucket: Duration::from_secs(1),
+            ca: None,
         }
     }
 }
@@ -257,6 +264,8 @@ struct Prepared {
     /// Index of its address among the plan's distinct ones: connections are per address.
     host: usize,
     body: Bytes,
+    /// For `https://`: the client configuration and the server name its certificate must have.
+    tls: Option<(Arc<rustls::ClientConfig>, String)>,
 }
 
 struct Shared {
@@ -330,11 +339,17 @@ fn prepare(plan: &Plan, window: Option<Duration>) -> Result<Shared, LoadError> {
     for t in &plan.targets {
         let bad = |source| LoadError::BadUrl { url: t.url.clone(), source };
         let uri: hyper::Uri = t.url.parse().map_err(bad)?;
-        if uri.scheme_str() != Some("http") {
-            return Err(LoadError::NotHttp { url: t.url.clone() });
-        }
+        let tls = match uri.scheme_str() {
+            Some("http") => None,
+            Some("https") => {
+                let alpn = if plan.http2 { crate::tls::Alpn::Http2 } else { crate::tls::Alpn::Http1 };
+                Some(crate::tls::client_config(plan.ca.as_deref(), alpn)?)
+            }
+            _ => return Err(LoadError::NotHttp { url: t.url.clone() }),
+        };
         let host = uri.host().ok_or_else(|| LoadError::NoHost { url: t.url.clone() })?;
-        let address = format!("{host}:{}", uri.port_u16().unwrap_or(80));
+        let address = format!("{host}:{}", uri.port_u16().unwrap_or(if tls.is_some() { 443 } else { 80 }));
+        let tls = tls.map(|config| (config, host.to_string()));
         let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let path: hyper::Uri = path.parse().map_err(bad)?;
@@ -351,6 +366,7 @@ fn prepare(plan: &Plan, window: Option<Duration>) -> Result<Shared, LoadError> {
             address,
             host,
             body: t.body.clone(),
+            tls,
         });
     }
     if total == 0 {
@@ -473,10 +489,20 @@ fn request(target: &Prepared) -> hyper::Request<Full<Bytes>> {
     request
 }
 
-async fn connect(shared: &Shared, address: &str) -> Result<TokioIo<TcpStream>, ErrorClass> {
-    let stream = TcpStream::connect(address).await.map_err(|e| ErrorClass::of_io(&e))?;
+/// A connection's byte stream, cleartext or TLS.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+async fn connect(shared: &Shared, target: &Prepared) -> Result<TokioIo<Box<dyn Stream>>, ErrorClass> {
+    let stream = TcpStream::connect(&target.address).await.map_err(|e| ErrorClass::of_io(&e))?;
     let _ = stream.set_nodelay(true);
     shared.opened.fetch_add(1, Ordering::Relaxed);
+    let stream: Box<dyn Stream> = match &target.tls {
+        None => Box::new(stream),
+        Some((config, host)) => {
+            Box::new(crate::tls::connect(config.clone(), host, stream).await.map_err(|_| ErrorClass::Tls)?)
+        }
+    };
     Ok(TokioIo::new(stream))
 }
 
@@ -490,7 +516,7 @@ async fn exchange(shared: &Shared, conn: &mut Conn, id: usize, target: &Prepared
             match guard.as_ref().filter(|s| !s.is_closed()) {
                 Some(s) => s.clone(),
                 None => {
-                    let io = connect(shared, &target.address).await?;
+                    let io = connect(shared, target).await?;
                     let (sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
                         .await
                         .map_err(|e| ErrorClass::of_hyper(&e))?;
@@ -505,7 +531,7 @@ async fn exchange(shared: &Shared, conn: &mut Conn, id: usize, target: &Prepared
     } else {
         let slot = &mut conn.http1[target.host];
         if slot.as_ref().is_none_or(|s| s.is_closed()) {
-            let io = connect(shared, &target.address).await?;
+            let io = connect(shared, target).await?;
             let (sender, connection) =
                 hyper::client::conn::http1::handshake(io).await.map_err(|e| ErrorClass::of_hyper(&e))?;
             tokio::spawn(connection);

@@ -20,6 +20,8 @@ pub enum ErrorClass {
     Reset,
     /// The connection could not be made for another reason.
     Connect,
+    /// The TLS handshake failed (a certificate not trusted, expired, for another name).
+    Tls,
     /// An answer with a 4xx status.
     Http4xx,
     /// An answer with a 5xx status.
@@ -37,6 +39,7 @@ impl ErrorClass {
             ErrorClass::Refused => "refused",
             ErrorClass::Reset => "reset",
             ErrorClass::Connect => "connect",
+            ErrorClass::Tls => "tls",
             ErrorClass::Http4xx => "http4xx",
             ErrorClass::Http5xx => "http5xx",
             ErrorClass::Other => "other",

@@ -173,7 +173,7 @@ pub async fn request(method: &str, url: &str, ca: Option<&Path>) -> Result<(u16,
     let host = uri.host().ok_or_else(|| ProbeError::NoHost { url: url.into() })?;
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
     // The trust is settled first: a CA file that cannot be read is wrong whatever the server.
-    let config = if tls { Some(crate::tls::client_config(ca)?) } else { None };
+    let config = if tls { Some(crate::tls::client_config(ca, crate::tls::Alpn::Http1)?) } else { None };
     let stream = TcpStream::connect((host, port)).await.map_err(|e| ProbeError::Connect(IoCause(e)))?;
     if let Some(config) = config {
         let stream = crate::tls::connect(config, host, stream).await?;

@@ -127,7 +127,7 @@ pub enum Check {
     /// service-level objective over a sliding window: a surge's RTO is the time until the
     /// users' experience is back within the objective.
     Slo {
-        /// The URL loaded (`http://`).
+        /// The URL loaded (`http://` or `https://`).
         url: String,
         /// Requests per second, sent whatever the answers (open model).
         rate: Rate,
@@ -146,6 +146,9 @@ pub enum Check {
         /// A request not answered within this fails.
         #[serde(default = "default_request_timeout")]
         request_timeout: Dur,
+        /// `https://`: the CA that signs the server's certificate (see `http`).
+        #[serde(default)]
+        ca: Option<std::path::PathBuf>,
     },
     /// Numbered records written at every interval and read back after recovery (RPO).
     WriteLedger {
