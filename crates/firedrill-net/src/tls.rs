@@ -271,4 +271,57 @@ mod tests {
             untrusted.errors
         );
     }
+
+    /// An HTTPS server speaking HTTP/2 only (ALPN `h2`), answering `200 ok`; its port.
+    async fn serve_h2(cert: CertificateDer<'static>, key: KeyPair) -> u16 {
+        super::install_crypto_provider();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let mut config =
+            rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(vec![cert], key).unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let answer = hyper::service::service_fn(|_| async {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
+                            hyper::body::Bytes::from_static(b"ok"),
+                        )))
+                    });
+                    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), answer)
+                        .await;
+                });
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn http2_load_over_tls_is_negotiated_by_alpn() {
+        let ca = ca();
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.0.pem()).unwrap();
+        let (cert, key) = leaf(&ca, &["localhost"], false);
+        let server = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let url = format!("https://localhost:{}/", server.block_on(serve_h2(cert, key)));
+        let mut plan = crate::load::Plan::steady(
+            &url,
+            100.0,
+            std::time::Duration::from_secs(1),
+            2,
+            std::time::Duration::from_secs(2),
+        );
+        plan.ca = Some(ca_file);
+        plan.http2 = true;
+        let report = crate::load::run(&plan).unwrap();
+        let summary = &report.summary;
+        assert!(summary.sent >= 90 && summary.ok == summary.sent, "{} sent, {:?}", summary.sent, summary.errors);
+        assert!(report.connections <= 2, "multiplexed over {} connections", report.connections);
+    }
 }
