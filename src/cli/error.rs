@@ -99,6 +99,31 @@ pub enum CliError {
         /// How many.
         count: usize,
     },
+    /// The async runtime could not start.
+    #[cfg(feature = "live")]
+    #[error("failed to start the runtime")]
+    Runtime(#[source] std::io::Error),
+    /// The Pushgateway could not be reached.
+    #[cfg(feature = "live")]
+    #[error("failed to push the drill's metrics to {url}")]
+    Push {
+        /// The group's URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: firedrill::probe::ProbeError,
+    },
+    /// The Pushgateway refused the metrics.
+    #[cfg(feature = "live")]
+    #[error("the Pushgateway at {url} answered HTTP {status}: {answer}")]
+    PushRefused {
+        /// The group's URL.
+        url: String,
+        /// Its status.
+        status: u16,
+        /// What it said.
+        answer: String,
+    },
     /// A part of the reference stack failed.
     #[cfg(feature = "docker")]
     #[error(transparent)]

@@ -62,6 +62,11 @@ pub struct RunArgs {
     /// aborted, the remaining drills are not run (SIGUSR1 does the same).
     #[arg(long, value_name = "FILE")]
     kill_switch: Option<PathBuf>,
+    /// Push each drill's metrics and verdicts to the Prometheus Pushgateway at this URL (its
+    /// scenario's group, `job="firedrill"`), for the team's dashboards.
+    #[cfg(feature = "live")]
+    #[arg(long, value_name = "URL")]
+    push: Option<String>,
     /// Show what each drill would touch (containers, networks, faults, commands, load) and
     /// change nothing; exit 2 when something a drill needs is missing.
     #[arg(long)]
@@ -198,6 +203,17 @@ impl RunArgs {
             }
             print_run(out, s, &run, self.repeat);
             code = code.max(run.exit_code());
+            // The records are written already: a push that fails loses nothing.
+            #[cfg(feature = "live")]
+            if let Some(url) = &self.push {
+                match push(url, &run) {
+                    Ok(()) => out.println(&format!("pushed to {url}")),
+                    Err(e) => {
+                        out.error(&e);
+                        code = code.max(e.exit_code());
+                    }
+                }
+            }
             let cancelled = run.drills.iter().any(|(r, _)| r.outcome == Outcome::Cancelled);
             let killed = run.drills.iter().find_map(|(r, _)| r.timeline.kill_switch().map(str::to_string));
             summary.push((s.name.clone(), run));
@@ -319,6 +335,26 @@ fn attached_lines(s: &Scenario) -> Vec<String> {
             format!("  {}: {name} → {}: {touches}", s.name, a.selector())
         })
         .collect()
+}
+
+/// Pushes each drill's metrics to the Pushgateway at `url`, replacing its scenario's group,
+/// so the gauges say what the latest drill measured.
+#[cfg(feature = "live")]
+fn push(url: &str, run: &ScenarioRun) -> Result<(), CliError> {
+    use firedrill::report::pushgateway;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Runtime)?;
+    for (record, _) in &run.drills {
+        let group = format!("{}{}", url.trim_end_matches('/'), pushgateway::group_path(&record.scenario.name));
+        let body = pushgateway::exposition(record).into();
+        let (status, answer) = runtime
+            .block_on(firedrill::probe::request("PUT", &group, None, body))
+            .map_err(|source| CliError::Push { url: group.clone(), source })?;
+        if !(200..300).contains(&status) {
+            let answer = String::from_utf8_lossy(&answer).trim().to_string();
+            return Err(CliError::PushRefused { url: group, status, answer });
+        }
+    }
+    Ok(())
 }
 
 fn random_seed() -> u64 {

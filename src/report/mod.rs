@@ -10,6 +10,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod prediction;
+pub mod pushgateway;
 pub mod summary;
 pub mod svg;
 pub mod terminal;

@@ -14,6 +14,7 @@ mod layers;
 mod load;
 mod parse_robustness;
 mod probes;
+mod push;
 mod records;
 mod recover;
 mod reports;

@@ -7,7 +7,9 @@ pub fn dsn(text: &str) -> String {
     let mut out = text.to_string();
     if let Some(scheme_end) = out.find("://") {
         let rest_start = scheme_end + 3;
-        if let Some(at) = out[rest_start..].find('@').map(|i| i + rest_start) {
+        // Credentials are in the authority only: an `@` in the path (`scenario@base64`) is not.
+        let authority_end = out[rest_start..].find(['/', '?', '#']).map_or(out.len(), |i| i + rest_start);
+        if let Some(at) = out[rest_start..authority_end].rfind('@').map(|i| i + rest_start) {
             if let Some(colon) = out[rest_start..at].find(':').map(|i| i + rest_start) {
                 out.replace_range(colon + 1..at, "***");
             }
@@ -61,6 +63,8 @@ mod tests {
         assert_eq!(super::dsn("postgres://app:s3cret@db:5432/shop"), "postgres://app:***@db:5432/shop");
         assert_eq!(super::dsn("host=db user=app password=s3cret dbname=x"), "host=db user=app password=*** dbname=x");
         assert_eq!(super::dsn("postgres://db/shop"), "postgres://db/shop");
+        let pushed = "http://127.0.0.1:9091/metrics/job/firedrill/scenario@base64/ZGI";
+        assert_eq!(super::dsn(pushed), pushed, "an @ in the path is no credential");
     }
 
     #[test]

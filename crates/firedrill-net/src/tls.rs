@@ -203,9 +203,10 @@ mod tests {
         let (cert, key) = leaf(&ca, &["localhost"], false);
         let url = format!("https://localhost:{}/", serve(cert, key).await);
 
-        let (status, body) = request("GET", &url, Some(&ca_file)).await.expect("trusted through `ca`");
+        let (status, body) =
+            request("GET", &url, Some(&ca_file), Default::default()).await.expect("trusted through `ca`");
         assert_eq!((status, &body[..]), (200, &b"ok"[..]));
-        let e = error_text(request("GET", &url, None).await.unwrap_err());
+        let e = error_text(request("GET", &url, None, Default::default()).await.unwrap_err());
         assert!(e.contains("unknown issuer"), "{e}");
     }
 
@@ -217,12 +218,12 @@ mod tests {
         std::fs::write(&ca_file, ca.0.pem()).unwrap();
         let (cert, key) = leaf(&ca, &["localhost"], true);
         let expired = format!("https://localhost:{}/", serve(cert, key).await);
-        let e = error_text(request("GET", &expired, Some(&ca_file)).await.unwrap_err());
+        let e = error_text(request("GET", &expired, Some(&ca_file), Default::default()).await.unwrap_err());
         assert!(e.contains("certificate expired"), "{e}");
 
         let (cert, key) = leaf(&ca, &["shop.internal"], false);
         let misnamed = format!("https://localhost:{}/", serve(cert, key).await);
-        let e = error_text(request("GET", &misnamed, Some(&ca_file)).await.unwrap_err());
+        let e = error_text(request("GET", &misnamed, Some(&ca_file), Default::default()).await.unwrap_err());
         assert!(e.contains("not valid for this host name"), "{e}");
     }
 
@@ -231,10 +232,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ca_file = dir.path().join("empty.pem");
         std::fs::write(&ca_file, "not a certificate\n").unwrap();
-        let e = error_text(request("GET", "https://localhost:1/", Some(&ca_file)).await.unwrap_err());
+        let e =
+            error_text(request("GET", "https://localhost:1/", Some(&ca_file), Default::default()).await.unwrap_err());
         assert!(e.contains("empty.pem") && e.contains("no PEM certificate"), "{e}");
         let missing = error_text(
-            request("GET", "https://localhost:1/", Some(Path::new("/nonexistent/ca.pem"))).await.unwrap_err(),
+            request("GET", "https://localhost:1/", Some(Path::new("/nonexistent/ca.pem")), Default::default())
+                .await
+                .unwrap_err(),
         );
         assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
     }

@@ -461,7 +461,8 @@ impl Backend {
             let address = addresses.ok().and_then(|found| found.min_by_key(|a| a.is_ipv6()));
             self.set_ip(address.map(|a| a.ip()));
             let address = address.ok_or_else(|| BackendError::Unresolved { host: self.host.clone() })?;
-            let (status, _) = probe::request("GET", &format!("http://{address}{path}"), None).await?;
+            let (status, _) =
+                probe::request("GET", &format!("http://{address}{path}"), None, Default::default()).await?;
             match status {
                 200 => Ok(()),
                 _ => Err(BackendError::Unhealthy(status)),

@@ -716,7 +716,7 @@ mod tests {
     use super::*;
 
     async fn get(url: &str) -> Result<(u16, Bytes), firedrill_net::probe::ProbeError> {
-        firedrill_net::probe::request("GET", url, None).await
+        firedrill_net::probe::request("GET", url, None, Default::default()).await
     }
 
     #[test]

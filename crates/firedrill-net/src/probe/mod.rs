@@ -16,7 +16,7 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -135,7 +135,7 @@ pub async fn http(check: HttpCheck<'_>) -> Sample {
 async fn check_http(check: HttpCheck<'_>) -> Result<(), ProbeError> {
     let HttpCheck { method, url, ca, expect, body_contains, max_latency } = check;
     let started = Instant::now();
-    let (status, body) = request(method, url, ca).await?;
+    let (status, body) = request(method, url, ca, Bytes::new()).await?;
     let took = started.elapsed();
     if status != expect {
         return Err(ProbeError::Status { status, expect });
@@ -161,9 +161,9 @@ fn sample(result: Result<(), ProbeError>) -> Sample {
     }
 }
 
-/// One HTTP/1.1 request with an empty body on a fresh connection (over TLS for `https://`,
-/// trusting `ca` when given): the status and the body.
-pub async fn request(method: &str, url: &str, ca: Option<&Path>) -> Result<(u16, Bytes), ProbeError> {
+/// One HTTP/1.1 request with `body` on a fresh connection (over TLS for `https://`, trusting
+/// `ca` when given): the status and the body.
+pub async fn request(method: &str, url: &str, ca: Option<&Path>, body: Bytes) -> Result<(u16, Bytes), ProbeError> {
     let uri: hyper::Uri = url.parse().map_err(|source| ProbeError::BadUrl { url: url.into(), source })?;
     let tls = match uri.scheme_str() {
         Some("http") => false,
@@ -177,14 +177,14 @@ pub async fn request(method: &str, url: &str, ca: Option<&Path>) -> Result<(u16,
     let stream = TcpStream::connect((host, port)).await.map_err(|e| ProbeError::Connect(IoCause(e)))?;
     if let Some(config) = config {
         let stream = crate::tls::connect(config, host, stream).await?;
-        exchange(TokioIo::new(stream), method, &uri).await
+        exchange(TokioIo::new(stream), method, &uri, body).await
     } else {
-        exchange(TokioIo::new(stream), method, &uri).await
+        exchange(TokioIo::new(stream), method, &uri, body).await
     }
 }
 
 /// The request and its answer on a connection made for it.
-async fn exchange<S>(io: S, method: &str, uri: &hyper::Uri) -> Result<(u16, Bytes), ProbeError>
+async fn exchange<S>(io: S, method: &str, uri: &hyper::Uri, body: Bytes) -> Result<(u16, Bytes), ProbeError>
 where
     S: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -196,7 +196,7 @@ where
         .uri(path)
         .header(hyper::header::HOST, authority)
         .header(hyper::header::USER_AGENT, "firedrill-probe")
-        .body(Empty::<Bytes>::new())
+        .body(Full::new(body))
         .map_err(ProbeError::Request)?;
     let exchange = async {
         let response = sender.send_request(request).await.map_err(ProbeError::Http)?;
