@@ -206,7 +206,7 @@ impl StackModel {
             }
             Check::Sql { .. } | Check::WriteLedger { .. } => Some(ProbeReach::Database),
             Check::S3 { .. } => Some(ProbeReach::ObjectStore),
-            Check::Tcp { .. } | Check::Command { .. } | Check::Slo { .. } => None,
+            Check::Tcp { .. } | Check::Command { .. } | Check::Slo { .. } | Check::Prometheus { .. } => None,
         }
     }
 
@@ -600,14 +600,15 @@ impl Environment for SimEnv {
                         ));
                     }
                 }
-                Check::Tcp { .. } | Check::Command { .. } | Check::Slo { .. } => problems.push(Problem::new(
-                    at,
-                    format!(
+                Check::Tcp { .. } | Check::Command { .. } | Check::Slo { .. } | Check::Prometheus { .. } => problems
+                    .push(Problem::new(
+                        at,
+                        format!(
                         "probe `{}`: `{}` checks cannot run in the sim environment; use http, sql, s3 or write_ledger",
                         probe.name,
                         probe.check.kind()
                     ),
-                )),
+                    )),
                 Check::Sql { .. } | Check::S3 { .. } | Check::WriteLedger { .. } => {}
             }
         }

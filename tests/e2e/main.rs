@@ -14,6 +14,7 @@ mod layers;
 mod load;
 mod parse_robustness;
 mod probes;
+mod prometheus;
 mod push;
 mod records;
 mod recover;

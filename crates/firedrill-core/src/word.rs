@@ -78,6 +78,8 @@ word_enum! {
         Slo = "slo",
         /// Numbered writes read back after recovery (RPO).
         WriteLedger = "write_ledger",
+        /// A PromQL query against the team's Prometheus.
+        Prometheus = "prometheus",
     }
 }
 

@@ -54,6 +54,9 @@ impl Inner {
                     Objective { p95: *p95, p99: *p99, max_error_percent: *max_error_percent, window: *window };
                 slo_sample(&w, &objective)
             }
+            Check::Prometheus { url, query, condition } => {
+                probe::prometheus(&self.expand(url)?, query, *condition).await
+            }
             Check::WriteLedger { .. } => Sample::fail("a write ledger is written, not sampled"),
         })
     }

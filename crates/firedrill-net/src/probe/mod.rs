@@ -23,6 +23,7 @@ use tokio::net::TcpStream;
 
 use firedrill_core::duration::Dur;
 use firedrill_core::sample::Sample;
+use firedrill_core::scenario::Comparison;
 use firedrill_core::text::error_chain;
 
 use crate::cause::IoCause;
@@ -104,6 +105,19 @@ pub enum ProbeError {
     /// The test object's body broke off while it was read.
     #[error("get: reading the body")]
     S3Body(#[source] aws_sdk_s3::primitives::ByteStreamError),
+    /// Prometheus refused the query, or its answer is not one.
+    #[error("{0}")]
+    Prometheus(String),
+    /// A series the query returned does not meet the condition.
+    #[error("{series} = {value}, not {condition}")]
+    Condition {
+        /// The series, as its labels.
+        series: String,
+        /// Its value.
+        value: f64,
+        /// The condition.
+        condition: Comparison,
+    },
     /// The object read back is not the one just put.
     #[error("get returned other bytes than were put")]
     S3Mismatch,
@@ -215,6 +229,74 @@ where
             Ok(()) => exchange.await,
         },
     }
+}
+
+/// A PromQL `query` against the Prometheus server at `url`: healthy while every series it
+/// returns (or its scalar) meets `condition`; no data is a failure, as a dashboard's empty
+/// panel is no proof of health.
+pub async fn prometheus(url: &str, query: &str, condition: Comparison) -> Sample {
+    sample(check_prometheus(url, query, condition).await)
+}
+
+async fn check_prometheus(url: &str, query: &str, condition: Comparison) -> Result<(), ProbeError> {
+    let target = format!("{}/api/v1/query?query={}", url.trim_end_matches('/'), percent_encode(query));
+    let (_, body) = request("GET", &target, None, Bytes::new()).await?;
+    let not_an_answer = |why: String| ProbeError::Prometheus(format!("not a Prometheus answer: {why}"));
+    let answer: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_an_answer(e.to_string()))?;
+    if answer["status"] != "success" {
+        let error = answer["error"].as_str().unwrap_or("no reason given");
+        return Err(ProbeError::Prometheus(format!("Prometheus refused the query: {error}")));
+    }
+    let data = &answer["data"];
+    let series: Vec<(String, &serde_json::Value)> = match data["resultType"].as_str() {
+        Some("vector") => data["result"]
+            .as_array()
+            .ok_or_else(|| not_an_answer("no result".into()))?
+            .iter()
+            .map(|s| (labels(&s["metric"]), &s["value"][1]))
+            .collect(),
+        Some("scalar") => vec![("scalar".to_string(), &data["result"][1])],
+        other => {
+            return Err(ProbeError::Prometheus(format!("the query must give a vector or a scalar, not {other:?}")))
+        }
+    };
+    if series.is_empty() {
+        return Err(ProbeError::Prometheus(format!("`{query}` returned no data")));
+    }
+    for (series, value) in series {
+        let value = value.as_str().and_then(prometheus_number).ok_or_else(|| not_an_answer(format!("{value}")))?;
+        if !condition.holds(value) {
+            return Err(ProbeError::Condition { series, value, condition });
+        }
+    }
+    Ok(())
+}
+
+/// A series' labels as PromQL writes them: `{job="web",code="500"}`.
+fn labels(metric: &serde_json::Value) -> String {
+    let pairs: Vec<String> =
+        metric.as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect()).unwrap_or_default();
+    format!("{{{}}}", pairs.join(","))
+}
+
+/// A sample value as Prometheus writes it (`"0.5"`, `"NaN"`, `"+Inf"`).
+fn prometheus_number(text: &str) -> Option<f64> {
+    match text {
+        "NaN" => Some(f64::NAN),
+        "+Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        _ => text.parse().ok(),
+    }
+}
+
+/// `text` as a URL query value: every byte but the unreserved ones percent-encoded.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A TCP connection to `address` (`host:port`).

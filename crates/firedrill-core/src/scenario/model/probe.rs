@@ -150,6 +150,16 @@ pub enum Check {
         #[serde(default)]
         ca: Option<std::path::PathBuf>,
     },
+    /// A PromQL query against a Prometheus server: healthy while every series it returns
+    /// meets the condition (the team's own objective, where it already lives).
+    Prometheus {
+        /// The Prometheus server (`http://prometheus:9090`).
+        url: String,
+        /// The PromQL query, evaluated at each sample.
+        query: String,
+        /// What each value must satisfy: `< 0.01`, `<= 5`, `> 0`, `>= 1`, `== 1`, `!= 0`.
+        condition: Comparison,
+    },
     /// Numbered records written at every interval and read back after recovery (RPO).
     WriteLedger {
         /// Connection string of the database written to.
@@ -193,6 +203,7 @@ impl Check {
             Check::Command { .. } => ProbeKind::Command,
             Check::Slo { .. } => ProbeKind::Slo,
             Check::WriteLedger { .. } => ProbeKind::WriteLedger,
+            Check::Prometheus { .. } => ProbeKind::Prometheus,
         }
     }
 
@@ -211,6 +222,123 @@ impl Check {
                 format!("GET {url} at {rate}; {} over {window}", objective.join(", "))
             }
             Check::WriteLedger { dsn, table } => format!("{table} on {}", crate::redact::dsn(dsn)),
+            Check::Prometheus { url, query, condition } => format!("{query} {condition} on {url}"),
         }
+    }
+}
+
+/// A comparison a value must satisfy, written as in PromQL: `< 0.01`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schemars(with = "String")]
+pub struct Comparison {
+    /// The operator.
+    pub op: CompareOp,
+    /// The value compared with.
+    pub value: f64,
+}
+
+/// The operators of a [`Comparison`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompareOp {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+}
+
+impl CompareOp {
+    const ALL: [(CompareOp, &'static str); 6] = [
+        (CompareOp::Le, "<="),
+        (CompareOp::Ge, ">="),
+        (CompareOp::Eq, "=="),
+        (CompareOp::Ne, "!="),
+        (CompareOp::Lt, "<"),
+        (CompareOp::Gt, ">"),
+    ];
+
+    fn as_str(self) -> &'static str {
+        CompareOp::ALL.iter().find(|(op, _)| *op == self).map(|(_, s)| *s).unwrap_or("?")
+    }
+}
+
+impl Comparison {
+    /// Whether `x` satisfies it. NaN satisfies nothing but `!=`.
+    pub fn holds(&self, x: f64) -> bool {
+        match self.op {
+            CompareOp::Lt => x < self.value,
+            CompareOp::Le => x <= self.value,
+            CompareOp::Gt => x > self.value,
+            CompareOp::Ge => x >= self.value,
+            CompareOp::Eq => x == self.value,
+            CompareOp::Ne => x != self.value,
+        }
+    }
+}
+
+impl std::fmt::Display for Comparison {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.op.as_str(), self.value)
+    }
+}
+
+impl From<Comparison> for String {
+    fn from(c: Comparison) -> String {
+        c.to_string()
+    }
+}
+
+impl TryFrom<String> for Comparison {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let t = text.trim();
+        let (op, rest) =
+            CompareOp::ALL.iter().find_map(|(op, s)| t.strip_prefix(s).map(|rest| (*op, rest))).ok_or_else(|| {
+                format!("`{text}`: expected an operator (<, <=, >, >=, ==, !=) and a number, e.g. `< 0.01`")
+            })?;
+        let value: f64 = rest.trim().parse().map_err(|_| format!("`{text}`: `{}` is not a number", rest.trim()))?;
+        if !value.is_finite() {
+            return Err(format!("`{text}`: the value must be a finite number"));
+        }
+        Ok(Comparison { op, value })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Comparison, String> {
+        Comparison::try_from(text.to_string())
+    }
+
+    #[test]
+    fn conditions_read_as_promql_writes_them() {
+        assert_eq!(parse("< 0.01"), Ok(Comparison { op: CompareOp::Lt, value: 0.01 }));
+        assert_eq!(parse(">=1"), Ok(Comparison { op: CompareOp::Ge, value: 1.0 }));
+        assert_eq!(parse(" != 0 "), Ok(Comparison { op: CompareOp::Ne, value: 0.0 }));
+        assert_eq!(parse("<= 5").map(|c| c.to_string()), Ok("<= 5".to_string()));
+        assert!(parse("~ 1").unwrap_err().contains("expected an operator"));
+        assert!(parse("< x").unwrap_err().contains("`x` is not a number"));
+        assert!(parse("< inf").unwrap_err().contains("finite"));
+        let below = parse("< 0.01").unwrap();
+        assert!(below.holds(0.001) && !below.holds(0.01) && !below.holds(f64::NAN));
+        assert!(parse("!= 0").unwrap().holds(f64::NAN));
+    }
+
+    #[test]
+    fn a_bad_condition_is_refused_at_its_place_in_the_file() {
+        let text = "name: s\nfault: {kind: db_failover}\nprobes:\n  - name: p\n    check: {kind: prometheus, url: \"http://127.0.0.1:9090\", query: up, condition: \"~ 1\"}\n";
+        let e = crate::scenario::parse(text, std::path::Path::new("s.yaml")).unwrap_err().to_string();
+        assert!(e.contains("s.yaml:5:") && e.contains("expected an operator"), "{e}");
     }
 }

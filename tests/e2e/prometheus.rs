@@ -1,0 +1,117 @@
+//! The `prometheus` probe against a real Prometheus server (Debian's `prometheus`), started by
+//! the test on a loopback port and scraping, every second, a local target the test turns bad.
+//! Skipped, saying so, when Prometheus is not installed, except under `CI=true`.
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use firedrill::sample::Sample;
+use firedrill::scenario::Comparison;
+
+const PROMETHEUS: &str = "/usr/bin/prometheus";
+
+/// A `/metrics` endpoint serving `firedrill_test_error_ratio` with the value the test sets.
+fn target(value: Arc<AtomicU64>) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut request = [0u8; 2048];
+            let _ = stream.read(&mut request);
+            let body = format!("firedrill_test_error_ratio {}\n", f64::from_bits(value.load(Ordering::Relaxed)));
+            let _ = write!(
+                stream,
+                "HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+/// A Prometheus of the test's own, scraping `target` every second; stopped when dropped.
+struct Prometheus {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(target: u16) -> Option<Prometheus> {
+        if !std::path::Path::new(PROMETHEUS).exists() {
+            assert!(std::env::var("CI").is_err(), "CI must run the Prometheus test: apt-get install prometheus");
+            eprintln!("skipped: no {PROMETHEUS} (apt-get install prometheus)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nscrape_configs:\n  - job_name: shop\n    static_configs: [{{targets: ['127.0.0.1:{target}']}}]\n"
+            ),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(PROMETHEUS)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Prometheus starts");
+        Some(Prometheus { child, url: format!("http://127.0.0.1:{port}"), _dir: dir })
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sample(url: &str, query: &str, condition: &str) -> Sample {
+    let condition = Comparison::try_from(condition.to_string()).expect("a condition");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(firedrill::probe::prometheus(url, query, condition))
+}
+
+/// Samples until one satisfies `done`, for at most 30 s (Prometheus starting, then scraping
+/// every second); that sample.
+fn until(url: &str, query: &str, condition: &str, done: impl Fn(&Sample) -> bool) -> Sample {
+    let limit = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = sample(url, query, condition);
+        if done(&s) || Instant::now() > limit {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_promql_condition_is_healthy_while_it_holds_and_names_the_series_when_it_does_not() {
+    let value = Arc::new(AtomicU64::new(0.001f64.to_bits()));
+    let Some(prometheus) = Prometheus::start(target(value.clone())) else { return };
+    let url = &prometheus.url;
+    let query = "firedrill_test_error_ratio";
+    let healthy = until(url, query, "< 0.01", |s| s.ok);
+    assert!(healthy.ok, "{healthy:?}");
+
+    value.store(0.5f64.to_bits(), Ordering::Relaxed);
+    let bad = until(url, query, "< 0.01", |s| !s.ok);
+    let detail = bad.detail.clone().unwrap_or_default();
+    assert!(detail.contains("job=\"shop\"") && detail.ends_with("= 0.5, not < 0.01"), "{bad:?}");
+
+    let empty = sample(url, "firedrill_no_such_metric", "< 1");
+    assert_eq!(empty.detail.as_deref(), Some("`firedrill_no_such_metric` returned no data"));
+    let refused = sample(url, "rate(", "< 1");
+    assert!(refused.detail.as_deref().unwrap_or("").starts_with("Prometheus refused the query: "), "{refused:?}");
+    let scalar = sample(url, "scalar(firedrill_test_error_ratio) * 2", ">= 1");
+    assert!(scalar.ok, "{scalar:?}");
+}
