@@ -206,7 +206,11 @@ impl StackModel {
             }
             Check::Sql { .. } | Check::WriteLedger { .. } => Some(ProbeReach::Database),
             Check::S3 { .. } => Some(ProbeReach::ObjectStore),
-            Check::Tcp { .. } | Check::Command { .. } | Check::Slo { .. } | Check::Prometheus { .. } => None,
+            Check::Tcp { .. }
+            | Check::Command { .. }
+            | Check::Slo { .. }
+            | Check::Prometheus { .. }
+            | Check::Alert { .. } => None,
         }
     }
 
@@ -600,15 +604,18 @@ impl Environment for SimEnv {
                         ));
                     }
                 }
-                Check::Tcp { .. } | Check::Command { .. } | Check::Slo { .. } | Check::Prometheus { .. } => problems
-                    .push(Problem::new(
-                        at,
-                        format!(
+                Check::Tcp { .. }
+                | Check::Command { .. }
+                | Check::Slo { .. }
+                | Check::Prometheus { .. }
+                | Check::Alert { .. } => problems.push(Problem::new(
+                    at,
+                    format!(
                         "probe `{}`: `{}` checks cannot run in the sim environment; use http, sql, s3 or write_ledger",
                         probe.name,
                         probe.check.kind()
                     ),
-                    )),
+                )),
                 Check::Sql { .. } | Check::S3 { .. } | Check::WriteLedger { .. } => {}
             }
         }

@@ -56,7 +56,7 @@ pub fn render(r: &DrillRecord, mttr: Option<(&Verdict, &Measurement, usize)>) ->
         let value = match v.target {
             TargetKind::Rto => &m.rto,
             TargetKind::Rpo => &m.rpo.measurement,
-            TargetKind::Mttd | TargetKind::Mttr => &m.mttd,
+            TargetKind::Mttd | TargetKind::Mttr => m.detection(),
         };
         suite.add_test_case(verdict_case(v, value, &v.target.as_str().to_uppercase(), "", &class));
     }

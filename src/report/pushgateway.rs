@@ -7,6 +7,7 @@
 
 use std::fmt::Write;
 
+use crate::metrics::Measurement;
 use crate::record::DrillRecord;
 use crate::score::Status;
 
@@ -32,7 +33,16 @@ pub fn exposition(record: &DrillRecord) -> String {
     let one = |v: Option<f64>| v.map(|v| (String::new(), v)).into_iter().collect::<Vec<_>>();
     let m = &record.metrics;
     gauge("firedrill_rto_seconds", "Time to recovery of the latest drill (RTO).", &one(m.rto.seconds()));
-    gauge("firedrill_mttd_seconds", "Time to detection of the latest drill (MTTD).", &one(m.mttd.seconds()));
+    gauge(
+        "firedrill_mttd_seconds",
+        "Time to detection of the latest drill by its probes (MTTD).",
+        &one(m.mttd.seconds()),
+    );
+    gauge(
+        "firedrill_mttd_alert_seconds",
+        "Time until the latest drill's alert fired (MTTD from the alert).",
+        &one(m.mttd_alert.as_ref().and_then(Measurement::seconds)),
+    );
     gauge("firedrill_rpo_seconds", "Data lost by the latest drill, as time (RPO).", &one(m.rpo.measurement.seconds()));
     gauge(
         "firedrill_rpo_lost_writes",

@@ -68,7 +68,7 @@ pub fn drill_chart(r: &DrillRecord) -> String {
     let t0 = r.timeline.t0().map(s);
     let m = &r.metrics;
     let rto = m.rto.seconds();
-    let mttd = m.mttd.seconds();
+    let mttd = m.detection().seconds();
     let mut domain_end = end;
     if let (Some(t0), Some(target)) = (t0, r.targets.rto_s) {
         domain_end = domain_end.max(t0 + target * 1.02);
@@ -248,7 +248,8 @@ pub fn drill_chart(r: &DrillRecord) -> String {
         };
         marker(t0, "#9b2c2c", "T: fault active", false, 0.0);
         if let Some(d) = mttd.filter(|d| *d > 0.0) {
-            marker(t0 + d, "#b7791f", &format!("detected T+{}", secs(d)), false, 1.0);
+            let what = if m.mttd_alert.is_some() { "alert fired" } else { "detected" };
+            marker(t0 + d, "#b7791f", &format!("{what} T+{}", secs(d)), false, 1.0);
         }
         if let Some(x) = rto.filter(|x| *x > 0.0) {
             marker(t0 + x, "#1f7a46", &format!("recovered T+{}", secs(x)), false, 2.0);

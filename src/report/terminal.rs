@@ -58,7 +58,7 @@ pub fn runs(run: &ScenarioRun) -> String {
             r.run.to_string(),
             r.seed.to_string(),
             r.outcome.describe().to_string(),
-            measurement(&r.metrics.mttd),
+            measurement(r.metrics.detection()),
             measurement(&r.metrics.rto),
             measurement(&r.metrics.rpo.measurement),
             r.metrics.rpo.lost.to_string(),

@@ -92,10 +92,19 @@ impl View {
 
         let m = &r.metrics;
         let mut results = Vec::new();
-        for (target, value) in
-            [(TargetKind::Mttd, &m.mttd), (TargetKind::Rto, &m.rto), (TargetKind::Rpo, &m.rpo.measurement)]
-        {
-            let name = target.as_str().to_uppercase();
+        // With an alert watched, the MTTD judged is the alert's; the probes' stays beside it, so
+        // the gap between users hurt and the team paged shows.
+        let detection = if m.mttd_alert.is_some() { "MTTD (alert)" } else { "MTTD" };
+        for (target, name, value) in [
+            (TargetKind::Mttd, detection, m.detection()),
+            (TargetKind::Rto, "RTO", &m.rto),
+            (TargetKind::Rpo, "RPO", &m.rpo.measurement),
+        ] {
+            if target == TargetKind::Rto && m.mttd_alert.is_some() {
+                let [limit, verdict, margin] = verdict_cells(None);
+                results.push(["MTTD (probes)".into(), measurement(&m.mttd), limit, verdict, margin]);
+            }
+            let name = name.to_string();
             let v = r.verdicts.iter().find(|v| v.target == target);
             let mut measured = measurement(value);
             if target == TargetKind::Rpo && m.rpo.lost > 0 {

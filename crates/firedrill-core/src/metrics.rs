@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::Scenario;
+use crate::scenario::{Check, Scenario};
 use crate::timeline::{EventKind, Micros, Timeline};
 
 /// A measured value, or why there is none.
@@ -108,8 +108,12 @@ crate::word::word_enum! {
 /// Everything measured in one drill.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
-    /// Time to detect.
+    /// Time to detect, from the probes: when users were first seen hurt.
     pub mttd: Measurement,
+    /// Time to detect, from the team's alerts: when the first `alert` probe saw its alert
+    /// firing. Present only when the scenario watches an alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mttd_alert: Option<Measurement>,
     /// Recovery time.
     pub rto: Measurement,
     /// Data loss.
@@ -124,11 +128,21 @@ pub struct Metrics {
     pub escalations: u32,
 }
 
+impl Metrics {
+    /// The MTTD the drill is judged on: from the alert when the scenario watches one (what
+    /// "detected" means to a team that is paged), else from the probes.
+    pub fn detection(&self) -> &Measurement {
+        self.mttd_alert.as_ref().unwrap_or(&self.mttd)
+    }
+}
+
 /// The facts of a scenario the metrics need.
 #[derive(Clone, Debug)]
 pub struct MetricSpec {
     /// Names of the availability probes.
     pub availability: Vec<String>,
+    /// Names of the `alert` probes.
+    pub alerts: Vec<String>,
     /// Consecutive ok samples per probe for a stable window.
     pub stable_samples: u32,
     /// Shortest stable window.
@@ -142,6 +156,12 @@ impl MetricSpec {
     pub fn of(s: &Scenario) -> Self {
         MetricSpec {
             availability: s.availability_probes().map(|(_, p)| p.name.clone()).collect(),
+            alerts: s
+                .probes
+                .iter()
+                .filter(|p| matches!(p.check, Check::Alert { .. }))
+                .map(|p| p.name.clone())
+                .collect(),
             stable_samples: s.stability.samples,
             stable_min_us: s.stability.min_duration.0.as_micros() as Micros,
             step_budgets_us: s.steps.iter().map(|st| st.budget.map(|b| b.0.as_micros() as Micros)).collect(),
@@ -234,6 +254,7 @@ pub fn compute(timeline: &Timeline, spec: &MetricSpec) -> Metrics {
             |what: &str| Measurement::NotMeasured { reason: format!("the fault never became active, so {what}") };
         return Metrics {
             mttd: none("there was nothing to detect"),
+            mttd_alert: (!spec.alerts.is_empty()).then(|| none("there was nothing to detect")),
             rto: none("there was nothing to recover from"),
             rpo: Rpo {
                 measurement: none("no data could be lost"),
@@ -249,10 +270,82 @@ pub fn compute(timeline: &Timeline, spec: &MetricSpec) -> Metrics {
         };
     };
     let (mttd, rto, flaps) = availability(timeline, spec, t0);
+    let mttd_alert = (!spec.alerts.is_empty()).then(|| alert_detection(timeline, spec, t0, &mttd));
     let steps = step_timings(timeline, spec, t0);
     let procedure_s = procedure_span(timeline);
     let escalations = timeline.events.iter().filter(|e| matches!(e.kind, EventKind::Escalation { .. })).count() as u32;
-    Metrics { mttd, rto, rpo: rpo(timeline, t0), flaps, steps, procedure_s, escalations }
+    Metrics { mttd, mttd_alert, rto, rpo: rpo(timeline, t0), flaps, steps, procedure_s, escalations }
+}
+
+/// Recovery and detection are looked for only while the drill waited: once it gave up
+/// (deadline, stop condition, kill switch, interruption) the fault is reverted, and what
+/// follows is the revert's doing.
+fn gave_up(timeline: &Timeline) -> Micros {
+    timeline
+        .events
+        .iter()
+        .find(|e| {
+            matches!(
+                e.kind,
+                EventKind::DeadlineReached
+                    | EventKind::StopConditionReached { .. }
+                    | EventKind::KillSwitch { .. }
+                    | EventKind::Cancelled
+            )
+        })
+        .map_or(Micros::MAX, |e| e.t_us)
+}
+
+/// When the fault's injection began: samples from then on show its effect, not the baseline.
+fn injected(timeline: &Timeline, t0: Micros) -> Micros {
+    timeline.events.iter().find(|e| matches!(e.kind, EventKind::FaultInjected { .. })).map_or(t0, |e| e.t_us)
+}
+
+/// MTTD from the `alert` probes: the first alert seen firing after `t0`. It fired between that
+/// sample and the probe's sample before it, so the middle is reported and half the gap is the
+/// uncertainty, as for RTO. An alert that never fired while users were hurt is a detection
+/// that failed, which is what a drill is there to find.
+fn alert_detection(timeline: &Timeline, spec: &MetricSpec, t0: Micros, probe_mttd: &Measurement) -> Measurement {
+    let (injected, gave_up) = (injected(timeline, t0), gave_up(timeline));
+    let mut firing_before: HashMap<&str, bool> = HashMap::new();
+    let mut last_sample: HashMap<&str, Micros> = HashMap::new();
+    // (first firing sample, the sample before it, probe) of the earliest alert.
+    let mut first: Option<(Micros, Micros, &str)> = None;
+    for e in &timeline.events {
+        let EventKind::Sample { probe, ok, .. } = &e.kind else { continue };
+        if !spec.alerts.contains(probe) {
+            continue;
+        }
+        if e.t_us < injected {
+            firing_before.insert(probe, !ok);
+        } else if e.t_us >= t0 && e.t_us < gave_up && !ok && first.is_none_or(|(t, ..)| e.t_us < t) {
+            let before = last_sample.get(probe.as_str()).map_or(t0, |&p| p.max(t0));
+            first = Some((e.t_us, before, probe));
+        }
+        last_sample.insert(probe, e.t_us);
+    }
+    if let Some(name) = spec.alerts.iter().find(|p| firing_before.get(p.as_str()) == Some(&true)) {
+        return Measurement::NotMeasured {
+            reason: format!("the alert of probe `{name}` was already firing before the fault"),
+        };
+    }
+    match first {
+        Some((t, before, _)) => Measurement::Measured {
+            seconds: ((t + before) as f64 / 2.0 - t0 as f64) / 1e6,
+            uncertainty: secs(t - before) / 2.0,
+            note: None,
+        },
+        None if *probe_mttd == Measurement::NoImpact => Measurement::NoImpact,
+        None => match stopped_early(timeline) {
+            Some(why) => Measurement::NotMeasured { reason: format!("{why} before any alert fired") },
+            None => Measurement::Unmet {
+                reason: format!(
+                    "no alert fired while the drill waited ({}): the fault went undetected",
+                    spec.alerts.join(", ")
+                ),
+            },
+        },
+    }
 }
 
 fn availability(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> (Measurement, Measurement, u32) {
@@ -265,26 +358,9 @@ fn availability(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> (Measurem
     let mut before: HashMap<&str, bool> = HashMap::new();
     let mut tracker = RecoveryTracker::new(spec);
     let mut last_t = t0;
-    // Recovery is looked for only while the drill waited for it: once it gave up (deadline,
-    // stop condition, kill switch, interruption) the fault is reverted, and the health that
-    // follows is the revert's doing, not a recovery.
-    let gave_up = timeline
-        .events
-        .iter()
-        .find(|e| {
-            matches!(
-                e.kind,
-                EventKind::DeadlineReached
-                    | EventKind::StopConditionReached { .. }
-                    | EventKind::KillSwitch { .. }
-                    | EventKind::Cancelled
-            )
-        })
-        .map_or(Micros::MAX, |e| e.t_us);
-    // Samples taken while the fault was being injected (a graceful stop, a sequence) show its
-    // effect, not the baseline; like the engine, the measurement starts at t0.
-    let injected =
-        timeline.events.iter().find(|e| matches!(e.kind, EventKind::FaultInjected { .. })).map_or(t0, |e| e.t_us);
+    let gave_up = gave_up(timeline);
+    // Like the engine, the measurement starts at t0.
+    let injected = injected(timeline, t0);
     for e in &timeline.events {
         let EventKind::Sample { probe, ok, .. } = &e.kind else { continue };
         if e.t_us < injected {
@@ -551,6 +627,7 @@ mod tests {
     fn spec(probes: &[&str]) -> MetricSpec {
         MetricSpec {
             availability: probes.iter().map(|p| p.to_string()).collect(),
+            alerts: vec![],
             stable_samples: 3,
             stable_min_us: S,
             step_budgets_us: vec![],
@@ -562,6 +639,42 @@ mod tests {
             Measurement::Measured { seconds, uncertainty, .. } => (*seconds, *uncertainty),
             other => panic!("expected a value, got {other:?}"),
         }
+    }
+
+    /// `api` fails from 3 s to 8 s after a fault at 3 s; `paging` (an alert) is sampled every
+    /// second and fires from `fires` on, if ever.
+    fn paged(fires: Option<Micros>) -> (Timeline, MetricSpec) {
+        let t = T::default().samples("api", 0, 3 * S, S / 2, true).samples("api", 3 * S, 8 * S, S / 2, false);
+        let t = t.samples("api", 8 * S, 12 * S, S / 2, true).fault(3 * S);
+        let fires = fires.unwrap_or(Micros::MAX);
+        let mut t = t.samples("paging", 0, fires.min(12 * S), S, true);
+        if fires < 12 * S {
+            t = t.samples("paging", fires, 12 * S, S, false);
+        }
+        (t.done(), MetricSpec { alerts: vec!["paging".into()], ..spec(&["api"]) })
+    }
+
+    #[test]
+    fn the_alert_gives_its_own_mttd_beside_the_probes_and_is_the_one_judged() {
+        let (tl, watched) = paged(Some(6 * S));
+        let m = compute(&tl, &watched);
+        assert_eq!(measured(&m.mttd), (0.0, 0.0), "the probes saw users hurt at once");
+        // Not firing at 5 s, firing at 6 s: it fired in between.
+        assert_eq!(measured(m.mttd_alert.as_ref().expect("an alert is watched")), (2.5, 0.5));
+        assert_eq!(m.detection(), m.mttd_alert.as_ref().unwrap());
+        assert_eq!(compute(&tl, &spec(&["api"])).mttd_alert, None, "no alert watched, no alert MTTD");
+    }
+
+    #[test]
+    fn an_alert_that_never_fires_is_a_failed_detection_and_one_firing_before_the_fault_measures_nothing() {
+        let (tl, watched) = paged(None);
+        let m = compute(&tl, &watched);
+        let Some(Measurement::Unmet { reason }) = &m.mttd_alert else { panic!("{:?}", m.mttd_alert) };
+        assert!(reason.contains("went undetected") && reason.contains("paging"), "{reason}");
+
+        let (tl, watched) = paged(Some(S));
+        let Some(Measurement::NotMeasured { reason }) = compute(&tl, &watched).mttd_alert else { panic!() };
+        assert!(reason.contains("already firing before the fault"), "{reason}");
     }
 
     #[test]

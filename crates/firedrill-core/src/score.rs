@@ -109,7 +109,7 @@ pub fn verdicts(scenario: &Scenario, m: &Metrics) -> Vec<Verdict> {
         out.push(Verdict::check(TargetKind::Rpo, l, &m.rpo.measurement));
     }
     if let Some(l) = scenario.mttd {
-        out.push(Verdict::check(TargetKind::Mttd, l, &m.mttd));
+        out.push(Verdict::check(TargetKind::Mttd, l, m.detection()));
     }
     out
 }

@@ -80,6 +80,8 @@ word_enum! {
         WriteLedger = "write_ledger",
         /// A PromQL query against the team's Prometheus.
         Prometheus = "prometheus",
+        /// A named Prometheus alert: detection, as the team's paging sees it.
+        Alert = "alert",
     }
 }
 

@@ -82,7 +82,7 @@ fn check_strings(check: &Check) -> Vec<&str> {
         Check::Tcp { address } => vec![address],
         Check::Sql { dsn, .. } | Check::WriteLedger { dsn, .. } => vec![dsn],
         Check::S3 { endpoint, .. } => vec![endpoint],
-        Check::Slo { url, .. } | Check::Prometheus { url, .. } => vec![url],
+        Check::Slo { url, .. } | Check::Prometheus { url, .. } | Check::Alert { url, .. } => vec![url],
         Check::Command { argv } => argv.iter().map(String::as_str).collect(),
     }
 }

@@ -57,6 +57,7 @@ impl Inner {
             Check::Prometheus { url, query, condition } => {
                 probe::prometheus(&self.expand(url)?, query, *condition).await
             }
+            Check::Alert { url, alert, labels } => probe::alert(&self.expand(url)?, alert, labels).await,
             Check::WriteLedger { .. } => Sample::fail("a write ledger is written, not sampled"),
         })
     }

@@ -128,6 +128,17 @@ fn check_probe(probe: &Probe, at: Pos, problems: &mut Problems) {
             at,
             format!("probe `{name}`: `table` must be a plain SQL name (letters, digits, `_`), got `{table}`"),
         ),
+        Check::Alert { alert, .. } => {
+            if alert.is_empty() {
+                problems.push(at, format!("probe `{name}`: `alert` must name the alert (its `alertname`)"));
+            }
+            if probe.availability == Some(true) {
+                problems.push(
+                    at,
+                    format!("probe `{name}`: an alert measures detection, not what users see: it cannot be `availability: true`"),
+                );
+            }
+        }
         _ => {}
     }
 }
@@ -606,5 +617,24 @@ mod ca_tests {
         let e = crate::scenario::parse(&text("http://shop/", "missing.pem"), &path).unwrap_err().to_string();
         assert!(e.contains("s.yaml:4:5: probe `site`: `ca` is for https:// URLs, not `http://shop/`"), "{e}");
         assert!(e.contains(&format!("`ca` file {} not found", dir.path().join("missing.pem").display())), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod alert_tests {
+    #[test]
+    fn an_alert_names_its_alert_and_never_counts_as_availability() {
+        let text = |check: &str| {
+            format!("name: s\nfault: {{kind: db_failover}}\nprobes:\n  - name: paging\n    check: {check}\n    availability: true\n")
+        };
+        let e = crate::scenario::parse(&text("{kind: alert, url: \"http://p:9090\", alert: \"\"}"), "s.yaml".as_ref())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("s.yaml:4:5: probe `paging`: `alert` must name the alert"), "{e}");
+        assert!(e.contains("probe `paging`: an alert measures detection, not what users see"), "{e}");
+        let ok = "name: s\nfault: {kind: db_failover}\nprobes:\n  - name: paging\n    check: {kind: alert, url: \"http://p:9090\", alert: Down}\n";
+        let s = crate::scenario::parse(ok, "s.yaml".as_ref()).expect("valid");
+        assert!(!s.probes[0].is_availability(), "an alert measures detection");
+        assert_eq!(s.probes[0].check.target(), "alert Down on http://p:9090");
     }
 }

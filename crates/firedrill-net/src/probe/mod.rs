@@ -7,6 +7,7 @@ pub mod ledger;
 /// The S3 client that `s3` probes take, so environments need not name the AWS SDK.
 pub use aws_sdk_s3::Client as S3Client;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::pin::pin;
 use std::time::{Duration, Instant};
@@ -105,6 +106,16 @@ pub enum ProbeError {
     /// The test object's body broke off while it was read.
     #[error("get: reading the body")]
     S3Body(#[source] aws_sdk_s3::primitives::ByteStreamError),
+    /// The alert an `alert` probe watches is firing: the fault was detected.
+    #[error("alert {alert} firing ({series} series, active since {active_since})")]
+    AlertFiring {
+        /// The alert's name.
+        alert: String,
+        /// How many of its series fire.
+        series: usize,
+        /// When the first of them became active (pending), as Prometheus says.
+        active_since: String,
+    },
     /// Prometheus refused the query, or its answer is not one.
     #[error("{0}")]
     Prometheus(String),
@@ -270,6 +281,44 @@ async fn check_prometheus(url: &str, query: &str, condition: Comparison) -> Resu
         }
     }
     Ok(())
+}
+
+/// The alert named `alert` (and carrying `labels`) on the Prometheus server at `url`: healthy
+/// while it is not firing. A pending alert (its `for` not yet elapsed) has not paged anyone, so
+/// it is still healthy; the sample says so.
+pub async fn alert(url: &str, alert: &str, labels: &BTreeMap<String, String>) -> Sample {
+    match check_alert(url, alert, labels).await {
+        Ok(pending) if pending > 0 => {
+            Sample { detail: Some(format!("alert {alert} pending ({pending} series)")), ..Sample::ok() }
+        }
+        result => sample(result.map(drop)),
+    }
+}
+
+/// How many matching alerts are pending, or the firing ones as an error.
+async fn check_alert(url: &str, alert: &str, labels: &BTreeMap<String, String>) -> Result<usize, ProbeError> {
+    let target = format!("{}/api/v1/alerts", url.trim_end_matches('/'));
+    let (_, body) = request("GET", &target, None, Bytes::new()).await?;
+    let not_an_answer = |why: String| ProbeError::Prometheus(format!("not a Prometheus answer: {why}"));
+    let answer: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_an_answer(e.to_string()))?;
+    if answer["status"] != "success" {
+        let error = answer["error"].as_str().unwrap_or("no reason given");
+        return Err(ProbeError::Prometheus(format!("Prometheus refused the alerts query: {error}")));
+    }
+    let alerts = answer["data"]["alerts"].as_array().ok_or_else(|| not_an_answer("no alerts list".into()))?;
+    let matching = alerts.iter().filter(|a| {
+        a["labels"]["alertname"] == alert && labels.iter().all(|(k, v)| a["labels"][k].as_str() == Some(v.as_str()))
+    });
+    let (firing, pending): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+        matching.partition(|a| a["state"] == "firing");
+    match firing.first() {
+        None => Ok(pending.len()),
+        Some(first) => Err(ProbeError::AlertFiring {
+            alert: alert.to_string(),
+            series: firing.len(),
+            active_since: first["activeAt"].as_str().unwrap_or("an unknown time").to_string(),
+        }),
+    }
 }
 
 /// A series' labels as PromQL writes them: `{job="web",code="500"}`.

@@ -21,7 +21,8 @@ pub struct Probe {
     #[serde(default)]
     pub timeout: Option<Dur>,
     /// Whether the probe's samples make up availability (MTTD, RTO). Defaults to true for
-    /// every check but `write_ledger`, which measures data loss.
+    /// every check but `write_ledger`, which measures data loss, and `alert`, which measures
+    /// detection.
     #[serde(default)]
     pub availability: Option<bool>,
 }
@@ -33,7 +34,7 @@ fn default_interval() -> Dur {
 impl Probe {
     /// Whether the probe's samples make up availability.
     pub fn is_availability(&self) -> bool {
-        self.availability.unwrap_or(!matches!(self.check, Check::WriteLedger { .. }))
+        self.availability.unwrap_or(!matches!(self.check, Check::WriteLedger { .. } | Check::Alert { .. }))
     }
 
     /// The sample timeout: the declared one, or the interval.
@@ -160,6 +161,19 @@ pub enum Check {
         /// What each value must satisfy: `< 0.01`, `<= 5`, `> 0`, `>= 1`, `== 1`, `!= 0`.
         condition: Comparison,
     },
+    /// A named alert on a Prometheus server: healthy while it is not firing. Its first firing
+    /// sample after the fault is when the team's monitoring detected the fault (MTTD from the
+    /// alert), beside the moment the probes first saw users hurt.
+    Alert {
+        /// The Prometheus server whose rules raise the alert (`http://prometheus:9090`).
+        url: String,
+        /// The alert's name (its `alertname` label).
+        alert: String,
+        /// Labels the alert must also carry to count (`{service: shop}`), when one rule
+        /// raises alerts for many services.
+        #[serde(default)]
+        labels: std::collections::BTreeMap<String, String>,
+    },
     /// Numbered records written at every interval and read back after recovery (RPO).
     WriteLedger {
         /// Connection string of the database written to.
@@ -204,6 +218,7 @@ impl Check {
             Check::Slo { .. } => ProbeKind::Slo,
             Check::WriteLedger { .. } => ProbeKind::WriteLedger,
             Check::Prometheus { .. } => ProbeKind::Prometheus,
+            Check::Alert { .. } => ProbeKind::Alert,
         }
     }
 
@@ -223,6 +238,13 @@ impl Check {
             }
             Check::WriteLedger { dsn, table } => format!("{table} on {}", crate::redact::dsn(dsn)),
             Check::Prometheus { url, query, condition } => format!("{query} {condition} on {url}"),
+            Check::Alert { url, alert, labels } => {
+                let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+                match labels.is_empty() {
+                    true => format!("alert {alert} on {url}"),
+                    false => format!("alert {alert}{{{}}} on {url}", labels.join(",")),
+                }
+            }
         }
     }
 }
