@@ -249,16 +249,25 @@ pub async fn prometheus(url: &str, query: &str, condition: Comparison) -> Sample
     sample(check_prometheus(url, query, condition).await)
 }
 
-async fn check_prometheus(url: &str, query: &str, condition: Comparison) -> Result<(), ProbeError> {
-    let target = format!("{}/api/v1/query?query={}", url.trim_end_matches('/'), percent_encode(query));
+/// The `data` of Prometheus's answer to a GET of `path` (with its query string), or why there
+/// is none.
+async fn prometheus_api(url: &str, path: &str) -> Result<serde_json::Value, ProbeError> {
+    let target = format!("{}{path}", url.trim_end_matches('/'));
     let (_, body) = request("GET", &target, None, Bytes::new()).await?;
-    let not_an_answer = |why: String| ProbeError::Prometheus(format!("not a Prometheus answer: {why}"));
-    let answer: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_an_answer(e.to_string()))?;
+    let mut answer: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_an_answer(e.to_string()))?;
     if answer["status"] != "success" {
         let error = answer["error"].as_str().unwrap_or("no reason given");
         return Err(ProbeError::Prometheus(format!("Prometheus refused the query: {error}")));
     }
-    let data = &answer["data"];
+    Ok(answer["data"].take())
+}
+
+fn not_an_answer(why: String) -> ProbeError {
+    ProbeError::Prometheus(format!("not a Prometheus answer: {why}"))
+}
+
+async fn check_prometheus(url: &str, query: &str, condition: Comparison) -> Result<(), ProbeError> {
+    let data = &prometheus_api(url, &format!("/api/v1/query?query={}", percent_encode(query))).await?;
     let series: Vec<(String, &serde_json::Value)> = match data["resultType"].as_str() {
         Some("vector") => data["result"]
             .as_array()
@@ -297,15 +306,8 @@ pub async fn alert(url: &str, alert: &str, labels: &BTreeMap<String, String>) ->
 
 /// How many matching alerts are pending, or the firing ones as an error.
 async fn check_alert(url: &str, alert: &str, labels: &BTreeMap<String, String>) -> Result<usize, ProbeError> {
-    let target = format!("{}/api/v1/alerts", url.trim_end_matches('/'));
-    let (_, body) = request("GET", &target, None, Bytes::new()).await?;
-    let not_an_answer = |why: String| ProbeError::Prometheus(format!("not a Prometheus answer: {why}"));
-    let answer: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_an_answer(e.to_string()))?;
-    if answer["status"] != "success" {
-        let error = answer["error"].as_str().unwrap_or("no reason given");
-        return Err(ProbeError::Prometheus(format!("Prometheus refused the alerts query: {error}")));
-    }
-    let alerts = answer["data"]["alerts"].as_array().ok_or_else(|| not_an_answer("no alerts list".into()))?;
+    let data = prometheus_api(url, "/api/v1/alerts").await?;
+    let alerts = data["alerts"].as_array().ok_or_else(|| not_an_answer("no alerts list".into()))?;
     let matching = alerts.iter().filter(|a| {
         a["labels"]["alertname"] == alert && labels.iter().all(|(k, v)| a["labels"][k].as_str() == Some(v.as_str()))
     });
