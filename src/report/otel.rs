@@ -113,8 +113,11 @@ pub fn export(endpoint: &str, run: &ScenarioRun, secrets: &[String]) -> Result<(
         // The process's TLS configuration: its crypto provider, the platform's roots.
         let tls = crate::tls::client_config(None, crate::tls::Alpn::Http1)
             .map_err(|source| OtelError::Tls { endpoint: endpoint.into(), source })?;
+        // The connector offers its own ALPN (http/1.1) and refuses a configuration with one.
+        let mut tls = (*tls).clone();
+        tls.alpn_protocols.clear();
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls).clone())
+            .with_tls_config(tls)
             .https_only()
             .enable_http1()
             .build();
