@@ -116,11 +116,8 @@ pub fn export(endpoint: &str, run: &ScenarioRun, secrets: &[String]) -> Result<(
         // The connector offers its own ALPN (http/1.1) and refuses a configuration with one.
         let mut tls = (*tls).clone();
         tls.alpn_protocols.clear();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_http1()
-            .build();
+        let connector =
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http1().build();
         builder.with_http_client(HyperClient::new(connector, EXPORT_TIMEOUT, None))
     } else {
         builder.with_http_client(HyperClient::with_default_connector(EXPORT_TIMEOUT, None))

@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
-use crate::common::{firedrill, json_files, load_record, run, shipped_text, texts};
+use crate::common::{firedrill, json_files, load_record, run, shipped, shipped_text, texts};
 
 /// What the receiver was sent: the request's path, its content type and the decoded body.
 type Received = (String, String, ExportTraceServiceRequest);
@@ -21,9 +21,15 @@ type Received = (String, String, ExportTraceServiceRequest);
 /// An OTLP/HTTP receiver on a loopback port: every request decoded and handed to the test,
 /// answered with an empty success. Returns its URL.
 fn receiver() -> (String, mpsc::Receiver<Received>) {
+    let (port, received) = serve(None);
+    (format!("http://127.0.0.1:{port}"), received)
+}
+
+/// The receiver behind TLS with `tls` when given. Returns its port.
+fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> (u16, mpsc::Receiver<Received>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
     listener.set_nonblocking(true).expect("non-blocking");
-    let url = format!("http://{}", listener.local_addr().expect("an address"));
+    let port = listener.local_addr().expect("an address").port();
     let (sent, received) = mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
@@ -31,38 +37,50 @@ fn receiver() -> (String, mpsc::Receiver<Received>) {
             let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
-                let sent = sent.clone();
+                let (sent, tls) = (sent.clone(), tls.clone());
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let sent = sent.clone();
-                        async move {
-                            let path = req.uri().path().to_string();
-                            let content_type = req
-                                .headers()
-                                .get(hyper::header::CONTENT_TYPE)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or_default()
-                                .to_string();
-                            let body = req.into_body().collect().await?.to_bytes();
-                            let request = ExportTraceServiceRequest::decode(body).expect("an OTLP trace request");
-                            let _ = sent.send((path, content_type, request));
-                            let answer = ExportTraceServiceResponse::default().encode_to_vec();
-                            let mut response = hyper::Response::new(Full::new(Bytes::from(answer)));
-                            response.headers_mut().insert(
-                                hyper::header::CONTENT_TYPE,
-                                "application/x-protobuf".parse().expect("a header"),
-                            );
-                            Ok::<_, hyper::Error>(response)
+                    match tls {
+                        None => answer(hyper_util::rt::TokioIo::new(stream), sent).await,
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                answer(hyper_util::rt::TokioIo::new(stream), sent).await;
+                            }
                         }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
+                    }
                 });
             }
         });
     });
-    (url, received)
+    (port, received)
+}
+
+/// Serves one connection: each request's body decoded, sent on, answered with a success.
+async fn answer<S>(io: S, sent: mpsc::Sender<Received>)
+where
+    S: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let sent = sent.clone();
+        async move {
+            let path = req.uri().path().to_string();
+            let content_type = req
+                .headers()
+                .get(hyper::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let body = req.into_body().collect().await?.to_bytes();
+            let request = ExportTraceServiceRequest::decode(body).expect("an OTLP trace request");
+            let _ = sent.send((path, content_type, request));
+            let answer = ExportTraceServiceResponse::default().encode_to_vec();
+            let mut response = hyper::Response::new(Full::new(Bytes::from(answer)));
+            response
+                .headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, "application/x-protobuf".parse().expect("a header"));
+            Ok::<_, hyper::Error>(response)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
 }
 
 /// The value of a span's attribute.
@@ -224,4 +242,46 @@ fn a_collector_that_is_not_there_loses_no_result() {
     );
     assert_eq!(json_files(reports.path()).len(), 1, "the record is written");
     assert!(stdout.contains("results written to"), "{stdout}");
+}
+
+#[test]
+fn an_https_collector_is_reached_with_the_platforms_roots() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+        )
+        .unwrap();
+    let (port, received) = serve(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))));
+    let url = format!("https://localhost:{port}");
+    let export = |ca: &std::path::Path| {
+        let out = firedrill()
+            .args(["run", "scenarios/db-failover.yaml", "--seed", "42", "--no-write", "--otlp", &url])
+            .env("SSL_CERT_FILE", ca)
+            .output()
+            .expect("the firedrill binary runs");
+        (out.status.code(), texts(&out))
+    };
+    // Trusted as OpenSSL-based tools trust it: SSL_CERT_FILE names the private CA.
+    let (code, (stdout, stderr)) = export(&dir.path().join("ca.pem"));
+    assert!(stdout.contains(&format!("exported to {url}/v1/traces")), "{code:?}\n{stdout}{stderr}");
+    let (path, _, request) = received.recv_timeout(Duration::from_secs(5)).expect("the span arrived");
+    assert_eq!((path.as_str(), request.resource_spans.len()), ("/v1/traces", 1));
+    // Not trusted: the export fails, and says where to.
+    let (code, (stdout, stderr)) = export(&shipped("db-failover.yaml"));
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains(&format!("failed to export the drills as OpenTelemetry spans to {url}")), "{stderr}");
 }
