@@ -279,8 +279,8 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/custom"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318"),
         ]);
-        assert_eq!(traces_endpoint(Some("http://flag:4318/"), &both).as_deref(), Some("http://flag:4318/v1/traces"));
-        assert_eq!(traces_endpoint(None, &both).as_deref(), Some("http://traces:4318/custom"));
+        assert_eq!(traces_endpoint(Some("http://flag:4318/"), both).as_deref(), Some("http://flag:4318/v1/traces"));
+        assert_eq!(traces_endpoint(None, both).as_deref(), Some("http://traces:4318/custom"));
         let base =
             env(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", " "), ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318")]);
         assert_eq!(traces_endpoint(None, base).as_deref(), Some("http://base:4318/v1/traces"));

@@ -115,7 +115,7 @@ fn markdown_timeline(record: &firedrill::record::DrillRecord) -> Vec<String> {
         .lines()
         .skip(2)
         .take_while(|l| l.starts_with('|'))
-        .map(|l| l.trim_end_matches(" |").splitn(4, " | ").nth(2).expect("three cells").to_string())
+        .map(|l| l.trim_end_matches(" |").split(" | ").nth(2).expect("three cells").to_string())
         .collect()
 }
 
