@@ -11,11 +11,13 @@
 //! the command, where a span processor would log it and drop it.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{Event, SpanContext, SpanKind, Status, TraceFlags, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_http::hyper::HyperClient;
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanExporter};
@@ -65,7 +67,16 @@ pub enum OtelError {
         #[source]
         source: opentelemetry_otlp::ExporterBuildError,
     },
-    /// The collector could not be reached, or refused the spans.
+    /// The collector could not be reached (refused, no route, a certificate not trusted).
+    #[error("failed to export the drills as OpenTelemetry spans to {endpoint}")]
+    Unreachable {
+        /// Where the spans were to go.
+        endpoint: String,
+        /// Why, as the HTTP client said it.
+        #[source]
+        source: HttpError,
+    },
+    /// The collector refused the spans.
     #[error("failed to export the drills as OpenTelemetry spans to {endpoint}")]
     Export {
         /// Where the spans were to go.
@@ -109,6 +120,7 @@ pub fn export(endpoint: &str, run: &ScenarioRun, secrets: &[String]) -> Result<(
         .with_timeout(EXPORT_TIMEOUT);
     // The client is made inside the runtime, which drives its connections.
     let _entered = runtime.enter();
+    let last_error = Arc::new(Mutex::new(None));
     let builder = if endpoint.starts_with("https://") {
         // The process's TLS configuration: its crypto provider, the platform's roots.
         let tls = crate::tls::client_config(None, crate::tls::Alpn::Http1)
@@ -118,9 +130,11 @@ pub fn export(endpoint: &str, run: &ScenarioRun, secrets: &[String]) -> Result<(
         tls.alpn_protocols.clear();
         let connector =
             hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http1().build();
-        builder.with_http_client(HyperClient::new(connector, EXPORT_TIMEOUT, None))
+        let client = HyperClient::new(connector, EXPORT_TIMEOUT, None);
+        builder.with_http_client(KeepingErrors { client, last_error: last_error.clone() })
     } else {
-        builder.with_http_client(HyperClient::with_default_connector(EXPORT_TIMEOUT, None))
+        let client = HyperClient::with_default_connector(EXPORT_TIMEOUT, None);
+        builder.with_http_client(KeepingErrors { client, last_error: last_error.clone() })
     };
     let mut exporter = builder.build().map_err(|source| OtelError::Exporter { endpoint: endpoint.into(), source })?;
     exporter.set_resource(&resource());
@@ -130,8 +144,31 @@ pub fn export(endpoint: &str, run: &ScenarioRun, secrets: &[String]) -> Result<(
     let _ = exporter.shutdown();
     match sent {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(source)) => Err(OtelError::Export { endpoint: endpoint.into(), source }),
+        Ok(Err(source)) => Err(match last_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(source) => OtelError::Unreachable { endpoint: endpoint.into(), source },
+            None => OtelError::Export { endpoint: endpoint.into(), source },
+        }),
         Err(_) => Err(OtelError::TimedOut { endpoint: endpoint.into() }),
+    }
+}
+
+/// The exporter's HTTP client, keeping the last error of a request that got no answer: the
+/// exporter reduces it to "network error", where the cause (connection refused, unknown issuer)
+/// is what the user needs.
+#[derive(Debug)]
+struct KeepingErrors<C> {
+    client: C,
+    last_error: Arc<Mutex<Option<HttpError>>>,
+}
+
+#[async_trait::async_trait]
+impl<C: HttpClient> HttpClient for KeepingErrors<C> {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        self.client.send_bytes(request).await.map_err(|error| {
+            let said = error.to_string();
+            *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+            said.into()
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
-use crate::common::{firedrill, json_files, load_record, run, shipped, shipped_text, texts};
+use crate::common::{firedrill, json_files, load_record, run, shipped_text, texts};
 
 /// What the receiver was sent: the request's path, its content type and the decoded body.
 type Received = (String, String, ExportTraceServiceRequest);
@@ -237,7 +237,9 @@ fn a_collector_that_is_not_there_loses_no_result() {
     let (stdout, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert!(
-        stderr.contains(&format!("error: failed to export the drills as OpenTelemetry spans to {url}/v1/traces")),
+        stderr.contains(&format!(
+            "error: failed to export the drills as OpenTelemetry spans to {url}/v1/traces: client error (Connect): tcp connect error: Connection refused"
+        )),
         "{stderr}"
     );
     assert_eq!(json_files(reports.path()).len(), 1, "the record is written");
@@ -255,6 +257,11 @@ fn an_https_collector_is_reached_with_the_platforms_roots() {
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
     std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    let other_key = KeyPair::generate().unwrap();
+    let mut other = CertificateParams::new(Vec::<String>::new()).unwrap();
+    other.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    other.distinguished_name.push(rcgen::DnType::CommonName, "another CA");
+    std::fs::write(dir.path().join("other.pem"), other.self_signed(&other_key).unwrap().pem()).unwrap();
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -280,8 +287,9 @@ fn an_https_collector_is_reached_with_the_platforms_roots() {
     assert!(stdout.contains(&format!("exported to {url}/v1/traces")), "{code:?}\n{stdout}{stderr}");
     let (path, _, request) = received.recv_timeout(Duration::from_secs(5)).expect("the span arrived");
     assert_eq!((path.as_str(), request.resource_spans.len()), ("/v1/traces", 1));
-    // Not trusted: the export fails, and says where to.
-    let (code, (stdout, stderr)) = export(&shipped("db-failover.yaml"));
+    // Not trusted: the export fails, and says where to and why.
+    let (code, (stdout, stderr)) = export(&dir.path().join("other.pem"));
     assert_eq!(code, Some(2), "{stdout}{stderr}");
     assert!(stderr.contains(&format!("failed to export the drills as OpenTelemetry spans to {url}")), "{stderr}");
+    assert!(stderr.contains("invalid peer certificate: UnknownIssuer"), "{stderr}");
 }
