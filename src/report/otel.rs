@@ -152,7 +152,7 @@ pub fn export(endpoint: &str, run: &ScenarioRun, secrets: &[String]) -> Result<(
     }
 }
 
-/// The exporter's HTTP client, keeping the last error of a request that got no answer: the
+/// The exporter's HTTP client, keeping the error of the last request if it got no answer: the
 /// exporter reduces it to "network error", where the cause (connection refused, unknown issuer)
 /// is what the user needs.
 #[derive(Debug)]
@@ -164,11 +164,20 @@ struct KeepingErrors<C> {
 #[async_trait::async_trait]
 impl<C: HttpClient> HttpClient for KeepingErrors<C> {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        self.client.send_bytes(request).await.map_err(|error| {
-            let said = error.to_string();
-            *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
-            said.into()
-        })
+        let answer = self.client.send_bytes(request).await;
+        let mut last_error = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+        match answer {
+            Ok(response) => {
+                // A retry that was answered: what the exporter says next is about the answer.
+                *last_error = None;
+                Ok(response)
+            }
+            Err(error) => {
+                let said = error.to_string();
+                *last_error = Some(error);
+                Err(said.into())
+            }
+        }
     }
 }
 
