@@ -67,6 +67,12 @@ pub struct RunArgs {
     #[cfg(feature = "live")]
     #[arg(long, value_name = "URL")]
     push: Option<String>,
+    /// Export each drill as an OpenTelemetry span, its timeline as the span's events, to the
+    /// OTLP/HTTP collector at this URL (`/v1/traces` is added: `http://localhost:4318`); without
+    /// it, to `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` when set.
+    #[cfg(feature = "otel")]
+    #[arg(long, value_name = "URL")]
+    otlp: Option<String>,
     /// Show what each drill would touch (containers, networks, faults, commands, load) and
     /// change nothing; exit 2 when something a drill needs is missing.
     #[arg(long)]
@@ -163,6 +169,8 @@ impl RunArgs {
             state_dir,
             kill_switch: self.kill_switch,
         };
+        #[cfg(feature = "otel")]
+        let otlp = report::otel::traces_endpoint(self.otlp.as_deref(), |name| std::env::var(name).ok());
         let mut code = EXIT_OK;
         let mut summary = Vec::new();
         // Every scenario's history reads the same folder: warn about a file once.
@@ -203,7 +211,7 @@ impl RunArgs {
             }
             print_run(out, s, &run, self.repeat);
             code = code.max(run.exit_code());
-            // The records are written already: a push that fails loses nothing.
+            // The records are written already: a push or an export that fails loses nothing.
             #[cfg(feature = "live")]
             if let Some(url) = &self.push {
                 match push(url, &run) {
@@ -211,6 +219,16 @@ impl RunArgs {
                     Err(e) => {
                         out.error(&e);
                         code = code.max(e.exit_code());
+                    }
+                }
+            }
+            #[cfg(feature = "otel")]
+            if let Some(endpoint) = &otlp {
+                match report::otel::export(endpoint, &run, &s.redact) {
+                    Ok(()) => out.println(&format!("exported to {endpoint}")),
+                    Err(e) => {
+                        out.error(&e);
+                        code = code.max(EXIT_INVALID);
                     }
                 }
             }

@@ -9,6 +9,8 @@ use crate::record::{write_atomic, RecordError};
 pub mod html;
 pub mod junit;
 pub mod markdown;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod prediction;
 pub mod pushgateway;
 pub mod summary;

@@ -73,7 +73,7 @@ pub fn exposition(record: &DrillRecord) -> String {
 }
 
 /// A word's name as the record stores it (`not_measured`), so a label reads as the JSON does.
-fn serde_name<T: serde::Serialize>(word: &T) -> String {
+pub(super) fn serde_name<T: serde::Serialize>(word: &T) -> String {
     serde_json::to_value(word).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 

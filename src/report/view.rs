@@ -13,6 +13,9 @@ pub struct TimelineRow {
     pub rel: String,
     /// Wall-clock time.
     pub at: String,
+    /// The same time as a value, for exports that carry it as one (OpenTelemetry).
+    #[cfg_attr(not(feature = "otel"), allow(dead_code))]
+    pub when: jiff::Timestamp,
     /// What happened.
     pub text: String,
 }
@@ -286,7 +289,7 @@ impl View {
                 }
                 EventKind::DrillEnded { outcome } => format!("drill ended: {}", outcome.describe()),
             };
-            timeline.push(TimelineRow { rel: rel(e.t_us, t0), at: stamp(e.at), text });
+            timeline.push(TimelineRow { rel: rel(e.t_us, t0), at: stamp(e.at), when: e.at, text });
         }
         View { facts, results, steps, probes, data_loss, warnings, timeline, evidence }
     }

@@ -12,6 +12,7 @@ mod docker;
 mod engine;
 mod layers;
 mod load;
+mod otel;
 mod parse_robustness;
 mod probes;
 mod prometheus;
