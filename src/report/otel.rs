@@ -279,6 +279,7 @@ fn attributes(
     let measured = [
         ("firedrill.rto.seconds", m.rto.seconds()),
         ("firedrill.mttd.seconds", m.mttd.seconds()),
+        ("firedrill.mttd_alert.seconds", m.mttd_alert.as_ref().and_then(Measurement::seconds)),
         ("firedrill.rpo.seconds", m.rpo.measurement.seconds()),
         ("firedrill.mttr.seconds", mttr.and_then(|(_, m)| m.seconds())),
     ];
