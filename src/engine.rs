@@ -152,7 +152,7 @@ impl Recorder<'_> {
     }
 
     fn sample(&self, scenario: &Scenario, probe: usize, t: Micros, sample: Sample, latency: Micros) {
-        let Sample { ok, detail, slo } = sample;
+        let Sample { ok, detail, slo, firing } = sample;
         let name = self.probe_names[probe].clone();
         {
             let mut live = self.live.borrow_mut();
@@ -183,7 +183,7 @@ impl Recorder<'_> {
                 tracking.observe(&self.probe_names, probe, t, ok);
             }
         }
-        self.record_at(t, EventKind::Sample { probe: name, ok, latency_us: Some(latency), detail });
+        self.record_at(t, EventKind::Sample { probe: name, ok, latency_us: Some(latency), detail, firing });
         self.changed.notify_waiters();
     }
 }

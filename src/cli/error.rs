@@ -113,6 +113,13 @@ pub enum CliError {
         #[source]
         source: firedrill::probe::ProbeError,
     },
+    /// The Pushgateway did not answer in time.
+    #[error("failed to push the drill's metrics to {url}: no answer within {}s", firedrill::report::EXPORT_TIMEOUT.as_secs())]
+    #[cfg(feature = "live")]
+    PushTimedOut {
+        /// The group's URL.
+        url: String,
+    },
     /// The Pushgateway refused the metrics.
     #[cfg(feature = "live")]
     #[error("the Pushgateway at {url} answered HTTP {status}: {answer}")]

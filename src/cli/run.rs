@@ -361,11 +361,15 @@ fn attached_lines(s: &Scenario) -> Vec<String> {
 fn push(url: &str, run: &ScenarioRun) -> Result<(), CliError> {
     use firedrill::report::pushgateway;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Runtime)?;
-    for (record, _) in &run.drills {
+    let last = run.drills.len().saturating_sub(1);
+    for (i, (record, _)) in run.drills.iter().enumerate() {
         let group = format!("{}{}", url.trim_end_matches('/'), pushgateway::group_path(&record.scenario.name));
-        let body = pushgateway::exposition(record).into();
+        let mttr = run.mttr_verdict.as_ref().filter(|_| i == last).map(|v| (v, &run.mttr));
+        let body = pushgateway::exposition(record, mttr, jiff::Timestamp::now()).into();
+        let put = firedrill::probe::request("PUT", &group, None, body);
         let (status, answer) = runtime
-            .block_on(firedrill::probe::request("PUT", &group, None, body))
+            .block_on(async { tokio::time::timeout(report::EXPORT_TIMEOUT, put).await })
+            .map_err(|_| CliError::PushTimedOut { url: group.clone() })?
             .map_err(|source| CliError::Push { url: group.clone(), source })?;
         if !(200..300).contains(&status) {
             let answer = String::from_utf8_lossy(&answer).trim().to_string();

@@ -2,9 +2,11 @@
 //! timeline, JUnit XML), and the compliance summary over stored records.
 
 use std::path::Path;
+use std::time::Duration;
 
 use crate::drill::ScenarioRun;
-use crate::record::{write_atomic, RecordError};
+use crate::record::{write_atomic, DrillRecord, RecordError};
+use crate::word::ClockKind;
 
 pub mod html;
 pub mod junit;
@@ -20,6 +22,36 @@ mod view;
 
 #[cfg(test)]
 mod tests;
+
+/// How long pushing or exporting a run's results may take, connecting included: a monitoring
+/// endpoint that hangs delays the end of a run by this much at most.
+pub const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a drill's stamps go on a dashboard's or a tracing backend's time axis. A `sim` drill's
+/// virtual clock starts at the Unix epoch, which none of them shows, so it is moved to end at
+/// the moment it is pushed or exported; a real drill stays when it happened.
+pub struct Placement(jiff::SignedDuration);
+
+impl Placement {
+    /// The placement of `record`, pushed or exported at `now`.
+    pub fn of(record: &DrillRecord, now: jiff::Timestamp) -> Self {
+        Placement(match record.clock {
+            ClockKind::Virtual => now.duration_since(record.ended_at),
+            ClockKind::Real => jiff::SignedDuration::ZERO,
+        })
+    }
+
+    /// A recorded stamp, placed.
+    pub fn at(&self, t: jiff::Timestamp) -> jiff::Timestamp {
+        t.checked_add(self.0).unwrap_or(t)
+    }
+}
+
+/// A word's name as the record stores it (`not_measured`), so a label or an attribute reads as
+/// the JSON does.
+fn serde_name<T: serde::Serialize>(word: &T) -> String {
+    serde_json::to_value(word).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
 
 /// A rendering of a drill record, written beside its JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

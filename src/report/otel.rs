@@ -12,7 +12,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use opentelemetry::trace::{Event, SpanContext, SpanKind, Status, TraceFlags, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue};
@@ -23,16 +23,12 @@ use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanExporter};
 use opentelemetry_sdk::Resource;
 
-use super::pushgateway::serde_name;
 use super::view::View;
+use super::{serde_name, Placement, EXPORT_TIMEOUT};
 use crate::drill::ScenarioRun;
 use crate::metrics::Measurement;
 use crate::record::DrillRecord;
 use crate::score::{self, Verdict, EXIT_OK};
-
-/// How long an export may take, connecting and retrying included: a collector that hangs
-/// delays the end of a run by this much at most.
-pub const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The path of the traces under a collector's base URL (OTLP/HTTP).
 const TRACES_PATH: &str = "/v1/traces";
@@ -138,7 +134,7 @@ pub fn export(endpoint: &str, run: &ScenarioRun, secrets: &[String]) -> Result<(
     };
     let mut exporter = builder.build().map_err(|source| OtelError::Exporter { endpoint: endpoint.into(), source })?;
     exporter.set_resource(&resource());
-    let spans = spans(run, secrets);
+    let spans = spans(run, secrets, jiff::Timestamp::now());
     let sent = runtime.block_on(async { tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(spans)).await });
     // Nothing is buffered (the export was awaited); shutting down only closes the client.
     let _ = exporter.shutdown();
@@ -189,16 +185,16 @@ fn resource() -> Resource {
         .build()
 }
 
-/// One span per drill of `run`; the scenario's MTTR, judged over the whole run, goes with the
-/// last drill, which completes it (as in the JUnit report).
-pub fn spans(run: &ScenarioRun, secrets: &[String]) -> Vec<SpanData> {
+/// One span per drill of `run`, exported at `now`; the scenario's MTTR, judged over the whole
+/// run, goes with the last drill, which completes it (as in the JUnit report).
+pub fn spans(run: &ScenarioRun, secrets: &[String], now: jiff::Timestamp) -> Vec<SpanData> {
     let last = run.drills.len().saturating_sub(1);
     run.drills
         .iter()
         .enumerate()
         .map(|(i, (record, path))| {
             let mttr = run.mttr_verdict.as_ref().filter(|_| i == last).map(|v| (v, &run.mttr));
-            span(record, path.as_deref(), mttr, secrets)
+            span(record, path.as_deref(), mttr, secrets, Placement::of(record, now))
         })
         .collect()
 }
@@ -209,6 +205,7 @@ fn span(
     path: Option<&Path>,
     mttr: Option<(&Verdict, &Measurement)>,
     secrets: &[String],
+    placed: Placement,
 ) -> SpanData {
     let mask = |text: &str| crate::redact::text(text, secrets);
     let ids = RandomIdGenerator::default();
@@ -219,7 +216,7 @@ fn span(
         .into_iter()
         .map(|row| {
             let relative = KeyValue::new("firedrill.event.relative_time", row.rel);
-            Event::new(mask(&row.text), system_time(row.when), vec![relative], 0)
+            Event::new(mask(&row.text), system_time(placed.at(row.when)), vec![relative], 0)
         })
         .collect();
     SpanData {
@@ -228,8 +225,8 @@ fn span(
         parent_span_is_remote: false,
         span_kind: SpanKind::Internal,
         name: format!("drill {}", mask(&record.scenario.name)).into(),
-        start_time: system_time(record.started_at),
-        end_time: system_time(record.ended_at),
+        start_time: system_time(placed.at(record.started_at)),
+        end_time: system_time(placed.at(record.ended_at)),
         attributes: attributes(record, path, mttr, &mask),
         dropped_attributes_count: 0,
         events,
@@ -278,8 +275,8 @@ fn attributes(
     let m = &record.metrics;
     let measured = [
         ("firedrill.rto.seconds", m.rto.seconds()),
-        ("firedrill.mttd.seconds", m.mttd.seconds()),
-        ("firedrill.mttd_alert.seconds", m.mttd_alert.as_ref().and_then(Measurement::seconds)),
+        ("firedrill.mttd.seconds", m.detection().seconds()),
+        ("firedrill.mttd_probes.seconds", m.mttd_alert.as_ref().and(m.mttd.seconds())),
         ("firedrill.rpo.seconds", m.rpo.measurement.seconds()),
         ("firedrill.mttr.seconds", mttr.and_then(|(_, m)| m.seconds())),
     ];

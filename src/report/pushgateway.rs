@@ -7,9 +7,10 @@
 
 use std::fmt::Write;
 
+use super::{serde_name, Placement};
 use crate::metrics::Measurement;
 use crate::record::DrillRecord;
-use crate::score::Status;
+use crate::score::{Status, Verdict};
 
 /// The Pushgateway path of a scenario's group, under the gateway's URL. The scenario's name is
 /// base64url-encoded (`scenario@base64`), so any name is a valid path segment.
@@ -17,8 +18,9 @@ pub fn group_path(scenario: &str) -> String {
     format!("/metrics/job/firedrill/scenario@base64/{}", base64url(scenario.as_bytes()))
 }
 
-/// The metrics of one drill.
-pub fn exposition(record: &DrillRecord) -> String {
+/// The metrics of one drill, pushed at `now`; the scenario's MTTR, judged over the run, goes
+/// with its last drill.
+pub fn exposition(record: &DrillRecord, mttr: Option<(&Verdict, &Measurement)>, now: jiff::Timestamp) -> String {
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, samples: &[(String, f64)]| {
         if samples.is_empty() {
@@ -35,13 +37,18 @@ pub fn exposition(record: &DrillRecord) -> String {
     gauge("firedrill_rto_seconds", "Time to recovery of the latest drill (RTO).", &one(m.rto.seconds()));
     gauge(
         "firedrill_mttd_seconds",
-        "Time to detection of the latest drill by its probes (MTTD).",
-        &one(m.mttd.seconds()),
+        "Time to detection of the latest drill (MTTD): by its alert when it watches one, else by its probes.",
+        &one(m.detection().seconds()),
     );
     gauge(
-        "firedrill_mttd_alert_seconds",
-        "Time until the latest drill's alert fired (MTTD from the alert).",
-        &one(m.mttd_alert.as_ref().and_then(Measurement::seconds)),
+        "firedrill_mttd_probes_seconds",
+        "Time until the latest drill's probes saw users hurt, when an alert times detection.",
+        &one(m.mttd_alert.as_ref().and(m.mttd.seconds())),
+    );
+    gauge(
+        "firedrill_mttr_seconds",
+        "Mean time to recover over the latest run (MTTR).",
+        &one(mttr.and_then(|(_, m)| m.seconds())),
     );
     gauge("firedrill_rpo_seconds", "Data lost by the latest drill, as time (RPO).", &one(m.rpo.measurement.seconds()));
     gauge(
@@ -53,6 +60,7 @@ pub fn exposition(record: &DrillRecord) -> String {
     let verdicts: Vec<(String, f64)> = record
         .verdicts
         .iter()
+        .chain(mttr.map(|(v, _)| v))
         .map(|v| {
             let met = f64::from(u8::from(v.status == Status::Met));
             (format!("{{target=\"{}\",status=\"{}\"}}", v.target, serde_name(&v.status)), met)
@@ -66,15 +74,10 @@ pub fn exposition(record: &DrillRecord) -> String {
     );
     gauge(
         "firedrill_drill_end_timestamp_seconds",
-        "When the latest drill ended (Unix time).",
-        &one(Some(record.ended_at.as_millisecond() as f64 / 1000.0)),
+        "When the latest drill ended (Unix time; a sim drill, when it was pushed).",
+        &one(Some(Placement::of(record, now).at(record.ended_at).as_millisecond() as f64 / 1000.0)),
     );
     out
-}
-
-/// A word's name as the record stores it (`not_measured`), so a label reads as the JSON does.
-pub(super) fn serde_name<T: serde::Serialize>(word: &T) -> String {
-    serde_json::to_value(word).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// RFC 4648 base64url without padding, as the Pushgateway reads `@base64` label values.

@@ -105,6 +105,10 @@ fn a_drills_metrics_and_verdicts_land_in_the_pushgateway() {
     }
     let recovered = value(&metrics, "firedrill_drill_outcome", &[ours[0], ours[1], "outcome=\"recovered\""]);
     assert_eq!(recovered, Some(1.0));
+    // A sim drill's virtual clock starts at the epoch: it is shown as ending when pushed.
+    let ended = value(&metrics, "firedrill_drill_end_timestamp_seconds", &ours).expect("the end was pushed");
+    let now = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
+    assert!((now - 120.0..=now).contains(&ended), "ended at {ended}, now {now}");
 
     // A gateway that is not there: the drill's record is kept, and the failure said (exit 2).
     drop(gateway);
@@ -115,4 +119,18 @@ fn a_drills_metrics_and_verdicts_land_in_the_pushgateway() {
         stderr.contains("failed to push the drill's metrics to http://127.0.0.1:1/metrics/job/firedrill"),
         "{stderr}"
     );
+}
+
+/// A gateway that takes the connection and never answers holds a CI gate only so long.
+#[test]
+fn a_gateway_that_never_answers_fails_the_push_in_bounded_time() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let started = std::time::Instant::now();
+    let out = run(&["run", "scenarios/db-failover.yaml", "--seed", "42", "--no-write", "--push", &url]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains("no answer within 10s"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
+    drop(silent);
 }

@@ -301,42 +301,57 @@ fn injected(timeline: &Timeline, t0: Micros) -> Micros {
     timeline.events.iter().find(|e| matches!(e.kind, EventKind::FaultInjected { .. })).map_or(t0, |e| e.t_us)
 }
 
-/// MTTD from the `alert` probes: the first alert seen firing after `t0`. It fired between that
-/// sample and the probe's sample before it, so the middle is reported and half the gap is the
-/// uncertainty, as for RTO. An alert that never fired while users were hurt is a detection
+/// MTTD from the `alert` probes: from `t0` to the first sample that saw an alert firing, the
+/// same estimate as the probes' MTTD (the first sample that saw users hurt), so the gap between
+/// the two is the team's. Only a firing alert detects: a sample that could not ask Prometheus
+/// is no evidence either way. An alert that never fired while users were hurt is a detection
 /// that failed, which is what a drill is there to find.
 fn alert_detection(timeline: &Timeline, spec: &MetricSpec, t0: Micros, probe_mttd: &Measurement) -> Measurement {
+    /// What an alert probe's latest sample said.
+    enum Seen<'a> {
+        Quiet,
+        Firing,
+        Unreadable(&'a str),
+    }
     let (injected, gave_up) = (injected(timeline, t0), gave_up(timeline));
-    let mut firing_before: HashMap<&str, bool> = HashMap::new();
-    let mut last_sample: HashMap<&str, Micros> = HashMap::new();
-    // (first firing sample, the sample before it, probe) of the earliest alert.
-    let mut first: Option<(Micros, Micros, &str)> = None;
+    let mut before: HashMap<&str, Seen> = HashMap::new();
+    let mut unreadable_after: Option<(&str, &str)> = None;
+    let mut first: Option<Micros> = None;
     for e in &timeline.events {
-        let EventKind::Sample { probe, ok, .. } = &e.kind else { continue };
+        let EventKind::Sample { probe, ok, detail, firing, .. } = &e.kind else { continue };
         if !spec.alerts.contains(probe) {
             continue;
         }
-        if e.t_us < injected {
-            firing_before.insert(probe, !ok);
-        } else if e.t_us >= t0 && e.t_us < gave_up && !ok && first.is_none_or(|(t, ..)| e.t_us < t) {
-            let before = last_sample.get(probe.as_str()).map_or(t0, |&p| p.max(t0));
-            first = Some((e.t_us, before, probe));
-        }
-        last_sample.insert(probe, e.t_us);
-    }
-    if let Some(name) = spec.alerts.iter().find(|p| firing_before.get(p.as_str()) == Some(&true)) {
-        return Measurement::NotMeasured {
-            reason: format!("the alert of probe `{name}` was already firing before the fault"),
+        let seen = match (ok, firing) {
+            (true, _) => Seen::Quiet,
+            (false, true) => Seen::Firing,
+            (false, false) => Seen::Unreadable(detail.as_deref().unwrap_or("no reason given")),
         };
+        if e.t_us < injected {
+            before.insert(probe, seen);
+        } else if e.t_us >= t0 && e.t_us < gave_up {
+            match seen {
+                Seen::Firing => first = Some(first.map_or(e.t_us, |t| t.min(e.t_us))),
+                Seen::Unreadable(why) => unreadable_after = Some((probe, why)),
+                Seen::Quiet => {}
+            }
+        }
     }
-    match first {
-        Some((t, before, _)) => Measurement::Measured {
-            seconds: ((t + before) as f64 / 2.0 - t0 as f64) / 1e6,
-            uncertainty: secs(t - before) / 2.0,
-            note: None,
+    for name in &spec.alerts {
+        let reason = match before.get(name.as_str()) {
+            Some(Seen::Firing) => format!("the alert of probe `{name}` was already firing before the fault"),
+            Some(Seen::Unreadable(why)) => format!("probe `{name}` could not read the alerts before the fault: {why}"),
+            _ => continue,
+        };
+        return Measurement::NotMeasured { reason };
+    }
+    match (first, unreadable_after) {
+        (Some(t), _) => Measurement::exact(secs(t - t0)),
+        (None, Some((name, why))) => Measurement::NotMeasured {
+            reason: format!("no alert was seen firing, but probe `{name}` could not always read the alerts: {why}"),
         },
-        None if *probe_mttd == Measurement::NoImpact => Measurement::NoImpact,
-        None => match stopped_early(timeline) {
+        (None, None) if *probe_mttd == Measurement::NoImpact => Measurement::NoImpact,
+        (None, None) => match stopped_early(timeline) {
             Some(why) => Measurement::NotMeasured { reason: format!("{why} before any alert fired") },
             None => Measurement::Unmet {
                 reason: format!(
@@ -601,7 +616,7 @@ mod tests {
             self.push(t, EventKind::FaultActive)
         }
         fn sample(self, probe: &str, t: Micros, ok: bool) -> Self {
-            self.push(t, EventKind::Sample { probe: probe.into(), ok, latency_us: None, detail: None })
+            self.push(t, EventKind::Sample { probe: probe.into(), ok, latency_us: None, detail: None, firing: false })
         }
         /// Samples of `probe` every `every` from `from` to `to` (exclusive) with state `ok`.
         fn samples(mut self, probe: &str, from: Micros, to: Micros, every: Micros, ok: bool) -> Self {
@@ -648,8 +663,13 @@ mod tests {
         let t = t.samples("api", 8 * S, 12 * S, S / 2, true).fault(3 * S);
         let fires = fires.unwrap_or(Micros::MAX);
         let mut t = t.samples("paging", 0, fires.min(12 * S), S, true);
-        if fires < 12 * S {
-            t = t.samples("paging", fires, 12 * S, S, false);
+        let mut at = fires;
+        while at < 12 * S {
+            t = t.push(
+                at,
+                EventKind::Sample { probe: "paging".into(), ok: false, latency_us: None, detail: None, firing: true },
+            );
+            at += S;
         }
         (t.done(), MetricSpec { alerts: vec!["paging".into()], ..spec(&["api"]) })
     }
@@ -659,8 +679,8 @@ mod tests {
         let (tl, watched) = paged(Some(6 * S));
         let m = compute(&tl, &watched);
         assert_eq!(measured(&m.mttd), (0.0, 0.0), "the probes saw users hurt at once");
-        // Not firing at 5 s, firing at 6 s: it fired in between.
-        assert_eq!(measured(m.mttd_alert.as_ref().expect("an alert is watched")), (2.5, 0.5));
+        // Seen firing at 6 s, 3 s after the fault, as the probes' MTTD is their first failure.
+        assert_eq!(measured(m.mttd_alert.as_ref().expect("an alert is watched")), (3.0, 0.0));
         assert_eq!(m.detection(), m.mttd_alert.as_ref().unwrap());
         assert_eq!(compute(&tl, &spec(&["api"])).mttd_alert, None, "no alert watched, no alert MTTD");
     }
@@ -675,6 +695,28 @@ mod tests {
         let (tl, watched) = paged(Some(S));
         let Some(Measurement::NotMeasured { reason }) = compute(&tl, &watched).mttd_alert else { panic!() };
         assert!(reason.contains("already firing before the fault"), "{reason}");
+    }
+
+    #[test]
+    fn a_prometheus_that_cannot_be_asked_detects_nothing() {
+        let unreadable = || EventKind::Sample {
+            probe: "paging".into(),
+            ok: false,
+            latency_us: None,
+            detail: Some("connect: refused".into()),
+            firing: false,
+        };
+        let (tl, watched) = paged(None);
+        let mut during = tl.clone();
+        during.events.push(Event { t_us: 5 * S, at: jiff::Timestamp::UNIX_EPOCH, kind: unreadable() });
+        during.canonicalize();
+        let Some(Measurement::NotMeasured { reason }) = compute(&during, &watched).mttd_alert else { panic!() };
+        assert!(reason.contains("could not always read the alerts: connect: refused"), "{reason}");
+        let mut before = tl;
+        before.events.push(Event { t_us: 2 * S + S / 2, at: jiff::Timestamp::UNIX_EPOCH, kind: unreadable() });
+        before.canonicalize();
+        let Some(Measurement::NotMeasured { reason }) = compute(&before, &watched).mttd_alert else { panic!() };
+        assert!(reason.contains("could not read the alerts before the fault"), "{reason}");
     }
 
     #[test]

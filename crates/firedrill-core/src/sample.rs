@@ -15,17 +15,20 @@ pub struct Sample {
     /// What an `slo` probe measured over its window, so that `slo_breach` stop conditions are
     /// judged on the numbers, not on the pass or fail of the probe's own objective.
     pub slo: Option<SloWindow>,
+    /// An `alert` probe saw its alert firing: the fault was detected. Only such a sample
+    /// detects; a failure to ask Prometheus is no detection.
+    pub firing: bool,
 }
 
 impl Sample {
     /// A healthy answer.
     pub fn ok() -> Self {
-        Sample { ok: true, detail: None, slo: None }
+        Sample { ok: true, detail: None, slo: None, firing: false }
     }
 
     /// An unhealthy answer and why.
     pub fn fail(why: impl Into<String>) -> Self {
-        Sample { ok: false, detail: Some(why.into()), slo: None }
+        Sample { ok: false, detail: Some(why.into()), slo: None, firing: false }
     }
 
     /// The answer with the window an `slo` probe measured.

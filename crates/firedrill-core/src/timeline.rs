@@ -151,6 +151,10 @@ pub enum EventKind {
         /// Why it failed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
+        /// An `alert` probe's sample that saw its alert firing (the fault detected), not one
+        /// that failed to ask.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        firing: bool,
     },
     /// One write of a write ledger, stamped at the time it was sent.
     LedgerWrite {

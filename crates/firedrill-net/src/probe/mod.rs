@@ -116,9 +116,20 @@ pub enum ProbeError {
         /// When the first of them became active (pending), as Prometheus says.
         active_since: String,
     },
-    /// Prometheus refused the query, or its answer is not one.
+    /// Prometheus answered, refusing the query.
+    #[error("Prometheus refused the query: {0}")]
+    PrometheusRefused(String),
+    /// What answered is not Prometheus's API (a proxy's error page, a wrong URL).
+    #[error("not a Prometheus answer (HTTP {status}): {why}")]
+    NotPrometheus {
+        /// The HTTP status it answered with.
+        status: u16,
+        /// What is wrong with the answer.
+        why: String,
+    },
+    /// The query's answer is not what a probe can judge.
     #[error("{0}")]
-    Prometheus(String),
+    PrometheusResult(String),
     /// A series the query returned does not meet the condition.
     #[error("{series} = {value}, not {condition}")]
     Condition {
@@ -253,17 +264,21 @@ pub async fn prometheus(url: &str, query: &str, condition: Comparison) -> Sample
 /// is none.
 async fn prometheus_api(url: &str, path: &str) -> Result<serde_json::Value, ProbeError> {
     let target = format!("{}{path}", url.trim_end_matches('/'));
-    let (_, body) = request("GET", &target, None, Bytes::new()).await?;
+    let (status, body) = request("GET", &target, None, Bytes::new()).await?;
+    let not_an_answer = |why: String| ProbeError::NotPrometheus { status, why };
     let mut answer: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_an_answer(e.to_string()))?;
-    if answer["status"] != "success" {
-        let error = answer["error"].as_str().unwrap_or("no reason given");
-        return Err(ProbeError::Prometheus(format!("Prometheus refused the query: {error}")));
+    match answer["status"].as_str() {
+        Some("success") => {}
+        Some(_) => {
+            let error = answer["error"].as_str().unwrap_or("no reason given");
+            return Err(ProbeError::PrometheusRefused(error.to_string()));
+        }
+        None => return Err(not_an_answer("no `status`".into())),
     }
-    Ok(answer["data"].take())
-}
-
-fn not_an_answer(why: String) -> ProbeError {
-    ProbeError::Prometheus(format!("not a Prometheus answer: {why}"))
+    match answer["data"].take() {
+        serde_json::Value::Null => Err(not_an_answer("no `data`".into())),
+        data => Ok(data),
+    }
 }
 
 async fn check_prometheus(url: &str, query: &str, condition: Comparison) -> Result<(), ProbeError> {
@@ -271,20 +286,25 @@ async fn check_prometheus(url: &str, query: &str, condition: Comparison) -> Resu
     let series: Vec<(String, &serde_json::Value)> = match data["resultType"].as_str() {
         Some("vector") => data["result"]
             .as_array()
-            .ok_or_else(|| not_an_answer("no result".into()))?
+            .ok_or_else(|| ProbeError::PrometheusResult("the answer has no `result`".into()))?
             .iter()
             .map(|s| (labels(&s["metric"]), &s["value"][1]))
             .collect(),
         Some("scalar") => vec![("scalar".to_string(), &data["result"][1])],
         other => {
-            return Err(ProbeError::Prometheus(format!("the query must give a vector or a scalar, not {other:?}")))
+            return Err(ProbeError::PrometheusResult(format!(
+                "the query must give a vector or a scalar, not {other:?}"
+            )))
         }
     };
     if series.is_empty() {
-        return Err(ProbeError::Prometheus(format!("`{query}` returned no data")));
+        return Err(ProbeError::PrometheusResult(format!("`{query}` returned no data")));
     }
     for (series, value) in series {
-        let value = value.as_str().and_then(prometheus_number).ok_or_else(|| not_an_answer(format!("{value}")))?;
+        let value = value
+            .as_str()
+            .and_then(prometheus_number)
+            .ok_or_else(|| ProbeError::PrometheusResult(format!("{series}: {value} is not a number")))?;
         if !condition.holds(value) {
             return Err(ProbeError::Condition { series, value, condition });
         }
@@ -300,6 +320,7 @@ pub async fn alert(url: &str, alert: &str, labels: &BTreeMap<String, String>) ->
         Ok(pending) if pending > 0 => {
             Sample { detail: Some(format!("alert {alert} pending ({pending} series)")), ..Sample::ok() }
         }
+        Err(firing @ ProbeError::AlertFiring { .. }) => Sample { firing: true, ..sample(Err(firing)) },
         result => sample(result.map(drop)),
     }
 }
@@ -307,7 +328,9 @@ pub async fn alert(url: &str, alert: &str, labels: &BTreeMap<String, String>) ->
 /// How many matching alerts are pending, or the firing ones as an error.
 async fn check_alert(url: &str, alert: &str, labels: &BTreeMap<String, String>) -> Result<usize, ProbeError> {
     let data = prometheus_api(url, "/api/v1/alerts").await?;
-    let alerts = data["alerts"].as_array().ok_or_else(|| not_an_answer("no alerts list".into()))?;
+    let alerts = data["alerts"]
+        .as_array()
+        .ok_or_else(|| ProbeError::PrometheusResult("the answer has no `alerts` list".into()))?;
     let matching = alerts.iter().filter(|a| {
         a["labels"]["alertname"] == alert && labels.iter().all(|(k, v)| a["labels"][k].as_str() == Some(v.as_str()))
     });
