@@ -1,0 +1,129 @@
+//! PostgreSQL connections as a user's client makes them: TLS as the connection string's
+//! libpq parameters ask (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`), on rustls. The
+//! PostgreSQL client knows only `disable`, `prefer` and `require`: it is given those, and
+//! [`crate::tls::postgres_config`] does what `verify-ca` and `verify-full` add.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use firedrill_core::scenario::dsn::{split_tls, DsnError, SslMode};
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
+use tokio_postgres::{Client, NoTls};
+
+use super::ledger::PgError;
+use crate::tls::TlsError;
+
+/// Why no PostgreSQL connection was made, or a statement on it failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The connection string's TLS parameters cannot be used.
+    #[error("connection string")]
+    Dsn(#[source] DsnError),
+    /// The TLS configuration could not be made: a CA or client certificate file unreadable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The server refused, or the connection failed (a certificate problem among the causes).
+    #[error(transparent)]
+    Pg(#[from] PgError),
+}
+
+/// A new connection; its I/O runs on a task of its own until the client is dropped.
+pub async fn connect(dsn: &str) -> Result<Client, DbError> {
+    let (tls, dsn) = split_tls(dsn).map_err(DbError::Dsn)?;
+    if tls.mode == SslMode::Disable {
+        let (client, connection) = tokio_postgres::connect(&dsn, NoTls).await.map_err(PgError)?;
+        tokio::spawn(connection);
+        return Ok(client);
+    }
+    let rustls = MakeRustls(crate::tls::postgres_config(&tls)?);
+    let (client, connection) = tokio_postgres::connect(&dsn, rustls).await.map_err(PgError)?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// Makes a TLS connector for each host the client tries (a multi-host string has several).
+#[derive(Clone)]
+struct MakeRustls(Arc<ClientConfig>);
+
+impl<S> MakeTlsConnect<S> for MakeRustls
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = RustlsStream<S>;
+    type TlsConnect = RustlsConnect;
+    type Error = TlsError;
+
+    fn make_tls_connect(&mut self, host: &str) -> Result<RustlsConnect, TlsError> {
+        // A bracketed IPv6 literal is a name only without its brackets.
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let name = ServerName::try_from(bare.to_string()).map_err(|_| TlsError::ServerName { host: host.into() })?;
+        Ok(RustlsConnect { config: self.0.clone(), name })
+    }
+}
+
+/// The handshake with one host.
+struct RustlsConnect {
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+}
+
+/// A handshake's failure in words ("unknown issuer ..."); the PostgreSQL client's own error
+/// around it says that it was the handshake.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct HandshakeFailed(String);
+
+impl<S> TlsConnect<S> for RustlsConnect
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = RustlsStream<S>;
+    type Error = HandshakeFailed;
+    type Future = Pin<Box<dyn Future<Output = Result<RustlsStream<S>, HandshakeFailed>> + Send>>;
+
+    fn connect(self, stream: S) -> Self::Future {
+        Box::pin(async move {
+            let connector = tokio_rustls::TlsConnector::from(self.config);
+            match connector.connect(self.name, stream).await {
+                Ok(tls) => Ok(RustlsStream(tls)),
+                Err(e) => Err(HandshakeFailed(crate::tls::describe(&e, "`sslrootcert` in the connection string"))),
+            }
+        })
+    }
+}
+
+/// A TLS connection to a PostgreSQL server.
+struct RustlsStream<S>(tokio_rustls::client::TlsStream<S>);
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for RustlsStream<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for RustlsStream<S> {
+    fn channel_binding(&self) -> ChannelBinding {
+        // SCRAM's channel binding is not offered: `prefer` (the client's default) then
+        // authenticates as without it.
+        ChannelBinding::none()
+    }
+}
