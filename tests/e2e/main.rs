@@ -13,6 +13,7 @@ mod engine;
 mod layers;
 mod load;
 mod parse_robustness;
+mod pg_tls;
 mod probes;
 mod prometheus;
 mod push;

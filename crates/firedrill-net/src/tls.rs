@@ -302,15 +302,14 @@ pub(crate) fn describe(e: &std::io::Error, ca_given_by: &str) -> String {
 pub(crate) fn certificate_problem_among(e: &(dyn std::error::Error + 'static), ca_given_by: &str) -> Option<String> {
     let mut next = Some(e);
     while let Some(e) = next {
-        // An I/O error hides the error it carries from `source()`: it shows it as its own text.
-        let carried =
-            e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|c| c as &dyn std::error::Error);
-        for candidate in [Some(e), carried].into_iter().flatten() {
-            if let Some(rustls::Error::InvalidCertificate(cert)) = candidate.downcast_ref() {
-                return Some(certificate_problem(cert, ca_given_by));
-            }
+        if let Some(rustls::Error::InvalidCertificate(cert)) = e.downcast_ref() {
+            return Some(certificate_problem(cert, ca_given_by));
         }
-        next = e.source();
+        // An I/O error hides the error it carries from `source()`, showing it as its own text.
+        next = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(carried) => Some(carried as &dyn std::error::Error),
+            None => e.source(),
+        };
     }
     None
 }
