@@ -356,6 +356,14 @@ mod tests {
     }
 
     #[test]
+    fn redaction_masks_the_password_and_shows_the_tls_parameters() {
+        let kv = "host=db password=s3cret sslmode=verify-full sslrootcert=/etc/ca.pem";
+        assert_eq!(crate::redact::dsn(kv), "host=db password=*** sslmode=verify-full sslrootcert=/etc/ca.pem");
+        let url = "postgresql://app:s3cret@db/x?sslmode=require&sslcert=c.pem&sslkey=k.pem";
+        assert_eq!(crate::redact::dsn(url), "postgresql://app:***@db/x?sslmode=require&sslcert=c.pem&sslkey=k.pem");
+    }
+
+    #[test]
     fn certificate_files_are_listed_and_resolved_in_place() {
         let kv = "host=${db} sslrootcert=ca.pem sslcert='my cert.pem' sslkey=/abs/k.pem password='it\\'s'";
         assert_eq!(
