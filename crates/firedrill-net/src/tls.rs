@@ -63,20 +63,23 @@ pub fn install_crypto_provider() {
     });
 }
 
-/// The HTTP version a TLS connection offers (ALPN).
+/// The protocol a TLS connection offers (ALPN).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Alpn {
     /// `http/1.1`.
     Http1,
     /// `h2`.
     Http2,
+    /// `postgresql`: offered as libpq 17 does; PostgreSQL 17 requires it of a direct TLS
+    /// connection (`sslnegotiation=direct`), older servers ignore it.
+    Postgresql,
 }
 
 /// The client configuration trusting the platform's roots, or only `ca` when given, offering
 /// `alpn`; built once per CA and protocol and kept, since reading the platform's store takes
 /// milliseconds a probe should not spend at every sample.
 pub fn client_config(ca: Option<&Path>, alpn: Alpn) -> Result<Arc<ClientConfig>, TlsError> {
-    config(Wanted { ca: ca.map(Path::to_path_buf), verify: Verify::ChainAndName, alpn: Some(alpn), client_cert: None })
+    config(Wanted { ca: ca.map(Path::to_path_buf), verify: Verify::ChainAndName, alpn, client_cert: None })
 }
 
 /// The client configuration of a PostgreSQL connection string's TLS parameters: its roots,
@@ -85,7 +88,7 @@ pub fn postgres_config(tls: &PgTls) -> Result<Arc<ClientConfig>, TlsError> {
     let verify = tls.verify();
     // A CA given to a mode that verifies nothing is read by no one.
     let ca = (verify != Verify::Nothing).then(|| tls.ca_file().map(Path::to_path_buf)).flatten();
-    config(Wanted { ca, verify, alpn: None, client_cert: tls.client_cert.clone() })
+    config(Wanted { ca, verify, alpn: Alpn::Postgresql, client_cert: tls.client_cert.clone() })
 }
 
 /// What a client configuration is made of, and the key it is kept under.
@@ -95,8 +98,8 @@ struct Wanted {
     ca: Option<PathBuf>,
     /// What the server's certificate is checked for.
     verify: Verify,
-    /// The protocol offered, if any.
-    alpn: Option<Alpn>,
+    /// The protocol offered.
+    alpn: Alpn,
     /// The client certificate and key files.
     client_cert: Option<(PathBuf, PathBuf)>,
 }
@@ -139,9 +142,9 @@ fn config(wanted: Wanted) -> Result<Arc<ClientConfig>, TlsError> {
         }
     };
     config.alpn_protocols = match wanted.alpn {
-        None => Vec::new(),
-        Some(Alpn::Http1) => vec![b"http/1.1".to_vec()],
-        Some(Alpn::Http2) => vec![b"h2".to_vec()],
+        Alpn::Http1 => vec![b"http/1.1".to_vec()],
+        Alpn::Http2 => vec![b"h2".to_vec()],
+        Alpn::Postgresql => vec![b"postgresql".to_vec()],
     };
     let config = Arc::new(config);
     configs.lock().unwrap_or_else(|e| e.into_inner()).insert(wanted, config.clone());
