@@ -127,3 +127,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for Rustl
         ChannelBinding::none()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use firedrill_core::text::error_chain;
+
+    /// The error of a connection that fails before any server is reached.
+    async fn refused(dsn: &str) -> String {
+        error_chain(&super::connect(dsn).await.err().expect("no connection"))
+    }
+
+    #[tokio::test]
+    async fn tls_parameters_that_cannot_be_used_fail_before_connecting() {
+        let e = refused("host=127.0.0.1 port=1 sslmode=verify").await;
+        assert_eq!(
+            e,
+            "connection string: unknown sslmode `verify`: use disable, prefer, require, verify-ca or verify-full"
+        );
+        let e =
+            refused("host=127.0.0.1 port=1 sslmode=require sslcert=/nonexistent/c.pem sslkey=/nonexistent/k.pem").await;
+        assert!(e.starts_with("client certificate /nonexistent/c.pem: "), "{e}");
+        let e = refused("host=127.0.0.1 port=1 sslmode=verify-ca sslrootcert=/nonexistent/ca.pem").await;
+        assert!(e.starts_with("CA file /nonexistent/ca.pem: "), "{e}");
+    }
+}
