@@ -139,6 +139,14 @@ fn postgres_probes_speak_tls_with_libpqs_sslmodes() {
     std::fs::write(&other_ca, Ca::new("another CA").cert.pem()).unwrap();
     let wrong_root = failed(&sql(dsn("127.0.0.1", &format!("sslmode=require sslrootcert={}", other_ca.display()))));
     assert!(wrong_root.contains("unknown issuer"), "{wrong_root}");
+    // libpq's `prefer` tries plain text after a failed handshake: refused here, both told.
+    let fallback = failed(&sql(dsn("127.0.0.1", &format!("sslrootcert={}", other_ca.display()))));
+    assert!(
+        fallback.contains("no encryption")
+            && fallback.contains("after TLS failed")
+            && fallback.contains("unknown issuer"),
+        "{fallback}"
+    );
     let url = format!("postgresql://postgres@localhost:{port}/postgres?sslmode=verify-full&sslrootcert={ca}");
     assert_eq!(sql(url), Sample::ok());
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use firedrill_core::scenario::dsn::{split_tls, DsnError, SslMode};
+use firedrill_core::text::error_chain;
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -30,20 +31,47 @@ pub enum DbError {
     /// The server refused, or the connection failed (a certificate problem among the causes).
     #[error(transparent)]
     Pg(#[from] PgError),
+    /// `prefer`: the TLS handshake failed, and so did the plain-text connection libpq tries
+    /// after it. Both are told: the first is usually the one to fix.
+    #[error("{} (tried after TLS failed: {})", error_chain(.plain), error_chain(.tls))]
+    PlainAfterTls {
+        /// Why TLS failed.
+        tls: PgError,
+        /// Why plain text failed.
+        plain: PgError,
+    },
 }
 
 /// A new connection; its I/O runs on a task of its own until the client is dropped.
 pub async fn connect(dsn: &str) -> Result<Client, DbError> {
     let (tls, dsn) = split_tls(dsn).map_err(DbError::Dsn)?;
     if tls.mode == SslMode::Disable {
-        let (client, connection) = tokio_postgres::connect(&dsn, NoTls).await.map_err(PgError)?;
-        tokio::spawn(connection);
-        return Ok(client);
+        return Ok(plain(&dsn).await?);
     }
     let rustls = MakeRustls(crate::tls::postgres_config(&tls)?);
-    let (client, connection) = tokio_postgres::connect(&dsn, rustls).await.map_err(PgError)?;
+    match tokio_postgres::connect(&dsn, rustls).await {
+        Ok((client, connection)) => {
+            tokio::spawn(connection);
+            Ok(client)
+        }
+        // libpq's `prefer`: a failed handshake is followed by a try in plain text.
+        Err(e) if tls.mode == SslMode::Prefer && handshake_failed(&e) => {
+            plain(&dsn).await.map_err(|plain| DbError::PlainAfterTls { tls: PgError(e), plain })
+        }
+        Err(e) => Err(PgError(e).into()),
+    }
+}
+
+/// A connection without TLS (`NoTls` makes the client's `prefer` skip its TLS request).
+async fn plain(dsn: &str) -> Result<Client, PgError> {
+    let (client, connection) = tokio_postgres::connect(dsn, NoTls).await.map_err(PgError)?;
     tokio::spawn(connection);
     Ok(client)
+}
+
+/// Whether the client failed in the handshake of [`RustlsConnect`].
+fn handshake_failed(e: &tokio_postgres::Error) -> bool {
+    std::error::Error::source(e).is_some_and(|cause| cause.is::<HandshakeFailed>())
 }
 
 /// Makes a TLS connector for each host the client tries (a multi-host string has several).
@@ -130,7 +158,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for Rustl
 
 #[cfg(test)]
 mod tests {
-    use firedrill_core::text::error_chain;
+    use super::error_chain;
 
     /// The error of a connection that fails before any server is reached.
     async fn refused(dsn: &str) -> String {
