@@ -628,6 +628,14 @@ mod ca_tests {
         let e = crate::scenario::parse(&text("http://shop/", "missing.pem"), &path).unwrap_err().to_string();
         assert!(e.contains("s.yaml:4:5: probe `site`: `ca` is for https:// URLs, not `http://shop/`"), "{e}");
         assert!(e.contains(&format!("`ca` file {} not found", dir.path().join("missing.pem").display())), "{e}");
+        let s3 = |endpoint: &str| {
+            format!("name: s\nfault: {{kind: db_failover}}\nprobes:\n  - name: store\n    check: {{kind: s3, endpoint: \"{endpoint}\", bucket: b, ca: ca.pem}}\n")
+        };
+        let s = crate::scenario::parse(&s3("https://minio:9000"), &path).expect("valid");
+        let crate::scenario::Check::S3 { ca: Some(ca), .. } = &s.probes[0].check else { panic!("an s3 check") };
+        assert_eq!(ca, &dir.path().join("ca.pem"));
+        let e = crate::scenario::parse(&s3("http://minio:9000"), &path).unwrap_err().to_string();
+        assert!(e.contains("probe `store`: `ca` is for https:// URLs, not `http://minio:9000`"), "{e}");
     }
 
     #[test]
