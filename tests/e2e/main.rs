@@ -14,6 +14,7 @@ mod layers;
 mod load;
 mod otel;
 mod parse_robustness;
+mod pg_tls;
 mod probes;
 mod prometheus;
 mod push;

@@ -117,7 +117,7 @@ fn moto() -> Option<(Moto, String)> {
 #[test]
 fn s3_puts_and_gets_an_object_through_the_aws_sdk() {
     let Some((server, endpoint)) = moto() else { return };
-    let client = probe::s3_client(&endpoint, "us-east-1");
+    let client = probe::s3_client(&endpoint, "us-east-1", None);
     block_on(async {
         client.create_bucket().bucket("drills").send().await.expect("the bucket is created");
         assert_eq!(probe::s3(&client, "drills").await, Sample::ok());

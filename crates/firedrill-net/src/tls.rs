@@ -7,9 +7,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use firedrill_core::scenario::dsn::{PgTls, Verify};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{CertificateError, ClientConfig, RootCertStore};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
@@ -34,6 +37,17 @@ pub enum TlsError {
         /// The host.
         host: String,
     },
+    /// The client certificate or its key could not be read.
+    #[error("client certificate {path}: {why}")]
+    ClientCert {
+        /// The certificate or key file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// The roots give no verifier (none of them usable).
+    #[error("certificate verifier: {0}")]
+    Verifier(String),
     /// The handshake failed: the certificate, or the connection.
     #[error("TLS handshake: {0}")]
     Handshake(String),
@@ -49,59 +63,224 @@ pub fn install_crypto_provider() {
     });
 }
 
-/// The HTTP version a TLS connection offers (ALPN).
+/// The protocol a TLS connection offers (ALPN).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Alpn {
     /// `http/1.1`.
     Http1,
     /// `h2`.
     Http2,
+    /// `postgresql`: offered as libpq 17 does; PostgreSQL 17 requires it of a direct TLS
+    /// connection (`sslnegotiation=direct`), older servers ignore it.
+    Postgresql,
 }
 
 /// The client configuration trusting the platform's roots, or only `ca` when given, offering
 /// `alpn`; built once per CA and protocol and kept, since reading the platform's store takes
 /// milliseconds a probe should not spend at every sample.
 pub fn client_config(ca: Option<&Path>, alpn: Alpn) -> Result<Arc<ClientConfig>, TlsError> {
-    type Key = (Option<PathBuf>, Alpn);
-    static CONFIGS: OnceLock<Mutex<HashMap<Key, Arc<ClientConfig>>>> = OnceLock::new();
+    config(Wanted { ca: ca.map(Path::to_path_buf), verify: Verify::ChainAndName, alpn, client_cert: None })
+}
+
+/// The client configuration of a PostgreSQL connection string's TLS parameters: its roots,
+/// what it verifies, its client certificate; kept as [`client_config`]'s are.
+pub fn postgres_config(tls: &PgTls) -> Result<Arc<ClientConfig>, TlsError> {
+    let verify = tls.verify();
+    // A CA given to a mode that verifies nothing is read by no one.
+    let ca = (verify != Verify::Nothing).then(|| tls.ca_file().map(Path::to_path_buf)).flatten();
+    config(Wanted { ca, verify, alpn: Alpn::Postgresql, client_cert: tls.client_cert.clone() })
+}
+
+/// What a client configuration is made of, and the key it is kept under.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Wanted {
+    /// The CA file trusted instead of the platform's roots.
+    ca: Option<PathBuf>,
+    /// What the server's certificate is checked for.
+    verify: Verify,
+    /// The protocol offered.
+    alpn: Alpn,
+    /// The client certificate and key files.
+    client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+fn config(wanted: Wanted) -> Result<Arc<ClientConfig>, TlsError> {
+    static CONFIGS: OnceLock<Mutex<HashMap<Wanted, Arc<ClientConfig>>>> = OnceLock::new();
     let configs = CONFIGS.get_or_init(Mutex::default);
-    let key = (ca.map(Path::to_path_buf), alpn);
-    if let Some(config) = configs.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+    if let Some(config) = configs.lock().unwrap_or_else(|e| e.into_inner()).get(&wanted) {
         return Ok(config.clone());
     }
     install_crypto_provider();
-    let mut roots = RootCertStore::empty();
-    match ca {
-        Some(path) => {
-            let bad = |why: String| TlsError::CaFile { path: path.to_path_buf(), why };
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .map_err(|e| bad(e.to_string()))?
-                .collect::<Result<_, _>>()
-                .map_err(|e| bad(e.to_string()))?;
-            if certs.is_empty() {
-                return Err(bad("no PEM certificate in it".into()));
-            }
-            for cert in certs {
-                roots.add(cert).map_err(|e| bad(e.to_string()))?;
-            }
+    let builder = match wanted.verify {
+        Verify::ChainAndName => ClientConfig::builder().with_root_certificates(roots(wanted.ca.as_deref())?),
+        Verify::Chain => {
+            let chain = WebPkiServerVerifier::builder(Arc::new(roots(wanted.ca.as_deref())?))
+                .build()
+                .map_err(|e| TlsError::Verifier(e.to_string()))?;
+            ClientConfig::builder().dangerous().with_custom_certificate_verifier(Arc::new(ChainOnly(chain)))
         }
+        Verify::Nothing => {
+            let provider = rustls::crypto::CryptoProvider::get_default()
+                .cloned()
+                .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+            ClientConfig::builder().dangerous().with_custom_certificate_verifier(Arc::new(Unverified(provider)))
+        }
+    };
+    let mut config = match &wanted.client_cert {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let bad = |path: &Path, why: String| TlsError::ClientCert { path: path.to_path_buf(), why };
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| bad(cert, e.to_string()))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad(cert, e.to_string()))?;
+            if chain.is_empty() {
+                return Err(bad(cert, "no PEM certificate in it".into()));
+            }
+            let private = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, e.to_string()))?;
+            builder.with_client_auth_cert(chain, private).map_err(|e| bad(key, e.to_string()))?
+        }
+    };
+    config.alpn_protocols = match wanted.alpn {
+        Alpn::Http1 => vec![b"http/1.1".to_vec()],
+        Alpn::Http2 => vec![b"h2".to_vec()],
+        Alpn::Postgresql => vec![b"postgresql".to_vec()],
+    };
+    let config = Arc::new(config);
+    configs.lock().unwrap_or_else(|e| e.into_inner()).insert(wanted, config.clone());
+    Ok(config)
+}
+
+/// The platform's root certificates, or only those of the `ca` file when given.
+fn roots(ca: Option<&Path>) -> Result<RootCertStore, TlsError> {
+    match ca {
+        Some(path) => Ok(ca_file(path)?.1),
         None => {
             // Unreadable entries are skipped, as OpenSSL does; what is left must be something.
-            let found = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(found.certs);
+            let mut roots = RootCertStore::empty();
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
             if roots.is_empty() {
                 return Err(TlsError::NoRoots);
             }
+            Ok(roots)
         }
     }
-    let mut config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    config.alpn_protocols = vec![match alpn {
-        Alpn::Http1 => b"http/1.1".to_vec(),
-        Alpn::Http2 => b"h2".to_vec(),
-    }];
-    let config = Arc::new(config);
-    configs.lock().unwrap_or_else(|e| e.into_inner()).insert(key, config.clone());
-    Ok(config)
+}
+
+/// A CA file's PEM text, read and checked: for clients given the text rather than a
+/// configuration (the AWS SDK's).
+#[derive(Clone, Debug)]
+pub struct CaPem(pub(crate) Vec<u8>);
+
+impl CaPem {
+    /// Reads `path`: at least one certificate, each usable as a root.
+    pub fn read(path: &Path) -> Result<Self, TlsError> {
+        Ok(CaPem(ca_file(path)?.0))
+    }
+}
+
+/// A CA file's text and its certificates as roots: at least one, each usable, so that a
+/// client given the text (the AWS SDK's, which panics on a bad one) gets a good one.
+fn ca_file(path: &Path) -> Result<(Vec<u8>, RootCertStore), TlsError> {
+    let bad = |why: String| TlsError::CaFile { path: path.to_path_buf(), why };
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&pem).collect::<Result<_, _>>().map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("no PEM certificate in it".into()));
+    }
+    let mut roots = RootCertStore::empty();
+    for cert in certs {
+        roots.add(cert).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok((pem, roots))
+}
+
+/// libpq's `verify-ca`: the chain must lead to a trusted root, but the certificate may be for
+/// any name (a server reached by an address its certificate does not list).
+#[derive(Debug)]
+struct ChainOnly(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        // The name is checked last, after the chain: a name error means the chain held.
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// libpq's `require` and `prefer` without a root certificate: encrypted, any certificate
+/// accepted. The handshake's signatures are still checked, so the connection is with the
+/// holder of the certificate's key, whoever that is.
+#[derive(Debug)]
+struct Unverified(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// A TLS connection over `tcp` to `host`, its certificate checked against `config`'s roots.
@@ -109,24 +288,47 @@ pub async fn connect(config: Arc<ClientConfig>, host: &str, tcp: TcpStream) -> R
     // A bracketed IPv6 literal is a name only without its brackets.
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let name = ServerName::try_from(bare.to_string()).map_err(|_| TlsError::ServerName { host: host.into() })?;
-    TlsConnector::from(config).connect(name, tcp).await.map_err(|e| TlsError::Handshake(describe(&e)))
+    TlsConnector::from(config).connect(name, tcp).await.map_err(|e| TlsError::Handshake(describe(&e, "`ca:`")))
 }
 
-/// A handshake failure in words: the certificate problems people meet by name.
-fn describe(e: &std::io::Error) -> String {
-    let Some(rustls::Error::InvalidCertificate(cert)) = e.get_ref().and_then(|inner| inner.downcast_ref()) else {
-        return e.to_string();
-    };
+/// A handshake failure in words: the certificate problems people meet by name; `ca_given_by`
+/// says how a private CA is given where this connection was configured.
+pub(crate) fn describe(e: &std::io::Error, ca_given_by: &str) -> String {
+    match e.get_ref().and_then(|inner| inner.downcast_ref()) {
+        Some(rustls::Error::InvalidCertificate(cert)) => certificate_problem(cert, ca_given_by),
+        _ => e.to_string(),
+    }
+}
+
+/// The certificate problem among an error's causes, in words, if there is one: for clients
+/// (the AWS SDK's) that wrap the handshake's error in their own.
+pub(crate) fn certificate_problem_among(e: &(dyn std::error::Error + 'static), ca_given_by: &str) -> Option<String> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(rustls::Error::InvalidCertificate(cert)) = e.downcast_ref() {
+            return Some(certificate_problem(cert, ca_given_by));
+        }
+        // An I/O error hides the error it carries from `source()`, showing it as its own text.
+        next = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(carried) => Some(carried as &dyn std::error::Error),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+fn certificate_problem(cert: &CertificateError, ca_given_by: &str) -> String {
     match cert {
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => "certificate expired".into(),
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
             "certificate not valid yet".into()
         }
         CertificateError::UnknownIssuer => {
-            "unknown issuer: the certificate is not signed by a trusted CA (a private CA is given with `ca:`)".into()
+            format!("unknown issuer: the certificate is not signed by a trusted CA (a private CA is given with {ca_given_by})")
         }
-        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            "certificate not valid for this host name".into()
+        CertificateError::NotValidForName => "certificate not valid for this host name".into(),
+        CertificateError::NotValidForNameContext { expected, .. } => {
+            format!("certificate not valid for this host name ({})", expected.to_str())
         }
         CertificateError::Revoked => "certificate revoked".into(),
         CertificateError::BadSignature => "certificate with a bad signature".into(),

@@ -676,7 +676,7 @@ impl Pool {
 /// service retries within its own deadline) with short timeouts, so that a store that
 /// stopped answering fails an attempt rather than the whole request.
 fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let base = firedrill_net::probe::s3_client(endpoint, REGION);
+    let base = firedrill_net::probe::s3_client(endpoint, REGION, None);
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(S3_CONNECT_TIMEOUT)
         .operation_attempt_timeout(S3_ATTEMPT_TIMEOUT)

@@ -10,7 +10,7 @@ use testcontainers::TestcontainersError;
 use super::expansion::ExpandError;
 use crate::duration::Dur;
 use crate::load::LoadError;
-use crate::probe::ledger::PgError;
+use crate::probe::postgres::DbError;
 use crate::probe::NotReady;
 use crate::process::CommandError;
 use crate::word::FaultKind;
@@ -252,7 +252,7 @@ pub enum DockerError {
     NotALedger,
     /// The write ledger's database failed.
     #[error(transparent)]
-    Ledger(#[from] PgError),
+    Ledger(#[from] DbError),
     /// Several removals failed; each is listed.
     #[error("{}", .0.iter().map(|e| crate::text::error_chain(e)).collect::<Vec<_>>().join("; "))]
     Several(Vec<DockerError>),

@@ -2,6 +2,7 @@
 //! containers' current addresses, then checked as from a user's machine; the write ledger's
 //! connection string likewise, at every write.
 
+use std::path::Path;
 use std::rc::Rc;
 
 use super::error::DockerError;
@@ -11,6 +12,7 @@ use crate::probe::{self, ledger::Ledger};
 use crate::sample::Sample;
 use crate::scenario::{Check, Probe};
 use crate::text::error_chain;
+use crate::tls::{CaPem, TlsError};
 
 impl Inner {
     /// One sample of probe `probe`; a string that names no container fails it.
@@ -38,9 +40,11 @@ impl Inner {
             Check::Tcp { address } => probe::tcp(&self.expand(address)?).await,
             Check::Sql { dsn, query } => probe::sql(&self.expand(dsn)?, query).await,
             Check::Command { argv } => probe::command(&self.expand_all(argv)?).await,
-            Check::S3 { endpoint, bucket, region } => {
-                let client = self.s3_client(probe, &self.expand(endpoint)?, region);
-                probe::s3(&client, bucket).await
+            Check::S3 { endpoint, bucket, region, ca } => {
+                match self.s3_client(probe, &self.expand(endpoint)?, region, ca.as_deref()) {
+                    Ok(client) => probe::s3(&client, bucket).await,
+                    Err(e) => Sample::fail(error_chain(&e)),
+                }
             }
             Check::Slo { url, rate, p95, p99, max_error_percent, window, request_timeout, ca } => {
                 let load = SloLoad {
@@ -63,13 +67,21 @@ impl Inner {
     }
 
     /// The probe's S3 client, made again when its endpoint moved.
-    fn s3_client(&self, probe: usize, endpoint: &str, region: &str) -> probe::S3Client {
+    fn s3_client(
+        &self,
+        probe: usize,
+        endpoint: &str,
+        region: &str,
+        ca: Option<&Path>,
+    ) -> Result<probe::S3Client, TlsError> {
         let mut clients = self.s3.borrow_mut();
-        let entry = clients.entry(probe).or_insert_with(|| (endpoint.to_string(), probe::s3_client(endpoint, region)));
-        if entry.0 != endpoint {
-            *entry = (endpoint.to_string(), probe::s3_client(endpoint, region));
+        if let Some((_, client)) = clients.get(&probe).filter(|(made_for, _)| made_for == endpoint) {
+            return Ok(client.clone());
         }
-        entry.1.clone()
+        let ca = ca.map(CaPem::read).transpose()?;
+        let client = probe::s3_client(endpoint, region, ca.as_ref());
+        clients.insert(probe, (endpoint.to_string(), client.clone()));
+        Ok(client)
     }
 
     /// The probe's ledger and its connection string as of now.

@@ -83,16 +83,38 @@ fn check_probes(probes: &[Spanned<Probe>], path: &Path, problems: &mut Problems)
                 .push(Pos::spanned(p), format!("duplicate probe name `{}`: probe names must be unique", probe.name));
         }
         check_probe(probe, Pos::spanned(p), problems);
-        if let Check::Http { url, ca: Some(ca), .. } | Check::Slo { url, ca: Some(ca), .. } = &probe.check {
-            let name = &probe.name;
+        check_tls_files(probe, path, Pos::spanned(p), problems);
+    }
+}
+
+/// A probe's CA and certificate files exist, and a connection string's TLS parameters make
+/// sense: found now rather than at the first sample, in the middle of a drill.
+fn check_tls_files(probe: &Probe, path: &Path, at: Pos, problems: &mut Problems) {
+    let name = &probe.name;
+    match &probe.check {
+        Check::Http { url, ca: Some(ca), .. }
+        | Check::Slo { url, ca: Some(ca), .. }
+        | Check::S3 { endpoint: url, ca: Some(ca), .. } => {
             if !url.starts_with("https://") {
-                problems.push(Pos::spanned(p), format!("probe `{name}`: `ca` is for https:// URLs, not `{url}`"));
+                problems.push(at, format!("probe `{name}`: `ca` is for https:// URLs, not `{url}`"));
             }
             let file = super::relative_to(path, ca);
             if !file.is_file() {
-                problems.push(Pos::spanned(p), format!("probe `{name}`: `ca` file {} not found", file.display()));
+                problems.push(at, format!("probe `{name}`: `ca` file {} not found", file.display()));
             }
         }
+        Check::Sql { dsn, .. } | Check::WriteLedger { dsn, .. } => {
+            if let Err(e) = super::dsn::split_tls(dsn) {
+                problems.push(at, format!("probe `{name}`: `dsn`: {e}"));
+            }
+            for (key, file) in super::dsn::files(dsn) {
+                let file = super::relative_to(path, &file);
+                if !file.is_file() {
+                    problems.push(at, format!("probe `{name}`: `dsn`: {key} file {} not found", file.display()));
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -617,6 +639,37 @@ mod ca_tests {
         let e = crate::scenario::parse(&text("http://shop/", "missing.pem"), &path).unwrap_err().to_string();
         assert!(e.contains("s.yaml:4:5: probe `site`: `ca` is for https:// URLs, not `http://shop/`"), "{e}");
         assert!(e.contains(&format!("`ca` file {} not found", dir.path().join("missing.pem").display())), "{e}");
+        let s3 = |endpoint: &str| {
+            format!("name: s\nfault: {{kind: db_failover}}\nprobes:\n  - name: store\n    check: {{kind: s3, endpoint: \"{endpoint}\", bucket: b, ca: ca.pem}}\n")
+        };
+        let s = crate::scenario::parse(&s3("https://minio:9000"), &path).expect("valid");
+        let crate::scenario::Check::S3 { ca: Some(ca), .. } = &s.probes[0].check else { panic!("an s3 check") };
+        assert_eq!(ca, &dir.path().join("ca.pem"));
+        let e = crate::scenario::parse(&s3("http://minio:9000"), &path).unwrap_err().to_string();
+        assert!(e.contains("probe `store`: `ca` is for https:// URLs, not `http://minio:9000`"), "{e}");
+    }
+
+    #[test]
+    fn a_dsns_certificate_files_are_found_from_the_scenarios_folder_and_its_sslmode_known() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), "").unwrap();
+        let text = |kind: &str, dsn: &str| {
+            format!("name: s\nfault: {{kind: db_failover}}\nprobes:\n  - name: db\n    check: {{kind: {kind}, dsn: \"{dsn}\"}}\n")
+        };
+        let path = dir.path().join("s.yaml");
+        let s = crate::scenario::parse(&text("sql", "host=db sslmode=verify-full sslrootcert=ca.pem"), &path)
+            .expect("valid");
+        let crate::scenario::Check::Sql { dsn, .. } = &s.probes[0].check else { panic!("a sql check") };
+        assert_eq!(dsn, &format!("host=db sslmode=verify-full sslrootcert='{}'", dir.path().join("ca.pem").display()));
+        let e = crate::scenario::parse(
+            &text("write_ledger", "postgresql://db/x?sslmode=verify&sslcert=c.pem&sslkey=k.pem"),
+            &path,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("s.yaml:4:5: probe `db`: `dsn`: unknown sslmode `verify`"), "{e}");
+        assert!(e.contains(&format!("`dsn`: sslcert file {} not found", dir.path().join("c.pem").display())), "{e}");
+        assert!(e.contains(&format!("`dsn`: sslkey file {} not found", dir.path().join("k.pem").display())), "{e}");
     }
 }
 

@@ -5,6 +5,7 @@
 //! Every problem names the file, line and column.
 
 mod check;
+pub mod dsn;
 mod error;
 pub mod model;
 mod overrides;

@@ -199,8 +199,14 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
 
 /// A probe with its files found from the scenario's folder.
 fn resolve_probe(mut probe: Probe, scenario: &Path) -> Probe {
-    if let Check::Http { ca: Some(ca), .. } | Check::Slo { ca: Some(ca), .. } = &mut probe.check {
-        *ca = super::relative_to(scenario, ca);
+    match &mut probe.check {
+        Check::Http { ca: Some(ca), .. } | Check::Slo { ca: Some(ca), .. } | Check::S3 { ca: Some(ca), .. } => {
+            *ca = super::relative_to(scenario, ca);
+        }
+        Check::Sql { dsn, .. } | Check::WriteLedger { dsn, .. } => {
+            *dsn = super::dsn::map_files(dsn, |file| super::relative_to(scenario, file));
+        }
+        _ => {}
     }
     probe
 }

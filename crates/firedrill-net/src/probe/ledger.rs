@@ -6,7 +6,9 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
+
+use super::postgres::{connect, DbError};
 
 /// One drill's ledger in one table. Records carry the drill's id, so drills can share a table.
 /// The connection string is given with each call because the servers' addresses may change
@@ -27,7 +29,7 @@ impl Ledger {
     }
 
     /// Writes record `seq`; `Ok` once the server committed it.
-    pub async fn write(&self, dsn: &str, seq: u64) -> Result<(), PgError> {
+    pub async fn write(&self, dsn: &str, seq: u64) -> Result<(), DbError> {
         let taken = self.client.borrow_mut().take().filter(|(d, _)| d == dsn);
         let client = match taken {
             Some((_, c)) => c,
@@ -39,7 +41,7 @@ impl Ledger {
         Ok(())
     }
 
-    async fn open(&self, dsn: &str) -> Result<Client, PgError> {
+    async fn open(&self, dsn: &str) -> Result<Client, DbError> {
         let client = connect(dsn).await?;
         let create = format!(
             "CREATE TABLE IF NOT EXISTS {} (drill text NOT NULL, seq bigint NOT NULL, \
@@ -51,7 +53,7 @@ impl Ledger {
     }
 
     /// The `acked` records the server no longer has.
-    pub async fn missing(&self, dsn: &str, acked: &[u64]) -> Result<Vec<u64>, PgError> {
+    pub async fn missing(&self, dsn: &str, acked: &[u64]) -> Result<Vec<u64>, DbError> {
         self.client.borrow_mut().take();
         let client = connect(dsn).await?;
         let select = format!("SELECT seq FROM {} WHERE drill = $1", self.table);
@@ -59,15 +61,6 @@ impl Ledger {
         let found: HashSet<u64> = rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect();
         Ok(acked.iter().copied().filter(|seq| !found.contains(seq)).collect())
     }
-}
-
-/// A new connection; its I/O runs on a task of its own until the client is dropped.
-pub async fn connect(dsn: &str) -> Result<Client, PgError> {
-    let (client, connection) = tokio_postgres::connect(dsn, NoTls).await.map_err(PgError)?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(client)
 }
 
 /// A PostgreSQL error on one line. A server's refusal reads as the server put it

@@ -3,6 +3,7 @@
 //! the sample that met it; the engine bounds every check with the probe's timeout.
 
 pub mod ledger;
+pub mod postgres;
 
 /// The S3 client that `s3` probes take, so environments need not name the AWS SDK.
 pub use aws_sdk_s3::Client as S3Client;
@@ -17,6 +18,8 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_http_client::tls::{Provider as TlsProvider, TlsContext, TrustStore};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -29,7 +32,9 @@ use firedrill_core::text::error_chain;
 
 use crate::cause::IoCause;
 use crate::process::CommandError;
+use crate::tls::{CaPem, TlsError};
 use ledger::PgError;
+use postgres::DbError;
 
 /// Why a check failed: a sample's text is this error's chain
 /// ([`firedrill_core::text::error_chain`]).
@@ -92,7 +97,7 @@ pub enum ProbeError {
     },
     /// The SQL query failed, or no connection could be made.
     #[error(transparent)]
-    Sql(#[from] PgError),
+    Sql(#[from] DbError),
     /// The command failed.
     #[error(transparent)]
     Command(#[from] CommandError),
@@ -381,8 +386,8 @@ pub async fn tcp(address: &str) -> Sample {
 /// `query` on a new PostgreSQL connection.
 pub async fn sql(dsn: &str, query: &str) -> Sample {
     let result = async {
-        let client = ledger::connect(dsn).await?;
-        client.simple_query(query).await.map_err(PgError)?;
+        let client = postgres::connect(dsn).await?;
+        client.simple_query(query).await.map_err(|e| DbError::from(PgError(e)))?;
         Ok(())
     };
     sample(result.await)
@@ -393,13 +398,26 @@ pub async fn command(argv: &[String]) -> Sample {
     sample(crate::process::run(argv).await.map(drop).map_err(ProbeError::from))
 }
 
-/// An S3 client for a custom endpoint (path-style, no retries: each sample is one attempt).
+/// An S3 client for a custom endpoint (path-style, no retries: each sample is one attempt),
+/// trusting the platform's roots or, when given, only the `ca` for an `https://` one.
 /// Credentials come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, and a local test
 /// server takes any.
-pub fn s3_client(endpoint: &str, region: &str) -> aws_sdk_s3::Client {
+pub fn s3_client(endpoint: &str, region: &str, ca: Option<&CaPem>) -> aws_sdk_s3::Client {
+    // The SDK's own HTTP client would bring its own crypto provider: this one is on ring,
+    // as the rest of the process.
+    let trust = match ca {
+        Some(ca) => TrustStore::empty().with_pem_certificate(ca.0.clone()),
+        None => TrustStore::default(),
+    };
+    let tls = TlsContext::builder().with_trust_store(trust).build().expect("building a TLS context cannot fail");
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(TlsProvider::Rustls(CryptoMode::Ring))
+        .tls_context(tls)
+        .build_https();
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| "firedrill".into());
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(http)
         .endpoint_url(endpoint)
         .region(Region::new(region.to_string()))
         .credentials_provider(Credentials::new(
@@ -419,11 +437,20 @@ pub fn s3_client(endpoint: &str, region: &str) -> aws_sdk_s3::Client {
 pub async fn s3(client: &aws_sdk_s3::Client, bucket: &str) -> Sample {
     const KEY: &str = "firedrill-probe";
     let payload = format!("firedrill probe {:?}", std::time::SystemTime::now());
+    // A certificate problem is named as one, not buried in the SDK's "dispatch failure".
+    let named = |e: &(dyn std::error::Error + 'static)| {
+        crate::tls::certificate_problem_among(e, "`ca:`").map(|problem| ProbeError::Tls(TlsError::Handshake(problem)))
+    };
     let round_trip = async {
         let put = client.put_object().bucket(bucket).key(KEY).body(ByteStream::from(payload.clone().into_bytes()));
-        put.send().await.map_err(|e| ProbeError::S3Put(Box::new(e)))?;
-        let got =
-            client.get_object().bucket(bucket).key(KEY).send().await.map_err(|e| ProbeError::S3Get(Box::new(e)))?;
+        put.send().await.map_err(|e| named(&e).unwrap_or_else(|| ProbeError::S3Put(Box::new(e))))?;
+        let got = client
+            .get_object()
+            .bucket(bucket)
+            .key(KEY)
+            .send()
+            .await
+            .map_err(|e| named(&e).unwrap_or_else(|| ProbeError::S3Get(Box::new(e))))?;
         let bytes = got.body.collect().await.map_err(ProbeError::S3Body)?.into_bytes();
         if bytes != payload.as_bytes() {
             return Err(ProbeError::S3Mismatch);

@@ -103,7 +103,8 @@ pub enum Check {
     },
     /// A SQL query on PostgreSQL.
     Sql {
-        /// Connection string.
+        /// Connection string, `key=value` or `postgresql://`; TLS as libpq's `sslmode`,
+        /// `sslrootcert`, `sslcert` and `sslkey` say (files relative to the scenario's folder).
         dsn: String,
         /// Query that must succeed.
         #[serde(default = "default_query")]
@@ -118,6 +119,9 @@ pub enum Check {
         /// The region signed for.
         #[serde(default = "default_region")]
         region: String,
+        /// An `https://` endpoint's CA (see `http`).
+        #[serde(default)]
+        ca: Option<std::path::PathBuf>,
     },
     /// A command whose exit status 0 means healthy (argv, not a shell string).
     Command {
@@ -176,7 +180,7 @@ pub enum Check {
     },
     /// Numbered records written at every interval and read back after recovery (RPO).
     WriteLedger {
-        /// Connection string of the database written to.
+        /// Connection string of the database written to (TLS as for `sql`).
         dsn: String,
         /// Table the ledger writes (created if missing).
         #[serde(default = "default_ledger_table")]
