@@ -90,7 +90,7 @@ impl Drop for Prometheus {
 fn sample(url: &str, query: &str, condition: &str) -> Sample {
     let condition = Comparison::try_from(condition.to_string()).expect("a condition");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(firedrill::probe::prometheus(url, query, condition))
+    rt.block_on(firedrill::probe::prometheus(url, None, query, condition))
 }
 
 /// Samples until one satisfies `done`, for at most 30 s (Prometheus starting, then scraping

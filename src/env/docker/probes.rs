@@ -58,10 +58,12 @@ impl Inner {
                     Objective { p95: *p95, p99: *p99, max_error_percent: *max_error_percent, window: *window };
                 slo_sample(&w, &objective)
             }
-            Check::Prometheus { url, query, condition } => {
-                probe::prometheus(&self.expand(url)?, query, *condition).await
+            Check::Prometheus { url, query, condition, ca } => {
+                probe::prometheus(&self.expand(url)?, ca.as_deref(), query, *condition).await
             }
-            Check::Alert { url, alert, labels } => probe::alert(&self.expand(url)?, alert, labels).await,
+            Check::Alert { url, alert, labels, ca } => {
+                probe::alert(&self.expand(url)?, ca.as_deref(), alert, labels).await
+            }
             Check::WriteLedger { .. } => Sample::fail("a write ledger is written, not sampled"),
         })
     }

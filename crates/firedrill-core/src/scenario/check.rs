@@ -94,7 +94,9 @@ fn check_tls_files(probe: &Probe, path: &Path, at: Pos, problems: &mut Problems)
     match &probe.check {
         Check::Http { url, ca: Some(ca), .. }
         | Check::Slo { url, ca: Some(ca), .. }
-        | Check::S3 { endpoint: url, ca: Some(ca), .. } => {
+        | Check::S3 { endpoint: url, ca: Some(ca), .. }
+        | Check::Prometheus { url, ca: Some(ca), .. }
+        | Check::Alert { url, ca: Some(ca), .. } => {
             if !url.starts_with("https://") {
                 problems.push(at, format!("probe `{name}`: `ca` is for https:// URLs, not `{url}`"));
             }
@@ -689,5 +691,13 @@ mod alert_tests {
         let s = crate::scenario::parse(ok, "s.yaml".as_ref()).expect("valid");
         assert!(!s.probes[0].is_availability(), "an alert measures detection");
         assert_eq!(s.probes[0].check.target(), "alert Down on http://p:9090");
+
+        // A Prometheus behind a private CA, as an https:// probe's.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), "").unwrap();
+        let tls = ok.replace("http://p:9090\", alert: Down", "https://p:9090\", alert: Down, ca: ca.pem");
+        let s = crate::scenario::parse(&tls, &dir.path().join("s.yaml")).expect("valid");
+        let crate::scenario::Check::Alert { ca: Some(ca), .. } = &s.probes[0].check else { panic!("an alert") };
+        assert_eq!(ca, &dir.path().join("ca.pem"), "resolved from the scenario's folder");
     }
 }

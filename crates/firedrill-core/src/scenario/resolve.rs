@@ -200,7 +200,11 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
 /// A probe with its files found from the scenario's folder.
 fn resolve_probe(mut probe: Probe, scenario: &Path) -> Probe {
     match &mut probe.check {
-        Check::Http { ca: Some(ca), .. } | Check::Slo { ca: Some(ca), .. } | Check::S3 { ca: Some(ca), .. } => {
+        Check::Http { ca: Some(ca), .. }
+        | Check::Slo { ca: Some(ca), .. }
+        | Check::S3 { ca: Some(ca), .. }
+        | Check::Prometheus { ca: Some(ca), .. }
+        | Check::Alert { ca: Some(ca), .. } => {
             *ca = super::relative_to(scenario, ca);
         }
         Check::Sql { dsn, .. } | Check::WriteLedger { dsn, .. } => {

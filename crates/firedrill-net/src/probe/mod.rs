@@ -261,15 +261,16 @@ where
 /// A PromQL `query` against the Prometheus server at `url`: healthy while every series it
 /// returns (or its scalar) meets `condition`; no data is a failure, as a dashboard's empty
 /// panel is no proof of health.
-pub async fn prometheus(url: &str, query: &str, condition: Comparison) -> Sample {
-    sample(check_prometheus(url, query, condition).await)
+/// `ca` is a private CA for an `https://` server, as for `http` probes.
+pub async fn prometheus(url: &str, ca: Option<&Path>, query: &str, condition: Comparison) -> Sample {
+    sample(check_prometheus(url, ca, query, condition).await)
 }
 
 /// The `data` of Prometheus's answer to a GET of `path` (with its query string), or why there
 /// is none.
-async fn prometheus_api(url: &str, path: &str) -> Result<serde_json::Value, ProbeError> {
+async fn prometheus_api(url: &str, ca: Option<&Path>, path: &str) -> Result<serde_json::Value, ProbeError> {
     let target = format!("{}{path}", url.trim_end_matches('/'));
-    let (status, body) = request("GET", &target, None, Bytes::new()).await?;
+    let (status, body) = request("GET", &target, ca, Bytes::new()).await?;
     let not_an_answer = |why: String| ProbeError::NotPrometheus { status, why };
     let mut answer: serde_json::Value = serde_json::from_slice(&body).map_err(|e| not_an_answer(e.to_string()))?;
     match answer["status"].as_str() {
@@ -286,8 +287,8 @@ async fn prometheus_api(url: &str, path: &str) -> Result<serde_json::Value, Prob
     }
 }
 
-async fn check_prometheus(url: &str, query: &str, condition: Comparison) -> Result<(), ProbeError> {
-    let data = &prometheus_api(url, &format!("/api/v1/query?query={}", percent_encode(query))).await?;
+async fn check_prometheus(url: &str, ca: Option<&Path>, query: &str, condition: Comparison) -> Result<(), ProbeError> {
+    let data = &prometheus_api(url, ca, &format!("/api/v1/query?query={}", percent_encode(query))).await?;
     let series: Vec<(String, &serde_json::Value)> = match data["resultType"].as_str() {
         Some("vector") => data["result"]
             .as_array()
@@ -320,8 +321,8 @@ async fn check_prometheus(url: &str, query: &str, condition: Comparison) -> Resu
 /// The alert named `alert` (and carrying `labels`) on the Prometheus server at `url`: healthy
 /// while it is not firing. A pending alert (its `for` not yet elapsed) has not paged anyone, so
 /// it is still healthy; the sample says so.
-pub async fn alert(url: &str, alert: &str, labels: &BTreeMap<String, String>) -> Sample {
-    match check_alert(url, alert, labels).await {
+pub async fn alert(url: &str, ca: Option<&Path>, alert: &str, labels: &BTreeMap<String, String>) -> Sample {
+    match check_alert(url, ca, alert, labels).await {
         Ok(pending) if pending > 0 => {
             Sample { detail: Some(format!("alert {alert} pending ({pending} series)")), ..Sample::ok() }
         }
@@ -331,8 +332,13 @@ pub async fn alert(url: &str, alert: &str, labels: &BTreeMap<String, String>) ->
 }
 
 /// How many matching alerts are pending, or the firing ones as an error.
-async fn check_alert(url: &str, alert: &str, labels: &BTreeMap<String, String>) -> Result<usize, ProbeError> {
-    let data = prometheus_api(url, "/api/v1/alerts").await?;
+async fn check_alert(
+    url: &str,
+    ca: Option<&Path>,
+    alert: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<usize, ProbeError> {
+    let data = prometheus_api(url, ca, "/api/v1/alerts").await?;
     let alerts = data["alerts"]
         .as_array()
         .ok_or_else(|| ProbeError::PrometheusResult("the answer has no `alerts` list".into()))?;

@@ -164,6 +164,9 @@ pub enum Check {
         query: String,
         /// What each value must satisfy: `< 0.01`, `<= 5`, `> 0`, `>= 1`, `== 1`, `!= 0`.
         condition: Comparison,
+        /// `https://`: the CA that signs the server's certificate (see `http`).
+        #[serde(default)]
+        ca: Option<std::path::PathBuf>,
     },
     /// A named alert on a Prometheus server: healthy while it is not firing. Its first firing
     /// sample after the fault is when the team's monitoring detected the fault (MTTD from the
@@ -177,6 +180,9 @@ pub enum Check {
         /// raises alerts for many services.
         #[serde(default)]
         labels: std::collections::BTreeMap<String, String>,
+        /// `https://`: the CA that signs the server's certificate (see `http`).
+        #[serde(default)]
+        ca: Option<std::path::PathBuf>,
     },
     /// Numbered records written at every interval and read back after recovery (RPO).
     WriteLedger {
@@ -241,8 +247,8 @@ impl Check {
                 format!("GET {url} at {rate}; {} over {window}", objective.join(", "))
             }
             Check::WriteLedger { dsn, table } => format!("{table} on {}", crate::redact::dsn(dsn)),
-            Check::Prometheus { url, query, condition } => format!("{query} {condition} on {url}"),
-            Check::Alert { url, alert, labels } => {
+            Check::Prometheus { url, query, condition, .. } => format!("{query} {condition} on {url}"),
+            Check::Alert { url, alert, labels, .. } => {
                 let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
                 match labels.is_empty() {
                     true => format!("alert {alert} on {url}"),
