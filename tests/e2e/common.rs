@@ -156,3 +156,30 @@ impl Running {
         (status, self.stdout.join().expect("stdout read"), self.stderr.join().expect("stderr read"))
     }
 }
+
+/// A private CA the tests make, to sign the certificates of their TLS servers and clients.
+pub(crate) struct TestCa {
+    pub(crate) cert: rcgen::Certificate,
+    pub(crate) key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    /// A CA named `name`: two of one name would be taken for each other.
+    pub(crate) fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        let key = rcgen::KeyPair::generate().unwrap();
+        TestCa { cert: params.self_signed(&key).unwrap(), key }
+    }
+
+    /// A certificate it signs, for `names` (subject alternative names) and common name `cn`:
+    /// the certificate's PEM and its key's.
+    pub(crate) fn sign(&self, names: &[&str], cn: &str) -> (String, String) {
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        let key = rcgen::KeyPair::generate().unwrap();
+        (params.signed_by(&key, &self.cert, &self.key).unwrap().pem(), key.serialize_pem())
+    }
+}

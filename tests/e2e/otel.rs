@@ -253,28 +253,21 @@ fn a_collector_that_is_not_there_loses_no_result() {
 
 #[test]
 fn an_https_collector_is_reached_with_the_platforms_roots() {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let dir = tempfile::tempdir().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca = ca.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
-    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
-    let other_key = KeyPair::generate().unwrap();
-    let mut other = CertificateParams::new(Vec::<String>::new()).unwrap();
-    other.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    other.distinguished_name.push(rcgen::DnType::CommonName, "another CA");
-    std::fs::write(dir.path().join("other.pem"), other.self_signed(&other_key).unwrap().pem()).unwrap();
+    let ca = crate::common::TestCa::new("firedrill test CA");
+    let (cert, key) = ca.sign(&["localhost"], "localhost");
+    std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("other.pem"), crate::common::TestCa::new("another CA").cert.pem()).unwrap();
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+            vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+            PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
         )
         .unwrap();
     let (port, received) = serve(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))));

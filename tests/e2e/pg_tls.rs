@@ -14,38 +14,12 @@ use firedrill::drill::drill_once;
 use firedrill::env::Sample;
 use firedrill::probe::{self, ledger::Ledger};
 use firedrill::timeline::{EventKind, Outcome};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 
+use crate::common::TestCa;
 use crate::docker::{assert_nothing_left, docker, engine};
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime").block_on(f)
-}
-
-/// A private CA, as PEM: its certificate and key.
-struct Ca {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-impl Ca {
-    /// A CA named `name`: two of one name would be taken for each other.
-    fn new(name: &str) -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let key = KeyPair::generate().unwrap();
-        Ca { cert: params.self_signed(&key).unwrap(), key }
-    }
-
-    /// A certificate it signs, for `names` (subject alternative names) and common name `cn`:
-    /// the certificate's PEM and its key's.
-    fn sign(&self, names: &[&str], cn: &str) -> (String, String) {
-        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        let key = KeyPair::generate().unwrap();
-        (params.signed_by(&key, &self.cert, &self.key).unwrap().pem(), key.serialize_pem())
-    }
 }
 
 fn failed(s: &Sample) -> String {
@@ -61,7 +35,7 @@ struct TlsPostgres {
 }
 
 impl TlsPostgres {
-    fn start(ca: &Ca, cert: &(String, String)) -> Self {
+    fn start(ca: &TestCa, cert: &(String, String)) -> Self {
         let name = format!("firedrill-pgtls-{}", std::process::id());
         let _ = std::process::Command::new("docker").args(["rm", "-f", &name]).output();
         let script = "printf '%s\\n' \"$CA\" > /tmp/ca.crt && printf '%s\\n' \"$CERT\" > /tmp/server.crt && \
@@ -111,7 +85,7 @@ impl Drop for TlsPostgres {
 #[test]
 fn postgres_probes_speak_tls_with_libpqs_sslmodes() {
     let Some(_engine) = engine() else { return };
-    let ca = Ca::new("firedrill test CA");
+    let ca = TestCa::new("firedrill test CA");
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca.cert.pem()).unwrap();
@@ -136,7 +110,7 @@ fn postgres_probes_speak_tls_with_libpqs_sslmodes() {
     assert_eq!(sql(dsn("127.0.0.1", "")), Sample::ok(), "prefer, the default, takes the TLS offered");
     // libpq's rule: `require` with a root certificate file verifies the chain.
     let other_ca = dir.path().join("other-ca.pem");
-    std::fs::write(&other_ca, Ca::new("another CA").cert.pem()).unwrap();
+    std::fs::write(&other_ca, TestCa::new("another CA").cert.pem()).unwrap();
     let wrong_root = failed(&sql(dsn("127.0.0.1", &format!("sslmode=require sslrootcert={}", other_ca.display()))));
     assert!(wrong_root.contains("unknown issuer"), "{wrong_root}");
     // libpq's `prefer` tries plain text after a failed handshake: refused here, both told.
@@ -176,7 +150,7 @@ fn postgres_probes_speak_tls_with_libpqs_sslmodes() {
 #[test]
 fn a_docker_drill_probes_its_database_over_verify_full() {
     let Some(_engine) = engine() else { return };
-    let ca = Ca::new("firedrill test CA");
+    let ca = TestCa::new("firedrill test CA");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).unwrap();
     let command = "cd /tmp && printf '%s\\n' \"$CA_CERT\" > ca.crt && printf '%s\\n' \"$CA_KEY\" > ca.key && \
@@ -281,7 +255,7 @@ fn moto_https(dir: &Path) -> Option<(Moto, String)> {
 
 #[test]
 fn s3_over_https_trusts_the_ca_given_and_names_an_unknown_issuer_without() {
-    let ca = Ca::new("firedrill test CA");
+    let ca = TestCa::new("firedrill test CA");
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = ca.sign(&["localhost"], "localhost");
     std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).unwrap();

@@ -132,16 +132,11 @@ fn s3_puts_and_gets_an_object_through_the_aws_sdk() {
 /// A private CA and a server certificate for `localhost` it signs, as PEM files in `dir`:
 /// `ca.pem`, `cert.pem`, `key.pem`.
 fn private_ca(dir: &std::path::Path) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca = ca.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let ca = crate::common::TestCa::new("firedrill test CA");
+    let (cert, key) = ca.sign(&["localhost"], "localhost");
+    std::fs::write(dir.join("ca.pem"), ca.cert.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert).unwrap();
+    std::fs::write(dir.join("key.pem"), key).unwrap();
 }
 
 /// Python's HTTP server behind TLS with `dir`'s certificate, on loopback; killed when dropped.
