@@ -72,6 +72,14 @@ pub enum OtelError {
         #[source]
         source: HttpError,
     },
+    /// The collector's certificate is not one this machine trusts (or not valid).
+    #[error("failed to export the drills as OpenTelemetry spans to {endpoint}: {problem}")]
+    Certificate {
+        /// Where the spans were to go.
+        endpoint: String,
+        /// The certificate problem, in words.
+        problem: String,
+    },
     /// The collector refused the spans.
     #[error("failed to export the drills as OpenTelemetry spans to {endpoint}")]
     Export {
@@ -141,7 +149,12 @@ pub fn export(endpoint: &str, run: &ScenarioRun, secrets: &[String]) -> Result<(
     match sent {
         Ok(Ok(())) => Ok(()),
         Ok(Err(source)) => Err(match last_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            Some(source) => OtelError::Unreachable { endpoint: endpoint.into(), source },
+            Some(source) => {
+                match crate::tls::certificate_problem_among(source.as_ref(), "SSL_CERT_FILE or SSL_CERT_DIR") {
+                    Some(problem) => OtelError::Certificate { endpoint: endpoint.into(), problem },
+                    None => OtelError::Unreachable { endpoint: endpoint.into(), source },
+                }
+            }
             None => OtelError::Export { endpoint: endpoint.into(), source },
         }),
         Err(_) => Err(OtelError::TimedOut { endpoint: endpoint.into() }),

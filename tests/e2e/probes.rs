@@ -227,3 +227,17 @@ deadline: 20s
     assert_eq!(out.status.code(), Some(0), "{:?}", crate::common::texts(&out));
     crate::docker::assert_nothing_left();
 }
+
+/// Platform roots that cannot be read are named, as OpenSSL-based tools name them.
+#[test]
+fn unreadable_platform_roots_are_named() {
+    let out = crate::common::firedrill()
+        .args(["load", "https://127.0.0.1:1/", "--duration", "1s"])
+        .env("SSL_CERT_FILE", "/nonexistent/roots.pem")
+        .env("SSL_CERT_DIR", "/nonexistent/certs")
+        .output()
+        .expect("the firedrill binary runs");
+    let (_, stderr) = crate::common::texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no root certificates") && stderr.contains("'/nonexistent/roots.pem'"), "{stderr}");
+}

@@ -29,8 +29,14 @@ pub enum TlsError {
         why: String,
     },
     /// Neither the platform nor `ca:` gives a root certificate to trust.
-    #[error("no root certificates: none found on this machine (SSL_CERT_FILE, SSL_CERT_DIR) and no `ca:` given")]
-    NoRoots,
+    #[error(
+        "no root certificates: none found on this machine (SSL_CERT_FILE, SSL_CERT_DIR) and no `ca:` given{}",
+        if .unreadable.is_empty() { String::new() } else { format!(" ({})", .unreadable.join("; ")) }
+    )]
+    NoRoots {
+        /// What the platform's roots could not be read from, and why.
+        unreadable: Vec<String>,
+    },
     /// The host is not a name or address a certificate can be checked against.
     #[error("`{host}` is not a valid TLS server name")]
     ServerName {
@@ -158,9 +164,10 @@ fn roots(ca: Option<&Path>) -> Result<RootCertStore, TlsError> {
         None => {
             // Unreadable entries are skipped, as OpenSSL does; what is left must be something.
             let mut roots = RootCertStore::empty();
-            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
             if roots.is_empty() {
-                return Err(TlsError::NoRoots);
+                return Err(TlsError::NoRoots { unreadable: found.errors.iter().map(ToString::to_string).collect() });
             }
             Ok(roots)
         }
@@ -302,7 +309,7 @@ pub(crate) fn describe(e: &std::io::Error, ca_given_by: &str) -> String {
 
 /// The certificate problem among an error's causes, in words, if there is one: for clients
 /// (the AWS SDK's) that wrap the handshake's error in their own.
-pub(crate) fn certificate_problem_among(e: &(dyn std::error::Error + 'static), ca_given_by: &str) -> Option<String> {
+pub fn certificate_problem_among(e: &(dyn std::error::Error + 'static), ca_given_by: &str) -> Option<String> {
     let mut next = Some(e);
     while let Some(e) = next {
         if let Some(rustls::Error::InvalidCertificate(cert)) = e.downcast_ref() {
