@@ -7,6 +7,7 @@
 //! omission). Connections are opened as needed, up to a limit, and kept alive.
 
 mod describe;
+mod http1;
 pub mod schedule;
 pub mod stats;
 
@@ -24,6 +25,7 @@ pub use describe::describe;
 pub use hyper::{body::Bytes, Method};
 pub use schedule::Stage;
 pub use stats::{ErrorClass, LoadSummary};
+use http1::Stream;
 use stats::{Recorder, RequestOutcome};
 
 /// Why a run could not start.
@@ -258,7 +260,10 @@ impl Drop for Detached {
 /// A parsed target, ready to send.
 struct Prepared {
     method: hyper::Method,
+    /// The whole URL, for HTTP/2.
     uri: hyper::Uri,
+    /// The request as HTTP/1.1 sends it.
+    http1: http1::Encoded,
     authority: String,
     address: String,
     /// Index of its address among the plan's distinct ones: connections are per address.
@@ -352,7 +357,6 @@ fn prepare(plan: &Plan, window: Option<Duration>) -> Result<Shared, LoadError> {
         let tls = tls.map(|config| (config, host.to_string()));
         let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let path: hyper::Uri = path.parse().map_err(bad)?;
         total += t.weight as u64;
         cumulative.push(total);
         let host = addresses.iter().position(|a| *a == address).unwrap_or_else(|| {
@@ -361,7 +365,8 @@ fn prepare(plan: &Plan, window: Option<Duration>) -> Result<Shared, LoadError> {
         });
         targets.push(Prepared {
             method: t.method.clone(),
-            uri: if plan.http2 { uri.clone() } else { path },
+            http1: http1::Encoded::new(&t.method, path, &authority, &t.body),
+            uri: uri.clone(),
             authority,
             address,
             host,
@@ -449,7 +454,7 @@ async fn closed_user(shared: Arc<Shared>, id: usize, end: Instant) {
 /// A slot's HTTP/1.1 connections, one per address, kept alive between its requests.
 #[derive(Default)]
 struct Conn {
-    http1: Vec<Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>,
+    http1: Vec<Option<http1::Connection>>,
 }
 
 async fn send(shared: &Shared, conn: &mut Conn, id: usize, ticket: Ticket) {
@@ -489,11 +494,7 @@ fn request(target: &Prepared) -> hyper::Request<Full<Bytes>> {
     request
 }
 
-/// A connection's byte stream, cleartext or TLS.
-trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
-
-async fn connect(shared: &Shared, target: &Prepared) -> Result<TokioIo<Box<dyn Stream>>, ErrorClass> {
+async fn connect(shared: &Shared, target: &Prepared) -> Result<Box<dyn Stream>, ErrorClass> {
     let stream = TcpStream::connect(&target.address).await.map_err(|e| ErrorClass::of_io(&e))?;
     let _ = stream.set_nodelay(true);
     shared.opened.fetch_add(1, Ordering::Relaxed);
@@ -503,7 +504,7 @@ async fn connect(shared: &Shared, target: &Prepared) -> Result<TokioIo<Box<dyn S
             Box::new(crate::tls::connect(config.clone(), host, stream).await.map_err(|_| ErrorClass::Tls)?)
         }
     };
-    Ok(TokioIo::new(stream))
+    Ok(stream)
 }
 
 /// One request and its whole answer; the status.
@@ -516,7 +517,7 @@ async fn exchange(shared: &Shared, conn: &mut Conn, id: usize, target: &Prepared
             match guard.as_ref().filter(|s| !s.is_closed()) {
                 Some(s) => s.clone(),
                 None => {
-                    let io = connect(shared, target).await?;
+                    let io = TokioIo::new(connect(shared, target).await?);
                     let (sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
                         .await
                         .map_err(|e| ErrorClass::of_hyper(&e))?;
@@ -530,16 +531,18 @@ async fn exchange(shared: &Shared, conn: &mut Conn, id: usize, target: &Prepared
         sender.send_request(request(target)).await.map_err(|e| ErrorClass::of_hyper(&e))?
     } else {
         let slot = &mut conn.http1[target.host];
-        if slot.as_ref().is_none_or(|s| s.is_closed()) {
-            let io = connect(shared, target).await?;
-            let (sender, connection) =
-                hyper::client::conn::http1::handshake(io).await.map_err(|e| ErrorClass::of_hyper(&e))?;
-            tokio::spawn(connection);
-            *slot = Some(sender);
+        loop {
+            let connection = match slot {
+                Some(connection) if connection.is_open() => connection,
+                _ => slot.insert(http1::Connection::new(connect(shared, target).await?)),
+            };
+            match connection.exchange(&target.http1).await {
+                http1::Outcome::Answered(status) => return Ok(status),
+                // A new connection is never stale, so this sends the request once more at most.
+                http1::Outcome::Stale => *slot = None,
+                http1::Outcome::Failed(class) => return Err(class),
+            }
         }
-        let sender = slot.as_mut().expect("connected above");
-        sender.ready().await.map_err(|e| ErrorClass::of_hyper(&e))?;
-        sender.send_request(request(target)).await.map_err(|e| ErrorClass::of_hyper(&e))?
     };
     let status = response.status().as_u16();
     response.into_body().collect().await.map_err(|e| ErrorClass::of_hyper(&e))?;
