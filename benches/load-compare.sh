@@ -4,8 +4,8 @@
 # Generator and server share the machine's cores, so a generator's own cost shows as a lower
 # rate: compare the ratios, which one run measures under the same conditions.
 #
-# The same, over HTTPS (TLS 1.3, HTTP/1.1) to the same nginx with a self-signed certificate: wrk
-# does not verify it, oha is told not to (--insecure), firedrill trusts it with --ca.
+# The same, over HTTPS (TLS 1.3, HTTP/1.1) to the same nginx with a certificate from a CA made
+# here: wrk does not verify it, oha is told not to (--insecure), firedrill trusts the CA (--ca).
 #
 # Usage: benches/load-compare.sh [SECONDS] [CONNECTIONS]      (as root, for apt)
 # Installs what it lacks: wrk, nginx-light and openssl from Debian, oha from crates.io.
@@ -27,8 +27,14 @@ FIREDRILL=target/release/firedrill
 
 work=$(mktemp -d)
 trap 'kill $(cat "$work/nginx.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 \
-    -addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+# A CA and a certificate it signs for 127.0.0.1 (rustls takes no self-signed certificate as its
+# own CA).
+ec="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+openssl req -x509 $ec -days 1 -subj /CN=firedrill-bench-ca -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req $ec -subj /CN=127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$work/cert.ext"
+openssl x509 -req -in "$work/cert.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 1 \
+    -extfile "$work/cert.ext" -out "$work/cert.pem" 2>/dev/null
 cat >"$work/nginx.conf" <<CONF
 worker_processes 1;
 pid $work/nginx.pid;
@@ -66,7 +72,7 @@ run_oha() { # url
 }
 run_firedrill() { # url
     TIMEFORMAT="%U %S"
-    { time "$FIREDRILL" load --users "$CONNECTIONS" --connections "$CONNECTIONS" --duration "${SECONDS_PER_TOOL}s" --ca "$work/cert.pem" --format json "$1" >"$work/firedrill.json"; } 2>"$work/firedrill.time"
+    { time "$FIREDRILL" load --users "$CONNECTIONS" --connections "$CONNECTIONS" --duration "${SECONDS_PER_TOOL}s" --ca "$work/ca.pem" --format json "$1" >"$work/firedrill.json"; } 2>"$work/firedrill.time"
     python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["ok"] / float(sys.argv[2]))' "$work/firedrill.json" "$SECONDS_PER_TOOL"
 }
 cpu_per_request() { # time file, rate
