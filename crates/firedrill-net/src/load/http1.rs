@@ -156,12 +156,18 @@ impl Connection {
                     // HTTP/1.0 closes unless asked not to; HTTP/1.1 keeps alive unless told.
                     let mut keep_alive = response.version == Some(1);
                     for h in response.headers.iter() {
-                        if h.name.eq_ignore_ascii_case("content-length") {
+                        // By length first: most headers are none of the three.
+                        let name = h.name.as_bytes();
+                        if name.len() == 14 && name.eq_ignore_ascii_case(b"content-length") {
                             let n = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse::<u64>().ok());
                             length = Some(n.ok_or(ErrorClass::Other)?);
-                        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                            chunked = h.value.rsplit(|&b| b == b',').next().is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-                        } else if h.name.eq_ignore_ascii_case("connection") {
+                        } else if name.len() == 17 && name.eq_ignore_ascii_case(b"transfer-encoding") {
+                            chunked = h
+                                .value
+                                .rsplit(|&b| b == b',')
+                                .next()
+                                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+                        } else if name.len() == 10 && name.eq_ignore_ascii_case(b"connection") {
                             for token in h.value.split(|&b| b == b',').map(|t| t.trim_ascii()) {
                                 if token.eq_ignore_ascii_case(b"close") {
                                     keep_alive = false;
@@ -267,5 +273,90 @@ impl Connection {
         self.end += n;
         self.received += n;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection whose server side has already written `answers`, and closed its side
+    /// after them when `then_close`; the server side, to keep while the connection is used.
+    async fn connection(answers: &[u8], then_close: bool) -> (Connection, tokio::io::DuplexStream) {
+        let (client, mut server) = tokio::io::duplex(64 * 1024);
+        server.write_all(answers).await.unwrap();
+        if then_close {
+            server.shutdown().await.unwrap();
+        }
+        (Connection::new(Box::new(client)), server)
+    }
+
+    fn get() -> Encoded {
+        Encoded::new(&hyper::Method::GET, "/", "example.test", b"")
+    }
+
+    fn answered(outcome: Outcome) -> u16 {
+        match outcome {
+            Outcome::Answered(status) => status,
+            Outcome::Stale => panic!("stale"),
+            Outcome::Failed(class) => panic!("failed: {class:?}"),
+        }
+    }
+
+    #[test]
+    fn a_request_is_encoded_with_its_host_and_body_length() {
+        assert_eq!(get().bytes, b"GET / HTTP/1.1\r\nhost: example.test\r\n\r\n");
+        let post = Encoded::new(&hyper::Method::POST, "/orders?x=1", "shop:8080", b"{}");
+        assert_eq!(post.bytes, b"POST /orders?x=1 HTTP/1.1\r\nhost: shop:8080\r\ncontent-length: 2\r\n\r\n{}");
+    }
+
+    #[tokio::test]
+    async fn answers_end_by_length_chunks_or_interim_status_and_keep_the_connection() {
+        let answers = concat!(
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            "HTTP/1.1 503 X\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: t\r\n\r\n",
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+            "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n",
+        );
+        let (mut conn, _server) = connection(answers.as_bytes(), false).await;
+        for status in [200, 503, 204, 404] {
+            assert_eq!(answered(conn.exchange(&get()).await), status);
+            assert!(conn.is_open());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_head_answer_has_no_body_whatever_its_length() {
+        let head = Encoded::new(&hyper::Method::HEAD, "/", "h", b"");
+        let answers = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHTTP/1.1 201 OK\r\nContent-Length: 0\r\n\r\n";
+        let (mut conn, _server) = connection(answers.as_bytes(), false).await;
+        assert_eq!(answered(conn.exchange(&head).await), 200);
+        assert_eq!(answered(conn.exchange(&head).await), 201);
+    }
+
+    #[tokio::test]
+    async fn connection_close_or_a_body_until_close_ends_the_connection() {
+        let (mut conn, _server) =
+            connection(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false).await;
+        assert_eq!(answered(conn.exchange(&get()).await), 200);
+        assert!(!conn.is_open());
+        let (mut conn, _server) = connection(b"HTTP/1.0 200 OK\r\n\r\nthe body runs to the end", true).await;
+        assert_eq!(answered(conn.exchange(&get()).await), 200);
+        assert!(!conn.is_open());
+    }
+
+    #[tokio::test]
+    async fn a_server_closing_an_idle_connection_makes_it_stale_not_failed() {
+        let (mut conn, _server) = connection(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", true).await;
+        assert_eq!(answered(conn.exchange(&get()).await), 200);
+        assert!(matches!(conn.exchange(&get()).await, Outcome::Stale));
+        // On a new connection the same is a failure.
+        let (mut conn, _server) = connection(b"", true).await;
+        assert!(matches!(conn.exchange(&get()).await, Outcome::Failed(ErrorClass::Reset)));
+        // So is an answer cut short, or one that is no HTTP.
+        let (mut conn, _server) = connection(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort", true).await;
+        assert!(matches!(conn.exchange(&get()).await, Outcome::Failed(ErrorClass::Reset)));
+        let (mut conn, _server) = connection(b"SMTP ready\r\n\r\n", true).await;
+        assert!(matches!(conn.exchange(&get()).await, Outcome::Failed(ErrorClass::Other)));
     }
 }
