@@ -146,9 +146,16 @@ impl Connection {
     /// Parses an answer's head: its status and how its body ends.
     async fn head(&mut self, head_request: bool) -> Result<(u16, BodyLength), ErrorClass> {
         loop {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut response = httparse::Response::new(&mut headers);
-            match response.parse(&self.buf[self.start..self.end]) {
+            // Left uninitialised: filling 64 empty headers for every answer cost more than
+            // parsing the few an answer has.
+            let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+            let mut response = httparse::Response::new(&mut []);
+            let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+                &mut response,
+                &self.buf[self.start..self.end],
+                &mut headers,
+            );
+            match parsed {
                 Ok(httparse::Status::Complete(len)) => {
                     let status = response.code.unwrap_or(0);
                     let mut length = None;
