@@ -2,10 +2,11 @@
 //! once per target and reads the answer in place, on the sending task itself.
 //!
 //! hyper's client runs each connection on a task of its own and hands every request and
-//! answer across channels, building a request and header map each time: at saturation that
-//! cost as much CPU as the server's work (see `benches/load-compare.sh`). A load generator sends
-//! the same few requests over and over and reads only the status and the body's length, so the
-//! lean path is to write bytes and parse heads with `httparse`, allocating nothing per request.
+//! answer across channels, building a request and header map each time: against nginx
+//! (`benches/load-compare.sh`) that was 19,000 user-space instructions per request, this path
+//! about 6,000 (callgrind). A load generator sends the same few requests over and over and reads
+//! only the status and the body's length, so it writes bytes and parses heads with `httparse`,
+//! allocating nothing per request. HTTP/2 stays with hyper.
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
