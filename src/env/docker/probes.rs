@@ -53,10 +53,10 @@ impl Inner {
                     request_timeout: request_timeout.0,
                     ca: ca.clone(),
                 };
-                let w = self.slo_window(probe, &spec.name, load, *window)?;
+                let (w, tls_failure) = self.slo_window(probe, &spec.name, load, *window)?;
                 let objective =
                     Objective { p95: *p95, p99: *p99, max_error_percent: *max_error_percent, window: *window };
-                slo_sample(&w, &objective)
+                slo_sample(&w, tls_failure.as_deref(), &objective)
             }
             Check::Prometheus { url, query, condition, ca } => {
                 probe::prometheus(&self.expand(url)?, ca.as_deref(), query, *condition).await

@@ -45,7 +45,7 @@ impl Inner {
         name: &str,
         load: SloLoad,
         window: Dur,
-    ) -> Result<Window, DockerError> {
+    ) -> Result<(Window, Option<String>), DockerError> {
         let SloLoad { url, rate, request_timeout, ca } = load;
         let current = self.slo.borrow().get(&probe).is_some_and(|(u, _, _)| *u == url);
         if !current {
@@ -56,7 +56,9 @@ impl Inner {
             let load = Background::start(&plan, window.0)?;
             self.slo.borrow_mut().insert(probe, (url, name.to_string(), load));
         }
-        Ok(self.slo.borrow()[&probe].2.window())
+        let slo = self.slo.borrow();
+        let load = &slo[&probe].2;
+        Ok((load.window(), load.tls_failure().map(str::to_string)))
     }
 
     /// The requests per second the SLO probes send to `url`, their request timeout and the CA
@@ -77,10 +79,15 @@ impl Inner {
 }
 
 /// Whether the requests of the window met the objective (errors first, then latency), with
-/// the window's numbers for the `slo_breach` stop conditions.
-pub(super) fn slo_sample(w: &Window, objective: &Objective) -> Sample {
+/// the window's numbers for the `slo_breach` stop conditions. Failed requests over TLS say why
+/// the first handshake failed, when one did: a certificate problem is no overload.
+pub(super) fn slo_sample(w: &Window, tls_failure: Option<&str>, objective: &Objective) -> Sample {
     let window = SloWindow { completed: w.completed, errors: w.errors, p95_ms: w.p95_ms, p99_ms: w.p99_ms };
-    judge(&window, objective).with_slo(window)
+    let mut sample = judge(&window, objective);
+    if let (Some(detail), Some(why), true) = (&mut sample.detail, tls_failure, w.errors > 0) {
+        detail.push_str(&format!("; first TLS failure: {why}"));
+    }
+    sample.with_slo(window)
 }
 
 fn judge(w: &SloWindow, objective: &Objective) -> Sample {
@@ -110,19 +117,24 @@ mod tests {
         let w = |completed, errors, p95| Window { completed, errors, p95_ms: Some(p95), p99_ms: Some(p95 * 2.0) };
         let objective =
             Objective { p95: Some(Dur::millis(300)), p99: None, max_error_percent: 1.0, window: Dur::secs(5) };
-        let judge = |w: &Window| slo_sample(w, &objective);
+        let judge = |w: &Window| slo_sample(w, None, &objective);
         assert!(judge(&w(100, 1, 250.0)).ok);
         assert_eq!(judge(&w(100, 2, 250.0)).detail.unwrap(), "2.0% of requests failed (objective: under 1%)");
         assert_eq!(judge(&w(100, 0, 412.0)).detail.unwrap(), "p95 latency 412 ms (objective: under 300ms)");
         let none = Window { completed: 0, errors: 0, p95_ms: None, p99_ms: None };
         assert_eq!(judge(&none).detail.unwrap(), "no request completed in the last 5s");
+        let untrusted = slo_sample(&w(100, 100, 1.0), Some("TLS handshake: unknown issuer"), &objective);
+        assert_eq!(
+            untrusted.detail.unwrap(),
+            "100.0% of requests failed (objective: under 1%); first TLS failure: TLS handshake: unknown issuer"
+        );
     }
 
     #[test]
     fn an_slo_sample_carries_its_window_for_the_stop_conditions() {
         let w = Window { completed: 40, errors: 10, p95_ms: Some(120.0), p99_ms: Some(900.0) };
         let objective = Objective { p95: None, p99: None, max_error_percent: 1.0, window: Dur::secs(5) };
-        let sample = slo_sample(&w, &objective);
+        let sample = slo_sample(&w, None, &objective);
         assert!(!sample.ok);
         let measured = sample.slo.expect("the window's numbers");
         assert_eq!(measured, SloWindow { completed: 40, errors: 10, p95_ms: Some(120.0), p99_ms: Some(900.0) });

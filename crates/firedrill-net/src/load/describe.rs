@@ -38,6 +38,9 @@ pub fn describe(plan: &Plan, r: &Report) -> String {
     if !s.errors.is_empty() {
         let errors: Vec<String> = s.errors.iter().map(|(c, n)| format!("{} {n}", c.as_str())).collect();
         let _ = writeln!(out, "errors: {}", errors.join(", "));
+        if let Some(why) = &r.tls_failure {
+            let _ = writeln!(out, "first TLS failure: {why}");
+        }
     }
     let p = |p: &super::stats::Percentiles| {
         let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));

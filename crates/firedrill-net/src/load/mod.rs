@@ -156,6 +156,9 @@ pub struct Report {
     /// The measurements.
     #[serde(flatten)]
     pub summary: LoadSummary,
+    /// The first failed TLS handshake, in words ("unknown issuer: …"), when one failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_failure: Option<String>,
 }
 
 /// Load running in the background of a drill, on the drill's runtime, until dropped: an SLO
@@ -180,6 +183,11 @@ impl Background {
     /// The requests completed in the window up to now.
     pub fn window(&self) -> stats::Window {
         self.shared.recorder.window(Instant::now().saturating_duration_since(self.shared.start))
+    }
+
+    /// The first failed TLS handshake so far, in words.
+    pub fn tls_failure(&self) -> Option<&str> {
+        self.shared.tls_failure.get().map(String::as_str)
     }
 
     /// What it measured so far.
@@ -289,6 +297,9 @@ struct Shared {
     hosts: usize,
     /// HTTP/2 connections, `connections` per address, shared by every request slot.
     h2: Vec<tokio::sync::Mutex<Option<hyper::client::conn::http2::SendRequest<Full<Bytes>>>>>,
+    /// The first failed TLS handshake, in words: the `tls` errors counted say no more, and a
+    /// certificate problem is what the user must fix.
+    tls_failure: std::sync::OnceLock<String>,
 }
 
 impl Shared {
@@ -331,6 +342,7 @@ fn report(plan: &Plan, shared: &Shared, elapsed_s: f64, cpu: f64) -> Report {
         cpu_s: cpu,
         cpu_us_per_request: if summary.sent > 0 { cpu * 1e6 / summary.sent as f64 } else { 0.0 },
         summary,
+        tls_failure: shared.tls_failure.get().cloned(),
     }
 }
 
@@ -392,6 +404,7 @@ fn prepare(plan: &Plan, window: Option<Duration>) -> Result<Shared, LoadError> {
         opened: AtomicUsize::new(0),
         hosts: addresses.len(),
         h2: (0..plan.connections * addresses.len()).map(|_| tokio::sync::Mutex::new(None)).collect(),
+        tls_failure: std::sync::OnceLock::new(),
     })
 }
 
@@ -551,9 +564,10 @@ async fn connect(shared: &Shared, target: &Prepared) -> Result<Box<dyn Stream>, 
     shared.opened.fetch_add(1, Ordering::Relaxed);
     let stream: Box<dyn Stream> = match &target.tls {
         None => Box::new(stream),
-        Some((config, host)) => {
-            Box::new(crate::tls::connect(config.clone(), host, stream).await.map_err(|_| ErrorClass::Tls)?)
-        }
+        Some((config, host)) => Box::new(crate::tls::connect(config.clone(), host, stream).await.map_err(|e| {
+            let _ = shared.tls_failure.set(e.to_string());
+            ErrorClass::Tls
+        })?),
     };
     Ok(stream)
 }
