@@ -86,7 +86,7 @@ pub enum JournalError {
 /// How to undo one change, as data: what `firedrill recover` (or a dead man's switch) carries
 /// out without the drill that made the change. Each undo is idempotent: undoing what is no
 /// longer in effect does nothing. The Docker ones name containers by id or by the name
-/// firedrill gave them.
+/// firedrill gave them; the Kubernetes ones name the kubeconfig context they were made in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Undo {
@@ -125,6 +125,15 @@ pub enum Undo {
     RemoveNetwork {
         /// Its name.
         network: String,
+    },
+    /// Kubernetes: make a node firedrill cordoned schedulable again, and remove the
+    /// annotations naming the run, but only while they still name the journal's run (a node
+    /// someone cordoned since is theirs).
+    Uncordon {
+        /// The kubeconfig context of the cluster.
+        context: String,
+        /// The node.
+        node: String,
     },
 }
 

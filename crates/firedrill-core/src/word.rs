@@ -58,6 +58,8 @@ word_enum! {
         Sim = "sim",
         /// Containers on a Docker Engine.
         Docker = "docker",
+        /// A Kubernetes cluster, through its API.
+        Kube = "kube",
     }
 }
 

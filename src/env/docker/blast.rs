@@ -61,7 +61,11 @@ mod tests {
             inner.targets.borrow_mut().insert(name.into(), on(node));
         }
         let pause = |target: &str| Fault::ContainerPause { target: target.into(), duration: None };
-        let drain = |node: &str| Fault::NodeDrain { node: node.into(), grace_period: crate::duration::Dur::secs(1) };
+        let drain = |node: &str| Fault::NodeDrain {
+            node: node.into(),
+            grace_period: crate::duration::Dur::secs(1),
+            deadline: None,
+        };
         inner.admit(&pause("web-3")).expect("one container");
         // web-3 again is still one container.
         inner.admit(&pause("web-3")).expect("the same container");

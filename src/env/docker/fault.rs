@@ -140,7 +140,7 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
             let made = inner.iptables(&t.id, &script).await.map_err(failed);
             inner.made(c, made, false).await.map(|c| Some(Revert::Change(c)))
         }
-        Fault::NodeDrain { node, grace_period } => {
+        Fault::NodeDrain { node, grace_period, .. } => {
             if inner.cordoned.borrow().contains(node) {
                 return Err(failed(DockerError::AlreadyDrained { node: node.clone() }));
             }

@@ -58,6 +58,7 @@ pub(super) fn check(raw: &RawScenario, text: &str, path: &Path) -> Result<(), Sc
     let is_sim = matches!(raw.environment, EnvironmentSpec::Sim(_));
     check_steps(&raw.procedure.steps, deadline, is_sim, &mut problems);
     check_fault(&raw.fault, &mut problems);
+    check_fault_in_environment(&raw.fault, &raw.environment, &mut problems);
     check_stop_conditions(&raw.stop_conditions, &raw.probes, &mut problems);
     check_blast_radius(raw, &mut problems);
     check_sample_counts(raw, text, &mut problems);
@@ -210,6 +211,69 @@ fn check_environment(environment: &EnvironmentSpec, at: Pos, problems: &mut Prob
     match environment {
         EnvironmentSpec::Sim(stack) => check_sim_stack(stack, at, problems),
         EnvironmentSpec::Docker(stack) => check_docker_stack(stack, at, problems),
+        EnvironmentSpec::Kube(cluster) => check_kube_cluster(cluster, at, problems),
+    }
+}
+
+/// The context is named, and the namespaces are names the API accepts, `namespace` among
+/// `namespaces`: what the drill may disrupt is said in the file, not found out in the cluster.
+fn check_kube_cluster(cluster: &KubeCluster, at: Pos, problems: &mut Problems) {
+    if cluster.context.trim().is_empty() {
+        problems.push(
+            at,
+            "environment.context must name a kubeconfig context: firedrill never drills whatever the current context is",
+        );
+    }
+    for namespace in std::iter::once(&cluster.namespace).chain(&cluster.namespaces) {
+        if !is_hostname(namespace) || namespace.chars().any(|c| c.is_ascii_uppercase()) {
+            problems.push(
+                at,
+                format!("environment: namespace `{namespace}` must be lowercase letters, digits and `-` (a DNS label)"),
+            );
+        }
+    }
+    if !cluster.namespaces.is_empty() && !cluster.namespaces.contains(&cluster.namespace) {
+        problems.push(
+            at,
+            format!(
+                "environment.namespaces ({}) must contain `namespace` ({})",
+                cluster.namespaces.join(", "),
+                cluster.namespace
+            ),
+        );
+    }
+}
+
+/// A fault is one its environment can carry out: `kube` drains nodes (its other faults are
+/// still to come) and has no containers to stop; only `kube` has PodDisruptionBudgets for a
+/// drain's `deadline` to wait on.
+fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentSpec, problems: &mut Problems) {
+    let at = Pos::spanned(fault);
+    let is_kube = matches!(environment, EnvironmentSpec::Kube(_));
+    let mut faults = vec![&fault.value];
+    while let Some(f) = faults.pop() {
+        let kind = f.kind();
+        match f {
+            Fault::Sequence { faults: inner } if is_kube => {
+                problems.push(at, "`sequence` is not supported in kube yet: give one fault");
+                faults.extend(inner.iter().map(|e| &e.fault));
+            }
+            Fault::Sequence { faults: inner } => faults.extend(inner.iter().map(|e| &e.fault)),
+            Fault::NodeDrain { deadline: Some(_), .. } if !is_kube => problems.push(
+                at,
+                "node_drain: `deadline` bounds the retries of evictions a PodDisruptionBudget blocks, and applies to kube only",
+            ),
+            Fault::NodeDrain { deadline: Some(d), .. } if d.is_zero() => {
+                problems.push(at, "node_drain: `deadline` must be greater than zero")
+            }
+            Fault::NodeDrain { .. } => {}
+            _ if !is_kube => {}
+            _ if f.is_container_fault() => problems.push(
+                at,
+                format!("`{kind}` acts on a Docker container; kube has pods and nodes: node_drain drains a node"),
+            ),
+            _ => problems.push(at, format!("`{kind}` is not supported in kube yet: node_drain is")),
+        }
     }
 }
 
@@ -699,5 +763,62 @@ mod alert_tests {
         let s = crate::scenario::parse(&tls, &dir.path().join("s.yaml")).expect("valid");
         let crate::scenario::Check::Alert { ca: Some(ca), .. } = &s.probes[0].check else { panic!("an alert") };
         assert_eq!(ca, &dir.path().join("ca.pem"), "resolved from the scenario's folder");
+    }
+}
+
+#[cfg(test)]
+mod kube_tests {
+    use std::path::Path;
+
+    use crate::scenario::{parse, EnvironmentSpec};
+
+    /// The problems of a scenario text, one per line; empty when it loads.
+    fn problems(text: &str) -> String {
+        parse(text, Path::new("k.yaml")).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    const DRAIN: &str = "name: k
+environment:
+  kind: kube
+  context: CONTEXT
+  namespace: shop
+  NAMESPACES
+fault: FAULT
+";
+
+    fn kube(context: &str, namespaces: &str, fault: &str) -> String {
+        DRAIN.replace("CONTEXT", context).replace("NAMESPACES", namespaces).replace("FAULT", fault)
+    }
+
+    #[test]
+    fn a_kube_cluster_names_its_context_and_its_namespaces_default_to_its_namespace() {
+        let s = parse(&kube("kind-drill", "", "{kind: node_drain, node: n1, deadline: 2m}"), Path::new("k.yaml"))
+            .expect("valid");
+        let EnvironmentSpec::Kube(cluster) = &s.environment else { panic!("a kube scenario") };
+        assert_eq!(
+            (cluster.context.as_str(), cluster.namespaces.as_slice()),
+            ("kind-drill", &["shop".to_string()][..])
+        );
+        assert_eq!(s.fault.describe(), "drain node n1 (grace period 30s, deadline 2m)");
+        let found = problems(&kube("\"\"", "namespaces: [web, Db]", "{kind: node_drain, node: n1}"));
+        assert!(found.contains("k.yaml:2:1: environment.context must name a kubeconfig context"), "{found}");
+        assert!(found.contains("namespace `Db` must be lowercase letters"), "{found}");
+        assert!(found.contains("environment.namespaces (web, Db) must contain `namespace` (shop)"), "{found}");
+        let missing =
+            problems("name: k\nenvironment: {kind: kube, namespace: shop}\nfault: {kind: node_drain, node: n1}\n");
+        assert!(missing.contains("missing field `context`"), "{missing}");
+    }
+
+    #[test]
+    fn faults_kube_cannot_carry_out_are_named_at_the_fault() {
+        let found = problems(&kube("kind-drill", "", "{kind: container_pause, target: web}"));
+        assert!(
+            found.contains("k.yaml:7:8: `container_pause` acts on a Docker container; kube has pods and nodes"),
+            "{found}"
+        );
+        let found = problems(&kube("kind-drill", "", "{kind: db_failover}"));
+        assert!(found.contains("`db_failover` is not supported in kube yet: node_drain is"), "{found}");
+        let found = problems("name: s\nfault: {kind: node_drain, node: node-1, deadline: 1m}\n");
+        assert!(found.contains("k.yaml:2:8: node_drain: `deadline` bounds the retries"), "{found}");
     }
 }

@@ -176,7 +176,7 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
         name: raw.name.value,
         description: raw.description.trim().to_string(),
         tags: raw.tags,
-        environment: raw.environment,
+        environment: resolve_environment(raw.environment),
         fault: raw.fault.value,
         probes: raw.probes.into_iter().map(|p| resolve_probe(p.value, path)).collect(),
         procedure_kind: raw.procedure.kind,
@@ -195,6 +195,18 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
         redact: raw.redact.into_iter().filter(|r| !r.is_empty()).collect(),
         positions,
     })
+}
+
+/// The environment with its defaults applied: a kube cluster's `namespaces` is at least its
+/// `namespace`.
+fn resolve_environment(environment: EnvironmentSpec) -> EnvironmentSpec {
+    match environment {
+        EnvironmentSpec::Kube(mut cluster) if cluster.namespaces.is_empty() => {
+            cluster.namespaces = vec![cluster.namespace.clone()];
+            EnvironmentSpec::Kube(cluster)
+        }
+        other => other,
+    }
 }
 
 /// A probe with its files found from the scenario's folder.

@@ -127,7 +127,7 @@ mod tests {
     }
 
     fn drain(node: &str) -> Fault {
-        Fault::NodeDrain { node: node.into(), grace_period: crate::duration::Dur::secs(1) }
+        Fault::NodeDrain { node: node.into(), grace_period: crate::duration::Dur::secs(1), deadline: None }
     }
 
     fn pause(target: &str) -> Fault {

@@ -16,6 +16,8 @@ pub enum EnvironmentSpec {
     Sim(SimStack),
     /// Real containers on this machine's Docker Engine.
     Docker(DockerStack),
+    /// A Kubernetes cluster, reached through a context of the user's kubeconfig.
+    Kube(KubeCluster),
 }
 
 impl Default for EnvironmentSpec {
@@ -30,6 +32,26 @@ impl EnvironmentSpec {
         match self {
             EnvironmentSpec::Sim(_) => EnvironmentKind::Sim,
             EnvironmentSpec::Docker(_) => EnvironmentKind::Docker,
+            EnvironmentSpec::Kube(_) => EnvironmentKind::Kube,
         }
     }
+}
+
+/// A Kubernetes cluster and the part of it a drill may touch.
+///
+/// The context is named, never taken from the kubeconfig's `current-context`: a drill that
+/// followed whatever `kubectl` points at today could drain a production node. What the drill
+/// changes is confined to `namespaces` (a node drain refuses a node carrying pods of others).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KubeCluster {
+    /// The kubeconfig context (from `KUBECONFIG`, else `~/.kube/config`) the drill runs
+    /// against; `run --context` must name the same one.
+    pub context: String,
+    /// The namespace of the drilled workloads.
+    pub namespace: String,
+    /// Every namespace the drill may disrupt; `[namespace]` when absent, and it must contain
+    /// `namespace`.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
 }

@@ -17,6 +17,10 @@ pub enum Fault {
         /// Time the evicted workloads get to finish in-flight work.
         #[serde(default = "default_grace")]
         grace_period: Dur,
+        /// `kube`: how long evictions a PodDisruptionBudget blocks are retried (every 5 s, as
+        /// `kubectl drain` does) before the drain fails; absent: 2 minutes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline: Option<Dur>,
     },
     /// Multiply (or set) the request arrival rate for a while.
     TrafficSurge {
@@ -197,7 +201,12 @@ impl Fault {
     /// One line saying what the fault does, for plans and timelines.
     pub fn describe(&self) -> String {
         match self {
-            Fault::NodeDrain { node, grace_period } => format!("drain node {node} (grace period {grace_period})"),
+            Fault::NodeDrain { node, grace_period, deadline: None } => {
+                format!("drain node {node} (grace period {grace_period})")
+            }
+            Fault::NodeDrain { node, grace_period, deadline: Some(deadline) } => {
+                format!("drain node {node} (grace period {grace_period}, deadline {deadline})")
+            }
             Fault::TrafficSurge { multiplier: Some(m), duration, .. } => format!("traffic surge ×{m} for {duration}"),
             Fault::TrafficSurge { rate, duration, .. } => {
                 format!("traffic surge to {} for {duration}", rate.map(|r| r.to_string()).unwrap_or_default())
