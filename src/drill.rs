@@ -86,6 +86,8 @@ pub fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
         Ok(AnyEnvironment::Sim(env)) => env.check(scenario),
         #[cfg(feature = "docker")]
         Ok(AnyEnvironment::Docker(env)) => env.check(scenario),
+        #[cfg(feature = "kube")]
+        Ok(AnyEnvironment::Kube(env)) => env.check(scenario),
         Err(problem) => vec![problem],
     };
     if problems.is_empty() {
@@ -187,6 +189,8 @@ fn drill_with(
         }
         #[cfg(feature = "docker")]
         AnyEnvironment::Docker(env) => drill_in(scenario, &env, seed, run, on_event, interrupted(true, kill_switch)),
+        #[cfg(feature = "kube")]
+        AnyEnvironment::Kube(env) => drill_in(scenario, &env, seed, run, on_event, interrupted(true, kill_switch)),
     }
 }
 

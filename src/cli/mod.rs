@@ -3,6 +3,8 @@
 
 mod dry_run;
 mod error;
+#[cfg(feature = "kube")]
+mod kube;
 #[cfg(feature = "live")]
 mod load;
 mod output;
@@ -46,6 +48,8 @@ enum Command {
     Load(load::LoadArgs),
     #[cfg(feature = "docker")]
     Stack(stack::StackArgs),
+    #[cfg(feature = "kube")]
+    Kube(kube::KubeArgs),
 }
 
 /// How `simulate` and `load` print their result.
@@ -71,6 +75,8 @@ impl Cli {
             Command::Load(args) => args.exec(out),
             #[cfg(feature = "docker")]
             Command::Stack(args) => args.exec(out),
+            #[cfg(feature = "kube")]
+            Command::Kube(args) => args.exec(out),
         }
     }
 }

@@ -80,6 +80,11 @@ pub struct RunArgs {
     /// Drill containers firedrill did not start (`attach`) without asking; also when `CI` is set.
     #[arg(long)]
     yes: bool,
+    /// The kubeconfig context the kube scenarios must name (`environment.context`): a
+    /// scenario naming another is refused. Without it, each kube scenario runs against its own
+    /// context, never the kubeconfig's current one.
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,6 +112,14 @@ impl RunArgs {
             }
         };
         let out: &Output = out;
+        let foreign = foreign_contexts(&scenarios, self.context.as_deref());
+        if !foreign.is_empty() {
+            for line in &foreign {
+                out.eprintln(line);
+            }
+            out.eprintln("nothing was run");
+            return Ok(EXIT_INVALID);
+        }
         if self.dry_run {
             return Ok(super::dry_run::print(&scenarios, out, &self.state.dir()));
         }
@@ -297,6 +310,24 @@ impl RunArgs {
             _ => Err(CliError::Leftovers { count: runs.len() }),
         }
     }
+}
+
+/// One error line per kube scenario whose context is not `given` (`--context`): a drill runs
+/// against the cluster its scenario names, and `--context` is the operator saying which one
+/// they mean, so a difference stops everything before anything is touched.
+fn foreign_contexts(scenarios: &[Scenario], given: Option<&str>) -> Vec<String> {
+    let Some(given) = given else { return vec![] };
+    scenarios
+        .iter()
+        .filter_map(|s| match &s.environment {
+            EnvironmentSpec::Kube(cluster) if cluster.context != given => Some(format!(
+                "error: {}: context {given} is not this scenario's ({})",
+                s.path.display(),
+                cluster.context
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Containers firedrill did not start are drilled only when someone said so: `--yes`, a CI

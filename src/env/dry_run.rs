@@ -89,6 +89,8 @@ impl AnyEnvironment {
                 Ok(runtime) => runtime.block_on(env.dry_run(scenario)),
                 Err(e) => DryRun { missing: vec![format!("failed to start the runtime: {e}")], ..DryRun::default() },
             },
+            #[cfg(feature = "kube")]
+            AnyEnvironment::Kube(env) => env.dry_run(scenario),
         }
     }
 }

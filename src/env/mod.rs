@@ -1,11 +1,14 @@
 //! Environments: where a drill runs. The engine knows them only through [`Environment`].
 //!
 //! The scenario's `environment.kind` picks the implementation through the closed enum
-//! [`AnyEnvironment`]: `sim` always, `docker` with the `docker` feature.
+//! [`AnyEnvironment`]: `sim` always, `docker` with the `docker` feature, `kube` with the
+//! `kube` feature.
 
 #[cfg(feature = "docker")]
 pub mod docker;
 pub mod dry_run;
+#[cfg(feature = "kube")]
+pub mod kube;
 pub mod sim;
 
 use std::future::Future;
@@ -101,6 +104,9 @@ pub enum AnyEnvironment {
     /// Real containers.
     #[cfg(feature = "docker")]
     Docker(docker::DockerEnv),
+    /// A Kubernetes cluster.
+    #[cfg(feature = "kube")]
+    Kube(kube::KubeEnv),
 }
 
 impl AnyEnvironment {
@@ -128,6 +134,13 @@ impl AnyEnvironment {
                 let _ = state_dir;
                 Err(not_built_in(scenario, "docker"))
             }
+            #[cfg(feature = "kube")]
+            EnvironmentSpec::Kube(cluster) => {
+                let journal_dir = crate::journal::journal_dir(state_dir);
+                Ok(AnyEnvironment::Kube(kube::KubeEnv::new(cluster.clone(), scenario, &run_id(seed), journal_dir)))
+            }
+            #[cfg(not(feature = "kube"))]
+            EnvironmentSpec::Kube(_) => Err(not_built_in(scenario, "kube")),
         }
     }
 }
@@ -142,7 +155,7 @@ fn not_built_in(scenario: &Scenario, kind: &str) -> Problem {
 }
 
 /// A short id, unique on this machine for practical purposes, naming what one drill creates.
-#[cfg(feature = "docker")]
+#[cfg(any(feature = "docker", feature = "kube"))]
 fn run_id(seed: u64) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let mut rng = crate::rng::Rng::new(seed ^ nanos as u64 ^ (std::process::id() as u64) << 32);

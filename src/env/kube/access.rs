@@ -1,0 +1,246 @@
+//! What a drill may touch in a cluster: the permissions its fault needs (asked of the API
+//! server with a SelfSubjectAccessReview each before anything changes, and printed as the
+//! minimal Role and ClusterRole by `firedrill kube rbac`), and which pods a drain may evict.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::PostParams;
+use kube::{Api, Client};
+
+use super::error::KubeError;
+use crate::env::dry_run::each_fault;
+use crate::scenario::{Fault, KubeCluster};
+
+/// One permission a drill needs: a verb on a resource, in one namespace or cluster-wide.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Permission {
+    /// The verb (`get`, `patch`, `list`, `create`).
+    pub verb: &'static str,
+    /// The API group (`""`: the core group).
+    pub group: &'static str,
+    /// The resource, plural (`nodes`, `pods`).
+    pub resource: &'static str,
+    /// Its subresource (`eviction`), if any.
+    pub subresource: Option<&'static str>,
+    /// The namespace; `None`: cluster-wide (a cluster-scoped resource, or every namespace).
+    pub namespace: Option<String>,
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.verb, self.resource_name())?;
+        match &self.namespace {
+            Some(ns) => write!(f, " in namespace {ns}"),
+            None => f.write_str(" (cluster-wide)"),
+        }
+    }
+}
+
+impl Permission {
+    fn cluster(verb: &'static str, resource: &'static str) -> Self {
+        Permission { verb, group: "", resource, subresource: None, namespace: None }
+    }
+
+    /// The resource as RBAC rules name it (`pods/eviction`).
+    fn resource_name(&self) -> String {
+        match self.subresource {
+            Some(sub) => format!("{}/{sub}", self.resource),
+            None => self.resource.to_string(),
+        }
+    }
+}
+
+/// The permissions `fault` needs in `cluster`, sorted, each once. A drain reads and patches
+/// its node (cordon, annotations), lists the pods on it in every namespace (to refuse a node
+/// carrying pods outside the scenario's), and creates evictions in the scenario's namespaces.
+pub fn needed(cluster: &KubeCluster, fault: &Fault) -> Vec<Permission> {
+    let mut needed = Vec::new();
+    for fault in each_fault(fault) {
+        if let Fault::NodeDrain { .. } = fault {
+            needed.push(Permission::cluster("get", "nodes"));
+            needed.push(Permission::cluster("patch", "nodes"));
+            needed.push(Permission::cluster("list", "pods"));
+            needed.extend(cluster.namespaces.iter().map(|ns| Permission {
+                verb: "create",
+                group: "",
+                resource: "pods",
+                subresource: Some("eviction"),
+                namespace: Some(ns.clone()),
+            }));
+        }
+    }
+    needed.sort();
+    needed.dedup();
+    needed
+}
+
+/// Asks the API server whether the context's user holds each permission (one
+/// SelfSubjectAccessReview each, which any authenticated user may create), and fails with
+/// every one denied, so that one change to the Role fixes them all.
+pub async fn preflight(client: &Client, needed: &[Permission]) -> Result<(), KubeError> {
+    let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let mut missing = Vec::new();
+    for permission in needed {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(permission.verb.into()),
+                    group: Some(permission.group.into()),
+                    resource: Some(permission.resource.into()),
+                    subresource: permission.subresource.map(Into::into),
+                    namespace: permission.namespace.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let answer = reviews
+            .create(&PostParams::default(), &review)
+            .await
+            .map_err(KubeError::api(format!("ask whether the user may {permission}")))?;
+        if !answer.status.is_some_and(|s| s.allowed) {
+            missing.push(permission.clone());
+        }
+    }
+    match missing.is_empty() {
+        true => Ok(()),
+        false => Err(KubeError::Forbidden { missing }),
+    }
+}
+
+/// The verbs of one Role's rules, by API group and resource.
+type Rules<'a> = BTreeMap<(&'a str, String), Vec<&'a str>>;
+
+/// The minimal RBAC for `needed`, as YAML for `kubectl apply -f`: a ClusterRole for what is
+/// cluster-wide (nodes are cluster-scoped) and a Role in each namespace for the rest, all named
+/// `firedrill-<scenario>`. Bindings are left to the reader: who runs drills is theirs to say.
+pub fn rbac_yaml(scenario: &str, needed: &[Permission]) -> String {
+    let mut by_namespace: BTreeMap<Option<&str>, Rules> = BTreeMap::new();
+    for p in needed {
+        let verbs =
+            by_namespace.entry(p.namespace.as_deref()).or_default().entry((p.group, p.resource_name())).or_default();
+        if !verbs.contains(&p.verb) {
+            verbs.push(p.verb);
+        }
+    }
+    let quoted = |items: &[&str]| items.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(", ");
+    let mut documents = Vec::new();
+    for (namespace, rules) in by_namespace {
+        let mut doc = String::from("apiVersion: rbac.authorization.k8s.io/v1\n");
+        match namespace {
+            None => doc += &format!("kind: ClusterRole\nmetadata:\n  name: firedrill-{scenario}\n"),
+            Some(ns) => doc += &format!("kind: Role\nmetadata:\n  name: firedrill-{scenario}\n  namespace: {ns}\n"),
+        }
+        doc += "rules:\n";
+        for ((group, resource), verbs) in rules {
+            doc += &format!(
+                "  - apiGroups: [{}]\n    resources: [{}]\n    verbs: [{}]\n",
+                quoted(&[group]),
+                quoted(&[resource.as_str()]),
+                quoted(&verbs)
+            );
+        }
+        documents.push(doc);
+    }
+    format!(
+        "# What firedrill needs to drill scenario {scenario}: bind these to the drill's user or service account.\n{}",
+        documents.join("---\n")
+    )
+}
+
+/// Why a pod on a drained node is left where it is, or `None` when it is evicted. DaemonSet
+/// pods would be recreated on the same node at once, and mirror pods are the kubelet's own
+/// (the API cannot evict them): `kubectl drain --ignore-daemonsets` leaves both. Finished pods
+/// hold no workload, and a terminating pod is already going.
+pub fn left_on_node(pod: &Pod) -> Option<&'static str> {
+    let meta = &pod.metadata;
+    if meta.annotations.as_ref().is_some_and(|a| a.contains_key("kubernetes.io/config.mirror")) {
+        return Some("a mirror pod");
+    }
+    let daemon = |o: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference| {
+        o.kind == "DaemonSet" && o.controller == Some(true)
+    };
+    if meta.owner_references.as_ref().is_some_and(|owners| owners.iter().any(daemon)) {
+        return Some("a DaemonSet's pod");
+    }
+    if matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed")) {
+        return Some("finished");
+    }
+    if meta.deletion_timestamp.is_some() {
+        return Some("already terminating");
+    }
+    None
+}
+
+/// `namespace/name` of a pod.
+pub fn pod_name(pod: &Pod) -> String {
+    format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or(""), pod.metadata.name.as_deref().unwrap_or(""))
+}
+
+/// The pods a drain would evict that are outside `namespaces`, as `namespace/name`: a drain
+/// with any is refused before the node is touched.
+pub fn outside(evicted: &[Pod], namespaces: &[String]) -> Vec<String> {
+    evicted
+        .iter()
+        .filter(|p| !p.metadata.namespace.as_ref().is_some_and(|ns| namespaces.contains(ns)))
+        .map(pod_name)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster() -> KubeCluster {
+        KubeCluster {
+            context: "kind-drill".into(),
+            namespace: "shop".into(),
+            namespaces: vec!["shop".into(), "db".into()],
+        }
+    }
+
+    #[test]
+    fn a_drain_needs_its_node_the_pods_on_it_and_evictions_in_the_scenarios_namespaces() {
+        let drain = Fault::NodeDrain { node: "n1".into(), grace_period: crate::duration::Dur::secs(5), deadline: None };
+        let needed: Vec<String> = needed(&cluster(), &drain).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            needed,
+            [
+                "create pods/eviction in namespace db",
+                "create pods/eviction in namespace shop",
+                "get nodes (cluster-wide)",
+                "list pods (cluster-wide)",
+                "patch nodes (cluster-wide)",
+            ]
+        );
+        let yaml = rbac_yaml("node-drain", &super::needed(&cluster(), &drain));
+        assert!(yaml.contains("kind: ClusterRole\nmetadata:\n  name: firedrill-node-drain\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"nodes\"]\n    verbs: [\"get\", \"patch\"]\n  - apiGroups: [\"\"]\n    resources: [\"pods\"]\n    verbs: [\"list\"]\n"), "{yaml}");
+        assert!(yaml.contains("kind: Role\nmetadata:\n  name: firedrill-node-drain\n  namespace: shop\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"pods/eviction\"]\n    verbs: [\"create\"]\n"), "{yaml}");
+        assert_eq!(yaml.matches("---\n").count(), 2, "one ClusterRole and a Role per namespace: {yaml}");
+    }
+
+    #[test]
+    fn daemonset_mirror_finished_and_terminating_pods_stay() {
+        let pod = |extra: serde_json::Value| -> Pod {
+            let mut base = serde_json::json!({"metadata": {"name": "p", "namespace": "shop"}});
+            if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
+                for (k, v) in extra {
+                    base.insert(k.clone(), v.clone());
+                }
+            }
+            serde_json::from_value(base).unwrap()
+        };
+        assert_eq!(left_on_node(&pod(serde_json::json!({}))), None);
+        let daemon = serde_json::json!({"metadata": {"name": "p", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "d", "uid": "u", "controller": true}]}});
+        assert_eq!(left_on_node(&pod(daemon)), Some("a DaemonSet's pod"));
+        let mirror =
+            serde_json::json!({"metadata": {"name": "p", "annotations": {"kubernetes.io/config.mirror": "x"}}});
+        assert_eq!(left_on_node(&pod(mirror)), Some("a mirror pod"));
+        assert_eq!(left_on_node(&pod(serde_json::json!({"status": {"phase": "Succeeded"}}))), Some("finished"));
+        let outside_pod = pod(serde_json::json!({"metadata": {"name": "q", "namespace": "kube-system"}}));
+        assert_eq!(outside(&[pod(serde_json::json!({})), outside_pod], &cluster().namespaces), ["kube-system/q"]);
+    }
+}

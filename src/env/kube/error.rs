@@ -1,0 +1,170 @@
+//! Why an operation of the kube environment failed. The engine records an error as its chain
+//! ([`crate::text::error_chain`]), so each variant says its own part and keeps its cause as a
+//! source; what the API server answered is said in its words ([`Answer`]), not kube-rs's
+//! debug output.
+
+use kube::config::KubeconfigError;
+
+use super::access::Permission;
+
+/// Why an operation of the kube environment failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    /// The kubeconfig could not be read.
+    #[error("failed to read the kubeconfig (KUBECONFIG, else ~/.kube/config)")]
+    Kubeconfig(#[source] KubeconfigError),
+    /// The scenario's context is not in the kubeconfig.
+    #[error("context `{context}` is not in the kubeconfig (it has {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    NoContext {
+        /// The scenario's context.
+        context: String,
+        /// The contexts the kubeconfig has.
+        known: Vec<String>,
+    },
+    /// The context's cluster, user or credentials could not be made into a client
+    /// configuration.
+    #[error("failed to configure a client for context `{context}`")]
+    Config {
+        /// The context.
+        context: String,
+        /// Why.
+        #[source]
+        source: KubeconfigError,
+    },
+    /// The client could not be built (TLS, proxy).
+    #[error("failed to build a Kubernetes client for context `{context}`")]
+    Client {
+        /// The context.
+        context: String,
+        /// Why.
+        #[source]
+        source: kube::Error,
+    },
+    /// A request was refused or failed; `action` says which.
+    #[error("failed to {action}")]
+    Api {
+        /// What was asked ("cordon node kind-worker", "evict pod shop/web-1").
+        action: String,
+        /// The answer.
+        #[source]
+        source: Answer,
+    },
+    /// The drill's identity lacks permissions the fault needs: all of them are listed, so one
+    /// change to its Role fixes them (`firedrill kube rbac` prints it).
+    #[error("the context's user may not {}: grant them (`firedrill kube rbac SCENARIO` prints the Role) or use another context", missing.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Forbidden {
+        /// Every permission denied.
+        missing: Vec<Permission>,
+    },
+    /// A drain would evict pods of namespaces the scenario does not list.
+    #[error("node {node} carries pods outside the scenario's namespaces ({}): {}; add their namespaces to `namespaces` or drain another node", namespaces.join(", "), pods.join(", "))]
+    OutsideNamespaces {
+        /// The node.
+        node: String,
+        /// The scenario's namespaces.
+        namespaces: Vec<String>,
+        /// The pods, `namespace/name`.
+        pods: Vec<String>,
+    },
+    /// A drain would evict more pods than `max_blast_radius`.
+    #[error(transparent)]
+    BlastRadius(#[from] crate::scenario::BlastRadiusExceeded),
+    /// Evictions were still blocked by a PodDisruptionBudget when the drain's deadline came.
+    #[error("evictions still blocked when the drain's deadline ({deadline}) came: {}", blocked.join("; "))]
+    DrainDeadline {
+        /// The drain's deadline.
+        deadline: crate::duration::Dur,
+        /// Each blocked pod and the last block.
+        blocked: Vec<String>,
+    },
+    /// The node is already drained by this drill.
+    #[error("node {node} is already drained by this drill")]
+    AlreadyDrained {
+        /// The node.
+        node: String,
+    },
+    /// A fault this environment cannot inject (refused at load time; a bug if reached).
+    #[error("`{kind}` is not supported in kube yet")]
+    Unsupported {
+        /// The fault.
+        kind: crate::word::FaultKind,
+    },
+    /// A probe this environment cannot take (refused at load time; a bug if reached).
+    #[error("`{kind}` probes are not supported in kube yet")]
+    UnsupportedProbe {
+        /// The probe's kind.
+        kind: crate::word::ProbeKind,
+    },
+    /// The environment was asked to act before `prepare` connected it (a bug).
+    #[error("no client: the kube environment was not prepared")]
+    NotConnected,
+    /// The revert journal could not be written: no change is made that could not be undone
+    /// after a crash.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    /// A change was to be made before the journal was opened (a bug).
+    #[error("no revert journal is open")]
+    NoJournal,
+    /// Changes are left in effect at the drill's end.
+    #[error("changes of the drill are not all undone; see {path} and run `firedrill recover --run {run}`")]
+    LeftInJournal {
+        /// The journal.
+        path: std::path::PathBuf,
+        /// The run.
+        run: String,
+    },
+    /// A procedure step's command failed.
+    #[error(transparent)]
+    Command(#[from] crate::process::CommandError),
+    /// A manual step was not confirmed.
+    #[error(transparent)]
+    Manual(#[from] crate::env::ManualStepError),
+}
+
+/// What the API server (or the way to it) answered to a failed request, in words: `HTTP 429
+/// TooManyRequests: Cannot evict pod…` rather than kube-rs's debug form of the Status.
+#[derive(Debug)]
+pub struct Answer(pub kube::Error);
+
+impl Answer {
+    /// The API's Status, when the server answered one.
+    pub fn status(&self) -> Option<&kube::core::Status> {
+        match &self.0 {
+            kube::Error::Api(status) => Some(status),
+            _ => None,
+        }
+    }
+
+    /// The HTTP code the server answered, if it answered.
+    pub fn code(&self) -> Option<u16> {
+        self.status().map(|s| s.code)
+    }
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status() {
+            Some(s) if s.reason.is_empty() => write!(f, "HTTP {}: {}", s.code, s.message),
+            Some(s) => write!(f, "HTTP {} {}: {}", s.code, s.reason, s.message),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl std::error::Error for Answer {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // The Status is said whole above; a transport error's own cause follows it.
+        match &self.0 {
+            kube::Error::Api(_) => None,
+            other => other.source(),
+        }
+    }
+}
+
+impl KubeError {
+    /// The error of `action` failing with `source`.
+    pub(super) fn api(action: impl Into<String>) -> impl FnOnce(kube::Error) -> KubeError {
+        let action = action.into();
+        move |source| KubeError::Api { action, source: Answer(source) }
+    }
+}

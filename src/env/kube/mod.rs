@@ -1,0 +1,408 @@
+//! The `kube` environment: a Kubernetes cluster, through its API, from a context of the
+//! user's kubeconfig. This first slice drains a node (`node_drain`); probes reach the system
+//! from this machine (`http`, `tcp`, `command`, `prometheus`, `alert`), and steps run on it.
+//!
+//! [`KubeEnv`] holds the drill's state in one `Inner`, shared with the fault guard so that it
+//! can revert after the environment moved on; each seam is a module of its own: `connect`
+//! (kubeconfig, context, no SDK retries), `access` (the permissions a fault needs, asked of
+//! the API server before anything changes; which pods a drain may evict), `drain` (cordon,
+//! evictions, uncordon). Every change is journalled before it is made ([`crate::journal`]),
+//! and every answer of the API server to a change is kept as the drill's evidence.
+
+pub mod access;
+pub mod connect;
+pub mod drain;
+mod error;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use kube::Client;
+
+pub use error::{Answer, KubeError};
+
+use super::{EnvError, Environment, Evidence, FaultGuard, Sample};
+use crate::journal::{Begin, Journal, Undo, FORMAT};
+use crate::scenario::{
+    BlastRadiusExceeded, Check, Fault, KubeCluster, Probe, Problem, ResolvedStep, Scenario, StepAction,
+};
+use crate::text::error_chain;
+use crate::word::EnvironmentKind;
+
+/// The source of the evidence that says what the API server answered.
+pub const API_EVIDENCE: &str = "kube API";
+
+/// A Kubernetes cluster; see the module docs.
+pub struct KubeEnv {
+    inner: Rc<Inner>,
+}
+
+/// What the fault guard shares with the environment.
+struct Inner {
+    cluster: KubeCluster,
+    /// The scenario's fault: its permissions are asked for in `prepare`, before steady state.
+    fault: Fault,
+    scenario: String,
+    path: PathBuf,
+    journal_dir: PathBuf,
+    run_id: String,
+    /// The client: given (tests), or connected to the scenario's context in `prepare`.
+    client: RefCell<Option<Client>>,
+    journal: RefCell<Option<Journal>>,
+    /// What the API server answered to each change, with when, in order: the evidence.
+    answers: RefCell<Vec<String>>,
+    /// Nodes this drill drained.
+    drained: RefCell<Vec<String>>,
+    /// `max_blast_radius`: the most pods a fault may evict.
+    max_blast_radius: Option<u32>,
+}
+
+impl KubeEnv {
+    /// An environment for `scenario` on `cluster`; `run_id` is what firedrill's annotations
+    /// name, and the journal is written under `journal_dir`.
+    pub fn new(cluster: KubeCluster, scenario: &Scenario, run_id: &str, journal_dir: PathBuf) -> Self {
+        let inner = Inner {
+            cluster,
+            fault: scenario.fault.clone(),
+            scenario: scenario.name.clone(),
+            path: scenario.path.clone(),
+            journal_dir,
+            run_id: run_id.into(),
+            client: RefCell::default(),
+            journal: RefCell::default(),
+            answers: RefCell::default(),
+            drained: RefCell::default(),
+            max_blast_radius: scenario.max_blast_radius,
+        };
+        KubeEnv { inner: Rc::new(inner) }
+    }
+
+    /// Uses `client` instead of connecting to the scenario's context: for tests, whose API
+    /// server is a mock or a fake.
+    pub fn with_client(self, client: Client) -> Self {
+        *self.inner.client.borrow_mut() = Some(client);
+        self
+    }
+
+    /// The id firedrill's annotations carry (`firedrill.io/run`).
+    pub fn run_id(&self) -> &str {
+        &self.inner.run_id
+    }
+}
+
+impl Inner {
+    fn client(&self) -> Result<Client, KubeError> {
+        self.client.borrow().clone().ok_or(KubeError::NotConnected)
+    }
+
+    /// Keeps what the API answered, stamped with the wall clock.
+    fn said(&self, what: String) {
+        let at = jiff::Timestamp::now().strftime("%H:%M:%S%.3f");
+        self.answers.borrow_mut().push(format!("{at} {what}"));
+    }
+
+    /// Connects (unless given a client), opens the journal, and asks whether the context's
+    /// user may do what the fault needs: a drill missing a permission fails here, before
+    /// steady state, with every missing one listed.
+    async fn prepare(&self) -> Result<(), KubeError> {
+        if self.client.borrow().is_none() {
+            let client = connect::connect(&self.cluster.context).await?;
+            *self.client.borrow_mut() = Some(client);
+        }
+        let begin = Begin {
+            format: FORMAT,
+            run: self.run_id.clone(),
+            scenario: self.scenario.clone(),
+            path: self.path.clone(),
+            environment: EnvironmentKind::Kube,
+            started: jiff::Timestamp::now(),
+            pid: std::process::id(),
+        };
+        *self.journal.borrow_mut() = Some(Journal::create(&self.journal_dir, begin)?);
+        let needed = access::needed(&self.cluster, &self.fault);
+        access::preflight(&self.client()?, &needed).await?;
+        let listed = needed.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        self.said(format!("context {}: the user may {listed}", self.cluster.context));
+        Ok(())
+    }
+
+    fn journal_apply(&self, change: &str, undo: Undo) -> Result<u64, KubeError> {
+        let journal = self.journal.borrow();
+        Ok(journal.as_ref().ok_or(KubeError::NoJournal)?.apply(change, undo, None)?)
+    }
+
+    fn journal_done(&self, entry: u64, by: &str) -> Result<(), KubeError> {
+        let journal = self.journal.borrow();
+        Ok(journal.as_ref().ok_or(KubeError::NoJournal)?.done(entry, by)?)
+    }
+
+    /// Drains `node`: refused when it carries pods outside the scenario's namespaces, or more
+    /// pods than `max_blast_radius`; then
+    /// cordoned (journalled first) unless it already was, and every pod on it evicted. In
+    /// effect once every eviction was accepted (or its pod found gone). When one fails, the
+    /// node is uncordoned again before the error is returned; evictions made stay made.
+    async fn drain(&self, node: &str, grace: Duration, deadline: Duration) -> Result<Option<Cordon>, KubeError> {
+        if self.drained.borrow().iter().any(|n| n == node) {
+            return Err(KubeError::AlreadyDrained { node: node.into() });
+        }
+        let client = self.client()?;
+        let found = drain::node(&client, node).await?;
+        let pods = drain::pods_on(&client, node).await?;
+        let (left, evicted): (Vec<_>, Vec<_>) = pods.into_iter().partition(|p| access::left_on_node(p).is_some());
+        let outside = access::outside(&evicted, &self.cluster.namespaces);
+        if !outside.is_empty() {
+            return Err(KubeError::OutsideNamespaces {
+                node: node.into(),
+                namespaces: self.cluster.namespaces.clone(),
+                pods: outside,
+            });
+        }
+        if let Some(limit) = self.max_blast_radius {
+            let affected = evicted.iter().map(access::pod_name).collect();
+            if let Some(refused) = BlastRadiusExceeded::check(&self.fault, affected, limit) {
+                return Err(refused.into());
+            }
+        }
+        for pod in &left {
+            let why = access::left_on_node(pod).unwrap_or_default();
+            self.said(format!("{} stays on node {node}: {why}", access::pod_name(pod)));
+        }
+        let cordon = if found.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
+            self.said(format!("node {node} was already cordoned: firedrill leaves it so"));
+            None
+        } else {
+            let undo = Undo::Uncordon { context: self.cluster.context.clone(), node: node.into() };
+            let entry = self.journal_apply(&format!("cordon node {node}"), undo)?;
+            if let Err(e) = drain::cordon(&client, node, &self.run_id).await {
+                self.said(format!("cordon node {node}: {}", error_chain(&e)));
+                let _ = self.journal_done(entry, "not made: the call failed");
+                return Err(e);
+            }
+            self.said(format!("node {node} cordoned (firedrill.io/run={})", self.run_id));
+            Some(Cordon { entry, node: node.into() })
+        };
+        let said = |what: String| self.said(what);
+        let evictions = evicted.iter().map(|pod| drain::evict(&client, pod, grace, deadline, &said));
+        let failed: Vec<KubeError> =
+            futures_util::future::join_all(evictions).await.into_iter().filter_map(Result::err).collect();
+        let Some(first) = failed.into_iter().next() else {
+            self.drained.borrow_mut().push(node.into());
+            return Ok(cordon);
+        };
+        if let Some(c) = &cordon {
+            let _ = self.uncordon(c, "the drain failed; uncordoned").await;
+        }
+        Err(first)
+    }
+
+    /// Uncordons a node this drill cordoned, and closes its journal entry.
+    async fn uncordon(&self, cordon: &Cordon, by: &str) -> Result<(), KubeError> {
+        let done = drain::uncordon(&self.client()?, &cordon.node, &self.run_id).await;
+        match &done {
+            Ok(what) => self.said(what.clone()),
+            Err(e) => self.said(format!("uncordon node {}: {}", cordon.node, error_chain(e))),
+        }
+        self.journal_done(cordon.entry, &format!("{by}: {}", done?))?;
+        self.drained.borrow_mut().retain(|n| *n != cordon.node);
+        Ok(())
+    }
+
+    /// Closes the journal: kept, and said, when a change is left in it.
+    fn teardown(&self) -> Result<(), KubeError> {
+        let Some(journal) = self.journal.borrow_mut().take() else { return Ok(()) };
+        match journal.close()? {
+            None => Ok(()),
+            Some(path) => Err(KubeError::LeftInJournal { path, run: self.run_id.clone() }),
+        }
+    }
+}
+
+/// A node this drill cordoned, and its journal entry.
+#[derive(Debug)]
+struct Cordon {
+    entry: u64,
+    node: String,
+}
+
+/// A drain in effect: its revert uncordons the node, if firedrill cordoned it.
+pub struct KubeGuard {
+    inner: Rc<Inner>,
+    /// Taken once reverted, so a second revert does nothing.
+    cordon: Option<Cordon>,
+}
+
+impl FaultGuard for KubeGuard {
+    async fn revert(&mut self) -> Result<(), EnvError> {
+        let Some(cordon) = &self.cordon else { return Ok(()) };
+        self.inner.uncordon(cordon, "reverted by the drill").await.map_err(|e| EnvError::Revert(Box::new(e)))?;
+        self.cordon = None;
+        Ok(())
+    }
+}
+
+impl Environment for KubeEnv {
+    type Guard = KubeGuard;
+
+    fn virtual_time(&self) -> bool {
+        false
+    }
+
+    fn check(&self, scenario: &Scenario) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for (i, probe) in scenario.probes.iter().enumerate() {
+            if !supported(&probe.check) {
+                let why = format!(
+                    "probe `{}`: `{}` probes are not supported in kube yet (http, tcp, command, prometheus and alert are, from this machine)",
+                    probe.name,
+                    probe.check.kind()
+                );
+                problems.push(Problem::new(scenario.positions.probes[i], why));
+            }
+        }
+        for (i, step) in scenario.steps.iter().enumerate() {
+            let why = match &step.action {
+                StepAction::Run { container: Some(_), .. } => {
+                    "`container` is Docker's: in kube a `run` step runs on this machine"
+                }
+                StepAction::Start(_) => "`start` starts a Docker standby container; kube has none",
+                _ => continue,
+            };
+            problems.push(Problem::new(scenario.positions.steps[i], format!("step `{}`: {why}", step.name)));
+        }
+        problems
+    }
+
+    async fn prepare(&self) -> Result<(), EnvError> {
+        self.inner.prepare().await.map_err(|e| EnvError::Prepare(Box::new(e)))
+    }
+
+    async fn sample(&self, _probe: usize, spec: &Probe) -> Sample {
+        use crate::probe;
+        match &spec.check {
+            Check::Http { url, method, expect_status, body_contains, max_latency, ca } => {
+                probe::http(probe::HttpCheck {
+                    method: method.as_str(),
+                    url,
+                    ca: ca.as_deref(),
+                    expect: *expect_status,
+                    body_contains: body_contains.as_deref(),
+                    max_latency: *max_latency,
+                })
+                .await
+            }
+            Check::Tcp { address } => probe::tcp(address).await,
+            Check::Command { argv } => probe::command(argv).await,
+            Check::Prometheus { url, query, condition, ca } => {
+                probe::prometheus(url, ca.as_deref(), query, *condition).await
+            }
+            Check::Alert { url, alert, labels, ca } => probe::alert(url, ca.as_deref(), alert, labels).await,
+            other => Sample::fail(KubeError::UnsupportedProbe { kind: other.kind() }.to_string()),
+        }
+    }
+
+    async fn write(&self, _probe: usize, spec: &Probe, _seq: u64) -> Result<(), EnvError> {
+        Err(EnvError::Write(Box::new(KubeError::UnsupportedProbe { kind: spec.check.kind() })))
+    }
+
+    async fn read_back(&self, _probe: usize, spec: &Probe, _acked: &[u64]) -> Result<Vec<u64>, EnvError> {
+        Err(EnvError::ReadBack(Box::new(KubeError::UnsupportedProbe { kind: spec.check.kind() })))
+    }
+
+    async fn inject(&self, fault: &Fault) -> Result<KubeGuard, EnvError> {
+        let cordon = match fault {
+            Fault::NodeDrain { node, grace_period, deadline } => {
+                let deadline = deadline.map_or(drain::DEFAULT_DEADLINE, |d| d.0);
+                self.inner.drain(node, grace_period.0, deadline).await
+            }
+            other => Err(KubeError::Unsupported { kind: other.kind() }),
+        };
+        let cordon = cordon.map_err(|e| EnvError::Inject(Box::new(e)))?;
+        Ok(KubeGuard { inner: self.inner.clone(), cordon })
+    }
+
+    async fn run_step(&self, _index: usize, step: &ResolvedStep) -> Result<Option<String>, EnvError> {
+        let ran: Result<Option<String>, KubeError> = match &step.action {
+            StepAction::Run { argv, container: None } => crate::process::run(argv).await.map_err(Into::into),
+            StepAction::Manual(text) => super::confirm_manual(&step.name, text).await.map_err(Into::into),
+            // Refused by `check`.
+            StepAction::Run { .. } | StepAction::Start(_) => Ok(None),
+        };
+        ran.map_err(|e| EnvError::Step(Box::new(e)))
+    }
+
+    async fn evidence(&self) -> Vec<Evidence> {
+        let answers = self.inner.answers.borrow();
+        if answers.is_empty() {
+            return Vec::new();
+        }
+        vec![Evidence { source: API_EVIDENCE.into(), text: answers.join("\n"), truncated: false }]
+    }
+
+    async fn teardown(&self) -> Result<(), EnvError> {
+        self.inner.teardown().map_err(|e| EnvError::Teardown(Box::new(e)))
+    }
+}
+
+impl KubeEnv {
+    /// What a drill would touch, from the scenario alone: the cluster is not asked (the
+    /// permissions and the pods on a node are found when the drill prepares and injects).
+    pub fn dry_run(&self, scenario: &Scenario) -> super::dry_run::DryRun {
+        use super::dry_run::{each_fault, DryRun, TouchKind};
+        let inner = &self.inner;
+        let cluster = &inner.cluster;
+        let mut run = DryRun::default();
+        run.touch(TouchKind::Journal, format!("the revert journal in {}", inner.journal_dir.display()));
+        for fault in each_fault(&scenario.fault) {
+            let needed = access::needed(cluster, fault).iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            run.touch(
+                TouchKind::Fault,
+                format!(
+                    "{} in context {} (namespaces {}): cordon, then evict every pod on it but DaemonSet and mirror pods; needs: {needed}",
+                    fault.describe(),
+                    cluster.context,
+                    cluster.namespaces.join(", ")
+                ),
+            );
+        }
+        for (i, step) in scenario.steps.iter().enumerate() {
+            let what = match &step.action {
+                StepAction::Run { argv, .. } => format!("runs `{}` on this machine", argv.join(" ")),
+                StepAction::Manual(text) => format!("a person confirms: {text}"),
+                StepAction::Start(name) => format!("starts {name} (refused: kube has no standby containers)"),
+            };
+            run.touch(TouchKind::Step, format!("{} `{}`: {what}", i + 1, step.name));
+        }
+        for probe in &scenario.probes {
+            run.touch(TouchKind::Probe, format!("{}: {}", probe.name, probe.check.target()));
+        }
+        run
+    }
+}
+
+/// Whether the kube environment can take a probe's samples.
+fn supported(check: &Check) -> bool {
+    matches!(
+        check,
+        Check::Http { .. } | Check::Tcp { .. } | Check::Command { .. } | Check::Prometheus { .. } | Check::Alert { .. }
+    )
+}
+
+/// Whether a journalled Kubernetes change is still in effect, and if not, why: for
+/// `firedrill recover`.
+pub async fn in_effect(run: &str, undo: &Undo) -> Result<Result<(), String>, KubeError> {
+    match undo {
+        Undo::Uncordon { context, node } => drain::cordoned_by(&connect::connect(context).await?, node, run).await,
+        other => Ok(Err(format!("{other:?} is not a Kubernetes change"))),
+    }
+}
+
+/// Undoes a journalled Kubernetes change without the drill that made it (`firedrill
+/// recover`): what it found and did.
+pub async fn undo(run: &str, undo: &Undo) -> Result<String, KubeError> {
+    match undo {
+        Undo::Uncordon { context, node } => drain::uncordon(&connect::connect(context).await?, node, run).await,
+        other => Ok(format!("nothing to do: {other:?} is not a Kubernetes change")),
+    }
+}
