@@ -1,0 +1,418 @@
+//! The kube environment on the wire: every request a node drain sends (method, path, query,
+//! content type, JSON body) asserted against a `tower_test` mock of the API server, which
+//! answers as the API server does (answers built from k8s-openapi and kube's own types): 201
+//! for an accepted eviction, 429 with a `DisruptionBudget` cause, 404 for a pod already gone,
+//! 409 when the uid precondition fails, 500 for a pod under several PodDisruptionBudgets.
+//! No Kubernetes API server can be installed here; the in-process fake (kube_fake.rs) checks
+//! the semantics, these the bytes.
+
+use firedrill::env::kube::{connect, drain, KubeEnv, API_EVIDENCE};
+use firedrill::env::{Environment, FaultGuard};
+use firedrill::scenario::{EnvironmentSpec, Scenario};
+use firedrill::text::error_chain;
+use hyper::{Method, Request, Response};
+use k8s_openapi::api::authorization::v1::{SelfSubjectAccessReview, SubjectAccessReviewStatus};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::client::Body;
+use kube::core::response::{StatusCause, StatusDetails};
+use kube::core::Status;
+use serde_json::{json, Value};
+use tower_test::mock::{self, Handle, SendResponse};
+
+use crate::common::{run, texts};
+
+type Mock = Handle<Request<Body>, Response<Body>>;
+
+const SCENARIO: &str = "name: kube-drain
+environment: {kind: kube, context: kind-drill, namespace: shop}
+fault: {kind: node_drain, node: worker-1, grace_period: 10s, deadline: 30s}
+";
+
+/// The scenario, an environment on a mocked API server, the mock's handle, and the folder of
+/// the revert journal.
+fn env_on_mock() -> (Scenario, KubeEnv, Mock, tempfile::TempDir) {
+    let scenario = crate::common::scenario(SCENARIO);
+    let EnvironmentSpec::Kube(cluster) = &scenario.environment else { panic!("a kube scenario") };
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "default");
+    let journal = tempfile::tempdir().unwrap();
+    let env = KubeEnv::new(cluster.clone(), &scenario, "run-1", journal.path().to_path_buf()).with_client(client);
+    (scenario, env, handle, journal)
+}
+
+/// The next request, which must be `method` on `uri` (path and query); with its JSON body
+/// (`null` when empty) and the handle to answer it.
+async fn expect(handle: &mut Mock, method: Method, uri: &str) -> (Request<()>, Value, SendResponse<Response<Body>>) {
+    let (request, send) = handle.next_request().await.expect("the client sends a request");
+    let (parts, body) = request.into_parts();
+    assert_eq!((&parts.method, parts.uri.to_string().as_str()), (&method, uri), "the request");
+    let bytes = body.collect_bytes().await.unwrap();
+    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("a JSON body") };
+    (Request::from_parts(parts, ()), body, send)
+}
+
+/// Answers with `code` and `body` as JSON.
+fn answer(send: SendResponse<Response<Body>>, code: u16, body: &impl serde::Serialize) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    send.send_response(
+        Response::builder().status(code).header("content-type", "application/json").body(Body::from(bytes)).unwrap(),
+    );
+}
+
+/// A Status as the API server writes it (kube's type has no `kind` and `apiVersion`).
+fn status(s: Status) -> Value {
+    let mut v = serde_json::to_value(s).unwrap();
+    v["kind"] = json!("Status");
+    v["apiVersion"] = json!("v1");
+    v
+}
+
+/// The answer to an accepted eviction.
+fn accepted() -> Value {
+    status(Status::success().with_code(201))
+}
+
+/// The answer to an eviction `pdb` blocks, word for word the API server's.
+fn blocked(pdb: &str) -> Value {
+    let cause = StatusCause {
+        reason: "DisruptionBudget".into(),
+        message: format!("The disruption budget {pdb} needs 2 healthy pods and has 2 currently"),
+        field: String::new(),
+    };
+    let details = StatusDetails {
+        name: String::new(),
+        group: String::new(),
+        kind: String::new(),
+        uid: String::new(),
+        causes: vec![cause],
+        retry_after_seconds: 0,
+    };
+    status(
+        Status::failure("Cannot evict pod as it would violate the pod's disruption budget.", "TooManyRequests")
+            .with_code(429)
+            .with_details(details),
+    )
+}
+
+fn node(annotations: Value, unschedulable: bool) -> Node {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "worker-1", "resourceVersion": "7", "annotations": annotations},
+        "spec": {"unschedulable": unschedulable},
+    }))
+    .unwrap()
+}
+
+fn pod(namespace: &str, name: &str, owner: &str) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": name, "namespace": namespace, "uid": format!("uid-{name}"),
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": owner, "name": "owner", "uid": "o", "controller": true}],
+        },
+        "spec": {"nodeName": "worker-1", "containers": [{"name": "c", "image": "i"}]},
+        "status": {"phase": "Running"},
+    }))
+    .unwrap()
+}
+
+fn pods(items: Vec<Pod>) -> k8s_openapi::List<Pod> {
+    k8s_openapi::List { items, metadata: Default::default() }
+}
+
+/// Answers the SelfSubjectAccessReviews of `prepare`, in order; `denied` are answered not
+/// allowed. Returns the permissions asked, as `verb resource/subresource namespace`.
+async fn answer_access(handle: &mut Mock, denied: &[&str]) -> Vec<String> {
+    let mut asked = Vec::new();
+    for _ in 0..4 {
+        let (request, body, send) =
+            expect(handle, Method::POST, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?").await;
+        assert_eq!(request.headers()["content-type"], "application/json");
+        assert_eq!(
+            (&body["apiVersion"], &body["kind"]),
+            (&json!("authorization.k8s.io/v1"), &json!("SelfSubjectAccessReview"))
+        );
+        let a = &body["spec"]["resourceAttributes"];
+        let sub = a["subresource"].as_str().map(|s| format!("/{s}")).unwrap_or_default();
+        let ns = a["namespace"].as_str().map(|s| format!(" {s}")).unwrap_or_default();
+        let permission = format!("{} {}{sub}{ns}", a["verb"].as_str().unwrap(), a["resource"].as_str().unwrap());
+        assert_eq!(a["group"], "", "{permission}: the core group");
+        let mut review: SelfSubjectAccessReview = serde_json::from_value(body).unwrap();
+        review.status =
+            Some(SubjectAccessReviewStatus { allowed: !denied.contains(&permission.as_str()), ..Default::default() });
+        answer(send, 201, &review);
+        asked.push(permission);
+    }
+    asked
+}
+
+/// Answers the node's GET and the list of the pods on it.
+async fn answer_node_and_pods(handle: &mut Mock, on_node: Vec<Pod>) {
+    let (_, _, send) = expect(handle, Method::GET, "/api/v1/nodes/worker-1").await;
+    answer(send, 200, &node(json!({}), false));
+    // kube-rs writes an empty first parameter (`?&`), which the API server ignores.
+    let (_, _, send) = expect(handle, Method::GET, "/api/v1/pods?&fieldSelector=spec.nodeName%3Dworker-1").await;
+    answer(send, 200, &pods(on_node));
+}
+
+/// Answers the cordon, asserting that its undo is in the journal (in `journal`) already, and
+/// its merge patch: unschedulable, annotated with the run and the node's prior state.
+async fn answer_cordon(handle: &mut Mock, journal: &std::path::Path) {
+    let (request, body, send) = expect(handle, Method::PATCH, "/api/v1/nodes/worker-1?").await;
+    let journalled = std::fs::read_to_string(journal.join("run-1.jsonl")).unwrap();
+    assert!(
+        journalled.contains(
+            r#""change":"cordon node worker-1","undo":{"action":"uncordon","context":"kind-drill","node":"worker-1"}"#
+        ),
+        "journalled before the change: {journalled}"
+    );
+    assert_eq!(request.headers()["content-type"], "application/merge-patch+json");
+    assert_eq!(
+        body,
+        json!({
+            "metadata": {"annotations": {"firedrill.io/run": "run-1", "firedrill.io/unschedulable-before": "false"}},
+            "spec": {"unschedulable": true},
+        })
+    );
+    answer(send, 200, &node(json!({"firedrill.io/run": "run-1", "firedrill.io/unschedulable-before": "false"}), true));
+}
+
+/// Answers the uncordon: the node read (still firedrill's), then its merge patch asserted.
+async fn answer_uncordon(handle: &mut Mock) {
+    let (_, _, send) = expect(handle, Method::GET, "/api/v1/nodes/worker-1").await;
+    answer(send, 200, &node(json!({"firedrill.io/run": "run-1", "firedrill.io/unschedulable-before": "false"}), true));
+    let (request, body, send) = expect(handle, Method::PATCH, "/api/v1/nodes/worker-1?").await;
+    assert_eq!(request.headers()["content-type"], "application/merge-patch+json");
+    assert_eq!(
+        body,
+        json!({
+            "metadata": {"annotations": {"firedrill.io/run": null, "firedrill.io/unschedulable-before": null}},
+            "spec": {"unschedulable": null},
+        })
+    );
+    answer(send, 200, &node(json!({}), false));
+}
+
+/// The eviction of `shop/<name>`: asserted to be a `policy/v1` Eviction whose
+/// `deleteOptions` carry the grace period and the pod's uid as a precondition.
+async fn expect_eviction(handle: &mut Mock, name: &str) -> SendResponse<Response<Body>> {
+    let (request, body, send) =
+        expect(handle, Method::POST, &format!("/api/v1/namespaces/shop/pods/{name}/eviction?")).await;
+    assert_eq!(request.headers()["content-type"], "application/json");
+    assert_eq!(
+        body,
+        json!({
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": name, "namespace": "shop"},
+            "deleteOptions": {"gracePeriodSeconds": 10, "preconditions": {"uid": format!("uid-{name}")}},
+        }),
+        "not `delete_options`, which the API server drops"
+    );
+    send
+}
+
+fn evidence_of(evidence: &[firedrill::env::Evidence]) -> String {
+    evidence.iter().find(|e| e.source == API_EVIDENCE).map(|e| e.text.clone()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_drain_cordons_evicts_all_but_daemonset_and_mirror_pods_and_its_revert_uncordons() {
+    let (scenario, env, mut handle, journal) = env_on_mock();
+    let drilled = async {
+        env.prepare().await.expect("prepared");
+        let mut guard = env.inject(&scenario.fault).await.expect("drained");
+        guard.revert().await.expect("reverted");
+        guard.revert().await.expect("a second revert does nothing");
+        env.teardown().await.expect("every change undone");
+        env.evidence().await
+    };
+    let api = async {
+        let asked = answer_access(&mut handle, &[]).await;
+        assert_eq!(asked, ["create pods/eviction shop", "get nodes", "list pods", "patch nodes"]);
+        let mut mirror = pod("kube-system", "kube-proxy-worker-1", "Node");
+        mirror.metadata.annotations = Some([("kubernetes.io/config.mirror".to_string(), "x".to_string())].into());
+        let on_node = vec![pod("shop", "web-1", "ReplicaSet"), pod("kube-system", "kindnet-x", "DaemonSet"), mirror];
+        answer_node_and_pods(&mut handle, on_node).await;
+        answer_cordon(&mut handle, journal.path()).await;
+        let send = expect_eviction(&mut handle, "web-1").await;
+        answer(send, 201, &accepted());
+        answer_uncordon(&mut handle).await;
+    };
+    let (evidence, ()) = tokio::join!(drilled, api);
+    assert_eq!(std::fs::read_dir(journal.path()).unwrap().count(), 0, "an undone journal is removed");
+    let said = evidence_of(&evidence);
+    for line in [
+        "kube-system/kindnet-x stays on node worker-1: a DaemonSet's pod",
+        "kube-system/kube-proxy-worker-1 stays on node worker-1: a mirror pod",
+        "node worker-1 cordoned (firedrill.io/run=run-1)",
+        "evict shop/web-1: accepted (grace period 10s)",
+        "node worker-1 uncordoned",
+    ] {
+        assert!(said.contains(line), "{line}:\n{said}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_eviction_a_pdb_blocks_is_retried_every_5s_and_each_block_is_evidence() {
+    let (scenario, env, mut handle, journal) = env_on_mock();
+    let drilled = async {
+        env.prepare().await.expect("prepared");
+        let guard = env.inject(&scenario.fault).await.map(|_| ());
+        (guard, env.evidence().await)
+    };
+    let api = async {
+        answer_access(&mut handle, &[]).await;
+        answer_node_and_pods(&mut handle, vec![pod("shop", "web-1", "ReplicaSet")]).await;
+        answer_cordon(&mut handle, journal.path()).await;
+        let first = tokio::time::Instant::now();
+        answer(expect_eviction(&mut handle, "web-1").await, 429, &blocked("web-pdb"));
+        answer(expect_eviction(&mut handle, "web-1").await, 429, &blocked("web-pdb"));
+        let second = tokio::time::Instant::now();
+        answer(expect_eviction(&mut handle, "web-1").await, 201, &accepted());
+        let third = tokio::time::Instant::now();
+        (second - first, third - second)
+    };
+    let ((injected, evidence), (gap, next_gap)) = tokio::join!(drilled, api);
+    injected.expect("in effect once the eviction was accepted");
+    assert_eq!(
+        (gap, next_gap),
+        (drain::PDB_RETRY, drain::PDB_RETRY),
+        "retried every 5 s, by firedrill, not the client"
+    );
+    let said = evidence_of(&evidence);
+    let block = "evict shop/web-1: blocked by PDB web-pdb: The disruption budget web-pdb needs 2 healthy pods and has 2 currently";
+    assert_eq!(said.matches(block).count(), 2, "{said}");
+    assert!(said.contains("evict shop/web-1: accepted"), "{said}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_block_past_the_deadline_fails_the_drain_and_uncordons() {
+    let (scenario, env, mut handle, journal) = env_on_mock();
+    let drilled = async {
+        env.prepare().await.expect("prepared");
+        env.inject(&scenario.fault).await.map(|_| ())
+    };
+    let api = async {
+        answer_access(&mut handle, &[]).await;
+        answer_node_and_pods(&mut handle, vec![pod("shop", "web-1", "ReplicaSet")]).await;
+        answer_cordon(&mut handle, journal.path()).await;
+        // Tried at 0, 5, … 30 s: the deadline is 30 s.
+        for _ in 0..7 {
+            answer(expect_eviction(&mut handle, "web-1").await, 429, &blocked("web-pdb"));
+        }
+        answer_uncordon(&mut handle).await;
+    };
+    let (injected, ()) = tokio::join!(drilled, api);
+    let e = error_chain(&injected.expect_err("the deadline passed"));
+    assert!(
+        e.contains("evictions still blocked when the drain's deadline (30s) came: shop/web-1: blocked by PDB web-pdb"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn pods_gone_or_replaced_are_fine_and_a_500_fails_the_drain_which_uncordons() {
+    let (scenario, env, mut handle, journal) = env_on_mock();
+    let drilled = async {
+        env.prepare().await.expect("prepared");
+        let injected = env.inject(&scenario.fault).await.map(|_| ());
+        (injected, env.evidence().await)
+    };
+    let api = async {
+        answer_access(&mut handle, &[]).await;
+        let on_node = ["gone", "replaced", "shared"].map(|n| pod("shop", n, "ReplicaSet")).to_vec();
+        answer_node_and_pods(&mut handle, on_node).await;
+        answer_cordon(&mut handle, journal.path()).await;
+        let gone = expect_eviction(&mut handle, "gone").await;
+        let replaced = expect_eviction(&mut handle, "replaced").await;
+        let shared = expect_eviction(&mut handle, "shared").await;
+        answer(gone, 404, &status(Status::failure("pods \"gone\" not found", "NotFound").with_code(404)));
+        let conflict = "Precondition failed: UID in precondition: uid-replaced, UID in object meta: uid-new";
+        answer(replaced, 409, &status(Status::failure(conflict, "Conflict").with_code(409)));
+        let several =
+            "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.";
+        answer(shared, 500, &status(Status::failure(several, "InternalError").with_code(500)));
+        answer_uncordon(&mut handle).await;
+    };
+    let ((injected, evidence), ()) = tokio::join!(drilled, api);
+    let e = error_chain(&injected.expect_err("a 500 fails the drain"));
+    assert_eq!(
+        e,
+        "failed to inject the fault: failed to evict pod shop/shared: HTTP 500 InternalError: This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+    );
+    let said = evidence_of(&evidence);
+    assert!(said.contains("evict shop/gone: already gone (HTTP 404 NotFound"), "{said}");
+    assert!(said.contains("evict shop/replaced: not evicted, the uid precondition failed"), "{said}");
+    assert!(said.contains("node worker-1 uncordoned"), "{said}");
+}
+
+#[tokio::test]
+async fn every_missing_permission_is_named_at_once_before_anything_changes() {
+    let (_, env, mut handle, _journal) = env_on_mock();
+    let api = answer_access(&mut handle, &["patch nodes", "create pods/eviction shop"]);
+    let (prepared, _) = tokio::join!(env.prepare(), api);
+    let e = error_chain(&prepared.expect_err("refused"));
+    assert!(
+        e.contains("the context's user may not create pods/eviction in namespace shop; patch nodes (cluster-wide): grant them (`firedrill kube rbac SCENARIO` prints the Role)"),
+        "{e}"
+    );
+    assert!(futures_util::poll!(std::pin::pin!(handle.next_request())).is_pending(), "nothing more was asked");
+}
+
+#[tokio::test]
+async fn a_node_carrying_pods_of_other_namespaces_is_not_drained() {
+    let (scenario, env, mut handle, _journal) = env_on_mock();
+    let drilled = async {
+        env.prepare().await.expect("prepared");
+        env.inject(&scenario.fault).await.map(|_| ())
+    };
+    let api = async {
+        answer_access(&mut handle, &[]).await;
+        let on_node = vec![pod("shop", "web-1", "ReplicaSet"), pod("payments", "api-1", "ReplicaSet")];
+        answer_node_and_pods(&mut handle, on_node).await;
+    };
+    let (injected, ()) = tokio::join!(drilled, api);
+    let e = error_chain(&injected.expect_err("refused"));
+    assert!(e.contains("node worker-1 carries pods outside the scenario's namespaces (shop): payments/api-1"), "{e}");
+    assert!(futures_util::poll!(std::pin::pin!(handle.next_request())).is_pending(), "the node was not touched");
+}
+
+#[tokio::test]
+async fn the_kubeconfig_must_have_the_scenarios_context() {
+    firedrill::tls::install_crypto_provider();
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(
+        "apiVersion: v1
+kind: Config
+current-context: prod
+clusters:
+  - {name: kind, cluster: {server: \"http://127.0.0.1:1\"}}
+users:
+  - {name: me, user: {token: t}}
+contexts:
+  - {name: prod, context: {cluster: kind, user: me}}
+  - {name: kind-drill, context: {cluster: kind, user: me}}
+",
+    )
+    .unwrap();
+    let e = connect::connect_with(kubeconfig.clone(), "staging").await.map(|_| ()).unwrap_err();
+    assert_eq!(e.to_string(), "context `staging` is not in the kubeconfig (it has prod, kind-drill)");
+    connect::connect_with(kubeconfig, "kind-drill").await.expect("a client for the named context");
+}
+
+#[test]
+fn run_refuses_a_context_the_scenario_does_not_name_and_rbac_prints_the_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kube-drain.yaml");
+    std::fs::write(&path, SCENARIO).unwrap();
+    let out = run(&["run", "--context", "prod", "--no-write", path.to_str().unwrap()]);
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("context prod is not this scenario's (kind-drill)"), "{stderr}");
+
+    let out = run(&["kube", "rbac", path.to_str().unwrap()]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("kind: ClusterRole\nmetadata:\n  name: firedrill-kube-drain\n"), "{stdout}");
+    assert!(stdout.contains("kind: Role\nmetadata:\n  name: firedrill-kube-drain\n  namespace: shop\n"), "{stdout}");
+}
