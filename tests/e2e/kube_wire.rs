@@ -6,6 +6,8 @@
 //! No Kubernetes API server can be installed here; the in-process fake (kube_fake.rs) checks
 //! the semantics, these the bytes.
 
+use std::time::Duration;
+
 use firedrill::env::kube::{connect, drain, KubeEnv, API_EVIDENCE};
 use firedrill::env::{Environment, FaultGuard};
 use firedrill::scenario::{EnvironmentSpec, Scenario};
@@ -415,4 +417,84 @@ fn run_refuses_a_context_the_scenario_does_not_name_and_rbac_prints_the_roles() 
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stdout.contains("kind: ClusterRole\nmetadata:\n  name: firedrill-kube-drain\n"), "{stdout}");
     assert!(stdout.contains("kind: Role\nmetadata:\n  name: firedrill-kube-drain\n  namespace: shop\n"), "{stdout}");
+}
+
+/// An HTTP/1.1 server on loopback that answers every request with a PDB's 429; the number of
+/// requests it was sent.
+async fn always_blocked() -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut received = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    // One request: its head, then as many body bytes as it says.
+                    let Some(head) = received.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => received.extend_from_slice(&buf[..n]),
+                        }
+                        continue;
+                    };
+                    let text = String::from_utf8_lossy(&received[..head]).to_ascii_lowercase();
+                    let length = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                        .unwrap_or(0);
+                    if received.len() < head + 4 + length {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => received.extend_from_slice(&buf[..n]),
+                        }
+                        continue;
+                    }
+                    received.drain(..head + 4 + length);
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let body = serde_json::to_vec(&blocked("web-pdb")).unwrap();
+                    let head = format!(
+                        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    if socket.write_all(head.as_bytes()).await.is_err() || socket.write_all(&body).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (address, count)
+}
+
+#[tokio::test]
+async fn the_client_made_from_the_kubeconfig_leaves_a_429_to_firedrill() {
+    firedrill::tls::install_crypto_provider();
+    let (address, requests) = always_blocked().await;
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+  - {{name: kind, cluster: {{server: \"http://{address}\"}}}}
+users:
+  - {{name: me, user: {{token: t}}}}
+contexts:
+  - {{name: kind-drill, context: {{cluster: kind, user: me}}}}
+"
+    ))
+    .unwrap();
+    let client = connect::connect_with(kubeconfig, "kind-drill").await.expect("a client");
+    let started = std::time::Instant::now();
+    let web = pod("shop", "web-1", "ReplicaSet");
+    let evicted = drain::evict(&client, &web, Duration::from_secs(1), Duration::ZERO, &|_| {}).await;
+    let e = error_chain(&evicted.expect_err("blocked, and no time to retry"));
+    assert!(e.contains("shop/web-1: blocked by PDB web-pdb"), "{e}");
+    // kube-rs's default retry layer would have sent it again, with backoff, up to 15 times.
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1, "sent once");
+    assert!(started.elapsed() < Duration::from_secs(2), "no backoff: {:?}", started.elapsed());
 }
