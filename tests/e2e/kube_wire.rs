@@ -33,7 +33,12 @@ fault: {kind: node_drain, node: worker-1, grace_period: 10s, deadline: 30s}
 /// The scenario, an environment on a mocked API server, the mock's handle, and the folder of
 /// the revert journal.
 fn env_on_mock() -> (Scenario, KubeEnv, Mock, tempfile::TempDir) {
-    let scenario = crate::common::scenario(SCENARIO);
+    env_on_mock_for(SCENARIO)
+}
+
+/// [`env_on_mock`] for the scenario `text`.
+fn env_on_mock_for(text: &str) -> (Scenario, KubeEnv, Mock, tempfile::TempDir) {
+    let scenario = crate::common::scenario(text);
     let EnvironmentSpec::Kube(cluster) = &scenario.environment else { panic!("a kube scenario") };
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
@@ -377,6 +382,29 @@ async fn a_node_carrying_pods_of_other_namespaces_is_not_drained() {
     let (injected, ()) = tokio::join!(drilled, api);
     let e = error_chain(&injected.expect_err("refused"));
     assert!(e.contains("node worker-1 carries pods outside the scenario's namespaces (shop): payments/api-1"), "{e}");
+    assert!(futures_util::poll!(std::pin::pin!(handle.next_request())).is_pending(), "the node was not touched");
+}
+
+#[tokio::test]
+async fn a_drain_evicting_more_pods_than_max_blast_radius_is_refused_before_the_cordon() {
+    let (scenario, env, mut handle, _journal) = env_on_mock_for(&format!("{SCENARIO}max_blast_radius: 1\n"));
+    let drilled = async {
+        env.prepare().await.expect("prepared");
+        env.inject(&scenario.fault).await.map(|_| ())
+    };
+    let api = async {
+        answer_access(&mut handle, &[]).await;
+        let on_node = vec![pod("shop", "web-1", "ReplicaSet"), pod("shop", "web-2", "ReplicaSet")];
+        answer_node_and_pods(&mut handle, on_node).await;
+    };
+    let (injected, ()) = tokio::join!(drilled, api);
+    let e = error_chain(&injected.expect_err("refused"));
+    assert!(
+        e.contains(
+            "node_drain of worker-1 would affect 2 container(s) (shop/web-1, shop/web-2); max_blast_radius is 1"
+        ),
+        "{e}"
+    );
     assert!(futures_util::poll!(std::pin::pin!(handle.next_request())).is_pending(), "the node was not touched");
 }
 
