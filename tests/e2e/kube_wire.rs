@@ -447,64 +447,73 @@ fn run_refuses_a_context_the_scenario_does_not_name_and_rbac_prints_the_roles() 
     assert!(stdout.contains("kind: Role\nmetadata:\n  name: firedrill-kube-drain\n  namespace: shop\n"), "{stdout}");
 }
 
-/// An HTTP/1.1 server on loopback that answers every request with a PDB's 429; the number of
-/// requests it was sent.
-async fn always_blocked() -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+/// What a loopback API server was sent: method, path and query, JSON body (`null` if none).
+type Sent = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>;
+
+/// An HTTP/1.1 API server on loopback, for clients made from a kubeconfig (the real client,
+/// with its own layers, or another firedrill process): `answer` gives each request's status
+/// and JSON body. Returns its address and what it was sent.
+async fn loopback_api(
+    answer: impl Fn(&str, &str) -> (u16, Value) + Send + Sync + 'static,
+) -> (std::net::SocketAddr, Sent) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let count = std::sync::Arc::new(AtomicUsize::new(0));
-    let counted = count.clone();
+    let sent = Sent::default();
+    let log = sent.clone();
+    let answer = std::sync::Arc::new(answer);
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
-            let counted = counted.clone();
+            let (log, answer) = (log.clone(), answer.clone());
             tokio::spawn(async move {
                 let mut received = Vec::new();
                 let mut buf = [0u8; 4096];
                 loop {
                     // One request: its head, then as many body bytes as it says.
-                    let Some(head) = received.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    let head = received.windows(4).position(|w| w == b"\r\n\r\n");
+                    let head_text =
+                        head.map(|h| String::from_utf8_lossy(&received[..h]).into_owned()).unwrap_or_default();
+                    let length = head_text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    let Some(head) = head.filter(|h| received.len() >= h + 4 + length) else {
                         match socket.read(&mut buf).await {
                             Ok(0) | Err(_) => return,
                             Ok(n) => received.extend_from_slice(&buf[..n]),
                         }
                         continue;
                     };
-                    let text = String::from_utf8_lossy(&received[..head]).to_ascii_lowercase();
-                    let length = text
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
-                        .unwrap_or(0);
-                    if received.len() < head + 4 + length {
-                        match socket.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => received.extend_from_slice(&buf[..n]),
-                        }
-                        continue;
-                    }
+                    let body: Value =
+                        serde_json::from_slice(&received[head + 4..head + 4 + length]).unwrap_or(Value::Null);
                     received.drain(..head + 4 + length);
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    let body = serde_json::to_vec(&blocked("web-pdb")).unwrap();
+                    let mut words = head_text.split_whitespace();
+                    let (method, uri) =
+                        (words.next().unwrap_or_default().to_string(), words.next().unwrap_or_default().to_string());
+                    let (code, reply) = answer(&method, &uri);
+                    log.lock().unwrap().push((method, uri, body));
+                    let reply = serde_json::to_vec(&reply).unwrap();
                     let head = format!(
-                        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                        body.len()
+                        "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                        reply.len()
                     );
-                    if socket.write_all(head.as_bytes()).await.is_err() || socket.write_all(&body).await.is_err() {
+                    if socket.write_all(head.as_bytes()).await.is_err() || socket.write_all(&reply).await.is_err() {
                         return;
                     }
                 }
             });
         }
     });
-    (address, count)
+    (address, sent)
 }
 
-#[tokio::test]
-async fn the_client_made_from_the_kubeconfig_leaves_a_429_to_firedrill() {
-    firedrill::tls::install_crypto_provider();
-    let (address, requests) = always_blocked().await;
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&format!(
+/// A kubeconfig whose context `kind-drill` reaches `address` over plain HTTP.
+fn kubeconfig_for(address: std::net::SocketAddr) -> String {
+    format!(
         "apiVersion: v1
 kind: Config
 clusters:
@@ -514,8 +523,14 @@ users:
 contexts:
   - {{name: kind-drill, context: {{cluster: kind, user: me}}}}
 "
-    ))
-    .unwrap();
+    )
+}
+
+#[tokio::test]
+async fn the_client_made_from_the_kubeconfig_leaves_a_429_to_firedrill() {
+    firedrill::tls::install_crypto_provider();
+    let (address, sent) = loopback_api(|_, _| (429, blocked("web-pdb"))).await;
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&kubeconfig_for(address)).unwrap();
     let client = connect::connect_with(kubeconfig, "kind-drill").await.expect("a client");
     let started = std::time::Instant::now();
     let web = pod("shop", "web-1", "ReplicaSet");
@@ -523,6 +538,66 @@ contexts:
     let e = error_chain(&evicted.expect_err("blocked, and no time to retry"));
     assert!(e.contains("shop/web-1: blocked by PDB web-pdb"), "{e}");
     // kube-rs's default retry layer would have sent it again, with backoff, up to 15 times.
-    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1, "sent once");
+    assert_eq!(sent.lock().unwrap().len(), 1, "sent once");
     assert!(started.elapsed() < Duration::from_secs(2), "no backoff: {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_uncordons_a_node_a_killed_drill_left_cordoned_and_only_that() {
+    use firedrill::journal::{journal_dir, Begin, Journal, Undo, FORMAT};
+    let patched = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = patched.clone();
+    let (address, sent) = loopback_api(move |method, _| {
+        let cordoned = !seen.load(std::sync::atomic::Ordering::SeqCst);
+        if method == "PATCH" {
+            seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        let annotations = match cordoned {
+            true => json!({"firedrill.io/run": "rk1", "firedrill.io/unschedulable-before": "false"}),
+            false => json!({}),
+        };
+        (200, serde_json::to_value(node(annotations, cordoned)).unwrap())
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, kubeconfig_for(address)).unwrap();
+    let state = dir.path().join("state");
+    let begin = Begin {
+        format: FORMAT,
+        run: "rk1".into(),
+        scenario: "kube-drain".into(),
+        path: "kube-drain.yaml".into(),
+        environment: firedrill::word::EnvironmentKind::Kube,
+        started: jiff::Timestamp::now(),
+        pid: std::process::id(),
+    };
+    let journal = Journal::create(&journal_dir(&state), begin).unwrap();
+    let undo = Undo::Uncordon { context: "kind-drill".into(), node: "worker-1".into() };
+    journal.apply("cordon node worker-1", undo, None).unwrap();
+    journal.close().unwrap().expect("kept: the drill died with the node cordoned");
+
+    let recover = |state: std::path::PathBuf, kubeconfig: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            crate::common::firedrill()
+                .args(["recover", "--run", "rk1", "--state-dir", state.to_str().unwrap()])
+                .env("KUBECONFIG", kubeconfig)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = recover(state.clone(), kubeconfig.clone()).await.unwrap();
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("rk1  cordon node worker-1: node worker-1 uncordoned"), "{stdout}");
+    let patches: Vec<Value> =
+        sent.lock().unwrap().iter().filter(|(m, _, _)| m == "PATCH").map(|(_, _, b)| b.clone()).collect();
+    assert_eq!(
+        patches,
+        [json!({
+            "metadata": {"annotations": {"firedrill.io/run": null, "firedrill.io/unschedulable-before": null}},
+            "spec": {"unschedulable": null},
+        })]
+    );
+    assert!(journal_dir(&state).join("recovered").join("rk1.jsonl").exists(), "the journal moved to recovered/");
 }
