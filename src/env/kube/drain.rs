@@ -165,7 +165,8 @@ pub async fn evict(
 
 /// The block a 429 answer says, in words: `blocked by PDB <name>: <message>`, the budget's
 /// name taken from the Status's `DisruptionBudget` cause, whose message the API server
-/// writes as "The disruption budget <name> needs 2 healthy pods and has 2 currently".
+/// writes as "The disruption budget <name> needs 2 healthy pods and has 2 currently" (or
+/// "… does not allow evicting pods currently …").
 pub fn blocked_by(status: Option<&Status>) -> String {
     let causes = status.and_then(|s| s.details.as_ref()).map(|d| d.causes.as_slice()).unwrap_or_default();
     let budget = causes.iter().find(|c| c.reason == "DisruptionBudget");
@@ -173,6 +174,48 @@ pub fn blocked_by(status: Option<&Status>) -> String {
         budget.and_then(|c| c.message.strip_prefix("The disruption budget ")).and_then(|r| r.split_whitespace().next());
     match (named, budget) {
         (Some(name), Some(cause)) => format!("blocked by PDB {name}: {}", cause.message),
-        _ => format!("blocked by a PodDisruptionBudget: {}", status.map(|s| s.message.as_str()).unwrap_or("HTTP 429")),
+        // A 429 without a budget's cause: the API server's own throttling, retried the same.
+        _ => format!("HTTP 429, no PodDisruptionBudget named: {}", status.map(|s| s.message.as_str()).unwrap_or("")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::core::response::{StatusCause, StatusDetails};
+
+    use super::*;
+
+    #[test]
+    fn a_block_names_its_budget_from_the_cause_and_a_bare_429_says_it_names_none() {
+        let cause = |message: &str| StatusCause {
+            reason: "DisruptionBudget".into(),
+            message: message.into(),
+            field: String::new(),
+        };
+        let details = |causes| StatusDetails {
+            name: String::new(),
+            group: String::new(),
+            kind: String::new(),
+            uid: String::new(),
+            causes,
+            retry_after_seconds: 10,
+        };
+        let status = |causes| {
+            Status::failure("Cannot evict pod as it would violate the pod's disruption budget.", "TooManyRequests")
+                .with_code(429)
+                .with_details(details(causes))
+        };
+        let processing =
+            "The disruption budget db-pdb does not allow evicting pods currently because it failed sync: x";
+        assert_eq!(blocked_by(Some(&status(vec![cause(processing)]))), format!("blocked by PDB db-pdb: {processing}"));
+        let throttled = Status::failure("too many requests, please try again later", "TooManyRequests").with_code(429);
+        assert_eq!(
+            blocked_by(Some(&throttled)),
+            "HTTP 429, no PodDisruptionBudget named: too many requests, please try again later"
+        );
+        assert_eq!(
+            blocked_by(Some(&status(vec![]))),
+            "HTTP 429, no PodDisruptionBudget named: Cannot evict pod as it would violate the pod's disruption budget."
+        );
     }
 }

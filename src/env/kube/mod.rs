@@ -139,10 +139,12 @@ impl Inner {
     }
 
     /// Drains `node`: refused when it carries pods outside the scenario's namespaces, or more
-    /// pods than `max_blast_radius`; then
-    /// cordoned (journalled first) unless it already was, and every pod on it evicted. In
-    /// effect once every eviction was accepted (or its pod found gone). When one fails, the
-    /// node is uncordoned again before the error is returned; evictions made stay made.
+    /// pods than `max_blast_radius`; then cordoned (journalled first) unless it already was,
+    /// and every pod on it evicted. In effect once every eviction was accepted (or its pod
+    /// found gone). When one fails, the node is uncordoned again before the error is returned
+    /// (should that fail too, its journal entry stays open, and the teardown says so);
+    /// evictions made stay made. The pods are listed before the cordon, so that a refusal
+    /// changes nothing: a pod scheduled onto the node between the two is not evicted.
     async fn drain(&self, node: &str, grace: Duration, deadline: Duration) -> Result<Option<Cordon>, KubeError> {
         if self.drained.borrow().iter().any(|n| n == node) {
             return Err(KubeError::AlreadyDrained { node: node.into() });
