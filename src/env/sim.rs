@@ -210,7 +210,8 @@ impl StackModel {
             | Check::Command { .. }
             | Check::Slo { .. }
             | Check::Prometheus { .. }
-            | Check::Alert { .. } => None,
+            | Check::Alert { .. }
+            | Check::Deployment { .. } => None,
         }
     }
 
@@ -608,7 +609,8 @@ impl Environment for SimEnv {
                 | Check::Command { .. }
                 | Check::Slo { .. }
                 | Check::Prometheus { .. }
-                | Check::Alert { .. } => problems.push(Problem::new(
+                | Check::Alert { .. }
+                | Check::Deployment { .. } => problems.push(Problem::new(
                     at,
                     format!(
                         "probe `{}`: `{}` checks cannot run in the sim environment; use http, sql, s3 or write_ledger",

@@ -127,11 +127,17 @@ fn pods(items: Vec<Pod>) -> k8s_openapi::List<Pod> {
     k8s_openapi::List { items, metadata: Default::default() }
 }
 
-/// Answers the SelfSubjectAccessReviews of `prepare`, in order; `denied` are answered not
-/// allowed. Returns the permissions asked, as `verb resource/subresource namespace`.
+/// Answers the SelfSubjectAccessReviews of `prepare` (a drain's four), in order; `denied` are
+/// answered not allowed. Returns the permissions asked, as `verb group/resource/subresource
+/// namespace` (no group for the core group).
 async fn answer_access(handle: &mut Mock, denied: &[&str]) -> Vec<String> {
+    answer_reviews(handle, 4, denied).await
+}
+
+/// [`answer_access`] for `count` reviews.
+async fn answer_reviews(handle: &mut Mock, count: usize, denied: &[&str]) -> Vec<String> {
     let mut asked = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..count {
         let (request, body, send) =
             expect(handle, Method::POST, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?").await;
         assert_eq!(request.headers()["content-type"], "application/json");
@@ -142,8 +148,9 @@ async fn answer_access(handle: &mut Mock, denied: &[&str]) -> Vec<String> {
         let a = &body["spec"]["resourceAttributes"];
         let sub = a["subresource"].as_str().map(|s| format!("/{s}")).unwrap_or_default();
         let ns = a["namespace"].as_str().map(|s| format!(" {s}")).unwrap_or_default();
-        let permission = format!("{} {}{sub}{ns}", a["verb"].as_str().unwrap(), a["resource"].as_str().unwrap());
-        assert_eq!(a["group"], "", "{permission}: the core group");
+        let group = a["group"].as_str().expect("a group, \"\" for the core one");
+        let group = if group.is_empty() { String::new() } else { format!("{group}/") };
+        let permission = format!("{} {group}{}{sub}{ns}", a["verb"].as_str().unwrap(), a["resource"].as_str().unwrap());
         let mut review: SelfSubjectAccessReview = serde_json::from_value(body).unwrap();
         review.status =
             Some(SubjectAccessReviewStatus { allowed: !denied.contains(&permission.as_str()), ..Default::default() });
@@ -236,7 +243,11 @@ async fn a_drain_cordons_evicts_all_but_daemonset_and_mirror_pods_and_its_revert
     };
     let api = async {
         let asked = answer_access(&mut handle, &[]).await;
-        assert_eq!(asked, ["create pods/eviction shop", "get nodes", "list pods", "patch nodes"]);
+        assert_eq!(
+            asked,
+            ["create pods/eviction shop", "get nodes", "list pods", "patch nodes"],
+            "each in the core group"
+        );
         let mut mirror = pod("kube-system", "kube-proxy-worker-1", "Node");
         mirror.metadata.annotations = Some([("kubernetes.io/config.mirror".to_string(), "x".to_string())].into());
         let on_node = vec![pod("shop", "web-1", "ReplicaSet"), pod("kube-system", "kindnet-x", "DaemonSet"), mirror];
@@ -406,6 +417,34 @@ async fn a_drain_evicting_more_pods_than_max_blast_radius_is_refused_before_the_
         "{e}"
     );
     assert!(futures_util::poll!(std::pin::pin!(handle.next_request())).is_pending(), "the node was not touched");
+}
+
+#[tokio::test]
+async fn a_deployment_probe_reads_the_deployments_ready_replicas() {
+    let probe = "probes:\n  - name: web\n    check: {kind: deployment, deployment: web, min_ready: 2}\n";
+    let (scenario, env, mut handle, _journal) = env_on_mock_for(&format!("{SCENARIO}{probe}"));
+    let sampled = async {
+        env.prepare().await.expect("prepared");
+        [env.sample(0, &scenario.probes[0]).await, env.sample(0, &scenario.probes[0]).await]
+    };
+    let api = async {
+        let asked = answer_reviews(&mut handle, 5, &[]).await;
+        assert!(asked.contains(&"get apps/deployments shop".to_string()), "{asked:?}");
+        for ready in [1, 2] {
+            let (_, _, send) = expect(&mut handle, Method::GET, "/apis/apps/v1/namespaces/shop/deployments/web").await;
+            let deployment: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "shop"},
+                "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "template": {}},
+                "status": {"replicas": 3, "readyReplicas": ready},
+            }))
+            .unwrap();
+            answer(send, 200, &deployment);
+        }
+    };
+    let ([short, enough], ()) = tokio::join!(sampled, api);
+    assert_eq!(short.detail.as_deref(), Some("deployment shop/web: 1 of 3 replica(s) ready, needs 2"));
+    assert!(!short.ok && enough.ok, "{short:?} {enough:?}");
 }
 
 #[tokio::test]

@@ -84,6 +84,8 @@ word_enum! {
         Prometheus = "prometheus",
         /// A named Prometheus alert: detection, as the team's paging sees it.
         Alert = "alert",
+        /// A Kubernetes Deployment's ready replicas.
+        Deployment = "deployment",
     }
 }
 

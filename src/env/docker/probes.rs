@@ -65,6 +65,8 @@ impl Inner {
                 probe::alert(&self.expand(url)?, ca.as_deref(), alert, labels).await
             }
             Check::WriteLedger { .. } => Sample::fail("a write ledger is written, not sampled"),
+            // Refused by `check`.
+            Check::Deployment { .. } => Sample::fail("`deployment` probes are kube's"),
         })
     }
 

@@ -11,7 +11,7 @@ use kube::{Api, Client};
 
 use super::error::KubeError;
 use crate::env::dry_run::each_fault;
-use crate::scenario::{Fault, KubeCluster};
+use crate::scenario::{Check, Fault, KubeCluster, Probe};
 
 /// One permission a drill needs: a verb on a resource, in one namespace or cluster-wide.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -52,11 +52,23 @@ impl Permission {
     }
 }
 
-/// The permissions `fault` needs in `cluster`, sorted, each once. A drain reads and patches
-/// its node (cordon, annotations), lists the pods on it in every namespace (to refuse a node
-/// carrying pods outside the scenario's), and creates evictions in the scenario's namespaces.
-pub fn needed(cluster: &KubeCluster, fault: &Fault) -> Vec<Permission> {
+/// The permissions `fault` and `probes` need in `cluster`, sorted, each once. A drain reads
+/// and patches its node (cordon, annotations), lists the pods on it in every namespace (to
+/// refuse a node carrying pods outside the scenario's), and creates evictions in the
+/// scenario's namespaces; a `deployment` probe reads its Deployment.
+pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Permission> {
     let mut needed = Vec::new();
+    for probe in probes {
+        if let Check::Deployment { namespace, .. } = &probe.check {
+            needed.push(Permission {
+                verb: "get",
+                group: "apps",
+                resource: "deployments",
+                subresource: None,
+                namespace: Some(namespace.clone().unwrap_or_else(|| cluster.namespace.clone())),
+            });
+        }
+    }
     for fault in each_fault(fault) {
         if let Fault::NodeDrain { .. } = fault {
             needed.push(Permission::cluster("get", "nodes"));
@@ -205,18 +217,23 @@ mod tests {
     #[test]
     fn a_drain_needs_its_node_the_pods_on_it_and_evictions_in_the_scenarios_namespaces() {
         let drain = Fault::NodeDrain { node: "n1".into(), grace_period: crate::duration::Dur::secs(5), deadline: None };
-        let needed: Vec<String> = needed(&cluster(), &drain).iter().map(ToString::to_string).collect();
+        let probe: Probe = serde_json::from_value(
+            serde_json::json!({"name": "web", "check": {"kind": "deployment", "deployment": "web"}}),
+        )
+        .unwrap();
+        let needed: Vec<String> = needed(&cluster(), &drain, &[probe]).iter().map(ToString::to_string).collect();
         assert_eq!(
             needed,
             [
                 "create pods/eviction in namespace db",
                 "create pods/eviction in namespace shop",
                 "get nodes (cluster-wide)",
+                "get deployments in namespace shop",
                 "list pods (cluster-wide)",
                 "patch nodes (cluster-wide)",
             ]
         );
-        let yaml = rbac_yaml("node-drain", &super::needed(&cluster(), &drain));
+        let yaml = rbac_yaml("node-drain", &super::needed(&cluster(), &drain, &[]));
         assert!(yaml.contains("kind: ClusterRole\nmetadata:\n  name: firedrill-node-drain\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"nodes\"]\n    verbs: [\"get\", \"patch\"]\n  - apiGroups: [\"\"]\n    resources: [\"pods\"]\n    verbs: [\"list\"]\n"), "{yaml}");
         assert!(yaml.contains("kind: Role\nmetadata:\n  name: firedrill-node-drain\n  namespace: shop\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"pods/eviction\"]\n    verbs: [\"create\"]\n"), "{yaml}");
         assert_eq!(yaml.matches("---\n").count(), 2, "one ClusterRole and a Role per namespace: {yaml}");

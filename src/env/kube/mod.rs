@@ -1,6 +1,7 @@
 //! The `kube` environment: a Kubernetes cluster, through its API, from a context of the
-//! user's kubeconfig. This first slice drains a node (`node_drain`); probes reach the system
-//! from this machine (`http`, `tcp`, `command`, `prometheus`, `alert`), and steps run on it.
+//! user's kubeconfig. This first slice drains a node (`node_drain`); probes ask the API
+//! (`deployment`) or reach the system from this machine (`http`, `tcp`, `command`,
+//! `prometheus`, `alert`), and steps run on it.
 //!
 //! [`KubeEnv`] holds the drill's state in one `Inner`, shared with the fault guard so that it
 //! can revert after the environment moved on; each seam is a module of its own: `connect`
@@ -13,6 +14,7 @@ pub mod access;
 pub mod connect;
 pub mod drain;
 mod error;
+mod probes;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -42,8 +44,10 @@ pub struct KubeEnv {
 /// What the fault guard shares with the environment.
 struct Inner {
     cluster: KubeCluster,
-    /// The scenario's fault: its permissions are asked for in `prepare`, before steady state.
+    /// The scenario's fault.
     fault: Fault,
+    /// What the fault and the probes need, asked for in `prepare`, before steady state.
+    needed: Vec<access::Permission>,
     scenario: String,
     path: PathBuf,
     journal_dir: PathBuf,
@@ -64,6 +68,7 @@ impl KubeEnv {
     /// name, and the journal is written under `journal_dir`.
     pub fn new(cluster: KubeCluster, scenario: &Scenario, run_id: &str, journal_dir: PathBuf) -> Self {
         let inner = Inner {
+            needed: access::needed(&cluster, &scenario.fault, &scenario.probes),
             cluster,
             fault: scenario.fault.clone(),
             scenario: scenario.name.clone(),
@@ -121,9 +126,8 @@ impl Inner {
             pid: std::process::id(),
         };
         *self.journal.borrow_mut() = Some(Journal::create(&self.journal_dir, begin)?);
-        let needed = access::needed(&self.cluster, &self.fault);
-        access::preflight(&self.client()?, &needed).await?;
-        let listed = needed.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        access::preflight(&self.client()?, &self.needed).await?;
+        let listed = self.needed.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
         self.said(format!("context {}: the user may {listed}", self.cluster.context));
         Ok(())
     }
@@ -256,7 +260,7 @@ impl Environment for KubeEnv {
         for (i, probe) in scenario.probes.iter().enumerate() {
             if !supported(&probe.check) {
                 let why = format!(
-                    "probe `{}`: `{}` probes are not supported in kube yet (http, tcp, command, prometheus and alert are, from this machine)",
+                    "probe `{}`: `{}` probes are not supported in kube yet (deployment is, and http, tcp, command, prometheus and alert from this machine)",
                     probe.name,
                     probe.check.kind()
                 );
@@ -300,6 +304,13 @@ impl Environment for KubeEnv {
                 probe::prometheus(url, ca.as_deref(), query, *condition).await
             }
             Check::Alert { url, alert, labels, ca } => probe::alert(url, ca.as_deref(), alert, labels).await,
+            Check::Deployment { deployment, namespace, min_ready } => {
+                let namespace = namespace.as_deref().unwrap_or(&self.inner.cluster.namespace);
+                match self.inner.client() {
+                    Ok(client) => probes::deployment(&client, namespace, deployment, *min_ready).await,
+                    Err(e) => Sample::fail(e.to_string()),
+                }
+            }
             other => Sample::fail(KubeError::UnsupportedProbe { kind: other.kind() }.to_string()),
         }
     }
@@ -357,7 +368,8 @@ impl KubeEnv {
         let mut run = DryRun::default();
         run.touch(TouchKind::Journal, format!("the revert journal in {}", inner.journal_dir.display()));
         for fault in each_fault(&scenario.fault) {
-            let needed = access::needed(cluster, fault).iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            let needed =
+                access::needed(cluster, fault, &[]).iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
             run.touch(
                 TouchKind::Fault,
                 format!(
@@ -387,7 +399,12 @@ impl KubeEnv {
 fn supported(check: &Check) -> bool {
     matches!(
         check,
-        Check::Http { .. } | Check::Tcp { .. } | Check::Command { .. } | Check::Prometheus { .. } | Check::Alert { .. }
+        Check::Http { .. }
+            | Check::Tcp { .. }
+            | Check::Command { .. }
+            | Check::Prometheus { .. }
+            | Check::Alert { .. }
+            | Check::Deployment { .. }
     )
 }
 

@@ -192,8 +192,22 @@ pub enum Check {
         #[serde(default = "default_ledger_table")]
         table: String,
     },
+    /// `kube`: a Deployment has at least `min_ready` ready replicas, as its status says.
+    Deployment {
+        /// The Deployment.
+        deployment: String,
+        /// Its namespace; absent: the environment's `namespace`.
+        #[serde(default)]
+        namespace: Option<String>,
+        /// The ready replicas a healthy Deployment has at least.
+        #[serde(default = "default_min_ready")]
+        min_ready: u32,
+    },
 }
 
+fn default_min_ready() -> u32 {
+    1
+}
 fn default_error_percent() -> f64 {
     1.0
 }
@@ -229,6 +243,7 @@ impl Check {
             Check::WriteLedger { .. } => ProbeKind::WriteLedger,
             Check::Prometheus { .. } => ProbeKind::Prometheus,
             Check::Alert { .. } => ProbeKind::Alert,
+            Check::Deployment { .. } => ProbeKind::Deployment,
         }
     }
 
@@ -255,6 +270,10 @@ impl Check {
                     false => format!("alert {alert}{{{}}} on {url}", labels.join(",")),
                 }
             }
+            Check::Deployment { deployment, namespace, min_ready } => format!(
+                "deployment {}{deployment}: at least {min_ready} ready replica(s)",
+                namespace.as_ref().map(|ns| format!("{ns}/")).unwrap_or_default()
+            ),
         }
     }
 }
