@@ -230,15 +230,25 @@ where
     S: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(ProbeError::Http)?;
-    let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    // Credentials in the URL (`https://user:pass@gateway/`) are HTTP Basic authentication, as
+    // curl takes them: never part of the Host header.
+    let (credentials, host) = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => (Some(percent_encoding::percent_decode_str(userinfo).decode_utf8_lossy()), host),
+        None => (None, authority),
+    };
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let request = hyper::Request::builder()
+    let mut request = hyper::Request::builder()
         .method(method)
         .uri(path)
-        .header(hyper::header::HOST, authority)
-        .header(hyper::header::USER_AGENT, "firedrill-probe")
-        .body(Full::new(body))
-        .map_err(ProbeError::Request)?;
+        .header(hyper::header::HOST, host)
+        .header(hyper::header::USER_AGENT, "firedrill-probe");
+    if let Some(credentials) = credentials {
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode(credentials.as_bytes());
+        request = request.header(hyper::header::AUTHORIZATION, format!("Basic {basic}"));
+    }
+    let request = request.body(Full::new(body)).map_err(ProbeError::Request)?;
     let exchange = async {
         let response = sender.send_request(request).await.map_err(ProbeError::Http)?;
         let status = response.status().as_u16();
@@ -493,5 +503,42 @@ where
             return Err(NotReady { last: sample.detail.unwrap_or_else(|| "not ready".into()) });
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    /// The head of the one request `url` makes, as a server on loopback received it.
+    fn head_sent(url_of: impl Fn(u16) -> String) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+                head.push(byte[0]);
+            }
+            stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
+            String::from_utf8(head).unwrap()
+        });
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (status, _) = rt.block_on(super::request("GET", &url_of(port), None, Default::default())).unwrap();
+        assert_eq!(status, 200);
+        server.join().unwrap()
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_basic_authentication_not_part_of_the_host() {
+        let head = head_sent(|port| format!("http://ops%40shop:p%3Ass@127.0.0.1:{port}/metrics"));
+        assert!(head.starts_with("GET /metrics HTTP/1.1\r\n"), "{head}");
+        let port_line = head.lines().find(|l| l.starts_with("host:")).unwrap_or_default().to_string();
+        assert!(port_line.starts_with("host: 127.0.0.1:") && !port_line.contains('@'), "{head}");
+        // base64("ops@shop:p:ss")
+        assert!(head.contains("authorization: Basic b3BzQHNob3A6cDpzcw==\r\n"), "{head}");
+        let plain = head_sent(|port| format!("http://127.0.0.1:{port}/"));
+        assert!(!plain.contains("authorization"), "{plain}");
     }
 }
