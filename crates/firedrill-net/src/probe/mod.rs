@@ -108,6 +108,15 @@ pub enum ProbeError {
     /// The test object could not be got back.
     #[error("get")]
     S3Get(#[source] Box<aws_sdk_s3::error::SdkError<GetObjectError, HttpResponse>>),
+    /// The test object could not be removed after the drill.
+    #[error("failed to remove the s3 probe's object from bucket {bucket}")]
+    S3Delete {
+        /// The bucket.
+        bucket: String,
+        /// Why.
+        #[source]
+        source: Box<aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::delete_object::DeleteObjectError, HttpResponse>>,
+    },
     /// The test object's body broke off while it was read.
     #[error("get: reading the body")]
     S3Body(#[source] aws_sdk_s3::primitives::ByteStreamError),
@@ -449,21 +458,24 @@ pub fn s3_client(endpoint: &str, region: &str, ca: Option<&CaPem>) -> aws_sdk_s3
     aws_sdk_s3::Client::from_conf(config)
 }
 
+/// The object an `s3` probe puts and gets: one per bucket, overwritten by every sample.
+const S3_PROBE_KEY: &str = "firedrill-probe";
+
 /// Puts a small object into `bucket` and reads it back.
 pub async fn s3(client: &aws_sdk_s3::Client, bucket: &str) -> Sample {
-    const KEY: &str = "firedrill-probe";
     let payload = format!("firedrill probe {:?}", std::time::SystemTime::now());
     // A certificate problem is named as one, not buried in the SDK's "dispatch failure".
     let named = |e: &(dyn std::error::Error + 'static)| {
         crate::tls::certificate_problem_among(e, "`ca:`").map(|problem| ProbeError::Tls(TlsError::Handshake(problem)))
     };
     let round_trip = async {
-        let put = client.put_object().bucket(bucket).key(KEY).body(ByteStream::from(payload.clone().into_bytes()));
+        let put =
+            client.put_object().bucket(bucket).key(S3_PROBE_KEY).body(ByteStream::from(payload.clone().into_bytes()));
         put.send().await.map_err(|e| named(&e).unwrap_or_else(|| ProbeError::S3Put(Box::new(e))))?;
         let got = client
             .get_object()
             .bucket(bucket)
-            .key(KEY)
+            .key(S3_PROBE_KEY)
             .send()
             .await
             .map_err(|e| named(&e).unwrap_or_else(|| ProbeError::S3Get(Box::new(e))))?;
@@ -474,6 +486,13 @@ pub async fn s3(client: &aws_sdk_s3::Client, bucket: &str) -> Sample {
         Ok(())
     };
     sample(round_trip.await)
+}
+
+/// Removes the object the `s3` probe left in `bucket`, once the drill is over: a drill leaves
+/// nothing in a team's buckets. Removing an object that is not there succeeds, as S3 answers.
+pub async fn s3_remove(client: &aws_sdk_s3::Client, bucket: &str) -> Result<(), ProbeError> {
+    let delete = client.delete_object().bucket(bucket).key(S3_PROBE_KEY).send().await;
+    delete.map(drop).map_err(|e| ProbeError::S3Delete { bucket: bucket.to_string(), source: Box::new(e) })
 }
 
 /// A check that did not pass in time: its last failure, as that sample read.
