@@ -183,7 +183,13 @@ impl RunArgs {
             kill_switch: self.kill_switch,
         };
         #[cfg(feature = "otel")]
-        let otlp = report::otel::traces_endpoint(self.otlp.as_deref(), |name| std::env::var(name).ok());
+        let otlp = match report::otel::traces_endpoint(self.otlp.as_deref(), |name| std::env::var(name).ok()) {
+            Ok(endpoint) => endpoint,
+            Err(e) => {
+                out.error(&e);
+                return Ok(EXIT_INVALID);
+            }
+        };
         let mut code = EXIT_OK;
         let mut summary = Vec::new();
         // Every scenario's history reads the same folder: warn about a file once.

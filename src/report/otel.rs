@@ -45,6 +45,12 @@ pub enum OtelError {
         #[source]
         source: std::io::Error,
     },
+    /// The protocol asked for is not the one firedrill speaks.
+    #[error("OTLP protocol `{protocol}` is not supported: firedrill exports over http/protobuf (unset OTEL_EXPORTER_OTLP_PROTOCOL or set it to http/protobuf, and give the collector's HTTP port, 4318)")]
+    Protocol {
+        /// The protocol asked for.
+        protocol: String,
+    },
     /// No TLS configuration for an `https://` collector (no root certificates).
     #[error("failed to set up TLS to {endpoint}")]
     Tls {
@@ -100,13 +106,23 @@ pub enum OtelError {
 /// The URL the spans are sent to: `--otlp` (a collector's base URL, as
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` is) when given, else `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as it
 /// is, else `OTEL_EXPORTER_OTLP_ENDPOINT`; `None` when none is set, so nothing is exported.
-/// `env` reads a variable (`std::env::var`), an empty value counting as unset.
-pub fn traces_endpoint(flag: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+/// `env` reads a variable (`std::env::var`), an empty value counting as unset. A protocol other
+/// than OTLP/HTTP with protobuf asked by `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` (gRPC) is
+/// refused before any drill runs, rather than spoken wrongly to a gRPC port.
+pub fn traces_endpoint(flag: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Result<Option<String>, OtelError> {
     let traces_under = |base: &str| format!("{}{TRACES_PATH}", base.trim_end_matches('/'));
     let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    flag.map(traces_under)
+    let endpoint = flag
+        .map(traces_under)
         .or_else(|| set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
-        .or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT").map(|base| traces_under(&base)))
+        .or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT").map(|base| traces_under(&base)));
+    let protocol = set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").or_else(|| set("OTEL_EXPORTER_OTLP_PROTOCOL"));
+    match protocol {
+        Some(protocol) if endpoint.is_some() && protocol.trim() != "http/protobuf" => {
+            Err(OtelError::Protocol { protocol })
+        }
+        _ => Ok(endpoint),
+    }
 }
 
 /// Sends one span per drill of `run` to the OTLP/HTTP collector at `endpoint` (the full traces
@@ -336,11 +352,18 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/custom"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318"),
         ]);
-        assert_eq!(traces_endpoint(Some("http://flag:4318/"), both).as_deref(), Some("http://flag:4318/v1/traces"));
-        assert_eq!(traces_endpoint(None, both).as_deref(), Some("http://traces:4318/custom"));
+        let endpoint = |flag, env| traces_endpoint(flag, env).expect("a protocol firedrill speaks");
+        assert_eq!(endpoint(Some("http://flag:4318/"), both).as_deref(), Some("http://flag:4318/v1/traces"));
+        assert_eq!(endpoint(None, both).as_deref(), Some("http://traces:4318/custom"));
         let base =
             env(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", " "), ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318")]);
-        assert_eq!(traces_endpoint(None, base).as_deref(), Some("http://base:4318/v1/traces"));
-        assert_eq!(traces_endpoint(None, env(&[])), None);
+        assert_eq!(endpoint(None, base).as_deref(), Some("http://base:4318/v1/traces"));
+        assert_eq!(endpoint(None, env(&[])), None);
+        let grpc = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4317"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
+        let refused = traces_endpoint(None, grpc).unwrap_err().to_string();
+        assert!(refused.starts_with("OTLP protocol `grpc` is not supported"), "{refused}");
+        let http =
+            env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://b:4318"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]);
+        assert_eq!(endpoint(None, http).as_deref(), Some("http://b:4318/v1/traces"));
     }
 }

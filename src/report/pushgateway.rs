@@ -15,7 +15,9 @@ use crate::score::{Status, Verdict};
 /// The Pushgateway path of a scenario's group, under the gateway's URL. The scenario's name is
 /// base64url-encoded (`scenario@base64`), so any name is a valid path segment.
 pub fn group_path(scenario: &str) -> String {
-    format!("/metrics/job/firedrill/scenario@base64/{}", base64url(scenario.as_bytes()))
+    use base64::Engine as _;
+    let name = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(scenario.as_bytes());
+    format!("/metrics/job/firedrill/scenario@base64/{name}")
 }
 
 /// The metrics of one drill, pushed at `now`; the scenario's MTTR, judged over the run, goes
@@ -80,30 +82,15 @@ pub fn exposition(record: &DrillRecord, mttr: Option<(&Verdict, &Measurement)>, 
     out
 }
 
-/// RFC 4648 base64url without padding, as the Pushgateway reads `@base64` label values.
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn base64url_is_rfc_4648_without_padding() {
-        assert_eq!(base64url(b""), "");
-        assert_eq!(base64url(b"f"), "Zg");
-        assert_eq!(base64url(b"fo"), "Zm8");
-        assert_eq!(base64url(b"foo"), "Zm9v");
-        assert_eq!(base64url(b"db-failover/eu"), "ZGItZmFpbG92ZXIvZXU");
-        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+    fn a_scenario_name_is_a_base64url_path_segment_without_padding() {
+        assert_eq!(group_path("db-failover/eu"), "/metrics/job/firedrill/scenario@base64/ZGItZmFpbG92ZXIvZXU");
+        // The URL-safe alphabet: `-` and `_` where base64 has `+` and `/`.
+        assert_eq!(group_path("??>"), "/metrics/job/firedrill/scenario@base64/Pz8-");
+        assert_eq!(group_path("???"), "/metrics/job/firedrill/scenario@base64/Pz8_");
     }
 }

@@ -141,6 +141,17 @@ fn postgres_probes_speak_tls_with_libpqs_sslmodes() {
         }
         assert_eq!(ledger.missing(&dsn, &[1, 2, 3]).await.expect("read back"), Vec::<u64>::new());
         assert_eq!(ledger.missing(&dsn, &[4]).await.expect("read back"), vec![4]);
+        // Nothing is left in the team's database: the records, and the table the ledger made.
+        ledger.remove().await.expect("removed");
+        let gone = probe::sql(&dsn, "SELECT 1 FROM pg_tls_ledger").await;
+        assert!(failed(&gone).contains("relation \"pg_tls_ledger\" does not exist"), "{gone:?}");
+        // A table the ledger did not create stays, without this drill's records.
+        let shared = Ledger::new("pg_tls_shared", "tls-test");
+        assert!(probe::sql(&dsn, "CREATE TABLE pg_tls_shared (drill text NOT NULL, seq bigint NOT NULL, written_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (drill, seq))").await.ok);
+        shared.write(&dsn, 1).await.expect("written");
+        shared.remove().await.expect("removed");
+        assert_eq!(shared.missing(&dsn, &[1]).await.expect("read back"), vec![1], "its records are gone");
+        assert!(probe::sql(&dsn, "SELECT 1 FROM pg_tls_shared").await.ok, "the team's table stays");
     });
 }
 
@@ -267,6 +278,13 @@ fn s3_over_https_trusts_the_ca_given_and_names_an_unknown_issuer_without() {
     block_on(async {
         client.create_bucket().bucket("drills").send().await.expect("the bucket is created over https");
         assert_eq!(probe::s3(&client, "drills").await, Sample::ok());
+        let objects = || async {
+            let listed = client.list_objects_v2().bucket("drills").send().await.expect("listed");
+            listed.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect::<Vec<_>>()
+        };
+        assert_eq!(objects().await, vec!["firedrill-probe".to_string()]);
+        probe::s3_remove(&client, "drills").await.expect("the probe's object is removed");
+        assert_eq!(objects().await, Vec::<String>::new(), "nothing left in the team's bucket");
         let untrusting = probe::s3_client(&endpoint, "us-east-1", None);
         let e = failed(&probe::s3(&untrusting, "drills").await);
         assert!(e.contains("unknown issuer") && e.contains("`ca:`"), "{e}");

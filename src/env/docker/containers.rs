@@ -244,8 +244,8 @@ impl Inner {
         for eviction in self.evictions.borrow_mut().drain(..) {
             eviction.abort();
         }
+        let mut errors = self.remove_probe_leftovers().await;
         let containers: Vec<_> = self.provisioned.borrow_mut().drain(..).collect();
-        let mut errors = Vec::new();
         for container in containers.into_iter().rev() {
             let id = container.id().to_string();
             if let Err(e) = container.rm().await {

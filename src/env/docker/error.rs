@@ -253,6 +253,15 @@ pub enum DockerError {
     /// The write ledger's database failed.
     #[error(transparent)]
     Ledger(#[from] DbError),
+    /// What a probe left in a team's system could not be removed.
+    #[error(transparent)]
+    ProbeLeftover(crate::probe::ProbeError),
+    /// A system did not answer the removal of what a probe left in it.
+    #[error("failed to remove {what}: no answer within 5 s")]
+    LeftoverTimedOut {
+        /// What was to be removed.
+        what: String,
+    },
     /// Several removals failed; each is listed.
     #[error("{}", .0.iter().map(|e| crate::text::error_chain(e)).collect::<Vec<_>>().join("; "))]
     Several(Vec<DockerError>),

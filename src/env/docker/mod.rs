@@ -114,7 +114,8 @@ struct Inner {
     addresses: RefCell<HashMap<String, String>>,
     provisioned: RefCell<Vec<ContainerAsync<GenericImage>>>,
     ledgers: RefCell<HashMap<usize, Rc<Ledger>>>,
-    s3: RefCell<HashMap<usize, (String, probe::S3Client)>>,
+    /// Each `s3` probe's client, the endpoint it was made for, and the bucket it probes.
+    s3: RefCell<HashMap<usize, (String, String, probe::S3Client)>>,
     /// The background load of each SLO probe, the URL it loads and the probe's name.
     slo: RefCell<HashMap<usize, (String, String, crate::load::Background)>>,
     started: RefCell<Option<i64>>,

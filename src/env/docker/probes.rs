@@ -41,7 +41,7 @@ impl Inner {
             Check::Sql { dsn, query } => probe::sql(&self.expand(dsn)?, query).await,
             Check::Command { argv } => probe::command(&self.expand_all(argv)?).await,
             Check::S3 { endpoint, bucket, region, ca } => {
-                match self.s3_client(probe, &self.expand(endpoint)?, region, ca.as_deref()) {
+                match self.s3_client(probe, &self.expand(endpoint)?, bucket, region, ca.as_deref()) {
                     Ok(client) => probe::s3(&client, bucket).await,
                     Err(e) => Sample::fail(error_chain(&e)),
                 }
@@ -70,22 +70,53 @@ impl Inner {
         })
     }
 
-    /// The probe's S3 client, made again when its endpoint moved.
+    /// The probe's S3 client, made again when its endpoint moved; the bucket is kept for the
+    /// removal of the probe's object after the drill.
     fn s3_client(
         &self,
         probe: usize,
         endpoint: &str,
+        bucket: &str,
         region: &str,
         ca: Option<&Path>,
     ) -> Result<probe::S3Client, TlsError> {
         let mut clients = self.s3.borrow_mut();
-        if let Some((_, client)) = clients.get(&probe).filter(|(made_for, _)| made_for == endpoint) {
+        if let Some((_, _, client)) = clients.get(&probe).filter(|(made_for, ..)| made_for == endpoint) {
             return Ok(client.clone());
         }
         let ca = ca.map(CaPem::read).transpose()?;
         let client = probe::s3_client(endpoint, region, ca.as_ref());
-        clients.insert(probe, (endpoint.to_string(), client.clone()));
+        clients.insert(probe, (endpoint.to_string(), bucket.to_string(), client.clone()));
         Ok(client)
+    }
+
+    /// Removes what the probes left in the team's systems: the write ledgers' records (and a
+    /// table a ledger created), the s3 probes' objects. Done before the containers go, while a
+    /// database or object store the drill started is still there to answer.
+    /// Each removal is bounded: a system that no longer answers cannot hold the teardown.
+    pub(super) async fn remove_probe_leftovers(&self) -> Vec<DockerError> {
+        const LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+        let mut errors = Vec::new();
+        let ledgers: Vec<Rc<Ledger>> = self.ledgers.borrow().values().cloned().collect();
+        for ledger in ledgers {
+            match tokio::time::timeout(LIMIT, ledger.remove()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.push(DockerError::Ledger(e)),
+                Err(_) => errors.push(DockerError::LeftoverTimedOut { what: "the write ledger's records".into() }),
+            }
+        }
+        let buckets: Vec<(String, probe::S3Client)> =
+            self.s3.borrow().values().map(|(_, bucket, client)| (bucket.clone(), client.clone())).collect();
+        for (bucket, client) in buckets {
+            match tokio::time::timeout(LIMIT, probe::s3_remove(&client, &bucket)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.push(DockerError::ProbeLeftover(e)),
+                Err(_) => {
+                    errors.push(DockerError::LeftoverTimedOut { what: format!("the s3 probe's object in {bucket}") })
+                }
+            }
+        }
+        errors
     }
 
     /// The probe's ledger and its connection string as of now.

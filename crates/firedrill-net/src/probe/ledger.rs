@@ -3,7 +3,7 @@
 //! connection string now finds (a multi-host string with `target_session_attrs=read-write`
 //! finds the current primary). Lost = acknowledged but missing.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 
 use tokio_postgres::Client;
@@ -20,16 +20,27 @@ pub struct Ledger {
     /// as a client's pool would. A write takes it out, so a write that hangs and is dropped
     /// takes its connection with it.
     client: RefCell<Option<(String, Client)>>,
+    /// The connection string of the last write or read, for [`Ledger::remove`].
+    last_dsn: RefCell<Option<String>>,
+    /// Whether this ledger created its table, which it then removes once empty.
+    created_table: Cell<bool>,
 }
 
 impl Ledger {
     /// A ledger writing `drill`'s records into `table` (a plain SQL name, checked on load).
     pub fn new(table: &str, drill: &str) -> Self {
-        Ledger { table: table.into(), drill: drill.into(), client: RefCell::new(None) }
+        Ledger {
+            table: table.into(),
+            drill: drill.into(),
+            client: RefCell::new(None),
+            last_dsn: RefCell::new(None),
+            created_table: Cell::new(false),
+        }
     }
 
     /// Writes record `seq`; `Ok` once the server committed it.
     pub async fn write(&self, dsn: &str, seq: u64) -> Result<(), DbError> {
+        *self.last_dsn.borrow_mut() = Some(dsn.to_string());
         let taken = self.client.borrow_mut().take().filter(|(d, _)| d == dsn);
         let client = match taken {
             Some((_, c)) => c,
@@ -43,23 +54,48 @@ impl Ledger {
 
     async fn open(&self, dsn: &str) -> Result<Client, DbError> {
         let client = connect(dsn).await?;
+        let exists = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&self.table]).await.map_err(PgError)?;
+        let existed: bool = exists.get(0);
         let create = format!(
             "CREATE TABLE IF NOT EXISTS {} (drill text NOT NULL, seq bigint NOT NULL, \
              written_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (drill, seq))",
             self.table
         );
         client.batch_execute(&create).await.map_err(PgError)?;
+        if !existed {
+            self.created_table.set(true);
+        }
         Ok(client)
     }
 
     /// The `acked` records the server no longer has.
     pub async fn missing(&self, dsn: &str, acked: &[u64]) -> Result<Vec<u64>, DbError> {
+        *self.last_dsn.borrow_mut() = Some(dsn.to_string());
         self.client.borrow_mut().take();
         let client = connect(dsn).await?;
         let select = format!("SELECT seq FROM {} WHERE drill = $1", self.table);
         let rows = client.query(&select, &[&self.drill]).await.map_err(PgError)?;
         let found: HashSet<u64> = rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect();
         Ok(acked.iter().copied().filter(|seq| !found.contains(seq)).collect())
+    }
+
+    /// Removes what the ledger left in the team's database, once the drill is over: its
+    /// records, and its table when the ledger created it and no other drill's records remain.
+    /// A ledger that never wrote left nothing.
+    pub async fn remove(&self) -> Result<(), DbError> {
+        self.client.borrow_mut().take();
+        let Some(dsn) = self.last_dsn.borrow().clone() else { return Ok(()) };
+        let client = connect(&dsn).await?;
+        let delete = format!("DELETE FROM {} WHERE drill = $1", self.table);
+        client.execute(&delete, &[&self.drill]).await.map_err(PgError)?;
+        if self.created_table.get() {
+            let drop = format!(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM {table}) THEN DROP TABLE {table}; END IF; END $$",
+                table = self.table
+            );
+            client.batch_execute(&drop).await.map_err(PgError)?;
+        }
+        Ok(())
     }
 }
 

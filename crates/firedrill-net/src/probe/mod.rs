@@ -108,6 +108,15 @@ pub enum ProbeError {
     /// The test object could not be got back.
     #[error("get")]
     S3Get(#[source] Box<aws_sdk_s3::error::SdkError<GetObjectError, HttpResponse>>),
+    /// The test object could not be removed after the drill.
+    #[error("failed to remove the s3 probe's object from bucket {bucket}")]
+    S3Delete {
+        /// The bucket.
+        bucket: String,
+        /// Why.
+        #[source]
+        source: Box<aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::delete_object::DeleteObjectError, HttpResponse>>,
+    },
     /// The test object's body broke off while it was read.
     #[error("get: reading the body")]
     S3Body(#[source] aws_sdk_s3::primitives::ByteStreamError),
@@ -230,15 +239,25 @@ where
     S: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(ProbeError::Http)?;
-    let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    // Credentials in the URL (`https://user:pass@gateway/`) are HTTP Basic authentication, as
+    // curl takes them: never part of the Host header.
+    let (credentials, host) = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => (Some(percent_encoding::percent_decode_str(userinfo).decode_utf8_lossy()), host),
+        None => (None, authority),
+    };
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let request = hyper::Request::builder()
+    let mut request = hyper::Request::builder()
         .method(method)
         .uri(path)
-        .header(hyper::header::HOST, authority)
-        .header(hyper::header::USER_AGENT, "firedrill-probe")
-        .body(Full::new(body))
-        .map_err(ProbeError::Request)?;
+        .header(hyper::header::HOST, host)
+        .header(hyper::header::USER_AGENT, "firedrill-probe");
+    if let Some(credentials) = credentials {
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode(credentials.as_bytes());
+        request = request.header(hyper::header::AUTHORIZATION, format!("Basic {basic}"));
+    }
+    let request = request.body(Full::new(body)).map_err(ProbeError::Request)?;
     let exchange = async {
         let response = sender.send_request(request).await.map_err(ProbeError::Http)?;
         let status = response.status().as_u16();
@@ -439,21 +458,24 @@ pub fn s3_client(endpoint: &str, region: &str, ca: Option<&CaPem>) -> aws_sdk_s3
     aws_sdk_s3::Client::from_conf(config)
 }
 
+/// The object an `s3` probe puts and gets: one per bucket, overwritten by every sample.
+const S3_PROBE_KEY: &str = "firedrill-probe";
+
 /// Puts a small object into `bucket` and reads it back.
 pub async fn s3(client: &aws_sdk_s3::Client, bucket: &str) -> Sample {
-    const KEY: &str = "firedrill-probe";
     let payload = format!("firedrill probe {:?}", std::time::SystemTime::now());
     // A certificate problem is named as one, not buried in the SDK's "dispatch failure".
     let named = |e: &(dyn std::error::Error + 'static)| {
         crate::tls::certificate_problem_among(e, "`ca:`").map(|problem| ProbeError::Tls(TlsError::Handshake(problem)))
     };
     let round_trip = async {
-        let put = client.put_object().bucket(bucket).key(KEY).body(ByteStream::from(payload.clone().into_bytes()));
+        let put =
+            client.put_object().bucket(bucket).key(S3_PROBE_KEY).body(ByteStream::from(payload.clone().into_bytes()));
         put.send().await.map_err(|e| named(&e).unwrap_or_else(|| ProbeError::S3Put(Box::new(e))))?;
         let got = client
             .get_object()
             .bucket(bucket)
-            .key(KEY)
+            .key(S3_PROBE_KEY)
             .send()
             .await
             .map_err(|e| named(&e).unwrap_or_else(|| ProbeError::S3Get(Box::new(e))))?;
@@ -464,6 +486,13 @@ pub async fn s3(client: &aws_sdk_s3::Client, bucket: &str) -> Sample {
         Ok(())
     };
     sample(round_trip.await)
+}
+
+/// Removes the object the `s3` probe left in `bucket`, once the drill is over: a drill leaves
+/// nothing in a team's buckets. Removing an object that is not there succeeds, as S3 answers.
+pub async fn s3_remove(client: &aws_sdk_s3::Client, bucket: &str) -> Result<(), ProbeError> {
+    let delete = client.delete_object().bucket(bucket).key(S3_PROBE_KEY).send().await;
+    delete.map(drop).map_err(|e| ProbeError::S3Delete { bucket: bucket.to_string(), source: Box::new(e) })
 }
 
 /// A check that did not pass in time: its last failure, as that sample read.
@@ -493,5 +522,42 @@ where
             return Err(NotReady { last: sample.detail.unwrap_or_else(|| "not ready".into()) });
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    /// The head of the one request `url` makes, as a server on loopback received it.
+    fn head_sent(url_of: impl Fn(u16) -> String) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+                head.push(byte[0]);
+            }
+            stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
+            String::from_utf8(head).unwrap()
+        });
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (status, _) = rt.block_on(super::request("GET", &url_of(port), None, Default::default())).unwrap();
+        assert_eq!(status, 200);
+        server.join().unwrap()
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_basic_authentication_not_part_of_the_host() {
+        let head = head_sent(|port| format!("http://ops%40shop:p%3Ass@127.0.0.1:{port}/metrics"));
+        assert!(head.starts_with("GET /metrics HTTP/1.1\r\n"), "{head}");
+        let port_line = head.lines().find(|l| l.starts_with("host:")).unwrap_or_default().to_string();
+        assert!(port_line.starts_with("host: 127.0.0.1:") && !port_line.contains('@'), "{head}");
+        // base64("ops@shop:p:ss")
+        assert!(head.contains("authorization: Basic b3BzQHNob3A6cDpzcw==\r\n"), "{head}");
+        let plain = head_sent(|port| format!("http://127.0.0.1:{port}/"));
+        assert!(!plain.contains("authorization"), "{plain}");
     }
 }
