@@ -10,6 +10,8 @@ mod cli;
 mod conformance;
 mod docker;
 mod engine;
+#[cfg(feature = "kube")]
+mod kube_fake;
 mod layers;
 mod load;
 mod otel;

@@ -1,0 +1,278 @@
+//! The fake cluster a test starts: its spec (nodes, workloads, other objects, the controllers'
+//! delays, the verbs RBAC denies), the HTTP server on a loopback port with its own runtime
+//! thread, the controller task, and the kubeconfig that points a client at it.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Bytes, Frame};
+use serde_json::Value;
+
+use super::api::{self, Answer, WatchRequest};
+use super::controller;
+use super::store::{RecordedRequest, State};
+
+/// How often the fake controllers run: well under any probe interval, so the delays a test
+/// measures are the spec's within this much.
+const CONTROLLER_TICK: Duration = Duration::from_millis(20);
+
+/// A Deployment the fake starts with: label `app: <name>`, one Ready pod on each node named
+/// (a node named twice holds two).
+pub struct FakeDeployment {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name and `app` label.
+    pub name: String,
+    /// Where its pods run at the start; the replicas are as many.
+    pub nodes: Vec<String>,
+}
+
+/// A verb RBAC denies: SelfSubjectAccessReviews for it answer `allowed: false`.
+pub struct Denied {
+    /// `get`, `patch`, `create`, ...
+    pub verb: String,
+    /// `nodes`, or `pods/eviction` for a subresource.
+    pub resource: String,
+    /// The namespace, "" for a cluster-wide check.
+    pub namespace: String,
+}
+
+/// What the fake cluster holds at the start and how its controllers behave.
+pub struct FakeSpec {
+    /// The nodes, schedulable and Ready.
+    pub nodes: Vec<String>,
+    /// The Deployments with their pods.
+    pub deployments: Vec<FakeDeployment>,
+    /// The DaemonSets (namespace, name): a pod on every node.
+    pub daemon_sets: Vec<(String, String)>,
+    /// Any other objects (Services, PodDisruptionBudgets, NetworkPolicies) as manifests.
+    pub objects: Vec<Value>,
+    /// How long a ReplicaSet or DaemonSet lacks a pod before the replacement is created.
+    pub recreate_delay: Duration,
+    /// How long a pod takes from its creation to Ready.
+    pub ready_delay: Duration,
+    /// The pods' `terminationGracePeriodSeconds`, used when a delete names none.
+    pub grace_period_seconds: i64,
+    /// What RBAC denies.
+    pub denied: Vec<Denied>,
+}
+
+impl FakeSpec {
+    /// Nodes and nothing else; replacements after 300 ms, Ready 700 ms later, pods with the
+    /// API's default grace period of 30 s.
+    pub fn new(nodes: &[&str]) -> FakeSpec {
+        FakeSpec {
+            nodes: nodes.iter().map(|n| n.to_string()).collect(),
+            deployments: Vec::new(),
+            daemon_sets: Vec::new(),
+            objects: Vec::new(),
+            recreate_delay: Duration::from_millis(300),
+            ready_delay: Duration::from_millis(700),
+            grace_period_seconds: 30,
+            denied: Vec::new(),
+        }
+    }
+
+    /// Adds a Deployment with a pod on each of `nodes`.
+    pub fn deployment(mut self, namespace: &str, name: &str, nodes: &[&str]) -> FakeSpec {
+        let nodes = nodes.iter().map(|n| n.to_string()).collect();
+        self.deployments.push(FakeDeployment { namespace: namespace.to_string(), name: name.to_string(), nodes });
+        self
+    }
+
+    /// Adds a DaemonSet.
+    pub fn daemon_set(mut self, namespace: &str, name: &str) -> FakeSpec {
+        self.daemon_sets.push((namespace.to_string(), name.to_string()));
+        self
+    }
+
+    /// Adds an object from its manifest (with `kind` and `metadata.namespace`).
+    pub fn object(mut self, manifest: Value) -> FakeSpec {
+        self.objects.push(manifest);
+        self
+    }
+
+    /// Denies a verb on a resource in a namespace ("" for cluster-wide).
+    pub fn deny(mut self, verb: &str, resource: &str, namespace: &str) -> FakeSpec {
+        self.denied.push(Denied {
+            verb: verb.to_string(),
+            resource: resource.to_string(),
+            namespace: namespace.to_string(),
+        });
+        self
+    }
+}
+
+/// The state, the spec, and the revision watches wait on.
+pub struct Shared {
+    state: Mutex<State>,
+    spec: FakeSpec,
+    revisions: tokio::sync::watch::Sender<u64>,
+}
+
+impl Shared {
+    /// Runs `f` under the lock, then wakes the watches if it changed anything.
+    fn with<R>(&self, f: impl FnOnce(&mut State, &FakeSpec) -> R) -> R {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = f(&mut state, &self.spec);
+        let revision = state.revision();
+        drop(state);
+        self.revisions.send_if_modified(|seen| std::mem::replace(seen, revision) != revision);
+        result
+    }
+}
+
+/// A fake Kubernetes API server on a loopback port, with its controllers running; stopped
+/// when dropped.
+pub struct FakeCluster {
+    shared: Arc<Shared>,
+    port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeCluster {
+    /// Seeds the cluster from `spec` and serves it.
+    pub fn start(spec: FakeSpec) -> FakeCluster {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let port = listener.local_addr().expect("an address").port();
+        let mut state = State::default();
+        controller::seed(&mut state, &spec, Instant::now());
+        let (revisions, _) = tokio::sync::watch::channel(state.revision());
+        let shared = Arc::new(Shared { state: Mutex::new(state), spec, revisions });
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let serving = Arc::clone(&shared);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            runtime.block_on(async move {
+                tokio::select! {
+                    _ = stopped => {}
+                    () = serve(listener, serving) => {}
+                }
+            });
+        });
+        FakeCluster { shared, port, stop: Some(stop), thread: Some(thread) }
+    }
+
+    /// Writes a kubeconfig with the one context `fake` (namespace `default`, no credentials)
+    /// pointing at the server, and returns its path.
+    pub fn kubeconfig(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://127.0.0.1:{}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: default\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{}}\n",
+            self.port
+        );
+        std::fs::write(&path, text).expect("the kubeconfig is written");
+        path
+    }
+
+    /// Every request served so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.with(|state, _| state.requests.clone())
+    }
+}
+
+impl Drop for FakeCluster {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Accepts connections and runs the controllers until the runtime stops.
+async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>) {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+    let controlling = Arc::clone(&shared);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CONTROLLER_TICK);
+        loop {
+            tick.tick().await;
+            controlling.with(|state, spec| controller::reconcile(state, spec, Instant::now()));
+        }
+    });
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| respond(Arc::clone(&shared), request));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// The response body: a whole JSON document, or a watch's stream.
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// Serves one HTTP request.
+async fn respond(
+    shared: Arc<Shared>,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<Body>, hyper::Error> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let request = api::Request {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        content_type: parts
+            .headers
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+        body: body.to_vec(),
+    };
+    let answer = shared.with(|state, spec| api::handle(state, spec, &request, Instant::now()));
+    let mut response = match answer {
+        Answer::Json { code, body, warnings } => {
+            let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())).boxed_unsync());
+            *response.status_mut() = hyper::StatusCode::from_u16(code).expect("an HTTP code");
+            for warning in warnings {
+                let value = format!("299 - {}", Value::String(warning));
+                response.headers_mut().append("warning", value.parse().expect("a header value"));
+            }
+            response
+        }
+        Answer::Watch(watch) => hyper::Response::new(watch_body(shared, watch)),
+    };
+    response.headers_mut().insert(hyper::header::CONTENT_TYPE, "application/json".parse().expect("a header value"));
+    Ok(response)
+}
+
+/// A watch's events, one JSON line each, as they happen, until `timeoutSeconds` or until the
+/// client goes away.
+fn watch_body(shared: Arc<Shared>, watch: WatchRequest) -> Body {
+    let revisions = shared.revisions.subscribe();
+    let deadline = tokio::time::Instant::now() + watch.timeout;
+    let start = (shared, watch, revisions, VecDeque::new());
+    let events =
+        futures_util::stream::unfold(start, move |(shared, mut watch, mut revisions, mut pending)| async move {
+            loop {
+                if let Some(line) = pending.pop_front() {
+                    return Some((Ok(Frame::data(Bytes::from(line))), (shared, watch, revisions, pending)));
+                }
+                // Seen before reading, so that a change made after the read wakes this loop.
+                revisions.borrow_and_update();
+                pending.extend(shared.with(|state, _| watch.next_lines(state)));
+                if pending.is_empty() {
+                    match tokio::time::timeout_at(deadline, revisions.changed()).await {
+                        Ok(Ok(())) => {}
+                        _ => return None,
+                    }
+                }
+            }
+        });
+    StreamBody::new(events).boxed_unsync()
+}

@@ -1,0 +1,478 @@
+//! What the fake promises, checked through a real `kube::Client` built from the kubeconfig it
+//! writes: the kube environment's drills run against these behaviours.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures_util::{Stream, StreamExt};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::{Eviction, PodDisruptionBudget};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ObjectMeta};
+use kube::api::{
+    Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams, Preconditions, WatchEvent, WatchParams,
+};
+use kube::core::Status;
+use kube::ResourceExt;
+use serde_json::json;
+
+use super::{FakeCluster, FakeSpec};
+
+/// Three nodes; the shop's two pods both on node-a, a budget of one available pod and a
+/// Service over them; kindnet on every node; RBAC denying node patches.
+fn shop() -> FakeSpec {
+    FakeSpec::new(&["node-a", "node-b", "node-c"])
+        .deployment("shop", "shop", &["node-a", "node-a"])
+        .daemon_set("kube-system", "kindnet")
+        .object(json!({
+            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": { "name": "shop", "namespace": "shop" },
+            "spec": { "minAvailable": 1, "selector": { "matchLabels": { "app": "shop" } } },
+        }))
+        .object(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": { "name": "shop", "namespace": "shop" },
+            "spec": { "selector": { "app": "shop" }, "ports": [{ "name": "http", "port": 80, "targetPort": 8080 }] },
+        }))
+        .deny("patch", "nodes", "")
+}
+
+/// A client from the kubeconfig the fake writes, without kube's retries of 429 (which would
+/// hide a blocked eviction), as the kube environment builds its own.
+async fn client(cluster: &FakeCluster, dir: &Path) -> kube::Client {
+    firedrill::tls::install_crypto_provider();
+    let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig(dir)).expect("the kubeconfig reads");
+    let options = kube::config::KubeConfigOptions { context: Some("fake".to_string()), ..Default::default() };
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.expect("a config");
+    config.default_retry = false;
+    kube::Client::try_from(config).expect("a client")
+}
+
+/// The Status of a refused request.
+fn refusal(error: kube::Error) -> Status {
+    match error {
+        kube::Error::Api(status) => *status,
+        other => panic!("not an API answer: {other}"),
+    }
+}
+
+/// Posts a policy/v1 Eviction with grace period 0, as the kube environment does.
+async fn evict(pods: &Api<Pod>, name: &str, dry_run: bool) -> Result<Status, kube::Error> {
+    let eviction = Eviction {
+        metadata: ObjectMeta { name: Some(name.to_string()), ..ObjectMeta::default() },
+        delete_options: Some(DeleteOptions { grace_period_seconds: Some(0), ..DeleteOptions::default() }),
+    };
+    pods.create_subresource("eviction", name, &PostParams { dry_run, ..PostParams::default() }, &eviction).await
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn node_of(pod: &Pod) -> String {
+    pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default()
+}
+
+/// The shop's pods' names, sorted.
+async fn shop_pods(pods: &Api<Pod>) -> Vec<Pod> {
+    let mut listed = pods.list(&ListParams::default().labels("app=shop")).await.expect("pods").items;
+    listed.sort_by_key(|p| p.name_any());
+    listed
+}
+
+#[tokio::test]
+async fn nodes_are_listed_and_cordoned_by_merge_and_strategic_patches() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::start(shop());
+    let nodes: Api<Node> = Api::all(client(&cluster, dir.path()).await);
+    let listed = nodes.list(&ListParams::default()).await.unwrap();
+    assert_eq!(listed.items.iter().map(|n| n.name_any()).collect::<Vec<_>>(), ["node-a", "node-b", "node-c"]);
+    assert!(listed.items.iter().all(|n| n.spec.as_ref().and_then(|s| s.unschedulable).is_none()));
+    let before = listed.items[0].resource_version().unwrap();
+
+    let params = PatchParams::default();
+    let cordoned =
+        nodes.patch("node-a", &params, &Patch::Merge(json!({ "spec": { "unschedulable": true } }))).await.unwrap();
+    assert_eq!(cordoned.spec.as_ref().unwrap().unschedulable, Some(true));
+    assert!(cordoned.resource_version().unwrap().parse::<u64>().unwrap() > before.parse::<u64>().unwrap());
+    let annotation = json!({ "metadata": { "annotations": { "firedrill.run/cordoned": "r1" } } });
+    let annotated = nodes.patch("node-a", &params, &Patch::Strategic(annotation)).await.unwrap();
+    assert_eq!(annotated.annotations().get("firedrill.run/cordoned").map(String::as_str), Some("r1"));
+    assert_eq!(annotated.spec.as_ref().unwrap().unschedulable, Some(true), "a patch keeps what it does not name");
+
+    let stale = json!({ "metadata": { "resourceVersion": before }, "spec": { "unschedulable": false } });
+    let refused = refusal(nodes.patch("node-a", &params, &Patch::Merge(stale)).await.unwrap_err());
+    assert_eq!((refused.code, refused.reason.as_str()), (409, "Conflict"));
+
+    let undo =
+        json!({ "metadata": { "annotations": { "firedrill.run/cordoned": null } }, "spec": { "unschedulable": null } });
+    let uncordoned = nodes.patch("node-a", &params, &Patch::Merge(undo)).await.unwrap();
+    assert!(uncordoned.annotations().is_empty());
+    assert_eq!(uncordoned.spec.as_ref().unwrap().unschedulable, None);
+    let missing = refusal(nodes.get("node-z").await.unwrap_err());
+    assert_eq!((missing.code, missing.message.as_str()), (404, "nodes \"node-z\" not found"));
+}
+
+#[tokio::test]
+async fn pods_are_listed_by_node_and_by_label_with_their_owners_and_readiness() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::start(shop());
+    let client = client(&cluster, dir.path()).await;
+    let everywhere: Api<Pod> = Api::all(client.clone());
+    let on_a = everywhere.list(&ListParams::default().fields("spec.nodeName=node-a")).await.unwrap().items;
+    let mut owners: Vec<(String, String)> =
+        on_a.iter().map(|p| (p.owner_references()[0].kind.clone(), p.labels()["app"].clone())).collect();
+    owners.sort();
+    assert_eq!(
+        owners,
+        [("DaemonSet", "kindnet"), ("ReplicaSet", "shop"), ("ReplicaSet", "shop")]
+            .map(|(k, a)| (k.to_string(), a.to_string()))
+    );
+    assert!(on_a.iter().all(|p| is_ready(p) && node_of(p) == "node-a" && p.uid().is_some()));
+    assert_eq!(everywhere.list(&ListParams::default().fields("spec.nodeName=node-b")).await.unwrap().items.len(), 1);
+
+    let shop: Api<Pod> = Api::namespaced(client, "shop");
+    let count = |selector: &'static str| {
+        let shop = shop.clone();
+        async move { shop.list(&ListParams::default().labels(selector)).await.unwrap().items.len() }
+    };
+    assert_eq!(count("app=shop").await, 2);
+    assert_eq!(count("app in (shop,web),!canary").await, 2);
+    assert_eq!(count("app!=shop").await, 0);
+    let refused = refusal(everywhere.list(&ListParams::default().fields("spec.host=node-a")).await.unwrap_err());
+    assert_eq!((refused.code, refused.message.as_str()), (400, "field label not supported: spec.host"));
+}
+
+#[tokio::test]
+async fn an_eviction_blocked_by_the_budget_is_accepted_once_the_replacement_is_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = shop();
+    let (recreate, ready) = (spec.recreate_delay, spec.ready_delay);
+    let cluster = FakeCluster::start(spec);
+    let client = client(&cluster, dir.path()).await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes
+        .patch("node-a", &PatchParams::default(), &Patch::Merge(json!({ "spec": { "unschedulable": true } })))
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "shop");
+    let names: Vec<String> = shop_pods(&pods).await.iter().map(|p| p.name_any()).collect();
+
+    let accepted = evict(&pods, &names[0], false).await.unwrap();
+    assert_eq!(accepted.code, 201);
+    let evicted_at = Instant::now();
+    for dry_run in [false, true] {
+        let blocked = refusal(evict(&pods, &names[1], dry_run).await.unwrap_err());
+        assert_eq!((blocked.code, blocked.reason.as_str()), (429, "TooManyRequests"));
+        assert_eq!(blocked.message, "Cannot evict pod as it would violate the pod's disruption budget.");
+        let cause = &blocked.details.expect("details").causes[0];
+        assert_eq!(cause.reason, "DisruptionBudget");
+        assert_eq!(cause.message, "The disruption budget shop needs 1 healthy pods and has 1 currently");
+    }
+
+    let replacement = loop {
+        let fresh = shop_pods(&pods).await.into_iter().find(|p| !names.contains(&p.name_any()) && is_ready(p));
+        if let Some(pod) = fresh {
+            break pod;
+        }
+        assert!(evicted_at.elapsed() < Duration::from_secs(5), "no replacement became Ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let waited = evicted_at.elapsed();
+    assert!(
+        waited >= recreate + ready - Duration::from_millis(50) && waited < recreate + ready + Duration::from_secs(1),
+        "Ready after {waited:?}"
+    );
+    assert_ne!(node_of(&replacement), "node-a", "not on the cordoned node");
+
+    assert_eq!(evict(&pods, &names[1], false).await.unwrap().code, 201);
+    assert_eq!(refusal(pods.get(&names[1]).await.unwrap_err()).code, 404, "gone at once with grace 0");
+    // The budget's status follows within a controller pass (the next replacement is not Ready yet).
+    let budgets = Api::<PodDisruptionBudget>::namespaced(client, "shop");
+    let settled = Instant::now();
+    loop {
+        let budget = budgets.get("shop").await.unwrap().status.unwrap();
+        if (budget.desired_healthy, budget.current_healthy, budget.disruptions_allowed) == (1, 1, 0) {
+            break;
+        }
+        assert!(settled.elapsed() < Duration::from_millis(250), "the budget's status stayed {budget:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_eviction_answers_404_for_a_gone_pod_and_500_when_two_budgets_select_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let second_budget = json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": { "name": "shop-too", "namespace": "shop" },
+        "spec": { "maxUnavailable": "50%", "selector": { "matchExpressions": [{ "key": "app", "operator": "In", "values": ["shop"] }] } },
+    });
+    let cluster = FakeCluster::start(shop().object(second_budget));
+    let pods: Api<Pod> = Api::namespaced(client(&cluster, dir.path()).await, "shop");
+    let name = shop_pods(&pods).await[0].name_any();
+    let refused = refusal(evict(&pods, &name, false).await.unwrap_err());
+    assert_eq!(refused.code, 500);
+    assert_eq!(
+        refused.message,
+        "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+    );
+    let gone = refusal(evict(&pods, "shop-gone", false).await.unwrap_err());
+    assert_eq!(
+        (gone.code, gone.reason.as_str(), gone.message.as_str()),
+        (404, "NotFound", "pods \"shop-gone\" not found")
+    );
+}
+
+#[tokio::test]
+async fn kube_rs_evict_sends_its_delete_options_under_a_key_the_api_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::start(shop());
+    let pods: Api<Pod> = Api::namespaced(client(&cluster, dir.path()).await, "shop");
+    let name = shop_pods(&pods).await[0].name_any();
+    let params = EvictParams {
+        delete_options: Some(DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() }),
+        post_options: PostParams { dry_run: true, ..PostParams::default() },
+    };
+    assert_eq!(pods.evict(&name, &params).await.unwrap().code, 201, "accepted, as the API accepts it");
+    evict(&pods, &name, true).await.unwrap();
+    let evictions: Vec<_> = cluster.requests().into_iter().filter(|r| r.path.ends_with("/eviction")).collect();
+    assert_eq!(evictions.len(), 2);
+    for request in &evictions {
+        assert_eq!(
+            (request.method.as_str(), request.path.as_str()),
+            ("POST", format!("/api/v1/namespaces/shop/pods/{name}/eviction").as_str())
+        );
+        assert!(request.query.split('&').any(|p| p == "dryRun=All"), "{}", request.query);
+        assert_eq!(request.content_type, "application/json");
+    }
+    assert!(
+        evictions[0].body.contains("\"delete_options\"") && !evictions[0].body.contains("deleteOptions"),
+        "{}",
+        evictions[0].body
+    );
+    assert!(evictions[1].body.contains("\"deleteOptions\":{\"gracePeriodSeconds\":0}"), "{}", evictions[1].body);
+    assert!(is_ready(&pods.get(&name).await.unwrap()), "a dry run changes nothing");
+}
+
+#[tokio::test]
+async fn a_delete_with_a_uid_precondition_spares_a_pod_recreated_under_the_same_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::start(shop());
+    let pods: Api<Pod> = Api::namespaced(client(&cluster, dir.path()).await, "shop");
+    let first = shop_pods(&pods).await.remove(0);
+    let (name, uid) = (first.name_any(), first.uid().unwrap());
+    let now = DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() };
+    pods.delete(&name, &now).await.unwrap();
+
+    // Recreated under the same name, as a StatefulSet's controller does.
+    let again: Pod = serde_json::from_value(json!({
+        "metadata": { "name": name, "labels": { "app": "ledger" } },
+        "spec": { "containers": [{ "name": "ledger", "image": "firedrill/ledger:latest" }] },
+    }))
+    .unwrap();
+    let new_uid = pods.create(&PostParams::default(), &again).await.unwrap().uid().unwrap();
+    assert_ne!(new_uid, uid);
+    let precondition = |uid: &str| DeleteParams {
+        preconditions: Some(Preconditions { uid: Some(uid.to_string()), resource_version: None }),
+        ..now.clone()
+    };
+    let refused = refusal(pods.delete(&name, &precondition(&uid)).await.unwrap_err());
+    assert_eq!((refused.code, refused.reason.as_str()), (409, "Conflict"));
+    let expected = format!("Operation cannot be fulfilled on pods \"{name}\": Precondition failed: UID in precondition: {uid}, UID in object meta: {new_uid}");
+    assert_eq!(refused.message, expected);
+    assert_eq!(pods.get(&name).await.unwrap().uid(), Some(new_uid.clone()), "spared");
+
+    let deleted = pods.delete(&name, &precondition(&new_uid)).await.unwrap();
+    assert_eq!(deleted.left().map(|p| p.uid()), Some(Some(new_uid)), "a pod's delete answers the pod");
+    assert_eq!(refusal(pods.get(&name).await.unwrap_err()).code, 404);
+}
+
+/// The next watch event, within the time a replacement takes and some.
+async fn next<K>(events: &mut (impl Stream<Item = Result<WatchEvent<K>, kube::Error>> + Unpin)) -> WatchEvent<K> {
+    tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("an event in time")
+        .expect("the watch goes on")
+        .expect("an event")
+}
+
+/// The resourceVersion of an event's object.
+fn version<K: kube::Resource>(event: &WatchEvent<K>) -> u64 {
+    match event {
+        WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => {
+            o.resource_version().unwrap().parse().unwrap()
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn watches_see_a_pod_leave_and_its_replacement_become_ready_with_increasing_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::start(shop());
+    let client = client(&cluster, dir.path()).await;
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "shop");
+    let pods: Api<Pod> = Api::namespaced(client, "shop");
+    let of_shop = "kubernetes.io/service-name=shop";
+    let listed = slices.list(&ListParams::default().labels(of_shop)).await.unwrap();
+    let ready = |slice: &EndpointSlice| -> Vec<(String, bool)> {
+        let mut endpoints: Vec<(String, bool)> = slice
+            .endpoints
+            .iter()
+            .map(|e| {
+                (
+                    e.target_ref.as_ref().and_then(|r| r.name.clone()).unwrap_or_default(),
+                    e.conditions.as_ref().and_then(|c| c.ready) == Some(true),
+                )
+            })
+            .collect();
+        endpoints.sort();
+        endpoints
+    };
+    let victims: Vec<String> = shop_pods(&pods).await.iter().map(|p| p.name_any()).collect();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(ready(&listed.items[0]), victims.iter().map(|v| (v.clone(), true)).collect::<Vec<_>>());
+    let since = listed.metadata.resource_version.unwrap();
+    let mut slice_events = slices.watch(&WatchParams::default().labels(of_shop), &since).await.unwrap().boxed();
+    let mut pod_events = pods.watch(&WatchParams::default().labels("app=shop"), &since).await.unwrap().boxed();
+
+    pods.delete(&victims[0], &DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() }).await.unwrap();
+    let mut states = Vec::new();
+    let mut last = 0;
+    loop {
+        let event = next(&mut slice_events).await;
+        assert!(version(&event) > last, "resourceVersions increase");
+        last = version(&event);
+        let WatchEvent::Modified(slice) = event else { panic!("the slice is modified") };
+        states.push(ready(&slice));
+        if states.last().unwrap().iter().filter(|(_, r)| *r).count() == 2 {
+            break;
+        }
+    }
+    let replacement =
+        states.last().unwrap().iter().find(|(p, _)| !victims.contains(p)).expect("a new endpoint").0.clone();
+    assert_eq!(states[0], [(victims[1].clone(), true)], "the deleted pod leaves first");
+    assert!(
+        states.iter().any(|s| s.contains(&(replacement.clone(), false))),
+        "the new pod is listed before it is Ready: {states:?}"
+    );
+
+    let mut seen = Vec::new();
+    let mut last = 0;
+    while !matches!(seen.last(), Some((_, ref name, true)) if *name == replacement) {
+        let event = next(&mut pod_events).await;
+        assert!(version(&event) > last, "resourceVersions increase");
+        last = version(&event);
+        let (kind, pod) = match event {
+            WatchEvent::Added(p) => ("ADDED", p),
+            WatchEvent::Modified(p) => ("MODIFIED", p),
+            WatchEvent::Deleted(p) => ("DELETED", p),
+            other => panic!("unexpected {other:?}"),
+        };
+        seen.push((kind, pod.name_any(), is_ready(&pod)));
+    }
+    assert_eq!(seen[0], ("DELETED", victims[0].clone(), true));
+    assert_eq!(seen[1], ("ADDED", replacement.clone(), false));
+}
+
+#[tokio::test]
+async fn the_scale_subresource_reads_and_patches_a_deployments_replicas() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::start(shop());
+    let client = client(&cluster, dir.path()).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "shop");
+    let scale = deployments.get_scale("shop").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(2));
+    let status = scale.status.unwrap();
+    assert_eq!((status.replicas, status.selector.as_deref()), (2, Some("app=shop")));
+
+    let patched = deployments
+        .patch_scale("shop", &PatchParams::default(), &Patch::Merge(json!({ "spec": { "replicas": 3 } })))
+        .await
+        .unwrap();
+    assert_eq!(patched.spec.unwrap().replicas, Some(3));
+    let started = Instant::now();
+    while deployments.get("shop").await.unwrap().status.unwrap().ready_replicas != Some(3) {
+        assert!(started.elapsed() < Duration::from_secs(5), "the third replica never became Ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let replica_sets = Api::<ReplicaSet>::namespaced(client, "shop").list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(replica_sets.len(), 1);
+    assert_eq!(replica_sets[0].spec.as_ref().unwrap().replicas, Some(3));
+    assert_eq!(replica_sets[0].owner_references()[0].name, "shop");
+}
+
+#[tokio::test]
+async fn network_policies_are_created_listed_by_label_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::start(shop());
+    let policies: Api<NetworkPolicy> = Api::namespaced(client(&cluster, dir.path()).await, "shop");
+    let deny: NetworkPolicy = serde_json::from_value(json!({
+        "metadata": { "name": "firedrill-blackhole", "labels": { "firedrill.run": "r1" } },
+        "spec": { "podSelector": { "matchLabels": { "app": "shop" } }, "policyTypes": ["Ingress", "Egress"] },
+    }))
+    .unwrap();
+    let created = policies.create(&PostParams::default(), &deny).await.unwrap();
+    assert!(created.uid().is_some() && created.resource_version().is_some());
+    let again = refusal(policies.create(&PostParams::default(), &deny).await.unwrap_err());
+    assert_eq!((again.code, again.reason.as_str()), (409, "AlreadyExists"));
+
+    let labelled = ListParams::default().labels("firedrill.run=r1");
+    let listed = policies.list(&labelled).await.unwrap().items;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].spec, deny.spec);
+    let answer =
+        policies.delete("firedrill-blackhole", &DeleteParams::default()).await.unwrap().right().expect("a Status");
+    let details = answer.details.unwrap();
+    assert_eq!(
+        (details.name.as_str(), details.group.as_str(), details.kind.as_str()),
+        ("firedrill-blackhole", "networking.k8s.io", "networkpolicies")
+    );
+    assert!(policies.list(&labelled).await.unwrap().items.is_empty());
+}
+
+#[tokio::test]
+async fn access_reviews_allow_what_the_spec_does_not_deny_and_unknown_paths_answer_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::start(shop());
+    let client = client(&cluster, dir.path()).await;
+    let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let review =
+        |verb: &str, resource: &str, subresource: Option<&str>, namespace: Option<&str>| SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(verb.to_string()),
+                    resource: Some(resource.to_string()),
+                    subresource: subresource.map(str::to_string),
+                    namespace: namespace.map(str::to_string),
+                    ..ResourceAttributes::default()
+                }),
+                ..SelfSubjectAccessReviewSpec::default()
+            },
+            ..SelfSubjectAccessReview::default()
+        };
+    let allowed = reviews
+        .create(&PostParams::default(), &review("create", "pods", Some("eviction"), Some("shop")))
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert!(allowed.allowed && allowed.reason.unwrap().starts_with("RBAC: allowed by"));
+    let denied =
+        reviews.create(&PostParams::default(), &review("patch", "nodes", None, None)).await.unwrap().status.unwrap();
+    assert!(!denied.allowed);
+
+    let unknown = hyper::Request::get("/apis/example.com/v1/widgets").body(Vec::new()).unwrap();
+    let refused = refusal(client.request::<serde_json::Value>(unknown).await.unwrap_err());
+    assert_eq!(
+        (refused.code, refused.reason.as_str(), refused.message.as_str()),
+        (404, "NotFound", "the server could not find the requested resource")
+    );
+}
