@@ -13,17 +13,18 @@ pub struct ApiError {
     code: u16,
     reason: Option<&'static str>,
     message: String,
-    details: Option<StatusDetails>,
+    /// Boxed: a `StatusDetails` is large, and every handler returns this type.
+    details: Option<Box<StatusDetails>>,
 }
 
 /// The details naming one object of a resource.
-fn naming(kind: &Kind, name: &str) -> StatusDetails {
-    StatusDetails {
+fn naming(kind: &Kind, name: &str) -> Box<StatusDetails> {
+    Box::new(StatusDetails {
         name: Some(name.to_string()),
         group: (!kind.group.is_empty()).then(|| kind.group.to_string()),
         kind: Some(kind.plural.to_string()),
         ..StatusDetails::default()
-    }
+    })
 }
 
 impl ApiError {
@@ -36,13 +37,13 @@ impl ApiError {
     /// 404 for a path the API does not serve.
     pub fn no_such_path() -> Self {
         let message = "the server could not find the requested resource".to_string();
-        ApiError { code: 404, reason: Some("NotFound"), message, details: Some(StatusDetails::default()) }
+        ApiError { code: 404, reason: Some("NotFound"), message, details: Some(Box::default()) }
     }
 
     /// 405 for a verb the resource does not support.
     pub fn method_not_allowed() -> Self {
         let message = "the server does not allow this method on the requested resource".to_string();
-        ApiError { code: 405, reason: Some("MethodNotAllowed"), message, details: Some(StatusDetails::default()) }
+        ApiError { code: 405, reason: Some("MethodNotAllowed"), message, details: Some(Box::default()) }
     }
 
     /// 409 on create: `pods "x" already exists`.
@@ -80,7 +81,7 @@ impl ApiError {
             code: 429,
             reason: Some("TooManyRequests"),
             message: "Cannot evict pod as it would violate the pod's disruption budget.".to_string(),
-            details: Some(StatusDetails { causes: Some(vec![cause]), ..StatusDetails::default() }),
+            details: Some(Box::new(StatusDetails { causes: Some(vec![cause]), ..StatusDetails::default() })),
         }
     }
 
@@ -97,7 +98,7 @@ impl ApiError {
     pub fn answer(self) -> (u16, Value) {
         let status = Status {
             code: Some(i32::from(self.code)),
-            details: self.details,
+            details: self.details.map(|details| *details),
             message: Some(self.message),
             reason: self.reason.map(str::to_string),
             status: Some("Failure".to_string()),
@@ -111,7 +112,7 @@ impl ApiError {
 pub fn success(code: u16, details: Option<(&Kind, &str, &str)>) -> Value {
     let status = Status {
         code: Some(i32::from(code)),
-        details: details.map(|(kind, name, uid)| StatusDetails { uid: Some(uid.to_string()), ..naming(kind, name) }),
+        details: details.map(|(kind, name, uid)| StatusDetails { uid: Some(uid.to_string()), ..*naming(kind, name) }),
         status: Some("Success".to_string()),
         ..Status::default()
     };
