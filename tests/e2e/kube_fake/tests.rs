@@ -79,7 +79,7 @@ fn node_of(pod: &Pod) -> String {
     pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default()
 }
 
-/// The shop's pods' names, sorted.
+/// The shop's pods, by name.
 async fn shop_pods(pods: &Api<Pod>) -> Vec<Pod> {
     let mut listed = pods.list(&ListParams::default().labels("app=shop")).await.expect("pods").items;
     listed.sort_by_key(|p| p.name_any());
@@ -380,6 +380,55 @@ async fn watches_see_a_pod_leave_and_its_replacement_become_ready_with_increasin
     }
     assert_eq!(seen[0], ("DELETED", victims[0].clone(), true));
     assert_eq!(seen[1], ("ADDED", replacement.clone(), false));
+}
+
+#[tokio::test]
+async fn a_graceful_delete_leaves_the_pod_terminating_unready_and_unhealthy_until_its_grace_period_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::start(shop());
+    let client = client(&cluster, dir.path()).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "shop");
+    let slices: Api<EndpointSlice> = Api::namespaced(client, "shop");
+    let names: Vec<String> = shop_pods(&pods).await.iter().map(|p| p.name_any()).collect();
+    let graceful = DeleteParams { grace_period_seconds: Some(1), ..DeleteParams::default() };
+    let answered = pods.delete(&names[0], &graceful).await.unwrap().left().expect("the pod");
+    let deleted_at = Instant::now();
+    assert!(answered.metadata.deletion_timestamp.is_some());
+    assert_eq!(answered.metadata.deletion_grace_period_seconds, Some(1));
+
+    let terminating = loop {
+        let slice = slices
+            .list(&ListParams::default().labels("kubernetes.io/service-name=shop"))
+            .await
+            .unwrap()
+            .items
+            .remove(0);
+        let endpoint = slice
+            .endpoints
+            .into_iter()
+            .find(|e| e.target_ref.as_ref().and_then(|r| r.name.as_deref()) == Some(names[0].as_str()));
+        if let Some(conditions) = endpoint.and_then(|e| e.conditions).filter(|c| c.terminating == Some(true)) {
+            break conditions;
+        }
+        assert!(deleted_at.elapsed() < Duration::from_millis(500), "the endpoint never showed the pod terminating");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!((terminating.ready, terminating.serving), (Some(false), Some(true)));
+    let blocked = refusal(evict(&pods, &names[1], false).await.unwrap_err());
+    let cause = &blocked.details.expect("details").causes[0];
+    assert_eq!(
+        cause.message, "The disruption budget shop needs 1 healthy pods and has 1 currently",
+        "a terminating pod is not healthy"
+    );
+
+    let longer = DeleteParams { grace_period_seconds: Some(30), ..DeleteParams::default() };
+    pods.delete(&names[0], &longer).await.unwrap();
+    while pods.get_opt(&names[0]).await.unwrap().is_some() {
+        assert!(deleted_at.elapsed() < Duration::from_secs(3), "the pod outlived its grace period");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let gone_after = deleted_at.elapsed();
+    assert!(gone_after >= Duration::from_millis(950), "gone after {gone_after:?}, before its grace period ended");
 }
 
 #[tokio::test]
