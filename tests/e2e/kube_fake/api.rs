@@ -5,16 +5,15 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::authorization::v1::{SelfSubjectAccessReview, SubjectAccessReviewStatus};
-use k8s_openapi::api::policy::v1::Eviction;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions;
 use serde_json::{json, Value};
 
 use super::cluster::FakeSpec;
-use super::controller::{budget, is_ready, is_terminating, start_termination};
+use super::controller::{is_terminating, start_termination};
 use super::selector::{FieldSelector, Selector};
 use super::status::{success, ApiError};
-use super::store::{text, through, Kind, RecordedRequest, State};
+use super::store::{text, Kind, RecordedRequest, State};
+use super::subresource::{access_review, evict, scale, scale_of};
 
 /// An HTTP request as the fake reads it.
 pub struct Request {
@@ -115,24 +114,25 @@ fn parameters(query: &str) -> Vec<(String, String)> {
 }
 
 /// The request as the fake reads it, with its decoded query.
-struct Call<'a> {
-    request: &'a Request,
+pub struct Call<'a> {
+    /// The request.
+    pub request: &'a Request,
     query: Vec<(String, String)>,
 }
 
 impl Call<'_> {
     /// A query parameter.
-    fn param(&self, name: &str) -> Option<&str> {
+    pub fn param(&self, name: &str) -> Option<&str> {
         self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// `?dryRun=All`.
-    fn dry_run(&self) -> bool {
+    pub fn dry_run(&self) -> bool {
         self.param("dryRun") == Some("All")
     }
 
     /// The body as JSON; 400 when it is not.
-    fn json(&self) -> Result<Value, ApiError> {
+    pub fn json(&self) -> Result<Value, ApiError> {
         serde_json::from_slice(&self.request.body)
             .map_err(|e| ApiError::bad_request(format!("the request body could not be decoded: {e}")))
     }
@@ -150,7 +150,7 @@ impl Call<'_> {
 
 /// The body through a type, with the API's warnings for the fields it dropped: a real API server
 /// (field validation "Warn") accepts a body with unknown fields and says so only in a header.
-fn checked(
+pub fn checked(
     normalize: fn(Value) -> Result<Value, serde_json::Error>,
     sent: Value,
 ) -> Result<(Value, Vec<String>), ApiError> {
@@ -176,7 +176,7 @@ fn unknown_fields(sent: &Value, kept: &Value, prefix: &str, out: &mut Vec<String
 
 /// A JSON merge patch (RFC 7386). Strategic merge is the same for what firedrill patches (maps
 /// and scalars: a node's `spec.unschedulable`, labels, annotations, replicas).
-fn merge(target: &mut Value, patch: &Value) {
+pub fn merge(target: &mut Value, patch: &Value) {
     let Value::Object(patch) = patch else {
         *target = patch.clone();
         return;
@@ -214,7 +214,7 @@ fn list_of(state: &State, kind: &Kind, items: Vec<Value>) -> Value {
 }
 
 /// A JSON answer without warnings.
-fn json_answer(code: u16, body: Value) -> Answer {
+pub fn json_answer(code: u16, body: Value) -> Answer {
     Answer::Json { code, body, warnings: Vec::new() }
 }
 
@@ -305,22 +305,7 @@ fn route(state: &mut State, spec: &FakeSpec, call: &Call, now: Instant) -> Resul
             Ok(json_answer(200, body))
         }
         ("GET", [name, "scale"]) if scalable => Ok(json_answer(200, scale_of(&stored(state, kind, scope, name)?))),
-        ("PATCH" | "PUT", [name, "scale"]) if scalable => {
-            let object = stored(state, kind, scope, name)?;
-            let mut scale = scale_of(&object);
-            match call.request.method.as_str() {
-                "PUT" => scale = call.json()?,
-                _ => merge(&mut scale, &call.json()?),
-            }
-            let replicas = scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
-            if replicas < 0 {
-                return Err(ApiError::bad_request(format!("Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0")));
-            }
-            let mut updated = object.clone();
-            updated["spec"]["replicas"] = json!(replicas);
-            let updated = if call.dry_run() { updated } else { state.update(kind, updated) };
-            Ok(json_answer(200, scale_of(&updated)))
-        }
+        ("PATCH" | "PUT", [name, "scale"]) if scalable => scale(state, kind, stored(state, kind, scope, name)?, call),
         ("POST", [name, "eviction"]) if kind.plural == "pods" => evict(state, spec, scope, name, call, now),
         (_, [] | [_] | [_, "status"]) => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::no_such_path()),
@@ -328,7 +313,7 @@ fn route(state: &mut State, spec: &FakeSpec, call: &Call, now: Instant) -> Resul
 }
 
 /// A stored object, or 404.
-fn stored(state: &State, kind: &Kind, namespace: &str, name: &str) -> Result<Value, ApiError> {
+pub fn stored(state: &State, kind: &Kind, namespace: &str, name: &str) -> Result<Value, ApiError> {
     state.get(kind.plural, namespace, name).cloned().ok_or_else(|| ApiError::not_found(kind, name))
 }
 
@@ -492,7 +477,7 @@ fn delete_options(call: &Call) -> Result<DeleteOptions, ApiError> {
 /// differs). A pod is deleted gracefully: its grace period is the request's, else its spec's;
 /// 0 for a pod never scheduled or finished; already terminating, it keeps its deadline unless
 /// the new grace is 0. A pod's delete answers the pod; other resources answer a Status.
-fn delete(
+pub fn delete(
     state: &mut State,
     spec: &FakeSpec,
     kind: &'static Kind,
@@ -537,100 +522,4 @@ fn delete(
         return Ok(object);
     }
     Ok(start_termination(state, object, grace, now))
-}
-
-/// An autoscaling/v1 Scale of a Deployment or ReplicaSet.
-fn scale_of(object: &Value) -> Value {
-    let selector = Selector::from_object(&object["spec"]["selector"]).unwrap_or_default();
-    let metadata = &object["metadata"];
-    json!({
-        "apiVersion": "autoscaling/v1",
-        "kind": "Scale",
-        "metadata": { "name": metadata["name"], "namespace": metadata["namespace"], "uid": metadata["uid"], "resourceVersion": metadata["resourceVersion"], "creationTimestamp": metadata["creationTimestamp"] },
-        "spec": { "replicas": object.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1) },
-        "status": { "replicas": object.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0), "selector": selector.render() },
-    })
-}
-
-/// POST pods/{name}/eviction, as the eviction subresource decides: 404 for a gone pod; a pod
-/// that is pending, finished or already terminating is deleted without asking its budget; 500
-/// when several PodDisruptionBudgets select the pod; an unready pod may go when its budget is
-/// healthy; otherwise 429 with the budget's cause when no disruption is allowed. Then the pod is
-/// deleted with the eviction's `deleteOptions` (grace period, preconditions, dry run), and the
-/// answer is a 201 Success Status. A body with kube-rs's `delete_options` key is accepted, its
-/// options dropped with a warning, as the API does.
-fn evict(
-    state: &mut State,
-    spec: &FakeSpec,
-    namespace: &str,
-    name: &str,
-    call: &Call,
-    now: Instant,
-) -> Result<Answer, ApiError> {
-    let (body, warnings) = checked(through::<Eviction>, call.json()?)?;
-    let eviction: Eviction = serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let named = eviction.metadata.name.as_deref().unwrap_or(name);
-    if named != name {
-        return Err(ApiError::bad_request(format!(
-            "name in URL does not match name in Eviction object: {name} != {named}"
-        )));
-    }
-    let pods = Kind::named("pods");
-    let pod = stored(state, pods, namespace, name)?;
-    let ignores_budgets =
-        is_terminating(&pod) || matches!(text(&pod, "/status/phase"), "Pending" | "Succeeded" | "Failed");
-    if !ignores_budgets {
-        let budgets: Vec<Value> = state
-            .list("poddisruptionbudgets", Some(namespace))
-            .into_iter()
-            .filter(|pdb| {
-                Selector::from_object(&pdb["spec"]["selector"]).is_some_and(|s| s.matches(&pod["metadata"]["labels"]))
-            })
-            .collect();
-        if budgets.len() > 1 {
-            return Err(ApiError::several_budgets());
-        }
-        if let Some(pdb) = budgets.first() {
-            let budget = budget(state, pdb);
-            let always_allow = pdb.pointer("/spec/unhealthyPodEvictionPolicy") == Some(&json!("AlwaysAllow"));
-            let unhealthy_may_go = !is_ready(&pod)
-                && (always_allow || (budget.current_healthy >= budget.desired_healthy && budget.desired_healthy > 0));
-            if !unhealthy_may_go && budget.disruptions_allowed == 0 {
-                return Err(ApiError::disruption_budget(
-                    text(pdb, "/metadata/name"),
-                    budget.desired_healthy,
-                    budget.current_healthy,
-                ));
-            }
-        }
-    }
-    let options = eviction.delete_options.unwrap_or_default();
-    delete(state, spec, pods, pod, &options, call.dry_run(), now)?;
-    Ok(Answer::Json { code: 201, body: success(201, None), warnings })
-}
-
-/// POST selfsubjectaccessreviews: allowed unless the spec denies the (verb, resource,
-/// namespace), where the resource is `pods/eviction` for a subresource.
-fn access_review(spec: &FakeSpec, call: &Call) -> Result<Answer, ApiError> {
-    let (body, warnings) = checked(through::<SelfSubjectAccessReview>, call.json()?)?;
-    let mut review: SelfSubjectAccessReview =
-        serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let attributes = review.spec.resource_attributes.clone().unwrap_or_default();
-    let resource = match attributes.subresource.as_deref().filter(|s| !s.is_empty()) {
-        Some(sub) => format!("{}/{sub}", attributes.resource.unwrap_or_default()),
-        None => attributes.resource.unwrap_or_default(),
-    };
-    let verb = attributes.verb.unwrap_or_default();
-    let namespace = attributes.namespace.unwrap_or_default();
-    let denied = spec.denied.iter().any(|d| d.verb == verb && d.resource == resource && d.namespace == namespace);
-    review.status = Some(SubjectAccessReviewStatus {
-        allowed: !denied,
-        reason: (!denied).then(|| {
-            "RBAC: allowed by ClusterRoleBinding \"fake-admin\" of ClusterRole \"cluster-admin\" to User \"fake\""
-                .to_string()
-        }),
-        ..SubjectAccessReviewStatus::default()
-    });
-    let body = serde_json::to_value(review).expect("a review serializes");
-    Ok(Answer::Json { code: 201, body, warnings })
 }

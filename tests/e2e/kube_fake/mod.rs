@@ -13,6 +13,7 @@ mod controller;
 mod selector;
 mod status;
 mod store;
+mod subresource;
 mod tests;
 
 pub use cluster::{FakeCluster, FakeSpec};

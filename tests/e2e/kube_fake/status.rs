@@ -63,6 +63,11 @@ impl ApiError {
         ApiError { code: 400, reason: Some("BadRequest"), message, details: None }
     }
 
+    /// 422 for an object the API's validation rejects.
+    pub fn invalid(message: String) -> Self {
+        ApiError { code: 422, reason: Some("Invalid"), message, details: None }
+    }
+
     /// 415 for a patch type the fake does not implement (JSON patch), loud rather than wrong.
     pub fn unsupported_media_type(content_type: &str) -> Self {
         let message = format!("the fake API server does not implement {content_type} patches");

@@ -447,6 +447,9 @@ async fn the_scale_subresource_reads_and_patches_a_deployments_replicas() {
         .await
         .unwrap();
     assert_eq!(patched.spec.unwrap().replicas, Some(3));
+    let negative = Patch::Merge(json!({ "spec": { "replicas": -1 } }));
+    let refused = refusal(deployments.patch_scale("shop", &PatchParams::default(), &negative).await.unwrap_err());
+    assert_eq!((refused.code, refused.reason.as_str()), (422, "Invalid"));
     let started = Instant::now();
     while deployments.get("shop").await.unwrap().status.unwrap().ready_replicas != Some(3) {
         assert!(started.elapsed() < Duration::from_secs(5), "the third replica never became Ready");
