@@ -33,6 +33,8 @@ pub struct Request {
 pub enum Answer {
     /// A JSON body with its code and the `Warning` headers the API adds (unknown fields).
     Json { code: u16, body: Value, warnings: Vec<String> },
+    /// A plain-text 200: a pod's log.
+    Text(String),
     /// A watch: newline-delimited events, streamed by the server.
     Watch(WatchRequest),
 }
@@ -306,6 +308,14 @@ fn route(state: &mut State, spec: &FakeSpec, call: &Call, now: Instant) -> Resul
         }
         ("GET", [name, "scale"]) if scalable => Ok(json_answer(200, scale_of(&stored(state, kind, scope, name)?))),
         ("PATCH" | "PUT", [name, "scale"]) if scalable => scale(state, kind, stored(state, kind, scope, name)?, call),
+        ("GET", [name, "log"]) if kind.plural == "pods" => {
+            let pod = stored(state, kind, scope, name)?;
+            let started = text(&pod, "/status/startTime");
+            Ok(Answer::Text(format!(
+                "{started} fake kubelet: {scope}/{name} running on {}\n",
+                text(&pod, "/spec/nodeName")
+            )))
+        }
         ("POST", [name, "eviction"]) if kind.plural == "pods" => evict(state, spec, scope, name, call, now),
         (_, [] | [_] | [_, "status"]) => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::no_such_path()),

@@ -50,6 +50,9 @@ pub struct FakeSpec {
     pub deployments: Vec<FakeDeployment>,
     /// The DaemonSets (namespace, name): a pod on every node.
     pub daemon_sets: Vec<(String, String)>,
+    /// Static pods (namespace, name, node): the kubelet's mirror pod `<name>-<node>`, which a
+    /// drain leaves alone.
+    pub static_pods: Vec<(String, String, String)>,
     /// Any other objects (Services, PodDisruptionBudgets, NetworkPolicies) as manifests.
     pub objects: Vec<Value>,
     /// How long a ReplicaSet or DaemonSet lacks a pod before the replacement is created.
@@ -70,6 +73,7 @@ impl FakeSpec {
             nodes: nodes.iter().map(|n| n.to_string()).collect(),
             deployments: Vec::new(),
             daemon_sets: Vec::new(),
+            static_pods: Vec::new(),
             objects: Vec::new(),
             recreate_delay: Duration::from_millis(300),
             ready_delay: Duration::from_millis(700),
@@ -88,6 +92,12 @@ impl FakeSpec {
     /// Adds a DaemonSet.
     pub fn daemon_set(mut self, namespace: &str, name: &str) -> FakeSpec {
         self.daemon_sets.push((namespace.to_string(), name.to_string()));
+        self
+    }
+
+    /// Adds a static pod on a node.
+    pub fn static_pod(mut self, namespace: &str, name: &str, node: &str) -> FakeSpec {
+        self.static_pods.push((namespace.to_string(), name.to_string(), node.to_string()));
         self
     }
 
@@ -235,7 +245,7 @@ async fn respond(
         body: body.to_vec(),
     };
     let answer = shared.with(|state, spec| api::handle(state, spec, &request, Instant::now()));
-    let mut response = match answer {
+    let response = match answer {
         Answer::Json { code, body, warnings } => {
             let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())).boxed_unsync());
             *response.status_mut() = hyper::StatusCode::from_u16(code).expect("an HTTP code");
@@ -244,10 +254,23 @@ async fn respond(
                 response.headers_mut().append("warning", value.parse().expect("a header value"));
             }
             response
+                .headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, "application/json".parse().expect("a header value"));
+            response
         }
-        Answer::Watch(watch) => hyper::Response::new(watch_body(shared, watch)),
+        Answer::Text(text) => {
+            let mut response = hyper::Response::new(Full::new(Bytes::from(text)).boxed_unsync());
+            response.headers_mut().insert(hyper::header::CONTENT_TYPE, "text/plain".parse().expect("a header value"));
+            response
+        }
+        Answer::Watch(watch) => {
+            let mut response = hyper::Response::new(watch_body(shared, watch));
+            response
+                .headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, "application/json".parse().expect("a header value"));
+            response
+        }
     };
-    response.headers_mut().insert(hyper::header::CONTENT_TYPE, "application/json".parse().expect("a header value"));
     Ok(response)
 }
 

@@ -3,6 +3,7 @@
 //! scheduler binds pending pods to the schedulable node with the fewest pods, pods turn Ready
 //! `ready_delay` after they were created, terminating pods vanish when their grace period ends,
 //! EndpointSlices follow the pods' readiness and PodDisruptionBudgets' status follows their pods.
+//! Each creation, binding and kill is recorded as an Event, as the real components record them.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -115,7 +116,7 @@ pub fn budget(state: &State, pdb: &Value) -> Budget {
 
 /// The cluster the spec describes, settled: its namespaces, nodes, Deployments with their
 /// ReplicaSets and Ready pods on the named nodes, DaemonSets with a Ready pod on every node,
-/// and the other objects as given. Panics on an object its type rejects: a broken test.
+/// static pods' mirror pods (owned by their node), and the other objects as given. Panics on an object its type rejects: a broken test.
 pub fn seed(state: &mut State, spec: &FakeSpec, now: Instant) {
     let mut namespaces: Vec<&str> = vec!["default", "kube-system"];
     namespaces.extend(spec.deployments.iter().map(|d| d.namespace.as_str()));
@@ -167,6 +168,23 @@ pub fn seed(state: &mut State, spec: &FakeSpec, now: Instant) {
         for node in &spec.nodes {
             new_pod(state, spec, &daemon_set, Some(node.as_str()), now, true);
         }
+    }
+    for (namespace, name, node) in &spec.static_pods {
+        let node_object =
+            state.get("nodes", "", node).cloned().unwrap_or_else(|| panic!("{node} is not a node of the spec"));
+        let pod_name = format!("{name}-{node}");
+        let object = json!({
+            "metadata": {
+                "name": pod_name,
+                "labels": { "component": name, "tier": "control-plane" },
+                "annotations": { "kubernetes.io/config.mirror": short_name(state.revision()), "kubernetes.io/config.source": "file" },
+                "ownerReferences": owner_reference(&node_object),
+            },
+            "spec": { "nodeName": node, "containers": [{ "name": name, "image": format!("registry.k8s.io/{name}:v1.35.0") }] },
+            "status": { "phase": "Pending" },
+        });
+        state.create(Kind::named("pods"), namespace, object).expect("a mirror pod");
+        place(state, spec, namespace, &pod_name, Some(node.as_str()), now, true);
     }
     for object in &spec.objects {
         let kind = Kind::of(text(object, "/kind")).unwrap_or_else(|| panic!("the fake does not serve {object}"));
@@ -220,13 +238,52 @@ fn new_pod(state: &mut State, spec: &FakeSpec, owner: &Value, node: Option<&str>
         "status": { "phase": "Pending", "conditions": [{ "type": "PodScheduled", "status": "False", "reason": "Unschedulable" }] },
     });
     state.create(Kind::named("pods"), &namespace, object).expect("a pod from its template");
+    let component = if owner["kind"] == "DaemonSet" { "daemonset-controller" } else { "replicaset-controller" };
+    record_event(state, owner, "SuccessfulCreate", format!("Created pod: {name}"), component);
+    place(state, spec, &namespace, &name, node, now, ready);
+}
+
+/// Binds a new pod to `node` when given (else the scheduler will), Ready at once when `ready`.
+fn place(
+    state: &mut State,
+    spec: &FakeSpec,
+    namespace: &str,
+    name: &str,
+    node: Option<&str>,
+    now: Instant,
+    ready: bool,
+) {
     if let Some(node) = node {
-        bind(state, spec, &namespace, &name, node, now);
+        bind(state, spec, namespace, name, node, now);
     }
     if ready {
-        state.timers.ready_at.insert((namespace, name), now);
+        state.timers.ready_at.insert((namespace.to_string(), name.to_string()), now);
         make_ready(state, now);
     }
+}
+
+/// Records a core/v1 Event about an object, as the component that acted does (the namespace's
+/// Events are a drill's evidence).
+fn record_event(state: &mut State, object: &Value, reason: &str, message: String, component: &str) {
+    let namespace = match text(object, "/metadata/namespace") {
+        "" => "default".to_string(),
+        namespace => namespace.to_string(),
+    };
+    let stamp = now_stamp();
+    let metadata = &object["metadata"];
+    let event = json!({
+        "metadata": { "name": format!("{}.{:x}", text(object, "/metadata/name"), state.revision() + 1) },
+        "involvedObject": { "apiVersion": object["apiVersion"], "kind": object["kind"], "namespace": metadata["namespace"], "name": metadata["name"], "uid": metadata["uid"] },
+        "reason": reason,
+        "message": message,
+        "type": "Normal",
+        "count": 1,
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "source": { "component": component },
+        "reportingComponent": component,
+    });
+    state.create(Kind::named("events"), &namespace, event).expect("an event");
 }
 
 /// Binds a pending pod to a node: it gets the node, an IP, and its Ready clock starts.
@@ -243,7 +300,14 @@ fn bind(state: &mut State, spec: &FakeSpec, namespace: &str, name: &str, node: &
             { "type": "Ready", "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": now_stamp() },
         ],
     });
-    state.update(Kind::named("pods"), pod);
+    let pod = state.update(Kind::named("pods"), pod);
+    record_event(
+        state,
+        &pod,
+        "Scheduled",
+        format!("Successfully assigned {namespace}/{name} to {node}"),
+        "default-scheduler",
+    );
     state.timers.ready_at.insert((namespace.to_string(), name.to_string()), now + spec.ready_delay);
 }
 
@@ -421,6 +485,8 @@ pub fn start_termination(state: &mut State, mut pod: Value, grace: i64, now: Ins
     let namespace = text(&pod, "/metadata/namespace").to_string();
     let name = text(&pod, "/metadata/name").to_string();
     state.timers.ready_at.remove(&(namespace.clone(), name.clone()));
+    let container = text(&pod, "/spec/containers/0/name").to_string();
+    record_event(state, &pod, "Killing", format!("Stopping container {container}"), "kubelet");
     if grace <= 0 {
         state.timers.remove_at.remove(&(namespace.clone(), name.clone()));
         return state.remove(Kind::named("pods"), &namespace, &name).unwrap_or(pod);

@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 use futures_util::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::{Eviction, PodDisruptionBudget};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ObjectMeta};
 use kube::api::{
-    Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams, Preconditions, WatchEvent, WatchParams,
+    Api, DeleteParams, EvictParams, ListParams, LogParams, Patch, PatchParams, PostParams, Preconditions, WatchEvent,
+    WatchParams,
 };
 use kube::core::Status;
 use kube::ResourceExt;
@@ -22,11 +23,13 @@ use serde_json::json;
 use super::{FakeCluster, FakeSpec};
 
 /// Three nodes; the shop's two pods both on node-a, a budget of one available pod and a
-/// Service over them; kindnet on every node; RBAC denying node patches.
+/// Service over them; kindnet on every node; etcd's mirror pod on node-a; RBAC denying node
+/// patches.
 fn shop() -> FakeSpec {
     FakeSpec::new(&["node-a", "node-b", "node-c"])
         .deployment("shop", "shop", &["node-a", "node-a"])
         .daemon_set("kube-system", "kindnet")
+        .static_pod("kube-system", "etcd", "node-a")
         .object(json!({
             "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
             "metadata": { "name": "shop", "namespace": "shop" },
@@ -126,14 +129,15 @@ async fn pods_are_listed_by_node_and_by_label_with_their_owners_and_readiness() 
     let client = client(&cluster, dir.path()).await;
     let everywhere: Api<Pod> = Api::all(client.clone());
     let on_a = everywhere.list(&ListParams::default().fields("spec.nodeName=node-a")).await.unwrap().items;
+    let app = |p: &Pod| p.labels().get("app").or(p.labels().get("component")).cloned().unwrap_or_default();
     let mut owners: Vec<(String, String)> =
-        on_a.iter().map(|p| (p.owner_references()[0].kind.clone(), p.labels()["app"].clone())).collect();
+        on_a.iter().map(|p| (p.owner_references()[0].kind.clone(), app(p))).collect();
     owners.sort();
-    assert_eq!(
-        owners,
-        [("DaemonSet", "kindnet"), ("ReplicaSet", "shop"), ("ReplicaSet", "shop")]
-            .map(|(k, a)| (k.to_string(), a.to_string()))
-    );
+    let expected = [("DaemonSet", "kindnet"), ("Node", "etcd"), ("ReplicaSet", "shop"), ("ReplicaSet", "shop")];
+    assert_eq!(owners, expected.map(|(kind, app)| (kind.to_string(), app.to_string())));
+    let mirror = on_a.iter().find(|p| p.owner_references()[0].kind == "Node").unwrap();
+    assert_eq!(mirror.name_any(), "etcd-node-a");
+    assert!(mirror.annotations().contains_key("kubernetes.io/config.mirror"), "a mirror pod, which a drain skips");
     assert!(on_a.iter().all(|p| is_ready(p) && node_of(p) == "node-a" && p.uid().is_some()));
     assert_eq!(everywhere.list(&ListParams::default().fields("spec.nodeName=node-b")).await.unwrap().items.len(), 1);
 
@@ -145,6 +149,9 @@ async fn pods_are_listed_by_node_and_by_label_with_their_owners_and_readiness() 
     assert_eq!(count("app=shop").await, 2);
     assert_eq!(count("app in (shop,web),!canary").await, 2);
     assert_eq!(count("app!=shop").await, 0);
+    let name = on_a.iter().find(|p| app(p) == "shop").unwrap().name_any();
+    let log = shop.logs(&name, &LogParams::default()).await.unwrap();
+    assert!(log.ends_with(&format!("fake kubelet: shop/{name} running on node-a\n")), "{log}");
     let refused = refusal(everywhere.list(&ListParams::default().fields("spec.host=node-a")).await.unwrap_err());
     assert_eq!((refused.code, refused.message.as_str()), (400, "field label not supported: spec.host"));
 }
@@ -319,7 +326,7 @@ async fn watches_see_a_pod_leave_and_its_replacement_become_ready_with_increasin
     let cluster = FakeCluster::start(shop());
     let client = client(&cluster, dir.path()).await;
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "shop");
-    let pods: Api<Pod> = Api::namespaced(client, "shop");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "shop");
     let of_shop = "kubernetes.io/service-name=shop";
     let listed = slices.list(&ListParams::default().labels(of_shop)).await.unwrap();
     let ready = |slice: &EndpointSlice| -> Vec<(String, bool)> {
@@ -380,6 +387,18 @@ async fn watches_see_a_pod_leave_and_its_replacement_become_ready_with_increasin
     }
     assert_eq!(seen[0], ("DELETED", victims[0].clone(), true));
     assert_eq!(seen[1], ("ADDED", replacement.clone(), false));
+
+    // What the components did, as the namespace's Events tell it.
+    let events = Api::<Event>::namespaced(client, "shop").list(&ListParams::default()).await.unwrap().items;
+    let told = |reason: &str, message: &str| {
+        events.iter().any(|e| e.reason.as_deref() == Some(reason) && e.message.as_deref() == Some(message))
+    };
+    assert!(told("Killing", "Stopping container shop"), "{events:?}");
+    assert!(told("SuccessfulCreate", &format!("Created pod: {replacement}")));
+    assert!(events
+        .iter()
+        .any(|e| e.reason.as_deref() == Some("Scheduled")
+            && e.involved_object.name.as_deref() == Some(replacement.as_str())));
 }
 
 #[tokio::test]
