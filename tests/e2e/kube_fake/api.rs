@@ -288,8 +288,10 @@ fn route(state: &mut State, spec: &FakeSpec, call: &Call, now: Instant) -> Resul
                 .filter(|o| labels.matches(&o["metadata"]["labels"]) && fields.matches(o))
                 .collect();
             let mut deleted = Vec::new();
+            // The list answered holds the objects (a pod as its delete left it), never Statuses.
             for object in doomed {
-                deleted.push(delete(state, spec, kind, object, &options, call.dry_run(), now)?);
+                let answer = delete(state, spec, kind, object.clone(), &options, call.dry_run(), now)?;
+                deleted.push(if kind.plural == "pods" { answer } else { object });
             }
             Ok(json_answer(200, list_of(state, kind, deleted)))
         }

@@ -3,7 +3,9 @@
 //! scheduler binds pending pods to the schedulable node with the fewest pods, pods turn Ready
 //! `ready_delay` after they were created, terminating pods vanish when their grace period ends,
 //! EndpointSlices follow the pods' readiness and PodDisruptionBudgets' status follows their pods.
-//! Each creation, binding and kill is recorded as an Event, as the real components record them.
+//! HorizontalPodAutoscalers report their target's replicas (they do not scale: the fake has no
+//! metrics). Each creation, binding and kill is recorded as an Event, as the real components
+//! record them.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -366,6 +368,7 @@ pub fn reconcile(state: &mut State, spec: &FakeSpec, now: Instant) {
     }
     make_ready(state, now);
     endpoint_slices(state);
+    autoscalers(state);
     for pdb in state.list("poddisruptionbudgets", None) {
         let budget = budget(state, &pdb);
         let mut updated = pdb.clone();
@@ -593,5 +596,23 @@ fn endpoint_slices(state: &mut State) {
                 state.create(slices, namespace, object).expect("an EndpointSlice");
             }
         }
+    }
+}
+
+/// Each HorizontalPodAutoscaler's status reports its target Deployment's replicas: what the
+/// real one reports, without its decisions (there are no metrics to decide on).
+fn autoscalers(state: &mut State) {
+    for autoscaler in state.list("horizontalpodautoscalers", None) {
+        let namespace = text(&autoscaler, "/metadata/namespace");
+        let Some(target) = state.get("deployments", namespace, text(&autoscaler, "/spec/scaleTargetRef/name")) else {
+            continue;
+        };
+        let mut updated = autoscaler.clone();
+        updated["status"] = json!({
+            "observedGeneration": autoscaler["metadata"]["generation"],
+            "currentReplicas": target.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0),
+            "desiredReplicas": target.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1),
+        });
+        state.update(Kind::named("horizontalpodautoscalers"), updated);
     }
 }

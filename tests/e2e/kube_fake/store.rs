@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -36,7 +37,7 @@ pub fn through<K: serde::de::DeserializeOwned + serde::Serialize>(value: Value) 
 }
 
 /// Every resource the fake serves.
-pub static KINDS: [Kind; 11] = [
+pub static KINDS: [Kind; 12] = [
     Kind {
         group: "",
         version: "v1",
@@ -79,6 +80,14 @@ pub static KINDS: [Kind; 11] = [
         kind: "DaemonSet",
         namespaced: true,
         normalize: through::<DaemonSet>,
+    },
+    Kind {
+        group: "autoscaling",
+        version: "v2",
+        plural: "horizontalpodautoscalers",
+        kind: "HorizontalPodAutoscaler",
+        namespaced: true,
+        normalize: through::<HorizontalPodAutoscaler>,
     },
     Kind {
         group: "policy",

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use futures_util::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -23,13 +24,18 @@ use serde_json::json;
 use super::{FakeCluster, FakeSpec};
 
 /// Three nodes; the shop's two pods both on node-a, a budget of one available pod and a
-/// Service over them; kindnet on every node; etcd's mirror pod on node-a; RBAC denying node
-/// patches.
+/// Service over them, and an autoscaler; kindnet on every node; etcd's mirror pod on node-a;
+/// RBAC denying node patches.
 fn shop() -> FakeSpec {
     FakeSpec::new(&["node-a", "node-b", "node-c"])
         .deployment("shop", "shop", &["node-a", "node-a"])
         .daemon_set("kube-system", "kindnet")
         .static_pod("kube-system", "etcd", "node-a")
+        .object(json!({
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": { "name": "shop", "namespace": "shop" },
+            "spec": { "scaleTargetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": "shop" }, "minReplicas": 2, "maxReplicas": 6 },
+        }))
         .object(json!({
             "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
             "metadata": { "name": "shop", "namespace": "shop" },
@@ -474,6 +480,13 @@ async fn the_scale_subresource_reads_and_patches_a_deployments_replicas() {
         assert!(started.elapsed() < Duration::from_secs(5), "the third replica never became Ready");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let autoscaler = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), "shop").get("shop").await.unwrap();
+    let counts = autoscaler.status.unwrap();
+    assert_eq!(
+        (counts.current_replicas, counts.desired_replicas),
+        (Some(3), 3),
+        "the autoscaler's status follows its target"
+    );
     let replica_sets = Api::<ReplicaSet>::namespaced(client, "shop").list(&ListParams::default()).await.unwrap().items;
     assert_eq!(replica_sets.len(), 1);
     assert_eq!(replica_sets[0].spec.as_ref().unwrap().replicas, Some(3));
@@ -505,6 +518,40 @@ async fn network_policies_are_created_listed_by_label_and_deleted() {
     assert_eq!(
         (details.name.as_str(), details.group.as_str(), details.kind.as_str()),
         ("firedrill-blackhole", "networking.k8s.io", "networkpolicies")
+    );
+    assert!(policies.list(&labelled).await.unwrap().items.is_empty());
+
+    // Server-side apply creates, then changes; without a field manager the API refuses it.
+    let partition = |types: &[&str]| {
+        json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": { "name": "firedrill-partition", "labels": { "firedrill.run": "r1" } },
+            "spec": { "podSelector": {}, "policyTypes": types },
+        })
+    };
+    let unmanaged = PatchParams::default();
+    let refused = refusal(
+        policies.patch("firedrill-partition", &unmanaged, &Patch::Apply(partition(&["Ingress"]))).await.unwrap_err(),
+    );
+    assert_eq!(refused.code, 400);
+    let managed = PatchParams::apply("firedrill");
+    let first = policies.patch("firedrill-partition", &managed, &Patch::Apply(partition(&["Ingress"]))).await.unwrap();
+    let second = policies
+        .patch("firedrill-partition", &managed, &Patch::Apply(partition(&["Ingress", "Egress"])))
+        .await
+        .unwrap();
+    assert_eq!(first.uid(), second.uid());
+    assert_eq!(second.spec.unwrap().policy_types, Some(vec!["Ingress".to_string(), "Egress".to_string()]));
+    policies.create(&PostParams::default(), &deny).await.unwrap();
+    let removed = policies
+        .delete_collection(&DeleteParams::default(), &labelled)
+        .await
+        .unwrap()
+        .left()
+        .expect("the list removed");
+    assert_eq!(
+        removed.items.iter().map(|p| p.name_any()).collect::<Vec<_>>(),
+        ["firedrill-blackhole", "firedrill-partition"]
     );
     assert!(policies.list(&labelled).await.unwrap().items.is_empty());
 }
