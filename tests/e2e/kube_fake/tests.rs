@@ -1,6 +1,7 @@
 //! What the fake promises, checked through a real `kube::Client` built from the kubeconfig it
 //! writes: the kube environment's drills run against these behaviours.
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -272,6 +273,22 @@ async fn kube_rs_evict_sends_its_delete_options_under_a_key_the_api_drops() {
     );
     assert!(evictions[1].body.contains("\"deleteOptions\":{\"gracePeriodSeconds\":0}"), "{}", evictions[1].body);
     assert!(is_ready(&pods.get(&name).await.unwrap()), "a dry run changes nothing");
+
+    // The API accepts the misnamed key and says so only in a header, which kube-rs logs.
+    let answer = raw_post(&cluster.url(), &format!("{}?dryRun=All", evictions[0].path), &evictions[0].body);
+    assert!(answer.starts_with("HTTP/1.1 201 Created\r\n"), "{answer}");
+    assert!(answer.contains("\r\nwarning: 299 - \"unknown field \\\"delete_options\\\"\"\r\n"), "{answer}");
+}
+
+/// POSTs a JSON body over a bare connection; the whole answer, head and body.
+fn raw_post(url: &str, path: &str, body: &str) -> String {
+    let address = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("the fake listens");
+    let head = format!("POST {path} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+    stream.write_all(format!("{head}{body}").as_bytes()).expect("the request is sent");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("an answer");
+    answer
 }
 
 #[tokio::test]
