@@ -32,6 +32,17 @@ pub struct FakeDeployment {
     pub nodes: Vec<String>,
 }
 
+/// A PostgreSQL cluster the fake operator runs: instance `<name>-<n>` on the n-th node named,
+/// the first one primary.
+pub struct FakeDatabase {
+    /// Its namespace.
+    pub namespace: String,
+    /// The Cluster's name.
+    pub name: String,
+    /// Where its instances run at the start.
+    pub nodes: Vec<String>,
+}
+
 /// A verb RBAC denies: SelfSubjectAccessReviews for it answer `allowed: false`.
 pub struct Denied {
     /// `get`, `patch`, `create`, ...
@@ -53,12 +64,17 @@ pub struct FakeSpec {
     /// Static pods (namespace, name, node): the kubelet's mirror pod `<name>-<node>`, which a
     /// drain leaves alone.
     pub static_pods: Vec<(String, String, String)>,
+    /// The PostgreSQL clusters (CloudNativePG's `Cluster`).
+    pub databases: Vec<FakeDatabase>,
     /// Any other objects (Services, PodDisruptionBudgets, NetworkPolicies) as manifests.
     pub objects: Vec<Value>,
     /// How long a ReplicaSet or DaemonSet lacks a pod before the replacement is created.
     pub recreate_delay: Duration,
     /// How long a pod takes from its creation to Ready.
     pub ready_delay: Duration,
+    /// How long the PostgreSQL operator takes to promote a replica once the primary is down, or
+    /// the target of a switchover.
+    pub failover_delay: Duration,
     /// The pods' `terminationGracePeriodSeconds`, used when a delete names none.
     pub grace_period_seconds: i64,
     /// What RBAC denies.
@@ -66,17 +82,19 @@ pub struct FakeSpec {
 }
 
 impl FakeSpec {
-    /// Nodes and nothing else; replacements after 300 ms, Ready 700 ms later, pods with the
-    /// API's default grace period of 30 s.
+    /// Nodes and nothing else; replacements after 300 ms, Ready 700 ms later, promotions after
+    /// 500 ms, pods with the API's default grace period of 30 s.
     pub fn new(nodes: &[&str]) -> FakeSpec {
         FakeSpec {
             nodes: nodes.iter().map(|n| n.to_string()).collect(),
             deployments: Vec::new(),
             daemon_sets: Vec::new(),
             static_pods: Vec::new(),
+            databases: Vec::new(),
             objects: Vec::new(),
             recreate_delay: Duration::from_millis(300),
             ready_delay: Duration::from_millis(700),
+            failover_delay: Duration::from_millis(500),
             grace_period_seconds: 30,
             denied: Vec::new(),
         }
@@ -98,6 +116,13 @@ impl FakeSpec {
     /// Adds a static pod on a node.
     pub fn static_pod(mut self, namespace: &str, name: &str, node: &str) -> FakeSpec {
         self.static_pods.push((namespace.to_string(), name.to_string(), node.to_string()));
+        self
+    }
+
+    /// Adds a PostgreSQL cluster with an instance on each of `nodes`.
+    pub fn postgres(mut self, namespace: &str, name: &str, nodes: &[&str]) -> FakeSpec {
+        let nodes = nodes.iter().map(|n| n.to_string()).collect();
+        self.databases.push(FakeDatabase { namespace: namespace.to_string(), name: name.to_string(), nodes });
         self
     }
 

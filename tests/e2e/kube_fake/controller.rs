@@ -8,11 +8,12 @@
 //! record them.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use super::cluster::FakeSpec;
+use super::operator;
 use super::selector::Selector;
 use super::store::{now_stamp, short_name, text, Kind, State};
 
@@ -23,8 +24,9 @@ pub struct Timers {
     ready_at: BTreeMap<(String, String), Instant>,
     /// Terminating pods that are removed at the instant, by (namespace, name).
     remove_at: BTreeMap<(String, String), Instant>,
-    /// Since when an owner (a ReplicaSet's uid, or a DaemonSet's uid and a node) has lacked pods.
-    short_since: BTreeMap<String, Instant>,
+    /// Since when a condition has held: an owner lacking pods (a ReplicaSet's uid, a DaemonSet's
+    /// uid and a node, a PostgreSQL cluster's uid and an instance), a primary gone or switching.
+    since: BTreeMap<String, Instant>,
 }
 
 impl Timers {
@@ -47,7 +49,7 @@ pub fn is_terminating(pod: &Value) -> bool {
 }
 
 /// Whether a pod's phase is final.
-fn has_finished(pod: &Value) -> bool {
+pub fn has_finished(pod: &Value) -> bool {
     matches!(text(pod, "/status/phase"), "Succeeded" | "Failed")
 }
 
@@ -123,6 +125,7 @@ pub fn seed(state: &mut State, spec: &FakeSpec, now: Instant) {
     let mut namespaces: Vec<&str> = vec!["default", "kube-system"];
     namespaces.extend(spec.deployments.iter().map(|d| d.namespace.as_str()));
     namespaces.extend(spec.daemon_sets.iter().map(|(ns, _)| ns.as_str()));
+    namespaces.extend(spec.databases.iter().map(|d| d.namespace.as_str()));
     namespaces.extend(spec.objects.iter().map(|o| text(o, "/metadata/namespace")).filter(|ns| !ns.is_empty()));
     namespaces.sort_unstable();
     namespaces.dedup();
@@ -188,6 +191,9 @@ pub fn seed(state: &mut State, spec: &FakeSpec, now: Instant) {
         state.create(Kind::named("pods"), namespace, object).expect("a mirror pod");
         place(state, spec, namespace, &pod_name, Some(node.as_str()), now, true);
     }
+    for database in &spec.databases {
+        operator::seed(state, spec, database, now);
+    }
     for object in &spec.objects {
         let kind = Kind::of(text(object, "/kind")).unwrap_or_else(|| panic!("the fake does not serve {object}"));
         state
@@ -217,7 +223,7 @@ fn owned_by(object: &Value, owner: &str) -> bool {
 }
 
 /// The reference an owned object carries to its controller.
-fn owner_reference(owner: &Value) -> Value {
+pub fn owner_reference(owner: &Value) -> Value {
     json!([{
         "apiVersion": owner["apiVersion"],
         "kind": owner["kind"],
@@ -246,7 +252,7 @@ fn new_pod(state: &mut State, spec: &FakeSpec, owner: &Value, node: Option<&str>
 }
 
 /// Binds a new pod to `node` when given (else the scheduler will), Ready at once when `ready`.
-fn place(
+pub fn place(
     state: &mut State,
     spec: &FakeSpec,
     namespace: &str,
@@ -266,7 +272,7 @@ fn place(
 
 /// Records a core/v1 Event about an object, as the component that acted does (the namespace's
 /// Events are a drill's evidence).
-fn record_event(state: &mut State, object: &Value, reason: &str, message: String, component: &str) {
+pub fn record_event(state: &mut State, object: &Value, reason: &str, message: String, component: &str) {
     let namespace = match text(object, "/metadata/namespace") {
         "" => "default".to_string(),
         namespace => namespace.to_string(),
@@ -353,6 +359,7 @@ pub fn reconcile(state: &mut State, spec: &FakeSpec, now: Instant) {
     deployments(state);
     replica_sets(state, spec, now);
     daemon_sets(state, spec, now);
+    operator::reconcile(state, spec, now);
     for pod in state.list("pods", None) {
         let key = (text(&pod, "/metadata/namespace").to_string(), text(&pod, "/metadata/name").to_string());
         if text(&pod, "/spec/nodeName").is_empty() && !is_terminating(&pod) {
@@ -432,16 +439,17 @@ fn active_pods(state: &State, namespace: &str, owner_uid: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Whether an owner's shortage has lasted `recreate_delay`; starts its clock when it begins.
-fn shortage_is_due(state: &mut State, spec: &FakeSpec, owner: String, short: bool, now: Instant) -> bool {
-    if !short {
-        state.timers.short_since.remove(&owner);
+/// Whether a condition (an owner lacking a pod, a primary gone) has lasted `delay`; its clock
+/// starts when it begins and stops when it ends or is acted on.
+pub fn lasted(state: &mut State, key: String, holds: bool, delay: Duration, now: Instant) -> bool {
+    if !holds {
+        state.timers.since.remove(&key);
         return false;
     }
-    let since = *state.timers.short_since.entry(owner.clone()).or_insert(now);
-    let due = now >= since + spec.recreate_delay;
+    let since = *state.timers.since.entry(key.clone()).or_insert(now);
+    let due = now >= since + delay;
     if due {
-        state.timers.short_since.remove(&owner);
+        state.timers.since.remove(&key);
     }
     due
 }
@@ -455,7 +463,7 @@ fn replica_sets(state: &mut State, spec: &FakeSpec, now: Instant) {
         let replicas = replica_set.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
         let mut active = active_pods(state, &namespace, &uid);
         let missing = replicas - active.len() as i64;
-        if shortage_is_due(state, spec, uid.clone(), missing > 0, now) {
+        if lasted(state, uid.clone(), missing > 0, spec.recreate_delay, now) {
             for _ in 0..missing {
                 new_pod(state, spec, &replica_set, None, now, false);
             }
@@ -510,7 +518,7 @@ fn daemon_sets(state: &mut State, spec: &FakeSpec, now: Instant) {
         let uid = text(&daemon_set, "/metadata/uid").to_string();
         for node in &nodes {
             let present = active_pods(state, &namespace, &uid).iter().any(|p| text(p, "/spec/nodeName") == node);
-            if shortage_is_due(state, spec, format!("{uid}/{node}"), !present, now) {
+            if lasted(state, format!("{uid}/{node}"), !present, spec.recreate_delay, now) {
                 new_pod(state, spec, &daemon_set, Some(node.as_str()), now, false);
             }
         }

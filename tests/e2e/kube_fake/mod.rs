@@ -5,7 +5,8 @@
 //! ReplicaSets and DaemonSets that fake controllers recreate after a delay, mirror pods,
 //! Deployments with the scale subresource, PodDisruptionBudgets that block evictions with the
 //! API's 429, EndpointSlices that follow readiness, NetworkPolicies, autoscalers, Events, pod
-//! logs, SelfSubjectAccessReviews, and watches with resourceVersions.
+//! logs, SelfSubjectAccessReviews, watches with resourceVersions, and a CloudNativePG operator
+//! that fails over and switches over.
 //!
 //! A drill runs against it as against a cluster:
 //!
@@ -19,11 +20,13 @@
 //! sum, within one controller pass (20 ms). The tests in `tests.rs` state what the fake promises.
 //! Not served: exec, attach and port-forward (websockets), rollouts (a Deployment keeps one
 //! ReplicaSet), field ownership in server-side apply (it is a create-or-merge here), JSON
-//! patches (refused with 415), operators' custom resources.
+//! patches (refused with 415), custom resources other than CloudNativePG's Cluster, and
+//! PostgreSQL itself (the operator moves roles and Services, not data).
 
 mod api;
 mod cluster;
 mod controller;
+mod operator;
 mod selector;
 mod status;
 mod store;

@@ -37,7 +37,7 @@ pub fn through<K: serde::de::DeserializeOwned + serde::Serialize>(value: Value) 
 }
 
 /// Every resource the fake serves.
-pub static KINDS: [Kind; 12] = [
+pub static KINDS: [Kind; 13] = [
     Kind {
         group: "",
         version: "v1",
@@ -90,6 +90,14 @@ pub static KINDS: [Kind; 12] = [
         normalize: through::<HorizontalPodAutoscaler>,
     },
     Kind {
+        group: "postgresql.cnpg.io",
+        version: "v1",
+        plural: "clusters",
+        kind: "Cluster",
+        namespaced: true,
+        normalize: as_sent,
+    },
+    Kind {
         group: "policy",
         version: "v1",
         plural: "poddisruptionbudgets",
@@ -114,6 +122,11 @@ pub static KINDS: [Kind; 12] = [
         normalize: through::<NetworkPolicy>,
     },
 ];
+
+/// A custom resource kept as sent: no k8s-openapi type describes it.
+fn as_sent(value: Value) -> Result<Value, serde_json::Error> {
+    Ok(value)
+}
 
 impl Kind {
     /// The resource served at `/api[s]/{group}/{version}/{plural}`.

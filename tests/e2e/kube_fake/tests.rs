@@ -18,7 +18,7 @@ use kube::api::{
     Api, DeleteParams, EvictParams, ListParams, LogParams, Patch, PatchParams, PostParams, Preconditions, WatchEvent,
     WatchParams,
 };
-use kube::core::Status;
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind, Status};
 use kube::ResourceExt;
 use serde_json::json;
 
@@ -609,5 +609,88 @@ async fn access_reviews_allow_what_the_spec_does_not_deny_and_unknown_paths_answ
     assert_eq!(
         (refused.code, refused.reason.as_str(), refused.message.as_str()),
         (404, "NotFound", "the server could not find the requested resource")
+    );
+}
+
+/// The pods a Service's EndpointSlice lists as ready.
+async fn ready_behind(slices: &Api<EndpointSlice>, service: &str) -> Vec<String> {
+    let selector = format!("kubernetes.io/service-name={service}");
+    let listed = slices.list(&ListParams::default().labels(&selector)).await.unwrap().items;
+    let mut ready: Vec<String> = listed
+        .into_iter()
+        .flat_map(|slice| slice.endpoints)
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+        .filter_map(|e| e.target_ref.and_then(|r| r.name))
+        .collect();
+    ready.sort();
+    ready
+}
+
+#[tokio::test]
+async fn the_postgres_operator_fails_over_after_a_crash_and_switches_over_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = FakeSpec::new(&["node-a", "node-b", "node-c"]).postgres("db", "pg", &["node-a", "node-b", "node-c"]);
+    let failover = spec.failover_delay;
+    let cluster = FakeCluster::start(spec);
+    let client = client(&cluster, dir.path()).await;
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("postgresql.cnpg.io", "v1", "Cluster"));
+    let clusters: Api<DynamicObject> = Api::namespaced_with(client.clone(), "db", &resource);
+    let primary =
+        || async { clusters.get("pg").await.unwrap().data["status"]["currentPrimary"].as_str().unwrap().to_string() };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "db");
+    let slices: Api<EndpointSlice> = Api::namespaced(client, "db");
+    assert_eq!(primary().await, "pg-1");
+    assert_eq!(ready_behind(&slices, "pg-rw").await, ["pg-1"]);
+    assert_eq!(ready_behind(&slices, "pg-ro").await, ["pg-2", "pg-3"]);
+
+    // The primary crashes: deleted at once, with a uid precondition as the db_failover fault does.
+    let uid = pods.get("pg-1").await.unwrap().uid().unwrap();
+    let crash = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }),
+        ..DeleteParams::default()
+    };
+    pods.delete("pg-1", &crash).await.unwrap();
+    let crashed_at = Instant::now();
+    while !ready_behind(&slices, "pg-rw").await.is_empty() {
+        assert!(crashed_at.elapsed() < Duration::from_millis(200), "the crashed primary stayed behind pg-rw");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    while ready_behind(&slices, "pg-rw").await != ["pg-2"] {
+        assert!(crashed_at.elapsed() < Duration::from_secs(5), "no failover");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let promoted_after = crashed_at.elapsed();
+    assert!(
+        promoted_after >= failover - Duration::from_millis(50) && promoted_after < failover + Duration::from_secs(1),
+        "promoted after {promoted_after:?}"
+    );
+    assert_eq!(primary().await, "pg-2");
+    loop {
+        let back = pods.get_opt("pg-1").await.unwrap().filter(is_ready);
+        if let Some(back) = back {
+            assert_ne!(back.uid(), Some(uid.clone()), "a new instance under the old name");
+            assert_eq!(back.labels()["cnpg.io/instanceRole"], "replica");
+            break;
+        }
+        assert!(crashed_at.elapsed() < Duration::from_secs(5), "pg-1 never came back");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // A switchover, as `kubectl cnpg promote pg pg-3` asks for it.
+    let promote = Patch::Merge(json!({ "status": { "targetPrimary": "pg-3" } }));
+    clusters.patch_status("pg", &PatchParams::default(), &promote).await.unwrap();
+    let asked_at = Instant::now();
+    while ready_behind(&slices, "pg-rw").await != ["pg-3"] {
+        assert!(asked_at.elapsed() < Duration::from_secs(5), "no switchover");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(asked_at.elapsed() >= failover - Duration::from_millis(50), "switched over after {:?}", asked_at.elapsed());
+    assert_eq!(primary().await, "pg-3");
+    assert_eq!(ready_behind(&slices, "pg-ro").await, ["pg-1", "pg-2"]);
+    let status = clusters.get("pg").await.unwrap().data["status"].clone();
+    assert_eq!(
+        (status["phase"].as_str(), status["readyInstances"].as_u64()),
+        (Some("Cluster in healthy state"), Some(3))
     );
 }
