@@ -65,16 +65,23 @@ impl WatchRequest {
             && self.fields.matches(object)
     }
 
-    /// The event lines due since the last call, and moves past them.
+    /// The event lines due since the last call, and moves past them. An object's change that
+    /// takes it into the selection is `ADDED`, out of it `DELETED`, as the API's watch cache says.
     pub fn next_lines(&mut self, state: &State) -> Vec<String> {
         let mut lines: Vec<String> =
             std::mem::take(&mut self.initial).into_iter().map(|object| event_line("ADDED", &object)).collect();
-        lines.extend(
-            state
-                .changes_after(self.kind.plural, self.after)
-                .filter(|c| self.selects(&c.object))
-                .map(|c| event_line(c.kind, &c.object)),
-        );
+        lines.extend(state.changes_after(self.kind.plural, self.after).filter_map(|change| {
+            let selected = self.selects(&change.object);
+            let was_selected = change.previous.as_ref().is_some_and(|previous| self.selects(previous));
+            // A change that moves an object into or out of the selection is its ADDED or DELETED.
+            let kind = match (change.kind, was_selected, selected) {
+                ("MODIFIED", false, true) => "ADDED",
+                ("MODIFIED", true, false) => "DELETED",
+                (kind, _, true) => kind,
+                _ => return None,
+            };
+            Some(event_line(kind, &change.object))
+        }));
         self.after = state.revision();
         lines
     }

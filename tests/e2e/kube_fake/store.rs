@@ -186,6 +186,9 @@ pub struct Change {
     pub kind: &'static str,
     /// The object after the change (for `DELETED`, its last state with the deletion's revision).
     pub object: Value,
+    /// The object before the change, so that a watch with a selector can tell an object that
+    /// entered or left its selection (which it reports as `ADDED` or `DELETED`, as the API does).
+    pub previous: Option<Value>,
 }
 
 /// One request the fake served, as it came: for tests that pin what a client sends.
@@ -302,7 +305,8 @@ impl State {
         let mut object = self.objects.remove(&(kind.plural, namespace.to_string(), name.to_string()))?;
         let revision = self.next();
         object["metadata"]["resourceVersion"] = json!(revision.to_string());
-        self.changes.push(Change { revision, plural: kind.plural, kind: "DELETED", object: object.clone() });
+        let previous = Some(object.clone());
+        self.changes.push(Change { revision, plural: kind.plural, kind: "DELETED", object: object.clone(), previous });
         Some(object)
     }
 
@@ -310,8 +314,8 @@ impl State {
     fn put(&mut self, kind: &'static Kind, change: &'static str, mut object: Value) -> Value {
         let revision = self.next();
         object["metadata"]["resourceVersion"] = json!(revision.to_string());
-        self.objects.insert(key_of(kind, &object), object.clone());
-        self.changes.push(Change { revision, plural: kind.plural, kind: change, object: object.clone() });
+        let previous = self.objects.insert(key_of(kind, &object), object.clone());
+        self.changes.push(Change { revision, plural: kind.plural, kind: change, object: object.clone(), previous });
         object
     }
 

@@ -643,6 +643,11 @@ async fn the_postgres_operator_fails_over_after_a_crash_and_switches_over_when_a
     assert_eq!(ready_behind(&slices, "pg-rw").await, ["pg-1"]);
     assert_eq!(ready_behind(&slices, "pg-ro").await, ["pg-2", "pg-3"]);
 
+    // A watch on the primary's label sees each instance enter and leave the role.
+    let primaries = WatchParams::default().labels("cnpg.io/instanceRole=primary");
+    let since = pods.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
+    let mut primary_events = pods.watch(&primaries, &since).await.unwrap().boxed();
+
     // The primary crashes: deleted at once, with a uid precondition as the db_failover fault does.
     let uid = pods.get("pg-1").await.unwrap().uid().unwrap();
     let crash = DeleteParams {
@@ -688,6 +693,15 @@ async fn the_postgres_operator_fails_over_after_a_crash_and_switches_over_when_a
     assert!(asked_at.elapsed() >= failover - Duration::from_millis(50), "switched over after {:?}", asked_at.elapsed());
     assert_eq!(primary().await, "pg-3");
     assert_eq!(ready_behind(&slices, "pg-ro").await, ["pg-1", "pg-2"]);
+    let mut roles = Vec::new();
+    while roles.len() < 4 {
+        match next(&mut primary_events).await {
+            WatchEvent::Added(pod) => roles.push(format!("+{}", pod.name_any())),
+            WatchEvent::Deleted(pod) => roles.push(format!("-{}", pod.name_any())),
+            other => panic!("only entries and exits: {other:?}"),
+        }
+    }
+    assert_eq!(roles, ["-pg-1", "+pg-2", "-pg-2", "+pg-3"]);
     let status = clusters.get("pg").await.unwrap().data["status"].clone();
     assert_eq!(
         (status["phase"].as_str(), status["readyInstances"].as_u64()),
