@@ -1,11 +1,11 @@
 //! The fake's controllers, one pass at a time: Deployments own one ReplicaSet each (no rollouts),
 //! ReplicaSets and DaemonSets replace missing pods after the spec's `recreate_delay`, the
 //! scheduler binds pending pods to the schedulable node with the fewest pods, pods turn Ready
-//! `ready_delay` after they were created, terminating pods vanish when their grace period ends,
+//! `ready_delay` after they are bound, terminating pods vanish when their grace period ends,
 //! EndpointSlices follow the pods' readiness and PodDisruptionBudgets' status follows their pods.
 //! HorizontalPodAutoscalers report their target's replicas (they do not scale: the fake has no
 //! metrics). Each creation, binding and kill is recorded as an Event, as the real components
-//! record them.
+//! record them. The PostgreSQL operator is in `operator.rs`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -16,8 +16,10 @@
 //! ```
 //!
 //! A replacement pod exists `recreate_delay` after its predecessor is gone and is Ready
-//! `ready_delay` after that (300 ms and 700 ms by default): a drill's measured recovery is their
-//! sum, within one controller pass (20 ms). The tests in `tests.rs` state what the fake promises.
+//! `ready_delay` after that (300 ms and 700 ms by default); a new primary is promoted
+//! `failover_delay` (500 ms) after the old one went. A drill's measured recovery is their sum,
+//! later by at most a few controller passes (20 ms each). The tests in `tests.rs` state what the
+//! fake promises.
 //! Not served: exec, attach and port-forward (websockets), rollouts (a Deployment keeps one
 //! ReplicaSet), field ownership in server-side apply (it is a create-or-merge here), JSON
 //! patches (refused with 415), custom resources other than CloudNativePG's Cluster, and
