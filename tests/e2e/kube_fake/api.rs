@@ -13,7 +13,7 @@ use super::controller::{is_terminating, start_termination};
 use super::selector::{FieldSelector, Selector};
 use super::status::{success, ApiError};
 use super::store::{text, Kind, RecordedRequest, State};
-use super::subresource::{access_review, evict, scale, scale_of};
+use super::subresource::{access_review, evict, exec, scale, scale_of, Exec};
 
 /// An HTTP request as the fake reads it.
 pub struct Request {
@@ -35,6 +35,8 @@ pub enum Answer {
     Json { code: u16, body: Value, warnings: Vec<String> },
     /// A plain-text 200: a pod's log.
     Text(String),
+    /// An exec's outcome, streamed over a WebSocket (`v4.channel.k8s.io`).
+    Exec(Exec),
     /// A watch: newline-delimited events, streamed by the server.
     Watch(WatchRequest),
 }
@@ -133,6 +135,11 @@ impl Call<'_> {
     /// A query parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeated parameter (`command=a&command=b`).
+    pub fn params(&self, name: &str) -> Vec<&str> {
+        self.query.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
     }
 
     /// `?dryRun=All`.
@@ -324,6 +331,9 @@ fn route(state: &mut State, spec: &FakeSpec, call: &Call, now: Instant) -> Resul
                 "{started} fake kubelet: {scope}/{name} running on {}\n",
                 text(&pod, "/spec/nodeName")
             )))
+        }
+        ("GET" | "POST", [name, "exec"]) if kind.plural == "pods" => {
+            Ok(Answer::Exec(exec(state, spec, scope, name, call)?))
         }
         ("POST", [name, "eviction"]) if kind.plural == "pods" => evict(state, spec, scope, name, call, now),
         (_, [] | [_] | [_, "status"]) => Err(ApiError::method_not_allowed()),

@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::api::{self, Answer, WatchRequest};
 use super::controller;
 use super::store::{RecordedRequest, State};
+use super::subresource::Exec;
 
 /// How often the fake controllers run: well under any probe interval, so the delays a test
 /// measures are the spec's within this much.
@@ -79,6 +80,8 @@ pub struct FakeSpec {
     pub grace_period_seconds: i64,
     /// What RBAC denies.
     pub denied: Vec<Denied>,
+    /// Whether NetworkPolicies hold (false: a CNI that fails open, which ignores them).
+    pub enforce_network_policies: bool,
 }
 
 impl FakeSpec {
@@ -97,6 +100,7 @@ impl FakeSpec {
             failover_delay: Duration::from_millis(500),
             grace_period_seconds: 30,
             denied: Vec::new(),
+            enforce_network_policies: true,
         }
     }
 
@@ -129,6 +133,12 @@ impl FakeSpec {
     /// Adds an object from its manifest (with `kind` and `metadata.namespace`).
     pub fn object(mut self, manifest: Value) -> FakeSpec {
         self.objects.push(manifest);
+        self
+    }
+
+    /// Makes NetworkPolicies stored but not enforced, as under a CNI that fails open.
+    pub fn cni_fails_open(mut self) -> FakeSpec {
+        self.enforce_network_policies = false;
         self
     }
 
@@ -247,6 +257,7 @@ async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>) {
             let service = hyper::service::service_fn(move |request| respond(Arc::clone(&shared), request));
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades()
                 .await;
         });
     }
@@ -258,8 +269,9 @@ type Body = UnsyncBoxBody<Bytes, Infallible>;
 /// Serves one HTTP request.
 async fn respond(
     shared: Arc<Shared>,
-    request: hyper::Request<hyper::body::Incoming>,
+    mut request: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<Body>, hyper::Error> {
+    let upgrade = hyper::upgrade::on(&mut request);
     let (parts, body) = request.into_parts();
     let body = body.collect().await?.to_bytes();
     let request = api::Request {
@@ -291,6 +303,20 @@ async fn respond(
         Answer::Text(text) => {
             let mut response = hyper::Response::new(Full::new(Bytes::from(text)).boxed_unsync());
             response.headers_mut().insert(hyper::header::CONTENT_TYPE, "text/plain".parse().expect("a header value"));
+            response
+        }
+        Answer::Exec(exec) => {
+            let key =
+                parts.headers.get(hyper::header::SEC_WEBSOCKET_KEY).map(|k| k.as_bytes().to_vec()).unwrap_or_default();
+            tokio::spawn(stream_exec(upgrade, exec));
+            let mut response = hyper::Response::new(Full::new(Bytes::new()).boxed_unsync());
+            *response.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
+            let headers = response.headers_mut();
+            headers.insert(hyper::header::UPGRADE, "websocket".parse().expect("a header value"));
+            headers.insert(hyper::header::CONNECTION, "Upgrade".parse().expect("a header value"));
+            let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
+            headers.insert(hyper::header::SEC_WEBSOCKET_ACCEPT, accept.parse().expect("a header value"));
+            headers.insert(hyper::header::SEC_WEBSOCKET_PROTOCOL, "v4.channel.k8s.io".parse().expect("a header value"));
             response
         }
         Answer::Watch(watch) => {
@@ -328,4 +354,34 @@ fn watch_body(shared: Arc<Shared>, watch: WatchRequest) -> Body {
             }
         });
     StreamBody::new(events).boxed_unsync()
+}
+
+/// Sends an exec's output over the upgraded connection as the kubelet does on the
+/// `v4.channel.k8s.io` protocol: stdout on channel 1, stderr on 2, then the outcome as a Status
+/// on channel 3 (a non-zero exit is a `NonZeroExitCode` failure with the code as its cause).
+async fn stream_exec(upgrade: hyper::upgrade::OnUpgrade, exec: Exec) {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    use tokio_tungstenite::tungstenite::Message;
+    let Ok(upgraded) = upgrade.await else { return };
+    let io = hyper_util::rt::TokioIo::new(upgraded);
+    let mut socket = tokio_tungstenite::WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+    let status = if exec.code == 0 {
+        serde_json::json!({ "metadata": {}, "status": "Success" })
+    } else {
+        serde_json::json!({
+            "metadata": {},
+            "status": "Failure",
+            "message": format!("command terminated with non-zero exit code: exit status {}", exec.code),
+            "reason": "NonZeroExitCode",
+            "details": { "causes": [{ "reason": "ExitCode", "message": exec.code.to_string() }] },
+        })
+    };
+    let frames = [(1u8, exec.stdout.into_bytes()), (2, exec.stderr.into_bytes()), (3, status.to_string().into_bytes())];
+    for (channel, bytes) in frames {
+        if !bytes.is_empty() && socket.send(Message::binary([vec![channel], bytes].concat())).await.is_err() {
+            return;
+        }
+    }
+    let _ = socket.close(None).await;
 }

@@ -130,7 +130,8 @@ pub fn seed(state: &mut State, spec: &FakeSpec, now: Instant) {
     namespaces.sort_unstable();
     namespaces.dedup();
     for namespace in namespaces {
-        let object = json!({ "metadata": { "name": namespace }, "status": { "phase": "Active" } });
+        let labels = json!({ "kubernetes.io/metadata.name": namespace });
+        let object = json!({ "metadata": { "name": namespace, "labels": labels }, "status": { "phase": "Active" } });
         state.create(Kind::named("namespaces"), "", object).expect("a namespace");
     }
     for (i, node) in spec.nodes.iter().enumerate() {

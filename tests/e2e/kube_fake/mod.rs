@@ -5,8 +5,9 @@
 //! ReplicaSets and DaemonSets that fake controllers recreate after a delay, mirror pods,
 //! Deployments with the scale subresource, PodDisruptionBudgets that block evictions with the
 //! API's 429, EndpointSlices that follow readiness, NetworkPolicies, autoscalers, Events, pod
-//! logs, SelfSubjectAccessReviews, watches with resourceVersions, and a CloudNativePG operator
-//! that fails over and switches over.
+//! logs, SelfSubjectAccessReviews, watches with resourceVersions, a CloudNativePG operator that
+//! fails over and switches over, and `exec` of an in-cluster HTTP check that NetworkPolicies can
+//! block (unless the spec's CNI fails open).
 //!
 //! A drill runs against it as against a cluster:
 //!
@@ -20,7 +21,7 @@
 //! `failover_delay` (500 ms) after the old one went. A drill's measured recovery is their sum,
 //! later by at most a few controller passes (20 ms each). The tests in `tests.rs` state what the
 //! fake promises.
-//! Not served: exec, attach and port-forward (websockets), rollouts (a Deployment keeps one
+//! Not served: exec of any other command, attach and port-forward, rollouts (a Deployment keeps one
 //! ReplicaSet), field ownership in server-side apply (it is a create-or-merge here), JSON
 //! patches (refused with 415), custom resources other than CloudNativePG's Cluster, and
 //! PostgreSQL itself (the operator moves roles and Services, not data).

@@ -1,6 +1,7 @@
 //! The subresources firedrill drives: a Deployment's or ReplicaSet's `scale`, a pod's
 //! `eviction` (the PodDisruptionBudget check, with the API's 429 and 500), and the
-//! SelfSubjectAccessReviews that check what RBAC allows before a drill.
+//! SelfSubjectAccessReviews that check what RBAC allows before a drill, and a pod's `exec` of an
+//! HTTP check (`wget` or `curl` of a Service's URL) that NetworkPolicies can make fail.
 
 use std::time::Instant;
 
@@ -127,4 +128,124 @@ pub fn access_review(spec: &FakeSpec, call: &Call) -> Result<Answer, ApiError> {
     });
     let body = serde_json::to_value(review).expect("a review serializes");
     Ok(Answer::Json { code: 201, body, warnings })
+}
+
+/// What a command run in a pod printed and how it ended.
+pub struct Exec {
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+    /// Its exit code.
+    pub code: i32,
+}
+
+impl Exec {
+    /// A command that failed with `code`, saying `why` on standard error.
+    fn failed(code: i32, why: String) -> Exec {
+        Exec { stdout: String::new(), stderr: why, code }
+    }
+}
+
+/// GET/POST pods/{name}/exec. The fake runs one kind of command, the in-cluster check a drill
+/// makes: `wget` or `curl` of `http://<service>[.<namespace>][:port]/...`. It succeeds when the
+/// Service has a Ready endpoint that NetworkPolicies let this pod reach (its egress, the
+/// endpoint's ingress; ports and ipBlocks are not evaluated), unless the spec's CNI fails open,
+/// which ignores every policy. Anything else is "not found" (127), as in a shell.
+pub fn exec(state: &State, spec: &FakeSpec, namespace: &str, name: &str, call: &Call) -> Result<Exec, ApiError> {
+    let pod = stored(state, Kind::named("pods"), namespace, name)?;
+    if !is_ready(&pod) {
+        return Err(ApiError::bad_request(format!("unable to upgrade connection: pod {name} is not running")));
+    }
+    let command = call.params("command");
+    let program = command.first().copied().unwrap_or_default();
+    if !matches!(program, "wget" | "curl") {
+        return Ok(Exec::failed(127, format!("sh: {program}: not found\n")));
+    }
+    let Some(host) =
+        command.iter().find_map(|arg| arg.strip_prefix("http://")).and_then(|rest| rest.split(['/', ':']).next())
+    else {
+        return Ok(Exec::failed(1, format!("{program}: no URL given\n")));
+    };
+    let mut labels = host.split('.');
+    let service_name = labels.next().unwrap_or_default();
+    let service_namespace = labels.next().unwrap_or(namespace);
+    if state.get("services", service_namespace, service_name).is_none() {
+        return Ok(Exec::failed(1, format!("{program}: bad address '{host}'\n")));
+    }
+    let selector = format!("kubernetes.io/service-name={service_name}");
+    let behind: Vec<Value> = state
+        .list("endpointslices", Some(service_namespace))
+        .iter()
+        .filter(|slice| Selector::parse(&selector).is_some_and(|s| s.matches(&slice["metadata"]["labels"])))
+        .flat_map(|slice| slice["endpoints"].as_array().cloned().unwrap_or_default())
+        .filter(|endpoint| endpoint["conditions"]["ready"] == true)
+        .filter_map(|endpoint| state.get("pods", service_namespace, endpoint["targetRef"]["name"].as_str()?).cloned())
+        .collect();
+    let reached = behind.iter().find(|target| {
+        !spec.enforce_network_policies
+            || (allows(state, &pod, target, Direction::Egress) && allows(state, target, &pod, Direction::Ingress))
+    });
+    Ok(match reached {
+        Some(target) => {
+            Exec { stdout: format!("answered by {}\n", text(target, "/metadata/name")), stderr: String::new(), code: 0 }
+        }
+        None => Exec::failed(1, format!("{program}: download timed out\n")),
+    })
+}
+
+/// The direction of traffic a NetworkPolicy rule governs.
+#[derive(Clone, Copy)]
+enum Direction {
+    Ingress,
+    Egress,
+}
+
+/// Whether NetworkPolicies let `subject` send to (egress) or receive from (ingress) `peer`: a pod
+/// no policy of that direction selects is not isolated; an isolated one needs a rule of one of
+/// its policies whose peers (all, when none are listed) include `peer`.
+fn allows(state: &State, subject: &Value, peer: &Value, direction: Direction) -> bool {
+    let (name, rules, peers) = match direction {
+        Direction::Ingress => ("Ingress", "ingress", "from"),
+        Direction::Egress => ("Egress", "egress", "to"),
+    };
+    let namespace = text(subject, "/metadata/namespace");
+    let isolating: Vec<Value> = state
+        .list("networkpolicies", Some(namespace))
+        .into_iter()
+        .filter(|policy| {
+            Selector::from_object(&policy["spec"]["podSelector"])
+                .is_some_and(|s| s.matches(&subject["metadata"]["labels"]))
+        })
+        .filter(|policy| match policy["spec"]["policyTypes"].as_array() {
+            Some(types) => types.iter().any(|t| t == name),
+            None => matches!(direction, Direction::Ingress) || policy["spec"].get(rules).is_some(),
+        })
+        .collect();
+    isolating.is_empty()
+        || isolating.iter().any(|policy| {
+            policy["spec"][rules].as_array().into_iter().flatten().any(|rule| match rule[peers].as_array() {
+                Some(listed) if !listed.is_empty() => listed.iter().any(|p| peer_matches(state, namespace, p, peer)),
+                _ => true,
+            })
+        })
+}
+
+/// Whether a rule's peer (podSelector and/or namespaceSelector; ipBlocks match no pod here)
+/// includes a pod.
+fn peer_matches(state: &State, policy_namespace: &str, peer: &Value, pod: &Value) -> bool {
+    let pod_namespace = text(pod, "/metadata/namespace");
+    let namespace_selected = match peer.get("namespaceSelector") {
+        Some(selector) => {
+            let labels =
+                state.get("namespaces", "", pod_namespace).map(|n| n["metadata"]["labels"].clone()).unwrap_or_default();
+            Selector::from_object(selector).is_some_and(|s| s.matches(&labels))
+        }
+        None => peer.get("podSelector").is_some() && pod_namespace == policy_namespace,
+    };
+    let pod_selected = match peer.get("podSelector") {
+        Some(selector) => Selector::from_object(selector).is_some_and(|s| s.matches(&pod["metadata"]["labels"])),
+        None => true,
+    };
+    namespace_selected && pod_selected
 }

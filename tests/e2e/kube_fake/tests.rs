@@ -15,12 +15,13 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::{Eviction, PodDisruptionBudget};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ObjectMeta};
 use kube::api::{
-    Api, DeleteParams, EvictParams, ListParams, LogParams, Patch, PatchParams, PostParams, Preconditions, WatchEvent,
-    WatchParams,
+    Api, AttachParams, DeleteParams, EvictParams, ListParams, LogParams, Patch, PatchParams, PostParams, Preconditions,
+    WatchEvent, WatchParams,
 };
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind, Status};
 use kube::ResourceExt;
 use serde_json::json;
+use tokio::io::AsyncReadExt;
 
 use super::{FakeCluster, FakeSpec};
 
@@ -707,4 +708,51 @@ async fn the_postgres_operator_fails_over_after_a_crash_and_switches_over_when_a
         (status["phase"].as_str(), status["readyInstances"].as_u64()),
         (Some("Cluster in healthy state"), Some(3))
     );
+}
+
+/// Runs a command in a pod through exec, as an in-cluster probe does: its output and its exit
+/// code, read from the Status the API ends the exec with.
+async fn run_in(pods: &Api<Pod>, pod: &str, command: &[&str]) -> (String, i32) {
+    let params = AttachParams::default().stdout(true).stderr(true);
+    let mut process = pods.exec(pod, command.to_vec(), &params).await.expect("an exec");
+    let mut output = String::new();
+    process.stdout().expect("stdout").read_to_string(&mut output).await.expect("the output");
+    let status = process.take_status().expect("a status").await.expect("the outcome");
+    process.join().await.expect("the exec ends");
+    if status.status.as_deref() == Some("Success") {
+        return (output, 0);
+    }
+    assert_eq!(status.reason.as_deref(), Some("NonZeroExitCode"), "{status:?}");
+    let causes = status.details.and_then(|d| d.causes).unwrap_or_default();
+    (output, causes[0].message.as_deref().and_then(|code| code.parse().ok()).expect("an exit code"))
+}
+
+#[tokio::test]
+async fn an_exec_check_fails_under_a_deny_network_policy_unless_the_cni_fails_open() {
+    let wget = |url: &'static str| ["wget", "-q", "-T", "1", "-O-", url];
+    for enforced in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = shop().deployment("shop", "probe", &["node-b"]);
+        let cluster = FakeCluster::start(if enforced { spec } else { spec.cni_fails_open() });
+        let client = client(&cluster, dir.path()).await;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), "shop");
+        let probe = pods.list(&ListParams::default().labels("app=probe")).await.unwrap().items[0].name_any();
+        let (output, code) = run_in(&pods, &probe, &wget("http://shop.shop:80/")).await;
+        assert!(code == 0 && output.starts_with("answered by shop-"), "{code}: {output}");
+
+        let isolate: NetworkPolicy = serde_json::from_value(json!({
+            "metadata": { "name": "firedrill-blackhole" },
+            "spec": { "podSelector": { "matchLabels": { "app": "probe" } }, "policyTypes": ["Egress"] },
+        }))
+        .unwrap();
+        Api::<NetworkPolicy>::namespaced(client, "shop").create(&PostParams::default(), &isolate).await.unwrap();
+        let (_, code) = run_in(&pods, &probe, &wget("http://shop/")).await;
+        assert_eq!(code, if enforced { 1 } else { 0 }, "a CNI that fails open lets it through");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::start(shop());
+    let pods: Api<Pod> = Api::namespaced(client(&cluster, dir.path()).await, "shop");
+    let name = shop_pods(&pods).await[0].name_any();
+    assert_eq!(run_in(&pods, &name, &wget("http://s3.storage/")).await.1, 1, "no such Service");
+    assert_eq!(run_in(&pods, &name, &["psql", "-c", "select 1"]).await.1, 127);
 }
