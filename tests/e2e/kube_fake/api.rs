@@ -13,7 +13,7 @@ use super::controller::{is_terminating, start_termination};
 use super::selector::{FieldSelector, Selector};
 use super::status::{success, ApiError};
 use super::store::{text, Kind, RecordedRequest, State};
-use super::subresource::{access_review, evict, exec, scale, scale_of, Exec};
+use super::subresource::{access_review, evict, exec, forward, scale, scale_of, Exec, Forward};
 
 /// An HTTP request as the fake reads it.
 pub struct Request {
@@ -37,6 +37,8 @@ pub enum Answer {
     Text(String),
     /// An exec's outcome, streamed over a WebSocket (`v4.channel.k8s.io`).
     Exec(Exec),
+    /// A port-forward, streamed over a WebSocket (`v4.channel.k8s.io`).
+    Forward(Forward),
     /// A watch: newline-delimited events, streamed by the server.
     Watch(WatchRequest),
 }
@@ -334,6 +336,9 @@ fn route(state: &mut State, spec: &FakeSpec, call: &Call, now: Instant) -> Resul
         }
         ("GET" | "POST", [name, "exec"]) if kind.plural == "pods" => {
             Ok(Answer::Exec(exec(state, spec, scope, name, call)?))
+        }
+        ("GET" | "POST", [name, "portforward"]) if kind.plural == "pods" => {
+            Ok(Answer::Forward(forward(state, spec, scope, name, call)?))
         }
         ("POST", [name, "eviction"]) if kind.plural == "pods" => evict(state, spec, scope, name, call, now),
         (_, [] | [_] | [_, "status"]) => Err(ApiError::method_not_allowed()),

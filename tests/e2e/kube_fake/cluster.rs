@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -15,8 +16,10 @@ use serde_json::Value;
 
 use super::api::{self, Answer, WatchRequest};
 use super::controller;
+use super::controller::is_terminating;
+use super::store::text;
 use super::store::{RecordedRequest, State};
-use super::subresource::Exec;
+use super::subresource::{Exec, Forward};
 
 /// How often the fake controllers run: well under any probe interval, so the delays a test
 /// measures are the spec's within this much.
@@ -82,6 +85,9 @@ pub struct FakeSpec {
     pub denied: Vec<Denied>,
     /// Whether NetworkPolicies hold (false: a CNI that fails open, which ignores them).
     pub enforce_network_policies: bool,
+    /// Port-forwards' targets: pods whose name starts with the prefix forward the port to the
+    /// local address (the fake runs no containers).
+    pub forwards: Vec<(String, u16, SocketAddr)>,
 }
 
 impl FakeSpec {
@@ -101,6 +107,7 @@ impl FakeSpec {
             grace_period_seconds: 30,
             denied: Vec::new(),
             enforce_network_policies: true,
+            forwards: Vec::new(),
         }
     }
 
@@ -139,6 +146,12 @@ impl FakeSpec {
     /// Makes NetworkPolicies stored but not enforced, as under a CNI that fails open.
     pub fn cni_fails_open(mut self) -> FakeSpec {
         self.enforce_network_policies = false;
+        self
+    }
+
+    /// Forwards `port` of the pods named `<prefix>…` to a local address.
+    pub fn forward(mut self, prefix: &str, port: u16, address: SocketAddr) -> FakeSpec {
+        self.forwards.push((prefix.to_string(), port, address));
         self
     }
 
@@ -306,18 +319,12 @@ async fn respond(
             response
         }
         Answer::Exec(exec) => {
-            let key =
-                parts.headers.get(hyper::header::SEC_WEBSOCKET_KEY).map(|k| k.as_bytes().to_vec()).unwrap_or_default();
             tokio::spawn(stream_exec(upgrade, exec));
-            let mut response = hyper::Response::new(Full::new(Bytes::new()).boxed_unsync());
-            *response.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
-            let headers = response.headers_mut();
-            headers.insert(hyper::header::UPGRADE, "websocket".parse().expect("a header value"));
-            headers.insert(hyper::header::CONNECTION, "Upgrade".parse().expect("a header value"));
-            let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
-            headers.insert(hyper::header::SEC_WEBSOCKET_ACCEPT, accept.parse().expect("a header value"));
-            headers.insert(hyper::header::SEC_WEBSOCKET_PROTOCOL, "v4.channel.k8s.io".parse().expect("a header value"));
-            response
+            switching_protocols(&parts.headers)
+        }
+        Answer::Forward(forward) => {
+            tokio::spawn(stream_forward(Arc::clone(&shared), upgrade, forward));
+            switching_protocols(&parts.headers)
         }
         Answer::Watch(watch) => {
             let mut response = hyper::Response::new(watch_body(shared, watch));
@@ -381,6 +388,88 @@ async fn stream_exec(upgrade: hyper::upgrade::OnUpgrade, exec: Exec) {
     for (channel, bytes) in frames {
         if !bytes.is_empty() && socket.send(Message::binary([vec![channel], bytes].concat())).await.is_err() {
             return;
+        }
+    }
+    let _ = socket.close(None).await;
+}
+
+/// The 101 answer that upgrades an exec or port-forward to a WebSocket on the
+/// `v4.channel.k8s.io` protocol.
+fn switching_protocols(request: &hyper::HeaderMap) -> hyper::Response<Body> {
+    let key = request.get(hyper::header::SEC_WEBSOCKET_KEY).map(|k| k.as_bytes().to_vec()).unwrap_or_default();
+    let mut response = hyper::Response::new(Full::new(Bytes::new()).boxed_unsync());
+    *response.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(hyper::header::UPGRADE, "websocket".parse().expect("a header value"));
+    headers.insert(hyper::header::CONNECTION, "Upgrade".parse().expect("a header value"));
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
+    headers.insert(hyper::header::SEC_WEBSOCKET_ACCEPT, accept.parse().expect("a header value"));
+    headers.insert(hyper::header::SEC_WEBSOCKET_PROTOCOL, "v4.channel.k8s.io".parse().expect("a header value"));
+    response
+}
+
+/// Carries a port-forward's bytes between the WebSocket (data on channel 0, errors on 1, each
+/// opened by a frame with the port) and a connection to the local target, until either side
+/// closes or the pod goes: then "lost connection to pod" on the error channel, as a forward
+/// dies with its pod.
+async fn stream_forward(shared: Arc<Shared>, upgrade: hyper::upgrade::OnUpgrade, forward: Forward) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    use tokio_tungstenite::tungstenite::Message;
+    let Ok(upgraded) = upgrade.await else { return };
+    let io = hyper_util::rt::TokioIo::new(upgraded);
+    let mut socket = tokio_tungstenite::WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+    let [low, high] = forward.port.to_le_bytes();
+    for channel in [0u8, 1] {
+        if socket.send(Message::binary(vec![channel, low, high])).await.is_err() {
+            return;
+        }
+    }
+    let error = |why: String| Message::binary([vec![1u8], why.into_bytes()].concat());
+    let connection = match forward.target {
+        Some(target) => tokio::net::TcpStream::connect(target).await.ok(),
+        None => None,
+    };
+    let Some(mut connection) = connection else {
+        let why = format!(
+            "error forwarding port {} to pod {}, uid {}: connection refused",
+            forward.port, forward.pod, forward.uid
+        );
+        let _ = socket.send(error(why)).await;
+        let _ = socket.close(None).await;
+        return;
+    };
+    let mut revisions = shared.revisions.subscribe();
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        tokio::select! {
+            message = socket.next() => match message {
+                Some(Ok(Message::Binary(bytes))) if bytes.len() > 1 && bytes[0] == 0 => {
+                    if connection.write_all(&bytes[1..]).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            read = connection.read(&mut buffer) => match read {
+                Ok(n) if n > 0 => {
+                    if socket.send(Message::binary([&[0u8][..], &buffer[..n]].concat())).await.is_err() {
+                        break;
+                    }
+                }
+                _ => break,
+            },
+            changed = revisions.changed() => {
+                let alive = changed.is_ok() && shared.with(|state, _| {
+                    state.get("pods", &forward.namespace, &forward.pod).is_some_and(|p| text(p, "/metadata/uid") == forward.uid && !is_terminating(p))
+                });
+                if !alive {
+                    let _ = socket.send(error(format!("lost connection to pod {}", forward.pod))).await;
+                    break;
+                }
+            }
         }
     }
     let _ = socket.close(None).await;

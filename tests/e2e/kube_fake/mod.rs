@@ -6,8 +6,9 @@
 //! Deployments with the scale subresource, PodDisruptionBudgets that block evictions with the
 //! API's 429, EndpointSlices that follow readiness, NetworkPolicies, autoscalers, Events, pod
 //! logs, SelfSubjectAccessReviews, watches with resourceVersions, a CloudNativePG operator that
-//! fails over and switches over, and `exec` of an in-cluster HTTP check that NetworkPolicies can
-//! block (unless the spec's CNI fails open).
+//! fails over and switches over, `exec` of an in-cluster HTTP check that NetworkPolicies can
+//! block (unless the spec's CNI fails open), and port-forwards to local addresses that die with
+//! their pod.
 //!
 //! A drill runs against it as against a cluster:
 //!
@@ -21,10 +22,12 @@
 //! `failover_delay` (500 ms) after the old one went. A drill's measured recovery is their sum,
 //! later by at most a few controller passes (20 ms each). The tests in `tests.rs` state what the
 //! fake promises.
-//! Not served: exec of any other command, attach and port-forward, rollouts (a Deployment keeps one
-//! ReplicaSet), field ownership in server-side apply (it is a create-or-merge here), JSON
-//! patches (refused with 415), custom resources other than CloudNativePG's Cluster, and
-//! PostgreSQL itself (the operator moves roles and Services, not data).
+//!
+//! Not served: exec of any other command, attach, port-forwards of several ports at once,
+//! rollouts (a Deployment keeps one ReplicaSet), field ownership in server-side apply (it is a
+//! create-or-merge here), JSON patches (refused with 415), custom resources other than
+//! CloudNativePG's Cluster, and PostgreSQL itself (the operator moves roles and Services, not
+//! data; a port-forward reaches whatever local address the spec names).
 
 mod api;
 mod cluster;

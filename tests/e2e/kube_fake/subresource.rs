@@ -1,8 +1,10 @@
 //! The subresources firedrill drives: a Deployment's or ReplicaSet's `scale`, a pod's
 //! `eviction` (the PodDisruptionBudget check, with the API's 429 and 500), and the
 //! SelfSubjectAccessReviews that check what RBAC allows before a drill, and a pod's `exec` of an
-//! HTTP check (`wget` or `curl` of a Service's URL) that NetworkPolicies can make fail.
+//! HTTP check (`wget` or `curl` of a Service's URL) that NetworkPolicies can make fail, and a
+//! pod's `portforward` to the local address the spec puts behind that pod's port.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use k8s_openapi::api::authorization::v1::{SelfSubjectAccessReview, SubjectAccessReviewStatus};
@@ -248,4 +250,40 @@ fn peer_matches(state: &State, policy_namespace: &str, peer: &Value, pod: &Value
         None => true,
     };
     namespace_selected && pod_selected
+}
+
+/// A port-forward to serve: the pod (by uid: the forward dies with it), its port, and the local
+/// address behind it (none: nothing listens, and the forward says "connection refused").
+pub struct Forward {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's name.
+    pub pod: String,
+    /// The pod's uid.
+    pub uid: String,
+    /// The pod's port.
+    pub port: u16,
+    /// Where connections to it go.
+    pub target: Option<SocketAddr>,
+}
+
+/// GET/POST pods/{name}/portforward?ports=P, for one port of a running pod; its target is the
+/// spec's address for the pod's name prefix and port.
+pub fn forward(state: &State, spec: &FakeSpec, namespace: &str, name: &str, call: &Call) -> Result<Forward, ApiError> {
+    let pod = stored(state, Kind::named("pods"), namespace, name)?;
+    if !is_ready(&pod) {
+        return Err(ApiError::bad_request(format!("unable to upgrade connection: pod {name} is not running")));
+    }
+    let ports: Vec<u16> =
+        call.param("ports").unwrap_or_default().split(',').filter_map(|p| p.trim().parse().ok()).collect();
+    let [port] = ports[..] else {
+        return Err(ApiError::bad_request("the fake API server forwards exactly one port per request".to_string()));
+    };
+    let target = spec
+        .forwards
+        .iter()
+        .find(|(prefix, p, _)| name.starts_with(prefix.as_str()) && *p == port)
+        .map(|(_, _, address)| *address);
+    let uid = text(&pod, "/metadata/uid").to_string();
+    Ok(Forward { namespace: namespace.to_string(), pod: name.to_string(), uid, port, target })
 }

@@ -21,7 +21,7 @@ use kube::api::{
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind, Status};
 use kube::ResourceExt;
 use serde_json::json;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{FakeCluster, FakeSpec};
 
@@ -755,4 +755,40 @@ async fn an_exec_check_fails_under_a_deny_network_policy_unless_the_cni_fails_op
     let name = shop_pods(&pods).await[0].name_any();
     assert_eq!(run_in(&pods, &name, &wget("http://s3.storage/")).await.1, 1, "no such Service");
     assert_eq!(run_in(&pods, &name, &["psql", "-c", "select 1"]).await.1, 127);
+}
+
+#[tokio::test]
+async fn a_port_forward_reaches_one_pod_and_dies_with_it() {
+    // A local echo server stands for the database behind the instances' port.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut connection, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut reading, mut writing) = connection.split();
+                let _ = tokio::io::copy(&mut reading, &mut writing).await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let spec =
+        FakeSpec::new(&["node-a", "node-b"]).postgres("db", "pg", &["node-a", "node-b"]).forward("pg-", 5432, address);
+    let cluster = FakeCluster::start(spec);
+    let pods: Api<Pod> = Api::namespaced(client(&cluster, dir.path()).await, "db");
+
+    let mut forwarder = pods.portforward("pg-1", &[5432]).await.unwrap();
+    let mut stream = forwarder.take_stream(5432).expect("the port's stream");
+    stream.write_all(b"select 1").await.unwrap();
+    let mut echoed = [0u8; 8];
+    stream.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"select 1");
+
+    let mut closed = pods.portforward("pg-1", &[8080]).await.unwrap();
+    let refused = closed.take_error(8080).expect("the port's errors").await.expect("an error");
+    assert!(refused.ends_with("connection refused"), "{refused}");
+
+    let lost = forwarder.take_error(5432).expect("the port's errors");
+    pods.delete("pg-1", &DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() }).await.unwrap();
+    let lost = tokio::time::timeout(Duration::from_secs(2), lost).await.expect("the forward ends with its pod");
+    assert_eq!(lost.as_deref(), Some("lost connection to pod pg-1"));
 }
