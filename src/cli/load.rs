@@ -5,7 +5,7 @@ use firedrill::duration::{Dur, Rate};
 use firedrill::load;
 use firedrill::score::EXIT_OK;
 
-use super::{CliError, Output, TextOrJson};
+use super::{CliError, Output};
 
 /// Send HTTP load to URLs: latency percentiles (overall and per second), errors by class,
 /// the rate reached, and the CPU it cost.
@@ -51,9 +51,30 @@ pub struct LoadArgs {
     /// The request body.
     #[arg(long)]
     body: Option<String>,
-    /// `text`, or `json` for the whole measurement, per-second buckets included.
-    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
-    format: TextOrJson,
+    /// `text`; `json` for the whole measurement, per-second buckets included; `stream` for
+    /// what a worker of a split run sends back: a line of JSON per second once final (its HDR
+    /// histograms encoded), then one with the run's cost.
+    #[arg(long, value_enum, default_value_t = LoadFormat::Text)]
+    format: LoadFormat,
+    /// Send only share K of N of the requests (every N-th, from the K-th, K from 0), so that
+    /// N generators on several machines, each given its share, send together what one would.
+    #[arg(long, value_name = "K/N", value_parser = parse_share)]
+    share: Option<load::Share>,
+    /// Start at this time (RFC 3339, `2026-11-30T14:00:00Z`) rather than at once: generators
+    /// splitting a run start together, so that their per-second buckets cover the same seconds.
+    #[arg(long, value_name = "TIME", value_parser = parse_start)]
+    start_at: Option<std::time::SystemTime>,
+}
+
+/// How `firedrill load` prints what it measured.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LoadFormat {
+    /// The measurement in words and tables.
+    Text,
+    /// The whole measurement as JSON.
+    Json,
+    /// JSON lines, as a worker of a split run streams them.
+    Stream,
 }
 
 impl LoadArgs {
@@ -88,14 +109,39 @@ impl LoadArgs {
             http2: self.http2,
             bucket: std::time::Duration::from_secs(1),
             ca: self.ca,
+            share: self.share.unwrap_or(load::Share::WHOLE),
+            start_at: self.start_at,
         };
-        let report = load::run(&plan)?;
+        let line = |line: &load::StreamLine| serde_json::to_string(line).expect("plain JSON");
         match self.format {
-            TextOrJson::Text => out.print(&load::describe(&plan, &report)),
-            TextOrJson::Json => out.println(&serde_json::to_string_pretty(&report).expect("plain JSON")),
+            LoadFormat::Text => out.print(&load::describe(&plan, &load::run(&plan)?)),
+            LoadFormat::Json => out.println(&serde_json::to_string_pretty(&load::run(&plan)?).expect("plain JSON")),
+            LoadFormat::Stream => {
+                let report = load::run_streamed(&plan, |i, bucket| {
+                    out.println(&line(&load::StreamLine::Bucket(bucket.to_line(i))))
+                })?;
+                out.println(&line(&load::StreamLine::End(report.end())));
+            }
         }
         Ok(EXIT_OK)
     }
+}
+
+/// `K/N`: share K (from 0) of N.
+fn parse_share(text: &str) -> Result<load::Share, String> {
+    let (index, of) = text.split_once('/').ok_or("expected K/N, e.g. 0/4")?;
+    let number = |n: &str| n.trim().parse::<usize>().map_err(|_| format!("`{n}` is not a whole number"));
+    let share = load::Share { index: number(index)?, of: number(of)? };
+    if share.index >= share.of {
+        return Err(format!("share {} of {}: K is counted from 0, so it is below N", share.index, share.of));
+    }
+    Ok(share)
+}
+
+/// An RFC 3339 time, as the wall clock's.
+fn parse_start(text: &str) -> Result<std::time::SystemTime, String> {
+    let at: jiff::Timestamp = text.parse().map_err(|e| format!("not an RFC 3339 time (2026-11-30T14:00:00Z): {e}"))?;
+    std::time::SystemTime::try_from(at).map_err(|e| format!("{at} is beyond this system's clock: {e}"))
 }
 
 /// `200/s:10s,0/s..500/s:30s` → stages.

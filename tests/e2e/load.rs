@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use firedrill::load::{self, ErrorClass, Model, Plan, Stage, Target};
+use firedrill::load::{self, ErrorClass, Model, Plan, Share, Stage, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A keep-alive HTTP/1.1 server on a loopback port, answering every request after `delay`
@@ -57,6 +57,8 @@ fn plan(url: &str, model: Model, connections: usize) -> Plan {
         http2: false,
         bucket: Duration::from_secs(1),
         ca: None,
+        share: Share::WHOLE,
+        start_at: None,
     }
 }
 
@@ -215,4 +217,49 @@ fn the_load_command_prints_json_with_per_second_buckets() {
     let bad = crate::common::run(&["load", "https://127.0.0.1:1/", "--ca", "/nonexistent/ca.pem"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(crate::common::texts(&bad).1.contains("CA file /nonexistent/ca.pem"), "{:?}", crate::common::texts(&bad));
+}
+
+#[test]
+fn workers_splitting_a_run_stream_buckets_that_merge_into_the_whole_run() {
+    let (url, served) = server(Duration::ZERO, 200);
+    let start = jiff::Timestamp::now() + jiff::SignedDuration::from_millis(1500);
+    let of = 3;
+    let workers: Vec<_> = (0..of)
+        .map(|k| {
+            crate::common::firedrill()
+                .args(["load", &url, "--rate", "300/s", "--duration", "3s", "--format", "stream"])
+                .args(["--share", &format!("{k}/{of}"), "--start-at", &start.to_string()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("a worker")
+        })
+        .collect();
+    let whole = plan(&url, open(300.0, 3), 256);
+    let mut merge = load::Merge::new(&whole);
+    for (k, worker) in workers.into_iter().enumerate() {
+        let out = worker.wait_with_output().expect("the worker's output");
+        let (stdout, stderr) = crate::common::texts(&out);
+        assert_eq!(out.status.code(), Some(0), "worker {k}: {stderr}");
+        // A bucket per second once final, then the end.
+        assert_eq!(stdout.lines().count(), 4, "worker {k}: {stdout}");
+        for line in stdout.lines() {
+            merge.read(&format!("worker-{k}"), line).expect("a stream line");
+        }
+    }
+    assert_eq!(merge.ended().count(), of);
+    let report = merge.report(&whole);
+    assert_eq!((report.summary.sent, report.summary.ok), (900, 900));
+    assert_eq!(served.load(Ordering::Relaxed), 900);
+    // The workers started together: each second holds a third of the requests of each.
+    let per_second: Vec<u64> = report.summary.buckets.iter().map(|b| b.sent).collect();
+    assert_eq!(per_second, [300, 300, 300]);
+    assert!(report.summary.latency.p99_ms.is_some() && report.connections >= of);
+
+    let late = crate::common::run(&["load", &url, "--start-at", "2020-01-01T00:00:00Z", "--format", "stream"]);
+    assert_eq!(late.status.code(), Some(2));
+    assert!(crate::common::texts(&late).1.contains("started too late"), "{:?}", crate::common::texts(&late));
+    let bad = crate::common::run(&["load", &url, "--share", "3/3"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(crate::common::texts(&bad).1.contains("K is counted from 0"), "{:?}", crate::common::texts(&bad));
 }

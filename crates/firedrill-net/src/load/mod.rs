@@ -8,6 +8,7 @@
 
 mod describe;
 mod http1;
+mod merge;
 pub mod schedule;
 pub mod stats;
 
@@ -24,8 +25,9 @@ pub use describe::describe;
 use http1::Stream;
 /// The request method and body types a load [`Target`] takes.
 pub use hyper::{body::Bytes, Method};
+pub use merge::{Merge, MergeError, StreamLine, WorkerEnd};
 pub use schedule::Stage;
-pub use stats::{ErrorClass, LoadSummary};
+pub use stats::{Bucket, ErrorClass, LoadSummary};
 use stats::{Recorder, RequestOutcome};
 
 /// Why a run could not start.
@@ -68,6 +70,21 @@ pub enum LoadError {
     /// The runtime could not start.
     #[error("failed to start the runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// A share names no generator of the split (`index` not below `of`).
+    #[error("share {index} of {of}: the shares are numbered 0 to {of} - 1")]
+    Share {
+        /// The share asked for.
+        index: usize,
+        /// Of how many.
+        of: usize,
+    },
+    /// The start time given has passed: a generator started too late would send its overdue
+    /// requests in a burst no user made.
+    #[error("the start time passed {late:?} ago: this generator started too late")]
+    StartPassed {
+        /// By how much.
+        late: Duration,
+    },
 }
 
 /// A request the generator sends, chosen in proportion to its weight.
@@ -122,6 +139,32 @@ pub struct Plan {
     /// `https://` targets: the CA that signs their certificates, instead of the platform's
     /// roots.
     pub ca: Option<std::path::PathBuf>,
+    /// This generator's share, when several split the plan.
+    pub share: Share,
+    /// When the plan starts, on the wall clock: generators splitting a plan on several machines
+    /// start together, so that their buckets cover the same seconds. `None`: at once.
+    pub start_at: Option<std::time::SystemTime>,
+}
+
+/// Which of several generators splitting one plan this one is: it sends the `index`-th of
+/// every `of` requests of the plan's schedule (open model), or runs every `of`-th user
+/// (closed), so that together they send the requests one generator would, when it would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    /// This generator's place, from 0.
+    pub index: usize,
+    /// How many generators split the plan.
+    pub of: usize,
+}
+
+impl Share {
+    /// The whole plan: one generator.
+    pub const WHOLE: Share = Share { index: 0, of: 1 };
+
+    /// Whether request (or user) `seq` of the plan is this generator's.
+    fn holds(self, seq: usize) -> bool {
+        seq % self.of.max(1) == self.index
+    }
 }
 
 impl Plan {
@@ -136,6 +179,8 @@ impl Plan {
             http2: false,
             bucket: Duration::from_secs(1),
             ca: None,
+            share: Share::WHOLE,
+            start_at: None,
         }
     }
 }
@@ -314,35 +359,88 @@ impl Shared {
 
 /// Runs a plan on runtimes of its own, one per core, and reports.
 pub fn run(plan: &Plan) -> Result<Report, LoadError> {
-    let shared = prepare(plan, None)?;
+    run_streamed(plan, |_, _| {})
+}
+
+/// Runs a plan as [`run`] does, handing each bucket to `emit` in order once it is final (every
+/// request due in it answered or timed out), the last ones when the run ends: a worker of a
+/// split run streams them to whoever merges the split ([`Merge`]).
+pub fn run_streamed(plan: &Plan, mut emit: impl FnMut(usize, &Bucket)) -> Result<Report, LoadError> {
+    let mut shared = prepare(plan, None)?;
+    // A short lead lets the first connections open before the first request is due.
+    let lead = match plan.start_at {
+        None => Duration::from_millis(20),
+        Some(at) => at
+            .duration_since(std::time::SystemTime::now())
+            .map_err(|e| LoadError::StartPassed { late: e.duration() })?,
+    };
     let workers = Workers::start()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(LoadError::Runtime)?;
     let cpu_before = cpu_seconds();
     let started = std::time::Instant::now();
     let shared = runtime.block_on(async {
-        let mut shared = shared;
-        // A short lead lets the first connections open before the first request is due.
-        shared.start = Instant::now() + Duration::from_millis(20);
-        generate(plan.clone(), Arc::new(shared), workers.handles.clone()).await
+        shared.start = Instant::now() + lead;
+        let shared = Arc::new(shared);
+        let generating = generate(plan.clone(), shared.clone(), workers.handles.clone());
+        tokio::pin!(generating);
+        let mut tick = tokio::time::interval(plan.bucket);
+        let mut next = 0;
+        loop {
+            tokio::select! {
+                _ = &mut generating => break,
+                _ = tick.tick() => {
+                    let now = Instant::now().saturating_duration_since(shared.start);
+                    for (i, bucket) in shared.recorder.final_buckets(next, now, plan.timeout) {
+                        emit(i, &bucket);
+                        next = i + 1;
+                    }
+                }
+            }
+        }
+        for (i, bucket) in shared.recorder.final_buckets(next, Duration::MAX, Duration::ZERO) {
+            emit(i, &bucket);
+        }
+        shared
     });
     drop(workers);
     Ok(report(plan, &shared, started.elapsed().as_secs_f64(), cpu_seconds() - cpu_before))
 }
 
-fn report(plan: &Plan, shared: &Shared, elapsed_s: f64, cpu: f64) -> Report {
-    let summary = shared.recorder.summary();
-    let requested_rate = match &plan.model {
-        Model::Open(stages) => Some(schedule::expected_requests(stages) / schedule::total(stages).as_secs_f64()),
-        Model::Closed { .. } => None,
-    };
-    Report {
-        requested_rate,
+fn report(plan: &Plan, shared: &Shared, elapsed_s: f64, cpu_s: f64) -> Report {
+    let end = WorkerEnd {
         elapsed_s,
+        cpu_s,
         connections: shared.opened.load(Ordering::Relaxed),
-        cpu_s: cpu,
-        cpu_us_per_request: if summary.sent > 0 { cpu * 1e6 / summary.sent as f64 } else { 0.0 },
-        summary,
         tls_failure: shared.tls_failure.get().cloned(),
+    };
+    Report::of(plan, shared.recorder.summary(), end)
+}
+
+impl Report {
+    fn of(plan: &Plan, summary: LoadSummary, end: WorkerEnd) -> Report {
+        let requested_rate = match &plan.model {
+            Model::Open(stages) => Some(schedule::expected_requests(stages) / schedule::total(stages).as_secs_f64()),
+            Model::Closed { .. } => None,
+        };
+        Report {
+            requested_rate,
+            elapsed_s: end.elapsed_s,
+            connections: end.connections,
+            cpu_s: end.cpu_s,
+            cpu_us_per_request: if summary.sent > 0 { end.cpu_s * 1e6 / summary.sent as f64 } else { 0.0 },
+            summary,
+            tls_failure: end.tls_failure,
+        }
+    }
+
+    /// What ends a worker's stream: the run's cost, which its buckets do not carry.
+    pub fn end(&self) -> WorkerEnd {
+        WorkerEnd {
+            elapsed_s: self.elapsed_s,
+            cpu_s: self.cpu_s,
+            connections: self.connections,
+            tls_failure: self.tls_failure.clone(),
+        }
     }
 }
 
@@ -352,6 +450,9 @@ fn prepare(plan: &Plan, window: Option<Duration>) -> Result<Shared, LoadError> {
     }
     if plan.connections == 0 {
         return Err(LoadError::NoConnection);
+    }
+    if plan.share.index >= plan.share.of {
+        return Err(LoadError::Share { index: plan.share.index, of: plan.share.of });
     }
     let mut targets = Vec::new();
     let mut addresses: Vec<String> = Vec::new();
@@ -465,7 +566,7 @@ async fn generate(plan: Plan, shared: Arc<Shared>, runtimes: Vec<tokio::runtime:
             let (tx, rx) = flume::unbounded::<Ticket>();
             // HTTP/2 multiplexes: a request slot is a stream, not a connection.
             let limit = if plan.http2 { plan.connections * 100 } else { plan.connections };
-            for (seq, offset) in schedule::Schedule::new(stages).enumerate() {
+            for (seq, offset) in schedule::Schedule::new(stages).enumerate().filter(|(seq, _)| plan.share.holds(*seq)) {
                 let due = shared.start + offset;
                 if due > Instant::now() + Duration::from_micros(500) {
                     sleep_until(due).await;
@@ -481,7 +582,7 @@ async fn generate(plan: Plan, shared: Arc<Shared>, runtimes: Vec<tokio::runtime:
         }
         Model::Closed { users, duration } => {
             let end = shared.start + *duration;
-            for id in 0..*users {
+            for id in (0..*users).filter(|id| plan.share.holds(*id)) {
                 slots.push(runtimes[id % runtimes.len()].spawn(closed_user(shared.clone(), id, end)));
             }
         }

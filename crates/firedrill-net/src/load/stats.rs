@@ -85,21 +85,167 @@ impl ErrorClass {
 
 /// Latency histograms span 1 µs to 100 s at 3 significant digits.
 fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 100_000_000, 3).expect("valid histogram bounds")
+    Histogram::new_with_bounds(LOWEST, HIGHEST, SIGFIG).expect("valid histogram bounds")
 }
 
-/// One time bucket's counts.
-struct Bucket {
+const LOWEST: u64 = 1;
+const HIGHEST: u64 = 100_000_000;
+const SIGFIG: u8 = 3;
+
+/// One time bucket's measurements, by the time requests were due. The whole run's totals are
+/// the sum of its buckets, so the buckets of several generators, added, give what one
+/// generator sending all their requests would have measured: exactly, HDR histograms of the
+/// same bounds adding without loss.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bucket {
     latency: Histogram<u64>,
+    service: Histogram<u64>,
     sent: u64,
     ok: u64,
     errors: BTreeMap<ErrorClass, u64>,
+    first_send: Option<Duration>,
+    last_send: Duration,
+}
+
+impl Default for Bucket {
+    fn default() -> Self {
+        Bucket {
+            latency: histogram(),
+            service: histogram(),
+            sent: 0,
+            ok: 0,
+            errors: BTreeMap::new(),
+            first_send: None,
+            last_send: Duration::ZERO,
+        }
+    }
 }
 
 impl Bucket {
-    fn new() -> Self {
-        Bucket { latency: histogram(), sent: 0, ok: 0, errors: BTreeMap::new() }
+    fn record(&mut self, o: &RequestOutcome) {
+        self.sent += 1;
+        self.first_send = Some(self.first_send.map_or(o.sent, |f| f.min(o.sent)));
+        self.last_send = self.last_send.max(o.sent);
+        match o.error {
+            None => {
+                self.ok += 1;
+                self.latency.saturating_record((o.done.saturating_sub(o.due).as_micros() as u64).max(1));
+                self.service.saturating_record((o.done.saturating_sub(o.sent).as_micros() as u64).max(1));
+            }
+            Some(class) => *self.errors.entry(class).or_default() += 1,
+        }
     }
+
+    /// Adds `other`'s measurements to this bucket's.
+    pub fn add(&mut self, other: &Bucket) {
+        // Same bounds on both sides (checked when a streamed bucket is read): cannot fail.
+        let _ = self.latency.add(&other.latency);
+        let _ = self.service.add(&other.service);
+        self.sent += other.sent;
+        self.ok += other.ok;
+        for (class, n) in &other.errors {
+            *self.errors.entry(*class).or_default() += n;
+        }
+        self.first_send = match (self.first_send, other.first_send) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_send = self.last_send.max(other.last_send);
+    }
+
+    /// The bucket as a worker streams it.
+    pub fn to_line(&self, index: usize) -> BucketLine {
+        BucketLine {
+            index,
+            sent: self.sent,
+            ok: self.ok,
+            errors: self.errors.clone(),
+            first_send_us: self.first_send.map(|d| d.as_micros() as u64),
+            last_send_us: self.last_send.as_micros() as u64,
+            latency: encode(&self.latency),
+            service: encode(&self.service),
+        }
+    }
+
+    /// A streamed bucket, read back; refused when its histograms are not this generator's
+    /// (other bounds would not add exactly).
+    pub fn from_line(line: &BucketLine) -> Result<Bucket, HistogramError> {
+        Ok(Bucket {
+            latency: decode(&line.latency)?,
+            service: decode(&line.service)?,
+            sent: line.sent,
+            ok: line.ok,
+            errors: line.errors.clone(),
+            first_send: line.first_send_us.map(Duration::from_micros),
+            last_send: Duration::from_micros(line.last_send_us),
+        })
+    }
+}
+
+/// One bucket of a worker's stream: a line of JSON, its histograms in HdrHistogram's
+/// compressed V2 encoding (base64), the form HdrHistogram's own tools read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketLine {
+    /// Which bucket: its start is `index` bucket widths after the run's start.
+    pub index: usize,
+    /// Requests due in it.
+    pub sent: u64,
+    /// Of them, successful.
+    pub ok: u64,
+    /// Failures by class.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors: BTreeMap<ErrorClass, u64>,
+    /// The first of them sent, in µs from the run's start.
+    pub first_send_us: Option<u64>,
+    /// The last of them sent.
+    pub last_send_us: u64,
+    /// Latency of the successful ones, from when each was due.
+    pub latency: String,
+    /// Service time of the successful ones, from when each was sent.
+    pub service: String,
+}
+
+/// A streamed histogram that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistogramError {
+    /// Not base64.
+    #[error("a histogram is not base64: {0}")]
+    Base64(#[source] base64::DecodeError),
+    /// Not HdrHistogram's V2 encoding.
+    #[error("a histogram is not in HdrHistogram's V2 encoding: {0:?}")]
+    Encoding(hdrhistogram::serialization::DeserializeError),
+    /// Encoded with bounds other than firedrill's, so it would not add exactly.
+    #[error("a histogram spans {low}..{high} at {sigfig} digits, not firedrill's {LOWEST}..{HIGHEST} at {SIGFIG}")]
+    Bounds {
+        /// Its lowest discernible value.
+        low: u64,
+        /// Its highest trackable value.
+        high: u64,
+        /// Its significant digits.
+        sigfig: u8,
+    },
+}
+
+fn encode(h: &Histogram<u64>) -> String {
+    use base64::Engine;
+    use hdrhistogram::serialization::Serializer;
+    let mut bytes = Vec::new();
+    // Writing into a Vec cannot fail, nor can compressing a histogram of sane bounds.
+    let _ = hdrhistogram::serialization::V2DeflateSerializer::new().serialize(h, &mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn decode(text: &str) -> Result<Histogram<u64>, HistogramError> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).map_err(HistogramError::Base64)?;
+    let h: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(HistogramError::Encoding)?;
+    if (h.low(), h.high(), h.sigfig()) != (LOWEST, HIGHEST, SIGFIG) {
+        return Err(HistogramError::Bounds { low: h.low(), high: h.high(), sigfig: h.sigfig() });
+    }
+    Ok(h)
 }
 
 /// What every request recorded, shared by the connections of a run. Buckets are by the
@@ -107,7 +253,6 @@ impl Bucket {
 pub struct Recorder {
     bucket: Duration,
     buckets: Mutex<Vec<Bucket>>,
-    totals: Mutex<Totals>,
     /// The latest answers by completion time, kept for a window.
     recent: Option<(Duration, Mutex<VecDeque<Answer>>)>,
 }
@@ -128,15 +273,6 @@ pub struct Window {
     pub p99_ms: Option<f64>,
 }
 
-struct Totals {
-    latency: Histogram<u64>,
-    service: Histogram<u64>,
-    errors: BTreeMap<ErrorClass, u64>,
-    ok: u64,
-    first_send: Option<Duration>,
-    last_send: Duration,
-}
-
 /// One request's result, times as offsets from the run's start.
 pub struct RequestOutcome {
     /// When it was due.
@@ -153,59 +289,27 @@ impl Recorder {
     /// A recorder with buckets of `bucket`, keeping the answers of the last `window` when
     /// one is given.
     pub fn new(bucket: Duration, window: Option<Duration>) -> Self {
-        Recorder {
-            bucket,
-            recent: window.map(|w| (w, Mutex::new(VecDeque::new()))),
-            buckets: Mutex::new(Vec::new()),
-            totals: Mutex::new(Totals {
-                latency: histogram(),
-                service: histogram(),
-                errors: BTreeMap::new(),
-                ok: 0,
-                first_send: None,
-                last_send: Duration::ZERO,
-            }),
-        }
+        Recorder { bucket, recent: window.map(|w| (w, Mutex::new(VecDeque::new()))), buckets: Mutex::new(Vec::new()) }
     }
 
     /// Records one request. Latency runs from when it was due, not when it was sent: time
     /// spent waiting for a free connection is time a user waited.
     pub fn record(&self, o: &RequestOutcome) {
-        let latency = o.done.saturating_sub(o.due).as_micros() as u64;
-        let service = o.done.saturating_sub(o.sent).as_micros() as u64;
         let index = (o.due.as_nanos() / self.bucket.as_nanos().max(1)) as usize;
         {
             let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
             if buckets.len() <= index {
-                buckets.resize_with(index + 1, Bucket::new);
+                buckets.resize_with(index + 1, Bucket::default);
             }
-            let b = &mut buckets[index];
-            b.sent += 1;
-            match o.error {
-                None => {
-                    b.ok += 1;
-                    b.latency.saturating_record(latency.max(1));
-                }
-                Some(class) => *b.errors.entry(class).or_default() += 1,
-            }
+            buckets[index].record(o);
         }
         if let Some((window, recent)) = &self.recent {
+            let latency = o.done.saturating_sub(o.due).as_micros() as u64;
             let mut recent = recent.lock().unwrap_or_else(|e| e.into_inner());
             recent.push_back((o.done, latency, o.error.is_none()));
             while recent.front().is_some_and(|r| r.0 + *window < o.done) {
                 recent.pop_front();
             }
-        }
-        let mut t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
-        t.first_send = Some(t.first_send.map_or(o.sent, |f| f.min(o.sent)));
-        t.last_send = t.last_send.max(o.sent);
-        match o.error {
-            None => {
-                t.ok += 1;
-                t.latency.saturating_record(latency.max(1));
-                t.service.saturating_record(service.max(1));
-            }
-            Some(class) => *t.errors.entry(class).or_default() += 1,
         }
     }
 
@@ -227,35 +331,54 @@ impl Recorder {
         Window { completed: latencies.len() as u64, errors, p95_ms: q(0.95), p99_ms: q(0.99) }
     }
 
+    /// The buckets `from..` that are final by `now` (an offset from the run's start): every
+    /// request due in them has been answered or has timed out, `timeout` being the longest a
+    /// request takes. With `now` past the run's end, every bucket from `from` on.
+    pub fn final_buckets(&self, from: usize, now: Duration, timeout: Duration) -> Vec<(usize, Bucket)> {
+        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let width = self.bucket.as_nanos().max(1);
+        let done = (now.saturating_sub(timeout).as_nanos() / width) as usize;
+        (from..done.min(buckets.len())).map(|i| (i, buckets[i].clone())).collect()
+    }
+
     /// The summary of everything recorded.
     pub fn summary(&self) -> LoadSummary {
-        let t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
-        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let sent = t.ok + t.errors.values().sum::<u64>();
-        let span = t.last_send.saturating_sub(t.first_send.unwrap_or_default()).as_secs_f64();
-        LoadSummary {
-            sent,
-            ok: t.ok,
-            errors: t.errors.clone(),
-            // n requests sent over a span have n − 1 gaps between them.
-            send_rate: if span > 0.0 { (sent.saturating_sub(1)) as f64 / span } else { 0.0 },
-            latency: Percentiles::of(&t.latency),
-            service_time: Percentiles::of(&t.service),
-            buckets: buckets
-                .iter()
-                .enumerate()
-                .map(|(i, b)| BucketSummary {
-                    start_s: (self.bucket * i as u32).as_secs_f64(),
+        summary(&self.buckets.lock().unwrap_or_else(|e| e.into_inner()), self.bucket)
+    }
+}
+
+/// The summary of a run's buckets, `width` wide: its totals are their sum.
+pub fn summary(buckets: &[Bucket], width: Duration) -> LoadSummary {
+    let mut total = Bucket::default();
+    for b in buckets {
+        total.add(b);
+    }
+    let span = total.last_send.saturating_sub(total.first_send.unwrap_or_default()).as_secs_f64();
+    LoadSummary {
+        sent: total.sent,
+        ok: total.ok,
+        // n requests sent over a span have n − 1 gaps between them.
+        send_rate: if span > 0.0 { (total.sent.saturating_sub(1)) as f64 / span } else { 0.0 },
+        latency: Percentiles::of(&total.latency),
+        service_time: Percentiles::of(&total.service),
+        errors: total.errors,
+        buckets: buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let errors = b.errors.values().sum::<u64>();
+                BucketSummary {
+                    start_s: (width * i as u32).as_secs_f64(),
                     sent: b.sent,
                     ok: b.ok,
-                    errors: b.errors.values().sum(),
-                    error_rate: if b.sent > 0 { b.errors.values().sum::<u64>() as f64 / b.sent as f64 } else { 0.0 },
+                    errors,
+                    error_rate: if b.sent > 0 { errors as f64 / b.sent as f64 } else { 0.0 },
                     p50_ms: ms(b.latency.value_at_quantile(0.5), b.ok),
                     p95_ms: ms(b.latency.value_at_quantile(0.95), b.ok),
                     p99_ms: ms(b.latency.value_at_quantile(0.99), b.ok),
-                })
-                .collect(),
-        }
+                }
+            })
+            .collect(),
     }
 }
 
