@@ -9,6 +9,8 @@ pub mod docker;
 pub mod dry_run;
 #[cfg(feature = "kube")]
 pub mod kube;
+#[cfg(feature = "live")]
+pub mod load;
 pub mod sim;
 
 use std::future::Future;

@@ -20,22 +20,9 @@ pub(super) fn check(stack: &DockerStack, scenario: &Scenario) -> Vec<Problem> {
     let at = scenario.positions.fault;
     let nodes = &stack.nodes;
     check_fault(&scenario.fault, false, &mut |why| problems.push(Problem::new(at, why)), &known, &unknown, nodes);
-    if let Fault::TrafficSurge { url, multiplier, .. } = &scenario.fault {
-        match url {
-            None => problems
-                .push(Problem::new(at, "traffic_surge: `url` is needed in docker: the URL the surge's requests go to")),
-            Some(url) => {
-                if let Err(e) = expand(url, |name| known(name).then(String::new)) {
-                    problems.push(Problem::new(at, format!("traffic_surge: {e}")));
-                }
-                let baseline =
-                    scenario.probes.iter().any(|p| matches!(&p.check, Check::Slo { url: u, .. } if u == url));
-                if multiplier.is_some() && !baseline {
-                    problems.push(Problem::new(at, format!("traffic_surge: a `multiplier` applies to the rate of an `slo` probe loading `{url}`, and there is none; add one or give `rate`")));
-                }
-            }
-        }
-    }
+    problems.extend(crate::env::load::surge_problems(scenario, |url| {
+        expand(url, |name| known(name).then(String::new)).err().map(|e| e.to_string())
+    }));
     for (i, probe) in scenario.probes.iter().enumerate() {
         let at = scenario.positions.probes[i];
         if let Check::Deployment { .. } = &probe.check {

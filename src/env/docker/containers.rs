@@ -239,7 +239,7 @@ impl Inner {
     /// Removes what the drill started: the provisioned containers, then whatever else carries
     /// its label. Every removal is tried; the failures are reported together.
     pub(super) async fn teardown(&self) -> Result<(), DockerError> {
-        self.slo.borrow_mut().clear();
+        self.loads.end();
         // An eviction cut short leaves at most a labelled container, which the sweep removes.
         for eviction in self.evictions.borrow_mut().drain(..) {
             eviction.abort();

@@ -197,14 +197,9 @@ pub enum DockerError {
     /// A traffic surge names no URL.
     #[error("no `url`")]
     NoSurgeUrl,
-    /// A traffic surge would add no requests to the load already there.
-    #[error("the surge adds no requests to the {baseline:.0}/s already loading {url} (a multiplier applies to an `slo` probe's rate)")]
-    SurgeAddsNothing {
-        /// The requests per second already loading the URL.
-        baseline: f64,
-        /// The URL.
-        url: String,
-    },
+    /// A traffic surge could not start.
+    #[error(transparent)]
+    Surge(#[from] crate::env::load::SurgeError),
     /// A load (an SLO probe's, or a surge) could not start.
     #[error(transparent)]
     Load(#[from] LoadError),

@@ -2,14 +2,11 @@
 //! the drill started (its tail, up to the scenario's `log_limit`), and the load tables of
 //! the traffic the users' side sent (SLO probes' steady load, surges).
 
-use std::time::Duration;
-
 use futures_util::StreamExt;
 use testcontainers::bollard::query_parameters::LogsOptions;
 use testcontainers::bollard::Docker;
 
 use super::{Inner, Target};
-use crate::load::{describe, Model};
 use crate::sample::Evidence;
 
 /// Evidence kept per container when the scenario sets no `log_limit`.
@@ -20,7 +17,7 @@ impl Inner {
     pub(super) async fn evidence(&self) -> Vec<Evidence> {
         let Ok(docker) = self.docker() else { return Vec::new() };
         let mut evidence = self.logs(docker).await;
-        evidence.extend(self.load_tables());
+        evidence.extend(self.loads.evidence());
         evidence
     }
 
@@ -62,38 +59,6 @@ impl Inner {
             }
             let text = String::from_utf8_lossy(&bytes).into_owned();
             evidence.push(Evidence { source: name, text, truncated });
-        }
-        evidence
-    }
-
-    /// What the users' traffic met, second by second: the SLO probes' steady load, in probe
-    /// order, and the surges on top of it (stopped now, if still running).
-    fn load_tables(&self) -> Vec<Evidence> {
-        let mut slo: Vec<_> = self
-            .slo
-            .borrow()
-            .iter()
-            .map(|(i, (_, name, load))| {
-                let report = load.report();
-                // It ran until now, not for the week it was planned for.
-                let mut plan = load.plan().clone();
-                if let Model::Open(stages) = &mut plan.model {
-                    for stage in stages {
-                        stage.duration = stage.duration.min(Duration::from_secs_f64(report.elapsed_s));
-                    }
-                }
-                (*i, name.clone(), describe(&plan, &report))
-            })
-            .collect();
-        slo.sort_by_key(|s| s.0);
-        let mut evidence: Vec<Evidence> = slo
-            .into_iter()
-            .map(|(_, name, text)| Evidence { source: format!("load of probe `{name}`"), text, truncated: false })
-            .collect();
-        for surge in self.surges.borrow_mut().iter_mut() {
-            let report = surge.stop();
-            let text = describe(surge.plan(), &report);
-            evidence.push(Evidence { source: "traffic_surge".into(), text, truncated: false });
         }
         evidence
     }

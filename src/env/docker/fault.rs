@@ -153,24 +153,10 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
                 }
             }
         }
-        Fault::TrafficSurge { multiplier, rate, duration, url } => {
+        Fault::TrafficSurge { multiplier, rate, duration, url, .. } => {
             let url = inner.expand(url.as_deref().ok_or_else(|| failed(DockerError::NoSurgeUrl))?)?;
-            // The steady load already on the URL (its SLO probes'), which the surge multiplies.
-            let (baseline, timeout, ca) = inner.slo_baseline(&url);
-            let extra = match (multiplier, rate) {
-                (Some(m), _) => (m - 1.0) * baseline,
-                (None, Some(r)) => r.per_sec() - baseline,
-                (None, None) => 0.0,
-            };
-            if extra <= 0.0 {
-                return Err(failed(DockerError::SurgeAddsNothing { baseline, url }));
-            }
-            let mut plan = crate::load::Plan::steady(&url, extra, duration.0, 1024, timeout);
-            plan.ca = ca;
-            let load = crate::load::Detached::start(&plan).map_err(|e| failed(e.into()))?;
-            let mut surges = inner.surges.borrow_mut();
-            surges.push(load);
-            Ok(Some(Revert::StopSurge(surges.len() - 1)))
+            let surge = inner.loads.surge(&url, *multiplier, *rate, duration.0).map_err(|e| failed(e.into()))?;
+            Ok(Some(Revert::StopSurge(surge)))
         }
         Fault::Sequence { .. } => Err(DockerError::Sequence),
         Fault::DbFailover { .. } | Fault::S3Block { .. } => Err(DockerError::NotContainerFault { kind }),
@@ -182,9 +168,7 @@ async fn revert_one(inner: &Inner, revert: &Revert) -> Result<(), DockerError> {
         Revert::Change(change) => inner.undo_change(change, "reverted by the drill").await?,
         Revert::Uncordon(node) => drain::uncordon(inner, node).await?,
         Revert::StopSurge(i) => {
-            if let Some(surge) = inner.surges.borrow_mut().get_mut(*i) {
-                surge.stop();
-            }
+            inner.loads.stop_surge(*i);
         }
     }
     Ok(())

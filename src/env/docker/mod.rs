@@ -10,7 +10,7 @@
 //! [`DockerEnv`] holds the drill's state in one `Inner`, shared with the fault guards, so that
 //! a guard can revert after the environment moved on; each seam of the work is a module of
 //! its own: `checks` (load time), `containers` (start, attach, place, remove), `expansion`
-//! (`${name}`), `probes`, `slo` (the SLO probes' load), `fault` (with `drain`), `blast`
+//! (`${name}`), `probes` (the SLO probes' load is [`crate::env::load`]'s), `fault` (with `drain`), `blast`
 //! (`max_blast_radius`), `dry_run` and `evidence`.
 
 mod blast;
@@ -24,7 +24,6 @@ mod evidence;
 mod expansion;
 mod fault;
 mod probes;
-mod slo;
 pub mod undo;
 
 use std::cell::RefCell;
@@ -116,15 +115,13 @@ struct Inner {
     ledgers: RefCell<HashMap<usize, Rc<Ledger>>>,
     /// Each `s3` probe's client, the endpoint it was made for, and the bucket it probes.
     s3: RefCell<HashMap<usize, (String, String, probe::S3Client)>>,
-    /// The background load of each SLO probe, the URL it loads and the probe's name.
-    slo: RefCell<HashMap<usize, (String, String, crate::load::Background)>>,
+    /// The SLO probes' steady load and the traffic surges.
+    loads: crate::env::load::Loads,
     started: RefCell<Option<i64>>,
     /// Nodes nothing is scheduled on (drained).
     cordoned: RefCell<Vec<String>>,
     /// Containers replaced by others of the same name (a drained node's), kept for evidence.
     retired: RefCell<Vec<(String, Target)>>,
-    /// The traffic surges injected, running or done.
-    surges: RefCell<Vec<crate::load::Detached>>,
     /// Evictions under way (a drained node's containers, each stopping, then replaced).
     evictions: RefCell<Vec<tokio::task::JoinHandle<Result<(), DockerError>>>>,
     /// `max_blast_radius` and what the drill has affected.
@@ -148,11 +145,10 @@ impl DockerEnv {
             provisioned: RefCell::default(),
             ledgers: RefCell::default(),
             s3: RefCell::default(),
-            slo: RefCell::default(),
+            loads: Default::default(),
             started: RefCell::default(),
             cordoned: RefCell::default(),
             retired: RefCell::default(),
-            surges: RefCell::default(),
             evictions: RefCell::default(),
             blast: blast::BlastRadius::default(),
         };

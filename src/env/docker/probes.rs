@@ -6,7 +6,6 @@ use std::path::Path;
 use std::rc::Rc;
 
 use super::error::DockerError;
-use super::slo::{slo_sample, Objective, SloLoad};
 use super::Inner;
 use crate::probe::{self, ledger::Ledger};
 use crate::sample::Sample;
@@ -46,18 +45,7 @@ impl Inner {
                     Err(e) => Sample::fail(error_chain(&e)),
                 }
             }
-            Check::Slo { url, rate, p95, p99, max_error_percent, window, request_timeout, ca } => {
-                let load = SloLoad {
-                    url: self.expand(url)?,
-                    rate: rate.per_sec(),
-                    request_timeout: request_timeout.0,
-                    ca: ca.clone(),
-                };
-                let (w, tls_failure) = self.slo_window(probe, &spec.name, load, *window)?;
-                let objective =
-                    Objective { p95: *p95, p99: *p99, max_error_percent: *max_error_percent, window: *window };
-                slo_sample(&w, tls_failure.as_deref(), &objective)
-            }
+            Check::Slo { url, .. } => self.loads.slo_sample(probe, &spec.name, &spec.check, self.expand(url)?),
             Check::Prometheus { url, query, condition, ca } => {
                 probe::prometheus(&self.expand(url)?, ca.as_deref(), query, *condition).await
             }

@@ -82,6 +82,23 @@ pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Per
                 namespace: Some(ns.clone()),
             }));
         }
+        if let Fault::TrafficSurge { deployment: Some(_), .. } = fault {
+            let namespace = Some(cluster.namespace.clone());
+            needed.push(Permission {
+                verb: "get",
+                group: "apps",
+                resource: "deployments",
+                subresource: None,
+                namespace: namespace.clone(),
+            });
+            needed.push(Permission {
+                verb: "list",
+                group: "autoscaling",
+                resource: "horizontalpodautoscalers",
+                subresource: None,
+                namespace,
+            });
+        }
     }
     needed.sort();
     needed.dedup();

@@ -13,6 +13,9 @@ pub enum KubeError {
     /// The kubeconfig could not be read.
     #[error("failed to read the kubeconfig (KUBECONFIG, else ~/.kube/config)")]
     Kubeconfig(#[source] KubeconfigError),
+    /// A traffic surge could not start.
+    #[error(transparent)]
+    Surge(#[from] crate::env::load::SurgeError),
     /// The scenario's context is not in the kubeconfig.
     #[error("context `{context}` is not in the kubeconfig (it has {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
     NoContext {

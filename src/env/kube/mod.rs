@@ -15,6 +15,7 @@ pub mod connect;
 pub mod drain;
 mod error;
 mod probes;
+pub mod surge;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -61,6 +62,10 @@ struct Inner {
     drained: RefCell<Vec<String>>,
     /// `max_blast_radius`: the most pods a fault may evict.
     max_blast_radius: Option<u32>,
+    /// The `slo` probes' steady load and the traffic surges, sent from this machine.
+    loads: crate::env::load::Loads,
+    /// A surge's Deployment, its replicas read each second until the drill ends.
+    scale_out: RefCell<Option<surge::ScaleOut>>,
 }
 
 impl KubeEnv {
@@ -80,6 +85,8 @@ impl KubeEnv {
             answers: RefCell::default(),
             drained: RefCell::default(),
             max_blast_radius: scenario.max_blast_radius,
+            loads: Default::default(),
+            scale_out: RefCell::default(),
         };
         KubeEnv { inner: Rc::new(inner) }
     }
@@ -215,8 +222,28 @@ impl Inner {
         Ok(())
     }
 
+    /// Starts a surge on `url`, and the reading of `deployment`'s replicas.
+    fn surge(
+        &self,
+        url: &str,
+        multiplier: Option<f64>,
+        rate: Option<crate::duration::Rate>,
+        duration: Duration,
+        deployment: Option<&str>,
+    ) -> Result<usize, KubeError> {
+        if let Some(name) = deployment {
+            let started = surge::ScaleOut::start(self.client()?, &self.cluster.namespace, name);
+            self.scale_out.borrow_mut().get_or_insert(started);
+        }
+        let surge = self.loads.surge(url, multiplier, rate, duration)?;
+        self.said(format!("traffic surge on {url} for {}", crate::text::secs(duration.as_secs_f64())));
+        Ok(surge)
+    }
+
     /// Closes the journal: kept, and said, when a change is left in it.
     fn teardown(&self) -> Result<(), KubeError> {
+        self.loads.end();
+        self.scale_out.borrow_mut().take();
         let Some(journal) = self.journal.borrow_mut().take() else { return Ok(()) };
         match journal.close()? {
             None => Ok(()),
@@ -237,10 +264,15 @@ pub struct KubeGuard {
     inner: Rc<Inner>,
     /// Taken once reverted, so a second revert does nothing.
     cordon: Option<Cordon>,
+    /// The surge this fault started, stopped by the revert.
+    surge: Option<usize>,
 }
 
 impl FaultGuard for KubeGuard {
     async fn revert(&mut self) -> Result<(), EnvError> {
+        if let Some(surge) = self.surge.take() {
+            self.inner.loads.stop_surge(surge);
+        }
         let Some(cordon) = &self.cordon else { return Ok(()) };
         self.inner.uncordon(cordon, "reverted by the drill").await.map_err(|e| EnvError::Revert(Box::new(e)))?;
         self.cordon = None;
@@ -260,13 +292,14 @@ impl Environment for KubeEnv {
         for (i, probe) in scenario.probes.iter().enumerate() {
             if !supported(&probe.check) {
                 let why = format!(
-                    "probe `{}`: `{}` probes are not supported in kube yet (deployment is, and http, tcp, command, prometheus and alert from this machine)",
+                    "probe `{}`: `{}` probes are not supported in kube yet (deployment is, and http, slo, tcp, command, prometheus and alert from this machine)",
                     probe.name,
                     probe.check.kind()
                 );
                 problems.push(Problem::new(scenario.positions.probes[i], why));
             }
         }
+        problems.extend(crate::env::load::surge_problems(scenario, |_| None));
         for (i, step) in scenario.steps.iter().enumerate() {
             let why = match &step.action {
                 StepAction::Run { container: Some(_), .. } => {
@@ -284,7 +317,7 @@ impl Environment for KubeEnv {
         self.inner.prepare().await.map_err(|e| EnvError::Prepare(Box::new(e)))
     }
 
-    async fn sample(&self, _probe: usize, spec: &Probe) -> Sample {
+    async fn sample(&self, probe: usize, spec: &Probe) -> Sample {
         use crate::probe;
         match &spec.check {
             Check::Http { url, method, expect_status, body_contains, max_latency, ca } => {
@@ -298,6 +331,7 @@ impl Environment for KubeEnv {
                 })
                 .await
             }
+            Check::Slo { url, .. } => self.inner.loads.slo_sample(probe, &spec.name, &spec.check, url.clone()),
             Check::Tcp { address } => probe::tcp(address).await,
             Check::Command { argv } => probe::command(argv).await,
             Check::Prometheus { url, query, condition, ca } => {
@@ -324,15 +358,20 @@ impl Environment for KubeEnv {
     }
 
     async fn inject(&self, fault: &Fault) -> Result<KubeGuard, EnvError> {
-        let cordon = match fault {
+        let mut guard = KubeGuard { inner: self.inner.clone(), cordon: None, surge: None };
+        let made = match fault {
             Fault::NodeDrain { node, grace_period, deadline } => {
                 let deadline = deadline.map_or(drain::DEFAULT_DEADLINE, |d| d.0);
-                self.inner.drain(node, grace_period.0, deadline).await
+                self.inner.drain(node, grace_period.0, deadline).await.map(|c| guard.cordon = c)
             }
+            Fault::TrafficSurge { url: Some(url), multiplier, rate, duration, deployment } => self
+                .inner
+                .surge(url, *multiplier, *rate, duration.0, deployment.as_deref())
+                .map(|s| guard.surge = Some(s)),
             other => Err(KubeError::Unsupported { kind: other.kind() }),
         };
-        let cordon = cordon.map_err(|e| EnvError::Inject(Box::new(e)))?;
-        Ok(KubeGuard { inner: self.inner.clone(), cordon })
+        made.map_err(|e| EnvError::Inject(Box::new(e)))?;
+        Ok(guard)
     }
 
     async fn run_step(&self, _index: usize, step: &ResolvedStep) -> Result<Option<String>, EnvError> {
@@ -346,11 +385,14 @@ impl Environment for KubeEnv {
     }
 
     async fn evidence(&self) -> Vec<Evidence> {
+        let mut evidence = Vec::new();
         let answers = self.inner.answers.borrow();
-        if answers.is_empty() {
-            return Vec::new();
+        if !answers.is_empty() {
+            evidence.push(Evidence { source: API_EVIDENCE.into(), text: answers.join("\n"), truncated: false });
         }
-        vec![Evidence { source: API_EVIDENCE.into(), text: answers.join("\n"), truncated: false }]
+        evidence.extend(self.inner.scale_out.borrow().as_ref().map(surge::ScaleOut::stop));
+        evidence.extend(self.inner.loads.evidence());
+        evidence
     }
 
     async fn teardown(&self) -> Result<(), EnvError> {
@@ -400,6 +442,7 @@ fn supported(check: &Check) -> bool {
     matches!(
         check,
         Check::Http { .. }
+            | Check::Slo { .. }
             | Check::Tcp { .. }
             | Check::Command { .. }
             | Check::Prometheus { .. }

@@ -267,6 +267,11 @@ fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentS
                 problems.push(at, "node_drain: `deadline` must be greater than zero")
             }
             Fault::NodeDrain { .. } => {}
+            Fault::TrafficSurge { deployment: Some(_), .. } if !is_kube => problems.push(
+                at,
+                "traffic_surge: `deployment` names a Deployment whose scale-out is recorded, and applies to kube only",
+            ),
+            Fault::TrafficSurge { .. } => {}
             _ if !is_kube => {}
             _ if f.is_container_fault() => problems.push(
                 at,

@@ -32,10 +32,15 @@ pub enum Fault {
         rate: Option<Rate>,
         /// How long the surge lasts.
         duration: Dur,
-        /// `docker`: the URL the surge's requests go to. The baseline a multiplier applies to
-        /// is the rate of the `slo` probe loading the same URL; the surge adds the rest.
+        /// `docker`, `kube`: the URL the surge's requests go to, from this machine. The
+        /// baseline a multiplier applies to is the rate of the `slo` probe loading the same
+        /// URL; the surge adds the rest.
         #[serde(default)]
         url: Option<String>,
+        /// `kube`: the Deployment whose replicas, and its autoscaler's, are recorded each
+        /// second until the drill ends, so the report shows the scale-out the surge caused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deployment: Option<String>,
     },
     /// Kill the primary database; recovery needs a replica promoted.
     DbFailover {
