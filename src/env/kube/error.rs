@@ -14,12 +14,14 @@ pub enum KubeError {
     #[error("failed to read the kubeconfig (KUBECONFIG, else ~/.kube/config)")]
     Kubeconfig(#[source] KubeconfigError),
     /// The scenario's context is not in the kubeconfig.
-    #[error("context `{context}` is not in the kubeconfig (it has {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    #[error("context `{context}` is not in the kubeconfig{} (it has {})", files.as_ref().map(|f| format!(" {f}")).unwrap_or_default(), if known.is_empty() { "none".to_string() } else { known.join(", ") })]
     NoContext {
         /// The scenario's context.
         context: String,
         /// The contexts the kubeconfig has.
         known: Vec<String>,
+        /// The files it was read from (`:`-separated), when it was read from files.
+        files: Option<String>,
     },
     /// The context's cluster, user or credentials could not be made into a client
     /// configuration.

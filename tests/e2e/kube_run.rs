@@ -1,0 +1,224 @@
+//! The node-drain drill through `firedrill run` and `firedrill plan`, as a user runs them,
+//! against the in-process fake API server (kube_fake): the binary reads the kubeconfig the
+//! fake writes (`KUBECONFIG`), and the test reads what it wrote (the record, the reports) and
+//! asks the fake what the cluster looks like afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use firedrill::record::DrillRecord;
+use firedrill::timeline::{EventKind, Outcome};
+use k8s_openapi::api::core::v1::Node;
+use serde_json::json;
+
+use crate::common::{firedrill, json_files, load_record, texts};
+use crate::kube_fake::{FakeCluster, FakeSpec};
+
+/// How often the fake drill's `deployment` probe samples; the measured RTO must match the
+/// fake's delays within one of it.
+const INTERVAL: Duration = Duration::from_millis(100);
+
+/// The drill of scenarios/kube/node-drain.yaml, written for the fake: its context `fake`, the
+/// shop's Deployment as the probe, pods that go at once (grace period 0), and a deadline long
+/// enough for the budget's block to clear.
+fn scenario(interval: Duration) -> String {
+    format!(
+        "name: fake-node-drain
+environment: {{kind: kube, context: fake, namespace: shop}}
+fault: {{kind: node_drain, node: node-a, grace_period: 0s, deadline: 30s}}
+max_blast_radius: 2
+probes:
+  - name: capacity
+    check: {{kind: deployment, deployment: shop, min_ready: 2}}
+    interval: {}ms
+    timeout: 1s
+stability: {{samples: 3, min_duration: 300ms}}
+steady_state: {{samples: 3, timeout: 10s}}
+targets: {{rto: 10s}}
+deadline: 30s
+",
+        interval.as_millis()
+    )
+}
+
+/// Three nodes; the shop's two replicas both on node-a, under a budget of one available pod
+/// (so the drain's second eviction is blocked until the first one's replacement is Ready);
+/// kindnet on every node and etcd's mirror pod on node-a, which the drain leaves.
+fn shop() -> FakeSpec {
+    FakeSpec::new(&["node-a", "node-b", "node-c"])
+        .deployment("shop", "shop", &["node-a", "node-a"])
+        .daemon_set("kube-system", "kindnet")
+        .static_pod("kube-system", "etcd", "node-a")
+        .object(json!({
+            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": { "name": "shop", "namespace": "shop" },
+            "spec": { "minAvailable": 1, "selector": { "matchLabels": { "app": "shop" } } },
+        }))
+}
+
+/// A folder with the scenario `text`, the fake's kubeconfig, a reports folder and a state folder.
+struct Drill {
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+impl Drill {
+    fn new(cluster: &FakeCluster, text: &str) -> Drill {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("drill.yaml"), text).unwrap();
+        std::fs::create_dir(dir.path().join("reports")).unwrap();
+        let kubeconfig = cluster.kubeconfig(dir.path());
+        Drill { dir, kubeconfig }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs the binary with `args` (`SCENARIO` replaced by the scenario's path), the fake's
+    /// kubeconfig and the drill's own state folder.
+    fn firedrill(&self, args: &[&str]) -> Output {
+        let scenario = self.path("drill.yaml");
+        let args: Vec<&str> =
+            args.iter().map(|a| if *a == "SCENARIO" { scenario.to_str().unwrap() } else { a }).collect();
+        firedrill()
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("XDG_STATE_HOME", self.path("state"))
+            .output()
+            .unwrap()
+    }
+}
+
+/// The node as the fake has it now.
+fn node(cluster: &FakeCluster, dir: &Path, name: &str) -> Node {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        firedrill::tls::install_crypto_provider();
+        let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig(dir)).unwrap();
+        let client = firedrill::env::kube::connect::connect_with(kubeconfig, "fake").await.unwrap();
+        kube::Api::<Node>::all(client).get(name).await.unwrap()
+    })
+}
+
+/// The text of the evidence from `source`.
+fn evidence<'a>(record: &'a DrillRecord, source: &str) -> &'a str {
+    record
+        .timeline
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::Output { source: s, text, .. } if s == source => Some(text.as_str()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no evidence from {source}"))
+}
+
+fn errors(record: &DrillRecord) -> Vec<String> {
+    record
+        .timeline
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Error { message } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_drain_drill_runs_end_to_end_a_blocked_eviction_then_its_success_and_an_rto_of_the_fakes_delays() {
+    let spec = shop();
+    let expected = spec.recreate_delay + spec.ready_delay;
+    let cluster = FakeCluster::start(spec);
+    let drill = Drill::new(&cluster, &scenario(INTERVAL));
+    let reports = drill.path("reports");
+    let out = drill.firedrill(&[
+        "run",
+        "SCENARIO",
+        "--context",
+        "fake",
+        "--seed",
+        "1",
+        "--reports",
+        reports.to_str().unwrap(),
+        "--report",
+        "md",
+    ]);
+    let (stdout, stderr) = texts(&out);
+    let files = json_files(&reports);
+    assert_eq!(files.len(), 1, "one record\n{stdout}\n{stderr}");
+    let record = load_record(&files[0]);
+    assert_eq!(record.outcome, Outcome::Recovered, "{:?}\n{stdout}\n{stderr}", errors(&record));
+    assert_eq!(out.status.code(), Some(0), "every target met\n{stdout}\n{stderr}");
+
+    // Both replicas were on node-a and the budget keeps one available: one eviction was
+    // accepted at once, the other blocked until the first one's replacement was Ready, then
+    // accepted at its next try (5 s later).
+    let said = evidence(&record, firedrill::env::kube::API_EVIDENCE);
+    let blocked =
+        said.lines().position(|l| l.contains(": blocked by PDB shop: The disruption budget shop needs 1 healthy pods"));
+    let blocked = blocked.unwrap_or_else(|| panic!("a blocked eviction:\n{said}"));
+    let pod = said.lines().nth(blocked).unwrap().split("evict ").nth(1).unwrap().split(':').next().unwrap();
+    let accepted = said.lines().position(|l| l.contains(&format!("evict {pod}: accepted")));
+    assert!(accepted.is_some_and(|a| a > blocked), "{pod} accepted after its block:\n{said}");
+    assert!(said.contains("kube-system/etcd-node-a stays on node node-a: a mirror pod"), "{said}");
+    assert!(said.contains("stays on node node-a: a DaemonSet's pod"), "{said}");
+    assert!(said.contains("node node-a cordoned"), "{said}");
+    assert!(said.contains("node node-a uncordoned"), "{said}");
+
+    // t0 is the second eviction's acceptance: from then, the shop lacks a replica until the
+    // replacement exists (recreate_delay, 300 ms) and is Ready (ready_delay, 700 ms), seen by
+    // the Deployment's status at the fake controller's next pass (20 ms) and by the probe at
+    // its next sample. RTO is the middle between the last failed and the first ok sample, so
+    // it lies within one probe interval of the fake's 1 s (plus two controller passes).
+    let rto = record.metrics.rto.seconds().expect("an RTO");
+    eprintln!("fake node drain: RTO {rto:.3} s (the fake's delays: {:.3} s)", expected.as_secs_f64());
+    let (low, high) = (expected.saturating_sub(INTERVAL), expected + INTERVAL + Duration::from_millis(40));
+    assert!(
+        (low.as_secs_f64()..=high.as_secs_f64()).contains(&rto),
+        "RTO {rto:.3} s, expected {:.3} s within one probe interval",
+        expected.as_secs_f64()
+    );
+
+    // The node is schedulable again and carries none of firedrill's annotations; no journal is
+    // left.
+    let node = node(&cluster, drill.dir.path(), "node-a");
+    assert_eq!(node.spec.and_then(|s| s.unschedulable), None, "uncordoned");
+    let annotations = node.metadata.annotations.unwrap_or_default();
+    assert!(!annotations.keys().any(|k| k.starts_with("firedrill.io/")), "{annotations:?}");
+    let journals = drill.path("state").join("firedrill").join("journal");
+    let left: Vec<_> = std::fs::read_dir(&journals)
+        .map(|d| d.filter_map(Result::ok).filter(|e| e.path().is_file()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert_eq!(left, Vec::<PathBuf>::new(), "no journal left");
+
+    // The markdown report carries the evidence.
+    let markdown = std::fs::read_dir(&reports)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.path().extension().is_some_and(|x| x == "md"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .expect("a markdown report");
+    assert!(markdown.contains("blocked by PDB shop"), "{markdown}");
+}
+
+#[test]
+fn run_refuses_a_context_the_scenario_does_not_name_and_one_missing_from_the_kubeconfig() {
+    let cluster = FakeCluster::start(shop());
+    let drill = Drill::new(&cluster, &scenario(INTERVAL));
+    let out = drill.firedrill(&["run", "SCENARIO", "--context", "kind-prod", "--no-write"]);
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("context kind-prod is not this scenario's (fake)"), "{stderr}");
+
+    let elsewhere = Drill::new(&cluster, &scenario(INTERVAL).replace("context: fake", "context: kind-staging"));
+    let out = elsewhere.firedrill(&["run", "SCENARIO", "--context", "kind-staging", "--no-write"]);
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let kubeconfig = elsewhere.kubeconfig.display().to_string();
+    assert!(stderr.contains("context `kind-staging` is not in the kubeconfig"), "{stderr}");
+    assert!(stderr.contains(&kubeconfig), "names the kubeconfig {kubeconfig}: {stderr}");
+    assert_eq!(cluster.requests().len(), 0, "the cluster was not asked anything");
+}
