@@ -46,6 +46,7 @@ struct PostgresCluster {
     namespace: String,
     instances: u64,
     owner_secret: Option<String>,
+    node_selector: BTreeMap<String, String>,
 }
 
 /// Every object of the stack's manifests, by kind.
@@ -78,6 +79,8 @@ struct KindNode {
     role: String,
     #[serde(default)]
     extra_port_mappings: Vec<PortMapping>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +214,7 @@ fn postgres_cluster(whence: &str, doc: &Value) -> Result<PostgresCluster, String
             .as_u64()
             .ok_or_else(|| format!("{whence}: /spec/instances is not a count"))?,
         owner_secret: doc.pointer("/spec/bootstrap/initdb/secret/name").and_then(Value::as_str).map(str::to_string),
+        node_selector: doc.pointer("/spec/affinity/nodeSelector").and_then(selector_of).unwrap_or_default(),
     })
 }
 
@@ -452,8 +456,14 @@ fn the_objects_refer_to_objects_that_exist() {
         );
     }
 
+    // A pod that selects nodes selects a node the cluster has.
+    let placed = |selector: &BTreeMap<String, String>| {
+        selector.is_empty() || kind.nodes.iter().any(|n| matches(selector, n.labels.clone()))
+    };
     for (deployment, template) in stack.templates() {
         let pod = template.spec.as_ref().expect("a pod spec");
+        let selector = pod.node_selector.clone().unwrap_or_default();
+        assert!(placed(&selector), "{deployment}: no node of {KIND_CONFIG} has the labels {selector:?}");
         for container in &pod.containers {
             let image = container.image.as_deref().unwrap_or_default();
             assert!(
@@ -483,6 +493,12 @@ fn the_objects_refer_to_objects_that_exist() {
         if let Some(secret) = &db.owner_secret {
             assert!(stack.secrets.iter().any(|s| name(s) == secret), "Cluster {}: no Secret {secret}", db.name);
         }
+        assert!(
+            placed(&db.node_selector),
+            "Cluster {}: no node of {KIND_CONFIG} has the labels {:?}",
+            db.name,
+            db.node_selector
+        );
     }
 
     let published = kind.published();
