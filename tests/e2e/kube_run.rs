@@ -165,6 +165,7 @@ fn the_drain_drill_runs_end_to_end_a_blocked_eviction_then_its_success_and_an_rt
     assert!(accepted.is_some_and(|a| a > blocked), "{pod} accepted after its block:\n{said}");
     assert!(said.contains("kube-system/etcd-node-a stays on node node-a: a mirror pod"), "{said}");
     assert!(said.contains("stays on node node-a: a DaemonSet's pod"), "{said}");
+    assert_eq!(said.matches("would be accepted").count(), 2, "each eviction dry-run before the cordon:\n{said}");
     assert!(said.contains("node node-a cordoned"), "{said}");
     assert!(said.contains("node node-a uncordoned"), "{said}");
 

@@ -143,7 +143,8 @@ impl Inner {
     }
 
     /// Drains `node`: refused when it carries pods outside the scenario's namespaces, or more
-    /// pods than `max_blast_radius`; then cordoned (journalled first) unless it already was,
+    /// pods than `max_blast_radius`, or when a server-side dry run of an eviction is refused
+    /// for another reason than a PodDisruptionBudget; then cordoned (journalled first) unless it already was,
     /// and every pod on it evicted. In effect once every eviction was accepted (or its pod
     /// found gone). When one fails, the node is uncordoned again before the error is returned
     /// (should that fail too, its journal entry stays open, and the teardown says so);
@@ -175,6 +176,10 @@ impl Inner {
             let why = access::left_on_node(pod).unwrap_or_default();
             self.said(format!("{} stays on node {node}: {why}", access::pod_name(pod)));
         }
+        let said = |what: String| self.said(what);
+        for pod in &evicted {
+            drain::dry_run_evict(&client, pod, grace, &said).await?;
+        }
         let cordon = if found.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
             self.said(format!("node {node} was already cordoned: firedrill leaves it so"));
             None
@@ -189,7 +194,6 @@ impl Inner {
             self.said(format!("node {node} cordoned (firedrill.io/run={})", self.run_id));
             Some(Cordon { entry, node: node.into() })
         };
-        let said = |what: String| self.said(what);
         let evictions = evicted.iter().map(|pod| drain::evict(&client, pod, grace, deadline, &said));
         let failed: Vec<KubeError> =
             futures_util::future::join_all(evictions).await.into_iter().filter_map(Result::err).collect();
