@@ -1,10 +1,10 @@
 //! The reference stack for a kind cluster (`stacks/kube/`), checked without a cluster: every
 //! manifest is read into its k8s-openapi type and must write back to what the file says, since
-//! those types ignore a field they do not know (a misspelt `readinesProbe` would be dropped by
-//! `kubectl apply` as silently); the objects refer to one another, to the kind config and to
-//! the images the README builds by names that exist; and the kube scenarios and the CI example
-//! name objects the stack has. What a cluster alone can tell (the operator's webhook, the
-//! scheduler, the images' contents) is not checked here.
+//! those types ignore a field they do not know (a misspelt `readinesProbe` would otherwise pass
+//! here and be found only by a cluster's API server); the objects refer to one another, to the
+//! kind config and to the images the README builds by names that exist; and the kube scenarios
+//! and the CI example name objects the stack has. What a cluster alone can tell (the operator's
+//! webhook, the scheduler, the images' contents) is not checked here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -272,11 +272,8 @@ impl Stack {
         Ok(())
     }
 
-    fn deployment(&self, name: &str) -> &Deployment {
-        self.deployments
-            .iter()
-            .find(|d| d.metadata.name.as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("no Deployment {name}"))
+    fn deployment(&self, wanted: &str) -> &Deployment {
+        self.deployments.iter().find(|d| name(*d) == wanted).unwrap_or_else(|| panic!("no Deployment {wanted}"))
     }
 
     fn templates(&self) -> impl Iterator<Item = (&str, &PodTemplateSpec)> {
@@ -449,10 +446,10 @@ fn the_objects_refer_to_objects_that_exist() {
         .chain(stack.autoscalers.iter().map(|o| (HorizontalPodAutoscaler::KIND, name(o), namespace(o))))
         .chain(stack.network_policies.iter().map(|o| (NetworkPolicy::KIND, name(o), namespace(o))))
         .chain(stack.databases.iter().map(|o| ("Cluster", o.name.as_str(), o.namespace.as_str())));
-    for (kind, name, namespace) in namespaced {
+    for (what, object, its_namespace) in namespaced {
         assert!(
-            namespaces.contains(namespace),
-            "{kind} {name} is in namespace {namespace:?}, which the stack does not make"
+            namespaces.contains(its_namespace),
+            "{what} {object} is in namespace {its_namespace:?}, which the stack does not make"
         );
     }
 
