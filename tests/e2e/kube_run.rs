@@ -223,3 +223,40 @@ fn run_refuses_a_context_the_scenario_does_not_name_and_one_missing_from_the_kub
     assert!(stderr.contains(&kubeconfig), "names the kubeconfig {kubeconfig}: {stderr}");
     assert_eq!(cluster.requests().len(), 0, "the cluster was not asked anything");
 }
+
+#[test]
+fn plan_shows_the_cluster_the_permissions_and_the_pods_a_drain_would_evict_or_why_it_cannot_list_them() {
+    let cluster = FakeCluster::start(shop());
+    let drill = Drill::new(&cluster, &scenario(INTERVAL));
+    let out = drill.firedrill(&["plan", "SCENARIO"]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("kube: context fake, namespace shop (the drill may disrupt namespaces shop)"), "{stdout}");
+    for permission in [
+        "    create pods/eviction in namespace shop\n",
+        "    get nodes (cluster-wide)\n",
+        "    get deployments in namespace shop\n",
+        "    list pods (cluster-wide)\n",
+        "    patch nodes (cluster-wide)\n",
+    ] {
+        assert!(stdout.contains(permission), "{permission}{stdout}");
+    }
+    assert!(stdout.contains("  drain node node-a, as the cluster has it now (4 pod(s) on it):"), "{stdout}");
+    let evicted = stdout.lines().find(|l| l.starts_with("    would be evicted: ")).expect("the evicted pods");
+    assert_eq!(evicted.matches("shop/shop-").count(), 2, "both replicas: {evicted}");
+    let stays = stdout.lines().find(|l| l.starts_with("    stays (DaemonSet/mirror): ")).expect("what stays");
+    assert!(stays.contains("kube-system/etcd-node-a (a mirror pod)"), "{stays}");
+    assert!(stays.contains("kube-system/kindnet-") && stays.contains("(a DaemonSet's pod)"), "{stays}");
+    let writes: Vec<_> = cluster.requests().into_iter().filter(|r| r.method != "GET").collect();
+    assert!(writes.is_empty(), "planning only reads: {:?}", writes.iter().map(|r| &r.path).collect::<Vec<_>>());
+
+    // A cluster that does not answer: the rest of the plan, and one line saying why no pods.
+    drop(cluster);
+    let out = drill.firedrill(&["plan", "SCENARIO"]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("    patch nodes (cluster-wide)\n"), "{stdout}");
+    let why: Vec<&str> = stdout.lines().filter(|l| l.contains("the pods on node node-a are not listed: ")).collect();
+    assert_eq!(why.len(), 1, "{stdout}");
+    assert!(why[0].contains("failed to get node node-a"), "{stdout}");
+}

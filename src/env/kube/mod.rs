@@ -14,6 +14,7 @@ pub mod access;
 pub mod connect;
 pub mod drain;
 mod error;
+pub mod plan;
 mod probes;
 
 use std::cell::RefCell;
