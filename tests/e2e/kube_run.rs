@@ -195,6 +195,31 @@ fn the_drain_drill_runs_end_to_end_a_blocked_eviction_then_its_success_and_an_rt
         .unwrap_or_default();
     assert_eq!(left, Vec::<PathBuf>::new(), "no journal left");
 
+    // What the cluster said over the drill's window: the namespace's Events (the kubelet
+    // stopping each evicted pod, the scheduler placing the replacements), the drained node's
+    // state at the end, and the logs of the workload's pods (the evicted ones went with them).
+    let events = evidence(&record, firedrill::env::kube::evidence::EVENTS_EVIDENCE);
+    assert_eq!(events.matches("Normal Killing Pod/shop-").count(), 2, "{events}");
+    assert!(events.contains("Normal Scheduled Pod/shop-"), "{events}");
+    let nodes = evidence(&record, firedrill::env::kube::evidence::NODES_EVIDENCE);
+    assert_eq!(nodes, "node node-a: schedulable");
+    let logs: Vec<(&str, &str)> = record
+        .timeline
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Output { source, text, .. } if source.starts_with("log of pod shop/") => {
+                Some((source.as_str(), text.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logs.iter().filter(|(_, text)| text.ends_with("is gone (evicted): its log went with it")).count(), 2);
+    let running: Vec<&str> =
+        logs.iter().filter(|(_, t)| t.contains("fake kubelet: shop/shop-")).map(|(_, t)| *t).collect();
+    assert_eq!(running.len(), 2, "the replacements' logs: {logs:?}");
+    assert!(running.iter().all(|t| !t.contains("running on node-a")), "{running:?}");
+
     // The markdown report carries the evidence.
     let markdown = std::fs::read_dir(&reports)
         .unwrap()
@@ -203,6 +228,10 @@ fn the_drain_drill_runs_end_to_end_a_blocked_eviction_then_its_success_and_an_rt
         .map(|e| std::fs::read_to_string(e.path()).unwrap())
         .expect("a markdown report");
     assert!(markdown.contains("blocked by PDB shop"), "{markdown}");
+    assert!(
+        markdown.contains("Normal Killing Pod/shop-") && markdown.contains("node node-a: schedulable"),
+        "{markdown}"
+    );
 }
 
 #[test]

@@ -250,7 +250,7 @@ fn evidence_of(evidence: &[firedrill::env::Evidence]) -> String {
 
 #[tokio::test]
 async fn a_drain_cordons_evicts_all_but_daemonset_and_mirror_pods_and_its_revert_uncordons() {
-    let (scenario, env, mut handle, journal) = env_on_mock();
+    let (scenario, env, handle, journal) = env_on_mock();
     let drilled = async {
         env.prepare().await.expect("prepared");
         let mut guard = env.inject(&scenario.fault).await.expect("drained");
@@ -260,6 +260,8 @@ async fn a_drain_cordons_evicts_all_but_daemonset_and_mirror_pods_and_its_revert
         env.evidence().await
     };
     let api = async {
+        // Dropped when the API has answered the drill: the evidence's reads then fail at once.
+        let mut handle = handle;
         let asked = answer_access(&mut handle, &[]).await;
         assert_eq!(
             asked,
@@ -292,13 +294,15 @@ async fn a_drain_cordons_evicts_all_but_daemonset_and_mirror_pods_and_its_revert
 
 #[tokio::test(start_paused = true)]
 async fn an_eviction_a_pdb_blocks_is_retried_every_5s_and_each_block_is_evidence() {
-    let (scenario, env, mut handle, journal) = env_on_mock();
+    let (scenario, env, handle, journal) = env_on_mock();
     let drilled = async {
         env.prepare().await.expect("prepared");
         let guard = env.inject(&scenario.fault).await.map(|_| ());
         (guard, env.evidence().await)
     };
     let api = async {
+        // Dropped when the API has answered the drill: the evidence's reads then fail at once.
+        let mut handle = handle;
         answer_access(&mut handle, &[]).await;
         answer_node_and_pods(&mut handle, vec![pod("shop", "web-1", "ReplicaSet")]).await;
         answer_dry_runs(&mut handle, &["web-1"]).await;
@@ -352,13 +356,15 @@ async fn a_block_past_the_deadline_fails_the_drain_and_uncordons() {
 
 #[tokio::test]
 async fn pods_gone_or_replaced_are_fine_and_a_500_fails_the_drain_which_uncordons() {
-    let (scenario, env, mut handle, journal) = env_on_mock();
+    let (scenario, env, handle, journal) = env_on_mock();
     let drilled = async {
         env.prepare().await.expect("prepared");
         let injected = env.inject(&scenario.fault).await.map(|_| ());
         (injected, env.evidence().await)
     };
     let api = async {
+        // Dropped when the API has answered the drill: the evidence's reads then fail at once.
+        let mut handle = handle;
         answer_access(&mut handle, &[]).await;
         let on_node = ["gone", "replaced", "shared"].map(|n| pod("shop", n, "ReplicaSet")).to_vec();
         answer_node_and_pods(&mut handle, on_node).await;
@@ -389,13 +395,15 @@ async fn pods_gone_or_replaced_are_fine_and_a_500_fails_the_drain_which_uncordon
 
 #[tokio::test]
 async fn each_eviction_is_dry_run_before_the_cordon_a_block_is_evidence_and_another_refusal_fails_untouched() {
-    let (scenario, env, mut handle, journal) = env_on_mock();
+    let (scenario, env, handle, journal) = env_on_mock();
     let drilled = async {
         env.prepare().await.expect("prepared");
         env.inject(&scenario.fault).await.map(|_| ()).expect("drained");
         env.evidence().await
     };
     let api = async {
+        // Dropped when the API has answered the drill: the evidence's reads then fail at once.
+        let mut handle = handle;
         answer_access(&mut handle, &[]).await;
         answer_node_and_pods(&mut handle, vec![pod("shop", "web-1", "ReplicaSet"), pod("shop", "web-2", "ReplicaSet")])
             .await;

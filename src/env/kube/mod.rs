@@ -14,6 +14,7 @@ pub mod access;
 pub mod connect;
 pub mod drain;
 mod error;
+pub mod evidence;
 pub mod plan;
 mod probes;
 
@@ -62,6 +63,10 @@ struct Inner {
     drained: RefCell<Vec<String>>,
     /// `max_blast_radius`: the most pods a fault may evict.
     max_blast_radius: Option<u32>,
+    /// When `prepare` began: the start of the window the evidence covers.
+    started: std::cell::Cell<Option<jiff::Timestamp>>,
+    /// The pods the drains evicted (as they were before), whose workloads' logs are evidence.
+    targets: RefCell<Vec<k8s_openapi::api::core::v1::Pod>>,
 }
 
 impl KubeEnv {
@@ -81,6 +86,8 @@ impl KubeEnv {
             answers: RefCell::default(),
             drained: RefCell::default(),
             max_blast_radius: scenario.max_blast_radius,
+            started: std::cell::Cell::default(),
+            targets: RefCell::default(),
         };
         KubeEnv { inner: Rc::new(inner) }
     }
@@ -113,6 +120,7 @@ impl Inner {
     /// user may do what the fault needs: a drill missing a permission fails here, before
     /// steady state, with every missing one listed.
     async fn prepare(&self) -> Result<(), KubeError> {
+        self.started.set(Some(jiff::Timestamp::now()));
         if self.client.borrow().is_none() {
             let client = connect::connect(&self.cluster.context).await?;
             *self.client.borrow_mut() = Some(client);
@@ -195,6 +203,7 @@ impl Inner {
             self.said(format!("node {node} cordoned (firedrill.io/run={})", self.run_id));
             Some(Cordon { entry, node: node.into() })
         };
+        self.targets.borrow_mut().extend(evicted.iter().cloned());
         let evictions = evicted.iter().map(|pod| drain::evict(&client, pod, grace, deadline, &said));
         let failed: Vec<KubeError> =
             futures_util::future::join_all(evictions).await.into_iter().filter_map(Result::err).collect();
@@ -351,11 +360,25 @@ impl Environment for KubeEnv {
     }
 
     async fn evidence(&self) -> Vec<Evidence> {
-        let answers = self.inner.answers.borrow();
-        if answers.is_empty() {
-            return Vec::new();
+        let inner = &self.inner;
+        let mut kept = Vec::new();
+        let answers = inner.answers.borrow().join("\n");
+        if !answers.is_empty() {
+            kept.push(Evidence { source: API_EVIDENCE.into(), text: answers, truncated: false });
         }
-        vec![Evidence { source: API_EVIDENCE.into(), text: answers.join("\n"), truncated: false }]
+        // What the cluster says, once the drill touched it.
+        let (Ok(client), Some(since)) = (inner.client(), inner.started.get()) else { return kept };
+        let nodes: Vec<String> = super::dry_run::each_fault(&inner.fault)
+            .into_iter()
+            .filter_map(|f| match f {
+                Fault::NodeDrain { node, .. } => Some(node.clone()),
+                _ => None,
+            })
+            .collect();
+        let targets = inner.targets.borrow().clone();
+        let scope = evidence::Scope { namespaces: &inner.cluster.namespaces, since, targets: &targets, nodes: &nodes };
+        kept.extend(evidence::collect(&client, &scope).await);
+        kept
     }
 
     async fn teardown(&self) -> Result<(), EnvError> {
