@@ -21,7 +21,8 @@ const INTERVAL: Duration = Duration::from_millis(100);
 
 /// The drill of scenarios/kube/node-drain.yaml, written for the fake: its context `fake`, the
 /// shop's Deployment as the probe, pods that go at once (grace period 0), and a deadline long
-/// enough for the budget's block to clear.
+/// enough for the budget's block to clear; its step keeps, in `DRILL_DIR`, the mode and a copy
+/// of the first file of the `KUBECONFIG` it gets, and says the whole `KUBECONFIG`.
 fn scenario(interval: Duration) -> String {
     format!(
         "name: fake-node-drain
@@ -35,6 +36,12 @@ probes:
     timeout: 1s
 stability: {{samples: 3, min_duration: 300ms}}
 steady_state: {{samples: 3, timeout: 10s}}
+procedure:
+  kind: steps
+  steps:
+    - name: \"diagnose: the cluster kubectl reaches\"
+      run: [sh, -c, \"first=${{KUBECONFIG%%:*}}; stat -c %a $first > DRILL_DIR/mode; cp $first DRILL_DIR/steps-kubeconfig; echo $KUBECONFIG\"]
+      budget: 10s
 targets: {{rto: 10s}}
 deadline: 30s
 ",
@@ -64,11 +71,18 @@ struct Drill {
 }
 
 impl Drill {
+    /// The user's kubeconfig is the fake's, whose current context is another one than the
+    /// scenario's: a step's kubectl must reach the scenario's all the same.
     fn new(cluster: &FakeCluster, text: &str) -> Drill {
         let dir = tempfile::tempdir().unwrap();
+        let text = text.replace("DRILL_DIR", dir.path().to_str().unwrap());
         std::fs::write(dir.path().join("drill.yaml"), text).unwrap();
         std::fs::create_dir(dir.path().join("reports")).unwrap();
         let kubeconfig = cluster.kubeconfig(dir.path());
+        let elsewhere = std::fs::read_to_string(&kubeconfig)
+            .unwrap()
+            .replace("current-context: fake", "current-context: elsewhere");
+        std::fs::write(&kubeconfig, elsewhere).unwrap();
         Drill { dir, kubeconfig }
     }
 
@@ -91,12 +105,12 @@ impl Drill {
     }
 }
 
-/// The node as the fake has it now.
-fn node(cluster: &FakeCluster, dir: &Path, name: &str) -> Node {
+/// The node as the fake has it now, asked through `kubeconfig`.
+fn node(kubeconfig: &Path, name: &str) -> Node {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         firedrill::tls::install_crypto_provider();
-        let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig(dir)).unwrap();
+        let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
         let client = firedrill::env::kube::connect::connect_with(kubeconfig, "fake").await.unwrap();
         kube::Api::<Node>::all(client).get(name).await.unwrap()
     })
@@ -185,7 +199,7 @@ fn the_drain_drill_runs_end_to_end_a_blocked_eviction_then_its_success_and_an_rt
 
     // The node is schedulable again and carries none of firedrill's annotations; no journal is
     // left.
-    let node = node(&cluster, drill.dir.path(), "node-a");
+    let node = node(&drill.kubeconfig, "node-a");
     assert_eq!(node.spec.and_then(|s| s.unschedulable), None, "uncordoned");
     let annotations = node.metadata.annotations.unwrap_or_default();
     assert!(!annotations.keys().any(|k| k.starts_with("firedrill.io/")), "{annotations:?}");
@@ -219,6 +233,29 @@ fn the_drain_drill_runs_end_to_end_a_blocked_eviction_then_its_success_and_an_rt
         logs.iter().filter(|(_, t)| t.contains("fake kubelet: shop/shop-")).map(|(_, t)| *t).collect();
     assert_eq!(running.len(), 2, "the replacements' logs: {logs:?}");
     assert!(running.iter().all(|t| !t.contains("running on node-a")), "{running:?}");
+
+    // The step got KUBECONFIG: a file of the drill's own (its owner's only, gone now) setting
+    // the scenario's context, then the user's kubeconfig, whose current context is another.
+    let said = record
+        .timeline
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::StepFinished { step: 0, ok: true, detail } => detail.clone(),
+            _ => None,
+        })
+        .expect("the step said its KUBECONFIG");
+    let (first, rest) = said.split_once(':').expect("two files");
+    assert_eq!(rest, drill.kubeconfig.display().to_string(), "the user's kubeconfig after the drill's: {said}");
+    assert!(Path::new(first).starts_with(std::env::temp_dir()) && first.ends_with("/kubeconfig"), "{said}");
+    assert!(!Path::new(first).exists(), "removed at teardown: {first}");
+    assert_eq!(std::fs::read_to_string(drill.path("mode")).unwrap().trim(), "600");
+    let read = |path: &Path| kube::config::Kubeconfig::read_from(path).unwrap();
+    let user = read(&drill.kubeconfig);
+    assert_eq!(user.current_context.as_deref(), Some("elsewhere"));
+    let merged = read(&drill.path("steps-kubeconfig")).merge(user).unwrap();
+    assert_eq!(merged.current_context.as_deref(), Some("fake"), "the first file to set current-context wins");
+    assert_eq!(merged.contexts.len(), 1, "the contexts, clusters and users are the user's own");
 
     // The markdown report carries the evidence.
     let markdown = std::fs::read_dir(&reports)

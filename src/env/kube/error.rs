@@ -115,6 +115,18 @@ pub enum KubeError {
         /// The run.
         run: String,
     },
+    /// The kubeconfig that points the steps at the scenario's context could not be written
+    /// or removed.
+    #[error("failed to {action} the steps' kubeconfig {}", path.display())]
+    StepKubeconfig {
+        /// `write` or `remove`.
+        action: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// A procedure step's command failed.
     #[error(transparent)]
     Command(#[from] crate::process::CommandError),

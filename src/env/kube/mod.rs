@@ -17,6 +17,7 @@ mod error;
 pub mod evidence;
 pub mod plan;
 mod probes;
+pub mod steps;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -67,6 +68,8 @@ struct Inner {
     started: std::cell::Cell<Option<jiff::Timestamp>>,
     /// The pods the drains evicted (as they were before), whose workloads' logs are evidence.
     targets: RefCell<Vec<k8s_openapi::api::core::v1::Pod>>,
+    /// The kubeconfig `run:` steps get, written in `prepare`.
+    step_kubeconfig: RefCell<Option<steps::StepKubeconfig>>,
 }
 
 impl KubeEnv {
@@ -88,6 +91,7 @@ impl KubeEnv {
             max_blast_radius: scenario.max_blast_radius,
             started: std::cell::Cell::default(),
             targets: RefCell::default(),
+            step_kubeconfig: RefCell::default(),
         };
         KubeEnv { inner: Rc::new(inner) }
     }
@@ -136,6 +140,7 @@ impl Inner {
         };
         *self.journal.borrow_mut() = Some(Journal::create(&self.journal_dir, begin)?);
         access::preflight(&self.client()?, &self.needed).await?;
+        *self.step_kubeconfig.borrow_mut() = Some(steps::StepKubeconfig::write(&self.cluster.context, &self.run_id)?);
         let listed = self.needed.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
         self.said(format!("context {}: the user may {listed}", self.cluster.context));
         Ok(())
@@ -229,13 +234,16 @@ impl Inner {
         Ok(())
     }
 
-    /// Closes the journal: kept, and said, when a change is left in it.
+    /// Removes the steps' kubeconfig and closes the journal: kept, and said, when a change is
+    /// left in it (which is said before a kubeconfig left behind).
     fn teardown(&self) -> Result<(), KubeError> {
-        let Some(journal) = self.journal.borrow_mut().take() else { return Ok(()) };
-        match journal.close()? {
-            None => Ok(()),
-            Some(path) => Err(KubeError::LeftInJournal { path, run: self.run_id.clone() }),
+        let removed = self.step_kubeconfig.borrow_mut().take().map_or(Ok(()), steps::StepKubeconfig::remove);
+        if let Some(journal) = self.journal.borrow_mut().take() {
+            if let Some(path) = journal.close()? {
+                return Err(KubeError::LeftInJournal { path, run: self.run_id.clone() });
+            }
         }
+        removed
     }
 }
 
@@ -351,7 +359,12 @@ impl Environment for KubeEnv {
 
     async fn run_step(&self, _index: usize, step: &ResolvedStep) -> Result<Option<String>, EnvError> {
         let ran: Result<Option<String>, KubeError> = match &step.action {
-            StepAction::Run { argv, container: None } => crate::process::run(argv).await.map_err(Into::into),
+            StepAction::Run { argv, container: None } => {
+                let kubeconfig = self.inner.step_kubeconfig.borrow().as_ref().map(|k| k.value().to_owned());
+                let vars: Vec<(&str, &std::ffi::OsStr)> =
+                    kubeconfig.iter().map(|value| ("KUBECONFIG", value.as_os_str())).collect();
+                crate::process::run_with(argv, &vars).await.map_err(Into::into)
+            }
             StepAction::Manual(text) => super::confirm_manual(&step.name, text).await.map_err(Into::into),
             // Refused by `check`.
             StepAction::Run { .. } | StepAction::Start(_) => Ok(None),
@@ -410,7 +423,11 @@ impl KubeEnv {
         }
         for (i, step) in scenario.steps.iter().enumerate() {
             let what = match &step.action {
-                StepAction::Run { argv, .. } => format!("runs `{}` on this machine", argv.join(" ")),
+                StepAction::Run { argv, .. } => format!(
+                    "runs `{}` on this machine, its KUBECONFIG setting context {} before the user's files",
+                    argv.join(" "),
+                    cluster.context
+                ),
                 StepAction::Manual(text) => format!("a person confirms: {text}"),
                 StepAction::Start(name) => format!("starts {name} (refused: kube has no standby containers)"),
             };
