@@ -210,13 +210,13 @@ fn the_drain_drill_runs_end_to_end_a_blocked_eviction_then_its_success_and_an_rt
     assert_eq!(left, Vec::<PathBuf>::new(), "no journal left");
 
     // What the cluster said over the drill's window: the namespace's Events (the kubelet
-    // stopping each evicted pod, the scheduler placing the replacements), the drained node's
-    // state at the end, and the logs of the workload's pods (the evicted ones went with them).
+    // stopping each evicted pod, the scheduler placing the replacements), every node's
+    // cordon state at the end, and the logs of the workload's pods (the evicted ones went with them).
     let events = evidence(&record, firedrill::env::kube::evidence::EVENTS_EVIDENCE);
     assert_eq!(events.matches("Normal Killing Pod/shop-").count(), 2, "{events}");
     assert!(events.contains("Normal Scheduled Pod/shop-"), "{events}");
     let nodes = evidence(&record, firedrill::env::kube::evidence::NODES_EVIDENCE);
-    assert_eq!(nodes, "node node-a: schedulable");
+    assert_eq!(nodes, "node node-a: schedulable\nnode node-b: schedulable\nnode node-c: schedulable");
     let logs: Vec<(&str, &str)> = record
         .timeline
         .events

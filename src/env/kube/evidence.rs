@@ -2,13 +2,13 @@
 //! with the record: the Kubernetes Events of the scenario's namespaces over the drill's window,
 //! the logs of the pods of the workloads the fault hit (its targets' replacements and any
 //! target still there; an evicted pod's log goes with it), and the cordon state of each node
-//! the fault drained. Each is bounded (lines, bytes, time): evidence must never hold up the
+//! at the end. Each is bounded (lines, bytes, time): evidence must never hold up the
 //! teardown. A read that fails is said in place of what it would have shown.
 
 use std::future::Future;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client};
 
@@ -117,25 +117,38 @@ fn event_line(event: &Event, since: ApiTime) -> Option<(ApiTime, String)> {
     Some((at, line))
 }
 
-/// Whether each drained node is cordoned now, and by whom.
-async fn nodes(client: &Client, nodes: &[String]) -> Evidence {
+/// Whether each node is cordoned now, and by whom: every node of the cluster, or, when the
+/// drill's user may not list them, each drained node (which the drain needed to get).
+async fn nodes(client: &Client, drained: &[String]) -> Evidence {
+    let read = async {
+        Api::<Node>::all(client.clone()).list(&ListParams::default()).await.map_err(KubeError::api("list the nodes"))
+    };
     let mut lines = Vec::new();
-    for node in nodes {
-        let line = match bounded("get the node", super::drain::node(client, node)).await {
-            Ok(found) => {
-                let cordoned = found.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
-                let run = found.metadata.annotations.as_ref().and_then(|a| a.get(RUN_ANNOTATION));
-                match (cordoned, run) {
-                    (false, _) => format!("node {node}: schedulable"),
-                    (true, Some(run)) => format!("node {node}: cordoned, by firedrill run {run}"),
-                    (true, None) => format!("node {node}: cordoned, not by firedrill"),
+    match bounded("list the nodes", read).await {
+        Ok(listed) => lines.extend(listed.items.iter().map(cordon_state)),
+        Err(why) => {
+            lines.push(format!("the nodes are not listed ({why}): the drained ones only"));
+            for node in drained {
+                match bounded("get the node", super::drain::node(client, node)).await {
+                    Ok(found) => lines.push(cordon_state(&found)),
+                    Err(why) => lines.push(format!("node {node}: {why}")),
                 }
             }
-            Err(why) => format!("node {node}: {why}"),
-        };
-        lines.push(line);
+        }
     }
     Evidence { source: NODES_EVIDENCE.into(), text: lines.join("\n"), truncated: false }
+}
+
+/// `node NAME: schedulable`, or cordoned and by whom.
+fn cordon_state(node: &Node) -> String {
+    let name = node.metadata.name.as_deref().unwrap_or_default();
+    let cordoned = node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
+    let run = node.metadata.annotations.as_ref().and_then(|a| a.get(RUN_ANNOTATION));
+    match (cordoned, run) {
+        (false, _) => format!("node {name}: schedulable"),
+        (true, Some(run)) => format!("node {name}: cordoned, by firedrill run {run}"),
+        (true, None) => format!("node {name}: cordoned, not by firedrill"),
+    }
 }
 
 /// The logs since the drill started of the targets' workloads: each pod there now that a
