@@ -183,6 +183,30 @@ fn the_drain_drill_runs_end_to_end_a_blocked_eviction_then_its_success_and_an_rt
     assert!(said.contains("node node-a cordoned"), "{said}");
     assert!(said.contains("node node-a uncordoned"), "{said}");
 
+    // The same answers are timeline events at their own times: the cordon and the evictions
+    // before t0, the block 5 s (kubectl's pace) before the eviction's acceptance, which is the
+    // last answer before t0; the uncordon after the revert.
+    let answered: Vec<(i64, &str)> = record
+        .timeline
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Answered { source, text } if source == firedrill::env::kube::API_EVIDENCE => {
+                Some((e.t_us as i64, text.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    let t0 = record.timeline.t0().expect("t0") as i64;
+    let at = |text: &str| answered.iter().find(|(_, t)| t.contains(text)).map(|(at, _)| *at);
+    let cordoned = at("node node-a cordoned").expect("the cordon in the timeline");
+    let blocked_at = at(": blocked by PDB shop").expect("the block in the timeline");
+    let accepted_at = at(&format!("evict {pod}: accepted")).expect("the acceptance in the timeline");
+    assert!(cordoned < blocked_at && blocked_at < accepted_at && accepted_at <= t0, "{answered:?} t0 {t0}");
+    let retried = Duration::from_micros((accepted_at - blocked_at) as u64);
+    assert!(retried >= Duration::from_millis(4900) && retried < Duration::from_secs(6), "retried after {retried:?}");
+    assert!(at("node node-a uncordoned").is_some_and(|t| t > t0), "{answered:?}");
+
     // t0 is the second eviction's acceptance: from then, the shop lacks a replica until the
     // replacement exists (recreate_delay, 300 ms) and is Ready (ready_delay, 700 ms), seen by
     // the Deployment's status at the fake controller's next pass (20 ms) and by the probe at
@@ -264,6 +288,7 @@ fn the_drain_drill_runs_end_to_end_a_blocked_eviction_then_its_success_and_an_rt
         .find(|e| e.path().extension().is_some_and(|x| x == "md"))
         .map(|e| std::fs::read_to_string(e.path()).unwrap())
         .expect("a markdown report");
+    assert!(markdown.contains("kube API: evict shop/shop-"), "the answers in the timeline: {markdown}");
     assert!(markdown.contains("blocked by PDB shop"), "{markdown}");
     assert!(
         markdown.contains("Normal Killing Pod/shop-") && markdown.contains("node node-a: schedulable"),

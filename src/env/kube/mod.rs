@@ -8,7 +8,8 @@
 //! (kubeconfig, context, no SDK retries), `access` (the permissions a fault needs, asked of
 //! the API server before anything changes; which pods a drain may evict), `drain` (cordon,
 //! evictions, uncordon). Every change is journalled before it is made ([`crate::journal`]),
-//! and every answer of the API server to a change is kept as the drill's evidence.
+//! and every answer of the API server to a change is kept as the drill's evidence and as a
+//! timeline event at its time ([`Environment::answers`]).
 
 pub mod access;
 pub mod connect;
@@ -28,7 +29,7 @@ use kube::Client;
 
 pub use error::{Answer, KubeError};
 
-use super::{EnvError, Environment, Evidence, FaultGuard, Sample};
+use super::{Answered, EnvError, Environment, Evidence, FaultGuard, Sample};
 use crate::journal::{Begin, Journal, Undo, FORMAT};
 use crate::scenario::{
     BlastRadiusExceeded, Check, Fault, KubeCluster, Probe, Problem, ResolvedStep, Scenario, StepAction,
@@ -60,6 +61,8 @@ struct Inner {
     journal: RefCell<Option<Journal>>,
     /// What the API server answered to each change, with when, in order: the evidence.
     answers: RefCell<Vec<String>>,
+    /// The answers to changes, with when they came: timeline events.
+    timed: RefCell<Vec<Answered>>,
     /// Nodes this drill drained.
     drained: RefCell<Vec<String>>,
     /// `max_blast_radius`: the most pods a fault may evict.
@@ -87,6 +90,7 @@ impl KubeEnv {
             client: RefCell::default(),
             journal: RefCell::default(),
             answers: RefCell::default(),
+            timed: RefCell::default(),
             drained: RefCell::default(),
             max_blast_radius: scenario.max_blast_radius,
             started: std::cell::Cell::default(),
@@ -118,6 +122,14 @@ impl Inner {
     fn said(&self, what: String) {
         let at = jiff::Timestamp::now().strftime("%H:%M:%S%.3f");
         self.answers.borrow_mut().push(format!("{at} {what}"));
+    }
+
+    /// Keeps the API's answer to a change (a cordon, an eviction, its dry run) in the
+    /// evidence and as a timeline event at its time.
+    fn answered(&self, what: String) {
+        let at = tokio::time::Instant::now();
+        self.timed.borrow_mut().push(Answered { at, source: API_EVIDENCE.into(), text: what.clone() });
+        self.said(what);
     }
 
     /// Connects (unless given a client), opens the journal, and asks whether the context's
@@ -190,7 +202,7 @@ impl Inner {
             let why = access::left_on_node(pod).unwrap_or_default();
             self.said(format!("{} stays on node {node}: {why}", access::pod_name(pod)));
         }
-        let said = |what: String| self.said(what);
+        let said = |what: String| self.answered(what);
         for pod in &evicted {
             drain::dry_run_evict(&client, pod, grace, &said).await?;
         }
@@ -201,11 +213,11 @@ impl Inner {
             let undo = Undo::Uncordon { context: self.cluster.context.clone(), node: node.into() };
             let entry = self.journal_apply(&format!("cordon node {node}"), undo)?;
             if let Err(e) = drain::cordon(&client, node, &self.run_id).await {
-                self.said(format!("cordon node {node}: {}", error_chain(&e)));
+                self.answered(format!("cordon node {node}: {}", error_chain(&e)));
                 let _ = self.journal_done(entry, "not made: the call failed");
                 return Err(e);
             }
-            self.said(format!("node {node} cordoned (firedrill.io/run={})", self.run_id));
+            self.answered(format!("node {node} cordoned (firedrill.io/run={})", self.run_id));
             Some(Cordon { entry, node: node.into() })
         };
         self.targets.borrow_mut().extend(evicted.iter().cloned());
@@ -226,8 +238,8 @@ impl Inner {
     async fn uncordon(&self, cordon: &Cordon, by: &str) -> Result<(), KubeError> {
         let done = drain::uncordon(&self.client()?, &cordon.node, &self.run_id).await;
         match &done {
-            Ok(what) => self.said(what.clone()),
-            Err(e) => self.said(format!("uncordon node {}: {}", cordon.node, error_chain(e))),
+            Ok(what) => self.answered(what.clone()),
+            Err(e) => self.answered(format!("uncordon node {}: {}", cordon.node, error_chain(e))),
         }
         self.journal_done(cordon.entry, &format!("{by}: {}", done?))?;
         self.drained.borrow_mut().retain(|n| *n != cordon.node);
@@ -392,6 +404,10 @@ impl Environment for KubeEnv {
         let scope = evidence::Scope { namespaces: &inner.cluster.namespaces, since, targets: &targets, nodes: &nodes };
         kept.extend(evidence::collect(&client, &scope).await);
         kept
+    }
+
+    fn answers(&self) -> Vec<Answered> {
+        self.inner.timed.take()
     }
 
     async fn teardown(&self) -> Result<(), EnvError> {
