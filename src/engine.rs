@@ -51,6 +51,10 @@ impl Clock {
         self.start + std::time::Duration::from_micros(t)
     }
 
+    fn micros_at(&self, at: Instant) -> Micros {
+        at.saturating_duration_since(self.start).as_micros() as Micros
+    }
+
     fn wall(&self, t: Micros) -> Timestamp {
         self.wall_start + jiff::SignedDuration::from_micros(t as i64)
     }
@@ -304,6 +308,9 @@ pub async fn run<E: Environment>(
             outcome
         }
     };
+    for answer in env.answers() {
+        rec.record_at(rec.clock.micros_at(answer.at), EventKind::Answered { source: answer.source, text: answer.text });
+    }
     for evidence in env.evidence().await {
         rec.record(EventKind::Output { source: evidence.source, text: evidence.text, truncated: evidence.truncated });
     }

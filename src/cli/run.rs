@@ -112,7 +112,10 @@ impl RunArgs {
             }
         };
         let out: &Output = out;
-        let foreign = foreign_contexts(&scenarios, self.context.as_deref());
+        let mut foreign = foreign_contexts(&scenarios, self.context.as_deref());
+        if foreign.is_empty() && !self.dry_run {
+            foreign = missing_contexts(&scenarios);
+        }
         if !foreign.is_empty() {
             for line in &foreign {
                 out.eprintln(line);
@@ -334,6 +337,27 @@ fn foreign_contexts(scenarios: &[Scenario], given: Option<&str>) -> Vec<String> 
             _ => None,
         })
         .collect()
+}
+
+/// One error line per kube scenario whose context the user's kubeconfig lacks (or that cannot
+/// be read), naming its files: found before any drill, so that none runs when another could not.
+#[cfg(feature = "kube")]
+fn missing_contexts(scenarios: &[Scenario]) -> Vec<String> {
+    scenarios
+        .iter()
+        .filter_map(|s| match &s.environment {
+            EnvironmentSpec::Kube(cluster) => firedrill::env::kube::connect::has_context(&cluster.context)
+                .err()
+                .map(|e| format!("error: {}: {}", s.path.display(), error_chain(&e))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Without the kube environment, a kube scenario is refused when it loads.
+#[cfg(not(feature = "kube"))]
+fn missing_contexts(_: &[Scenario]) -> Vec<String> {
+    Vec::new()
 }
 
 /// Containers firedrill did not start are drilled only when someone said so: `--yes`, a CI

@@ -50,6 +50,18 @@ pub enum EnvError {
     Teardown(#[source] EnvCause),
 }
 
+/// What the system answered to a change the environment made, and when: a timeline event at
+/// its own time ([`Environment::answers`]).
+#[derive(Clone, Debug)]
+pub struct Answered {
+    /// When the answer came.
+    pub at: tokio::time::Instant,
+    /// Who answered ("kube API").
+    pub source: String,
+    /// The answer, in words.
+    pub text: String,
+}
+
 /// A fault in effect. Reverting is explicit and async because undoing a real fault is I/O;
 /// it must be safe to call more than once.
 pub trait FaultGuard {
@@ -94,6 +106,13 @@ pub trait Environment {
 
     /// What the system printed during the drill (container logs), taken before teardown.
     fn evidence(&self) -> impl Future<Output = Vec<Evidence>>;
+
+    /// What the system answered to the changes the environment made (injecting, reverting),
+    /// each at its time, taken before teardown; the engine records them in the timeline. An
+    /// environment whose changes are not answered by a system of their own has none.
+    fn answers(&self) -> Vec<Answered> {
+        Vec::new()
+    }
 
     /// Removes everything the environment created. Never removes what it did not create.
     fn teardown(&self) -> impl Future<Output = Result<(), EnvError>>;

@@ -246,6 +246,7 @@ impl View {
                 EventKind::LedgerReadBack { probe, checked, missing } => {
                     format!("ledger `{probe}` read back: {} of {checked} acknowledged records missing", missing.len())
                 }
+                EventKind::Answered { source, text } => format!("{source}: {text}"),
                 EventKind::LedgerReadFailed { probe, error } => {
                     format!("ledger `{probe}` could not be read back: {error}")
                 }

@@ -210,8 +210,26 @@ async fn answer_uncordon(handle: &mut Mock) {
 /// The eviction of `shop/<name>`: asserted to be a `policy/v1` Eviction whose
 /// `deleteOptions` carry the grace period and the pod's uid as a precondition.
 async fn expect_eviction(handle: &mut Mock, name: &str) -> SendResponse<Response<Body>> {
+    expect_eviction_with(handle, name, "").await
+}
+
+/// The server-side dry run of the eviction of `shop/<name>`: the same Eviction, with
+/// `dryRun=All` in the query (after kube-rs's empty first parameter).
+async fn expect_dry_run(handle: &mut Mock, name: &str) -> SendResponse<Response<Body>> {
+    expect_eviction_with(handle, name, "&dryRun=All").await
+}
+
+/// Answers the dry runs of the evictions of `names` (in order) as accepted.
+async fn answer_dry_runs(handle: &mut Mock, names: &[&str]) {
+    for name in names {
+        answer(expect_dry_run(handle, name).await, 201, &accepted());
+    }
+}
+
+/// [`expect_eviction`] with `query`.
+async fn expect_eviction_with(handle: &mut Mock, name: &str, query: &str) -> SendResponse<Response<Body>> {
     let (request, body, send) =
-        expect(handle, Method::POST, &format!("/api/v1/namespaces/shop/pods/{name}/eviction?")).await;
+        expect(handle, Method::POST, &format!("/api/v1/namespaces/shop/pods/{name}/eviction?{query}")).await;
     assert_eq!(request.headers()["content-type"], "application/json");
     assert_eq!(
         body,
@@ -232,7 +250,7 @@ fn evidence_of(evidence: &[firedrill::env::Evidence]) -> String {
 
 #[tokio::test]
 async fn a_drain_cordons_evicts_all_but_daemonset_and_mirror_pods_and_its_revert_uncordons() {
-    let (scenario, env, mut handle, journal) = env_on_mock();
+    let (scenario, env, handle, journal) = env_on_mock();
     let drilled = async {
         env.prepare().await.expect("prepared");
         let mut guard = env.inject(&scenario.fault).await.expect("drained");
@@ -242,6 +260,8 @@ async fn a_drain_cordons_evicts_all_but_daemonset_and_mirror_pods_and_its_revert
         env.evidence().await
     };
     let api = async {
+        // Dropped when the API has answered the drill: the evidence's reads then fail at once.
+        let mut handle = handle;
         let asked = answer_access(&mut handle, &[]).await;
         assert_eq!(
             asked,
@@ -252,6 +272,7 @@ async fn a_drain_cordons_evicts_all_but_daemonset_and_mirror_pods_and_its_revert
         mirror.metadata.annotations = Some([("kubernetes.io/config.mirror".to_string(), "x".to_string())].into());
         let on_node = vec![pod("shop", "web-1", "ReplicaSet"), pod("kube-system", "kindnet-x", "DaemonSet"), mirror];
         answer_node_and_pods(&mut handle, on_node).await;
+        answer_dry_runs(&mut handle, &["web-1"]).await;
         answer_cordon(&mut handle, journal.path()).await;
         let send = expect_eviction(&mut handle, "web-1").await;
         answer(send, 201, &accepted());
@@ -273,15 +294,18 @@ async fn a_drain_cordons_evicts_all_but_daemonset_and_mirror_pods_and_its_revert
 
 #[tokio::test(start_paused = true)]
 async fn an_eviction_a_pdb_blocks_is_retried_every_5s_and_each_block_is_evidence() {
-    let (scenario, env, mut handle, journal) = env_on_mock();
+    let (scenario, env, handle, journal) = env_on_mock();
     let drilled = async {
         env.prepare().await.expect("prepared");
         let guard = env.inject(&scenario.fault).await.map(|_| ());
         (guard, env.evidence().await)
     };
     let api = async {
+        // Dropped when the API has answered the drill: the evidence's reads then fail at once.
+        let mut handle = handle;
         answer_access(&mut handle, &[]).await;
         answer_node_and_pods(&mut handle, vec![pod("shop", "web-1", "ReplicaSet")]).await;
+        answer_dry_runs(&mut handle, &["web-1"]).await;
         answer_cordon(&mut handle, journal.path()).await;
         let first = tokio::time::Instant::now();
         answer(expect_eviction(&mut handle, "web-1").await, 429, &blocked("web-pdb"));
@@ -314,6 +338,7 @@ async fn a_block_past_the_deadline_fails_the_drain_and_uncordons() {
     let api = async {
         answer_access(&mut handle, &[]).await;
         answer_node_and_pods(&mut handle, vec![pod("shop", "web-1", "ReplicaSet")]).await;
+        answer_dry_runs(&mut handle, &["web-1"]).await;
         answer_cordon(&mut handle, journal.path()).await;
         // Tried at 0, 5, … 30 s: the deadline is 30 s.
         for _ in 0..7 {
@@ -331,16 +356,19 @@ async fn a_block_past_the_deadline_fails_the_drain_and_uncordons() {
 
 #[tokio::test]
 async fn pods_gone_or_replaced_are_fine_and_a_500_fails_the_drain_which_uncordons() {
-    let (scenario, env, mut handle, journal) = env_on_mock();
+    let (scenario, env, handle, journal) = env_on_mock();
     let drilled = async {
         env.prepare().await.expect("prepared");
         let injected = env.inject(&scenario.fault).await.map(|_| ());
         (injected, env.evidence().await)
     };
     let api = async {
+        // Dropped when the API has answered the drill: the evidence's reads then fail at once.
+        let mut handle = handle;
         answer_access(&mut handle, &[]).await;
         let on_node = ["gone", "replaced", "shared"].map(|n| pod("shop", n, "ReplicaSet")).to_vec();
         answer_node_and_pods(&mut handle, on_node).await;
+        answer_dry_runs(&mut handle, &["gone", "replaced", "shared"]).await;
         answer_cordon(&mut handle, journal.path()).await;
         let gone = expect_eviction(&mut handle, "gone").await;
         let replaced = expect_eviction(&mut handle, "replaced").await;
@@ -363,6 +391,64 @@ async fn pods_gone_or_replaced_are_fine_and_a_500_fails_the_drain_which_uncordon
     assert!(said.contains("evict shop/gone: already gone (HTTP 404 NotFound"), "{said}");
     assert!(said.contains("evict shop/replaced: not evicted, the uid precondition failed"), "{said}");
     assert!(said.contains("node worker-1 uncordoned"), "{said}");
+}
+
+#[tokio::test]
+async fn each_eviction_is_dry_run_before_the_cordon_a_block_is_evidence_and_another_refusal_fails_untouched() {
+    let (scenario, env, handle, journal) = env_on_mock();
+    let drilled = async {
+        env.prepare().await.expect("prepared");
+        env.inject(&scenario.fault).await.map(|_| ()).expect("drained");
+        env.evidence().await
+    };
+    let api = async {
+        // Dropped when the API has answered the drill: the evidence's reads then fail at once.
+        let mut handle = handle;
+        answer_access(&mut handle, &[]).await;
+        answer_node_and_pods(&mut handle, vec![pod("shop", "web-1", "ReplicaSet"), pod("shop", "web-2", "ReplicaSet")])
+            .await;
+        // Each dry run is the real Eviction (same body, asserted by expect_eviction_with) with
+        // `dryRun=All`, sent before anything is journalled.
+        answer(expect_dry_run(&mut handle, "web-1").await, 201, &accepted());
+        answer(expect_dry_run(&mut handle, "web-2").await, 429, &blocked("web-pdb"));
+        let journalled = std::fs::read_to_string(journal.path().join("run-1.jsonl")).unwrap();
+        assert!(!journalled.contains("cordon"), "nothing journalled yet: {journalled}");
+        answer_cordon(&mut handle, journal.path()).await;
+        answer(expect_eviction(&mut handle, "web-1").await, 201, &accepted());
+        answer(expect_eviction(&mut handle, "web-2").await, 201, &accepted());
+    };
+    let (evidence, ()) = tokio::join!(drilled, api);
+    let said = evidence_of(&evidence);
+    assert!(said.contains("dry run: evict shop/web-1: would be accepted"), "{said}");
+    assert!(
+        said.contains("dry run: evict shop/web-2: would be blocked by PDB web-pdb now: The disruption budget web-pdb needs 2 healthy pods and has 2 currently; the drain retries it until its deadline"),
+        "{said}"
+    );
+
+    // A 403 in the dry run (an admission webhook, a policy the review did not see) fails the
+    // drain before the node is touched.
+    let (scenario, env, mut handle, _journal) = env_on_mock();
+    let drilled = async {
+        env.prepare().await.expect("prepared");
+        env.inject(&scenario.fault).await.map(|_| ())
+    };
+    let api = async {
+        answer_access(&mut handle, &[]).await;
+        answer_node_and_pods(&mut handle, vec![pod("shop", "web-1", "ReplicaSet")]).await;
+        let denied = "pods \"web-1\" is forbidden: evictions are frozen in namespace shop";
+        answer(
+            expect_dry_run(&mut handle, "web-1").await,
+            403,
+            &status(Status::failure(denied, "Forbidden").with_code(403)),
+        );
+    };
+    let (injected, ()) = tokio::join!(drilled, api);
+    let e = error_chain(&injected.expect_err("refused"));
+    assert_eq!(
+        e,
+        "failed to inject the fault: failed to dry-run the eviction of pod shop/web-1: HTTP 403 Forbidden: pods \"web-1\" is forbidden: evictions are frozen in namespace shop"
+    );
+    assert!(futures_util::poll!(std::pin::pin!(handle.next_request())).is_pending(), "the node was not touched");
 }
 
 #[tokio::test]

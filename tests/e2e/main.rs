@@ -13,6 +13,10 @@ mod engine;
 #[cfg(feature = "kube")]
 mod kube_fake;
 #[cfg(feature = "kube")]
+mod kube_manifests;
+#[cfg(feature = "kube")]
+mod kube_run;
+#[cfg(feature = "kube")]
 mod kube_wire;
 mod layers;
 mod load;

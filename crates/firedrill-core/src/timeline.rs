@@ -184,6 +184,14 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         truncated: bool,
     },
+    /// What the system answered to a change the environment made, when it answered (an API
+    /// server accepting an eviction, or refusing it for a disruption budget).
+    Answered {
+        /// Who answered.
+        source: String,
+        /// The answer, in words.
+        text: String,
+    },
     /// The ledger could not be read back.
     LedgerReadFailed {
         /// Probe name.

@@ -32,9 +32,15 @@ pub enum CommandError {
 /// Runs `argv` on this machine, killed if dropped: the last line it printed when it exits 0;
 /// its exit status and last error line otherwise, or why it could not start.
 pub async fn run(argv: &[String]) -> Result<Option<String>, CommandError> {
+    run_with(argv, &[]).await
+}
+
+/// [`run`] with `vars` added to the environment the program inherits (a step's `KUBECONFIG`).
+pub async fn run_with(argv: &[String], vars: &[(&str, &std::ffi::OsStr)]) -> Result<Option<String>, CommandError> {
     let (program, args) = argv.split_first().ok_or(CommandError::NoProgram)?;
     let output = tokio::process::Command::new(program)
         .args(args)
+        .envs(vars.iter().copied())
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output()

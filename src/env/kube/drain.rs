@@ -116,18 +116,8 @@ pub async fn evict(
     said: &dyn Fn(String),
 ) -> Result<Evicted, KubeError> {
     let until = Instant::now() + deadline;
-    let name = pod.metadata.name.clone().unwrap_or_default();
-    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let (pods, name, eviction) = eviction(client, pod, grace);
     let full = pod_name(pod);
-    let eviction = Eviction {
-        metadata: ObjectMeta { name: Some(name.clone()), namespace: Some(namespace.clone()), ..Default::default() },
-        delete_options: Some(DeleteOptions {
-            grace_period_seconds: Some(grace.as_secs() as i64),
-            preconditions: Some(Preconditions { uid: pod.metadata.uid.clone(), resource_version: None }),
-            ..Default::default()
-        }),
-    };
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     loop {
         let answer = pods.create_subresource::<_, Status>("eviction", &name, &PostParams::default(), &eviction).await;
         let error = match answer {
@@ -163,17 +153,70 @@ pub async fn evict(
     }
 }
 
-/// The block a 429 answer says, in words: `blocked by PDB <name>: <message>`, the budget's
-/// name taken from the Status's `DisruptionBudget` cause, whose message the API server
-/// writes as "The disruption budget <name> needs 2 healthy pods and has 2 currently" (or
-/// "… does not allow evicting pods currently …").
-pub fn blocked_by(status: Option<&Status>) -> String {
+/// The Eviction of `pod` with the drain's grace period and the pod's uid as a precondition,
+/// the pod's name, and the API of its namespace's pods.
+fn eviction(client: &Client, pod: &Pod, grace: Duration) -> (Api<Pod>, String, Eviction) {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let eviction = Eviction {
+        metadata: ObjectMeta { name: Some(name.clone()), namespace: Some(namespace.clone()), ..Default::default() },
+        delete_options: Some(DeleteOptions {
+            grace_period_seconds: Some(grace.as_secs() as i64),
+            preconditions: Some(Preconditions { uid: pod.metadata.uid.clone(), resource_version: None }),
+            ..Default::default()
+        }),
+    };
+    (Api::namespaced(client.clone(), &namespace), name, eviction)
+}
+
+/// Posts the eviction of `pod` as a server-side dry run (`?dryRun=All`): the API server
+/// admits it as it would the real one (RBAC, the pod's existence, the uid precondition, the
+/// PodDisruptionBudget) and changes nothing. A budget's block is said ("would be blocked by
+/// PDB web now") but is no refusal: the drain retries a blocked eviction until its deadline,
+/// and a replacement may be Ready by then. Any other refusal is an error, so that a drain
+/// that cannot succeed fails before the node is cordoned.
+pub async fn dry_run_evict(
+    client: &Client,
+    pod: &Pod,
+    grace: Duration,
+    said: &dyn Fn(String),
+) -> Result<(), KubeError> {
+    let (pods, name, eviction) = eviction(client, pod, grace);
+    let full = pod_name(pod);
+    let params = PostParams { dry_run: true, ..Default::default() };
+    let error = match pods.create_subresource::<_, Status>("eviction", &name, &params, &eviction).await {
+        Ok(_) => {
+            said(format!("dry run: evict {full}: would be accepted"));
+            return Ok(());
+        }
+        Err(e) => Answer(e),
+    };
+    if error.code() != Some(429) {
+        return Err(KubeError::Api { action: format!("dry-run the eviction of pod {full}"), source: error });
+    }
+    let block = match budget_cause(error.status()) {
+        Some((pdb, message)) => format!("would be blocked by PDB {pdb} now: {message}"),
+        None => format!("would be refused now: {}", blocked_by(error.status())),
+    };
+    said(format!("dry run: evict {full}: {block}; the drain retries it until its deadline"));
+    Ok(())
+}
+
+/// The PodDisruptionBudget a 429's Status names in its `DisruptionBudget` cause, and the
+/// cause's message, which the API server writes as "The disruption budget <name> needs 2
+/// healthy pods and has 2 currently" (or "… does not allow evicting pods currently …").
+fn budget_cause(status: Option<&Status>) -> Option<(&str, &str)> {
     let causes = status.and_then(|s| s.details.as_ref()).map(|d| d.causes.as_slice()).unwrap_or_default();
-    let budget = causes.iter().find(|c| c.reason == "DisruptionBudget");
-    let named =
-        budget.and_then(|c| c.message.strip_prefix("The disruption budget ")).and_then(|r| r.split_whitespace().next());
-    match (named, budget) {
-        (Some(name), Some(cause)) => format!("blocked by PDB {name}: {}", cause.message),
+    let cause = causes.iter().find(|c| c.reason == "DisruptionBudget")?;
+    let name = cause.message.strip_prefix("The disruption budget ")?.split_whitespace().next()?;
+    Some((name, cause.message.as_str()))
+}
+
+/// The block a 429 answer says, in words: `blocked by PDB <name>: <message>`, the budget
+/// named by the Status's cause ([`budget_cause`]).
+pub fn blocked_by(status: Option<&Status>) -> String {
+    match budget_cause(status) {
+        Some((name, message)) => format!("blocked by PDB {name}: {message}"),
         // A 429 without a budget's cause: the API server's own throttling, retried the same.
         _ => format!("HTTP 429, no PodDisruptionBudget named: {}", status.map(|s| s.message.as_str()).unwrap_or("")),
     }

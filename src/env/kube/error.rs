@@ -17,12 +17,14 @@ pub enum KubeError {
     #[error(transparent)]
     Surge(#[from] crate::env::load::SurgeError),
     /// The scenario's context is not in the kubeconfig.
-    #[error("context `{context}` is not in the kubeconfig (it has {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    #[error("context `{context}` is not in the kubeconfig{} (it has {})", files.as_ref().map(|f| format!(" {f}")).unwrap_or_default(), if known.is_empty() { "none".to_string() } else { known.join(", ") })]
     NoContext {
         /// The scenario's context.
         context: String,
         /// The contexts the kubeconfig has.
         known: Vec<String>,
+        /// The files it was read from (`:`-separated), when it was read from files.
+        files: Option<String>,
     },
     /// The context's cluster, user or credentials could not be made into a client
     /// configuration.
@@ -115,6 +117,18 @@ pub enum KubeError {
         path: std::path::PathBuf,
         /// The run.
         run: String,
+    },
+    /// The kubeconfig that points the steps at the scenario's context could not be written
+    /// or removed.
+    #[error("failed to {action} the steps' kubeconfig {}", path.display())]
+    StepKubeconfig {
+        /// `write` or `remove`.
+        action: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
     /// A procedure step's command failed.
     #[error(transparent)]

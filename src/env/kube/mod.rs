@@ -8,14 +8,18 @@
 //! (kubeconfig, context, no SDK retries), `access` (the permissions a fault needs, asked of
 //! the API server before anything changes; which pods a drain may evict), `drain` (cordon,
 //! evictions, uncordon). Every change is journalled before it is made ([`crate::journal`]),
-//! and every answer of the API server to a change is kept as the drill's evidence.
+//! and every answer of the API server to a change is kept as the drill's evidence and as a
+//! timeline event at its time ([`Environment::answers`]).
 
 pub mod access;
 pub mod connect;
 pub mod drain;
 mod error;
+pub mod evidence;
+pub mod plan;
 mod probes;
 pub mod surge;
+pub mod steps;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -26,7 +30,7 @@ use kube::Client;
 
 pub use error::{Answer, KubeError};
 
-use super::{EnvError, Environment, Evidence, FaultGuard, Sample};
+use super::{Answered, EnvError, Environment, Evidence, FaultGuard, Sample};
 use crate::journal::{Begin, Journal, Undo, FORMAT};
 use crate::scenario::{
     BlastRadiusExceeded, Check, Fault, KubeCluster, Probe, Problem, ResolvedStep, Scenario, StepAction,
@@ -58,6 +62,8 @@ struct Inner {
     journal: RefCell<Option<Journal>>,
     /// What the API server answered to each change, with when, in order: the evidence.
     answers: RefCell<Vec<String>>,
+    /// The answers to changes, with when they came: timeline events.
+    timed: RefCell<Vec<Answered>>,
     /// Nodes this drill drained.
     drained: RefCell<Vec<String>>,
     /// `max_blast_radius`: the most pods a fault may evict.
@@ -66,6 +72,12 @@ struct Inner {
     loads: crate::env::load::Loads,
     /// A surge's Deployment, its replicas read each second until the drill ends.
     scale_out: RefCell<Option<surge::ScaleOut>>,
+    /// When `prepare` began: the start of the window the evidence covers.
+    started: std::cell::Cell<Option<jiff::Timestamp>>,
+    /// The pods the drains evicted (as they were before), whose workloads' logs are evidence.
+    targets: RefCell<Vec<k8s_openapi::api::core::v1::Pod>>,
+    /// The kubeconfig `run:` steps get, written in `prepare`.
+    step_kubeconfig: RefCell<Option<steps::StepKubeconfig>>,
 }
 
 impl KubeEnv {
@@ -83,10 +95,14 @@ impl KubeEnv {
             client: RefCell::default(),
             journal: RefCell::default(),
             answers: RefCell::default(),
+            timed: RefCell::default(),
             drained: RefCell::default(),
             max_blast_radius: scenario.max_blast_radius,
             loads: Default::default(),
             scale_out: RefCell::default(),
+            started: std::cell::Cell::default(),
+            targets: RefCell::default(),
+            step_kubeconfig: RefCell::default(),
         };
         KubeEnv { inner: Rc::new(inner) }
     }
@@ -115,10 +131,19 @@ impl Inner {
         self.answers.borrow_mut().push(format!("{at} {what}"));
     }
 
+    /// Keeps the API's answer to a change (a cordon, an eviction, its dry run) in the
+    /// evidence and as a timeline event at its time.
+    fn answered(&self, what: String) {
+        let at = tokio::time::Instant::now();
+        self.timed.borrow_mut().push(Answered { at, source: API_EVIDENCE.into(), text: what.clone() });
+        self.said(what);
+    }
+
     /// Connects (unless given a client), opens the journal, and asks whether the context's
     /// user may do what the fault needs: a drill missing a permission fails here, before
     /// steady state, with every missing one listed.
     async fn prepare(&self) -> Result<(), KubeError> {
+        self.started.set(Some(jiff::Timestamp::now()));
         if self.client.borrow().is_none() {
             let client = connect::connect(&self.cluster.context).await?;
             *self.client.borrow_mut() = Some(client);
@@ -134,6 +159,7 @@ impl Inner {
         };
         *self.journal.borrow_mut() = Some(Journal::create(&self.journal_dir, begin)?);
         access::preflight(&self.client()?, &self.needed).await?;
+        *self.step_kubeconfig.borrow_mut() = Some(steps::StepKubeconfig::write(&self.cluster.context, &self.run_id)?);
         let listed = self.needed.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
         self.said(format!("context {}: the user may {listed}", self.cluster.context));
         Ok(())
@@ -150,7 +176,8 @@ impl Inner {
     }
 
     /// Drains `node`: refused when it carries pods outside the scenario's namespaces, or more
-    /// pods than `max_blast_radius`; then cordoned (journalled first) unless it already was,
+    /// pods than `max_blast_radius`, or when a server-side dry run of an eviction is refused
+    /// for another reason than a PodDisruptionBudget; then cordoned (journalled first) unless it already was,
     /// and every pod on it evicted. In effect once every eviction was accepted (or its pod
     /// found gone). When one fails, the node is uncordoned again before the error is returned
     /// (should that fail too, its journal entry stays open, and the teardown says so);
@@ -182,6 +209,10 @@ impl Inner {
             let why = access::left_on_node(pod).unwrap_or_default();
             self.said(format!("{} stays on node {node}: {why}", access::pod_name(pod)));
         }
+        let said = |what: String| self.answered(what);
+        for pod in &evicted {
+            drain::dry_run_evict(&client, pod, grace, &said).await?;
+        }
         let cordon = if found.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
             self.said(format!("node {node} was already cordoned: firedrill leaves it so"));
             None
@@ -189,14 +220,14 @@ impl Inner {
             let undo = Undo::Uncordon { context: self.cluster.context.clone(), node: node.into() };
             let entry = self.journal_apply(&format!("cordon node {node}"), undo)?;
             if let Err(e) = drain::cordon(&client, node, &self.run_id).await {
-                self.said(format!("cordon node {node}: {}", error_chain(&e)));
+                self.answered(format!("cordon node {node}: {}", error_chain(&e)));
                 let _ = self.journal_done(entry, "not made: the call failed");
                 return Err(e);
             }
-            self.said(format!("node {node} cordoned (firedrill.io/run={})", self.run_id));
+            self.answered(format!("node {node} cordoned (firedrill.io/run={})", self.run_id));
             Some(Cordon { entry, node: node.into() })
         };
-        let said = |what: String| self.said(what);
+        self.targets.borrow_mut().extend(evicted.iter().cloned());
         let evictions = evicted.iter().map(|pod| drain::evict(&client, pod, grace, deadline, &said));
         let failed: Vec<KubeError> =
             futures_util::future::join_all(evictions).await.into_iter().filter_map(Result::err).collect();
@@ -214,8 +245,8 @@ impl Inner {
     async fn uncordon(&self, cordon: &Cordon, by: &str) -> Result<(), KubeError> {
         let done = drain::uncordon(&self.client()?, &cordon.node, &self.run_id).await;
         match &done {
-            Ok(what) => self.said(what.clone()),
-            Err(e) => self.said(format!("uncordon node {}: {}", cordon.node, error_chain(e))),
+            Ok(what) => self.answered(what.clone()),
+            Err(e) => self.answered(format!("uncordon node {}: {}", cordon.node, error_chain(e))),
         }
         self.journal_done(cordon.entry, &format!("{by}: {}", done?))?;
         self.drained.borrow_mut().retain(|n| *n != cordon.node);
@@ -240,15 +271,18 @@ impl Inner {
         Ok(surge)
     }
 
-    /// Closes the journal: kept, and said, when a change is left in it.
+    /// Stops the load, removes the steps' kubeconfig and closes the journal: kept, and said,
+    /// when a change is left in it (which is said before a kubeconfig left behind).
     fn teardown(&self) -> Result<(), KubeError> {
         self.loads.end();
         self.scale_out.borrow_mut().take();
-        let Some(journal) = self.journal.borrow_mut().take() else { return Ok(()) };
-        match journal.close()? {
-            None => Ok(()),
-            Some(path) => Err(KubeError::LeftInJournal { path, run: self.run_id.clone() }),
+        let removed = self.step_kubeconfig.borrow_mut().take().map_or(Ok(()), steps::StepKubeconfig::remove);
+        if let Some(journal) = self.journal.borrow_mut().take() {
+            if let Some(path) = journal.close()? {
+                return Err(KubeError::LeftInJournal { path, run: self.run_id.clone() });
+            }
         }
+        removed
     }
 }
 
@@ -376,7 +410,12 @@ impl Environment for KubeEnv {
 
     async fn run_step(&self, _index: usize, step: &ResolvedStep) -> Result<Option<String>, EnvError> {
         let ran: Result<Option<String>, KubeError> = match &step.action {
-            StepAction::Run { argv, container: None } => crate::process::run(argv).await.map_err(Into::into),
+            StepAction::Run { argv, container: None } => {
+                let kubeconfig = self.inner.step_kubeconfig.borrow().as_ref().map(|k| k.value().to_owned());
+                let vars: Vec<(&str, &std::ffi::OsStr)> =
+                    kubeconfig.iter().map(|value| ("KUBECONFIG", value.as_os_str())).collect();
+                crate::process::run_with(argv, &vars).await.map_err(Into::into)
+            }
             StepAction::Manual(text) => super::confirm_manual(&step.name, text).await.map_err(Into::into),
             // Refused by `check`.
             StepAction::Run { .. } | StepAction::Start(_) => Ok(None),
@@ -385,14 +424,31 @@ impl Environment for KubeEnv {
     }
 
     async fn evidence(&self) -> Vec<Evidence> {
-        let mut evidence = Vec::new();
-        let answers = self.inner.answers.borrow();
+        let inner = &self.inner;
+        let mut kept = Vec::new();
+        let answers = inner.answers.borrow().join("\n");
         if !answers.is_empty() {
-            evidence.push(Evidence { source: API_EVIDENCE.into(), text: answers.join("\n"), truncated: false });
+            kept.push(Evidence { source: API_EVIDENCE.into(), text: answers, truncated: false });
         }
-        evidence.extend(self.inner.scale_out.borrow().as_ref().map(surge::ScaleOut::stop));
-        evidence.extend(self.inner.loads.evidence());
-        evidence
+        kept.extend(inner.scale_out.borrow().as_ref().map(surge::ScaleOut::stop));
+        kept.extend(inner.loads.evidence());
+        // What the cluster says, once the drill touched it.
+        let (Ok(client), Some(since)) = (inner.client(), inner.started.get()) else { return kept };
+        let nodes: Vec<String> = super::dry_run::each_fault(&inner.fault)
+            .into_iter()
+            .filter_map(|f| match f {
+                Fault::NodeDrain { node, .. } => Some(node.clone()),
+                _ => None,
+            })
+            .collect();
+        let targets = inner.targets.borrow().clone();
+        let scope = evidence::Scope { namespaces: &inner.cluster.namespaces, since, targets: &targets, nodes: &nodes };
+        kept.extend(evidence::collect(&client, &scope).await);
+        kept
+    }
+
+    fn answers(&self) -> Vec<Answered> {
+        self.inner.timed.take()
     }
 
     async fn teardown(&self) -> Result<(), EnvError> {
@@ -424,7 +480,11 @@ impl KubeEnv {
         }
         for (i, step) in scenario.steps.iter().enumerate() {
             let what = match &step.action {
-                StepAction::Run { argv, .. } => format!("runs `{}` on this machine", argv.join(" ")),
+                StepAction::Run { argv, .. } => format!(
+                    "runs `{}` on this machine, its KUBECONFIG setting context {} before the user's files",
+                    argv.join(" "),
+                    cluster.context
+                ),
                 StepAction::Manual(text) => format!("a person confirms: {text}"),
                 StepAction::Start(name) => format!("starts {name} (refused: kube has no standby containers)"),
             };
