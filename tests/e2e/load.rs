@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A keep-alive HTTP/1.1 server on a loopback port, answering every request after `delay`
 /// with `status`, one request at a time per connection. Returns its URL and a request count.
-fn server(delay: Duration, status: u16) -> (String, Arc<AtomicU64>) {
+pub(crate) fn server(delay: Duration, status: u16) -> (String, Arc<AtomicU64>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
     listener.set_nonblocking(true).expect("non-blocking");
     let url = format!("http://{}/", listener.local_addr().expect("an address"));

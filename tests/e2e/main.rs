@@ -17,6 +17,8 @@ mod kube_manifests;
 #[cfg(feature = "kube")]
 mod kube_run;
 #[cfg(feature = "kube")]
+mod kube_surge;
+#[cfg(feature = "kube")]
 mod kube_wire;
 mod layers;
 mod load;

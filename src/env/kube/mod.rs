@@ -18,8 +18,8 @@ mod error;
 pub mod evidence;
 pub mod plan;
 mod probes;
-pub mod surge;
 pub mod steps;
+pub mod surge;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -468,10 +468,17 @@ impl KubeEnv {
         for fault in each_fault(&scenario.fault) {
             let needed =
                 access::needed(cluster, fault, &[]).iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            let how = match fault {
+                Fault::NodeDrain { .. } => "cordon, then evict every pod on it but DaemonSet and mirror pods",
+                Fault::TrafficSurge { .. } => {
+                    "load its URL from this machine on top of the slo probes' load; read the Deployment's and its autoscalers' replicas each second"
+                }
+                _ => "not supported in kube",
+            };
             run.touch(
                 TouchKind::Fault,
                 format!(
-                    "{} in context {} (namespaces {}): cordon, then evict every pod on it but DaemonSet and mirror pods; needs: {needed}",
+                    "{} in context {} (namespaces {}): {how}; needs: {needed}",
                     fault.describe(),
                     cluster.context,
                     cluster.namespaces.join(", ")
