@@ -105,15 +105,16 @@ impl Loads {
         }
     }
 
-    /// Starts a surge on `url` for `duration`: `multiplier` times the `slo` probes' rate on
-    /// it, or `rate` in all; the surge sends what the probes do not. Its number, to stop it.
-    pub fn surge(
+    /// The plan of a surge on `url` for `duration`: `multiplier` times the `slo` probes' rate on
+    /// it, or `rate` in all; the surge sends what the probes do not, with their request
+    /// timeout and CA.
+    pub fn surge_plan(
         &self,
         url: &str,
         multiplier: Option<f64>,
         rate: Option<Rate>,
         duration: Duration,
-    ) -> Result<usize, SurgeError> {
+    ) -> Result<Plan, SurgeError> {
         let (baseline, timeout, ca) = self.slo_baseline(url);
         let extra = match (multiplier, rate) {
             (Some(m), _) => (m - 1.0) * baseline,
@@ -125,7 +126,12 @@ impl Loads {
         }
         let mut plan = Plan::steady(url, extra, duration, 1024, timeout);
         plan.ca = ca;
-        let load = Detached::start(&plan)?;
+        Ok(plan)
+    }
+
+    /// Starts a surge from this machine: its number, to stop it.
+    pub fn surge(&self, plan: &Plan) -> Result<usize, SurgeError> {
+        let load = Detached::start(plan)?;
         let mut surges = self.surges.borrow_mut();
         surges.push(load);
         Ok(surges.len() - 1)

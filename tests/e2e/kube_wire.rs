@@ -23,7 +23,7 @@ use tower_test::mock::{self, Handle, SendResponse};
 
 use crate::common::{run, texts};
 
-type Mock = Handle<Request<Body>, Response<Body>>;
+pub(crate) type Mock = Handle<Request<Body>, Response<Body>>;
 
 const SCENARIO: &str = "name: kube-drain
 environment: {kind: kube, context: kind-drill, namespace: shop}
@@ -49,7 +49,11 @@ fn env_on_mock_for(text: &str) -> (Scenario, KubeEnv, Mock, tempfile::TempDir) {
 
 /// The next request, which must be `method` on `uri` (path and query); with its JSON body
 /// (`null` when empty) and the handle to answer it.
-async fn expect(handle: &mut Mock, method: Method, uri: &str) -> (Request<()>, Value, SendResponse<Response<Body>>) {
+pub(crate) async fn expect(
+    handle: &mut Mock,
+    method: Method,
+    uri: &str,
+) -> (Request<()>, Value, SendResponse<Response<Body>>) {
     let (request, send) = handle.next_request().await.expect("the client sends a request");
     let (parts, body) = request.into_parts();
     assert_eq!((&parts.method, parts.uri.to_string().as_str()), (&method, uri), "the request");
@@ -59,7 +63,7 @@ async fn expect(handle: &mut Mock, method: Method, uri: &str) -> (Request<()>, V
 }
 
 /// Answers with `code` and `body` as JSON.
-fn answer(send: SendResponse<Response<Body>>, code: u16, body: &impl serde::Serialize) {
+pub(crate) fn answer(send: SendResponse<Response<Body>>, code: u16, body: &impl serde::Serialize) {
     let bytes = serde_json::to_vec(body).unwrap();
     send.send_response(
         Response::builder().status(code).header("content-type", "application/json").body(Body::from(bytes)).unwrap(),

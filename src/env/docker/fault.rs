@@ -155,7 +155,8 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
         }
         Fault::TrafficSurge { multiplier, rate, duration, url, .. } => {
             let url = inner.expand(url.as_deref().ok_or_else(|| failed(DockerError::NoSurgeUrl))?)?;
-            let surge = inner.loads.surge(&url, *multiplier, *rate, duration.0).map_err(|e| failed(e.into()))?;
+            let plan = inner.loads.surge_plan(&url, *multiplier, *rate, duration.0).map_err(|e| failed(e.into()))?;
+            let surge = inner.loads.surge(&plan).map_err(|e| failed(e.into()))?;
             Ok(Some(Revert::StopSurge(surge)))
         }
         Fault::Sequence { .. } => Err(DockerError::Sequence),

@@ -82,6 +82,17 @@ pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Per
                 namespace: Some(ns.clone()),
             }));
         }
+        if let Fault::TrafficSurge { workers: Some(_), .. } = fault {
+            let namespace = Some(cluster.namespace.clone());
+            for (verb, group, resource, subresource) in [
+                ("create", "batch", "jobs", None),
+                ("delete", "batch", "jobs", None),
+                ("list", "", "pods", None),
+                ("get", "", "pods", Some("log")),
+            ] {
+                needed.push(Permission { verb, group, resource, subresource, namespace: namespace.clone() });
+            }
+        }
         if let Fault::TrafficSurge { deployment: Some(_), .. } = fault {
             let namespace = Some(cluster.namespace.clone());
             needed.push(Permission {

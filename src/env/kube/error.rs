@@ -16,6 +16,18 @@ pub enum KubeError {
     /// A traffic surge could not start.
     #[error(transparent)]
     Surge(#[from] crate::env::load::SurgeError),
+    /// A surge's worker pods were not all running when it was to start.
+    #[error("{running} of the {workers} worker pods of job {job} were running when the surge was to start: {states}")]
+    WorkersNotRunning {
+        /// The Job.
+        job: String,
+        /// How many ran.
+        running: usize,
+        /// How many were asked for.
+        workers: u32,
+        /// Each pod's phase and why it waits.
+        states: String,
+    },
     /// The scenario's context is not in the kubeconfig.
     #[error("context `{context}` is not in the kubeconfig{} (it has {})", files.as_ref().map(|f| format!(" {f}")).unwrap_or_default(), if known.is_empty() { "none".to_string() } else { known.join(", ") })]
     NoContext {

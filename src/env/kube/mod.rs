@@ -20,6 +20,7 @@ pub mod plan;
 mod probes;
 pub mod steps;
 pub mod surge;
+pub mod workers;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -72,6 +73,8 @@ struct Inner {
     loads: crate::env::load::Loads,
     /// A surge's Deployment, its replicas read each second until the drill ends.
     scale_out: RefCell<Option<surge::ScaleOut>>,
+    /// A surge run by worker pods in the cluster.
+    worker_surge: RefCell<Option<workers::WorkerSurge>>,
     /// When `prepare` began: the start of the window the evidence covers.
     started: std::cell::Cell<Option<jiff::Timestamp>>,
     /// The pods the drains evicted (as they were before), whose workloads' logs are evidence.
@@ -100,6 +103,7 @@ impl KubeEnv {
             max_blast_radius: scenario.max_blast_radius,
             loads: Default::default(),
             scale_out: RefCell::default(),
+            worker_surge: RefCell::default(),
             started: std::cell::Cell::default(),
             targets: RefCell::default(),
             step_kubeconfig: RefCell::default(),
@@ -253,22 +257,46 @@ impl Inner {
         Ok(())
     }
 
-    /// Starts a surge on `url`, and the reading of `deployment`'s replicas.
-    fn surge(
-        &self,
-        url: &str,
-        multiplier: Option<f64>,
-        rate: Option<crate::duration::Rate>,
-        duration: Duration,
-        deployment: Option<&str>,
-    ) -> Result<usize, KubeError> {
+    /// Starts a surge (from this machine, or by worker pods), and the reading of its
+    /// Deployment's replicas. The surge from this machine, by number, to stop it.
+    async fn surge(&self, fault: &Fault) -> Result<Option<usize>, KubeError> {
+        let Fault::TrafficSurge { url: Some(url), multiplier, rate, duration, deployment, workers, image } = fault
+        else {
+            return Err(KubeError::Unsupported { kind: fault.kind() });
+        };
         if let Some(name) = deployment {
             let started = surge::ScaleOut::start(self.client()?, &self.cluster.namespace, name);
             self.scale_out.borrow_mut().get_or_insert(started);
         }
-        let surge = self.loads.surge(url, multiplier, rate, duration)?;
-        self.said(format!("traffic surge on {url} for {}", crate::text::secs(duration.as_secs_f64())));
-        Ok(surge)
+        let plan = self.loads.surge_plan(url, *multiplier, *rate, duration.0)?;
+        let for_ = crate::text::secs(duration.0.as_secs_f64());
+        let (Some(workers), Some(image)) = (workers, image) else {
+            let surge = self.loads.surge(&plan)?;
+            self.said(format!("traffic surge on {url} for {for_}, from this machine"));
+            return Ok(Some(surge));
+        };
+        let start_at = jiff::Timestamp::now() + workers::START_WITHIN;
+        let job = workers::job(&self.run_id, image, &plan, *workers, start_at);
+        let namespace = &self.cluster.namespace;
+        let started = workers::WorkerSurge::start(&self.client()?, namespace, job, plan, *workers, start_at).await?;
+        self.said(format!(
+            "traffic surge on {url} for {for_}, by {workers} worker pods of job {namespace}/{}",
+            started.job()
+        ));
+        *self.worker_surge.borrow_mut() = Some(started);
+        Ok(None)
+    }
+
+    /// Stops the surge the worker pods run, waiting for their last lines, and deletes their Job.
+    async fn stop_workers(&self) -> Result<(), KubeError> {
+        let Some(mut surge) = self.worker_surge.borrow_mut().take() else { return Ok(()) };
+        let stopped = surge.stop(&self.client()?, workers::STOP_WITHIN).await;
+        match &stopped {
+            Ok(()) => self.said(format!("job {} deleted, with its pods", surge.job())),
+            Err(e) => self.said(format!("delete job {}: {}", surge.job(), error_chain(e))),
+        }
+        *self.worker_surge.borrow_mut() = Some(surge);
+        stopped
     }
 
     /// Stops the load, removes the steps' kubeconfig and closes the journal: kept, and said,
@@ -298,14 +326,20 @@ pub struct KubeGuard {
     inner: Rc<Inner>,
     /// Taken once reverted, so a second revert does nothing.
     cordon: Option<Cordon>,
-    /// The surge this fault started, stopped by the revert.
+    /// The surge this fault started from this machine, stopped by the revert.
     surge: Option<usize>,
+    /// Whether this fault's surge runs in worker pods, stopped by the revert.
+    workers: bool,
 }
 
 impl FaultGuard for KubeGuard {
     async fn revert(&mut self) -> Result<(), EnvError> {
         if let Some(surge) = self.surge.take() {
             self.inner.loads.stop_surge(surge);
+        }
+        if self.workers {
+            self.inner.stop_workers().await.map_err(|e| EnvError::Revert(Box::new(e)))?;
+            self.workers = false;
         }
         let Some(cordon) = &self.cordon else { return Ok(()) };
         self.inner.uncordon(cordon, "reverted by the drill").await.map_err(|e| EnvError::Revert(Box::new(e)))?;
@@ -392,16 +426,16 @@ impl Environment for KubeEnv {
     }
 
     async fn inject(&self, fault: &Fault) -> Result<KubeGuard, EnvError> {
-        let mut guard = KubeGuard { inner: self.inner.clone(), cordon: None, surge: None };
+        let mut guard = KubeGuard { inner: self.inner.clone(), cordon: None, surge: None, workers: false };
         let made = match fault {
             Fault::NodeDrain { node, grace_period, deadline } => {
                 let deadline = deadline.map_or(drain::DEFAULT_DEADLINE, |d| d.0);
                 self.inner.drain(node, grace_period.0, deadline).await.map(|c| guard.cordon = c)
             }
-            Fault::TrafficSurge { url: Some(url), multiplier, rate, duration, deployment } => self
-                .inner
-                .surge(url, *multiplier, *rate, duration.0, deployment.as_deref())
-                .map(|s| guard.surge = Some(s)),
+            Fault::TrafficSurge { workers, .. } => self.inner.surge(fault).await.map(|s| {
+                guard.surge = s;
+                guard.workers = workers.is_some();
+            }),
             other => Err(KubeError::Unsupported { kind: other.kind() }),
         };
         made.map_err(|e| EnvError::Inject(Box::new(e)))?;
@@ -431,6 +465,7 @@ impl Environment for KubeEnv {
             kept.push(Evidence { source: API_EVIDENCE.into(), text: answers, truncated: false });
         }
         kept.extend(inner.scale_out.borrow().as_ref().map(surge::ScaleOut::stop));
+        kept.extend(inner.worker_surge.borrow().as_ref().map(workers::WorkerSurge::evidence));
         kept.extend(inner.loads.evidence());
         // What the cluster says, once the drill touched it.
         let (Ok(client), Some(since)) = (inner.client(), inner.started.get()) else { return kept };
@@ -470,8 +505,11 @@ impl KubeEnv {
                 access::needed(cluster, fault, &[]).iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
             let how = match fault {
                 Fault::NodeDrain { .. } => "cordon, then evict every pod on it but DaemonSet and mirror pods",
-                Fault::TrafficSurge { .. } => {
+                Fault::TrafficSurge { workers: None, .. } => {
                     "load its URL from this machine on top of the slo probes' load; read the Deployment's and its autoscalers' replicas each second"
+                }
+                Fault::TrafficSurge { workers: Some(_), .. } => {
+                    "create a Job of worker pods (labelled with the run) that load its URL from the cluster, follow their logs, delete the Job at the revert"
                 }
                 _ => "not supported in kube",
             };

@@ -267,10 +267,23 @@ fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentS
                 problems.push(at, "node_drain: `deadline` must be greater than zero")
             }
             Fault::NodeDrain { .. } => {}
-            Fault::TrafficSurge { deployment: Some(_), .. } if !is_kube => problems.push(
+            Fault::TrafficSurge { deployment, workers, image, .. } if !is_kube => {
+                for (field, given) in [("deployment", deployment.is_some()), ("workers", workers.is_some()), ("image", image.is_some())] {
+                    if given {
+                        problems.push(at, format!("traffic_surge: `{field}` applies to kube only"));
+                    }
+                }
+            }
+            Fault::TrafficSurge { workers: Some(0), .. } => {
+                problems.push(at, "traffic_surge: `workers` must be at least 1")
+            }
+            Fault::TrafficSurge { workers: Some(_), image: None, .. } => problems.push(
                 at,
-                "traffic_surge: `deployment` names a Deployment whose scale-out is recorded, and applies to kube only",
+                "traffic_surge: `workers` runs the generator in the cluster and needs `image`, an image holding the firedrill binary",
             ),
+            Fault::TrafficSurge { workers: None, image: Some(_), .. } => {
+                problems.push(at, "traffic_surge: `image` is the workers' image, and there are no `workers`")
+            }
             Fault::TrafficSurge { .. } => {}
             _ if !is_kube => {}
             _ if f.is_container_fault() => problems.push(

@@ -41,6 +41,14 @@ pub enum Fault {
         /// second until the drill ends, so the report shows the scale-out the surge caused.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deployment: Option<String>,
+        /// `kube`: when one machine cannot make the load, run the generator in the cluster
+        /// instead, as a Job of this many pods, each sending its share; `url` is then as the
+        /// pods reach it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        workers: Option<u32>,
+        /// `kube`, with `workers`: the image holding the firedrill binary the pods run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
     },
     /// Kill the primary database; recovery needs a replica promoted.
     DbFailover {
