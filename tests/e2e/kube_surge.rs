@@ -147,7 +147,7 @@ async fn worker_pods_run_the_surge_as_an_indexed_job_whose_streamed_logs_merge_i
     let start_at = jiff::Timestamp::now() + jiff::SignedDuration::from_millis(1500);
     let (service, mut handle) = tower_test::mock::pair();
     let client = kube::Client::new(service, "default");
-    let surge = job("run-1", "firedrill/firedrill:latest", &plan, 2, start_at);
+    let surge = job("run-1", "firedrill/firedrill:latest", &plan, 2, start_at, Duration::from_secs(30));
     let api = async {
         let (_, body, send) =
             crate::kube_wire::expect(&mut handle, Method::POST, "/apis/batch/v1/namespaces/shop/jobs?").await;
@@ -254,7 +254,7 @@ async fn a_surge_whose_worker_pods_do_not_start_in_time_fails_saying_why() {
     let start_at = jiff::Timestamp::now() + jiff::SignedDuration::from_millis(600);
     let (service, mut handle) = tower_test::mock::pair();
     let client = kube::Client::new(service, "default");
-    let surge = job("run-1", "firedrill/firedrill:missing", &plan, 2, start_at);
+    let surge = job("run-1", "firedrill/firedrill:missing", &plan, 2, start_at, Duration::from_secs(30));
     let api = async {
         let (_, body, send) =
             crate::kube_wire::expect(&mut handle, Method::POST, "/apis/batch/v1/namespaces/shop/jobs?").await;
@@ -277,4 +277,49 @@ async fn a_surge_whose_worker_pods_do_not_start_in_time_fails_saying_why() {
         refused,
         "1 of the 2 worker pods of job firedrill-run-1-surge were running when the surge was to start: surge-0 Running, surge-1 Pending (ImagePullBackOff)"
     );
+}
+
+#[test]
+fn a_surge_by_worker_pods_runs_through_firedrill_run_each_pod_a_real_generator() {
+    let (url, served) = crate::load::server(Duration::ZERO, 200);
+    let spec = FakeSpec::new(&["node-a", "node-b"])
+        .object(json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "shop" } }))
+        .run_jobs(std::path::Path::new(env!("CARGO_BIN_EXE_firedrill")));
+    let cluster = FakeCluster::start(spec);
+    let text = scenario(&url).replace(
+        "fault: {kind: traffic_surge, multiplier: 4, duration: 2s, url: \"URL\", deployment: shop}".replace("URL", &url).as_str(),
+        &format!("fault: {{kind: traffic_surge, rate: 200/s, duration: 2s, url: \"{url}\", workers: 2, image: \"firedrill/firedrill:latest\", start_within: 4s}}"),
+    );
+    assert!(text.contains("workers: 2"), "{text}");
+    let drill = Drill::new(&cluster, &text);
+    let reports = drill.path("reports");
+    let out = drill.firedrill(&["run", "SCENARIO", "--context", "fake", "--reports", reports.to_str().unwrap()]);
+    let (stdout, stderr) = texts(&out);
+    let files = json_files(&reports);
+    assert_eq!(files.len(), 1, "one record\n{stdout}\n{stderr}");
+    let record = load_record(&files[0]);
+    assert!(errors(&record).is_empty(), "{:?}\n{stdout}\n{stderr}", errors(&record));
+
+    // The probe's 50/s is part of the 200/s: the two pods sent the other 150/s for 2 s.
+    let surge = evidence(&record, "traffic_surge");
+    assert!(surge.starts_with("2 worker pods of job shop/firedrill-"), "{surge}");
+    assert!(surge.contains("-surge; 2 of them ended their stream\n"), "{surge}");
+    assert!(surge.contains("sent 300 in "), "{surge}");
+    assert!(surge.contains("│ 0s │ 150  │") && surge.contains("│ 1s │ 150  │"), "{surge}");
+    assert!(served.load(Ordering::Relaxed) >= 300 + 50, "{}", served.load(Ordering::Relaxed));
+    let said = evidence(&record, firedrill::env::kube::API_EVIDENCE);
+    assert!(
+        said.contains("by 2 worker pods of job shop/firedrill-") && said.contains("deleted, with its pods"),
+        "{said}"
+    );
+
+    // The Job and its pods are gone.
+    let requests = cluster.requests();
+    let created =
+        requests.iter().filter(|r| r.method == "POST" && r.path == "/apis/batch/v1/namespaces/shop/jobs").count();
+    let deleted = requests
+        .iter()
+        .filter(|r| r.method == "DELETE" && r.path.starts_with("/apis/batch/v1/namespaces/shop/jobs/"))
+        .count();
+    assert_eq!((created, deleted), (1, 1));
 }

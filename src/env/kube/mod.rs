@@ -260,7 +260,16 @@ impl Inner {
     /// Starts a surge (from this machine, or by worker pods), and the reading of its
     /// Deployment's replicas. The surge from this machine, by number, to stop it.
     async fn surge(&self, fault: &Fault) -> Result<Option<usize>, KubeError> {
-        let Fault::TrafficSurge { url: Some(url), multiplier, rate, duration, deployment, workers, image } = fault
+        let Fault::TrafficSurge {
+            url: Some(url),
+            multiplier,
+            rate,
+            duration,
+            deployment,
+            workers,
+            image,
+            start_within,
+        } = fault
         else {
             return Err(KubeError::Unsupported { kind: fault.kind() });
         };
@@ -275,8 +284,9 @@ impl Inner {
             self.said(format!("traffic surge on {url} for {for_}, from this machine"));
             return Ok(Some(surge));
         };
-        let start_at = jiff::Timestamp::now() + workers::START_WITHIN;
-        let job = workers::job(&self.run_id, image, &plan, *workers, start_at);
+        let start_within = start_within.map_or(workers::START_WITHIN, |d| d.0);
+        let start_at = jiff::Timestamp::now() + start_within;
+        let job = workers::job(&self.run_id, image, &plan, *workers, start_at, start_within);
         let namespace = &self.cluster.namespace;
         let started = workers::WorkerSurge::start(&self.client()?, namespace, job, plan, *workers, start_at).await?;
         self.said(format!(

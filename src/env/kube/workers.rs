@@ -25,8 +25,9 @@ use super::error::KubeError;
 use crate::load::{describe, Merge, Plan};
 use crate::sample::Evidence;
 
-/// How long the pods have to be running before the surge starts: an image pull on a cold
-/// node, a scheduling delay. A pod not running by then fails the surge, saying why.
+/// How long the pods have to be running before the surge starts, unless the scenario says
+/// (`start_within`): an image pull on a cold node, a scheduling delay. A pod not running by
+/// then fails the surge, saying why.
 pub const START_WITHIN: Duration = Duration::from_secs(30);
 
 /// How long a revert waits for the workers' last lines (their final seconds, flushed once
@@ -40,8 +41,15 @@ const OVERRUN: Duration = Duration::from_secs(60);
 const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
 
 /// The Job running `plan` (one target, an open model) as `workers` pods of `image`, starting at
-/// `start_at`; named after the run and labelled with it.
-pub fn job(run_id: &str, image: &str, plan: &Plan, workers: u32, start_at: jiff::Timestamp) -> Job {
+/// `start_at`, `start_within` from now; named after the run and labelled with it.
+pub fn job(
+    run_id: &str,
+    image: &str,
+    plan: &Plan,
+    workers: u32,
+    start_at: jiff::Timestamp,
+    start_within: Duration,
+) -> Job {
     let name = format!("firedrill-{run_id}-surge");
     let labels: std::collections::BTreeMap<String, String> = [("firedrill.run".to_string(), run_id.to_string())].into();
     let rate = match &plan.model {
@@ -60,7 +68,7 @@ pub fn job(run_id: &str, image: &str, plan: &Plan, workers: u32, start_at: jiff:
     // Kubernetes expands $(VAR) in args from the container's environment: each pod its index.
     args.extend(["--share".into(), format!("$(JOB_COMPLETION_INDEX)/{workers}")]);
     args.extend(["--start-at".into(), start_at.to_string(), "--format".into(), "stream".into()]);
-    let deadline = START_WITHIN + duration + plan.timeout + OVERRUN;
+    let deadline = start_within + duration + plan.timeout + OVERRUN;
     Job {
         metadata: ObjectMeta { name: Some(name), labels: Some(labels.clone()), ..Default::default() },
         spec: Some(JobSpec {
@@ -104,7 +112,7 @@ pub struct WorkerSurge {
 
 impl WorkerSurge {
     /// Creates `job` in `namespace`, waits until its `workers` pods run (at most until
-    /// `start_at`, which must be [`START_WITHIN`] away), follows their logs, and returns at
+    /// `start_at`), follows their logs, and returns at
     /// `start_at`, when the surge starts. A pod not running by then fails it, with its state.
     pub async fn start(
         client: &Client,

@@ -35,6 +35,13 @@ pub enum Answer {
     Json { code: u16, body: Value, warnings: Vec<String> },
     /// A plain-text 200: a pod's log.
     Text(String),
+    /// A plain-text 200 streamed: the log of a Job pod's program, followed or not.
+    Log {
+        /// What it printed.
+        output: super::jobs::Output,
+        /// Whether to send what it prints next, until it ends.
+        follow: bool,
+    },
     /// An exec's outcome, streamed over a WebSocket (`v4.channel.k8s.io`).
     Exec(Exec),
     /// A port-forward, streamed over a WebSocket (`v4.channel.k8s.io`).
@@ -328,6 +335,12 @@ fn route(state: &mut State, spec: &FakeSpec, call: &Call, now: Instant) -> Resul
         ("PATCH" | "PUT", [name, "scale"]) if scalable => scale(state, kind, stored(state, kind, scope, name)?, call),
         ("GET", [name, "log"]) if kind.plural == "pods" => {
             let pod = stored(state, kind, scope, name)?;
+            if let Some(process) = state.processes.get(&(scope.to_string(), name.to_string())) {
+                return Ok(Answer::Log {
+                    output: process.output.clone(),
+                    follow: call.param("follow") == Some("true"),
+                });
+            }
             let started = text(&pod, "/status/startTime");
             Ok(Answer::Text(format!(
                 "{started} fake kubelet: {scope}/{name} running on {}\n",

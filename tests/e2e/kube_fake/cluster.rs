@@ -88,6 +88,8 @@ pub struct FakeSpec {
     /// Port-forwards' targets: pods whose name starts with the prefix forward the port to the
     /// local address (the fake runs no containers).
     pub forwards: Vec<(String, u16, SocketAddr)>,
+    /// The program Job pods run, for real (see jobs.rs); `None`: Jobs are stored, not run.
+    pub job_program: Option<PathBuf>,
 }
 
 impl FakeSpec {
@@ -108,7 +110,14 @@ impl FakeSpec {
             denied: Vec::new(),
             enforce_network_policies: true,
             forwards: Vec::new(),
+            job_program: None,
         }
+    }
+
+    /// Runs the pods of Jobs as local processes of `program`, their output their logs.
+    pub fn run_jobs(mut self, program: &Path) -> FakeSpec {
+        self.job_program = Some(program.to_path_buf());
+        self
     }
 
     /// Adds a Deployment with a pod on each of `nodes`.
@@ -313,6 +322,11 @@ async fn respond(
                 .insert(hyper::header::CONTENT_TYPE, "application/json".parse().expect("a header value"));
             response
         }
+        Answer::Log { output, follow } => {
+            let mut response = hyper::Response::new(log_body(output, follow));
+            response.headers_mut().insert(hyper::header::CONTENT_TYPE, "text/plain".parse().expect("a header value"));
+            response
+        }
         Answer::Text(text) => {
             let mut response = hyper::Response::new(Full::new(Bytes::from(text)).boxed_unsync());
             response.headers_mut().insert(hyper::header::CONTENT_TYPE, "text/plain".parse().expect("a header value"));
@@ -361,6 +375,26 @@ fn watch_body(shared: Arc<Shared>, watch: WatchRequest) -> Body {
             }
         });
     StreamBody::new(events).boxed_unsync()
+}
+
+/// A running pod's log: what its program printed so far, and, when followed, what it prints
+/// next, until it ended.
+fn log_body(output: super::jobs::Output, follow: bool) -> Body {
+    let chunks = futures_util::stream::unfold((output, 0, false), move |(output, sent, done)| async move {
+        loop {
+            if done {
+                return None;
+            }
+            let (bytes, ended) = output.since(sent);
+            let last = !follow || ended;
+            if !bytes.is_empty() || last {
+                let sent = sent + bytes.len();
+                return Some((Ok(Frame::data(Bytes::from(bytes))), (output, sent, last)));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    StreamBody::new(chunks).boxed_unsync()
 }
 
 /// Sends an exec's output over the upgraded connection as the kubelet does on the

@@ -361,6 +361,7 @@ pub fn reconcile(state: &mut State, spec: &FakeSpec, now: Instant) {
     replica_sets(state, spec, now);
     daemon_sets(state, spec, now);
     operator::reconcile(state, spec, now);
+    super::jobs::reconcile(state, spec, now);
     for pod in state.list("pods", None) {
         let key = (text(&pod, "/metadata/namespace").to_string(), text(&pod, "/metadata/name").to_string());
         if text(&pod, "/spec/nodeName").is_empty() && !is_terminating(&pod) {

@@ -7,8 +7,9 @@
 //! API's 429, EndpointSlices that follow readiness, NetworkPolicies, autoscalers, Events, pod
 //! logs, SelfSubjectAccessReviews, watches with resourceVersions, a CloudNativePG operator that
 //! fails over and switches over, `exec` of an in-cluster HTTP check that NetworkPolicies can
-//! block (unless the spec's CNI fails open), and port-forwards to local addresses that die with
-//! their pod.
+//! block (unless the spec's CNI fails open), port-forwards to local addresses that die with
+//! their pod, and Indexed Jobs whose pods run a local program for real (`FakeSpec::run_jobs`),
+//! its output their log.
 //!
 //! A drill runs against it as against a cluster:
 //!
@@ -32,6 +33,7 @@
 mod api;
 mod cluster;
 mod controller;
+mod jobs;
 mod operator;
 mod selector;
 mod status;

@@ -2,10 +2,11 @@
 //! k8s-openapi type, so unknown fields are dropped as the server prunes them), one counter for
 //! uids and resourceVersions, and the log of changes that watches replay.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -37,7 +38,7 @@ pub fn through<K: serde::de::DeserializeOwned + serde::Serialize>(value: Value) 
 }
 
 /// Every resource the fake serves.
-pub static KINDS: [Kind; 13] = [
+pub static KINDS: [Kind; 14] = [
     Kind {
         group: "",
         version: "v1",
@@ -81,6 +82,7 @@ pub static KINDS: [Kind; 13] = [
         namespaced: true,
         normalize: through::<DaemonSet>,
     },
+    Kind { group: "batch", version: "v1", plural: "jobs", kind: "Job", namespaced: true, normalize: through::<Job> },
     Kind {
         group: "autoscaling",
         version: "v2",
@@ -216,6 +218,10 @@ pub struct State {
     pub requests: Vec<RecordedRequest>,
     /// The fake controller's clocks.
     pub timers: Timers,
+    /// The programs Job pods run (`FakeSpec::run_jobs`), by pod (namespace, name).
+    pub processes: BTreeMap<(String, String), super::jobs::Process>,
+    /// The Jobs whose pods were made, by (namespace, name).
+    pub jobs_started: BTreeSet<(String, String)>,
 }
 
 /// The API's timestamp form, to the second.

@@ -267,8 +267,14 @@ fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentS
                 problems.push(at, "node_drain: `deadline` must be greater than zero")
             }
             Fault::NodeDrain { .. } => {}
-            Fault::TrafficSurge { deployment, workers, image, .. } if !is_kube => {
-                for (field, given) in [("deployment", deployment.is_some()), ("workers", workers.is_some()), ("image", image.is_some())] {
+            Fault::TrafficSurge { deployment, workers, image, start_within, .. } if !is_kube => {
+                let fields = [
+                    ("deployment", deployment.is_some()),
+                    ("workers", workers.is_some()),
+                    ("image", image.is_some()),
+                    ("start_within", start_within.is_some()),
+                ];
+                for (field, given) in fields {
                     if given {
                         problems.push(at, format!("traffic_surge: `{field}` applies to kube only"));
                     }
@@ -283,6 +289,9 @@ fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentS
             ),
             Fault::TrafficSurge { workers: None, image: Some(_), .. } => {
                 problems.push(at, "traffic_surge: `image` is the workers' image, and there are no `workers`")
+            }
+            Fault::TrafficSurge { workers: None, start_within: Some(_), .. } => {
+                problems.push(at, "traffic_surge: `start_within` is the workers' time to start, and there are no `workers`")
             }
             Fault::TrafficSurge { .. } => {}
             _ if !is_kube => {}

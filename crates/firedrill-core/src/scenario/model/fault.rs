@@ -49,6 +49,10 @@ pub enum Fault {
         /// `kube`, with `workers`: the image holding the firedrill binary the pods run.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         image: Option<String>,
+        /// `kube`, with `workers`: how long the pods have to be running (an image pull, a
+        /// scheduling delay) before the surge starts at once in all of them; absent: 30 s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_within: Option<Dur>,
     },
     /// Kill the primary database; recovery needs a replica promoted.
     DbFailover {
