@@ -136,7 +136,8 @@ fn check_fault(
                 problem(format!("node_drain: `{node}` is the only node; its workloads would have nowhere to go"));
             }
         }
-        Fault::TrafficSurge { .. } => {}
+        // Refused at load, where they are said to need the kube environment.
+        Fault::TrafficSurge { .. } | Fault::PodKill { .. } | Fault::PodDelete { .. } | Fault::Scale { .. } => {}
         Fault::DbFailover { .. } | Fault::S3Block { .. } => {
             problem(format!("`{kind}` acts on the simulated stack; in docker the database's or object store's container is faulted: container_kill (a crashed primary), network_blackhole (an unreachable store)"));
         }

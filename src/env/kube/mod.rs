@@ -7,14 +7,18 @@
 //! can revert after the environment moved on; each seam is a module of its own: `connect`
 //! (kubeconfig, context, no SDK retries), `access` (the permissions a fault needs, asked of
 //! the API server before anything changes; which pods a drain may evict), `drain` (cordon,
-//! evictions, uncordon). Every change is journalled before it is made ([`crate::journal`]),
+//! evictions, uncordon), `pods` (`pod_kill`, `pod_delete`), `scale` (a workload's replicas),
+//! `netpol` (`network_blackhole`: a deny NetworkPolicy, confirmed from a probe pod). Every change is journalled before it is made ([`crate::journal`]),
 //! and every answer of the API server to a change is kept as the drill's evidence.
 
 pub mod access;
 pub mod connect;
 pub mod drain;
 mod error;
+pub mod netpol;
+pub mod pods;
 mod probes;
+pub mod scale;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -237,10 +241,22 @@ pub struct KubeGuard {
     inner: Rc<Inner>,
     /// Taken once reverted, so a second revert does nothing.
     cordon: Option<Cordon>,
+    /// The scale a `scale` made; taken once reverted.
+    scaled: Option<scale::Scaled>,
+    /// The policy a `network_blackhole` made; taken once reverted.
+    blackhole: Option<netpol::Blackhole>,
 }
 
 impl FaultGuard for KubeGuard {
     async fn revert(&mut self) -> Result<(), EnvError> {
+        if let Some(scaled) = &self.scaled {
+            self.inner.unscale(scaled, "reverted by the drill").await.map_err(|e| EnvError::Revert(Box::new(e)))?;
+            self.scaled = None;
+        }
+        if let Some(cut) = &self.blackhole {
+            self.inner.unblackhole(cut, "reverted by the drill").await.map_err(|e| EnvError::Revert(Box::new(e)))?;
+            self.blackhole = None;
+        }
         let Some(cordon) = &self.cordon else { return Ok(()) };
         self.inner.uncordon(cordon, "reverted by the drill").await.map_err(|e| EnvError::Revert(Box::new(e)))?;
         self.cordon = None;
@@ -324,15 +340,30 @@ impl Environment for KubeEnv {
     }
 
     async fn inject(&self, fault: &Fault) -> Result<KubeGuard, EnvError> {
-        let cordon = match fault {
+        let mut guard = KubeGuard { inner: self.inner.clone(), cordon: None, scaled: None, blackhole: None };
+        let inner = &self.inner;
+        let made = match fault {
             Fault::NodeDrain { node, grace_period, deadline } => {
                 let deadline = deadline.map_or(drain::DEFAULT_DEADLINE, |d| d.0);
-                self.inner.drain(node, grace_period.0, deadline).await
+                inner.drain(node, grace_period.0, deadline).await.map(|c| guard.cordon = c)
             }
+            Fault::PodKill { selector, namespace, count } => {
+                inner.delete_pods(selector, namespace.as_deref(), *count, Duration::ZERO).await
+            }
+            Fault::PodDelete { selector, namespace, count, grace_period } => {
+                inner.delete_pods(selector, namespace.as_deref(), *count, grace_period.0).await
+            }
+            Fault::Scale { workload, namespace, replicas } => {
+                inner.scale(workload, namespace.as_deref(), *replicas).await.map(|s| guard.scaled = Some(s))
+            }
+            Fault::NetworkBlackhole { target, peer, direction, namespace, confirm: Some(confirm), .. } => inner
+                .blackhole(target, peer.as_deref(), direction.unwrap_or_default(), namespace.as_deref(), confirm)
+                .await
+                .map(|b| guard.blackhole = Some(b)),
             other => Err(KubeError::Unsupported { kind: other.kind() }),
         };
-        let cordon = cordon.map_err(|e| EnvError::Inject(Box::new(e)))?;
-        Ok(KubeGuard { inner: self.inner.clone(), cordon })
+        made.map_err(|e| EnvError::Inject(Box::new(e)))?;
+        Ok(guard)
     }
 
     async fn run_step(&self, _index: usize, step: &ResolvedStep) -> Result<Option<String>, EnvError> {
@@ -370,10 +401,21 @@ impl KubeEnv {
         for fault in each_fault(&scenario.fault) {
             let needed =
                 access::needed(cluster, fault, &[]).iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            let how = match fault {
+                Fault::NodeDrain { .. } => "cordon, then evict every pod on it but DaemonSet and mirror pods",
+                Fault::PodKill { .. } | Fault::PodDelete { .. } => {
+                    "delete the running pods the selector picks, each with its uid as a precondition; their controller recreates them"
+                }
+                Fault::Scale { .. } => "read the scale, journal it, patch spec.replicas; the revert sets the prior count",
+                Fault::NetworkBlackhole { .. } => {
+                    "start a probe pod, create a deny NetworkPolicy (labelled with the run), confirm that the `confirm` URL fails from the probe pod, remove the probe pod; the revert deletes the policy"
+                }
+                _ => "not supported in kube",
+            };
             run.touch(
                 TouchKind::Fault,
                 format!(
-                    "{} in context {} (namespaces {}): cordon, then evict every pod on it but DaemonSet and mirror pods; needs: {needed}",
+                    "{} in context {} (namespaces {}): {how}; needs: {needed}",
                     fault.describe(),
                     cluster.context,
                     cluster.namespaces.join(", ")
@@ -413,6 +455,12 @@ fn supported(check: &Check) -> bool {
 pub async fn in_effect(run: &str, undo: &Undo) -> Result<Result<(), String>, KubeError> {
     match undo {
         Undo::Uncordon { context, node } => drain::cordoned_by(&connect::connect(context).await?, node, run).await,
+        Undo::RestoreReplicas { context, namespace, workload, set, .. } => {
+            scale::scaled_by_us(&connect::connect(context).await?, namespace, workload, *set).await
+        }
+        Undo::DeleteKubeObject { context, namespace, kind, name } => {
+            netpol::created_by(&connect::connect(context).await?, namespace, kind, name, run).await
+        }
         other => Ok(Err(format!("{other:?} is not a Kubernetes change"))),
     }
 }
@@ -422,6 +470,12 @@ pub async fn in_effect(run: &str, undo: &Undo) -> Result<Result<(), String>, Kub
 pub async fn undo(run: &str, undo: &Undo) -> Result<String, KubeError> {
     match undo {
         Undo::Uncordon { context, node } => drain::uncordon(&connect::connect(context).await?, node, run).await,
+        Undo::RestoreReplicas { context, namespace, workload, before, set } => {
+            scale::restore(&connect::connect(context).await?, namespace, workload, *before, *set).await
+        }
+        Undo::DeleteKubeObject { context, namespace, kind, name } => {
+            netpol::delete_object(&connect::connect(context).await?, namespace, kind, name, run).await
+        }
         other => Ok(format!("nothing to do: {other:?} is not a Kubernetes change")),
     }
 }

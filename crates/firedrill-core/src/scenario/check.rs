@@ -15,6 +15,7 @@ use super::error::{Pos, Problem, ScenarioError};
 use super::model::*;
 use super::resolve::{declared_or_default_deadline, sim_duration, step_action};
 use crate::duration::Dur;
+use crate::word::FaultKind;
 
 /// A drill longer than a week is not a drill; the bound also bounds a drill's timeline.
 const MAX_DEADLINE: Dur = Dur::secs(7 * 86400);
@@ -244,12 +245,16 @@ fn check_kube_cluster(cluster: &KubeCluster, at: Pos, problems: &mut Problems) {
     }
 }
 
-/// A fault is one its environment can carry out: `kube` drains nodes (its other faults are
-/// still to come) and has no containers to stop; only `kube` has PodDisruptionBudgets for a
-/// drain's `deadline` to wait on.
+/// A fault is one its environment can carry out: `kube` drains nodes, kills, deletes and
+/// scales in the scenario's namespaces, and has no containers to stop; only `kube` has pods,
+/// workloads, and PodDisruptionBudgets for a drain's `deadline` to wait on.
 fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentSpec, problems: &mut Problems) {
     let at = Pos::spanned(fault);
-    let is_kube = matches!(environment, EnvironmentSpec::Kube(_));
+    let cluster = match environment {
+        EnvironmentSpec::Kube(cluster) => Some(cluster),
+        _ => None,
+    };
+    let is_kube = cluster.is_some();
     let mut faults = vec![&fault.value];
     while let Some(f) = faults.pop() {
         let kind = f.kind();
@@ -267,14 +272,115 @@ fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentS
                 problems.push(at, "node_drain: `deadline` must be greater than zero")
             }
             Fault::NodeDrain { .. } => {}
+            Fault::NetworkBlackhole { .. } if is_kube => {
+                if let Some(cluster) = cluster {
+                    check_kube_blackhole(f, cluster, at, problems);
+                }
+            }
+            _ if f.is_kube_fault() => match cluster {
+                Some(cluster) => check_kube_fault(f, cluster, at, problems),
+                None => problems
+                    .push(at, format!("`{kind}` acts on Kubernetes pods and workloads: it needs `environment: {{kind: kube}}`")),
+            },
+            Fault::NetworkBlackhole { direction, namespace, confirm, .. }
+                if !is_kube && (direction.is_some() || namespace.is_some() || confirm.is_some()) =>
+            {
+                problems.push(at, "network_blackhole: `direction`, `namespace` and `confirm` are kube's (a NetworkPolicy blackhole)")
+            }
             _ if !is_kube => {}
             _ if f.is_container_fault() => problems.push(
                 at,
-                format!("`{kind}` acts on a Docker container; kube has pods and nodes: node_drain drains a node"),
+                format!("`{kind}` acts on a Docker container; kube has pods and nodes: node_drain drains a node, pod_kill kills pods"),
             ),
-            _ => problems.push(at, format!("`{kind}` is not supported in kube yet: node_drain is")),
+            _ => problems.push(at, format!("`{kind}` is not supported in kube yet: node_drain, pod_kill, pod_delete and scale are")),
         }
     }
+}
+
+/// A kube fault's selector, count or workload, and its namespace among the cluster's: what it
+/// may disrupt is said in the file.
+fn check_kube_fault(fault: &Fault, cluster: &KubeCluster, at: Pos, problems: &mut Problems) {
+    let kind = fault.kind();
+    let (namespace, selector, count) = match fault {
+        Fault::PodKill { selector, namespace, count } | Fault::PodDelete { selector, namespace, count, .. } => {
+            (namespace, Some(selector), *count)
+        }
+        Fault::Scale { workload, namespace, .. } => {
+            if crate::scenario::Workload::parse(workload).is_none() {
+                problems.push(
+                    at,
+                    format!("{kind}: `workload` must be `deployment/NAME` or `statefulset/NAME`, got `{workload}`"),
+                );
+            }
+            (namespace, None, None)
+        }
+        _ => return,
+    };
+    if selector.is_some_and(|s| s.trim().is_empty()) {
+        problems
+            .push(at, format!("{kind}: `selector` must pick pods by label (`app=shop`): an empty one picks every pod"));
+    }
+    if count == Some(0) {
+        problems.push(at, format!("{kind}: `count` must be at least 1"));
+    }
+    check_kube_namespace(kind, namespace.as_deref(), cluster, at, problems);
+}
+
+/// A kube fault's namespace is one of the cluster's `namespaces`.
+fn check_kube_namespace(
+    kind: FaultKind,
+    namespace: Option<&str>,
+    cluster: &KubeCluster,
+    at: Pos,
+    problems: &mut Problems,
+) {
+    let allowed =
+        if cluster.namespaces.is_empty() { std::slice::from_ref(&cluster.namespace) } else { &cluster.namespaces[..] };
+    if let Some(namespace) = namespace.filter(|n| !allowed.iter().any(|a| a == n)) {
+        problems.push(
+            at,
+            format!(
+                "{kind}: namespace `{namespace}` is not one of the environment's namespaces ({})",
+                allowed.join(", ")
+            ),
+        );
+    }
+}
+
+/// A kube blackhole is a NetworkPolicy: its pods and peer are `key=value` labels (a policy's
+/// `matchLabels`, and what a partition's rules negate), it drops (a policy cannot refuse), and
+/// it names the in-cluster URL that confirms it. An ingress partition cannot be confirmed: the
+/// check would have to come from the peer's pods, which firedrill does not pose as.
+fn check_kube_blackhole(fault: &Fault, cluster: &KubeCluster, at: Pos, problems: &mut Problems) {
+    let Fault::NetworkBlackhole { target, peer, mode, direction, namespace, confirm, .. } = fault else { return };
+    for (field, selector) in std::iter::once(("target", target)).chain(peer.iter().map(|p| ("peer", p))) {
+        if label_terms(selector).is_none() {
+            problems.push(
+                at,
+                format!("network_blackhole: `{field}` must be `key=value` labels joined by `,` (a NetworkPolicy's matchLabels), got `{selector}`"),
+            );
+        }
+    }
+    if *mode == BlockMode::Refuse {
+        problems.push(at, "network_blackhole: a NetworkPolicy drops what it denies; `mode: refuse` is Docker's");
+    }
+    if peer.is_some() && *direction == Some(Direction::Ingress) {
+        problems.push(
+            at,
+            "network_blackhole: an ingress partition cannot be confirmed (the check would have to come from the peer's pods): cut `egress` of the peer's clients, or `both`",
+        );
+    }
+    match confirm {
+        None => problems.push(
+            at,
+            "network_blackhole: kube needs `confirm`, an in-cluster http:// URL that must fail once the policy holds: a CNI may not enforce NetworkPolicy",
+        ),
+        Some(url) if !url.starts_with("http://") => {
+            problems.push(at, format!("network_blackhole: `confirm` must be an http:// URL inside the cluster, got `{url}`"))
+        }
+        Some(_) => {}
+    }
+    check_kube_namespace(fault.kind(), namespace.as_deref(), cluster, at, problems);
 }
 
 /// The simulated stack stays within the sizes the simulation models.
@@ -817,8 +923,42 @@ fault: FAULT
             "{found}"
         );
         let found = problems(&kube("kind-drill", "", "{kind: db_failover}"));
-        assert!(found.contains("`db_failover` is not supported in kube yet: node_drain is"), "{found}");
+        assert!(found.contains("`db_failover` is not supported in kube yet: node_drain, pod_kill"), "{found}");
         let found = problems("name: s\nfault: {kind: node_drain, node: node-1, deadline: 1m}\n");
         assert!(found.contains("k.yaml:2:8: node_drain: `deadline` bounds the retries"), "{found}");
+    }
+
+    #[test]
+    fn pod_and_workload_faults_are_kubes_and_stay_in_its_namespaces() {
+        let found = problems("name: s\nfault: {kind: pod_kill, selector: app=web}\n");
+        assert!(
+            found.contains(
+                "k.yaml:2:8: `pod_kill` acts on Kubernetes pods and workloads: it needs `environment: {kind: kube}`"
+            ),
+            "{found}"
+        );
+        let found = problems(&kube(
+            "kind-drill",
+            "namespaces: [shop, db]",
+            "{kind: pod_delete, selector: app=pg, namespace: db, count: 1}",
+        ));
+        assert_eq!(found, "");
+        let found = problems(&kube("kind-drill", "", "{kind: pod_delete, selector: \" \", namespace: db, count: 0}"));
+        assert!(found.contains("pod_delete: `selector` must pick pods by label"), "{found}");
+        assert!(found.contains("pod_delete: `count` must be at least 1"), "{found}");
+        assert!(
+            found.contains("pod_delete: namespace `db` is not one of the environment's namespaces (shop)"),
+            "{found}"
+        );
+        let found = problems(&kube("kind-drill", "", "{kind: scale, workload: web, replicas: 0}"));
+        assert!(
+            found.contains("k.yaml:7:8: scale: `workload` must be `deployment/NAME` or `statefulset/NAME`, got `web`"),
+            "{found}"
+        );
+        let s = parse(&kube("kind-drill", "", "{kind: scale, workload: sts/db, replicas: 0}"), Path::new("k.yaml"))
+            .unwrap();
+        assert_eq!(s.fault.describe(), "scale sts/db to 0 replicas");
+        let found = problems("name: s\nenvironment: {kind: docker, containers: [{name: web, image: i}]}\nfault: {kind: network_blackhole, target: web, confirm: \"http://x/\"}\n");
+        assert!(found.contains("network_blackhole: `direction`, `namespace` and `confirm` are kube's"), "{found}");
     }
 }
