@@ -314,3 +314,80 @@ async fn a_confirm_url_that_never_answered_proves_nothing_and_is_refused() {
     assert_eq!(labelled(&kube).await, (vec![], vec![]));
     env.teardown().await.expect("every entry closed");
 }
+
+#[test]
+fn the_s3_block_scenario_loads_and_its_roles_cover_the_policy_the_probe_pod_and_the_exec() {
+    let path = crate::common::shipped("kube/s3-block.yaml");
+    let scenario = crate::common::scenario(&std::fs::read_to_string(&path).unwrap());
+    assert_eq!(
+        scenario.fault.describe(),
+        "cut the egress traffic of the pods app=shop with the pods app=s3 with a NetworkPolicy for 20s"
+    );
+    let out = crate::common::run(&["kube", "rbac", path.to_str().unwrap()]);
+    let (stdout, stderr) = crate::common::texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for rule in [
+        "  - apiGroups: [\"\"]\n    resources: [\"pods\"]\n    verbs: [\"create\", \"delete\", \"get\", \"list\"]\n",
+        "  - apiGroups: [\"\"]\n    resources: [\"pods/exec\"]\n    verbs: [\"create\", \"get\"]\n",
+        "  - apiGroups: [\"networking.k8s.io\"]\n    resources: [\"networkpolicies\"]\n    verbs: [\"create\", \"delete\", \"get\"]\n",
+    ] {
+        assert!(stdout.contains(rule), "{rule} in\n{stdout}");
+    }
+    assert!(!stdout.contains("ClusterRole"), "nothing cluster-wide: {stdout}");
+}
+
+#[test]
+fn recover_deletes_the_policy_a_killed_drill_left_and_leaves_one_not_labelled_with_its_run() {
+    use firedrill::journal::{journal_dir, Begin, Journal, Undo, FORMAT};
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::start(store_and_cart());
+    let kube = runtime.block_on(client(&cluster, dir.path()));
+    let policies: Api<NetworkPolicy> = Api::namespaced(kube, "shop");
+    for (name, run) in [("firedrill-rk3-blackhole", "rk3"), ("firedrill-rk3-confirm", "someone-else")] {
+        let policy: NetworkPolicy = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"firedrill.run": run}},
+            "spec": {"podSelector": {"matchLabels": {"app": "shop"}}, "policyTypes": ["Egress"]},
+        }))
+        .unwrap();
+        runtime.block_on(policies.create(&Default::default(), &policy)).expect("created");
+    }
+    let state = dir.path().join("state");
+    let begin = Begin {
+        format: FORMAT,
+        run: "rk3".into(),
+        scenario: "kube-s3-block".into(),
+        path: "s3-block.yaml".into(),
+        environment: firedrill::word::EnvironmentKind::Kube,
+        started: jiff::Timestamp::now(),
+        pid: std::process::id(),
+    };
+    let journal = Journal::create(&journal_dir(&state), begin).unwrap();
+    for name in ["firedrill-rk3-blackhole", "firedrill-rk3-confirm"] {
+        let undo = Undo::DeleteKubeObject {
+            context: "fake".into(),
+            namespace: "shop".into(),
+            kind: "NetworkPolicy".into(),
+            name: name.into(),
+        };
+        journal.apply(&format!("create NetworkPolicy shop/{name}"), undo, None).unwrap();
+    }
+    journal.close().unwrap().expect("kept: the drill died with the policies made");
+
+    let out = crate::common::firedrill()
+        .args(["recover", "--run", "rk3", "--state-dir", state.to_str().unwrap()])
+        .env("KUBECONFIG", cluster.kubeconfig(dir.path()))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = crate::common::texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("NetworkPolicy shop/firedrill-rk3-blackhole deleted"), "{stdout}");
+    assert!(
+        stdout.contains("nothing to do: NetworkPolicy shop/firedrill-rk3-confirm is not labelled firedrill.run=rk3"),
+        "{stdout}"
+    );
+    let left: Vec<String> =
+        runtime.block_on(policies.list(&Default::default())).unwrap().items.iter().map(|p| p.name_any()).collect();
+    assert_eq!(left, ["firedrill-rk3-confirm"]);
+}

@@ -961,4 +961,27 @@ fault: FAULT
         let found = problems("name: s\nenvironment: {kind: docker, containers: [{name: web, image: i}]}\nfault: {kind: network_blackhole, target: web, confirm: \"http://x/\"}\n");
         assert!(found.contains("network_blackhole: `direction`, `namespace` and `confirm` are kube's"), "{found}");
     }
+
+    #[test]
+    fn a_kube_blackhole_is_confirmed_drops_and_picks_pods_by_labels() {
+        let valid = "{kind: network_blackhole, target: app=shop, peer: app=s3, direction: egress, confirm: \"http://s3.shop:5000/\"}";
+        assert_eq!(problems(&kube("kind-drill", "", valid)), "");
+        let found = problems(&kube(
+            "kind-drill",
+            "",
+            "{kind: network_blackhole, target: \"app in (shop)\", peer: app=s3, direction: ingress, mode: refuse, namespace: db}",
+        ));
+        for expected in [
+            "k.yaml:7:8: network_blackhole: `target` must be `key=value` labels joined by `,`",
+            "network_blackhole: a NetworkPolicy drops what it denies; `mode: refuse` is Docker's",
+            "network_blackhole: an ingress partition cannot be confirmed",
+            "network_blackhole: kube needs `confirm`, an in-cluster http:// URL",
+            "network_blackhole: namespace `db` is not one of the environment's namespaces (shop)",
+        ] {
+            assert!(found.contains(expected), "{expected} in {found}");
+        }
+        let found =
+            problems(&kube("kind-drill", "", "{kind: network_blackhole, target: app=shop, confirm: \"https://s3/\"}"));
+        assert!(found.contains("`confirm` must be an http:// URL inside the cluster, got `https://s3/`"), "{found}");
+    }
 }
