@@ -391,3 +391,114 @@ fn recover_deletes_the_policy_a_killed_drill_left_and_leaves_one_not_labelled_wi
         runtime.block_on(policies.list(&Default::default())).unwrap().items.iter().map(|p| p.name_any()).collect();
     assert_eq!(left, ["firedrill-rk3-confirm"]);
 }
+
+/// A scenario with no fault to speak of and the `kube` steps `steps` (YAML list items).
+fn with_steps(steps: &str) -> String {
+    format!(
+        "name: kube-steps\nenvironment: {{kind: kube, context: fake, namespace: shop}}\nfault: {{kind: pod_kill, selector: app=cart, count: 1}}\nprocedure:\n  kind: steps\n  steps:\n{steps}"
+    )
+}
+
+#[tokio::test]
+async fn kube_steps_scale_restart_uncordon_exec_and_delete_through_the_api() {
+    use k8s_openapi::api::core::v1::Node;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::start(store_and_cart());
+    let steps = "    - {name: scale, kube: {action: scale, workload: deployment/shop, replicas: 3}, budget: 10s}
+    - {name: restart, kube: {action: rollout_restart, workload: deploy/cart}, budget: 10s}
+    - {name: uncordon, kube: {action: uncordon, node: node-b}, budget: 10s}
+    - {name: exec, kube: {action: exec, selector: app=shop, command: [wget, -q, -O-, \"http://s3.shop:9000/\"]}, budget: 10s}
+    - {name: exec fails, kube: {action: exec, selector: app=shop, command: [psql, -c, select 1]}, budget: 10s}
+    - {name: delete, kube: {action: delete_pod, selector: app=cart, grace_period: 0s}, budget: 10s}
+";
+    let scenario = crate::common::scenario(&with_steps(steps));
+    let EnvironmentSpec::Kube(kube_cluster) = &scenario.environment else { panic!("a kube scenario") };
+    let kube = client(&cluster, dir.path()).await;
+    let env =
+        KubeEnv::new(kube_cluster.clone(), &scenario, "rf1", dir.path().join("journal")).with_client(kube.clone());
+    let nodes: Api<Node> = Api::all(kube.clone());
+    let cordon = serde_json::json!({"spec": {"unschedulable": true}});
+    nodes.patch("node-b", &Default::default(), &kube::api::Patch::Merge(&cordon)).await.unwrap();
+    let cart_pods: Api<Pod> = Api::namespaced(kube.clone(), "shop");
+    let cart_before: Vec<String> = cart_pods
+        .list(&ListParams::default().labels("app=cart"))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
+
+    env.prepare().await.expect("prepared: the fake allows every step");
+    let mut outputs = Vec::new();
+    for (i, step) in scenario.steps.iter().enumerate() {
+        outputs.push(env.run_step(i, step).await.map_err(|e| firedrill::text::error_chain(&e)));
+    }
+    assert_eq!(
+        outputs[0].as_ref().unwrap().as_deref(),
+        Some("deployment/shop in namespace shop scaled from 1 to 3 replicas")
+    );
+    let deployments: Api<Deployment> = Api::namespaced(kube.clone(), "shop");
+    assert_eq!(deployments.get("shop").await.unwrap().spec.and_then(|s| s.replicas), Some(3));
+    let cart = deployments.get("cart").await.unwrap();
+    let annotations = cart.spec.unwrap().template.metadata.unwrap().annotations.unwrap();
+    assert!(annotations.contains_key("kubectl.kubernetes.io/restartedAt"), "{annotations:?}");
+    assert_eq!(outputs[2].as_ref().unwrap().as_deref(), Some("node node-b uncordoned"));
+    assert_eq!(nodes.get("node-b").await.unwrap().spec.and_then(|s| s.unschedulable), None);
+    assert!(outputs[3].as_ref().unwrap().as_deref().unwrap().starts_with("answered by s3-"), "{:?}", outputs[3]);
+    let failed = outputs[4].as_ref().expect_err("psql is not in the pod");
+    assert!(
+        failed.contains("`psql -c select 1` in pod shop/shop-")
+            && failed.contains("failed: exit code 127: sh: psql: not found"),
+        "{failed}"
+    );
+    let deleted = outputs[5].as_ref().unwrap().as_deref().unwrap();
+    assert_eq!(deleted, format!("delete pod shop/{}: accepted (grace period 0s)", cart_before[0]));
+    let requests = cluster.requests();
+    let restart = requests
+        .iter()
+        .find(|r| r.method == "PATCH" && r.path == "/apis/apps/v1/namespaces/shop/deployments/cart")
+        .expect("the restart");
+    assert_eq!(restart.content_type, "application/strategic-merge-patch+json");
+    let uncordon = requests
+        .iter()
+        .find(|r| r.method == "PATCH" && r.path == "/api/v1/nodes/node-b" && r.content_type.contains("strategic"))
+        .expect("the uncordon");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&uncordon.body).unwrap(),
+        serde_json::json!({"spec": {"unschedulable": null}})
+    );
+    env.teardown().await.expect("steps journal nothing");
+}
+
+#[test]
+fn kube_steps_are_in_the_roles_and_outside_namespaces_are_refused_at_their_line() {
+    let steps = "    - {name: restart, kube: {action: rollout_restart, workload: sts/db, namespace: db}, budget: 10s}
+    - {name: uncordon, kube: {action: uncordon, node: node-b}, budget: 10s}
+    - {name: exec, kube: {action: exec, pod: shop-1, command: [\"true\"]}, budget: 10s}
+";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("steps.yaml");
+    std::fs::write(&path, with_steps(steps).replace("namespace: shop}", "namespace: shop, namespaces: [shop, db]}"))
+        .unwrap();
+    let out = crate::common::run(&["kube", "rbac", path.to_str().unwrap()]);
+    let (stdout, stderr) = crate::common::texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for rule in [
+        "kind: ClusterRole\nmetadata:\n  name: firedrill-kube-steps\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"nodes\"]\n    verbs: [\"patch\"]\n",
+        "  namespace: db\nrules:\n  - apiGroups: [\"apps\"]\n    resources: [\"statefulsets\"]\n    verbs: [\"patch\"]\n",
+        "  - apiGroups: [\"\"]\n    resources: [\"pods/exec\"]\n    verbs: [\"create\", \"get\"]\n",
+    ] {
+        assert!(stdout.contains(rule), "{rule} in\n{stdout}");
+    }
+    std::fs::write(&path, with_steps(steps)).unwrap();
+    let out = crate::common::run(&["run", "--context", "fake", "--no-write", path.to_str().unwrap()]);
+    let (_, stderr) = crate::common::texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "steps.yaml:7:7: step `restart`: namespace `db` is not one of the environment's namespaces (shop)"
+        ),
+        "{stderr}"
+    );
+}

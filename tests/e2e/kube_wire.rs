@@ -953,3 +953,83 @@ fn a_partitions_policy_allows_everything_but_the_peer_and_a_blackholes_nothing()
         "no rules: nothing allowed either way"
     );
 }
+
+#[tokio::test]
+async fn kube_steps_send_the_patches_and_deletes_kubectl_sends() {
+    let text = "name: kube-steps
+environment: {kind: kube, context: kind-drill, namespace: shop}
+fault: {kind: pod_kill, selector: app=web}
+procedure:
+  kind: steps
+  steps:
+    - {name: restart, kube: {action: rollout_restart, workload: deployment/web}, budget: 10s}
+    - {name: uncordon, kube: {action: uncordon, node: worker-1}, budget: 10s}
+    - {name: scale, kube: {action: scale, workload: statefulset/db, replicas: 2}, budget: 10s}
+    - {name: delete, kube: {action: delete_pod, pod: web-1}, budget: 10s}
+";
+    let (scenario, env, mut handle, _journal) = env_on_mock_for(text);
+    let stepped = async {
+        env.prepare().await.expect("prepared");
+        let mut outputs = Vec::new();
+        for (i, step) in scenario.steps.iter().enumerate() {
+            outputs.push(env.run_step(i, step).await.expect("the step is done").unwrap_or_default());
+        }
+        outputs
+    };
+    let api = async {
+        let mut asked = answer_reviews(&mut handle, 7, &[]).await;
+        asked.sort();
+        assert_eq!(
+            asked,
+            [
+                "delete pods shop",
+                "get apps/statefulsets/scale shop",
+                "get pods shop",
+                "list pods shop",
+                "patch apps/deployments shop",
+                "patch apps/statefulsets/scale shop",
+                "patch nodes",
+            ],
+            "the fault's and the steps'"
+        );
+        let (request, body, send) =
+            expect(&mut handle, Method::PATCH, "/apis/apps/v1/namespaces/shop/deployments/web?").await;
+        assert_eq!(request.headers()["content-type"], "application/strategic-merge-patch+json");
+        let at = body["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(at.parse::<jiff::Timestamp>().is_ok() && at.ends_with('Z'), "RFC 3339 in UTC: {at}");
+        answer(
+            send,
+            200,
+            &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"}}),
+        );
+        let (request, body, send) = expect(&mut handle, Method::PATCH, "/api/v1/nodes/worker-1?").await;
+        assert_eq!(request.headers()["content-type"], "application/strategic-merge-patch+json");
+        assert_eq!(body, json!({"spec": {"unschedulable": null}}));
+        answer(send, 200, &node(json!({}), false));
+        let (_, _, send) =
+            expect(&mut handle, Method::GET, "/apis/apps/v1/namespaces/shop/statefulsets/db/scale").await;
+        answer(send, 200, &scale_of(3));
+        let (_, body, send) =
+            expect(&mut handle, Method::PATCH, "/apis/apps/v1/namespaces/shop/statefulsets/db/scale?").await;
+        assert_eq!(body, json!({"spec": {"replicas": 2}}));
+        answer(send, 200, &scale_of(2));
+        let (_, _, send) = expect(&mut handle, Method::GET, "/api/v1/namespaces/shop/pods/web-1").await;
+        answer(send, 200, &pod("shop", "web-1", "ReplicaSet"));
+        let (_, body, send) = expect(&mut handle, Method::DELETE, "/api/v1/namespaces/shop/pods/web-1?").await;
+        assert_eq!(body, json!({"preconditions": {"uid": "uid-web-1"}}), "the pod's own grace period");
+        answer(send, 200, &pod("shop", "web-1", "ReplicaSet"));
+    };
+    let (outputs, ()) = tokio::join!(stepped, api);
+    assert_eq!(
+        outputs,
+        [
+            "deployment/web in namespace shop restarted (its pod template annotated kubectl.kubernetes.io/restartedAt)",
+            "node worker-1 uncordoned",
+            "statefulset/db in namespace shop scaled from 3 to 2 replicas",
+            "delete pod shop/web-1: accepted (its own grace period)",
+        ]
+    );
+}

@@ -66,6 +66,14 @@ pub(super) fn check(stack: &DockerStack, scenario: &Scenario) -> Vec<Problem> {
                     ));
                 }
             }
+            StepAction::Kube(action) => problems.push(Problem::new(
+                at,
+                format!(
+                    "step `{}`: `{}` acts on a Kubernetes cluster, which needs `environment: {{kind: kube}}`; in docker, `run` a command (in a `container`)",
+                    step.name,
+                    action.describe()
+                ),
+            )),
             _ => {}
         }
     }
@@ -185,5 +193,27 @@ procedure:
                 "{name}: {problems}"
             );
         }
+    }
+
+    #[test]
+    fn a_kube_step_is_refused_at_its_line() {
+        let yaml = "name: s
+environment: {kind: docker, containers: [{name: web}]}
+fault: {kind: container_pause, target: web}
+procedure:
+  kind: steps
+  steps:
+    - {name: scale, kube: {action: scale, workload: deployment/web, replicas: 2}, budget: 1m}
+";
+        let s = parse(yaml, std::path::Path::new("s.yaml")).expect("it parses");
+        let EnvironmentSpec::Docker(stack) = &s.environment else { panic!("a docker scenario") };
+        let problems: Vec<String> = super::check(stack, &s)
+            .into_iter()
+            .map(|p| format!("{}:{}: {}", p.pos.line, p.pos.column, p.message))
+            .collect();
+        assert_eq!(
+            problems,
+            ["7:7: step `scale`: `kubectl scale deployment/web --replicas=2` acts on a Kubernetes cluster, which needs `environment: {kind: kube}`; in docker, `run` a command (in a `container`)"]
+        );
     }
 }

@@ -232,6 +232,8 @@ impl Inner {
                     None => format!("{name} ready"),
                 }))
             }
+            // Refused by `check`: a `kube` step acts on a cluster.
+            StepAction::Kube(_) => Ok(None),
         }
     }
 }

@@ -11,7 +11,7 @@ use kube::{Api, Client};
 
 use super::error::KubeError;
 use crate::env::dry_run::each_fault;
-use crate::scenario::{Check, Fault, KubeCluster, Probe, Workload, WorkloadKind};
+use crate::scenario::{Check, Fault, KubeAction, KubeCluster, Probe, Scenario, StepAction, Workload, WorkloadKind};
 
 /// One permission a drill needs: a verb on a resource, in one namespace or cluster-wide.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -117,6 +117,56 @@ pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Per
                 subresource: Some("eviction"),
                 namespace: Some(ns.clone()),
             }));
+        }
+    }
+    needed.sort();
+    needed.dedup();
+    needed
+}
+
+/// The permissions a whole scenario needs: its fault's and probes' ([`needed`]) and its `kube`
+/// steps': a scale reads and patches the scale subresource, a restart patches the workload,
+/// an uncordon patches the node, an exec creates (websocket, Kubernetes 1.35 on) or gets
+/// (before) `pods/exec`, a delete deletes pods; a pod picked by selector is listed, one named
+/// is read.
+pub fn needed_by_scenario(cluster: &KubeCluster, scenario: &Scenario) -> Vec<Permission> {
+    let mut needed = needed(cluster, &scenario.fault, &scenario.probes);
+    for step in &scenario.steps {
+        let StepAction::Kube(action) = &step.action else { continue };
+        let namespace = Some(action.namespace().unwrap_or(&cluster.namespace).to_string());
+        let at = |verb, group, resource, subresource| Permission {
+            verb,
+            group,
+            resource,
+            subresource,
+            namespace: namespace.clone(),
+        };
+        let workload_resource = |workload: &str| match Workload::parse(workload).map(|w| w.kind) {
+            Some(WorkloadKind::StatefulSet) => "statefulsets",
+            _ => "deployments",
+        };
+        let find = |pod: &Option<String>| match pod {
+            Some(_) => at("get", "", "pods", None),
+            None => at("list", "", "pods", None),
+        };
+        match action {
+            KubeAction::Scale { workload, .. } => {
+                needed.push(at("get", "apps", workload_resource(workload), Some("scale")));
+                needed.push(at("patch", "apps", workload_resource(workload), Some("scale")));
+            }
+            KubeAction::RolloutRestart { workload, .. } => {
+                needed.push(at("patch", "apps", workload_resource(workload), None))
+            }
+            KubeAction::Uncordon { .. } => needed.push(Permission::cluster("patch", "nodes")),
+            KubeAction::Exec { pod, .. } => {
+                needed.push(find(pod));
+                needed.push(at("create", "", "pods", Some("exec")));
+                needed.push(at("get", "", "pods", Some("exec")));
+            }
+            KubeAction::DeletePod { pod, .. } => {
+                needed.push(find(pod));
+                needed.push(at("delete", "", "pods", None));
+            }
         }
     }
     needed.sort();

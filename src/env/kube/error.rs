@@ -131,6 +131,16 @@ pub enum KubeError {
         /// How long it was given to fail.
         within: std::time::Duration,
     },
+    /// An `exec` step's command exited non-zero.
+    #[error("`{command}` in pod {pod} failed: {why}")]
+    ExecFailed {
+        /// The command.
+        command: String,
+        /// The pod, `namespace/name`.
+        pod: String,
+        /// How it ended.
+        why: String,
+    },
     /// The node is already drained by this drill.
     #[error("node {node} is already drained by this drill")]
     AlreadyDrained {

@@ -15,10 +15,12 @@ pub mod access;
 pub mod connect;
 pub mod drain;
 mod error;
+pub mod exec;
 pub mod netpol;
 pub mod pods;
 mod probes;
 pub mod scale;
+mod steps;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -72,7 +74,7 @@ impl KubeEnv {
     /// name, and the journal is written under `journal_dir`.
     pub fn new(cluster: KubeCluster, scenario: &Scenario, run_id: &str, journal_dir: PathBuf) -> Self {
         let inner = Inner {
-            needed: access::needed(&cluster, &scenario.fault, &scenario.probes),
+            needed: access::needed_by_scenario(&cluster, scenario),
             cluster,
             fault: scenario.fault.clone(),
             scenario: scenario.name.clone(),
@@ -293,6 +295,7 @@ impl Environment for KubeEnv {
             };
             problems.push(Problem::new(scenario.positions.steps[i], format!("step `{}`: {why}", step.name)));
         }
+        problems.extend(steps::problems(&self.inner.cluster, scenario));
         problems
     }
 
@@ -370,6 +373,7 @@ impl Environment for KubeEnv {
         let ran: Result<Option<String>, KubeError> = match &step.action {
             StepAction::Run { argv, container: None } => crate::process::run(argv).await.map_err(Into::into),
             StepAction::Manual(text) => super::confirm_manual(&step.name, text).await.map_err(Into::into),
+            StepAction::Kube(action) => self.inner.kube_step(action).await,
             // Refused by `check`.
             StepAction::Run { .. } | StepAction::Start(_) => Ok(None),
         };
@@ -427,6 +431,7 @@ impl KubeEnv {
                 StepAction::Run { argv, .. } => format!("runs `{}` on this machine", argv.join(" ")),
                 StepAction::Manual(text) => format!("a person confirms: {text}"),
                 StepAction::Start(name) => format!("starts {name} (refused: kube has no standby containers)"),
+                StepAction::Kube(action) => format!("{}, through the API", action.describe()),
             };
             run.touch(TouchKind::Step, format!("{} `{}`: {what}", i + 1, step.name));
         }

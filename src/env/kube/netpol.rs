@@ -30,9 +30,8 @@ use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
-use kube::api::{AttachParams, DeleteParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
-use tokio::io::AsyncReadExt;
 
 use super::access::pod_name;
 use super::error::KubeError;
@@ -218,30 +217,9 @@ pub async fn fetch(
     pod: &str,
     url: &str,
 ) -> Result<Result<String, String>, KubeError> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let command = ["wget", "-q", "-T", "2", "-O-", url];
-    let action = || format!("exec `{}` in pod {namespace}/{pod}", command.join(" "));
-    let params = AttachParams::default().stdout(true).stderr(true);
-    let mut process = pods.exec(pod, command, &params).await.map_err(KubeError::api(action()))?;
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    if let Some(mut out) = process.stdout() {
-        let _ = out.read_to_string(&mut stdout).await;
-    }
-    if let Some(mut err) = process.stderr() {
-        let _ = err.read_to_string(&mut stderr).await;
-    }
-    let status = match process.take_status() {
-        Some(status) => status.await,
-        None => None,
-    };
-    let _ = process.join().await;
-    let Some(status) = status else { return Err(KubeError::ExecEnded { action: action() }) };
-    if status.status.as_deref() == Some("Success") {
-        return Ok(Ok(stdout.trim().to_string()));
-    }
-    let code = status.details.and_then(|d| d.causes).unwrap_or_default().into_iter().find_map(|c| c.message);
-    let said = if stderr.trim().is_empty() { status.message.unwrap_or_default() } else { stderr.trim().to_string() };
-    Ok(Err(format!("exit code {}: {said}", code.unwrap_or_else(|| "?".into()))))
+    let command = ["wget", "-q", "-T", "2", "-O-", url].map(String::from);
+    let ran = super::exec::exec(client, namespace, pod, None, &command).await?;
+    Ok(if ran.ok() { Ok(ran.stdout.trim().to_string()) } else { Err(ran.failure()) })
 }
 
 impl Inner {

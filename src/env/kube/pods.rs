@@ -36,21 +36,27 @@ pub async fn matching(client: &Client, namespace: &str, selector: &str) -> Resul
     Ok(pods)
 }
 
-/// Deletes `pod` with `grace` and its uid as a precondition; what the API answered is handed
-/// to `said`. A pod already gone (404) or replaced under its name (409: the precondition
-/// failed) is not an error: what the fault meant to end has ended.
-pub async fn delete(client: &Client, pod: &Pod, grace: Duration, said: &dyn Fn(String)) -> Result<(), KubeError> {
+/// Deletes `pod` with `grace` (absent: the pod's own) and its uid as a precondition; what
+/// the API answered is handed to `said`. A pod already gone (404) or replaced under its name
+/// (409: the precondition failed) is not an error: what the fault meant to end has ended.
+pub async fn delete(
+    client: &Client,
+    pod: &Pod,
+    grace: Option<Duration>,
+    said: &dyn Fn(String),
+) -> Result<(), KubeError> {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let full = pod_name(pod);
     let params = DeleteParams {
-        grace_period_seconds: Some(grace.as_secs().try_into().unwrap_or(u32::MAX)),
+        grace_period_seconds: grace.map(|g| g.as_secs().try_into().unwrap_or(u32::MAX)),
         preconditions: Some(Preconditions { uid: pod.metadata.uid.clone(), resource_version: None }),
         ..DeleteParams::default()
     };
     let pods: Api<Pod> = Api::namespaced(client.clone(), pod.metadata.namespace.as_deref().unwrap_or_default());
     let error = match pods.delete(&name, &params).await {
         Ok(_) => {
-            said(format!("delete pod {full}: accepted (grace period {}s)", grace.as_secs()));
+            let grace = grace.map_or("its own grace period".to_string(), |g| format!("grace period {}s", g.as_secs()));
+            said(format!("delete pod {full}: accepted ({grace})"));
             return Ok(());
         }
         Err(e) => Answer(e),
@@ -96,7 +102,7 @@ impl Inner {
             }
         }
         let said = |what: String| self.said(what);
-        let deletions = pods.iter().map(|pod| delete(&client, pod, grace, &said));
+        let deletions = pods.iter().map(|pod| delete(&client, pod, Some(grace), &said));
         let failed = futures_util::future::join_all(deletions).await.into_iter().find_map(Result::err);
         failed.map_or(Ok(()), Err)
     }

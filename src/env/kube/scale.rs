@@ -25,7 +25,7 @@ pub(super) struct Scaled {
 }
 
 /// The workload's API, through which its scale subresource is read and patched.
-fn api(client: &Client, namespace: &str, workload: &Workload) -> Api<DynamicObject> {
+pub(super) fn api(client: &Client, namespace: &str, workload: &Workload) -> Api<DynamicObject> {
     let resource = match workload.kind {
         WorkloadKind::Deployment => ApiResource::erase::<Deployment>(&()),
         WorkloadKind::StatefulSet => ApiResource::erase::<StatefulSet>(&()),
@@ -34,7 +34,7 @@ fn api(client: &Client, namespace: &str, workload: &Workload) -> Api<DynamicObje
 }
 
 /// The workload named `workload` (`deployment/NAME`), or the error saying it is not one.
-fn parse(workload: &str) -> Result<Workload<'_>, KubeError> {
+pub(super) fn parse(workload: &str) -> Result<Workload<'_>, KubeError> {
     Workload::parse(workload).ok_or_else(|| KubeError::NotAWorkload { workload: workload.into() })
 }
 

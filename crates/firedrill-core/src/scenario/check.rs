@@ -491,9 +491,8 @@ fn check_steps(steps: &[Spanned<Step>], deadline: Dur, is_sim: bool, problems: &
 fn check_step(step: &Step, at: Pos, deadline: Dur, is_sim: bool, problems: &mut Problems) {
     let name = &step.name;
     match (step_action(step), &step.run) {
-        (None, _) => {
-            problems.push(at, format!("step `{name}` needs exactly one of `run` or `start` (automated) or `manual`"))
-        }
+        (None, _) => problems
+            .push(at, format!("step `{name}` needs exactly one of `run`, `start` or `kube` (automated) or `manual`")),
         (Some(_), Some(argv)) if argv.is_empty() => {
             problems.push(at, format!("step `{name}`: `run` must name a program"))
         }
@@ -501,6 +500,9 @@ fn check_step(step: &Step, at: Pos, deadline: Dur, is_sim: bool, problems: &mut 
     }
     if step.container.is_some() && step.run.is_none() {
         problems.push(at, format!("step `{name}`: `container` applies to `run` steps only"));
+    }
+    if let Some(action) = &step.kube {
+        check_kube_action(name, action, at, problems);
     }
     if let Some(b) = &step.budget {
         if b.value > deadline {
@@ -524,6 +526,44 @@ fn check_step(step: &Step, at: Pos, deadline: Dur, is_sim: bool, problems: &mut 
     }
     if sim.is_some_and(|s| s.effect == Effect::ScaleOut && s.replicas.unwrap_or(0) == 0) {
         problems.push(at, format!("step `{name}`: effect `scale_out` needs `replicas` (at least 1)"));
+    }
+}
+
+/// A `kube` step names a workload as kubectl does, a command, and exactly one of a pod or
+/// a selector.
+fn check_kube_action(name: &str, action: &KubeAction, at: Pos, problems: &mut Problems) {
+    match action {
+        KubeAction::Scale { workload, .. } | KubeAction::RolloutRestart { workload, .. } => {
+            if Workload::parse(workload).is_none() {
+                problems.push(
+                    at,
+                    format!(
+                        "step `{name}`: `workload` must be `deployment/NAME` or `statefulset/NAME`, got `{workload}`"
+                    ),
+                );
+            }
+        }
+        KubeAction::Exec { pod, selector, command, .. } => {
+            if command.is_empty() {
+                problems.push(at, format!("step `{name}`: `command` must name a program"));
+            }
+            check_pod_or_selector(name, pod, selector, at, problems);
+        }
+        KubeAction::DeletePod { pod, selector, .. } => check_pod_or_selector(name, pod, selector, at, problems),
+        KubeAction::Uncordon { .. } => {}
+    }
+}
+
+fn check_pod_or_selector(
+    name: &str,
+    pod: &Option<String>,
+    selector: &Option<String>,
+    at: Pos,
+    problems: &mut Problems,
+) {
+    let empty = |s: &Option<String>| s.as_ref().is_some_and(|s| s.trim().is_empty());
+    if pod.is_some() == selector.is_some() || empty(pod) || empty(selector) {
+        problems.push(at, format!("step `{name}`: give exactly one of `pod` or `selector`"));
     }
 }
 
@@ -960,6 +1000,36 @@ fault: FAULT
         assert_eq!(s.fault.describe(), "scale sts/db to 0 replicas");
         let found = problems("name: s\nenvironment: {kind: docker, containers: [{name: web, image: i}]}\nfault: {kind: network_blackhole, target: web, confirm: \"http://x/\"}\n");
         assert!(found.contains("network_blackhole: `direction`, `namespace` and `confirm` are kube's"), "{found}");
+    }
+
+    #[test]
+    fn a_kube_step_is_one_action_naming_a_workload_a_command_and_one_pod_or_selector() {
+        let steps = |steps: &str| {
+            format!("name: s\nfault: {{kind: node_drain, node: node-1}}\nprocedure:\n  kind: steps\n  steps:\n{steps}")
+        };
+        let valid =
+            steps("    - {name: restart, kube: {action: rollout_restart, workload: deployment/shop}, budget: 20s}\n");
+        let s = parse(&valid, Path::new("k.yaml")).expect("sim plays a kube step by its budget");
+        let crate::scenario::StepAction::Kube(action) = &s.steps[0].action else { panic!("a kube step") };
+        assert_eq!(action.describe(), "kubectl rollout restart deployment/shop");
+        assert_eq!(s.steps[0].action.kind(), crate::word::StepKind::Automated);
+        assert!(s.steps[0].sim_duration.is_some());
+        let found = problems(&steps(
+            "    - {name: a, kube: {action: scale, workload: web, replicas: 1}, budget: 1s}
+    - {name: b, kube: {action: exec, command: []}, budget: 1s}
+    - {name: c, kube: {action: delete_pod, pod: p, selector: app=x}, budget: 1s}
+    - {name: d, kube: {action: uncordon, node: n}, run: [ls], budget: 1s}
+",
+        ));
+        for expected in [
+            "k.yaml:6:7: step `a`: `workload` must be `deployment/NAME` or `statefulset/NAME`, got `web`",
+            "k.yaml:7:7: step `b`: `command` must name a program",
+            "k.yaml:7:7: step `b`: give exactly one of `pod` or `selector`",
+            "k.yaml:8:7: step `c`: give exactly one of `pod` or `selector`",
+            "k.yaml:9:7: step `d` needs exactly one of `run`, `start` or `kube` (automated) or `manual`",
+        ] {
+            assert!(found.contains(expected), "{expected} in {found}");
+        }
     }
 
     #[test]
