@@ -337,7 +337,7 @@ fn the_s3_block_scenario_loads_and_its_roles_cover_the_policy_the_probe_pod_and_
 }
 
 #[test]
-fn recover_deletes_the_policy_a_killed_drill_left_and_leaves_one_not_labelled_with_its_run() {
+fn recover_deletes_the_policies_a_killed_drill_left_and_orphans_by_label_and_leaves_one_not_labelled_with_its_run() {
     use firedrill::journal::{journal_dir, Begin, Journal, Undo, FORMAT};
     use k8s_openapi::api::networking::v1::NetworkPolicy;
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -345,7 +345,8 @@ fn recover_deletes_the_policy_a_killed_drill_left_and_leaves_one_not_labelled_wi
     let cluster = FakeCluster::start(store_and_cart());
     let kube = runtime.block_on(client(&cluster, dir.path()));
     let policies: Api<NetworkPolicy> = Api::namespaced(kube, "shop");
-    for (name, run) in [("firedrill-rk3-blackhole", "rk3"), ("firedrill-rk3-confirm", "someone-else")] {
+    let named = [("firedrill-rk3-blackhole", "rk3"), ("firedrill-rk3-confirm", "someone-else"), ("orphan", "rk3")];
+    for (name, run) in named {
         let policy: NetworkPolicy = serde_json::from_value(serde_json::json!({
             "metadata": {"name": name, "labels": {"firedrill.run": run}},
             "spec": {"podSelector": {"matchLabels": {"app": "shop"}}, "policyTypes": ["Egress"]},
@@ -382,9 +383,10 @@ fn recover_deletes_the_policy_a_killed_drill_left_and_leaves_one_not_labelled_wi
         .unwrap();
     let (stdout, stderr) = crate::common::texts(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("NetworkPolicy shop/firedrill-rk3-blackhole deleted"), "{stdout}");
+    // Newest entry first: the confirm policy is not the run's; the sweep by label then finds
+    // the blackhole and the orphan no entry named.
     assert!(
-        stdout.contains("nothing to do: NetworkPolicy shop/firedrill-rk3-confirm is not labelled firedrill.run=rk3"),
+        stdout.contains("nothing to do: NetworkPolicy shop/firedrill-rk3-confirm is not labelled firedrill.run=rk3: not firedrill's to delete; found by the run's label: NetworkPolicy shop/firedrill-rk3-blackhole deleted; NetworkPolicy shop/orphan deleted"),
         "{stdout}"
     );
     let left: Vec<String> =

@@ -1,5 +1,6 @@
 //! The `kube` environment: a Kubernetes cluster, through its API, from a context of the
-//! user's kubeconfig. This first slice drains a node (`node_drain`); probes ask the API
+//! user's kubeconfig. It drains a node (`node_drain`), deletes pods (`pod_kill`,
+//! `pod_delete`), scales a workload (`scale`) and cuts pods off (`network_blackhole`); probes ask the API
 //! (`deployment`) or reach the system from this machine (`http`, `tcp`, `command`,
 //! `prometheus`, `alert`), and steps run on it.
 //!
@@ -479,7 +480,13 @@ pub async fn undo(run: &str, undo: &Undo) -> Result<String, KubeError> {
             scale::restore(&connect::connect(context).await?, namespace, workload, *before, *set).await
         }
         Undo::DeleteKubeObject { context, namespace, kind, name } => {
-            netpol::delete_object(&connect::connect(context).await?, namespace, kind, name, run).await
+            let client = connect::connect(context).await?;
+            let done = netpol::delete_object(&client, namespace, kind, name, run).await?;
+            let orphans = netpol::sweep(&client, namespace, run).await?;
+            Ok(match orphans.is_empty() {
+                true => done,
+                false => format!("{done}; found by the run's label: {}", orphans.join("; ")),
+            })
         }
         other => Ok(format!("nothing to do: {other:?} is not a Kubernetes change")),
     }

@@ -183,6 +183,30 @@ pub async fn delete_object(
     }
 }
 
+/// Deletes what `run` created in `namespace` that no journal entry named (a policy or probe
+/// pod whose journal was lost with its machine): every NetworkPolicy and pod labelled
+/// `firedrill.run=<run>` there, found by that label. What it deleted, in words.
+pub async fn sweep(client: &Client, namespace: &str, run: &str) -> Result<Vec<String>, KubeError> {
+    let params = kube::api::ListParams::default().labels(&format!("{RUN_LABEL}={run}"));
+    let listed =
+        |kind: &str| KubeError::api(format!("list the {kind}s labelled {RUN_LABEL}={run} in namespace {namespace}"));
+    let policies = Api::<NetworkPolicy>::namespaced(client.clone(), namespace)
+        .list(&params)
+        .await
+        .map_err(listed("NetworkPolicy"))?;
+    let pods = Api::<Pod>::namespaced(client.clone(), namespace).list(&params).await.map_err(listed("Pod"))?;
+    let found = policies
+        .items
+        .into_iter()
+        .map(|p| ("NetworkPolicy", p.metadata.name))
+        .chain(pods.items.into_iter().map(|p| ("Pod", p.metadata.name)));
+    let mut deleted = Vec::new();
+    for (kind, name) in found {
+        deleted.push(delete_object(client, namespace, kind, &name.unwrap_or_default(), run).await?);
+    }
+    Ok(deleted)
+}
+
 /// Whether the object still exists and carries `run`'s label; if not, why.
 pub async fn created_by(
     client: &Client,
