@@ -348,36 +348,44 @@ impl Inner {
         }
         let run = &self.run_id;
         let probe = format!("firedrill-{run}-confirm");
+        // The probe pod's copy of the policy, then the pods' own: the copy exists whenever the
+        // pods' does, so a check failing means what the pods see.
+        let probe_selector = match_labels(&[(RUN_LABEL, run.as_str()), (ROLE_LABEL, "confirm")]);
+        let peer = peer_terms.as_deref();
+        let policies = [
+            deny_policy(&probe, &namespace, run, probe_selector, direction, peer),
+            deny_policy(
+                &format!("firedrill-{run}-blackhole"),
+                &namespace,
+                run,
+                match_labels(&target_terms),
+                direction,
+                peer,
+            ),
+        ];
         let probe_entry = self.start_probe(&namespace, &probe).await?;
-        let confirmed =
-            self.confirm(&client, &namespace, &probe, &target_terms, peer_terms.as_deref(), direction, confirm).await;
+        let confirmed = self.confirm(&client, &namespace, &probe, confirm, &policies).await;
         let _ = self.remove(probe_entry, "Pod", &namespace, &probe, "the blackhole's check is made").await;
         confirmed
     }
 
     /// The part of [`Inner::blackhole`] made with the probe pod running: the URL answering,
-    /// the policies, and the URL failing.
-    #[allow(clippy::too_many_arguments)]
+    /// the policies made (the probe pod's copy, then the pods' own), and the URL failing.
     async fn confirm(
         &self,
         client: &Client,
         namespace: &str,
         probe: &str,
-        target: &[(&str, &str)],
-        peer: Option<&[(&str, &str)]>,
-        direction: Direction,
         url: &str,
+        [probe_policy, policy]: &[NetworkPolicy; 2],
     ) -> Result<Blackhole, KubeError> {
-        let run = &self.run_id;
         if let Err(why) = fetch(client, namespace, probe, url).await? {
             return Err(KubeError::ConfirmUnreachable { url: url.into(), why });
         }
         self.said(format!("{url} answers from the probe pod {namespace}/{probe}"));
-        let probe_selector = match_labels(&[(RUN_LABEL, run.as_str()), (ROLE_LABEL, "confirm")]);
-        let probe_policy = deny_policy(probe, namespace, run, probe_selector, direction, peer);
-        let probe_entry = self.create_policy(&probe_policy).await?;
-        let name = format!("firedrill-{run}-blackhole");
-        let made = self.create_policy(&deny_policy(&name, namespace, run, match_labels(target), direction, peer)).await;
+        let probe_entry = self.create_policy(probe_policy).await?;
+        let name = policy.metadata.name.clone().unwrap_or_default();
+        let made = self.create_policy(policy).await;
         let cut = match made {
             Ok(entry) => Blackhole { entry, namespace: namespace.into(), name },
             Err(e) => {
