@@ -562,3 +562,61 @@ deadline: 30s
     let (low, high) = (expected.saturating_sub(INTERVAL), expected + INTERVAL + Duration::from_millis(60));
     assert!((low.as_secs_f64()..=high.as_secs_f64()).contains(&rto), "RTO {rto:.3} s");
 }
+
+/// A blackhole drill through `firedrill run` on a cluster whose CNI fails open: the drill
+/// stops before `t0`, saying why, with nothing left in the cluster or the journal.
+#[test]
+fn a_blackhole_drill_on_a_cni_that_fails_open_stops_before_t0_and_says_so() {
+    let cluster = FakeCluster::start(store_and_cart().cni_fails_open());
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("blackhole.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name: fake-blackhole
+environment: {{kind: kube, context: fake, namespace: shop}}
+fault: {PARTITION}
+probes:
+  - name: capacity
+    check: {{kind: deployment, deployment: shop, min_ready: 1}}
+    interval: 100ms
+steady_state: {{samples: 2, timeout: 10s}}
+deadline: 30s
+"
+        ),
+    )
+    .unwrap();
+    let reports = dir.path().join("reports");
+    std::fs::create_dir(&reports).unwrap();
+    let out = crate::common::firedrill()
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--context",
+            "fake",
+            "--seed",
+            "1",
+            "--reports",
+            reports.to_str().unwrap(),
+        ])
+        .env("KUBECONFIG", cluster.kubeconfig(dir.path()))
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = crate::common::texts(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let record = crate::common::load_record(&crate::common::json_files(&reports)[0]);
+    let text = serde_json::to_string(&record).unwrap();
+    assert!(text.contains("the CNI does not enforce NetworkPolicy: http://s3.shop:9000/ still answered 10s"), "{text}");
+    assert!(record.timeline.t0().is_none(), "no t0: the fault never was");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let kube = runtime.block_on(client(&cluster, dir.path()));
+    assert_eq!(runtime.block_on(labelled(&kube)), (vec![], vec![]));
+    let journals = dir.path().join("state").join("firedrill").join("journal");
+    let left: Vec<_> = std::fs::read_dir(&journals)
+        .expect("the drill journalled its changes there")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_file())
+        .collect();
+    assert!(left.is_empty(), "no journal left: {left:?}");
+}
