@@ -321,7 +321,7 @@ fn the_s3_block_scenario_loads_and_its_roles_cover_the_policy_the_probe_pod_and_
     let scenario = crate::common::scenario(&std::fs::read_to_string(&path).unwrap());
     assert_eq!(
         scenario.fault.describe(),
-        "cut the egress traffic of the pods app=shop with the pods app=s3 with a NetworkPolicy for 20s"
+        "cut the egress traffic of the pods app=shop with the pods app=s3 only (a NetworkPolicy) for 20s"
     );
     let out = crate::common::run(&["kube", "rbac", path.to_str().unwrap()]);
     let (stdout, stderr) = crate::common::texts(&out);

@@ -315,9 +315,9 @@ impl Fault {
                 format!("disconnect container {target} from its network{}", for_(duration))
             }
             Fault::NetworkBlackhole { target, peer, direction, confirm: Some(_), duration, .. } => format!(
-                "cut the {} traffic of the pods {target}{} with a NetworkPolicy{}",
+                "cut the {} traffic of the pods {target}{} (a NetworkPolicy){}",
                 direction.unwrap_or_default().as_str(),
-                peer.as_ref().map(|p| format!(" with the pods {p}")).unwrap_or_default(),
+                peer.as_ref().map(|p| format!(" with the pods {p} only")).unwrap_or_default(),
                 for_(duration)
             ),
             Fault::NetworkBlackhole { target, peer, mode, duration, .. } => format!(
