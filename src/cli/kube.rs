@@ -41,7 +41,7 @@ impl KubeArgs {
                     ));
                     return Ok(EXIT_INVALID);
                 };
-                out.print(&access::rbac_yaml(&s.name, &access::needed(cluster, &s.fault, &s.probes)));
+                out.print(&access::rbac_yaml(&s.name, &access::needed_by_scenario(cluster, &s)));
                 Ok(EXIT_OK)
             }
         }

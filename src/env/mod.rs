@@ -18,6 +18,10 @@ use std::future::Future;
 pub use crate::sample::{Evidence, Sample};
 use crate::scenario::{EnvironmentSpec, Fault, Probe, Problem, ResolvedStep, Scenario};
 
+/// The label every container, network or Kubernetes object firedrill creates carries, naming
+/// the run: what `firedrill recover` finds a dead drill's leftovers by.
+pub const RUN_LABEL: &str = "firedrill.run";
+
 /// The cause of an [`EnvError`]: each environment has its own error type, and the engine
 /// records the chain ([`crate::text::error_chain`]), so the cause is kept whole rather than
 /// flattened to text.

@@ -351,13 +351,17 @@ impl StackModel {
                 }
             }
             Fault::S3Block { mode, .. } => self.store.blocked = Some(*mode),
-            // Container faults exist only in `docker`; `check` rejects them here.
+            // Container faults exist only in `docker`, pod and workload faults only in `kube`;
+            // loading rejects them here.
             Fault::ContainerStop { .. }
             | Fault::ContainerKill { .. }
             | Fault::ContainerPause { .. }
             | Fault::ContainerRestart { .. }
             | Fault::NetworkDisconnect { .. }
             | Fault::NetworkBlackhole { .. }
+            | Fault::PodKill { .. }
+            | Fault::PodDelete { .. }
+            | Fault::Scale { .. }
             | Fault::Sequence { .. } => {}
         }
     }
@@ -384,13 +388,17 @@ impl StackModel {
                 }
             }
             Fault::S3Block { .. } => self.unblock_store(),
-            // Container faults exist only in `docker`; `check` rejects them here.
+            // Container faults exist only in `docker`, pod and workload faults only in `kube`;
+            // loading rejects them here.
             Fault::ContainerStop { .. }
             | Fault::ContainerKill { .. }
             | Fault::ContainerPause { .. }
             | Fault::ContainerRestart { .. }
             | Fault::NetworkDisconnect { .. }
             | Fault::NetworkBlackhole { .. }
+            | Fault::PodKill { .. }
+            | Fault::PodDelete { .. }
+            | Fault::Scale { .. }
             | Fault::Sequence { .. } => {}
         }
     }

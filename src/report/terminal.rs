@@ -156,6 +156,7 @@ pub fn plan(s: &Scenario) -> String {
                     StepAction::Run { argv, container: Some(c) } => format!("run in {c}: {}", argv.join(" ")),
                     StepAction::Manual(text) => format!("manual: {text}"),
                     StepAction::Start(name) => format!("start: {name}"),
+                    StepAction::Kube(action) => format!("kube: {}", action.describe()),
                 };
                 let sim = st
                     .sim_duration

@@ -730,3 +730,397 @@ async fn recover_uncordons_a_node_a_killed_drill_left_cordoned_and_only_that() {
     );
     assert!(journal_dir(&state).join("recovered").join("rk1.jsonl").exists(), "the journal moved to recovered/");
 }
+
+/// Answers the list of the running pods `app=web` in `shop`.
+async fn answer_web_pods(handle: &mut Mock, listed: Vec<Pod>) {
+    let (_, _, send) = expect(handle, Method::GET, "/api/v1/namespaces/shop/pods?&labelSelector=app%3Dweb").await;
+    answer(send, 200, &pods(listed));
+}
+
+/// The deletion of `shop/<name>`: a DELETE whose body is the DeleteOptions with `grace` and
+/// the pod's uid as a precondition.
+async fn expect_deletion(handle: &mut Mock, grace: u32) -> (String, SendResponse<Response<Body>>) {
+    let (request, body, send) = handle_next_delete(handle).await;
+    let name = request.uri().path().rsplit('/').next().unwrap().to_string();
+    assert_eq!(request.headers()["content-type"], "application/json");
+    assert_eq!(body, json!({"gracePeriodSeconds": grace, "preconditions": {"uid": format!("uid-{name}")}}));
+    (name, send)
+}
+
+/// The next request, which must be a DELETE of a pod in `shop`.
+async fn handle_next_delete(handle: &mut Mock) -> (Request<()>, Value, SendResponse<Response<Body>>) {
+    let (request, send) = handle.next_request().await.expect("the client sends a request");
+    let (parts, body) = request.into_parts();
+    assert_eq!(parts.method, Method::DELETE);
+    assert!(parts.uri.path().starts_with("/api/v1/namespaces/shop/pods/"), "{}", parts.uri);
+    assert_eq!(parts.uri.query(), Some(""), "no query: the options are the body");
+    let bytes = body.collect_bytes().await.unwrap();
+    (Request::from_parts(parts, ()), serde_json::from_slice(&bytes).expect("a JSON body"), send)
+}
+
+#[tokio::test]
+async fn a_pod_kill_deletes_the_first_running_pods_by_name_with_grace_0_and_uid_preconditions() {
+    let text = "name: kube-kill
+environment: {kind: kube, context: kind-drill, namespace: shop}
+fault: {kind: pod_kill, selector: app=web, count: 2}
+";
+    let (scenario, env, mut handle, journal) = env_on_mock_for(text);
+    let drilled = async {
+        env.prepare().await.expect("prepared");
+        let mut guard = env.inject(&scenario.fault).await.expect("killed");
+        guard.revert().await.expect("nothing to revert");
+        env.teardown().await.expect("nothing journalled");
+        env.evidence().await
+    };
+    let api = async {
+        assert_eq!(answer_reviews(&mut handle, 2, &[]).await, ["delete pods shop", "list pods shop"]);
+        let mut terminating = pod("shop", "web-0", "ReplicaSet");
+        terminating.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
+        let listed = vec![
+            pod("shop", "web-3", "ReplicaSet"),
+            terminating,
+            pod("shop", "web-2", "ReplicaSet"),
+            pod("shop", "web-1", "ReplicaSet"),
+        ];
+        answer_web_pods(&mut handle, listed).await;
+        let mut deleted = Vec::new();
+        for _ in 0..2 {
+            let (name, send) = expect_deletion(&mut handle, 0).await;
+            match name.as_str() {
+                "web-1" => answer(send, 200, &pod("shop", "web-1", "ReplicaSet")),
+                _ => {
+                    let conflict =
+                        format!("Precondition failed: UID in precondition: uid-{name}, UID in object meta: uid-new");
+                    answer(send, 409, &status(Status::failure(&conflict, "Conflict").with_code(409)));
+                }
+            }
+            deleted.push(name);
+        }
+        deleted.sort();
+        assert_eq!(deleted, ["web-1", "web-2"], "the first two running pods by name");
+    };
+    let (evidence, ()) = tokio::join!(drilled, api);
+    let said = evidence_of(&evidence);
+    assert!(said.contains("delete pod shop/web-1: accepted (grace period 0s)"), "{said}");
+    assert!(said.contains("delete pod shop/web-2: not deleted, the uid precondition failed: a replacement now has the name (HTTP 409 Conflict"), "{said}");
+    assert!(!journal.path().join("run-1.jsonl").exists(), "nothing to undo, nothing left journalled");
+}
+
+#[tokio::test]
+async fn a_pod_delete_past_max_blast_radius_or_of_no_pod_is_refused_and_a_500_fails_it() {
+    let text = "name: kube-delete
+environment: {kind: kube, context: kind-drill, namespace: shop}
+fault: {kind: pod_delete, selector: app=web, grace_period: 20s}
+max_blast_radius: 2
+";
+    let (scenario, env, mut handle, _journal) = env_on_mock_for(text);
+    let drilled = async {
+        env.prepare().await.expect("prepared");
+        let mut tries = Vec::new();
+        for _ in 0..3 {
+            tries.push(env.inject(&scenario.fault).await.map(|_| ()).map_err(|e| error_chain(&e)));
+        }
+        (tries, env.evidence().await)
+    };
+    let api = async {
+        answer_reviews(&mut handle, 2, &[]).await;
+        answer_web_pods(&mut handle, ["web-1", "web-2", "web-3"].map(|n| pod("shop", n, "ReplicaSet")).to_vec()).await;
+        answer_web_pods(&mut handle, vec![]).await;
+        answer_web_pods(&mut handle, vec![pod("shop", "web-1", "ReplicaSet")]).await;
+        let (_, send) = expect_deletion(&mut handle, 20).await;
+        answer(send, 500, &status(Status::failure("etcd is unhappy", "InternalError").with_code(500)));
+    };
+    let ((tries, evidence), ()) = tokio::join!(drilled, api);
+    assert_eq!(
+        tries,
+        [
+            Err("failed to inject the fault: pod_delete of app=web would affect 3 container(s) (shop/web-1, shop/web-2, shop/web-3); max_blast_radius is 2".to_string()),
+            Err("failed to inject the fault: no running pod matches `app=web` in namespace shop".to_string()),
+            Err("failed to inject the fault: failed to delete pod shop/web-1: HTTP 500 InternalError: etcd is unhappy".to_string()),
+        ]
+    );
+    assert!(evidence_of(&evidence).contains("delete pod shop/web-1: HTTP 500 InternalError: etcd is unhappy"));
+}
+
+/// A Deployment's scale subresource with `replicas`.
+fn scale_of(replicas: i32) -> Value {
+    json!({
+        "apiVersion": "autoscaling/v1", "kind": "Scale",
+        "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "9"},
+        "spec": {"replicas": replicas}, "status": {"replicas": replicas},
+    })
+}
+
+const SCALE: &str = "name: kube-scale
+environment: {kind: kube, context: kind-drill, namespace: shop}
+fault: {kind: scale, workload: deployment/web, replicas: 0}
+";
+
+const SCALE_PATH: &str = "/apis/apps/v1/namespaces/shop/deployments/web/scale";
+
+#[tokio::test]
+async fn a_scale_is_journalled_with_the_prior_count_patched_and_set_back_on_revert() {
+    let (scenario, env, mut handle, journal) = env_on_mock_for(SCALE);
+    let drilled = async {
+        env.prepare().await.expect("prepared");
+        let mut guard = env.inject(&scenario.fault).await.expect("scaled");
+        guard.revert().await.expect("reverted");
+        guard.revert().await.expect("a second revert does nothing");
+        env.teardown().await.expect("every change undone");
+        env.evidence().await
+    };
+    let api = async {
+        let asked = answer_reviews(&mut handle, 2, &[]).await;
+        assert_eq!(asked, ["get apps/deployments/scale shop", "patch apps/deployments/scale shop"]);
+        let (_, _, send) = expect(&mut handle, Method::GET, SCALE_PATH).await;
+        answer(send, 200, &scale_of(3));
+        let (request, body, send) = expect(&mut handle, Method::PATCH, &format!("{SCALE_PATH}?")).await;
+        let journalled = std::fs::read_to_string(journal.path().join("run-1.jsonl")).unwrap();
+        assert!(
+            journalled.contains(r#""change":"scale deployment/web in namespace shop from 3 to 0","undo":{"action":"restore_replicas","context":"kind-drill","namespace":"shop","workload":"deployment/web","before":3,"set":0}"#),
+            "journalled before the change: {journalled}"
+        );
+        assert_eq!(request.headers()["content-type"], "application/merge-patch+json");
+        assert_eq!(body, json!({"spec": {"replicas": 0}}));
+        answer(send, 200, &scale_of(0));
+        let (_, _, send) = expect(&mut handle, Method::GET, SCALE_PATH).await;
+        answer(send, 200, &scale_of(0));
+        let (_, body, send) = expect(&mut handle, Method::PATCH, &format!("{SCALE_PATH}?")).await;
+        assert_eq!(body, json!({"spec": {"replicas": 3}}));
+        answer(send, 200, &scale_of(3));
+    };
+    let (evidence, ()) = tokio::join!(drilled, api);
+    let said = evidence_of(&evidence);
+    assert!(said.contains("deployment/web in namespace shop scaled from 3 to 0 replicas"), "{said}");
+    assert!(said.contains("deployment/web in namespace shop scaled back to 3 replicas"), "{said}");
+}
+
+#[tokio::test]
+async fn a_count_changed_since_the_scale_is_left_alone_and_a_refused_patch_closes_its_entry() {
+    let (scenario, env, mut handle, journal) = env_on_mock_for(SCALE);
+    let drilled = async {
+        env.prepare().await.expect("prepared");
+        let mut guard = env.inject(&scenario.fault).await.expect("scaled");
+        guard.revert().await.expect("reverted: nothing to do");
+        let refused = env.inject(&scenario.fault).await.map(|_| ()).map_err(|e| error_chain(&e));
+        env.teardown().await.expect("every entry closed");
+        (refused, env.evidence().await)
+    };
+    let api = async {
+        answer_reviews(&mut handle, 2, &[]).await;
+        let (_, _, send) = expect(&mut handle, Method::GET, SCALE_PATH).await;
+        answer(send, 200, &scale_of(3));
+        let (_, _, send) = expect(&mut handle, Method::PATCH, &format!("{SCALE_PATH}?")).await;
+        answer(send, 200, &scale_of(0));
+        // An autoscaler scaled it to 2 since: no patch follows.
+        let (_, _, send) = expect(&mut handle, Method::GET, SCALE_PATH).await;
+        answer(send, 200, &scale_of(2));
+        let (_, _, send) = expect(&mut handle, Method::GET, SCALE_PATH).await;
+        answer(send, 200, &scale_of(2));
+        let (_, _, send) = expect(&mut handle, Method::PATCH, &format!("{SCALE_PATH}?")).await;
+        let forbidden =
+            "deployments.apps \"web\" is forbidden: User \"drill\" cannot patch resource \"deployments/scale\"";
+        answer(send, 403, &status(Status::failure(forbidden, "Forbidden").with_code(403)));
+    };
+    let ((refused, evidence), ()) = tokio::join!(drilled, api);
+    assert_eq!(
+        refused,
+        Err(format!(
+            "failed to inject the fault: failed to scale deployment/web in namespace shop to 0: HTTP 403 Forbidden: {}",
+            "deployments.apps \"web\" is forbidden: User \"drill\" cannot patch resource \"deployments/scale\""
+        ))
+    );
+    let said = evidence_of(&evidence);
+    assert!(
+        said.contains("nothing to do: deployment/web has 2 replicas now, not the 0 firedrill set: left as it is"),
+        "{said}"
+    );
+    assert!(!journal.path().join("run-1.jsonl").exists(), "both entries closed");
+}
+
+#[tokio::test]
+async fn a_blackhole_starts_a_labelled_probe_pod_and_removes_it_when_the_check_cannot_run() {
+    let text = "name: kube-blackhole
+environment: {kind: kube, context: kind-drill, namespace: shop}
+fault: {kind: network_blackhole, target: app=web, peer: app=s3, direction: egress, confirm: \"http://s3.shop:9000/\"}
+";
+    let (scenario, env, mut handle, journal) = env_on_mock_for(text);
+    let drilled = async {
+        env.prepare().await.expect("prepared");
+        let injected = env.inject(&scenario.fault).await.map(|_| ()).map_err(|e| error_chain(&e));
+        env.teardown().await.expect("the probe pod's entry closed");
+        injected
+    };
+    let api = async {
+        let mut asked = answer_reviews(&mut handle, 9, &[]).await;
+        asked.sort();
+        assert_eq!(
+            asked,
+            [
+                "create networking.k8s.io/networkpolicies shop",
+                "create pods shop",
+                "create pods/exec shop",
+                "delete networking.k8s.io/networkpolicies shop",
+                "delete pods shop",
+                "get networking.k8s.io/networkpolicies shop",
+                "get pods shop",
+                "get pods/exec shop",
+                "list pods shop",
+            ]
+        );
+        answer_web_pods(&mut handle, vec![pod("shop", "web-1", "ReplicaSet")]).await;
+        let (_, body, send) = expect(&mut handle, Method::POST, "/api/v1/namespaces/shop/pods?").await;
+        let journalled = std::fs::read_to_string(journal.path().join("run-1.jsonl")).unwrap();
+        assert!(journalled.contains(r#""undo":{"action":"delete_kube_object","context":"kind-drill","namespace":"shop","kind":"Pod","name":"firedrill-run-1-confirm"}"#), "{journalled}");
+        assert_eq!(body["metadata"]["labels"], json!({"firedrill.run": "run-1", "firedrill.role": "confirm"}));
+        assert_eq!(body["spec"]["containers"][0]["command"], json!(["sleep", "600"]));
+        let mut probe: Pod = serde_json::from_value(body).unwrap();
+        answer(send, 201, &probe);
+        probe.status = Some(
+            serde_json::from_value(json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}))
+                .unwrap(),
+        );
+        let (_, _, send) =
+            expect(&mut handle, Method::GET, "/api/v1/namespaces/shop/pods/firedrill-run-1-confirm").await;
+        answer(send, 200, &probe);
+        let (request, send) = handle.next_request().await.expect("the exec");
+        assert_eq!(request.method(), Method::GET);
+        assert_eq!(
+            request.uri().to_string(),
+            "/api/v1/namespaces/shop/pods/firedrill-run-1-confirm/exec?&stdout=true&stderr=true&command=wget&command=-q&command=-T&command=2&command=-O-&command=http%3A%2F%2Fs3.shop%3A9000%2F"
+        );
+        let denied =
+            "pods \"firedrill-run-1-confirm\" is forbidden: User \"drill\" cannot create resource \"pods/exec\"";
+        answer(send, 403, &status(Status::failure(denied, "Forbidden").with_code(403)));
+        let (_, _, send) =
+            expect(&mut handle, Method::GET, "/api/v1/namespaces/shop/pods/firedrill-run-1-confirm").await;
+        answer(send, 200, &probe);
+        let (_, body, send) =
+            expect(&mut handle, Method::DELETE, "/api/v1/namespaces/shop/pods/firedrill-run-1-confirm?").await;
+        // At once, and what it owns with it (the body every object firedrill created is deleted with).
+        assert_eq!(body, json!({"gracePeriodSeconds": 0, "propagationPolicy": "Background"}));
+        answer(send, 200, &probe);
+    };
+    let (injected, ()) = tokio::join!(drilled, api);
+    let e = injected.expect_err("the check could not run");
+    assert!(e.starts_with("failed to inject the fault: failed to exec `wget -q -T 2 -O- http://s3.shop:9000/` in pod shop/firedrill-run-1-confirm"), "{e}");
+}
+
+#[test]
+fn a_partitions_policy_allows_everything_but_the_peer_and_a_blackholes_nothing() {
+    use firedrill::env::kube::netpol::deny_policy;
+    use firedrill::scenario::Direction;
+    let selector = serde_json::from_value(json!({"matchLabels": {"app": "web"}})).unwrap();
+    let partition = deny_policy(
+        "firedrill-r-blackhole",
+        "shop",
+        "r",
+        selector,
+        Direction::Egress,
+        Some(&[("app", "s3"), ("tier", "store")]),
+    );
+    assert_eq!(
+        serde_json::to_value(&partition).unwrap(),
+        json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "firedrill-r-blackhole", "namespace": "shop", "labels": {"firedrill.run": "r"}},
+            "spec": {
+                "podSelector": {"matchLabels": {"app": "web"}},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [
+                    {"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["shop"]}]}},
+                    {"podSelector": {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["s3"]}]}},
+                    {"podSelector": {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["store"]}]}},
+                ]}],
+            },
+        })
+    );
+    let selector = serde_json::from_value(json!({"matchLabels": {"app": "web"}})).unwrap();
+    let blackhole = deny_policy("firedrill-r-blackhole", "shop", "r", selector, Direction::Both, None);
+    assert_eq!(
+        serde_json::to_value(&blackhole).unwrap()["spec"],
+        json!({"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress", "Egress"]}),
+        "no rules: nothing allowed either way"
+    );
+}
+
+#[tokio::test]
+async fn kube_steps_send_the_patches_and_deletes_kubectl_sends() {
+    let text = "name: kube-steps
+environment: {kind: kube, context: kind-drill, namespace: shop}
+fault: {kind: pod_kill, selector: app=web}
+procedure:
+  kind: steps
+  steps:
+    - {name: restart, kube: {action: rollout_restart, workload: deployment/web}, budget: 10s}
+    - {name: uncordon, kube: {action: uncordon, node: worker-1}, budget: 10s}
+    - {name: scale, kube: {action: scale, workload: statefulset/db, replicas: 2}, budget: 10s}
+    - {name: delete, kube: {action: delete_pod, pod: web-1}, budget: 10s}
+";
+    let (scenario, env, mut handle, _journal) = env_on_mock_for(text);
+    let stepped = async {
+        env.prepare().await.expect("prepared");
+        let mut outputs = Vec::new();
+        for (i, step) in scenario.steps.iter().enumerate() {
+            outputs.push(env.run_step(i, step).await.expect("the step is done").unwrap_or_default());
+        }
+        outputs
+    };
+    let api = async {
+        let mut asked = answer_reviews(&mut handle, 7, &[]).await;
+        asked.sort();
+        assert_eq!(
+            asked,
+            [
+                "delete pods shop",
+                "get apps/statefulsets/scale shop",
+                "get pods shop",
+                "list pods shop",
+                "patch apps/deployments shop",
+                "patch apps/statefulsets/scale shop",
+                "patch nodes",
+            ],
+            "the fault's and the steps'"
+        );
+        let (request, body, send) =
+            expect(&mut handle, Method::PATCH, "/apis/apps/v1/namespaces/shop/deployments/web?").await;
+        assert_eq!(request.headers()["content-type"], "application/strategic-merge-patch+json");
+        let at = body["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(at.parse::<jiff::Timestamp>().is_ok() && at.ends_with('Z'), "RFC 3339 in UTC: {at}");
+        answer(
+            send,
+            200,
+            &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"}}),
+        );
+        let (request, body, send) = expect(&mut handle, Method::PATCH, "/api/v1/nodes/worker-1?").await;
+        assert_eq!(request.headers()["content-type"], "application/strategic-merge-patch+json");
+        assert_eq!(body, json!({"spec": {"unschedulable": null}}));
+        answer(send, 200, &node(json!({}), false));
+        let (_, _, send) =
+            expect(&mut handle, Method::GET, "/apis/apps/v1/namespaces/shop/statefulsets/db/scale").await;
+        answer(send, 200, &scale_of(3));
+        let (_, body, send) =
+            expect(&mut handle, Method::PATCH, "/apis/apps/v1/namespaces/shop/statefulsets/db/scale?").await;
+        assert_eq!(body, json!({"spec": {"replicas": 2}}));
+        answer(send, 200, &scale_of(2));
+        let (_, _, send) = expect(&mut handle, Method::GET, "/api/v1/namespaces/shop/pods/web-1").await;
+        answer(send, 200, &pod("shop", "web-1", "ReplicaSet"));
+        let (_, body, send) = expect(&mut handle, Method::DELETE, "/api/v1/namespaces/shop/pods/web-1?").await;
+        assert_eq!(body, json!({"preconditions": {"uid": "uid-web-1"}}), "the pod's own grace period");
+        answer(send, 200, &pod("shop", "web-1", "ReplicaSet"));
+    };
+    let (outputs, ()) = tokio::join!(stepped, api);
+    assert_eq!(
+        outputs,
+        [
+            "deployment/web in namespace shop restarted (its pod template annotated kubectl.kubernetes.io/restartedAt)",
+            "node worker-1 uncordoned",
+            "statefulset/db in namespace shop scaled from 3 to 2 replicas",
+            "delete pod shop/web-1: accepted (its own grace period)",
+        ]
+    );
+}

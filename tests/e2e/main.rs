@@ -13,6 +13,8 @@ mod engine;
 #[cfg(feature = "kube")]
 mod kube_fake;
 #[cfg(feature = "kube")]
+mod kube_faults;
+#[cfg(feature = "kube")]
 mod kube_manifests;
 #[cfg(feature = "kube")]
 mod kube_run;

@@ -135,6 +135,33 @@ pub enum Undo {
         /// The node.
         node: String,
     },
+    /// Kubernetes: set a workload's replicas back to what they were before a `scale`, but only
+    /// while they are still the count firedrill set (a count someone or an autoscaler changed
+    /// since is theirs).
+    RestoreReplicas {
+        /// The kubeconfig context of the cluster.
+        context: String,
+        /// The workload's namespace.
+        namespace: String,
+        /// The workload, `deployment/NAME` or `statefulset/NAME`.
+        workload: String,
+        /// Its replicas before the scale.
+        before: i32,
+        /// The replicas firedrill set.
+        set: i32,
+    },
+    /// Kubernetes: delete an object firedrill created (a blackhole's NetworkPolicy, the pod
+    /// that confirms it), but only while it carries the run's `firedrill.run` label.
+    DeleteKubeObject {
+        /// The kubeconfig context of the cluster.
+        context: String,
+        /// The object's namespace.
+        namespace: String,
+        /// Its kind: `NetworkPolicy` or `Pod`.
+        kind: String,
+        /// Its name.
+        name: String,
+    },
 }
 
 /// The first line: which drill the journal is of.

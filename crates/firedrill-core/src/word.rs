@@ -94,6 +94,12 @@ word_enum! {
     pub enum FaultKind {
         /// A node drained.
         NodeDrain = "node_drain",
+        /// Pods killed (grace period 0).
+        PodKill = "pod_kill",
+        /// Pods deleted gracefully.
+        PodDelete = "pod_delete",
+        /// A workload scaled.
+        Scale = "scale",
         /// A traffic surge.
         TrafficSurge = "traffic_surge",
         /// The database primary failed.

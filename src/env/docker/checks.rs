@@ -53,6 +53,14 @@ pub(super) fn check(stack: &DockerStack, scenario: &Scenario) -> Vec<Problem> {
                     ));
                 }
             }
+            StepAction::Kube(action) => problems.push(Problem::new(
+                at,
+                format!(
+                    "step `{}`: `{}` acts on a Kubernetes cluster, which needs `environment: {{kind: kube}}`; in docker, `run` a command (in a `container`)",
+                    step.name,
+                    action.describe()
+                ),
+            )),
             _ => {}
         }
     }
@@ -123,7 +131,8 @@ fn check_fault(
                 problem(format!("node_drain: `{node}` is the only node; its workloads would have nowhere to go"));
             }
         }
-        Fault::TrafficSurge { .. } => {}
+        // Refused at load, where they are said to need the kube environment.
+        Fault::TrafficSurge { .. } | Fault::PodKill { .. } | Fault::PodDelete { .. } | Fault::Scale { .. } => {}
         Fault::DbFailover { .. } | Fault::S3Block { .. } => {
             problem(format!("`{kind}` acts on the simulated stack; in docker the database's or object store's container is faulted: container_kill (a crashed primary), network_blackhole (an unreachable store)"));
         }
@@ -171,5 +180,27 @@ procedure:
                 "{name}: {problems}"
             );
         }
+    }
+
+    #[test]
+    fn a_kube_step_is_refused_at_its_line() {
+        let yaml = "name: s
+environment: {kind: docker, containers: [{name: web}]}
+fault: {kind: container_pause, target: web}
+procedure:
+  kind: steps
+  steps:
+    - {name: scale, kube: {action: scale, workload: deployment/web, replicas: 2}, budget: 1m}
+";
+        let s = parse(yaml, std::path::Path::new("s.yaml")).expect("it parses");
+        let EnvironmentSpec::Docker(stack) = &s.environment else { panic!("a docker scenario") };
+        let problems: Vec<String> = super::check(stack, &s)
+            .into_iter()
+            .map(|p| format!("{}:{}: {}", p.pos.line, p.pos.column, p.message))
+            .collect();
+        assert_eq!(
+            problems,
+            ["7:7: step `scale`: `kubectl scale deployment/web --replicas=2` acts on a Kubernetes cluster, which needs `environment: {kind: kube}`; in docker, `run` a command (in a `container`)"]
+        );
     }
 }

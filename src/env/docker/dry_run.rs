@@ -119,6 +119,7 @@ impl DockerEnv {
                 StepAction::Run { argv, container: None } => format!("runs `{}` on this machine", argv.join(" ")),
                 StepAction::Manual(text) => format!("asks the operator to confirm: {text}"),
                 StepAction::Start(name) => format!("starts standby container {name}"),
+                StepAction::Kube(action) => format!("{} (refused: docker has no cluster)", action.describe()),
             };
             run.touch(TouchKind::Step, format!("{} `{}`: {what}", i + 1, step.name));
         }

@@ -160,7 +160,12 @@ async fn inject_one(inner: &Rc<Inner>, fault: &Fault) -> Result<Option<Revert>, 
             Ok(Some(Revert::StopSurge(surge)))
         }
         Fault::Sequence { .. } => Err(DockerError::Sequence),
-        Fault::DbFailover { .. } | Fault::S3Block { .. } => Err(DockerError::NotContainerFault { kind }),
+        // Refused at load: `pod_kill`, `pod_delete` and `scale` need the kube environment.
+        Fault::DbFailover { .. }
+        | Fault::S3Block { .. }
+        | Fault::PodKill { .. }
+        | Fault::PodDelete { .. }
+        | Fault::Scale { .. } => Err(DockerError::NotContainerFault { kind }),
     }
 }
 

@@ -42,9 +42,7 @@ use super::{EnvError, Environment, Evidence, Sample};
 use crate::probe::{self, ledger::Ledger};
 use crate::scenario::{ContainerSpec, DockerStack, Fault, Probe, Problem, ResolvedStep, Scenario, StepAction};
 
-/// The label on every container firedrill creates, with the drill's run id: what it created
-/// is found (and removed) by it.
-pub const RUN_LABEL: &str = "firedrill.run";
+pub use super::RUN_LABEL;
 /// Where this firedrill executable is found inside provisioned containers.
 pub const EXE_IN_CONTAINER: &str = "/usr/local/bin/firedrill";
 /// A container's `node` when the scheduler picks it.
@@ -228,6 +226,8 @@ impl Inner {
                     None => format!("{name} ready"),
                 }))
             }
+            // Refused by `check`: a `kube` step acts on a cluster.
+            StepAction::Kube(_) => Ok(None),
         }
     }
 }

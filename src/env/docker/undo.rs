@@ -79,7 +79,9 @@ pub async fn in_effect(docker: &Docker, run: &str, undo: &Undo) -> Result<Result
             Err(e) if not_found(&e) => Err("the network is gone".into()),
             Err(e) => return Err(DockerError::api(format!("inspecting network {network}"))(e)),
         },
-        Undo::Uncordon { .. } => Err("a Kubernetes change: not the Docker Engine's".into()),
+        Undo::Uncordon { .. } | Undo::RestoreReplicas { .. } | Undo::DeleteKubeObject { .. } => {
+            Err("a Kubernetes change: not the Docker Engine's".into())
+        }
     })
 }
 
@@ -142,7 +144,9 @@ async fn undo_in_effect(docker: &Docker, run: &str, undo: &Undo) -> Result<Undon
             }
             "removed".into()
         }
-        Undo::Uncordon { .. } => return Ok(Undone::NotInEffect("a Kubernetes change: not the Docker Engine's".into())),
+        Undo::Uncordon { .. } | Undo::RestoreReplicas { .. } | Undo::DeleteKubeObject { .. } => {
+            return Ok(Undone::NotInEffect("a Kubernetes change: not the Docker Engine's".into()))
+        }
     }))
 }
 

@@ -11,7 +11,7 @@ use kube::{Api, Client};
 
 use super::error::KubeError;
 use crate::env::dry_run::each_fault;
-use crate::scenario::{Check, Fault, KubeCluster, Probe};
+use crate::scenario::{Check, Fault, KubeAction, KubeCluster, Probe, Scenario, StepAction, Workload, WorkloadKind};
 
 /// One permission a drill needs: a verb on a resource, in one namespace or cluster-wide.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -55,7 +55,10 @@ impl Permission {
 /// The permissions `fault` and `probes` need in `cluster`, sorted, each once. A drain reads
 /// and patches its node (cordon, annotations), lists the pods on it in every namespace (to
 /// refuse a node carrying pods outside the scenario's), and creates evictions in the
-/// scenario's namespaces; a `deployment` probe reads its Deployment.
+/// scenario's namespaces; a pod kill or delete lists and deletes pods in its namespace; a
+/// scale reads and patches its workload's scale subresource; a blackhole lists its pods,
+/// creates, reads and deletes its policies and probe pod, and execs the check in it; a
+/// `deployment` probe reads its Deployment.
 pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Permission> {
     let mut needed = Vec::new();
     for probe in probes {
@@ -70,6 +73,39 @@ pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Per
         }
     }
     for fault in each_fault(fault) {
+        let in_namespace = |namespace: &Option<String>| namespace.clone().unwrap_or_else(|| cluster.namespace.clone());
+        let namespaced = |verb, group, resource, subresource, namespace: &Option<String>| Permission {
+            verb,
+            group,
+            resource,
+            subresource,
+            namespace: Some(in_namespace(namespace)),
+        };
+        match fault {
+            Fault::PodKill { namespace, .. } | Fault::PodDelete { namespace, .. } => {
+                needed.push(namespaced("list", "", "pods", None, namespace));
+                needed.push(namespaced("delete", "", "pods", None, namespace));
+            }
+            Fault::Scale { workload, namespace, .. } => {
+                let resource = match Workload::parse(workload).map(|w| w.kind) {
+                    Some(WorkloadKind::StatefulSet) => "statefulsets",
+                    _ => "deployments",
+                };
+                needed.push(namespaced("get", "apps", resource, Some("scale"), namespace));
+                needed.push(namespaced("patch", "apps", resource, Some("scale"), namespace));
+            }
+            Fault::NetworkBlackhole { namespace, .. } => {
+                needed.push(namespaced("list", "", "pods", None, namespace));
+                for verb in ["create", "get", "delete"] {
+                    needed.push(namespaced(verb, "", "pods", None, namespace));
+                    needed.push(namespaced(verb, "networking.k8s.io", "networkpolicies", None, namespace));
+                }
+                // A websocket exec asks `create` since Kubernetes 1.35, `get` before.
+                needed.push(namespaced("create", "", "pods", Some("exec"), namespace));
+                needed.push(namespaced("get", "", "pods", Some("exec"), namespace));
+            }
+            _ => {}
+        }
         if let Fault::NodeDrain { .. } = fault {
             needed.push(Permission::cluster("get", "nodes"));
             needed.push(Permission::cluster("patch", "nodes"));
@@ -109,6 +145,56 @@ pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Per
                 subresource: None,
                 namespace,
             });
+        }
+    }
+    needed.sort();
+    needed.dedup();
+    needed
+}
+
+/// The permissions a whole scenario needs: its fault's and probes' ([`needed`]) and its `kube`
+/// steps': a scale reads and patches the scale subresource, a restart patches the workload,
+/// an uncordon patches the node, an exec creates (websocket, Kubernetes 1.35 on) or gets
+/// (before) `pods/exec`, a delete deletes pods; a pod picked by selector is listed, one named
+/// is read.
+pub fn needed_by_scenario(cluster: &KubeCluster, scenario: &Scenario) -> Vec<Permission> {
+    let mut needed = needed(cluster, &scenario.fault, &scenario.probes);
+    for step in &scenario.steps {
+        let StepAction::Kube(action) = &step.action else { continue };
+        let namespace = Some(action.namespace().unwrap_or(&cluster.namespace).to_string());
+        let at = |verb, group, resource, subresource| Permission {
+            verb,
+            group,
+            resource,
+            subresource,
+            namespace: namespace.clone(),
+        };
+        let workload_resource = |workload: &str| match Workload::parse(workload).map(|w| w.kind) {
+            Some(WorkloadKind::StatefulSet) => "statefulsets",
+            _ => "deployments",
+        };
+        let find = |pod: &Option<String>| match pod {
+            Some(_) => at("get", "", "pods", None),
+            None => at("list", "", "pods", None),
+        };
+        match action {
+            KubeAction::Scale { workload, .. } => {
+                needed.push(at("get", "apps", workload_resource(workload), Some("scale")));
+                needed.push(at("patch", "apps", workload_resource(workload), Some("scale")));
+            }
+            KubeAction::RolloutRestart { workload, .. } => {
+                needed.push(at("patch", "apps", workload_resource(workload), None))
+            }
+            KubeAction::Uncordon { .. } => needed.push(Permission::cluster("patch", "nodes")),
+            KubeAction::Exec { pod, .. } => {
+                needed.push(find(pod));
+                needed.push(at("create", "", "pods", Some("exec")));
+                needed.push(at("get", "", "pods", Some("exec")));
+            }
+            KubeAction::DeletePod { pod, .. } => {
+                needed.push(find(pod));
+                needed.push(at("delete", "", "pods", None));
+            }
         }
     }
     needed.sort();

@@ -16,6 +16,13 @@ pub enum KubeError {
     /// A traffic surge could not start.
     #[error(transparent)]
     Surge(#[from] crate::env::load::SurgeError),
+    /// A journal names an object of a kind firedrill does not create (a journal of a newer
+    /// firedrill, or edited).
+    #[error("firedrill creates no {kind}: a NetworkPolicy, a Pod or a Job")]
+    NotCreatedKind {
+        /// The kind named.
+        kind: String,
+    },
     /// A surge's worker pods were not all running when it was to start.
     #[error("{running} of the {workers} worker pods of job {job} were running when the surge was to start: {states}")]
     WorkersNotRunning {
@@ -93,6 +100,70 @@ pub enum KubeError {
         deadline: crate::duration::Dur,
         /// Each blocked pod and the last block.
         blocked: Vec<String>,
+    },
+    /// A `pod_kill` or `pod_delete` found no running pod to delete: a fault that hits nothing
+    /// is not a drill.
+    #[error("no running pod matches `{selector}` in namespace {namespace}")]
+    NoPods {
+        /// The fault's label selector.
+        selector: String,
+        /// The namespace.
+        namespace: String,
+    },
+    /// A `scale` names no Deployment or StatefulSet (refused at load time; a bug if reached).
+    #[error("`{workload}` is not `deployment/NAME` or `statefulset/NAME`")]
+    NotAWorkload {
+        /// What the scenario or journal named.
+        workload: String,
+    },
+    /// A blackhole's selector is not `key=value` labels (refused at load time; a bug if
+    /// reached).
+    #[error("`{selector}` is not `key=value` labels")]
+    NotLabels {
+        /// The selector.
+        selector: String,
+    },
+    /// The probe pod that confirms a blackhole did not become Ready.
+    #[error("the probe pod {pod} was not Ready within {within:?} (it runs {image}: can the nodes pull it?)", image = super::netpol::CONFIRM_IMAGE)]
+    ProbeNotReady {
+        /// The pod, `namespace/name`.
+        pod: String,
+        /// How long it was given.
+        within: std::time::Duration,
+    },
+    /// An exec ended without the API server's Status saying how the command ended.
+    #[error("failed to {action}: the exec ended without saying how the command ended")]
+    ExecEnded {
+        /// The exec.
+        action: String,
+    },
+    /// A blackhole's `confirm` URL did not answer before the policy: its failing later would
+    /// prove nothing.
+    #[error("the blackhole's `confirm` URL {url} does not answer from inside the cluster before the fault ({why}): it cannot confirm the blackhole; name a URL that answers")]
+    ConfirmUnreachable {
+        /// The URL.
+        url: String,
+        /// Why it did not answer.
+        why: String,
+    },
+    /// The `confirm` URL still answered once the NetworkPolicy existed: the policy was
+    /// deleted, and the drill stops before `t0` rather than measure a fault that never was.
+    #[error("the CNI does not enforce NetworkPolicy: {url} still answered {within:?} after the deny policy was created; the policy is deleted and the drill stopped (use a CNI that enforces policies, such as kindnet since kind v0.24, Calico or Cilium)")]
+    CniFailsOpen {
+        /// The URL.
+        url: String,
+        /// How long it was given to fail.
+        within: std::time::Duration,
+    },
+    /// An `exec` step's command exited non-zero.
+    #[error("`{command}` in pod {pod} failed: {why}")]
+    ExecFailed {
+        /// The command.
+        command: String,
+        /// The pod, `namespace/name`.
+        pod: String,
+        /// How it ended.
+        why: String,
     },
     /// The node is already drained by this drill.
     #[error("node {node} is already drained by this drill")]

@@ -1,5 +1,6 @@
 //! The `kube` environment: a Kubernetes cluster, through its API, from a context of the
-//! user's kubeconfig. This first slice drains a node (`node_drain`); probes ask the API
+//! user's kubeconfig. It drains a node (`node_drain`), deletes pods (`pod_kill`,
+//! `pod_delete`), scales a workload (`scale`) and cuts pods off (`network_blackhole`); probes ask the API
 //! (`deployment`) or reach the system from this machine (`http`, `tcp`, `command`,
 //! `prometheus`, `alert`), and steps run on it.
 //!
@@ -7,18 +8,28 @@
 //! can revert after the environment moved on; each seam is a module of its own: `connect`
 //! (kubeconfig, context, no SDK retries), `access` (the permissions a fault needs, asked of
 //! the API server before anything changes; which pods a drain may evict), `drain` (cordon,
-//! evictions, uncordon). Every change is journalled before it is made ([`crate::journal`]),
-//! and every answer of the API server to a change is kept as the drill's evidence and as a
-//! timeline event at its time ([`Environment::answers`]).
+//! evictions, uncordon), `pods` (`pod_kill`, `pod_delete`), `scale` (a workload's replicas),
+//! `netpol` (`network_blackhole`: a deny NetworkPolicy, confirmed from a probe pod), `surge`
+//! and `workers` (`traffic_surge`, from this machine or by worker pods), `steps` (kubectl-shaped
+//! steps), `step_kubeconfig` (what `run:` steps get), `evidence` and `plan`. Every change is
+//! journalled before it is made ([`crate::journal`]), and every answer of the API server to a
+//! change is kept as the drill's evidence and as a timeline event at its time
+//! ([`Environment::answers`]).
 
 pub mod access;
 pub mod connect;
+pub mod created;
 pub mod drain;
 mod error;
 pub mod evidence;
+pub mod exec;
+pub mod netpol;
 pub mod plan;
+pub mod pods;
 mod probes;
-pub mod steps;
+pub mod scale;
+pub mod step_kubeconfig;
+mod steps;
 pub mod surge;
 pub mod workers;
 
@@ -73,14 +84,14 @@ struct Inner {
     loads: crate::env::load::Loads,
     /// A surge's Deployment, its replicas read each second until the drill ends.
     scale_out: RefCell<Option<surge::ScaleOut>>,
-    /// A surge run by worker pods in the cluster.
-    worker_surge: RefCell<Option<workers::WorkerSurge>>,
+    /// A surge run by worker pods in the cluster, and the journal entry of their Job.
+    worker_surge: RefCell<Option<(u64, workers::WorkerSurge)>>,
     /// When `prepare` began: the start of the window the evidence covers.
     started: std::cell::Cell<Option<jiff::Timestamp>>,
     /// The pods the drains evicted (as they were before), whose workloads' logs are evidence.
     targets: RefCell<Vec<k8s_openapi::api::core::v1::Pod>>,
     /// The kubeconfig `run:` steps get, written in `prepare`.
-    step_kubeconfig: RefCell<Option<steps::StepKubeconfig>>,
+    step_kubeconfig: RefCell<Option<step_kubeconfig::StepKubeconfig>>,
 }
 
 impl KubeEnv {
@@ -88,7 +99,7 @@ impl KubeEnv {
     /// name, and the journal is written under `journal_dir`.
     pub fn new(cluster: KubeCluster, scenario: &Scenario, run_id: &str, journal_dir: PathBuf) -> Self {
         let inner = Inner {
-            needed: access::needed(&cluster, &scenario.fault, &scenario.probes),
+            needed: access::needed_by_scenario(&cluster, scenario),
             cluster,
             fault: scenario.fault.clone(),
             scenario: scenario.name.clone(),
@@ -163,7 +174,8 @@ impl Inner {
         };
         *self.journal.borrow_mut() = Some(Journal::create(&self.journal_dir, begin)?);
         access::preflight(&self.client()?, &self.needed).await?;
-        *self.step_kubeconfig.borrow_mut() = Some(steps::StepKubeconfig::write(&self.cluster.context, &self.run_id)?);
+        *self.step_kubeconfig.borrow_mut() =
+            Some(step_kubeconfig::StepKubeconfig::write(&self.cluster.context, &self.run_id)?);
         let listed = self.needed.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
         self.said(format!("context {}: the user may {listed}", self.cluster.context));
         Ok(())
@@ -288,25 +300,32 @@ impl Inner {
         let start_at = jiff::Timestamp::now() + start_within;
         let job = workers::job(&self.run_id, image, &plan, *workers, start_at, start_within);
         let namespace = &self.cluster.namespace;
-        let started = workers::WorkerSurge::start(&self.client()?, namespace, job, plan, *workers, start_at).await?;
-        self.said(format!(
-            "traffic surge on {url} for {for_}, by {workers} worker pods of job {namespace}/{}",
-            started.job()
-        ));
-        *self.worker_surge.borrow_mut() = Some(started);
-        Ok(None)
+        let name = job.metadata.name.clone().unwrap_or_default();
+        let entry = self.journal_created("Job", namespace, &name)?;
+        match workers::WorkerSurge::start(&self.client()?, namespace, job, plan, *workers, start_at).await {
+            Ok(started) => {
+                self.said(format!(
+                    "traffic surge on {url} for {for_}, by {workers} worker pods of job {namespace}/{name}"
+                ));
+                *self.worker_surge.borrow_mut() = Some((entry, started));
+                Ok(None)
+            }
+            Err(e) => {
+                self.said(format!("traffic surge by job {namespace}/{name}: {}", error_chain(&e)));
+                let _ = self.remove(entry, "Job", namespace, &name, "the surge did not start").await;
+                Err(e)
+            }
+        }
     }
 
-    /// Stops the surge the worker pods run, waiting for their last lines, and deletes their Job.
+    /// Stops the surge the worker pods run, waiting for their last lines, and deletes their Job
+    /// (its pods with it).
     async fn stop_workers(&self) -> Result<(), KubeError> {
-        let Some(mut surge) = self.worker_surge.borrow_mut().take() else { return Ok(()) };
-        let stopped = surge.stop(&self.client()?, workers::STOP_WITHIN).await;
-        match &stopped {
-            Ok(()) => self.said(format!("job {} deleted, with its pods", surge.job())),
-            Err(e) => self.said(format!("delete job {}: {}", surge.job(), error_chain(e))),
-        }
-        *self.worker_surge.borrow_mut() = Some(surge);
-        stopped
+        let Some((entry, mut surge)) = self.worker_surge.borrow_mut().take() else { return Ok(()) };
+        surge.stop(workers::STOP_WITHIN).await;
+        let removed = self.remove(entry, "Job", surge.namespace(), surge.job(), "reverted by the drill").await;
+        *self.worker_surge.borrow_mut() = Some((entry, surge));
+        removed
     }
 
     /// Stops the load, removes the steps' kubeconfig and closes the journal: kept, and said,
@@ -314,7 +333,7 @@ impl Inner {
     fn teardown(&self) -> Result<(), KubeError> {
         self.loads.end();
         self.scale_out.borrow_mut().take();
-        let removed = self.step_kubeconfig.borrow_mut().take().map_or(Ok(()), steps::StepKubeconfig::remove);
+        let removed = self.step_kubeconfig.borrow_mut().take().map_or(Ok(()), step_kubeconfig::StepKubeconfig::remove);
         if let Some(journal) = self.journal.borrow_mut().take() {
             if let Some(path) = journal.close()? {
                 return Err(KubeError::LeftInJournal { path, run: self.run_id.clone() });
@@ -340,6 +359,10 @@ pub struct KubeGuard {
     surge: Option<usize>,
     /// Whether this fault's surge runs in worker pods, stopped by the revert.
     workers: bool,
+    /// The scale a `scale` made; taken once reverted.
+    scaled: Option<scale::Scaled>,
+    /// The policy a `network_blackhole` made; taken once reverted.
+    blackhole: Option<netpol::Blackhole>,
 }
 
 impl FaultGuard for KubeGuard {
@@ -350,6 +373,14 @@ impl FaultGuard for KubeGuard {
         if self.workers {
             self.inner.stop_workers().await.map_err(|e| EnvError::Revert(Box::new(e)))?;
             self.workers = false;
+        }
+        if let Some(scaled) = &self.scaled {
+            self.inner.unscale(scaled, "reverted by the drill").await.map_err(|e| EnvError::Revert(Box::new(e)))?;
+            self.scaled = None;
+        }
+        if let Some(cut) = &self.blackhole {
+            self.inner.unblackhole(cut, "reverted by the drill").await.map_err(|e| EnvError::Revert(Box::new(e)))?;
+            self.blackhole = None;
         }
         let Some(cordon) = &self.cordon else { return Ok(()) };
         self.inner.uncordon(cordon, "reverted by the drill").await.map_err(|e| EnvError::Revert(Box::new(e)))?;
@@ -388,6 +419,7 @@ impl Environment for KubeEnv {
             };
             problems.push(Problem::new(scenario.positions.steps[i], format!("step `{}`: {why}", step.name)));
         }
+        problems.extend(steps::problems(&self.inner.cluster, scenario));
         problems
     }
 
@@ -436,16 +468,37 @@ impl Environment for KubeEnv {
     }
 
     async fn inject(&self, fault: &Fault) -> Result<KubeGuard, EnvError> {
-        let mut guard = KubeGuard { inner: self.inner.clone(), cordon: None, surge: None, workers: false };
+        let mut guard = KubeGuard {
+            inner: self.inner.clone(),
+            cordon: None,
+            scaled: None,
+            blackhole: None,
+            surge: None,
+            workers: false,
+        };
+        let inner = &self.inner;
         let made = match fault {
             Fault::NodeDrain { node, grace_period, deadline } => {
                 let deadline = deadline.map_or(drain::DEFAULT_DEADLINE, |d| d.0);
-                self.inner.drain(node, grace_period.0, deadline).await.map(|c| guard.cordon = c)
+                inner.drain(node, grace_period.0, deadline).await.map(|c| guard.cordon = c)
             }
-            Fault::TrafficSurge { workers, .. } => self.inner.surge(fault).await.map(|s| {
+            Fault::TrafficSurge { workers, .. } => inner.surge(fault).await.map(|s| {
                 guard.surge = s;
                 guard.workers = workers.is_some();
             }),
+            Fault::PodKill { selector, namespace, count } => {
+                inner.delete_pods(selector, namespace.as_deref(), *count, Duration::ZERO).await
+            }
+            Fault::PodDelete { selector, namespace, count, grace_period } => {
+                inner.delete_pods(selector, namespace.as_deref(), *count, grace_period.0).await
+            }
+            Fault::Scale { workload, namespace, replicas } => {
+                inner.scale(workload, namespace.as_deref(), *replicas).await.map(|s| guard.scaled = Some(s))
+            }
+            Fault::NetworkBlackhole { target, peer, direction, namespace, confirm: Some(confirm), .. } => inner
+                .blackhole(target, peer.as_deref(), direction.unwrap_or_default(), namespace.as_deref(), confirm)
+                .await
+                .map(|b| guard.blackhole = Some(b)),
             other => Err(KubeError::Unsupported { kind: other.kind() }),
         };
         made.map_err(|e| EnvError::Inject(Box::new(e)))?;
@@ -461,6 +514,7 @@ impl Environment for KubeEnv {
                 crate::process::run_with(argv, &vars).await.map_err(Into::into)
             }
             StepAction::Manual(text) => super::confirm_manual(&step.name, text).await.map_err(Into::into),
+            StepAction::Kube(action) => self.inner.kube_step(action).await,
             // Refused by `check`.
             StepAction::Run { .. } | StepAction::Start(_) => Ok(None),
         };
@@ -475,7 +529,7 @@ impl Environment for KubeEnv {
             kept.push(Evidence { source: API_EVIDENCE.into(), text: answers, truncated: false });
         }
         kept.extend(inner.scale_out.borrow().as_ref().map(surge::ScaleOut::stop));
-        kept.extend(inner.worker_surge.borrow().as_ref().map(workers::WorkerSurge::evidence));
+        kept.extend(inner.worker_surge.borrow().as_ref().map(|(_, surge)| surge.evidence()));
         kept.extend(inner.loads.evidence());
         // What the cluster says, once the drill touched it.
         let (Ok(client), Some(since)) = (inner.client(), inner.started.get()) else { return kept };
@@ -521,6 +575,13 @@ impl KubeEnv {
                 Fault::TrafficSurge { workers: Some(_), .. } => {
                     "create a Job of worker pods (labelled with the run) that load its URL from the cluster, follow their logs, delete the Job at the revert"
                 }
+                Fault::PodKill { .. } | Fault::PodDelete { .. } => {
+                    "delete the running pods the selector picks, each with its uid as a precondition; their controller recreates them"
+                }
+                Fault::Scale { .. } => "read the scale, journal it, patch spec.replicas; the revert sets the prior count",
+                Fault::NetworkBlackhole { .. } => {
+                    "start a probe pod, create a deny NetworkPolicy (labelled with the run), confirm that the `confirm` URL fails from the probe pod, remove the probe pod; the revert deletes the policy"
+                }
                 _ => "not supported in kube",
             };
             run.touch(
@@ -542,6 +603,7 @@ impl KubeEnv {
                 ),
                 StepAction::Manual(text) => format!("a person confirms: {text}"),
                 StepAction::Start(name) => format!("starts {name} (refused: kube has no standby containers)"),
+                StepAction::Kube(action) => format!("{}, through the API", action.describe()),
             };
             run.touch(TouchKind::Step, format!("{} `{}`: {what}", i + 1, step.name));
         }
@@ -571,6 +633,12 @@ fn supported(check: &Check) -> bool {
 pub async fn in_effect(run: &str, undo: &Undo) -> Result<Result<(), String>, KubeError> {
     match undo {
         Undo::Uncordon { context, node } => drain::cordoned_by(&connect::connect(context).await?, node, run).await,
+        Undo::RestoreReplicas { context, namespace, workload, set, .. } => {
+            scale::scaled_by_us(&connect::connect(context).await?, namespace, workload, *set).await
+        }
+        Undo::DeleteKubeObject { context, namespace, kind, name } => {
+            created::created_by(&connect::connect(context).await?, namespace, kind, name, run).await
+        }
         other => Ok(Err(format!("{other:?} is not a Kubernetes change"))),
     }
 }
@@ -580,6 +648,18 @@ pub async fn in_effect(run: &str, undo: &Undo) -> Result<Result<(), String>, Kub
 pub async fn undo(run: &str, undo: &Undo) -> Result<String, KubeError> {
     match undo {
         Undo::Uncordon { context, node } => drain::uncordon(&connect::connect(context).await?, node, run).await,
+        Undo::RestoreReplicas { context, namespace, workload, before, set } => {
+            scale::restore(&connect::connect(context).await?, namespace, workload, *before, *set).await
+        }
+        Undo::DeleteKubeObject { context, namespace, kind, name } => {
+            let client = connect::connect(context).await?;
+            let done = created::delete_object(&client, namespace, kind, name, run).await?;
+            let orphans = created::sweep(&client, namespace, run).await?;
+            Ok(match orphans.is_empty() {
+                true => done,
+                false => format!("{done}; found by the run's label: {}", orphans.join("; ")),
+            })
+        }
         other => Ok(format!("nothing to do: {other:?} is not a Kubernetes change")),
     }
 }

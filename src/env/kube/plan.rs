@@ -27,7 +27,7 @@ pub async fn lines(scenario: &Scenario, cluster: &KubeCluster) -> Vec<String> {
         cluster.namespaces.join(", ")
     )];
     lines.push("  asked of the API server before the drill (one SelfSubjectAccessReview each):".into());
-    lines.extend(access::needed(cluster, &scenario.fault, &scenario.probes).iter().map(|p| format!("    {p}")));
+    lines.extend(access::needed_by_scenario(cluster, scenario).iter().map(|p| format!("    {p}")));
     let drained: Vec<&str> = each_fault(&scenario.fault)
         .into_iter()
         .filter_map(|f| match f {

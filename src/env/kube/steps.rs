@@ -1,82 +1,127 @@
-//! The kubeconfig a drill's `run:` steps get, so that a runbook's own `kubectl` lines act on
-//! the scenario's context, whatever the user's `current-context` is, without firedrill
-//! copying a credential: a file holding only `current-context: <context>`, put first in
-//! `KUBECONFIG` before the user's own files. kubectl merges the files of `KUBECONFIG` in
-//! order, and "the first file to set a particular value or map key wins ... Example: Preserve
-//! the context of the first file to set `current-context`" (kubernetes.io, Organizing Cluster
-//! Access Using kubeconfig Files, "Merging kubeconfig files"; client-go's
-//! tools/clientcmd/loader.go: "The first file to set a particular map key wins and map key's
-//! value is never changed"); kube-rs's `Kubeconfig::merge` follows the same rule. The
-//! clusters, users and credentials all come from the user's files, as they are.
+//! The `kube:` steps of a runbook: its `kubectl` lines (`scale`, `rollout restart`,
+//! `uncordon`, `exec`, `delete pod`) carried out through the API with the requests kubectl
+//! makes, so a drill needs no kubectl and no shell. A step is the recovery: what it changes is
+//! neither journalled nor reverted.
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::cell::RefCell;
+use std::time::Duration;
 
-use super::connect::kubeconfig_files;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client};
+
 use super::error::KubeError;
+use super::{exec, pods, scale, Inner};
+use crate::scenario::{KubeAction, KubeCluster, Problem, Scenario, StepAction};
 
-/// The steps' kubeconfig, in a folder of the drill's own, removed at teardown.
-#[derive(Debug)]
-pub struct StepKubeconfig {
-    dir: PathBuf,
-    value: OsString,
+/// The problems of the scenario's `kube` steps in `cluster`: a namespace it may not touch.
+pub fn problems(cluster: &KubeCluster, scenario: &Scenario) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let StepAction::Kube(action) = &step.action else { continue };
+        if let Some(namespace) = action.namespace().filter(|n| !cluster.namespaces.iter().any(|c| c == n)) {
+            problems.push(Problem::new(
+                scenario.positions.steps[i],
+                format!(
+                    "step `{}`: namespace `{namespace}` is not one of the environment's namespaces ({})",
+                    step.name,
+                    cluster.namespaces.join(", ")
+                ),
+            ));
+        }
+    }
+    problems
 }
 
-impl StepKubeconfig {
-    /// Writes the file for `context` (readable by its owner only) in a folder of its own in
-    /// the system's temporary folder, named after the run and this process (and a count, as
-    /// one process may run several drills), and the `KUBECONFIG` that lists it first.
-    pub fn write(context: &str, run: &str) -> Result<StepKubeconfig, KubeError> {
-        static WRITTEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = WRITTEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("firedrill-kube-{run}-{}-{n}", std::process::id()));
-        let file = dir.join("kubeconfig");
-        let failed = |source| KubeError::StepKubeconfig { action: "write", path: file.clone(), source };
-        // A new folder, its owner's alone: never one someone else made in the shared folder.
-        let mut folder = std::fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
-        folder.create(&dir).map_err(failed)?;
-        // The context's name is a YAML string whatever its characters.
-        let text = format!(
-            "# firedrill: the context of the drill's steps; the rest is the user's kubeconfig\napiVersion: v1\nkind: Config\ncurrent-context: {}\n",
-            serde_json::Value::String(context.into())
-        );
-        write_private(&file, &text).map_err(failed)?;
-        let listed = std::iter::once(file.clone()).chain(kubeconfig_files());
-        let value = std::env::join_paths(listed).map_err(|e| failed(std::io::Error::other(e)))?;
-        Ok(StepKubeconfig { dir, value })
-    }
+/// The patch `kubectl rollout restart` makes: the pod template annotated with now, which the
+/// workload's controller rolls out as a new revision.
+pub fn restart_patch(now: jiff::Timestamp) -> serde_json::Value {
+    let at = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    serde_json::json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": at}}}}})
+}
 
-    /// The `KUBECONFIG` the steps get: the file, then the user's kubeconfig files.
-    pub fn value(&self) -> &std::ffi::OsStr {
-        &self.value
-    }
+/// `kubectl rollout restart`.
+async fn rollout_restart(client: &Client, namespace: &str, workload: &str) -> Result<String, KubeError> {
+    let parsed = scale::parse(workload)?;
+    scale::api(client, namespace, &parsed)
+        .patch(parsed.name, &PatchParams::default(), &Patch::Strategic(restart_patch(jiff::Timestamp::now())))
+        .await
+        .map_err(KubeError::api(format!("restart {workload} in namespace {namespace}")))?;
+    Ok(format!(
+        "{workload} in namespace {namespace} restarted (its pod template annotated kubectl.kubernetes.io/restartedAt)"
+    ))
+}
 
-    /// Removes the file and its folder, saying why when it cannot.
-    pub fn remove(self) -> Result<(), KubeError> {
-        std::fs::remove_dir_all(&self.dir).map_err(|source| KubeError::StepKubeconfig {
-            action: "remove",
-            path: self.dir.join("kubeconfig"),
-            source,
-        })
+/// `kubectl uncordon`: the strategic merge patch that drops `spec.unschedulable`.
+async fn uncordon(client: &Client, node: &str) -> Result<String, KubeError> {
+    let patch = serde_json::json!({"spec": {"unschedulable": null}});
+    Api::<Node>::all(client.clone())
+        .patch(node, &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .map_err(KubeError::api(format!("uncordon node {node}")))?;
+    Ok(format!("node {node} uncordoned"))
+}
+
+/// The pods a step names: `pod`, or the running ones `selector` picks (none is an error).
+async fn named_pods(
+    client: &Client,
+    namespace: &str,
+    pod: Option<&str>,
+    selector: Option<&str>,
+) -> Result<Vec<Pod>, KubeError> {
+    if let Some(pod) = pod {
+        let found = Api::<Pod>::namespaced(client.clone(), namespace)
+            .get(pod)
+            .await
+            .map_err(KubeError::api(format!("get pod {namespace}/{pod}")))?;
+        return Ok(vec![found]);
+    }
+    let selector = selector.unwrap_or_default();
+    let found = pods::matching(client, namespace, selector).await?;
+    match found.is_empty() {
+        true => Err(KubeError::NoPods { selector: selector.into(), namespace: namespace.into() }),
+        false => Ok(found),
     }
 }
 
-impl Drop for StepKubeconfig {
-    /// A drill that ends without its teardown (a test's, a panic) leaves no file behind; after
-    /// [`StepKubeconfig::remove`] there is nothing left to remove.
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+impl Inner {
+    /// Carries out a `kube` step; what the API answered, as the step's output.
+    pub(super) async fn kube_step(&self, action: &KubeAction) -> Result<Option<String>, KubeError> {
+        let client = self.client()?;
+        let namespace = action.namespace().unwrap_or(&self.cluster.namespace).to_string();
+        let done = match action {
+            KubeAction::Scale { workload, replicas, .. } => {
+                let before = scale::replicas(&client, &namespace, workload).await?;
+                let to = i32::try_from(*replicas).unwrap_or(i32::MAX);
+                scale::set_replicas(&client, &namespace, workload, to).await?;
+                format!("{workload} in namespace {namespace} scaled from {before} to {to} replicas")
+            }
+            KubeAction::RolloutRestart { workload, .. } => rollout_restart(&client, &namespace, workload).await?,
+            KubeAction::Uncordon { node } => uncordon(&client, node).await?,
+            KubeAction::Exec { pod, selector, container, command, .. } => {
+                let found = named_pods(&client, &namespace, pod.as_deref(), selector.as_deref()).await?;
+                let name = found[0].metadata.name.clone().unwrap_or_default();
+                let ran = exec::exec(&client, &namespace, &name, container.as_deref(), command).await?;
+                if !ran.ok() {
+                    return Err(KubeError::ExecFailed {
+                        command: command.join(" "),
+                        pod: format!("{namespace}/{name}"),
+                        why: ran.failure(),
+                    });
+                }
+                ran.stdout.trim_end().to_string()
+            }
+            KubeAction::DeletePod { pod, selector, grace_period, .. } => {
+                let found = named_pods(&client, &namespace, pod.as_deref(), selector.as_deref()).await?;
+                let answers = RefCell::new(Vec::new());
+                let said = |what: String| answers.borrow_mut().push(what);
+                let grace: Option<Duration> = grace_period.map(|g| g.0);
+                for pod in &found {
+                    pods::delete(&client, pod, grace, &said).await?;
+                }
+                answers.into_inner().join("\n")
+            }
+        };
+        Ok(Some(done))
     }
-}
-
-/// Writes `text` to `path`, readable and writable by its owner only.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(text.as_bytes())
 }

@@ -18,10 +18,11 @@ use futures_util::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, ListParams, LogParams, PostParams, PropagationPolicy};
+use kube::api::{ListParams, LogParams, PostParams};
 use kube::{Api, Client};
 
 use super::error::KubeError;
+use crate::env::RUN_LABEL;
 use crate::load::{describe, Merge, Plan};
 use crate::sample::Evidence;
 
@@ -51,7 +52,7 @@ pub fn job(
     start_within: Duration,
 ) -> Job {
     let name = format!("firedrill-{run_id}-surge");
-    let labels: std::collections::BTreeMap<String, String> = [("firedrill.run".to_string(), run_id.to_string())].into();
+    let labels: std::collections::BTreeMap<String, String> = [(RUN_LABEL.to_string(), run_id.to_string())].into();
     let rate = match &plan.model {
         crate::load::Model::Open(stages) => stages.first().map_or(0.0, |s| s.rate),
         crate::load::Model::Closed { .. } => 0.0,
@@ -169,14 +170,18 @@ impl WorkerSurge {
         &self.job
     }
 
-    /// Stops the surge: waits, at most `within`, for every worker to end its stream, then
-    /// deletes the Job (its pods with it).
-    pub async fn stop(&mut self, client: &Client, within: Duration) -> Result<(), KubeError> {
+    /// Its namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Waits, at most `within`, for every worker to end its stream, and stops reading them.
+    /// (Deleting the Job, with its pods, is the caller's: it journalled its creation.)
+    pub async fn stop(&mut self, within: Duration) {
         let ended = tokio::time::timeout(within, futures_util::future::join_all(self.readers.iter_mut())).await;
         if ended.is_err() {
             self.readers.iter().for_each(tokio::task::JoinHandle::abort);
         }
-        delete(client, &self.namespace, &self.job).await
     }
 
     /// What the workers measured together, and which did not end their stream.
@@ -190,17 +195,6 @@ impl WorkerSurge {
             text.push_str(&format!("\n{problem}"));
         }
         Evidence { source: "traffic_surge".into(), text, truncated: false }
-    }
-}
-
-/// Deletes the surge's Job and its pods; one already gone is fine.
-pub async fn delete(client: &Client, namespace: &str, job: &str) -> Result<(), KubeError> {
-    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
-    let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..Default::default() };
-    match jobs.delete(job, &params).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(KubeError::api(format!("delete job {namespace}/{job}"))(e)),
     }
 }
 

@@ -15,6 +15,7 @@ use super::error::{Pos, Problem, ScenarioError};
 use super::model::*;
 use super::resolve::{declared_or_default_deadline, sim_duration, step_action};
 use crate::duration::Dur;
+use crate::word::FaultKind;
 
 /// A drill longer than a week is not a drill; the bound also bounds a drill's timeline.
 const MAX_DEADLINE: Dur = Dur::secs(7 * 86400);
@@ -244,12 +245,16 @@ fn check_kube_cluster(cluster: &KubeCluster, at: Pos, problems: &mut Problems) {
     }
 }
 
-/// A fault is one its environment can carry out: `kube` drains nodes (its other faults are
-/// still to come) and has no containers to stop; only `kube` has PodDisruptionBudgets for a
-/// drain's `deadline` to wait on.
+/// A fault is one its environment can carry out: `kube` drains nodes, kills, deletes and
+/// scales in the scenario's namespaces, and has no containers to stop; only `kube` has pods,
+/// workloads, and PodDisruptionBudgets for a drain's `deadline` to wait on.
 fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentSpec, problems: &mut Problems) {
     let at = Pos::spanned(fault);
-    let is_kube = matches!(environment, EnvironmentSpec::Kube(_));
+    let cluster = match environment {
+        EnvironmentSpec::Kube(cluster) => Some(cluster),
+        _ => None,
+    };
+    let is_kube = cluster.is_some();
     let mut faults = vec![&fault.value];
     while let Some(f) = faults.pop() {
         let kind = f.kind();
@@ -294,14 +299,115 @@ fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentS
                 problems.push(at, "traffic_surge: `start_within` is the workers' time to start, and there are no `workers`")
             }
             Fault::TrafficSurge { .. } => {}
+            Fault::NetworkBlackhole { .. } if is_kube => {
+                if let Some(cluster) = cluster {
+                    check_kube_blackhole(f, cluster, at, problems);
+                }
+            }
+            _ if f.is_kube_fault() => match cluster {
+                Some(cluster) => check_kube_fault(f, cluster, at, problems),
+                None => problems
+                    .push(at, format!("`{kind}` acts on Kubernetes pods and workloads: it needs `environment: {{kind: kube}}`")),
+            },
+            Fault::NetworkBlackhole { direction, namespace, confirm, .. }
+                if !is_kube && (direction.is_some() || namespace.is_some() || confirm.is_some()) =>
+            {
+                problems.push(at, "network_blackhole: `direction`, `namespace` and `confirm` are kube's (a NetworkPolicy blackhole)")
+            }
             _ if !is_kube => {}
             _ if f.is_container_fault() => problems.push(
                 at,
-                format!("`{kind}` acts on a Docker container; kube has pods and nodes: node_drain drains a node"),
+                format!("`{kind}` acts on a Docker container; kube has pods and nodes: node_drain drains a node, pod_kill kills pods"),
             ),
-            _ => problems.push(at, format!("`{kind}` is not supported in kube yet: node_drain is")),
+            _ => problems.push(at, format!("`{kind}` is not supported in kube yet: node_drain, pod_kill, pod_delete and scale are")),
         }
     }
+}
+
+/// A kube fault's selector, count or workload, and its namespace among the cluster's: what it
+/// may disrupt is said in the file.
+fn check_kube_fault(fault: &Fault, cluster: &KubeCluster, at: Pos, problems: &mut Problems) {
+    let kind = fault.kind();
+    let (namespace, selector, count) = match fault {
+        Fault::PodKill { selector, namespace, count } | Fault::PodDelete { selector, namespace, count, .. } => {
+            (namespace, Some(selector), *count)
+        }
+        Fault::Scale { workload, namespace, .. } => {
+            if crate::scenario::Workload::parse(workload).is_none() {
+                problems.push(
+                    at,
+                    format!("{kind}: `workload` must be `deployment/NAME` or `statefulset/NAME`, got `{workload}`"),
+                );
+            }
+            (namespace, None, None)
+        }
+        _ => return,
+    };
+    if selector.is_some_and(|s| s.trim().is_empty()) {
+        problems
+            .push(at, format!("{kind}: `selector` must pick pods by label (`app=shop`): an empty one picks every pod"));
+    }
+    if count == Some(0) {
+        problems.push(at, format!("{kind}: `count` must be at least 1"));
+    }
+    check_kube_namespace(kind, namespace.as_deref(), cluster, at, problems);
+}
+
+/// A kube fault's namespace is one of the cluster's `namespaces`.
+fn check_kube_namespace(
+    kind: FaultKind,
+    namespace: Option<&str>,
+    cluster: &KubeCluster,
+    at: Pos,
+    problems: &mut Problems,
+) {
+    let allowed =
+        if cluster.namespaces.is_empty() { std::slice::from_ref(&cluster.namespace) } else { &cluster.namespaces[..] };
+    if let Some(namespace) = namespace.filter(|n| !allowed.iter().any(|a| a == n)) {
+        problems.push(
+            at,
+            format!(
+                "{kind}: namespace `{namespace}` is not one of the environment's namespaces ({})",
+                allowed.join(", ")
+            ),
+        );
+    }
+}
+
+/// A kube blackhole is a NetworkPolicy: its pods and peer are `key=value` labels (a policy's
+/// `matchLabels`, and what a partition's rules negate), it drops (a policy cannot refuse), and
+/// it names the in-cluster URL that confirms it. An ingress partition cannot be confirmed: the
+/// check would have to come from the peer's pods, which firedrill does not pose as.
+fn check_kube_blackhole(fault: &Fault, cluster: &KubeCluster, at: Pos, problems: &mut Problems) {
+    let Fault::NetworkBlackhole { target, peer, mode, direction, namespace, confirm, .. } = fault else { return };
+    for (field, selector) in std::iter::once(("target", target)).chain(peer.iter().map(|p| ("peer", p))) {
+        if label_terms(selector).is_none() {
+            problems.push(
+                at,
+                format!("network_blackhole: `{field}` must be `key=value` labels joined by `,` (a NetworkPolicy's matchLabels), got `{selector}`"),
+            );
+        }
+    }
+    if *mode == BlockMode::Refuse {
+        problems.push(at, "network_blackhole: a NetworkPolicy drops what it denies; `mode: refuse` is Docker's");
+    }
+    if peer.is_some() && *direction == Some(Direction::Ingress) {
+        problems.push(
+            at,
+            "network_blackhole: an ingress partition cannot be confirmed (the check would have to come from the peer's pods): cut `egress` of the peer's clients, or `both`",
+        );
+    }
+    match confirm {
+        None => problems.push(
+            at,
+            "network_blackhole: kube needs `confirm`, an in-cluster http:// URL that must fail once the policy holds: a CNI may not enforce NetworkPolicy",
+        ),
+        Some(url) if !url.starts_with("http://") => {
+            problems.push(at, format!("network_blackhole: `confirm` must be an http:// URL inside the cluster, got `{url}`"))
+        }
+        Some(_) => {}
+    }
+    check_kube_namespace(fault.kind(), namespace.as_deref(), cluster, at, problems);
 }
 
 /// The simulated stack stays within the sizes the simulation models.
@@ -412,9 +518,8 @@ fn check_steps(steps: &[Spanned<Step>], deadline: Dur, is_sim: bool, problems: &
 fn check_step(step: &Step, at: Pos, deadline: Dur, is_sim: bool, problems: &mut Problems) {
     let name = &step.name;
     match (step_action(step), &step.run) {
-        (None, _) => {
-            problems.push(at, format!("step `{name}` needs exactly one of `run` or `start` (automated) or `manual`"))
-        }
+        (None, _) => problems
+            .push(at, format!("step `{name}` needs exactly one of `run`, `start` or `kube` (automated) or `manual`")),
         (Some(_), Some(argv)) if argv.is_empty() => {
             problems.push(at, format!("step `{name}`: `run` must name a program"))
         }
@@ -422,6 +527,9 @@ fn check_step(step: &Step, at: Pos, deadline: Dur, is_sim: bool, problems: &mut 
     }
     if step.container.is_some() && step.run.is_none() {
         problems.push(at, format!("step `{name}`: `container` applies to `run` steps only"));
+    }
+    if let Some(action) = &step.kube {
+        check_kube_action(name, action, at, problems);
     }
     if let Some(b) = &step.budget {
         if b.value > deadline {
@@ -445,6 +553,44 @@ fn check_step(step: &Step, at: Pos, deadline: Dur, is_sim: bool, problems: &mut 
     }
     if sim.is_some_and(|s| s.effect == Effect::ScaleOut && s.replicas.unwrap_or(0) == 0) {
         problems.push(at, format!("step `{name}`: effect `scale_out` needs `replicas` (at least 1)"));
+    }
+}
+
+/// A `kube` step names a workload as kubectl does, a command, and exactly one of a pod or
+/// a selector.
+fn check_kube_action(name: &str, action: &KubeAction, at: Pos, problems: &mut Problems) {
+    match action {
+        KubeAction::Scale { workload, .. } | KubeAction::RolloutRestart { workload, .. } => {
+            if Workload::parse(workload).is_none() {
+                problems.push(
+                    at,
+                    format!(
+                        "step `{name}`: `workload` must be `deployment/NAME` or `statefulset/NAME`, got `{workload}`"
+                    ),
+                );
+            }
+        }
+        KubeAction::Exec { pod, selector, command, .. } => {
+            if command.is_empty() {
+                problems.push(at, format!("step `{name}`: `command` must name a program"));
+            }
+            check_pod_or_selector(name, pod, selector, at, problems);
+        }
+        KubeAction::DeletePod { pod, selector, .. } => check_pod_or_selector(name, pod, selector, at, problems),
+        KubeAction::Uncordon { .. } => {}
+    }
+}
+
+fn check_pod_or_selector(
+    name: &str,
+    pod: &Option<String>,
+    selector: &Option<String>,
+    at: Pos,
+    problems: &mut Problems,
+) {
+    let empty = |s: &Option<String>| s.as_ref().is_some_and(|s| s.trim().is_empty());
+    if pod.is_some() == selector.is_some() || empty(pod) || empty(selector) {
+        problems.push(at, format!("step `{name}`: give exactly one of `pod` or `selector`"));
     }
 }
 
@@ -844,8 +990,95 @@ fault: FAULT
             "{found}"
         );
         let found = problems(&kube("kind-drill", "", "{kind: db_failover}"));
-        assert!(found.contains("`db_failover` is not supported in kube yet: node_drain is"), "{found}");
+        assert!(found.contains("`db_failover` is not supported in kube yet: node_drain, pod_kill"), "{found}");
         let found = problems("name: s\nfault: {kind: node_drain, node: node-1, deadline: 1m}\n");
         assert!(found.contains("k.yaml:2:8: node_drain: `deadline` bounds the retries"), "{found}");
+    }
+
+    #[test]
+    fn pod_and_workload_faults_are_kubes_and_stay_in_its_namespaces() {
+        let found = problems("name: s\nfault: {kind: pod_kill, selector: app=web}\n");
+        assert!(
+            found.contains(
+                "k.yaml:2:8: `pod_kill` acts on Kubernetes pods and workloads: it needs `environment: {kind: kube}`"
+            ),
+            "{found}"
+        );
+        let found = problems(&kube(
+            "kind-drill",
+            "namespaces: [shop, db]",
+            "{kind: pod_delete, selector: app=pg, namespace: db, count: 1}",
+        ));
+        assert_eq!(found, "");
+        let found = problems(&kube("kind-drill", "", "{kind: pod_delete, selector: \" \", namespace: db, count: 0}"));
+        assert!(found.contains("pod_delete: `selector` must pick pods by label"), "{found}");
+        assert!(found.contains("pod_delete: `count` must be at least 1"), "{found}");
+        assert!(
+            found.contains("pod_delete: namespace `db` is not one of the environment's namespaces (shop)"),
+            "{found}"
+        );
+        let found = problems(&kube("kind-drill", "", "{kind: scale, workload: web, replicas: 0}"));
+        assert!(
+            found.contains("k.yaml:7:8: scale: `workload` must be `deployment/NAME` or `statefulset/NAME`, got `web`"),
+            "{found}"
+        );
+        let s = parse(&kube("kind-drill", "", "{kind: scale, workload: sts/db, replicas: 0}"), Path::new("k.yaml"))
+            .unwrap();
+        assert_eq!(s.fault.describe(), "scale sts/db to 0 replicas");
+        let found = problems("name: s\nenvironment: {kind: docker, containers: [{name: web, image: i}]}\nfault: {kind: network_blackhole, target: web, confirm: \"http://x/\"}\n");
+        assert!(found.contains("network_blackhole: `direction`, `namespace` and `confirm` are kube's"), "{found}");
+    }
+
+    #[test]
+    fn a_kube_step_is_one_action_naming_a_workload_a_command_and_one_pod_or_selector() {
+        let steps = |steps: &str| {
+            format!("name: s\nfault: {{kind: node_drain, node: node-1}}\nprocedure:\n  kind: steps\n  steps:\n{steps}")
+        };
+        let valid =
+            steps("    - {name: restart, kube: {action: rollout_restart, workload: deployment/shop}, budget: 20s}\n");
+        let s = parse(&valid, Path::new("k.yaml")).expect("sim plays a kube step by its budget");
+        let crate::scenario::StepAction::Kube(action) = &s.steps[0].action else { panic!("a kube step") };
+        assert_eq!(action.describe(), "kubectl rollout restart deployment/shop");
+        assert_eq!(s.steps[0].action.kind(), crate::word::StepKind::Automated);
+        assert!(s.steps[0].sim_duration.is_some());
+        let found = problems(&steps(
+            "    - {name: a, kube: {action: scale, workload: web, replicas: 1}, budget: 1s}
+    - {name: b, kube: {action: exec, command: []}, budget: 1s}
+    - {name: c, kube: {action: delete_pod, pod: p, selector: app=x}, budget: 1s}
+    - {name: d, kube: {action: uncordon, node: n}, run: [ls], budget: 1s}
+",
+        ));
+        for expected in [
+            "k.yaml:6:7: step `a`: `workload` must be `deployment/NAME` or `statefulset/NAME`, got `web`",
+            "k.yaml:7:7: step `b`: `command` must name a program",
+            "k.yaml:7:7: step `b`: give exactly one of `pod` or `selector`",
+            "k.yaml:8:7: step `c`: give exactly one of `pod` or `selector`",
+            "k.yaml:9:7: step `d` needs exactly one of `run`, `start` or `kube` (automated) or `manual`",
+        ] {
+            assert!(found.contains(expected), "{expected} in {found}");
+        }
+    }
+
+    #[test]
+    fn a_kube_blackhole_is_confirmed_drops_and_picks_pods_by_labels() {
+        let valid = "{kind: network_blackhole, target: app=shop, peer: app=s3, direction: egress, confirm: \"http://s3.shop:5000/\"}";
+        assert_eq!(problems(&kube("kind-drill", "", valid)), "");
+        let found = problems(&kube(
+            "kind-drill",
+            "",
+            "{kind: network_blackhole, target: \"app in (shop)\", peer: app=s3, direction: ingress, mode: refuse, namespace: db}",
+        ));
+        for expected in [
+            "k.yaml:7:8: network_blackhole: `target` must be `key=value` labels joined by `,`",
+            "network_blackhole: a NetworkPolicy drops what it denies; `mode: refuse` is Docker's",
+            "network_blackhole: an ingress partition cannot be confirmed",
+            "network_blackhole: kube needs `confirm`, an in-cluster http:// URL",
+            "network_blackhole: namespace `db` is not one of the environment's namespaces (shop)",
+        ] {
+            assert!(found.contains(expected), "{expected} in {found}");
+        }
+        let found =
+            problems(&kube("kind-drill", "", "{kind: network_blackhole, target: app=shop, confirm: \"https://s3/\"}"));
+        assert!(found.contains("`confirm` must be an http:// URL inside the cluster, got `https://s3/`"), "{found}");
     }
 }

@@ -116,13 +116,15 @@ pub enum StepAction {
     Manual(String),
     /// A standby container started (`docker`), done when it is ready.
     Start(String),
+    /// A `kubectl`-shaped action (`kube`), through the API.
+    Kube(KubeAction),
 }
 
 impl StepAction {
     /// Who carries the step out, as records store it.
     pub fn kind(&self) -> StepKind {
         match self {
-            StepAction::Run { .. } | StepAction::Start(_) => StepKind::Automated,
+            StepAction::Run { .. } | StepAction::Start(_) | StepAction::Kube(_) => StepKind::Automated,
             StepAction::Manual(_) => StepKind::Manual,
         }
     }
@@ -141,12 +143,16 @@ pub(super) fn declared_or_default_deadline(raw: &RawScenario) -> Dur {
     raw.deadline.as_ref().map(|d| d.value).unwrap_or(DEFAULT_DEADLINE)
 }
 
-/// How a step is carried out; `None` unless it has exactly one of `run`, `manual` and `start`.
+/// How a step is carried out; `None` unless it has exactly one of `run`, `manual`, `start` and
+/// `kube`.
 pub(super) fn step_action(step: &Step) -> Option<StepAction> {
-    match (&step.run, &step.manual, &step.start) {
-        (Some(argv), None, None) => Some(StepAction::Run { argv: argv.clone(), container: step.container.clone() }),
-        (None, Some(text), None) => Some(StepAction::Manual(text.clone())),
-        (None, None, Some(name)) => Some(StepAction::Start(name.clone())),
+    match (&step.run, &step.manual, &step.start, &step.kube) {
+        (Some(argv), None, None, None) => {
+            Some(StepAction::Run { argv: argv.clone(), container: step.container.clone() })
+        }
+        (None, Some(text), None, None) => Some(StepAction::Manual(text.clone())),
+        (None, None, Some(name), None) => Some(StepAction::Start(name.clone())),
+        (None, None, None, Some(action)) => Some(StepAction::Kube(action.clone())),
         _ => None,
     }
 }

@@ -57,6 +57,7 @@ impl BlastRadiusExceeded {
         let kind = fault.kind();
         let subject = match (fault, fault.container_target()) {
             (Fault::NodeDrain { node, .. }, _) => format!("{kind} of {node}"),
+            (Fault::PodKill { selector, .. } | Fault::PodDelete { selector, .. }, _) => format!("{kind} of {selector}"),
             (_, Some(target)) => format!("{kind} of {target}"),
             _ => kind.to_string(),
         };
@@ -95,6 +96,9 @@ impl Fault {
             | Fault::TrafficSurge { .. }
             | Fault::DbFailover { .. }
             | Fault::S3Block { .. }
+            | Fault::PodKill { .. }
+            | Fault::PodDelete { .. }
+            | Fault::Scale { .. }
             | Fault::Sequence { .. } => None,
         }
     }
@@ -155,6 +159,9 @@ mod tests {
             peer: Some("web-1".into()),
             mode: Default::default(),
             duration: None,
+            direction: None,
+            namespace: None,
+            confirm: None,
         };
         assert_eq!(statically_affected(&docker(), &blackhole), ["db"]);
         let surge: Fault =

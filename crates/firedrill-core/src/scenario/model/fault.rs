@@ -22,6 +22,47 @@ pub enum Fault {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deadline: Option<Dur>,
     },
+    /// `kube`: delete pods at once (grace period 0), as a crash or an OOM kill would end them.
+    /// Nothing is reverted: their controller (a ReplicaSet, a StatefulSet) recreates them, and
+    /// that recovery is what the drill measures.
+    PodKill {
+        /// The pods, as a label selector (`app=shop,tier=web`).
+        selector: String,
+        /// Their namespace, one of the environment's `namespaces`; absent: its `namespace`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        /// How many of the matching pods, first by name; absent: all of them. Either way at
+        /// most `max_blast_radius`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u32>,
+    },
+    /// `kube`: delete pods gracefully (SIGTERM, then SIGKILL after the grace period), as a
+    /// rolling node replacement would. Nothing is reverted, as for `pod_kill`.
+    PodDelete {
+        /// The pods, as a label selector (`app=shop,tier=web`).
+        selector: String,
+        /// Their namespace, one of the environment's `namespaces`; absent: its `namespace`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        /// How many of the matching pods, first by name; absent: all of them. Either way at
+        /// most `max_blast_radius`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u32>,
+        /// Time the pods get to finish in-flight work.
+        #[serde(default = "default_grace")]
+        grace_period: Dur,
+    },
+    /// `kube`: set the replicas of a Deployment or StatefulSet through its scale subresource
+    /// (to 0: an outage of the workload); revert sets the count it had before.
+    Scale {
+        /// The workload, as kubectl names it: `deployment/shop` or `statefulset/db`.
+        workload: String,
+        /// Its namespace, one of the environment's `namespaces`; absent: its `namespace`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        /// The replica count while the fault lasts.
+        replicas: u32,
+    },
     /// Multiply (or set) the request arrival rate for a while.
     TrafficSurge {
         /// Factor applied to the baseline rate.
@@ -129,19 +170,37 @@ pub enum Fault {
         duration: Option<Dur>,
     },
     /// Drop (`blackhole`: connections hang) or reject (`refuse`) a container's network
-    /// traffic, all of it or only with one peer container (a partition).
+    /// traffic, all of it or only with one peer container (a partition). In `kube`: a deny
+    /// NetworkPolicy on the pods a label selector picks, confirmed from inside the cluster
+    /// before `t0` (see `confirm`), deleted on revert.
     NetworkBlackhole {
-        /// The container.
+        /// The container; `kube`: the pods, as a label selector of `key=value` terms
+        /// (`app=shop`).
         target: String,
-        /// Only the traffic with this container.
+        /// Only the traffic with this container; `kube`: with these pods (`key=value` terms),
+        /// in the same namespace.
         #[serde(default)]
         peer: Option<String>,
-        /// Unanswered or refused.
+        /// Unanswered or refused (`kube`: `blackhole` only: a NetworkPolicy drops).
         #[serde(default)]
         mode: BlockMode,
         /// Lift it after this long; absent: when the drill ends.
         #[serde(default)]
         duration: Option<Dur>,
+        /// `kube`: which of the pods' traffic is cut; absent: both directions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        direction: Option<Direction>,
+        /// `kube`: the pods' namespace, one of the environment's; absent: its `namespace`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        /// `kube` (needed there): an in-cluster `http://` URL that answers before the policy
+        /// and must fail once it holds, fetched (`wget`) from a probe pod firedrill starts
+        /// under the same policy and removes: for `egress` or `both`, a Service the pods call
+        /// (the peer's, for a partition); for `ingress`, a Service in front of the pods. When
+        /// it still answers, the CNI does not enforce NetworkPolicy: the policy is deleted and
+        /// the drill stops before `t0`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confirm: Option<String>,
     },
     /// Several faults injected in order, each `after` the previous one: a compound failure
     /// (a replica cut off, then the primary lost). `t0` is when the last one is in effect.
@@ -177,6 +236,9 @@ impl Fault {
     pub fn kind(&self) -> FaultKind {
         match self {
             Fault::NodeDrain { .. } => FaultKind::NodeDrain,
+            Fault::PodKill { .. } => FaultKind::PodKill,
+            Fault::PodDelete { .. } => FaultKind::PodDelete,
+            Fault::Scale { .. } => FaultKind::Scale,
             Fault::TrafficSurge { .. } => FaultKind::TrafficSurge,
             Fault::DbFailover { .. } => FaultKind::DbFailover,
             Fault::S3Block { .. } => FaultKind::S3Block,
@@ -194,8 +256,20 @@ impl Fault {
     pub fn is_container_fault(&self) -> bool {
         !matches!(
             self,
-            Fault::NodeDrain { .. } | Fault::TrafficSurge { .. } | Fault::DbFailover { .. } | Fault::S3Block { .. }
+            Fault::NodeDrain { .. }
+                | Fault::TrafficSurge { .. }
+                | Fault::DbFailover { .. }
+                | Fault::S3Block { .. }
+                | Fault::PodKill { .. }
+                | Fault::PodDelete { .. }
+                | Fault::Scale { .. }
         )
+    }
+
+    /// Whether the fault acts on Kubernetes objects only (pods, workloads): the `kube`
+    /// environment's own faults.
+    pub fn is_kube_fault(&self) -> bool {
+        matches!(self, Fault::PodKill { .. } | Fault::PodDelete { .. } | Fault::Scale { .. })
     }
 
     /// How long the fault lasts before it lifts by itself, if it does.
@@ -212,6 +286,8 @@ impl Fault {
             Fault::ContainerRestart { .. } => Some(Dur(std::time::Duration::ZERO)),
             // A sequence's faults are reverted together when the drill ends.
             Fault::NodeDrain { .. } | Fault::DbFailover { .. } | Fault::Sequence { .. } => None,
+            // Pods are recreated by their controller; a scale lasts until the drill ends.
+            Fault::PodKill { .. } | Fault::PodDelete { .. } | Fault::Scale { .. } => None,
         }
     }
 
@@ -223,6 +299,15 @@ impl Fault {
             }
             Fault::NodeDrain { node, grace_period, deadline: Some(deadline) } => {
                 format!("drain node {node} (grace period {grace_period}, deadline {deadline})")
+            }
+            Fault::PodKill { selector, namespace, count } => {
+                format!("kill {} (grace period 0s){}", pods(selector, count), in_(namespace))
+            }
+            Fault::PodDelete { selector, namespace, count, grace_period } => {
+                format!("delete {} (grace period {grace_period}){}", pods(selector, count), in_(namespace))
+            }
+            Fault::Scale { workload, namespace, replicas } => {
+                format!("scale {workload}{} to {replicas} replicas", in_(namespace))
             }
             Fault::TrafficSurge { multiplier: Some(m), duration, .. } => format!("traffic surge ×{m} for {duration}"),
             Fault::TrafficSurge { rate, duration, .. } => {
@@ -246,7 +331,13 @@ impl Fault {
             Fault::NetworkDisconnect { target, duration } => {
                 format!("disconnect container {target} from its network{}", for_(duration))
             }
-            Fault::NetworkBlackhole { target, peer, mode, duration } => format!(
+            Fault::NetworkBlackhole { target, peer, direction, confirm: Some(_), duration, .. } => format!(
+                "cut the {} traffic of the pods {target}{} (a NetworkPolicy){}",
+                direction.unwrap_or_default().as_str(),
+                peer.as_ref().map(|p| format!(" with the pods {p} only")).unwrap_or_default(),
+                for_(duration)
+            ),
+            Fault::NetworkBlackhole { target, peer, mode, duration, .. } => format!(
                 "{} the network traffic of container {target}{}{}",
                 match mode {
                     BlockMode::Blackhole => "drop",
@@ -270,8 +361,78 @@ impl Fault {
     }
 }
 
+/// The pods a selector picks, in words: `the pods app=shop`, `2 pods app=shop`.
+fn pods(selector: &str, count: &Option<u32>) -> String {
+    match count {
+        Some(n) => format!("{n} pod(s) {selector}"),
+        None => format!("the pods {selector}"),
+    }
+}
+
+fn in_(namespace: &Option<String>) -> String {
+    namespace.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default()
+}
+
 fn for_(duration: &Option<Dur>) -> String {
     duration.map(|d| format!(" for {d}")).unwrap_or_default()
+}
+
+/// The `key=value` terms of a label selector (`app=shop,tier=web`; `==` too), as a
+/// NetworkPolicy's `matchLabels` takes them; `None` when it is empty or has other terms
+/// (`!=`, `in`, `!key`), which a policy's rules could not negate one by one.
+pub fn label_terms(selector: &str) -> Option<Vec<(&str, &str)>> {
+    let terms: Option<Vec<(&str, &str)>> = selector
+        .split(',')
+        .map(|term| {
+            let (key, value) = term.split_once("==").or_else(|| term.split_once('='))?;
+            let (key, value) = (key.trim(), value.trim());
+            let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+            (plain(key) && plain(value)).then_some((key, value))
+        })
+        .collect();
+    terms.filter(|t| !t.is_empty())
+}
+
+/// A workload whose replicas a `scale` sets, as kubectl names it (`deployment/shop`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Workload<'a> {
+    /// Which kind of workload.
+    pub kind: WorkloadKind,
+    /// Its name.
+    pub name: &'a str,
+}
+
+/// The workloads with a scale subresource firedrill sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkloadKind {
+    /// An `apps/v1` Deployment.
+    Deployment,
+    /// An `apps/v1` StatefulSet.
+    StatefulSet,
+}
+
+impl<'a> Workload<'a> {
+    /// `deployment/NAME` or `statefulset/NAME` (kubectl's short forms `deploy` and `sts`
+    /// too); `None` for anything else.
+    pub fn parse(text: &'a str) -> Option<Workload<'a>> {
+        let (kind, name) = text.split_once('/')?;
+        let kind = match kind {
+            "deployment" | "deployments" | "deploy" => WorkloadKind::Deployment,
+            "statefulset" | "statefulsets" | "sts" => WorkloadKind::StatefulSet,
+            _ => return None,
+        };
+        (!name.is_empty() && !name.contains('/')).then_some(Workload { kind, name })
+    }
+}
+
+impl std::fmt::Display for Workload<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            WorkloadKind::Deployment => "deployment",
+            WorkloadKind::StatefulSet => "statefulset",
+        };
+        write!(f, "{kind}/{}", self.name)
+    }
 }
 
 /// How the primary database goes away.
@@ -291,6 +452,30 @@ impl FailoverMode {
         match self {
             FailoverMode::Crash => "crash",
             FailoverMode::Graceful => "graceful",
+        }
+    }
+}
+
+/// The traffic of pods a NetworkPolicy cuts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// What comes to the pods.
+    Ingress,
+    /// What the pods send.
+    Egress,
+    /// Both.
+    #[default]
+    Both,
+}
+
+impl Direction {
+    /// The direction's word, as written in a scenario (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+            Direction::Both => "both",
         }
     }
 }
@@ -319,6 +504,27 @@ impl BlockMode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_terms_are_equalities_only() {
+        assert_eq!(label_terms("app=shop, tier==web"), Some(vec![("app", "shop"), ("tier", "web")]));
+        for bad in ["", "app", "app!=shop", "app in (a,b)", "app=shop,", "=x"] {
+            assert_eq!(label_terms(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_workload_is_named_as_kubectl_names_it() {
+        let parsed = Workload::parse("deploy/shop").unwrap();
+        assert_eq!(
+            (parsed.kind, parsed.name, parsed.to_string().as_str()),
+            (WorkloadKind::Deployment, "shop", "deployment/shop")
+        );
+        assert_eq!(Workload::parse("sts/db").map(|w| w.kind), Some(WorkloadKind::StatefulSet));
+        for bad in ["shop", "pod/shop", "deployment/", "deployment/a/b"] {
+            assert_eq!(Workload::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn modes_print_as_they_are_written() {

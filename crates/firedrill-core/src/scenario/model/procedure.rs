@@ -52,6 +52,10 @@ pub struct Step {
     /// scale-out would.
     #[serde(default)]
     pub start: Option<String>,
+    /// Automated (`kube`): a `kubectl`-shaped action carried out through the API, without a
+    /// kubectl on this machine. The simulation plays it by its budget and `sim.effect`.
+    #[serde(default)]
+    pub kube: Option<KubeAction>,
     /// Time budget of the step.
     #[serde(default)]
     #[schemars(with = "Option<Dur>")]
@@ -65,6 +69,116 @@ pub struct Step {
     /// How the step plays out in the `sim` environment.
     #[serde(default)]
     pub sim: Option<SimStep>,
+}
+
+/// A runbook's `kubectl` line, carried out through the API by the `kube` environment. What it
+/// changes is the recovery, so it is neither journalled nor reverted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum KubeAction {
+    /// `kubectl scale WORKLOAD --replicas=N`, through the scale subresource.
+    Scale {
+        /// `deployment/NAME` or `statefulset/NAME`.
+        workload: String,
+        /// The replicas.
+        replicas: u32,
+        /// The namespace; absent: the environment's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+    },
+    /// `kubectl rollout restart WORKLOAD`: the patch kubectl makes, the pod template's
+    /// `kubectl.kubernetes.io/restartedAt` annotation set to now, which rolls every pod.
+    RolloutRestart {
+        /// `deployment/NAME` or `statefulset/NAME`.
+        workload: String,
+        /// The namespace; absent: the environment's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+    },
+    /// `kubectl uncordon NODE`: the node schedulable again.
+    Uncordon {
+        /// The node.
+        node: String,
+    },
+    /// `kubectl exec POD -- COMMAND`: the step fails when the command exits non-zero, and its
+    /// output is the step's.
+    Exec {
+        /// The pod; or give `selector`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pod: Option<String>,
+        /// The first running pod (by name) this label selector picks; or give `pod`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        selector: Option<String>,
+        /// The container; absent: the pod's first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        container: Option<String>,
+        /// Program and arguments (argv, not a shell string).
+        command: Vec<String>,
+        /// The namespace; absent: the environment's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+    },
+    /// `kubectl delete pod`: the pod named, or every running pod a selector picks, each with
+    /// its uid as a precondition.
+    DeletePod {
+        /// The pod; or give `selector`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pod: Option<String>,
+        /// The label selector; or give `pod`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        selector: Option<String>,
+        /// The grace period; absent: the pod's own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grace_period: Option<Dur>,
+        /// The namespace; absent: the environment's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+    },
+}
+
+impl KubeAction {
+    /// The action as the kubectl line it stands for, for plans and reports.
+    pub fn describe(&self) -> String {
+        let ns = |n: &Option<String>| n.as_ref().map(|n| format!(" -n {n}")).unwrap_or_default();
+        let target = |pod: &Option<String>, selector: &Option<String>| match (pod, selector) {
+            (Some(pod), _) => pod.clone(),
+            (None, Some(selector)) => format!("-l {selector}"),
+            (None, None) => String::new(),
+        };
+        match self {
+            KubeAction::Scale { workload, replicas, namespace } => {
+                format!("kubectl scale {workload} --replicas={replicas}{}", ns(namespace))
+            }
+            KubeAction::RolloutRestart { workload, namespace } => {
+                format!("kubectl rollout restart {workload}{}", ns(namespace))
+            }
+            KubeAction::Uncordon { node } => format!("kubectl uncordon {node}"),
+            KubeAction::Exec { pod, selector, container, command, namespace } => format!(
+                "kubectl exec {}{}{} -- {}",
+                target(pod, selector),
+                container.as_ref().map(|c| format!(" -c {c}")).unwrap_or_default(),
+                ns(namespace),
+                command.join(" ")
+            ),
+            KubeAction::DeletePod { pod, selector, grace_period, namespace } => format!(
+                "kubectl delete pod {}{}{}",
+                target(pod, selector),
+                grace_period.map(|g| format!(" --grace-period={}", g.0.as_secs())).unwrap_or_default(),
+                ns(namespace)
+            ),
+        }
+    }
+
+    /// The namespace the action names, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            KubeAction::Scale { namespace, .. }
+            | KubeAction::RolloutRestart { namespace, .. }
+            | KubeAction::Exec { namespace, .. }
+            | KubeAction::DeletePod { namespace, .. } => namespace.as_deref(),
+            KubeAction::Uncordon { .. } => None,
+        }
+    }
 }
 
 /// How a procedure step plays out in the simulation.
