@@ -17,6 +17,8 @@ mod kube_faults;
 #[cfg(feature = "kube")]
 mod kube_manifests;
 #[cfg(feature = "kube")]
+mod kube_probes;
+#[cfg(feature = "kube")]
 mod kube_run;
 #[cfg(feature = "kube")]
 mod kube_surge;

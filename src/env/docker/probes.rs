@@ -24,7 +24,7 @@ impl Inner {
 
     async fn check_probe(&self, probe: usize, spec: &Probe) -> Result<Sample, DockerError> {
         Ok(match &spec.check {
-            Check::Http { url, method, expect_status, body_contains, max_latency, ca } => {
+            Check::Http { url, method, expect_status, body_contains, max_latency, ca, .. } => {
                 let url = self.expand(url)?;
                 probe::http(probe::HttpCheck {
                     method: method.as_str(),

@@ -58,7 +58,9 @@ impl Permission {
 /// scenario's namespaces; a pod kill or delete lists and deletes pods in its namespace; a
 /// scale reads and patches its workload's scale subresource; a blackhole lists its pods,
 /// creates, reads and deletes its policies and probe pod, and execs the check in it; a
-/// `deployment` probe reads its Deployment.
+/// surge reads its Deployment and autoscalers, and its workers' Job, pods and logs; a
+/// `deployment` probe reads its Deployment; an `http` probe `in_cluster` starts, reads and
+/// removes its probe pod and execs in it.
 pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Permission> {
     let mut needed = Vec::new();
     for probe in probes {
@@ -70,6 +72,21 @@ pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Per
                 subresource: None,
                 namespace: Some(namespace.clone().unwrap_or_else(|| cluster.namespace.clone())),
             });
+        }
+        if let Check::Http { in_cluster: true, .. } = &probe.check {
+            // Its probe pod, started, watched until Ready and removed, and the exec of each sample.
+            let namespace = Some(cluster.namespace.clone());
+            for (verb, subresource) in
+                [("create", None), ("get", None), ("delete", None), ("create", Some("exec")), ("get", Some("exec"))]
+            {
+                needed.push(Permission {
+                    verb,
+                    group: "",
+                    resource: "pods",
+                    subresource,
+                    namespace: namespace.clone(),
+                });
+            }
         }
     }
     for fault in each_fault(fault) {

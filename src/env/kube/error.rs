@@ -124,7 +124,7 @@ pub enum KubeError {
         selector: String,
     },
     /// The probe pod that confirms a blackhole did not become Ready.
-    #[error("the probe pod {pod} was not Ready within {within:?} (it runs {image}: can the nodes pull it?)", image = super::netpol::CONFIRM_IMAGE)]
+    #[error("the probe pod {pod} was not Ready within {within:?} (it runs {image}: can the nodes pull it?)", image = super::probe_pod::PROBE_IMAGE)]
     ProbeNotReady {
         /// The pod, `namespace/name`.
         pod: String,

@@ -26,6 +26,7 @@ pub mod exec;
 pub mod netpol;
 pub mod plan;
 pub mod pods;
+pub mod probe_pod;
 mod probes;
 pub mod scale;
 pub mod step_kubeconfig;
@@ -84,6 +85,13 @@ struct Inner {
     loads: crate::env::load::Loads,
     /// A surge's Deployment, its replicas read each second until the drill ends.
     scale_out: RefCell<Option<surge::ScaleOut>>,
+    /// Whether an `http` probe is sampled from inside the cluster (`in_cluster`).
+    in_cluster_probes: bool,
+    /// How long a probe pod for the whole drill may live: the kubelet ends it after that,
+    /// should firedrill die first.
+    probe_lifetime: Duration,
+    /// The probe pod `http` probes `in_cluster` are sampled from, and its journal entry.
+    probe_pod: RefCell<Option<(u64, String)>>,
     /// A surge run by worker pods in the cluster, and the journal entry of their Job.
     worker_surge: RefCell<Option<(u64, workers::WorkerSurge)>>,
     /// When `prepare` began: the start of the window the evidence covers.
@@ -115,6 +123,10 @@ impl KubeEnv {
             loads: Default::default(),
             scale_out: RefCell::default(),
             worker_surge: RefCell::default(),
+            // The drill's longest: its steady state, its deadline, and ten minutes to spare.
+            probe_lifetime: scenario.steady_state.timeout.0 + scenario.deadline.0 + Duration::from_secs(600),
+            probe_pod: RefCell::default(),
+            in_cluster_probes: scenario.probes.iter().any(|p| matches!(p.check, Check::Http { in_cluster: true, .. })),
             started: std::cell::Cell::default(),
             targets: RefCell::default(),
             step_kubeconfig: RefCell::default(),
@@ -178,6 +190,11 @@ impl Inner {
             Some(step_kubeconfig::StepKubeconfig::write(&self.cluster.context, &self.run_id)?);
         let listed = self.needed.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
         self.said(format!("context {}: the user may {listed}", self.cluster.context));
+        if self.in_cluster_probes {
+            let name = format!("firedrill-{}-probe", self.run_id);
+            let entry = self.start_probe(&self.cluster.namespace, &name, probe_pod::Role::Probe).await?;
+            *self.probe_pod.borrow_mut() = Some((entry, name));
+        }
         Ok(())
     }
 
@@ -330,9 +347,13 @@ impl Inner {
 
     /// Stops the load, removes the steps' kubeconfig and closes the journal: kept, and said,
     /// when a change is left in it (which is said before a kubeconfig left behind).
-    fn teardown(&self) -> Result<(), KubeError> {
+    async fn teardown(&self) -> Result<(), KubeError> {
         self.loads.end();
         self.scale_out.borrow_mut().take();
+        let probe_pod = self.probe_pod.borrow_mut().take();
+        if let Some((entry, name)) = probe_pod {
+            self.remove(entry, "Pod", &self.cluster.namespace, &name, "the drill is over").await?;
+        }
         let removed = self.step_kubeconfig.borrow_mut().take().map_or(Ok(()), step_kubeconfig::StepKubeconfig::remove);
         if let Some(journal) = self.journal.borrow_mut().take() {
             if let Some(path) = journal.close()? {
@@ -430,7 +451,22 @@ impl Environment for KubeEnv {
     async fn sample(&self, probe: usize, spec: &Probe) -> Sample {
         use crate::probe;
         match &spec.check {
-            Check::Http { url, method, expect_status, body_contains, max_latency, ca } => {
+            Check::Http { url, method, expect_status, body_contains, max_latency, in_cluster: true, .. } => {
+                let inner = &self.inner;
+                let (Ok(client), Some((_, pod))) = (inner.client(), inner.probe_pod.borrow().clone()) else {
+                    return Sample::fail("the probe pod is not running");
+                };
+                let check = probes::InCluster {
+                    url,
+                    post: *method == crate::scenario::HttpMethod::Post,
+                    expect_status: *expect_status,
+                    body_contains: body_contains.as_deref(),
+                    max_latency: max_latency.map(|d| d.0),
+                    timeout: spec.timeout().0,
+                };
+                probes::http_in_cluster(&client, &inner.cluster.namespace, &pod, &check).await
+            }
+            Check::Http { url, method, expect_status, body_contains, max_latency, ca, in_cluster: false } => {
                 probe::http(probe::HttpCheck {
                     method: method.as_str(),
                     url,
@@ -551,7 +587,7 @@ impl Environment for KubeEnv {
     }
 
     async fn teardown(&self) -> Result<(), EnvError> {
-        self.inner.teardown().map_err(|e| EnvError::Teardown(Box::new(e)))
+        self.inner.teardown().await.map_err(|e| EnvError::Teardown(Box::new(e)))
     }
 }
 

@@ -25,7 +25,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
 };
@@ -35,22 +34,16 @@ use kube::{Api, Client};
 
 use super::access::pod_name;
 use super::error::KubeError;
-use super::Inner;
+use super::{probe_pod, Inner};
 use crate::env::RUN_LABEL;
 use crate::scenario::{label_terms, BlastRadiusExceeded, Direction};
 use crate::text::error_chain;
 
-/// The image of the probe pod that confirms a blackhole: it needs `wget` and `sleep`.
-pub const CONFIRM_IMAGE: &str = "busybox:1.36";
 /// How long the confirm URL may still answer once the policies exist: CNIs apply a policy
 /// within a second or two.
 pub const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
-/// How long the probe pod may take to be Ready (its image pulled, if need be).
-pub const PROBE_READY_WITHIN: Duration = Duration::from_secs(120);
 /// How often the probe pod's readiness and the confirm URL are asked again.
 const POLL: Duration = Duration::from_millis(250);
-/// The label that tells the probe pod from the run's other objects.
-const ROLE_LABEL: &str = "firedrill.role";
 
 /// The blackhole this drill made: its policy, and its journal entry.
 #[derive(Debug)]
@@ -126,34 +119,6 @@ pub fn deny_policy(
     }
 }
 
-/// The probe pod: `sleep` in [`CONFIRM_IMAGE`], labelled with the run and its role, ended by
-/// the kubelet after 10 minutes should nothing remove it.
-fn probe_pod(name: &str, namespace: &str, run: &str) -> Pod {
-    let labels =
-        BTreeMap::from([(RUN_LABEL.to_string(), run.to_string()), (ROLE_LABEL.to_string(), "confirm".to_string())]);
-    Pod {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some(namespace.into()),
-            labels: Some(labels),
-            ..Default::default()
-        },
-        spec: Some(PodSpec {
-            containers: vec![Container {
-                name: "confirm".into(),
-                image: Some(CONFIRM_IMAGE.into()),
-                command: Some(vec!["sleep".into(), "600".into()]),
-                ..Default::default()
-            }],
-            restart_policy: Some("Never".into()),
-            termination_grace_period_seconds: Some(0),
-            active_deadline_seconds: Some(600),
-            ..Default::default()
-        }),
-        status: None,
-    }
-}
-
 /// Fetches `url` with `wget` from inside `pod`: `Ok` with what answered, `Err` with why it did
 /// not (wget's exit code and words); the outer error is the exec failing.
 pub async fn fetch(
@@ -183,39 +148,6 @@ impl Inner {
             return Err(e);
         }
         self.said(format!("NetworkPolicy {namespace}/{name} created ({RUN_LABEL}={})", self.run_id));
-        Ok(entry)
-    }
-
-    /// Starts the probe pod, journalled first, and waits until it is Ready.
-    async fn start_probe(&self, namespace: &str, name: &str) -> Result<u64, KubeError> {
-        let entry = self.journal_created("Pod", namespace, name)?;
-        let pods: Api<Pod> = Api::namespaced(self.client()?, namespace);
-        let started = async {
-            pods.create(&PostParams::default(), &probe_pod(name, namespace, &self.run_id))
-                .await
-                .map_err(KubeError::api(format!("create the probe pod {namespace}/{name}")))?;
-            let until = tokio::time::Instant::now() + PROBE_READY_WITHIN;
-            loop {
-                let pod =
-                    pods.get(name).await.map_err(KubeError::api(format!("get the probe pod {namespace}/{name}")))?;
-                let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
-                if conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True")) {
-                    return Ok(());
-                }
-                if tokio::time::Instant::now() >= until {
-                    return Err(KubeError::ProbeNotReady {
-                        pod: format!("{namespace}/{name}"),
-                        within: PROBE_READY_WITHIN,
-                    });
-                }
-                tokio::time::sleep(POLL).await;
-            }
-        };
-        if let Err(e) = started.await {
-            let _ = self.remove(entry, "Pod", namespace, name, "the probe pod did not start").await;
-            return Err(e);
-        }
-        self.said(format!("probe pod {namespace}/{name} started ({RUN_LABEL}={})", self.run_id));
         Ok(entry)
     }
 
@@ -249,7 +181,8 @@ impl Inner {
         let probe = format!("firedrill-{run}-confirm");
         // The probe pod's copy of the policy, then the pods' own: the copy exists whenever the
         // pods' does, so a check failing means what the pods see.
-        let probe_selector = match_labels(&[(RUN_LABEL, run.as_str()), (ROLE_LABEL, "confirm")]);
+        let probe_selector =
+            match_labels(&[(RUN_LABEL, run.as_str()), (probe_pod::ROLE_LABEL, probe_pod::Role::Confirm.as_str())]);
         let peer = peer_terms.as_deref();
         let policies = [
             deny_policy(&probe, &namespace, run, probe_selector, direction, peer),
@@ -262,7 +195,7 @@ impl Inner {
                 peer,
             ),
         ];
-        let probe_entry = self.start_probe(&namespace, &probe).await?;
+        let probe_entry = self.start_probe(&namespace, &probe, probe_pod::Role::Confirm).await?;
         let confirmed = self.confirm(&client, &namespace, &probe, confirm, &policies).await;
         let _ = self.remove(probe_entry, "Pod", &namespace, &probe, "the blackhole's check is made").await;
         confirmed

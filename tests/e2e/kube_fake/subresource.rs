@@ -153,7 +153,8 @@ impl Exec {
 /// makes: `wget` or `curl` of `http://<service>[.<namespace>][:port]/...`. It succeeds when the
 /// Service has a Ready endpoint that NetworkPolicies let this pod reach (its egress, the
 /// endpoint's ingress; ports and ipBlocks are not evaluated), unless the spec's CNI fails open,
-/// which ignores every policy. Anything else is "not found" (127), as in a shell.
+/// which ignores every policy; `wget -S` prints the answer's status line on stderr. Anything
+/// else is "not found" (127), as in a shell.
 pub fn exec(state: &State, spec: &FakeSpec, namespace: &str, name: &str, call: &Call) -> Result<Exec, ApiError> {
     let pod = stored(state, Kind::named("pods"), namespace, name)?;
     if !is_ready(&pod) {
@@ -188,9 +189,11 @@ pub fn exec(state: &State, spec: &FakeSpec, namespace: &str, name: &str, call: &
         !spec.enforce_network_policies
             || (allows(state, &pod, target, Direction::Egress) && allows(state, target, &pod, Direction::Ingress))
     });
+    // `wget -S` says the answer's status line on stderr, as busybox's does.
+    let status = if command.contains(&"-S") { "  HTTP/1.1 200 OK\n" } else { "" };
     Ok(match reached {
         Some(target) => {
-            Exec { stdout: format!("answered by {}\n", text(target, "/metadata/name")), stderr: String::new(), code: 0 }
+            Exec { stdout: format!("answered by {}\n", text(target, "/metadata/name")), stderr: status.into(), code: 0 }
         }
         None => Exec::failed(1, format!("{program}: download timed out\n")),
     })

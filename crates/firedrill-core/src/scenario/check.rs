@@ -51,6 +51,7 @@ pub(super) fn check(raw: &RawScenario, text: &str, path: &Path) -> Result<(), Sc
     let mut problems = Problems::default();
     check_name(&raw.name, &mut problems);
     check_probes(&raw.probes, path, &mut problems);
+    check_in_cluster_probes(&raw.probes, &raw.environment, &mut problems);
     check_targets_measurable(&raw.targets, &raw.probes, &mut problems);
     check_deadline(raw.deadline.as_ref(), &mut problems);
     check_environment(&raw.environment, Pos::key(text, "environment"), &mut problems);
@@ -86,6 +87,34 @@ fn check_probes(probes: &[Spanned<Probe>], path: &Path, problems: &mut Problems)
         }
         check_probe(probe, Pos::spanned(p), problems);
         check_tls_files(probe, path, Pos::spanned(p), problems);
+    }
+}
+
+/// An `http` probe `in_cluster` is kube's, and made with the probe pod's busybox `wget`, which
+/// sends only GETs and POSTs and trusts its image's roots.
+fn check_in_cluster_probes(probes: &[Spanned<Probe>], environment: &EnvironmentSpec, problems: &mut Problems) {
+    for p in probes {
+        let Check::Http { in_cluster: true, method, ca, .. } = &p.value.check else { continue };
+        let at = Pos::spanned(p);
+        let name = &p.value.name;
+        if !matches!(environment, EnvironmentSpec::Kube(_)) {
+            problems.push(
+                at,
+                format!("probe `{name}`: `in_cluster` requests the URL from inside a Kubernetes cluster: kube only"),
+            );
+        }
+        if !matches!(method, HttpMethod::Get | HttpMethod::Post) {
+            problems.push(
+                at,
+                format!(
+                    "probe `{name}`: an `in_cluster` probe sends GET or POST (busybox wget), not {}",
+                    method.as_str()
+                ),
+            );
+        }
+        if ca.is_some() {
+            problems.push(at, format!("probe `{name}`: an `in_cluster` probe trusts its pod's roots; `ca` is for probes from this machine"));
+        }
     }
 }
 

@@ -95,6 +95,10 @@ pub enum Check {
         /// scenario's folder.
         #[serde(default)]
         ca: Option<std::path::PathBuf>,
+        /// `kube`: request the URL from inside the cluster (a Service's DNS name, as the pods
+        /// reach it), from a probe pod firedrill starts for the drill and removes after it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        in_cluster: bool,
     },
     /// A TCP connection.
     Tcp {
