@@ -72,6 +72,18 @@ pub struct ScenarioRun {
 }
 
 impl ScenarioRun {
+    /// Each drill, the file it was written to, and the scenario's MTTR verdict and value with
+    /// the last drill, which completes the run: every rendering and export reports them so.
+    pub fn drills_with_mttr(
+        &self,
+    ) -> impl Iterator<Item = (&DrillRecord, Option<&Path>, Option<(&Verdict, &Measurement)>)> {
+        let last = self.drills.len().saturating_sub(1);
+        self.drills.iter().enumerate().map(move |(i, (record, path))| {
+            let mttr = self.mttr_verdict.as_ref().filter(|_| i == last).map(|v| (v, &self.mttr));
+            (record, path.as_deref(), mttr)
+        })
+    }
+
     /// The exit code these drills call for.
     pub fn exit_code(&self) -> i32 {
         let drills = self.drills.iter().map(|(r, _)| (r.outcome, r.verdicts.as_slice()));

@@ -422,10 +422,8 @@ fn attached_lines(s: &Scenario) -> Vec<String> {
 fn push(url: &str, run: &ScenarioRun) -> Result<(), CliError> {
     use firedrill::report::pushgateway;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Runtime)?;
-    let last = run.drills.len().saturating_sub(1);
-    for (i, (record, _)) in run.drills.iter().enumerate() {
+    for (record, _, mttr) in run.drills_with_mttr() {
         let group = format!("{}{}", url.trim_end_matches('/'), pushgateway::group_path(&record.scenario.name));
-        let mttr = run.mttr_verdict.as_ref().filter(|_| i == last).map(|v| (v, &run.mttr));
         let body = pushgateway::exposition(record, mttr, jiff::Timestamp::now()).into();
         let put = firedrill::probe::request("PUT", &group, None, body);
         let (status, answer) = runtime

@@ -67,21 +67,15 @@ pub enum Format {
 /// Writes each of `formats` beside every record of `run` that was written (same name, the
 /// format's extension). Drills not written (`--no-write`) get no renderings either.
 pub fn write_renderings(run: &ScenarioRun, formats: &[Format]) -> Result<(), RecordError> {
-    let last = run.drills.len().saturating_sub(1);
     // The MTTR is the mean over this invocation's drills and the history it included.
     let mttr_drills = run.drills.len() + run.history;
-    for (i, (record, path)) in run.drills.iter().enumerate() {
+    for (record, path, mttr) in run.drills_with_mttr() {
         let Some(path) = path else { continue };
         for format in formats {
             let (ext, text) = match format {
                 Format::Markdown => ("md", markdown::render(record)),
                 Format::Html => ("html", html::render(record)),
-                // The MTTR verdict goes with the last drill of the scenario, which completes it.
-                Format::Junit => {
-                    let mttr_case =
-                        run.mttr_verdict.as_ref().filter(|_| i == last).map(|v| (v, &run.mttr, mttr_drills));
-                    ("xml", junit::render(record, mttr_case))
-                }
+                Format::Junit => ("xml", junit::render(record, mttr.map(|(v, m)| (v, m, mttr_drills)))),
             };
             let name = path.with_extension(ext);
             let name = name.file_name().and_then(|n| n.to_str()).unwrap_or("report");

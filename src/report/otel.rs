@@ -217,14 +217,8 @@ fn resource() -> Resource {
 /// One span per drill of `run`, exported at `now`; the scenario's MTTR, judged over the whole
 /// run, goes with the last drill, which completes it (as in the JUnit report).
 pub fn spans(run: &ScenarioRun, secrets: &[String], now: jiff::Timestamp) -> Vec<SpanData> {
-    let last = run.drills.len().saturating_sub(1);
-    run.drills
-        .iter()
-        .enumerate()
-        .map(|(i, (record, path))| {
-            let mttr = run.mttr_verdict.as_ref().filter(|_| i == last).map(|v| (v, &run.mttr));
-            span(record, path.as_deref(), mttr, secrets, Placement::of(record, now))
-        })
+    run.drills_with_mttr()
+        .map(|(record, path, mttr)| span(record, path, mttr, secrets, Placement::of(record, now)))
         .collect()
 }
 

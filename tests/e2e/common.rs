@@ -183,3 +183,44 @@ impl TestCa {
         (params.signed_by(&key, &self.cert, &self.key).unwrap().pem(), key.serialize_pem())
     }
 }
+
+/// A moto S3 server on a free loopback port, killed when dropped.
+pub struct Moto(Child);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Moto {
+    /// Starts moto over http, or over https with `tls`'s `cert.pem` and `key.pem` (for
+    /// `localhost`): the server and its endpoint. `None`, said, when moto is not installed,
+    /// which CI must not be.
+    pub fn start(tls: Option<&Path>) -> Option<(Moto, String)> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("an address").port();
+        let mut command = Command::new("moto_server");
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
+        if let Some(dir) = tls {
+            command.arg("--ssl-cert").arg(dir.join("cert.pem")).arg("--ssl-key").arg(dir.join("key.pem"));
+        }
+        let Ok(child) = command.spawn() else {
+            assert!(std::env::var("CI").is_err(), "CI must run the S3 tests: pip install 'moto[server]'");
+            eprintln!("skipped: moto_server is not installed (pip install 'moto[server]')");
+            return None;
+        };
+        let server = Moto(child);
+        let endpoint = match tls {
+            None => format!("http://127.0.0.1:{port}"),
+            Some(_) => format!("https://localhost:{port}"),
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some((server, endpoint));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("moto_server did not listen on port {port}");
+    }
+}

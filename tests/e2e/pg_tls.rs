@@ -6,8 +6,6 @@
 //! The Docker tests take the Docker lock (see `docker.rs`); run them alone, under
 //! `flock /tmp/firedrill-docker.lock`.
 
-use std::net::TcpListener;
-use std::path::Path;
 use std::time::Duration;
 
 use firedrill::drill::drill_once;
@@ -229,41 +227,6 @@ deadline: 60s
     assert!(written.count() >= 3, "acknowledged ledger writes");
 }
 
-/// moto's S3 over https with `cert` (for `localhost`) on a free port; killed when dropped.
-struct Moto(std::process::Child);
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn moto_https(dir: &Path) -> Option<(Moto, String)> {
-    let port = TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("an address").port();
-    let child = std::process::Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string(), "--ssl-cert"])
-        .arg(dir.join("cert.pem"))
-        .arg("--ssl-key")
-        .arg(dir.join("key.pem"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
-    let Ok(child) = child else {
-        assert!(std::env::var("CI").is_err(), "CI must run the S3 test: pip install 'moto[server]'");
-        eprintln!("skipped: moto_server is not installed (pip install 'moto[server]')");
-        return None;
-    };
-    let server = Moto(child);
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((server, format!("https://localhost:{port}")));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("moto_server did not listen on port {port}");
-}
-
 #[test]
 fn s3_over_https_trusts_the_ca_given_and_names_an_unknown_issuer_without() {
     let ca = TestCa::new("firedrill test CA");
@@ -272,7 +235,7 @@ fn s3_over_https_trusts_the_ca_given_and_names_an_unknown_issuer_without() {
     std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).unwrap();
     std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
     std::fs::write(dir.path().join("key.pem"), key).unwrap();
-    let Some((_server, endpoint)) = moto_https(dir.path()) else { return };
+    let Some((_server, endpoint)) = crate::common::Moto::start(Some(dir.path())) else { return };
     let trusted = firedrill::tls::CaPem::read(&dir.path().join("ca.pem")).expect("a CA");
     let client = probe::s3_client(&endpoint, "us-east-1", Some(&trusted));
     block_on(async {

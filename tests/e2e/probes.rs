@@ -81,42 +81,9 @@ fn command_is_healthy_on_exit_zero() {
     assert!(failed(&block_on(probe::command(&["/no/such/program".into()]))).contains("run `/no/such/program`"));
 }
 
-/// A moto S3 server on a free loopback port, stopped on drop.
-struct Moto(std::process::Child);
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn moto() -> Option<(Moto, String)> {
-    let port = TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("an address").port();
-    let child = std::process::Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
-    let Ok(child) = child else {
-        assert!(std::env::var("CI").is_err(), "CI must run the S3 test: pip install 'moto[server]'");
-        eprintln!("skipped: moto_server is not installed (pip install 'moto[server]')");
-        return None;
-    };
-    let server = Moto(child);
-    let address = format!("127.0.0.1:{port}");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(&address).is_ok() {
-            return Some((server, format!("http://{address}")));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("moto_server did not listen on {address}");
-}
-
 #[test]
 fn s3_puts_and_gets_an_object_through_the_aws_sdk() {
-    let Some((server, endpoint)) = moto() else { return };
+    let Some((server, endpoint)) = crate::common::Moto::start(None) else { return };
     let client = probe::s3_client(&endpoint, "us-east-1", None);
     block_on(async {
         client.create_bucket().bucket("drills").send().await.expect("the bucket is created");
