@@ -117,20 +117,20 @@ fn config(wanted: Wanted) -> Result<Arc<ClientConfig>, TlsError> {
         return Ok(config.clone());
     }
     install_crypto_provider();
+    let lenient = |chain| {
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+        ClientConfig::builder().dangerous().with_custom_certificate_verifier(Arc::new(Lenient { chain, provider }))
+    };
     let builder = match wanted.verify {
         Verify::ChainAndName => ClientConfig::builder().with_root_certificates(roots(wanted.ca.as_deref())?),
-        Verify::Chain => {
-            let chain = WebPkiServerVerifier::builder(Arc::new(roots(wanted.ca.as_deref())?))
+        Verify::Chain => lenient(Some(
+            WebPkiServerVerifier::builder(Arc::new(roots(wanted.ca.as_deref())?))
                 .build()
-                .map_err(|e| TlsError::Verifier(e.to_string()))?;
-            ClientConfig::builder().dangerous().with_custom_certificate_verifier(Arc::new(ChainOnly(chain)))
-        }
-        Verify::Nothing => {
-            let provider = rustls::crypto::CryptoProvider::get_default()
-                .cloned()
-                .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
-            ClientConfig::builder().dangerous().with_custom_certificate_verifier(Arc::new(Unverified(provider)))
-        }
+                .map_err(|e| TlsError::Verifier(e.to_string()))?,
+        )),
+        Verify::Nothing => lenient(None),
     };
     let mut config = match &wanted.client_cert {
         None => builder.with_no_client_auth(),
@@ -203,12 +203,18 @@ fn ca_file(path: &Path) -> Result<(Vec<u8>, RootCertStore), TlsError> {
     Ok((pem, roots))
 }
 
-/// libpq's `verify-ca`: the chain must lead to a trusted root, but the certificate may be for
-/// any name (a server reached by an address its certificate does not list).
+/// libpq's modes that check less than a browser does: `verify-ca` (`chain`), where the chain
+/// must lead to a trusted root but the certificate may be for any name (a server reached by an
+/// address its certificate does not list); `require`, and `prefer` without a root certificate
+/// (no `chain`), where any certificate is accepted. The handshake's signatures are checked
+/// either way, so the connection is with the holder of the certificate's key.
 #[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+struct Lenient {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -217,8 +223,9 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(chain) = &self.chain else { return Ok(ServerCertVerified::assertion()) };
         // The name is checked last, after the chain: a name error means the chain held.
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -232,7 +239,7 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -241,52 +248,11 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// libpq's `require` and `prefer` without a root certificate: encrypted, any certificate
-/// accepted. The handshake's signatures are still checked, so the connection is with the
-/// holder of the certificate's key, whoever that is.
-#[derive(Debug)]
-struct Unverified(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
