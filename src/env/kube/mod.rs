@@ -168,10 +168,10 @@ impl Inner {
         Ok(journal.as_ref().ok_or(KubeError::NoJournal)?.done(entry, by)?)
     }
 
-    /// Drains `node`: refused when it carries pods outside the scenario's namespaces, or more
-    /// pods than `max_blast_radius`, or when a server-side dry run of an eviction is refused
-    /// for another reason than a PodDisruptionBudget; then cordoned (journalled first) unless it already was,
-    /// and every pod on it evicted. In effect once every eviction was accepted (or its pod
+    /// Drains `node`: refused when it carries pods outside the scenario's namespaces, more
+    /// pods than `max_blast_radius`, or a pod whose eviction's server-side dry run is refused
+    /// for another reason than a PodDisruptionBudget; then cordoned (journalled first) unless
+    /// it already was, and every pod on it evicted. In effect once every eviction was accepted (or its pod
     /// found gone). When one fails, the node is uncordoned again before the error is returned
     /// (should that fail too, its journal entry stays open, and the teardown says so);
     /// evictions made stay made. The pods are listed before the cordon, so that a refusal
@@ -202,9 +202,9 @@ impl Inner {
             let why = access::left_on_node(pod).unwrap_or_default();
             self.said(format!("{} stays on node {node}: {why}", access::pod_name(pod)));
         }
-        let said = |what: String| self.answered(what);
+        let answered = |what: String| self.answered(what);
         for pod in &evicted {
-            drain::dry_run_evict(&client, pod, grace, &said).await?;
+            drain::dry_run_evict(&client, pod, grace, &answered).await?;
         }
         let cordon = if found.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
             self.said(format!("node {node} was already cordoned: firedrill leaves it so"));
@@ -221,7 +221,7 @@ impl Inner {
             Some(Cordon { entry, node: node.into() })
         };
         self.targets.borrow_mut().extend(evicted.iter().cloned());
-        let evictions = evicted.iter().map(|pod| drain::evict(&client, pod, grace, deadline, &said));
+        let evictions = evicted.iter().map(|pod| drain::evict(&client, pod, grace, deadline, &answered));
         let failed: Vec<KubeError> =
             futures_util::future::join_all(evictions).await.into_iter().filter_map(Result::err).collect();
         let Some(first) = failed.into_iter().next() else {
@@ -393,13 +393,7 @@ impl Environment for KubeEnv {
         }
         // What the cluster says, once the drill touched it.
         let (Ok(client), Some(since)) = (inner.client(), inner.started.get()) else { return kept };
-        let nodes: Vec<String> = super::dry_run::each_fault(&inner.fault)
-            .into_iter()
-            .filter_map(|f| match f {
-                Fault::NodeDrain { node, .. } => Some(node.clone()),
-                _ => None,
-            })
-            .collect();
+        let nodes = drain::drained_nodes(&inner.fault);
         let targets = inner.targets.borrow().clone();
         let scope = evidence::Scope { namespaces: &inner.cluster.namespaces, since, targets: &targets, nodes: &nodes };
         kept.extend(evidence::collect(&client, &scope).await);
