@@ -211,7 +211,8 @@ impl StackModel {
             | Check::Slo { .. }
             | Check::Prometheus { .. }
             | Check::Alert { .. }
-            | Check::Deployment { .. } => None,
+            | Check::Deployment { .. }
+            | Check::Endpoints { .. } => None,
         }
     }
 
@@ -610,7 +611,8 @@ impl Environment for SimEnv {
                 | Check::Slo { .. }
                 | Check::Prometheus { .. }
                 | Check::Alert { .. }
-                | Check::Deployment { .. } => problems.push(Problem::new(
+                | Check::Deployment { .. }
+                | Check::Endpoints { .. } => problems.push(Problem::new(
                     at,
                     format!(
                         "probe `{}`: `{}` checks cannot run in the sim environment; use http, sql, s3 or write_ledger",

@@ -11,6 +11,8 @@ mod conformance;
 mod docker;
 mod engine;
 #[cfg(feature = "kube")]
+mod kube_db;
+#[cfg(feature = "kube")]
 mod kube_fake;
 #[cfg(feature = "kube")]
 mod kube_manifests;

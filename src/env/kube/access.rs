@@ -55,18 +55,26 @@ impl Permission {
 /// The permissions `fault` and `probes` need in `cluster`, sorted, each once. A drain reads
 /// and patches its node (cordon, annotations), lists the pods on it in every namespace (to
 /// refuse a node carrying pods outside the scenario's), and creates evictions in the
-/// scenario's namespaces; a `deployment` probe reads its Deployment.
+/// scenario's namespaces; a `deployment` probe reads its Deployment, an `endpoints` probe
+/// lists and watches its Service's EndpointSlices.
 pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Permission> {
     let mut needed = Vec::new();
+    let namespaced = |verb, group, resource, namespace: &Option<String>| Permission {
+        verb,
+        group,
+        resource,
+        subresource: None,
+        namespace: Some(namespace.clone().unwrap_or_else(|| cluster.namespace.clone())),
+    };
     for probe in probes {
-        if let Check::Deployment { namespace, .. } = &probe.check {
-            needed.push(Permission {
-                verb: "get",
-                group: "apps",
-                resource: "deployments",
-                subresource: None,
-                namespace: Some(namespace.clone().unwrap_or_else(|| cluster.namespace.clone())),
-            });
+        match &probe.check {
+            Check::Deployment { namespace, .. } => needed.push(namespaced("get", "apps", "deployments", namespace)),
+            Check::Endpoints { namespace, .. } => {
+                for verb in ["list", "watch"] {
+                    needed.push(namespaced(verb, "discovery.k8s.io", "endpointslices", namespace));
+                }
+            }
+            _ => {}
         }
     }
     for fault in each_fault(fault) {
@@ -237,6 +245,19 @@ mod tests {
         assert!(yaml.contains("kind: ClusterRole\nmetadata:\n  name: firedrill-node-drain\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"nodes\"]\n    verbs: [\"get\", \"patch\"]\n  - apiGroups: [\"\"]\n    resources: [\"pods\"]\n    verbs: [\"list\"]\n"), "{yaml}");
         assert!(yaml.contains("kind: Role\nmetadata:\n  name: firedrill-node-drain\n  namespace: shop\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"pods/eviction\"]\n    verbs: [\"create\"]\n"), "{yaml}");
         assert_eq!(yaml.matches("---\n").count(), 2, "one ClusterRole and a Role per namespace: {yaml}");
+    }
+
+    #[test]
+    fn an_endpoints_probe_lists_and_watches_its_services_slices() {
+        let drain = Fault::NodeDrain { node: "n1".into(), grace_period: crate::duration::Dur::secs(5), deadline: None };
+        let probe: Probe = serde_json::from_value(
+            serde_json::json!({"name": "rw", "check": {"kind": "endpoints", "service": "pg-rw", "namespace": "db"}}),
+        )
+        .unwrap();
+        let needed = needed(&cluster(), &drain, &[probe]);
+        let slices: Vec<String> =
+            needed.iter().filter(|p| p.group == "discovery.k8s.io").map(ToString::to_string).collect();
+        assert_eq!(slices, ["list endpointslices in namespace db", "watch endpointslices in namespace db"]);
     }
 
     #[test]

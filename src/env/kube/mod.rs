@@ -14,6 +14,7 @@
 pub mod access;
 pub mod connect;
 pub mod drain;
+pub mod endpoints;
 mod error;
 pub mod evidence;
 pub mod plan;
@@ -73,6 +74,8 @@ struct Inner {
     targets: RefCell<Vec<k8s_openapi::api::core::v1::Pod>>,
     /// The kubeconfig `run:` steps get, written in `prepare`.
     step_kubeconfig: RefCell<Option<steps::StepKubeconfig>>,
+    /// The watches of the `endpoints` probes, by probe, started at their first sample.
+    endpoints: RefCell<std::collections::HashMap<usize, Rc<endpoints::EndpointsWatch>>>,
 }
 
 impl KubeEnv {
@@ -96,6 +99,7 @@ impl KubeEnv {
             started: std::cell::Cell::default(),
             targets: RefCell::default(),
             step_kubeconfig: RefCell::default(),
+            endpoints: RefCell::default(),
         };
         KubeEnv { inner: Rc::new(inner) }
     }
@@ -246,9 +250,29 @@ impl Inner {
         Ok(())
     }
 
+    /// A sample of `endpoints` probe `probe`, from its watch (started by its first sample).
+    async fn endpoints(&self, probe: usize, namespace: &str, service: &str, min_ready: u32) -> Sample {
+        let running = self.endpoints.borrow().get(&probe).cloned();
+        let watch = match running {
+            Some(watch) => watch,
+            None => {
+                let started = match self.client() {
+                    Ok(client) => endpoints::EndpointsWatch::start(&client, namespace, service).await,
+                    Err(e) => Err(e),
+                };
+                match started {
+                    Ok(watch) => self.endpoints.borrow_mut().entry(probe).or_insert(Rc::new(watch)).clone(),
+                    Err(e) => return Sample::fail(error_chain(&e)),
+                }
+            }
+        };
+        watch.sample(min_ready)
+    }
+
     /// Removes the steps' kubeconfig and closes the journal: kept, and said, when a change is
     /// left in it (which is said before a kubeconfig left behind).
     fn teardown(&self) -> Result<(), KubeError> {
+        self.endpoints.borrow_mut().clear();
         let removed = self.step_kubeconfig.borrow_mut().take().map_or(Ok(()), steps::StepKubeconfig::remove);
         if let Some(journal) = self.journal.borrow_mut().take() {
             if let Some(path) = journal.close()? {
@@ -294,7 +318,7 @@ impl Environment for KubeEnv {
         for (i, probe) in scenario.probes.iter().enumerate() {
             if !supported(&probe.check) {
                 let why = format!(
-                    "probe `{}`: `{}` probes are not supported in kube yet (deployment is, and http, tcp, command, prometheus and alert from this machine)",
+                    "probe `{}`: `{}` probes are not supported in kube yet (deployment and endpoints are, and http, tcp, command, prometheus and alert from this machine)",
                     probe.name,
                     probe.check.kind()
                 );
@@ -318,7 +342,7 @@ impl Environment for KubeEnv {
         self.inner.prepare().await.map_err(|e| EnvError::Prepare(Box::new(e)))
     }
 
-    async fn sample(&self, _probe: usize, spec: &Probe) -> Sample {
+    async fn sample(&self, probe: usize, spec: &Probe) -> Sample {
         use crate::probe;
         match &spec.check {
             Check::Http { url, method, expect_status, body_contains, max_latency, ca } => {
@@ -344,6 +368,10 @@ impl Environment for KubeEnv {
                     Ok(client) => probes::deployment(&client, namespace, deployment, *min_ready).await,
                     Err(e) => Sample::fail(e.to_string()),
                 }
+            }
+            Check::Endpoints { service, namespace, min_ready } => {
+                let namespace = namespace.as_deref().unwrap_or(&self.inner.cluster.namespace);
+                self.inner.endpoints(probe, namespace, service, *min_ready).await
             }
             other => Sample::fail(KubeError::UnsupportedProbe { kind: other.kind() }.to_string()),
         }
@@ -401,7 +429,10 @@ impl Environment for KubeEnv {
     }
 
     fn answers(&self) -> Vec<Answered> {
-        self.inner.timed.take()
+        let mut answers = self.inner.timed.take();
+        answers.extend(self.inner.endpoints.borrow().values().flat_map(|w| w.take_changes()));
+        answers.sort_by_key(|a| a.at);
+        answers
     }
 
     async fn teardown(&self) -> Result<(), EnvError> {
@@ -460,6 +491,7 @@ fn supported(check: &Check) -> bool {
             | Check::Prometheus { .. }
             | Check::Alert { .. }
             | Check::Deployment { .. }
+            | Check::Endpoints { .. }
     )
 }
 
