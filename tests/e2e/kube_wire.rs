@@ -127,11 +127,12 @@ fn pods(items: Vec<Pod>) -> k8s_openapi::List<Pod> {
     k8s_openapi::List { items, metadata: Default::default() }
 }
 
-/// Answers the SelfSubjectAccessReviews of `prepare` (a drain's four), in order; `denied` are
+/// Answers the SelfSubjectAccessReviews of `prepare` (a drain's four and the evidence's
+/// three), in order; `denied` are
 /// answered not allowed. Returns the permissions asked, as `verb group/resource/subresource
 /// namespace` (no group for the core group).
 async fn answer_access(handle: &mut Mock, denied: &[&str]) -> Vec<String> {
-    answer_reviews(handle, 4, denied).await
+    answer_reviews(handle, 7, denied).await
 }
 
 /// [`answer_access`] for `count` reviews.
@@ -265,7 +266,15 @@ async fn a_drain_cordons_evicts_all_but_daemonset_and_mirror_pods_and_its_revert
         let asked = answer_access(&mut handle, &[]).await;
         assert_eq!(
             asked,
-            ["create pods/eviction shop", "get nodes", "list pods", "patch nodes"],
+            [
+                "create pods/eviction shop",
+                "get nodes",
+                "get pods/log shop",
+                "list events shop",
+                "list nodes",
+                "list pods",
+                "patch nodes"
+            ],
             "each in the core group"
         );
         let mut mirror = pod("kube-system", "kube-proxy-worker-1", "Node");
@@ -514,7 +523,7 @@ async fn a_deployment_probe_reads_the_deployments_ready_replicas() {
         [env.sample(0, &scenario.probes[0]).await, env.sample(0, &scenario.probes[0]).await]
     };
     let api = async {
-        let asked = answer_reviews(&mut handle, 5, &[]).await;
+        let asked = answer_reviews(&mut handle, 8, &[]).await;
         assert!(asked.contains(&"get apps/deployments shop".to_string()), "{asked:?}");
         for ready in [1, 2] {
             let (_, _, send) = expect(&mut handle, Method::GET, "/apis/apps/v1/namespaces/shop/deployments/web").await;

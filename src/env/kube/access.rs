@@ -52,7 +52,8 @@ impl Permission {
     }
 }
 
-/// The permissions `fault` and `probes` need in `cluster`, sorted, each once. A drain reads
+/// The permissions `fault` and `probes` need in `cluster`, and those the evidence's reads
+/// need, sorted, each once. A drain reads
 /// and patches its node (cordon, annotations), lists the pods on it in every namespace (to
 /// refuse a node carrying pods outside the scenario's), and creates evictions in the
 /// scenario's namespaces; a `deployment` probe reads its Deployment, an `endpoints` probe
@@ -91,8 +92,32 @@ pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Per
             }));
         }
     }
+    // The evidence every drill keeps: each node's cordon state, the namespaces' Events, and
+    // the logs of the workloads' pods (listed to find them).
+    needed.push(Permission::cluster("list", "nodes"));
+    for namespace in &cluster.namespaces {
+        let namespace = Some(namespace.clone());
+        needed.push(Permission {
+            verb: "list",
+            group: "",
+            resource: "events",
+            subresource: None,
+            namespace: namespace.clone(),
+        });
+        needed.push(Permission {
+            verb: "list",
+            group: "",
+            resource: "pods",
+            subresource: None,
+            namespace: namespace.clone(),
+        });
+        needed.push(Permission { verb: "get", group: "", resource: "pods", subresource: Some("log"), namespace });
+    }
     needed.sort();
     needed.dedup();
+    // A cluster-wide permission holds in every namespace: asking for it there too is noise.
+    let cluster_wide: Vec<Permission> = needed.iter().filter(|p| p.namespace.is_none()).cloned().collect();
+    needed.retain(|p| p.namespace.is_none() || !cluster_wide.contains(&Permission { namespace: None, ..p.clone() }));
     needed
 }
 
@@ -223,7 +248,7 @@ mod tests {
     }
 
     #[test]
-    fn a_drain_needs_its_node_the_pods_on_it_and_evictions_in_the_scenarios_namespaces() {
+    fn a_drain_needs_its_node_the_pods_on_it_and_evictions_and_what_the_evidence_reads() {
         let drain = Fault::NodeDrain { node: "n1".into(), grace_period: crate::duration::Dur::secs(5), deadline: None };
         let probe: Probe = serde_json::from_value(
             serde_json::json!({"name": "web", "check": {"kind": "deployment", "deployment": "web"}}),
@@ -236,14 +261,19 @@ mod tests {
                 "create pods/eviction in namespace db",
                 "create pods/eviction in namespace shop",
                 "get nodes (cluster-wide)",
+                "get pods/log in namespace db",
+                "get pods/log in namespace shop",
                 "get deployments in namespace shop",
+                "list events in namespace db",
+                "list events in namespace shop",
+                "list nodes (cluster-wide)",
                 "list pods (cluster-wide)",
                 "patch nodes (cluster-wide)",
             ]
         );
         let yaml = rbac_yaml("node-drain", &super::needed(&cluster(), &drain, &[]));
-        assert!(yaml.contains("kind: ClusterRole\nmetadata:\n  name: firedrill-node-drain\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"nodes\"]\n    verbs: [\"get\", \"patch\"]\n  - apiGroups: [\"\"]\n    resources: [\"pods\"]\n    verbs: [\"list\"]\n"), "{yaml}");
-        assert!(yaml.contains("kind: Role\nmetadata:\n  name: firedrill-node-drain\n  namespace: shop\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"pods/eviction\"]\n    verbs: [\"create\"]\n"), "{yaml}");
+        assert!(yaml.contains("kind: ClusterRole\nmetadata:\n  name: firedrill-node-drain\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"nodes\"]\n    verbs: [\"get\", \"list\", \"patch\"]\n  - apiGroups: [\"\"]\n    resources: [\"pods\"]\n    verbs: [\"list\"]\n"), "{yaml}");
+        assert!(yaml.contains("kind: Role\nmetadata:\n  name: firedrill-node-drain\n  namespace: shop\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"events\"]\n    verbs: [\"list\"]\n  - apiGroups: [\"\"]\n    resources: [\"pods/eviction\"]\n    verbs: [\"create\"]\n  - apiGroups: [\"\"]\n    resources: [\"pods/log\"]\n    verbs: [\"get\"]\n"), "{yaml}");
         assert_eq!(yaml.matches("---\n").count(), 2, "one ClusterRole and a Role per namespace: {yaml}");
     }
 
