@@ -111,3 +111,76 @@ fn sim_and_docker_refuse_an_endpoints_probe_at_load_naming_its_line() {
         );
     }
 }
+
+/// A local server standing for the database behind one instance: it says `name` to each
+/// connection, then echoes what it is sent.
+async fn instance(name: &'static str) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut connection, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                connection.write_all(format!("{name}\n").as_bytes()).await.unwrap();
+                let (mut reading, mut writing) = connection.split();
+                let _ = tokio::io::copy(&mut reading, &mut writing).await;
+            });
+        }
+    });
+    address
+}
+
+/// The first line a connection to `address` reads.
+async fn greeting(address: std::net::SocketAddr) -> std::io::Result<String> {
+    use tokio::io::AsyncBufReadExt;
+    let connection = tokio::net::TcpStream::connect(address).await?;
+    let mut line = String::new();
+    tokio::io::BufReader::new(connection).read_line(&mut line).await?;
+    Ok(line.trim_end().to_string())
+}
+
+#[tokio::test]
+async fn a_service_forward_reaches_the_pod_behind_the_service_and_is_re_resolved_after_a_failover() {
+    use firedrill::env::kube::forward::{service_in, through, ServiceForward};
+    let dir = tempfile::tempdir().unwrap();
+    let spec = postgres().forward("pg-1", 5432, instance("pg-1").await).forward("pg-2", 5432, instance("pg-2").await);
+    let cluster = FakeCluster::start(spec);
+    let client = client(&cluster, dir.path()).await;
+    let dsn = "host=pg-rw.db.svc user=postgres dbname=postgres";
+    let target = service_in(dsn).expect("a Service");
+    let forward = ServiceForward::start(&client, target).await.unwrap();
+    let local = forward.local();
+    assert_eq!(through(dsn, local), format!("host=127.0.0.1 user=postgres dbname=postgres port={}", local.port()));
+
+    // A connection held through the crash ends with its pod; a new one reaches the new primary
+    // once the operator promoted it.
+    let held = tokio::net::TcpStream::connect(local).await.unwrap();
+    let mut held = tokio::io::BufReader::new(held);
+    let mut line = String::new();
+    tokio::io::AsyncBufReadExt::read_line(&mut held, &mut line).await.unwrap();
+    assert_eq!(line, "pg-1\n");
+    let pods: Api<Pod> = Api::namespaced(client, "db");
+    pods.delete("pg-1", &DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() }).await.unwrap();
+    let crashed = Instant::now();
+    line.clear();
+    let ended =
+        tokio::time::timeout(Duration::from_secs(2), tokio::io::AsyncBufReadExt::read_line(&mut held, &mut line));
+    assert_eq!(ended.await.expect("the forward ends with its pod").unwrap_or(0), 0, "{line}");
+    loop {
+        if greeting(local).await.is_ok_and(|g| g == "pg-2") {
+            break;
+        }
+        assert!(crashed.elapsed() < Duration::from_secs(5), "never reached the new primary");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let said: Vec<String> = forward.take_changes().into_iter().map(|a| a.text).collect();
+    assert_eq!(said.first().map(String::as_str), Some("port-forward to service db/pg-rw:5432: through pod pg-1"));
+    assert_eq!(said.last().map(String::as_str), Some("port-forward to service db/pg-rw:5432: through pod pg-2"));
+    // Between the two, the gap: the slice still naming the gone pod for a controller pass,
+    // then no ready endpoint until the promotion.
+    let gap = |s: &String| {
+        s == "failed to forward to service db/pg-rw:5432: no ready endpoint"
+            || s.starts_with("failed to forward port 5432 of pod db/pg-1: HTTP 404 NotFound")
+    };
+    assert!(said[1..said.len() - 1].iter().all(gap), "{said:?}");
+}

@@ -57,7 +57,8 @@ impl Permission {
 /// and patches its node (cordon, annotations), lists the pods on it in every namespace (to
 /// refuse a node carrying pods outside the scenario's), and creates evictions in the
 /// scenario's namespaces; a `deployment` probe reads its Deployment, an `endpoints` probe
-/// lists and watches its Service's EndpointSlices.
+/// lists and watches its Service's EndpointSlices, and a `sql` or `write_ledger` probe of a
+/// Service lists them to find its pod and forwards a port of it.
 pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Permission> {
     let mut needed = Vec::new();
     let namespaced = |verb, group, resource, namespace: &Option<String>| Permission {
@@ -73,6 +74,19 @@ pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Per
             Check::Endpoints { namespace, .. } => {
                 for verb in ["list", "watch"] {
                     needed.push(namespaced(verb, "discovery.k8s.io", "endpointslices", namespace));
+                }
+            }
+            Check::Sql { dsn, .. } | Check::WriteLedger { dsn, .. } => {
+                let Some(target) = super::forward::service_in(dsn) else { continue };
+                let namespace = Some(target.namespace);
+                needed.push(namespaced("list", "discovery.k8s.io", "endpointslices", &namespace));
+                // kube-rs opens a forward as a WebSocket GET, authorized as `get`; API servers
+                // that also authorize the upgrade as a `create` (as kubectl's POST is) need both.
+                for verb in ["get", "create"] {
+                    needed.push(Permission {
+                        subresource: Some("portforward"),
+                        ..namespaced(verb, "", "pods", &namespace)
+                    });
                 }
             }
             _ => {}

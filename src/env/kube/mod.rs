@@ -17,6 +17,7 @@ pub mod drain;
 pub mod endpoints;
 mod error;
 pub mod evidence;
+pub mod forward;
 pub mod plan;
 mod probes;
 pub mod steps;
@@ -76,6 +77,10 @@ struct Inner {
     step_kubeconfig: RefCell<Option<steps::StepKubeconfig>>,
     /// The watches of the `endpoints` probes, by probe, started at their first sample.
     endpoints: RefCell<std::collections::HashMap<usize, Rc<endpoints::EndpointsWatch>>>,
+    /// The port-forwards of the `sql` and `write_ledger` probes, by Service, opened at first use.
+    forwards: RefCell<std::collections::HashMap<forward::ServiceTarget, Rc<forward::ServiceForward>>>,
+    /// The write ledgers, by probe.
+    ledgers: RefCell<std::collections::HashMap<usize, Rc<crate::probe::ledger::Ledger>>>,
 }
 
 impl KubeEnv {
@@ -100,6 +105,8 @@ impl KubeEnv {
             targets: RefCell::default(),
             step_kubeconfig: RefCell::default(),
             endpoints: RefCell::default(),
+            forwards: RefCell::default(),
+            ledgers: RefCell::default(),
         };
         KubeEnv { inner: Rc::new(inner) }
     }
@@ -269,10 +276,57 @@ impl Inner {
         watch.sample(min_ready)
     }
 
+    /// The connection string a probe uses now: one naming a Service goes through its
+    /// port-forward (see [`forward`]), opened at its first use; any other as it is.
+    async fn dsn(&self, dsn: &str) -> Result<String, KubeError> {
+        let Some(target) = forward::service_in(dsn) else { return Ok(dsn.to_string()) };
+        let open = self.forwards.borrow().get(&target).cloned();
+        let forward = match open {
+            Some(forward) => forward,
+            None => {
+                let started = Rc::new(forward::ServiceForward::start(&self.client()?, target.clone()).await?);
+                self.forwards.borrow_mut().entry(target).or_insert(started).clone()
+            }
+        };
+        Ok(forward::through(dsn, forward.local()))
+    }
+
+    /// A write ledger probe's ledger, and its connection string now.
+    async fn ledger(
+        &self,
+        probe: usize,
+        spec: &Probe,
+    ) -> Result<(Rc<crate::probe::ledger::Ledger>, String), KubeError> {
+        let Check::WriteLedger { dsn, table } = &spec.check else {
+            return Err(KubeError::NotALedger { probe: spec.name.clone() });
+        };
+        let dsn = self.dsn(dsn).await?;
+        let new = || Rc::new(crate::probe::ledger::Ledger::new(table, &self.run_id));
+        Ok((self.ledgers.borrow_mut().entry(probe).or_insert_with(new).clone(), dsn))
+    }
+
+    /// Removes the write ledgers' records (and a table a ledger created) from the team's
+    /// database, through the forwards still open; each removal bounded, so that a database
+    /// that no longer answers cannot hold the teardown.
+    async fn remove_ledgers(&self) -> Result<(), KubeError> {
+        const LIMIT: Duration = Duration::from_secs(5);
+        let ledgers: Vec<_> = self.ledgers.borrow().values().cloned().collect();
+        let mut failed = None;
+        for ledger in ledgers {
+            match tokio::time::timeout(LIMIT, ledger.remove()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed = failed.or(Some(KubeError::Ledger(e))),
+                Err(_) => failed = failed.or(Some(KubeError::LedgerLeft { limit: LIMIT.as_secs() })),
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
     /// Removes the steps' kubeconfig and closes the journal: kept, and said, when a change is
     /// left in it (which is said before a kubeconfig left behind).
     fn teardown(&self) -> Result<(), KubeError> {
         self.endpoints.borrow_mut().clear();
+        self.forwards.borrow_mut().clear();
         let removed = self.step_kubeconfig.borrow_mut().take().map_or(Ok(()), steps::StepKubeconfig::remove);
         if let Some(journal) = self.journal.borrow_mut().take() {
             if let Some(path) = journal.close()? {
@@ -318,7 +372,7 @@ impl Environment for KubeEnv {
         for (i, probe) in scenario.probes.iter().enumerate() {
             if !supported(&probe.check) {
                 let why = format!(
-                    "probe `{}`: `{}` probes are not supported in kube yet (deployment and endpoints are, and http, tcp, command, prometheus and alert from this machine)",
+                    "probe `{}`: `{}` probes are not supported in kube yet (deployment and endpoints are, sql and write_ledger through a port-forward, and http, tcp, command, prometheus and alert from this machine)",
                     probe.name,
                     probe.check.kind()
                 );
@@ -357,6 +411,10 @@ impl Environment for KubeEnv {
                 .await
             }
             Check::Tcp { address } => probe::tcp(address).await,
+            Check::Sql { dsn, query } => match self.inner.dsn(dsn).await {
+                Ok(dsn) => probe::sql(&dsn, query).await,
+                Err(e) => Sample::fail(error_chain(&e)),
+            },
             Check::Command { argv } => probe::command(argv).await,
             Check::Prometheus { url, query, condition, ca } => {
                 probe::prometheus(url, ca.as_deref(), query, *condition).await
@@ -377,12 +435,20 @@ impl Environment for KubeEnv {
         }
     }
 
-    async fn write(&self, _probe: usize, spec: &Probe, _seq: u64) -> Result<(), EnvError> {
-        Err(EnvError::Write(Box::new(KubeError::UnsupportedProbe { kind: spec.check.kind() })))
+    async fn write(&self, probe: usize, spec: &Probe, seq: u64) -> Result<(), EnvError> {
+        let written = async {
+            let (ledger, dsn) = self.inner.ledger(probe, spec).await?;
+            Ok::<_, KubeError>(ledger.write(&dsn, seq).await?)
+        };
+        written.await.map_err(|e| EnvError::Write(Box::new(e)))
     }
 
-    async fn read_back(&self, _probe: usize, spec: &Probe, _acked: &[u64]) -> Result<Vec<u64>, EnvError> {
-        Err(EnvError::ReadBack(Box::new(KubeError::UnsupportedProbe { kind: spec.check.kind() })))
+    async fn read_back(&self, probe: usize, spec: &Probe, acked: &[u64]) -> Result<Vec<u64>, EnvError> {
+        let read = async {
+            let (ledger, dsn) = self.inner.ledger(probe, spec).await?;
+            Ok::<_, KubeError>(ledger.missing(&dsn, acked).await?)
+        };
+        read.await.map_err(|e| EnvError::ReadBack(Box::new(e)))
     }
 
     async fn inject(&self, fault: &Fault) -> Result<KubeGuard, EnvError> {
@@ -431,12 +497,14 @@ impl Environment for KubeEnv {
     fn answers(&self) -> Vec<Answered> {
         let mut answers = self.inner.timed.take();
         answers.extend(self.inner.endpoints.borrow().values().flat_map(|w| w.take_changes()));
+        answers.extend(self.inner.forwards.borrow().values().flat_map(|f| f.take_changes()));
         answers.sort_by_key(|a| a.at);
         answers
     }
 
     async fn teardown(&self) -> Result<(), EnvError> {
-        self.inner.teardown().map_err(|e| EnvError::Teardown(Box::new(e)))
+        let removed = self.inner.remove_ledgers().await;
+        self.inner.teardown().and(removed).map_err(|e| EnvError::Teardown(Box::new(e)))
     }
 }
 
@@ -492,6 +560,8 @@ fn supported(check: &Check) -> bool {
             | Check::Alert { .. }
             | Check::Deployment { .. }
             | Check::Endpoints { .. }
+            | Check::Sql { .. }
+            | Check::WriteLedger { .. }
     )
 }
 
