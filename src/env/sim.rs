@@ -338,7 +338,7 @@ impl StackModel {
                     rate.map(|r| r.per_sec()).unwrap_or(self.stack.traffic.per_sec() * multiplier.unwrap_or(1.0));
                 self.surge = Some((self.now + duration.as_secs_f64(), rate));
             }
-            Fault::DbFailover { mode } => {
+            Fault::DbFailover { mode, .. } => {
                 if self.db.down_since.is_some() {
                     return;
                 }

@@ -65,15 +65,15 @@ fn shop() -> FakeSpec {
 }
 
 /// A folder with the scenario `text`, the fake's kubeconfig, a reports folder and a state folder.
-struct Drill {
+pub(crate) struct Drill {
     dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
+    pub(crate) kubeconfig: PathBuf,
 }
 
 impl Drill {
     /// The user's kubeconfig is the fake's, whose current context is another one than the
     /// scenario's: a step's kubectl must reach the scenario's all the same.
-    fn new(cluster: &FakeCluster, text: &str) -> Drill {
+    pub(crate) fn new(cluster: &FakeCluster, text: &str) -> Drill {
         let dir = tempfile::tempdir().unwrap();
         let text = text.replace("DRILL_DIR", dir.path().to_str().unwrap());
         std::fs::write(dir.path().join("drill.yaml"), text).unwrap();
@@ -86,13 +86,13 @@ impl Drill {
         Drill { dir, kubeconfig }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// Runs the binary with `args` (`SCENARIO` replaced by the scenario's path), the fake's
     /// kubeconfig and the drill's own state folder.
-    fn firedrill(&self, args: &[&str]) -> Output {
+    pub(crate) fn firedrill(&self, args: &[&str]) -> Output {
         let scenario = self.path("drill.yaml");
         let args: Vec<&str> =
             args.iter().map(|a| if *a == "SCENARIO" { scenario.to_str().unwrap() } else { a }).collect();
@@ -117,7 +117,7 @@ fn node(kubeconfig: &Path, name: &str) -> Node {
 }
 
 /// The text of the evidence from `source`.
-fn evidence<'a>(record: &'a DrillRecord, source: &str) -> &'a str {
+pub(crate) fn evidence<'a>(record: &'a DrillRecord, source: &str) -> &'a str {
     record
         .timeline
         .events
@@ -129,7 +129,7 @@ fn evidence<'a>(record: &'a DrillRecord, source: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no evidence from {source}"))
 }
 
-fn errors(record: &DrillRecord) -> Vec<String> {
+pub(crate) fn errors(record: &DrillRecord) -> Vec<String> {
     record
         .timeline
         .events

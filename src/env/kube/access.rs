@@ -11,7 +11,7 @@ use kube::{Api, Client};
 
 use super::error::KubeError;
 use crate::env::dry_run::each_fault;
-use crate::scenario::{Check, Fault, KubeCluster, Probe};
+use crate::scenario::{Check, FailoverMode, Fault, KubeCluster, Probe};
 
 /// One permission a drill needs: a verb on a resource, in one namespace or cluster-wide.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -58,7 +58,9 @@ impl Permission {
 /// refuse a node carrying pods outside the scenario's), and creates evictions in the
 /// scenario's namespaces; a `deployment` probe reads its Deployment, an `endpoints` probe
 /// lists and watches its Service's EndpointSlices, and a `sql` or `write_ledger` probe of a
-/// Service lists them to find its pod and forwards a port of it.
+/// Service lists them to find its pod and forwards a port of it. A `db_failover` reads its
+/// CloudNativePG Cluster, then deletes the primary's pod (`crash`) or patches the Cluster's
+/// status (`graceful`, after listing its instances).
 pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Permission> {
     let mut needed = Vec::new();
     let namespaced = |verb, group, resource, namespace: &Option<String>| Permission {
@@ -93,6 +95,21 @@ pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Per
         }
     }
     for fault in each_fault(fault) {
+        if let Fault::DbFailover { mode, cluster: Some(_) } = fault {
+            let own = Some(cluster.namespace.clone());
+            needed.push(namespaced("get", "postgresql.cnpg.io", "clusters", &own));
+            match mode {
+                FailoverMode::Crash => {
+                    needed.push(namespaced("get", "", "pods", &own));
+                    needed.push(namespaced("delete", "", "pods", &own));
+                }
+                FailoverMode::Graceful => {
+                    needed.push(namespaced("list", "", "pods", &own));
+                    let status = namespaced("patch", "postgresql.cnpg.io", "clusters", &own);
+                    needed.push(Permission { subresource: Some("status"), ..status });
+                }
+            }
+        }
         if let Fault::NodeDrain { .. } = fault {
             needed.push(Permission::cluster("get", "nodes"));
             needed.push(Permission::cluster("patch", "nodes"));

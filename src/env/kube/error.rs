@@ -127,6 +127,20 @@ pub enum KubeError {
         #[source]
         source: std::io::Error,
     },
+    /// A CloudNativePG Cluster's status names no current primary (it is still being created).
+    #[error("CloudNativePG cluster {cluster} has no status.currentPrimary: is it running?")]
+    NoPrimary {
+        /// The Cluster, `namespace/name`.
+        cluster: String,
+    },
+    /// A switchover has no Ready replica to promote.
+    #[error("CloudNativePG cluster {cluster} has no Ready replica to switch over to from {primary}")]
+    NoReplica {
+        /// The Cluster, `namespace/name`.
+        cluster: String,
+        /// Its primary.
+        primary: String,
+    },
     /// The loopback port of a port-forward could not be opened.
     #[error("failed to listen on a loopback port for the port-forward to {target}")]
     Listen {

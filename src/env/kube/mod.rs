@@ -17,6 +17,7 @@ pub mod drain;
 pub mod endpoints;
 mod error;
 pub mod evidence;
+pub mod failover;
 pub mod forward;
 pub mod plan;
 mod probes;
@@ -34,7 +35,7 @@ pub use error::{Answer, KubeError};
 use super::{Answered, EnvError, Environment, Evidence, FaultGuard, Sample};
 use crate::journal::{Begin, Journal, Undo, FORMAT};
 use crate::scenario::{
-    BlastRadiusExceeded, Check, Fault, KubeCluster, Probe, Problem, ResolvedStep, Scenario, StepAction,
+    BlastRadiusExceeded, Check, FailoverMode, Fault, KubeCluster, Probe, Problem, ResolvedStep, Scenario, StepAction,
 };
 use crate::text::error_chain;
 use crate::word::EnvironmentKind;
@@ -81,6 +82,8 @@ struct Inner {
     forwards: RefCell<std::collections::HashMap<forward::ServiceTarget, Rc<forward::ServiceForward>>>,
     /// The write ledgers, by probe.
     ledgers: RefCell<std::collections::HashMap<usize, Rc<crate::probe::ledger::Ledger>>>,
+    /// The reads of a failed-over Cluster's primary, from its fault on.
+    primary: RefCell<Option<failover::PrimaryWatch>>,
 }
 
 impl KubeEnv {
@@ -107,6 +110,7 @@ impl KubeEnv {
             endpoints: RefCell::default(),
             forwards: RefCell::default(),
             ledgers: RefCell::default(),
+            primary: RefCell::default(),
         };
         KubeEnv { inner: Rc::new(inner) }
     }
@@ -245,6 +249,31 @@ impl Inner {
         Err(first)
     }
 
+    /// Fails the CloudNativePG Cluster `name`'s primary over (see [`failover`]): refused when
+    /// a crash would delete more pods than `max_blast_radius` allows. Nothing to journal.
+    async fn fail_over(&self, name: &str, mode: FailoverMode) -> Result<(), KubeError> {
+        let client = self.client()?;
+        let namespace = &self.cluster.namespace;
+        if let Some(limit) = self.max_blast_radius {
+            let affected = vec![format!("{namespace}/{name} primary")];
+            if let Some(refused) = BlastRadiusExceeded::check(&self.fault, affected, limit) {
+                return Err(refused.into());
+            }
+        }
+        *self.primary.borrow_mut() = Some(failover::PrimaryWatch::start(&client, namespace, name));
+        let answered = |what: String| self.answered(what);
+        match mode {
+            FailoverMode::Crash => {
+                let pod = failover::crash(&client, namespace, name, &answered).await?;
+                self.targets.borrow_mut().push(pod);
+            }
+            FailoverMode::Graceful => {
+                failover::switchover(&client, namespace, name, &answered).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Uncordons a node this drill cordoned, and closes its journal entry.
     async fn uncordon(&self, cordon: &Cordon, by: &str) -> Result<(), KubeError> {
         let done = drain::uncordon(&self.client()?, &cordon.node, &self.run_id).await;
@@ -327,6 +356,7 @@ impl Inner {
     fn teardown(&self) -> Result<(), KubeError> {
         self.endpoints.borrow_mut().clear();
         self.forwards.borrow_mut().clear();
+        self.primary.borrow_mut().take();
         let removed = self.step_kubeconfig.borrow_mut().take().map_or(Ok(()), steps::StepKubeconfig::remove);
         if let Some(journal) = self.journal.borrow_mut().take() {
             if let Some(path) = journal.close()? {
@@ -457,6 +487,9 @@ impl Environment for KubeEnv {
                 let deadline = deadline.map_or(drain::DEFAULT_DEADLINE, |d| d.0);
                 self.inner.drain(node, grace_period.0, deadline).await
             }
+            Fault::DbFailover { mode, cluster: Some(cluster) } => {
+                self.inner.fail_over(cluster, *mode).await.map(|()| None)
+            }
             other => Err(KubeError::Unsupported { kind: other.kind() }),
         };
         let cordon = cordon.map_err(|e| EnvError::Inject(Box::new(e)))?;
@@ -498,6 +531,7 @@ impl Environment for KubeEnv {
         let mut answers = self.inner.timed.take();
         answers.extend(self.inner.endpoints.borrow().values().flat_map(|w| w.take_changes()));
         answers.extend(self.inner.forwards.borrow().values().flat_map(|f| f.take_changes()));
+        answers.extend(self.inner.primary.borrow().iter().flat_map(|p| p.take_changes()));
         answers.sort_by_key(|a| a.at);
         answers
     }
@@ -520,10 +554,19 @@ impl KubeEnv {
         for fault in each_fault(&scenario.fault) {
             let needed =
                 access::needed(cluster, fault, &[]).iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            let how = match fault {
+                Fault::DbFailover { mode: FailoverMode::Crash, .. } => {
+                    "delete the primary's pod (grace period 0, its uid a precondition); nothing to revert"
+                }
+                Fault::DbFailover { mode: FailoverMode::Graceful, .. } => {
+                    "ask the operator to switch over to a Ready replica (status.targetPrimary); not switched back"
+                }
+                _ => "cordon, then evict every pod on it but DaemonSet and mirror pods",
+            };
             run.touch(
                 TouchKind::Fault,
                 format!(
-                    "{} in context {} (namespaces {}): cordon, then evict every pod on it but DaemonSet and mirror pods; needs: {needed}",
+                    "{} in context {} (namespaces {}): {how}; needs: {needed}",
                     fault.describe(),
                     cluster.context,
                     cluster.namespaces.join(", ")

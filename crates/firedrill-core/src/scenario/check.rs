@@ -244,8 +244,9 @@ fn check_kube_cluster(cluster: &KubeCluster, at: Pos, problems: &mut Problems) {
     }
 }
 
-/// A fault is one its environment can carry out: `kube` drains nodes (its other faults are
-/// still to come) and has no containers to stop; only `kube` has PodDisruptionBudgets for a
+/// A fault is one its environment can carry out: `kube` drains nodes and fails a
+/// CloudNativePG Cluster's primary over (its other faults are still to come) and has no
+/// containers to stop; only `kube` has PodDisruptionBudgets for a
 /// drain's `deadline` to wait on.
 fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentSpec, problems: &mut Problems) {
     let at = Pos::spanned(fault);
@@ -267,12 +268,21 @@ fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentS
                 problems.push(at, "node_drain: `deadline` must be greater than zero")
             }
             Fault::NodeDrain { .. } => {}
+            Fault::DbFailover { cluster: Some(_), .. } if !is_kube => problems.push(
+                at,
+                "db_failover: `cluster` names a CloudNativePG Cluster, and applies to kube only",
+            ),
+            Fault::DbFailover { cluster: None, .. } if is_kube => problems.push(
+                at,
+                "db_failover: kube needs `cluster`, the CloudNativePG Cluster whose primary fails",
+            ),
+            Fault::DbFailover { .. } => {}
             _ if !is_kube => {}
             _ if f.is_container_fault() => problems.push(
                 at,
                 format!("`{kind}` acts on a Docker container; kube has pods and nodes: node_drain drains a node"),
             ),
-            _ => problems.push(at, format!("`{kind}` is not supported in kube yet: node_drain is")),
+            _ => problems.push(at, format!("`{kind}` is not supported in kube yet: node_drain and db_failover are")),
         }
     }
 }
@@ -816,8 +826,13 @@ fault: FAULT
             found.contains("k.yaml:7:8: `container_pause` acts on a Docker container; kube has pods and nodes"),
             "{found}"
         );
+        let found = problems(&kube("kind-drill", "", "{kind: s3_block}"));
+        assert!(found.contains("`s3_block` is not supported in kube yet: node_drain and db_failover are"), "{found}");
         let found = problems(&kube("kind-drill", "", "{kind: db_failover}"));
-        assert!(found.contains("`db_failover` is not supported in kube yet: node_drain is"), "{found}");
+        assert!(found.contains("k.yaml:7:8: db_failover: kube needs `cluster`"), "{found}");
+        assert!(problems(&kube("kind-drill", "", "{kind: db_failover, cluster: pg}")).is_empty());
+        let found = problems("name: s\nfault: {kind: db_failover, cluster: pg}\n");
+        assert!(found.contains("k.yaml:2:8: db_failover: `cluster` names a CloudNativePG Cluster"), "{found}");
         let found = problems("name: s\nfault: {kind: node_drain, node: node-1, deadline: 1m}\n");
         assert!(found.contains("k.yaml:2:8: node_drain: `deadline` bounds the retries"), "{found}");
     }
