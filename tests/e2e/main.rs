@@ -17,6 +17,8 @@ mod kube_fake;
 #[cfg(feature = "kube")]
 mod kube_manifests;
 #[cfg(feature = "kube")]
+mod kube_real;
+#[cfg(feature = "kube")]
 mod kube_run;
 #[cfg(feature = "kube")]
 mod kube_wire;

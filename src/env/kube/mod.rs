@@ -1,7 +1,9 @@
 //! The `kube` environment: a Kubernetes cluster, through its API, from a context of the
-//! user's kubeconfig. This first slice drains a node (`node_drain`); probes ask the API
-//! (`deployment`) or reach the system from this machine (`http`, `tcp`, `command`,
-//! `prometheus`, `alert`), and steps run on it.
+//! user's kubeconfig. It drains a node (`node_drain`) and fails a CloudNativePG Cluster's
+//! primary over (`db_failover`, `failover`); probes ask the API (`deployment`, `endpoints`
+//! from a watch), reach a database inside the cluster through a port-forward (`sql`,
+//! `write_ledger`: `forward`) or reach the system from this machine (`http`, `tcp`,
+//! `command`, `prometheus`, `alert`), and steps run on it.
 //!
 //! [`KubeEnv`] holds the drill's state in one `Inner`, shared with the fault guard so that it
 //! can revert after the environment moved on; each seam is a module of its own: `connect`
