@@ -735,3 +735,72 @@ async fn recover_uncordons_a_node_a_killed_drill_left_cordoned_and_only_that() {
     );
     assert!(journal_dir(&state).join("recovered").join("rk1.jsonl").exists(), "the journal moved to recovered/");
 }
+
+/// A CloudNativePG Cluster as the API server answers it, `pg-1` its primary.
+fn cnpg_cluster() -> Value {
+    json!({
+        "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+        "metadata": {"name": "pg", "namespace": "db", "resourceVersion": "41"},
+        "spec": {"instances": 2},
+        "status": {"currentPrimary": "pg-1", "targetPrimary": "pg-1", "phase": "Cluster in healthy state"},
+    })
+}
+
+#[tokio::test]
+async fn a_crash_deletes_the_primarys_pod_at_once_with_its_uid_as_a_precondition() {
+    let text = "name: kube-db
+environment: {kind: kube, context: kind-drill, namespace: db}
+fault: {kind: db_failover, cluster: pg, mode: crash}
+";
+    let (scenario, env, mut handle, _journal) = env_on_mock_for(text);
+    let drilled = async {
+        env.prepare().await.expect("prepared");
+        let injected = env.inject(&scenario.fault).await.map(|_| ());
+        (injected, env.answers())
+    };
+    let api = async {
+        let asked = answer_reviews(&mut handle, 7, &[]).await;
+        assert_eq!(
+            asked,
+            [
+                "delete pods db",
+                "get pods db",
+                "get pods/log db",
+                "get postgresql.cnpg.io/clusters db",
+                "list events db",
+                "list nodes",
+                "list pods db"
+            ]
+        );
+        // The Cluster is read by the fault and by the reads that follow its primary, in either
+        // order; then the primary's pod, then its deletion.
+        loop {
+            let (request, send) = handle.next_request().await.expect("a request");
+            let (parts, body) = request.into_parts();
+            let uri = parts.uri.to_string();
+            match (parts.method.as_str(), uri.as_str()) {
+                ("GET", "/apis/postgresql.cnpg.io/v1/namespaces/db/clusters/pg") => answer(send, 200, &cnpg_cluster()),
+                ("GET", "/api/v1/namespaces/db/pods/pg-1") => {
+                    let mut primary = pod("db", "pg-1", "Cluster");
+                    primary.metadata.uid = Some("uid-pg-1".into());
+                    answer(send, 200, &primary);
+                }
+                ("DELETE", "/api/v1/namespaces/db/pods/pg-1?") => {
+                    let body: Value = serde_json::from_slice(&body.collect_bytes().await.unwrap()).unwrap();
+                    assert_eq!(body, json!({"gracePeriodSeconds": 0, "preconditions": {"uid": "uid-pg-1"}}));
+                    answer(send, 200, &pod("db", "pg-1", "Cluster"));
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        handle
+    };
+    let ((injected, answers), _handle) = tokio::join!(drilled, api);
+    injected.expect("the primary deleted");
+    let said: Vec<&str> = answers.iter().map(|a| a.text.as_str()).collect();
+    assert!(
+        said.contains(&"cluster db/pg: delete primary pod db/pg-1 (uid uid-pg-1, grace period 0): accepted"),
+        "{said:?}"
+    );
+}
