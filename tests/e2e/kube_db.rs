@@ -422,3 +422,22 @@ fn a_graceful_failover_asks_the_operator_to_switch_over_as_kubectl_cnpg_promote_
     let (low, high) = (failover.saturating_sub(INTERVAL), failover + Duration::from_millis(100) + INTERVAL);
     assert!((low.as_secs_f64()..=high.as_secs_f64()).contains(&rto), "RTO {rto:.3} s\n{answers:?}");
 }
+
+#[test]
+fn a_url_connection_string_to_a_service_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("url.yaml");
+    let text = "name: url
+environment: {kind: kube, context: fake, namespace: db}
+fault: {kind: db_failover, cluster: pg}
+probes:
+  - name: ledger
+    check: {kind: write_ledger, dsn: \"postgresql://postgres@pg-rw.db.svc:5432/postgres\"}
+";
+    std::fs::write(&path, text).unwrap();
+    let out = crate::common::run(&["validate", path.to_str().unwrap()]);
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let at = format!("{}:{}:", path.display(), crate::common::line_of(text, "- name: ledger"));
+    assert!(stderr.contains(&at) && stderr.contains("not a URL"), "{stderr}");
+}

@@ -411,6 +411,17 @@ impl Environment for KubeEnv {
                 problems.push(Problem::new(scenario.positions.probes[i], why));
             }
         }
+        for (i, probe) in scenario.probes.iter().enumerate() {
+            let (Check::Sql { dsn, .. } | Check::WriteLedger { dsn, .. }) = &probe.check else { continue };
+            let url_to_service = dsn.starts_with("postgres") && dsn.contains(".svc");
+            if url_to_service {
+                let why = format!(
+                    "probe `{}`: a Service is port-forwarded to from a `key=value` connection string (`host=NAME.NAMESPACE.svc port=5432 ...`), not a URL",
+                    probe.name
+                );
+                problems.push(Problem::new(scenario.positions.probes[i], why));
+            }
+        }
         for (i, step) in scenario.steps.iter().enumerate() {
             let why = match &step.action {
                 StepAction::Run { container: Some(_), .. } => {
