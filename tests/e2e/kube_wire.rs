@@ -804,3 +804,64 @@ fault: {kind: db_failover, cluster: pg, mode: crash}
         "{said:?}"
     );
 }
+
+/// An EndpointSlice of Service `web` in `shop` with `ready` ready endpoints, at `version`.
+fn slice(version: &str, ready: usize) -> Value {
+    let endpoints: Vec<Value> = (0..ready)
+        .map(|i| json!({"addresses": [format!("10.0.0.{i}")], "conditions": {"ready": true}, "targetRef": {"kind": "Pod", "name": format!("web-{i}")}}))
+        .collect();
+    json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "web-abc", "namespace": "shop", "resourceVersion": version, "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "endpoints": endpoints,
+    })
+}
+
+/// Answers a list of the slices of `web` with one slice of `ready` endpoints at `version`.
+async fn answer_slices(handle: &mut Mock, version: &str, ready: usize) {
+    let uri =
+        "/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices?&labelSelector=kubernetes.io%2Fservice-name%3Dweb";
+    let (_, _, send) = expect(handle, Method::GET, uri).await;
+    let list = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList", "metadata": {"resourceVersion": version}, "items": [slice(version, ready)]});
+    answer(send, 200, &list);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_endpoints_probe_lists_then_watches_from_the_lists_version_and_lists_again_when_it_expires() {
+    let probe = "probes:\n  - name: web\n    check: {kind: endpoints, service: web, min_ready: 2}\n";
+    let (scenario, env, mut handle, _journal) = env_on_mock_for(&format!("{SCENARIO}{probe}"));
+    let api = async {
+        answer_slices(&mut handle, "10", 2).await;
+        let watch = "/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices?&watch=true&timeoutSeconds=290&labelSelector=kubernetes.io%2Fservice-name%3Dweb&allowWatchBookmarks=true&resourceVersion=10";
+        let (_, _, send) = expect(&mut handle, Method::GET, watch).await;
+        // One change, then the version expires: the stream is the API's newline-delimited events.
+        let expired = status(Status::failure("too old resource version: 10 (12)", "Expired").with_code(410));
+        let events =
+            [json!({"type": "MODIFIED", "object": slice("11", 0)}), json!({"type": "ERROR", "object": expired})];
+        let body: String = events.iter().map(|e| format!("{e}\n")).collect();
+        send.send_response(Response::builder().status(200).body(Body::from(body.into_bytes())).unwrap());
+        answer_slices(&mut handle, "20", 3).await;
+        let (request, pending) = handle.next_request().await.expect("the watch resumed");
+        assert!(request.uri().to_string().ends_with("&resourceVersion=20"), "{}", request.uri());
+        // Kept, unanswered, so that the watch stays open while the samples are taken.
+        (handle, pending)
+    };
+    let sampled = async {
+        let first = env.sample(0, &scenario.probes[0]).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        (first, env.sample(0, &scenario.probes[0]).await)
+    };
+    let ((first, last), _open) = tokio::join!(sampled, api);
+    assert!(first.ok && last.ok, "{first:?} {last:?}");
+    // Every change is a timeline event, the one between the two samples too.
+    let said: Vec<String> = env.answers().into_iter().map(|a| a.text).collect();
+    assert_eq!(
+        said,
+        [
+            "service shop/web: 2 ready endpoint(s) (was 0): web-0, web-1",
+            "service shop/web: 0 ready endpoint(s) (was 2): ",
+            "service shop/web: 3 ready endpoint(s) (was 0): web-0, web-1, web-2",
+        ]
+    );
+}
