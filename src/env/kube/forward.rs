@@ -133,11 +133,14 @@ impl ServiceForward {
     }
 }
 
-/// Forwards each connection, each on its own task.
+/// Forwards each connection, each on its own task, all of which end with this one (when the
+/// forward is dropped).
 async fn accept(listener: TcpListener, client: Client, target: ServiceTarget, log: Arc<Mutex<Log>>) {
+    let mut connections = tokio::task::JoinSet::new();
     while let Ok((connection, _)) = listener.accept().await {
+        while connections.try_join_next().is_some() {}
         let (client, target, log) = (client.clone(), target.clone(), log.clone());
-        tokio::spawn(async move {
+        connections.spawn(async move {
             if let Err(e) = forward(connection, &client, &target, &log).await {
                 log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).note(error_chain(&e));
             }
