@@ -211,7 +211,8 @@ impl StackModel {
             | Check::Slo { .. }
             | Check::Prometheus { .. }
             | Check::Alert { .. }
-            | Check::Deployment { .. } => None,
+            | Check::Deployment { .. }
+            | Check::Endpoints { .. } => None,
         }
     }
 
@@ -337,7 +338,7 @@ impl StackModel {
                     rate.map(|r| r.per_sec()).unwrap_or(self.stack.traffic.per_sec() * multiplier.unwrap_or(1.0));
                 self.surge = Some((self.now + duration.as_secs_f64(), rate));
             }
-            Fault::DbFailover { mode } => {
+            Fault::DbFailover { mode, .. } => {
                 if self.db.down_since.is_some() {
                     return;
                 }
@@ -618,7 +619,8 @@ impl Environment for SimEnv {
                 | Check::Slo { .. }
                 | Check::Prometheus { .. }
                 | Check::Alert { .. }
-                | Check::Deployment { .. } => problems.push(Problem::new(
+                | Check::Deployment { .. }
+                | Check::Endpoints { .. } => problems.push(Problem::new(
                     at,
                     format!(
                         "probe `{}`: `{}` checks cannot run in the sim environment; use http, sql, s3 or write_ledger",

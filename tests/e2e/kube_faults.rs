@@ -333,7 +333,9 @@ fn the_s3_block_scenario_loads_and_its_roles_cover_the_policy_the_probe_pod_and_
     ] {
         assert!(stdout.contains(rule), "{rule} in\n{stdout}");
     }
-    assert!(!stdout.contains("ClusterRole"), "nothing cluster-wide: {stdout}");
+    // Cluster-wide, only the evidence's read of the nodes' cordon state.
+    let nodes = "kind: ClusterRole\nmetadata:\n  name: firedrill-kube-s3-block\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"nodes\"]\n    verbs: [\"list\"]\n---";
+    assert!(stdout.contains(nodes), "{stdout}");
 }
 
 #[test]
@@ -487,8 +489,9 @@ fn kube_steps_are_in_the_roles_and_outside_namespaces_are_refused_at_their_line(
     let (stdout, stderr) = crate::common::texts(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     for rule in [
-        "kind: ClusterRole\nmetadata:\n  name: firedrill-kube-steps\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"nodes\"]\n    verbs: [\"patch\"]\n",
-        "  namespace: db\nrules:\n  - apiGroups: [\"apps\"]\n    resources: [\"statefulsets\"]\n    verbs: [\"patch\"]\n",
+        "kind: ClusterRole\nmetadata:\n  name: firedrill-kube-steps\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"nodes\"]\n    verbs: [\"list\", \"patch\"]\n",
+        "  namespace: db\nrules:\n",
+        "  - apiGroups: [\"apps\"]\n    resources: [\"statefulsets\"]\n    verbs: [\"patch\"]\n",
         "  - apiGroups: [\"\"]\n    resources: [\"pods/exec\"]\n    verbs: [\"create\", \"get\"]\n",
     ] {
         assert!(stdout.contains(rule), "{rule} in\n{stdout}");

@@ -608,8 +608,9 @@ fn loopback_ports(doc: &Value, found: &mut Vec<u16>) {
 }
 
 /// What a kube scenario names that the stack does not have: its context must be the kind
-/// cluster's, and every namespace, Deployment, Service, database, node, selector, image and
-/// loopback port it names one the stack has. The scenario is read as plain YAML, not as a
+/// cluster's, and every namespace, Deployment, Service (also as a connection string's
+/// `host=NAME.NAMESPACE.svc`), database, node, selector, image and loopback port it names one
+/// the stack has. The scenario is read as plain YAML, not as a
 /// scenario, so that a fault or probe added later is checked as soon as it names one of these.
 fn scenario_problems(stack: &Stack, kind: &KindCluster, file: &str, scenario: &Value) -> Vec<String> {
     let namespaces: BTreeSet<&str> = stack.namespaces.iter().map(name).collect();
@@ -638,6 +639,11 @@ fn scenario_problems(stack: &Stack, kind: &KindCluster, file: &str, scenario: &V
     check("node", &|v| nodes.iter().any(|node| node == text_of(v)));
     check("image", &|v| LOADED_IMAGES.contains(&text_of(v)));
     check("selector", &|v| selector_of(v).is_some_and(|s| stack.selects_pods(&s)));
+    // A connection string whose host is `NAME.NAMESPACE.svc` is port-forwarded to that Service.
+    check("dsn", &|v| {
+        firedrill::env::kube::forward::service_in(text_of(v))
+            .is_none_or(|t| services.contains(t.service.as_str()) && namespaces.contains(t.namespace.as_str()))
+    });
     let host_ports: Vec<u16> = kind.published().into_iter().map(|(_, on_host)| on_host).collect();
     let mut ports = Vec::new();
     loopback_ports(scenario, &mut ports);
@@ -681,6 +687,7 @@ probes:
   - {name: web, check: {kind: deployment, deployment: web, namespace: shop}}
   - {name: db, check: {kind: endpoints, service: shop-db-rw, min_ready: 1}}
   - {name: pods, check: {kind: pods, selector: "app=web"}}
+  - {name: ledger, check: {kind: write_ledger, dsn: "host=pg-rw.shop.svc user=shop"}}
 "#;
     let scenario: Value = serde_saphyr::from_str(scenario).expect("YAML");
     let problems = scenario_problems(&stack(), &kind_config(), "wrong.yaml", &scenario);
@@ -692,6 +699,7 @@ probes:
             "wrong.yaml: /probes/1/check/deployment is \"web\", which the stack does not have",
             "wrong.yaml: /fault/node is \"kind-worker\", which the stack does not have",
             "wrong.yaml: /probes/3/check/selector is \"app=web\", which the stack does not have",
+            "wrong.yaml: /probes/4/check/dsn is \"host=pg-rw.shop.svc user=shop\", which the stack does not have",
             "wrong.yaml: 127.0.0.1:8080 is not a port kind.yaml publishes ([30080])",
         ]
     );

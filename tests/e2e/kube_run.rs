@@ -67,7 +67,7 @@ fn shop() -> FakeSpec {
 /// A folder with the scenario `text`, the fake's kubeconfig, a reports folder and a state folder.
 pub(crate) struct Drill {
     dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
+    pub(crate) kubeconfig: PathBuf,
 }
 
 impl Drill {
@@ -208,17 +208,22 @@ fn the_drain_drill_runs_end_to_end_a_blocked_eviction_then_its_success_and_an_rt
     assert!(at("node node-a uncordoned").is_some_and(|t| t > t0), "{answered:?}");
 
     // t0 is the second eviction's acceptance: from then, the shop lacks a replica until the
-    // replacement exists (recreate_delay, 300 ms) and is Ready (ready_delay, 700 ms), seen by
-    // the Deployment's status at the fake controller's next pass (20 ms) and by the probe at
-    // its next sample. RTO is the middle between the last failed and the first ok sample, so
-    // it lies within one probe interval of the fake's 1 s (plus two controller passes).
+    // replacement exists (recreate_delay, 300 ms) and is Ready (ready_delay, 700 ms). The
+    // fake's controller runs every 20 ms, and four of its passes stand between the eviction and
+    // a Deployment status counting the replacement (the gap noticed, the pod created and bound,
+    // made Ready, counted at the next pass): the fake's recovery takes 1.00 s to 1.08 s, 1.10 s
+    // with a late pass on a loaded machine. RTO is the middle between the last failed and the
+    // first ok sample, so it lies within one probe interval of that (measured here: 1.03 s to
+    // 1.13 s).
     let rto = record.metrics.rto.seconds().expect("an RTO");
     eprintln!("fake node drain: RTO {rto:.3} s (the fake's delays: {:.3} s)", expected.as_secs_f64());
-    let (low, high) = (expected.saturating_sub(INTERVAL), expected + INTERVAL + Duration::from_millis(40));
+    let passes = Duration::from_millis(5 * 20);
+    let (low, high) = (expected.saturating_sub(INTERVAL), expected + passes + INTERVAL);
     assert!(
         (low.as_secs_f64()..=high.as_secs_f64()).contains(&rto),
-        "RTO {rto:.3} s, expected {:.3} s within one probe interval",
-        expected.as_secs_f64()
+        "RTO {rto:.3} s, expected {:.3} s to {:.3} s within one probe interval",
+        expected.as_secs_f64(),
+        (expected + passes).as_secs_f64()
     );
 
     // The node is schedulable again and carries none of firedrill's annotations; no journal is

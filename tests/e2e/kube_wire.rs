@@ -131,11 +131,12 @@ fn pods(items: Vec<Pod>) -> k8s_openapi::List<Pod> {
     k8s_openapi::List { items, metadata: Default::default() }
 }
 
-/// Answers the SelfSubjectAccessReviews of `prepare` (a drain's four), in order; `denied` are
+/// Answers the SelfSubjectAccessReviews of `prepare` (a drain's four and the evidence's
+/// three), in order; `denied` are
 /// answered not allowed. Returns the permissions asked, as `verb group/resource/subresource
 /// namespace` (no group for the core group).
 async fn answer_access(handle: &mut Mock, denied: &[&str]) -> Vec<String> {
-    answer_reviews(handle, 4, denied).await
+    answer_reviews(handle, 7, denied).await
 }
 
 /// [`answer_access`] for `count` reviews.
@@ -269,7 +270,15 @@ async fn a_drain_cordons_evicts_all_but_daemonset_and_mirror_pods_and_its_revert
         let asked = answer_access(&mut handle, &[]).await;
         assert_eq!(
             asked,
-            ["create pods/eviction shop", "get nodes", "list pods", "patch nodes"],
+            [
+                "create pods/eviction shop",
+                "get nodes",
+                "get pods/log shop",
+                "list events shop",
+                "list nodes",
+                "list pods",
+                "patch nodes"
+            ],
             "each in the core group"
         );
         let mut mirror = pod("kube-system", "kube-proxy-worker-1", "Node");
@@ -518,7 +527,7 @@ async fn a_deployment_probe_reads_the_deployments_ready_replicas() {
         [env.sample(0, &scenario.probes[0]).await, env.sample(0, &scenario.probes[0]).await]
     };
     let api = async {
-        let asked = answer_reviews(&mut handle, 5, &[]).await;
+        let asked = answer_reviews(&mut handle, 8, &[]).await;
         assert!(asked.contains(&"get apps/deployments shop".to_string()), "{asked:?}");
         for ready in [1, 2] {
             let (_, _, send) = expect(&mut handle, Method::GET, "/apis/apps/v1/namespaces/shop/deployments/web").await;
@@ -773,7 +782,12 @@ fault: {kind: pod_kill, selector: app=web, count: 2}
         env.evidence().await
     };
     let api = async {
-        assert_eq!(answer_reviews(&mut handle, 2, &[]).await, ["delete pods shop", "list pods shop"]);
+        let asked = answer_reviews(&mut handle, 5, &[]).await;
+        // The fault's, and the evidence's: the nodes' cordon state, the Events, the pods' logs.
+        assert_eq!(
+            asked,
+            ["delete pods shop", "get pods/log shop", "list events shop", "list nodes", "list pods shop"]
+        );
         let mut terminating = pod("shop", "web-0", "ReplicaSet");
         terminating.metadata.deletion_timestamp =
             Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
@@ -824,7 +838,7 @@ max_blast_radius: 2
         (tries, env.evidence().await)
     };
     let api = async {
-        answer_reviews(&mut handle, 2, &[]).await;
+        answer_reviews(&mut handle, 5, &[]).await;
         answer_web_pods(&mut handle, ["web-1", "web-2", "web-3"].map(|n| pod("shop", n, "ReplicaSet")).to_vec()).await;
         answer_web_pods(&mut handle, vec![]).await;
         answer_web_pods(&mut handle, vec![pod("shop", "web-1", "ReplicaSet")]).await;
@@ -871,7 +885,8 @@ async fn a_scale_is_journalled_with_the_prior_count_patched_and_set_back_on_reve
         env.evidence().await
     };
     let api = async {
-        let asked = answer_reviews(&mut handle, 2, &[]).await;
+        let mut asked = answer_reviews(&mut handle, 6, &[]).await;
+        asked.retain(|p| p.contains("apps/"));
         assert_eq!(asked, ["get apps/deployments/scale shop", "patch apps/deployments/scale shop"]);
         let (_, _, send) = expect(&mut handle, Method::GET, SCALE_PATH).await;
         answer(send, 200, &scale_of(3));
@@ -908,7 +923,7 @@ async fn a_count_changed_since_the_scale_is_left_alone_and_a_refused_patch_close
         (refused, env.evidence().await)
     };
     let api = async {
-        answer_reviews(&mut handle, 2, &[]).await;
+        answer_reviews(&mut handle, 6, &[]).await;
         let (_, _, send) = expect(&mut handle, Method::GET, SCALE_PATH).await;
         answer(send, 200, &scale_of(3));
         let (_, _, send) = expect(&mut handle, Method::PATCH, &format!("{SCALE_PATH}?")).await;
@@ -953,7 +968,7 @@ fault: {kind: network_blackhole, target: app=web, peer: app=s3, direction: egres
         injected
     };
     let api = async {
-        let mut asked = answer_reviews(&mut handle, 9, &[]).await;
+        let mut asked = answer_reviews(&mut handle, 12, &[]).await;
         asked.sort();
         assert_eq!(
             asked,
@@ -966,6 +981,9 @@ fault: {kind: network_blackhole, target: app=web, peer: app=s3, direction: egres
                 "get networking.k8s.io/networkpolicies shop",
                 "get pods shop",
                 "get pods/exec shop",
+                "get pods/log shop",
+                "list events shop",
+                "list nodes",
                 "list pods shop",
             ]
         );
@@ -1068,7 +1086,7 @@ procedure:
         outputs
     };
     let api = async {
-        let mut asked = answer_reviews(&mut handle, 7, &[]).await;
+        let mut asked = answer_reviews(&mut handle, 10, &[]).await;
         asked.sort();
         assert_eq!(
             asked,
@@ -1076,6 +1094,9 @@ procedure:
                 "delete pods shop",
                 "get apps/statefulsets/scale shop",
                 "get pods shop",
+                "get pods/log shop",
+                "list events shop",
+                "list nodes",
                 "list pods shop",
                 "patch apps/deployments shop",
                 "patch apps/statefulsets/scale shop",
@@ -1121,6 +1142,136 @@ procedure:
             "node worker-1 uncordoned",
             "statefulset/db in namespace shop scaled from 3 to 2 replicas",
             "delete pod shop/web-1: accepted (its own grace period)",
+        ]
+    );
+}
+
+/// A CloudNativePG Cluster as the API server answers it, `pg-1` its primary.
+fn cnpg_cluster() -> Value {
+    json!({
+        "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+        "metadata": {"name": "pg", "namespace": "db", "resourceVersion": "41"},
+        "spec": {"instances": 2},
+        "status": {"currentPrimary": "pg-1", "targetPrimary": "pg-1", "phase": "Cluster in healthy state"},
+    })
+}
+
+#[tokio::test]
+async fn a_crash_deletes_the_primarys_pod_at_once_with_its_uid_as_a_precondition() {
+    let text = "name: kube-db
+environment: {kind: kube, context: kind-drill, namespace: db}
+fault: {kind: db_failover, cluster: pg, mode: crash}
+";
+    let (scenario, env, mut handle, _journal) = env_on_mock_for(text);
+    let drilled = async {
+        env.prepare().await.expect("prepared");
+        let injected = env.inject(&scenario.fault).await.map(|_| ());
+        (injected, env.answers())
+    };
+    let api = async {
+        let asked = answer_reviews(&mut handle, 7, &[]).await;
+        assert_eq!(
+            asked,
+            [
+                "delete pods db",
+                "get pods db",
+                "get pods/log db",
+                "get postgresql.cnpg.io/clusters db",
+                "list events db",
+                "list nodes",
+                "list pods db"
+            ]
+        );
+        // The Cluster is read by the fault and by the reads that follow its primary, in either
+        // order; then the primary's pod, then its deletion.
+        loop {
+            let (request, send) = handle.next_request().await.expect("a request");
+            let (parts, body) = request.into_parts();
+            let uri = parts.uri.to_string();
+            match (parts.method.as_str(), uri.as_str()) {
+                ("GET", "/apis/postgresql.cnpg.io/v1/namespaces/db/clusters/pg") => answer(send, 200, &cnpg_cluster()),
+                ("GET", "/api/v1/namespaces/db/pods/pg-1") => {
+                    let mut primary = pod("db", "pg-1", "Cluster");
+                    primary.metadata.uid = Some("uid-pg-1".into());
+                    answer(send, 200, &primary);
+                }
+                ("DELETE", "/api/v1/namespaces/db/pods/pg-1?") => {
+                    let body: Value = serde_json::from_slice(&body.collect_bytes().await.unwrap()).unwrap();
+                    assert_eq!(body, json!({"gracePeriodSeconds": 0, "preconditions": {"uid": "uid-pg-1"}}));
+                    answer(send, 200, &pod("db", "pg-1", "Cluster"));
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        handle
+    };
+    let ((injected, answers), _handle) = tokio::join!(drilled, api);
+    injected.expect("the primary deleted");
+    let said: Vec<&str> = answers.iter().map(|a| a.text.as_str()).collect();
+    assert!(
+        said.contains(&"cluster db/pg: delete primary pod db/pg-1 (uid uid-pg-1, grace period 0): accepted"),
+        "{said:?}"
+    );
+}
+
+/// An EndpointSlice of Service `web` in `shop` with `ready` ready endpoints, at `version`.
+fn slice(version: &str, ready: usize) -> Value {
+    let endpoints: Vec<Value> = (0..ready)
+        .map(|i| json!({"addresses": [format!("10.0.0.{i}")], "conditions": {"ready": true}, "targetRef": {"kind": "Pod", "name": format!("web-{i}")}}))
+        .collect();
+    json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "web-abc", "namespace": "shop", "resourceVersion": version, "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "endpoints": endpoints,
+    })
+}
+
+/// Answers a list of the slices of `web` with one slice of `ready` endpoints at `version`.
+async fn answer_slices(handle: &mut Mock, version: &str, ready: usize) {
+    let uri =
+        "/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices?&labelSelector=kubernetes.io%2Fservice-name%3Dweb";
+    let (_, _, send) = expect(handle, Method::GET, uri).await;
+    let list = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList", "metadata": {"resourceVersion": version}, "items": [slice(version, ready)]});
+    answer(send, 200, &list);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_endpoints_probe_lists_then_watches_from_the_lists_version_and_lists_again_when_it_expires() {
+    let probe = "probes:\n  - name: web\n    check: {kind: endpoints, service: web, min_ready: 2}\n";
+    let (scenario, env, mut handle, _journal) = env_on_mock_for(&format!("{SCENARIO}{probe}"));
+    let api = async {
+        answer_slices(&mut handle, "10", 2).await;
+        let watch = "/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices?&watch=true&timeoutSeconds=290&labelSelector=kubernetes.io%2Fservice-name%3Dweb&allowWatchBookmarks=true&resourceVersion=10";
+        let (_, _, send) = expect(&mut handle, Method::GET, watch).await;
+        // One change, then the version expires: the stream is the API's newline-delimited events.
+        let expired = status(Status::failure("too old resource version: 10 (12)", "Expired").with_code(410));
+        let events =
+            [json!({"type": "MODIFIED", "object": slice("11", 0)}), json!({"type": "ERROR", "object": expired})];
+        let body: String = events.iter().map(|e| format!("{e}\n")).collect();
+        send.send_response(Response::builder().status(200).body(Body::from(body.into_bytes())).unwrap());
+        answer_slices(&mut handle, "20", 3).await;
+        let (request, pending) = handle.next_request().await.expect("the watch resumed");
+        assert!(request.uri().to_string().ends_with("&resourceVersion=20"), "{}", request.uri());
+        // Kept, unanswered, so that the watch stays open while the samples are taken.
+        (handle, pending)
+    };
+    let sampled = async {
+        let first = env.sample(0, &scenario.probes[0]).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        (first, env.sample(0, &scenario.probes[0]).await)
+    };
+    let ((first, last), _open) = tokio::join!(sampled, api);
+    assert!(first.ok && last.ok, "{first:?} {last:?}");
+    // Every change is a timeline event, the one between the two samples too.
+    let said: Vec<String> = env.answers().into_iter().map(|a| a.text).collect();
+    assert_eq!(
+        said,
+        [
+            "service shop/web: 2 ready endpoint(s) (was 0): web-0, web-1",
+            "service shop/web: 0 ready endpoint(s) (was 2): ",
+            "service shop/web: 3 ready endpoint(s) (was 0): web-0, web-1, web-2",
         ]
     );
 }

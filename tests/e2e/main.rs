@@ -11,6 +11,8 @@ mod conformance;
 mod docker;
 mod engine;
 #[cfg(feature = "kube")]
+mod kube_db;
+#[cfg(feature = "kube")]
 mod kube_fake;
 #[cfg(feature = "kube")]
 mod kube_faults;
@@ -18,6 +20,7 @@ mod kube_faults;
 mod kube_manifests;
 #[cfg(feature = "kube")]
 mod kube_probes;
+mod kube_real;
 #[cfg(feature = "kube")]
 mod kube_run;
 #[cfg(feature = "kube")]

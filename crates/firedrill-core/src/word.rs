@@ -86,6 +86,8 @@ word_enum! {
         Alert = "alert",
         /// A Kubernetes Deployment's ready replicas.
         Deployment = "deployment",
+        /// A Kubernetes Service's ready EndpointSlice addresses.
+        Endpoints = "endpoints",
     }
 }
 

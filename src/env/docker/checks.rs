@@ -25,8 +25,9 @@ pub(super) fn check(stack: &DockerStack, scenario: &Scenario) -> Vec<Problem> {
     }));
     for (i, probe) in scenario.probes.iter().enumerate() {
         let at = scenario.positions.probes[i];
-        if let Check::Deployment { .. } = &probe.check {
-            problems.push(Problem::new(at, format!("probe `{}`: `deployment` probes are kube's", probe.name)));
+        if let Check::Deployment { .. } | Check::Endpoints { .. } = &probe.check {
+            let why = format!("probe `{}`: `{}` probes are kube's", probe.name, probe.check.kind());
+            problems.push(Problem::new(at, why));
         }
         for text in check_strings(&probe.check) {
             let missing = expand(text, |name| known(name).then(String::new));
@@ -82,7 +83,7 @@ fn check_strings(check: &Check) -> Vec<&str> {
         Check::S3 { endpoint, .. } => vec![endpoint],
         Check::Slo { url, .. } | Check::Prometheus { url, .. } | Check::Alert { url, .. } => vec![url],
         Check::Command { argv } => argv.iter().map(String::as_str).collect(),
-        Check::Deployment { .. } => vec![],
+        Check::Deployment { .. } | Check::Endpoints { .. } => vec![],
     }
 }
 

@@ -54,7 +54,9 @@ impl Inner {
             }
             Check::WriteLedger { .. } => Sample::fail("a write ledger is written, not sampled"),
             // Refused by `check`.
-            Check::Deployment { .. } => Sample::fail("`deployment` probes are kube's"),
+            Check::Deployment { .. } | Check::Endpoints { .. } => {
+                Sample::fail(format!("`{}` probes are kube's", spec.check.kind()))
+            }
         })
     }
 

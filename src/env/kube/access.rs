@@ -11,7 +11,9 @@ use kube::{Api, Client};
 
 use super::error::KubeError;
 use crate::env::dry_run::each_fault;
-use crate::scenario::{Check, Fault, KubeAction, KubeCluster, Probe, Scenario, StepAction, Workload, WorkloadKind};
+use crate::scenario::{
+    Check, FailoverMode, Fault, KubeAction, KubeCluster, Probe, Scenario, StepAction, Workload, WorkloadKind,
+};
 
 /// One permission a drill needs: a verb on a resource, in one namespace or cluster-wide.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -52,116 +54,120 @@ impl Permission {
     }
 }
 
-/// The permissions `fault` and `probes` need in `cluster`, sorted, each once. A drain reads
+/// The permissions `fault` and `probes` need in `cluster`, and those the evidence's reads
+/// need, sorted, each once. A drain reads
 /// and patches its node (cordon, annotations), lists the pods on it in every namespace (to
 /// refuse a node carrying pods outside the scenario's), and creates evictions in the
 /// scenario's namespaces; a pod kill or delete lists and deletes pods in its namespace; a
 /// scale reads and patches its workload's scale subresource; a blackhole lists its pods,
 /// creates, reads and deletes its policies and probe pod, and execs the check in it; a
 /// surge reads its Deployment and autoscalers, and its workers' Job, pods and logs; a
-/// `deployment` probe reads its Deployment; an `http` probe `in_cluster` starts, reads and
-/// removes its probe pod and execs in it.
+/// `db_failover` reads its CloudNativePG Cluster, then deletes the primary's pod (`crash`) or
+/// patches the Cluster's status (`graceful`, after listing its instances). A `deployment`
+/// probe reads its Deployment, an `endpoints` probe lists and watches its Service's
+/// EndpointSlices, a `sql` or `write_ledger` probe of a Service lists them to find its pod and
+/// forwards a port of it, and an `http` probe `in_cluster` starts, reads and removes its probe
+/// pod and execs in it.
 pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Permission> {
     let mut needed = Vec::new();
+    let at = |verb, group, resource, subresource, namespace: &Option<String>| Permission {
+        verb,
+        group,
+        resource,
+        subresource,
+        namespace: Some(namespace.clone().unwrap_or_else(|| cluster.namespace.clone())),
+    };
+    let own = None;
     for probe in probes {
-        if let Check::Deployment { namespace, .. } = &probe.check {
-            needed.push(Permission {
-                verb: "get",
-                group: "apps",
-                resource: "deployments",
-                subresource: None,
-                namespace: Some(namespace.clone().unwrap_or_else(|| cluster.namespace.clone())),
-            });
-        }
-        if let Check::Http { in_cluster: true, .. } = &probe.check {
-            // Its probe pod, started, watched until Ready and removed, and the exec of each sample.
-            let namespace = Some(cluster.namespace.clone());
-            for (verb, subresource) in
-                [("create", None), ("get", None), ("delete", None), ("create", Some("exec")), ("get", Some("exec"))]
-            {
-                needed.push(Permission {
-                    verb,
-                    group: "",
-                    resource: "pods",
-                    subresource,
-                    namespace: namespace.clone(),
-                });
+        match &probe.check {
+            Check::Deployment { namespace, .. } => needed.push(at("get", "apps", "deployments", None, namespace)),
+            Check::Endpoints { namespace, .. } => {
+                for verb in ["list", "watch"] {
+                    needed.push(at(verb, "discovery.k8s.io", "endpointslices", None, namespace));
+                }
             }
+            Check::Sql { dsn, .. } | Check::WriteLedger { dsn, .. } => {
+                let Some(target) = super::forward::service_in(dsn) else { continue };
+                let namespace = Some(target.namespace);
+                needed.push(at("list", "discovery.k8s.io", "endpointslices", None, &namespace));
+                // kube-rs opens a forward as a WebSocket GET, authorized as `get`; API servers
+                // that also authorize the upgrade as a `create` (as kubectl's POST is) need both.
+                for verb in ["get", "create"] {
+                    needed.push(at(verb, "", "pods", Some("portforward"), &namespace));
+                }
+            }
+            Check::Http { in_cluster: true, .. } => {
+                // Its probe pod, started, watched until Ready and removed, and each sample's exec
+                // (a websocket exec asks `create` since Kubernetes 1.35, `get` before).
+                for verb in ["create", "get", "delete"] {
+                    needed.push(at(verb, "", "pods", None, &own));
+                }
+                needed.push(at("create", "", "pods", Some("exec"), &own));
+                needed.push(at("get", "", "pods", Some("exec"), &own));
+            }
+            _ => {}
         }
     }
     for fault in each_fault(fault) {
-        let in_namespace = |namespace: &Option<String>| namespace.clone().unwrap_or_else(|| cluster.namespace.clone());
-        let namespaced = |verb, group, resource, subresource, namespace: &Option<String>| Permission {
-            verb,
-            group,
-            resource,
-            subresource,
-            namespace: Some(in_namespace(namespace)),
-        };
         match fault {
+            Fault::NodeDrain { .. } => {
+                needed.push(Permission::cluster("get", "nodes"));
+                needed.push(Permission::cluster("patch", "nodes"));
+                needed.push(Permission::cluster("list", "pods"));
+                for namespace in &cluster.namespaces {
+                    needed.push(at("create", "", "pods", Some("eviction"), &Some(namespace.clone())));
+                }
+            }
             Fault::PodKill { namespace, .. } | Fault::PodDelete { namespace, .. } => {
-                needed.push(namespaced("list", "", "pods", None, namespace));
-                needed.push(namespaced("delete", "", "pods", None, namespace));
+                needed.push(at("list", "", "pods", None, namespace));
+                needed.push(at("delete", "", "pods", None, namespace));
             }
             Fault::Scale { workload, namespace, .. } => {
                 let resource = match Workload::parse(workload).map(|w| w.kind) {
                     Some(WorkloadKind::StatefulSet) => "statefulsets",
                     _ => "deployments",
                 };
-                needed.push(namespaced("get", "apps", resource, Some("scale"), namespace));
-                needed.push(namespaced("patch", "apps", resource, Some("scale"), namespace));
+                needed.push(at("get", "apps", resource, Some("scale"), namespace));
+                needed.push(at("patch", "apps", resource, Some("scale"), namespace));
             }
             Fault::NetworkBlackhole { namespace, .. } => {
-                needed.push(namespaced("list", "", "pods", None, namespace));
+                needed.push(at("list", "", "pods", None, namespace));
                 for verb in ["create", "get", "delete"] {
-                    needed.push(namespaced(verb, "", "pods", None, namespace));
-                    needed.push(namespaced(verb, "networking.k8s.io", "networkpolicies", None, namespace));
+                    needed.push(at(verb, "", "pods", None, namespace));
+                    needed.push(at(verb, "networking.k8s.io", "networkpolicies", None, namespace));
                 }
-                // A websocket exec asks `create` since Kubernetes 1.35, `get` before.
-                needed.push(namespaced("create", "", "pods", Some("exec"), namespace));
-                needed.push(namespaced("get", "", "pods", Some("exec"), namespace));
+                needed.push(at("create", "", "pods", Some("exec"), namespace));
+                needed.push(at("get", "", "pods", Some("exec"), namespace));
+            }
+            Fault::TrafficSurge { deployment, workers, .. } => {
+                if deployment.is_some() {
+                    needed.push(at("get", "apps", "deployments", None, &own));
+                    needed.push(at("list", "autoscaling", "horizontalpodautoscalers", None, &own));
+                }
+                if workers.is_some() {
+                    // The Job created, read (its label checked) and deleted; its pods listed and
+                    // their logs followed.
+                    for verb in ["create", "get", "delete"] {
+                        needed.push(at(verb, "batch", "jobs", None, &own));
+                    }
+                    needed.push(at("list", "", "pods", None, &own));
+                    needed.push(at("get", "", "pods", Some("log"), &own));
+                }
+            }
+            Fault::DbFailover { mode, cluster: Some(_) } => {
+                needed.push(at("get", "postgresql.cnpg.io", "clusters", None, &own));
+                match mode {
+                    FailoverMode::Crash => {
+                        needed.push(at("get", "", "pods", None, &own));
+                        needed.push(at("delete", "", "pods", None, &own));
+                    }
+                    FailoverMode::Graceful => {
+                        needed.push(at("list", "", "pods", None, &own));
+                        needed.push(at("patch", "postgresql.cnpg.io", "clusters", Some("status"), &own));
+                    }
+                }
             }
             _ => {}
-        }
-        if let Fault::NodeDrain { .. } = fault {
-            needed.push(Permission::cluster("get", "nodes"));
-            needed.push(Permission::cluster("patch", "nodes"));
-            needed.push(Permission::cluster("list", "pods"));
-            needed.extend(cluster.namespaces.iter().map(|ns| Permission {
-                verb: "create",
-                group: "",
-                resource: "pods",
-                subresource: Some("eviction"),
-                namespace: Some(ns.clone()),
-            }));
-        }
-        if let Fault::TrafficSurge { workers: Some(_), .. } = fault {
-            let namespace = Some(cluster.namespace.clone());
-            for (verb, group, resource, subresource) in [
-                ("create", "batch", "jobs", None),
-                ("delete", "batch", "jobs", None),
-                ("list", "", "pods", None),
-                ("get", "", "pods", Some("log")),
-            ] {
-                needed.push(Permission { verb, group, resource, subresource, namespace: namespace.clone() });
-            }
-        }
-        if let Fault::TrafficSurge { deployment: Some(_), .. } = fault {
-            let namespace = Some(cluster.namespace.clone());
-            needed.push(Permission {
-                verb: "get",
-                group: "apps",
-                resource: "deployments",
-                subresource: None,
-                namespace: namespace.clone(),
-            });
-            needed.push(Permission {
-                verb: "list",
-                group: "autoscaling",
-                resource: "horizontalpodautoscalers",
-                subresource: None,
-                namespace,
-            });
         }
     }
     needed.sort();
@@ -214,8 +220,32 @@ pub fn needed_by_scenario(cluster: &KubeCluster, scenario: &Scenario) -> Vec<Per
             }
         }
     }
+    // The evidence every drill keeps: each node's cordon state, the namespaces' Events, and
+    // the logs of the workloads' pods (listed to find them).
+    needed.push(Permission::cluster("list", "nodes"));
+    for namespace in &cluster.namespaces {
+        let namespace = Some(namespace.clone());
+        needed.push(Permission {
+            verb: "list",
+            group: "",
+            resource: "events",
+            subresource: None,
+            namespace: namespace.clone(),
+        });
+        needed.push(Permission {
+            verb: "list",
+            group: "",
+            resource: "pods",
+            subresource: None,
+            namespace: namespace.clone(),
+        });
+        needed.push(Permission { verb: "get", group: "", resource: "pods", subresource: Some("log"), namespace });
+    }
     needed.sort();
     needed.dedup();
+    // A cluster-wide permission holds in every namespace: asking for it there too is noise.
+    let cluster_wide: Vec<Permission> = needed.iter().filter(|p| p.namespace.is_none()).cloned().collect();
+    needed.retain(|p| p.namespace.is_none() || !cluster_wide.contains(&Permission { namespace: None, ..p.clone() }));
     needed
 }
 
@@ -346,7 +376,7 @@ mod tests {
     }
 
     #[test]
-    fn a_drain_needs_its_node_the_pods_on_it_and_evictions_in_the_scenarios_namespaces() {
+    fn a_drain_needs_its_node_the_pods_on_it_and_evictions_and_what_the_evidence_reads() {
         let drain = Fault::NodeDrain { node: "n1".into(), grace_period: crate::duration::Dur::secs(5), deadline: None };
         let probe: Probe = serde_json::from_value(
             serde_json::json!({"name": "web", "check": {"kind": "deployment", "deployment": "web"}}),
@@ -359,15 +389,33 @@ mod tests {
                 "create pods/eviction in namespace db",
                 "create pods/eviction in namespace shop",
                 "get nodes (cluster-wide)",
+                "get pods/log in namespace db",
+                "get pods/log in namespace shop",
                 "get deployments in namespace shop",
+                "list events in namespace db",
+                "list events in namespace shop",
+                "list nodes (cluster-wide)",
                 "list pods (cluster-wide)",
                 "patch nodes (cluster-wide)",
             ]
         );
         let yaml = rbac_yaml("node-drain", &super::needed(&cluster(), &drain, &[]));
-        assert!(yaml.contains("kind: ClusterRole\nmetadata:\n  name: firedrill-node-drain\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"nodes\"]\n    verbs: [\"get\", \"patch\"]\n  - apiGroups: [\"\"]\n    resources: [\"pods\"]\n    verbs: [\"list\"]\n"), "{yaml}");
-        assert!(yaml.contains("kind: Role\nmetadata:\n  name: firedrill-node-drain\n  namespace: shop\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"pods/eviction\"]\n    verbs: [\"create\"]\n"), "{yaml}");
+        assert!(yaml.contains("kind: ClusterRole\nmetadata:\n  name: firedrill-node-drain\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"nodes\"]\n    verbs: [\"get\", \"list\", \"patch\"]\n  - apiGroups: [\"\"]\n    resources: [\"pods\"]\n    verbs: [\"list\"]\n"), "{yaml}");
+        assert!(yaml.contains("kind: Role\nmetadata:\n  name: firedrill-node-drain\n  namespace: shop\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"events\"]\n    verbs: [\"list\"]\n  - apiGroups: [\"\"]\n    resources: [\"pods/eviction\"]\n    verbs: [\"create\"]\n  - apiGroups: [\"\"]\n    resources: [\"pods/log\"]\n    verbs: [\"get\"]\n"), "{yaml}");
         assert_eq!(yaml.matches("---\n").count(), 2, "one ClusterRole and a Role per namespace: {yaml}");
+    }
+
+    #[test]
+    fn an_endpoints_probe_lists_and_watches_its_services_slices() {
+        let drain = Fault::NodeDrain { node: "n1".into(), grace_period: crate::duration::Dur::secs(5), deadline: None };
+        let probe: Probe = serde_json::from_value(
+            serde_json::json!({"name": "rw", "check": {"kind": "endpoints", "service": "pg-rw", "namespace": "db"}}),
+        )
+        .unwrap();
+        let needed = needed(&cluster(), &drain, &[probe]);
+        let slices: Vec<String> =
+            needed.iter().filter(|p| p.group == "discovery.k8s.io").map(ToString::to_string).collect();
+        assert_eq!(slices, ["list endpointslices in namespace db", "watch endpointslices in namespace db"]);
     }
 
     #[test]

@@ -31,6 +31,15 @@ pub const PDB_RETRY: Duration = Duration::from_secs(5);
 /// How long blocked evictions are retried when the fault gives no `deadline`.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
 
+/// The nodes `fault` drains (each of a sequence's drains).
+pub fn drained_nodes(fault: &crate::scenario::Fault) -> Vec<String> {
+    let drained = crate::env::dry_run::each_fault(fault).into_iter().filter_map(|f| match f {
+        crate::scenario::Fault::NodeDrain { node, .. } => Some(node.clone()),
+        _ => None,
+    });
+    drained.collect()
+}
+
 /// The node as the API has it now.
 pub async fn node(client: &Client, node: &str) -> Result<Node, KubeError> {
     Api::<Node>::all(client.clone()).get(node).await.map_err(KubeError::api(format!("get node {node}")))

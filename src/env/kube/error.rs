@@ -213,6 +213,52 @@ pub enum KubeError {
         #[source]
         source: std::io::Error,
     },
+    /// A CloudNativePG Cluster's status names no current primary (it is still being created).
+    #[error("CloudNativePG cluster {cluster} has no status.currentPrimary: is it running?")]
+    NoPrimary {
+        /// The Cluster, `namespace/name`.
+        cluster: String,
+    },
+    /// A switchover has no Ready replica to promote.
+    #[error("CloudNativePG cluster {cluster} has no Ready replica to switch over to from {primary}")]
+    NoReplica {
+        /// The Cluster, `namespace/name`.
+        cluster: String,
+        /// Its primary.
+        primary: String,
+    },
+    /// The loopback port of a port-forward could not be opened.
+    #[error("failed to listen on a loopback port for the port-forward to {target}")]
+    Listen {
+        /// The Service forwarded to.
+        target: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A port-forward found no pod to reach behind its Service.
+    #[error("failed to forward to {target}: {why}")]
+    NoBackend {
+        /// The Service forwarded to.
+        target: String,
+        /// Why.
+        why: String,
+    },
+    /// The write ledger's database failed.
+    #[error(transparent)]
+    Ledger(#[from] crate::probe::postgres::DbError),
+    /// The write ledger's records could not be removed in time.
+    #[error("failed to remove the write ledger's records within {limit} s: the database did not answer")]
+    LedgerLeft {
+        /// The limit, in seconds.
+        limit: u64,
+    },
+    /// A probe that is not a write ledger was asked to write (a bug).
+    #[error("probe `{probe}` is not a write ledger")]
+    NotALedger {
+        /// The probe.
+        probe: String,
+    },
     /// A procedure step's command failed.
     #[error(transparent)]
     Command(#[from] crate::process::CommandError),

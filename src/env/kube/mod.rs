@@ -1,8 +1,11 @@
 //! The `kube` environment: a Kubernetes cluster, through its API, from a context of the
 //! user's kubeconfig. It drains a node (`node_drain`), deletes pods (`pod_kill`,
-//! `pod_delete`), scales a workload (`scale`) and cuts pods off (`network_blackhole`); probes ask the API
-//! (`deployment`) or reach the system from this machine (`http`, `tcp`, `command`,
-//! `prometheus`, `alert`), and steps run on it.
+//! `pod_delete`), scales a workload (`scale`), cuts pods off (`network_blackhole`), surges
+//! traffic (`traffic_surge`) and fails a CloudNativePG Cluster's primary over (`db_failover`,
+//! `failover`); probes ask the API (`deployment`, `endpoints` from a watch), reach a database
+//! inside the cluster through a port-forward (`sql`, `write_ledger`: `forward`), reach the
+//! system from a probe pod (`http` with `in_cluster`) or from this machine (`http`, `slo`,
+//! `tcp`, `command`, `prometheus`, `alert`), and steps run on it.
 //!
 //! [`KubeEnv`] holds the drill's state in one `Inner`, shared with the fault guard so that it
 //! can revert after the environment moved on; each seam is a module of its own: `connect`
@@ -20,9 +23,12 @@ pub mod access;
 pub mod connect;
 pub mod created;
 pub mod drain;
+pub mod endpoints;
 mod error;
 pub mod evidence;
 pub mod exec;
+pub mod failover;
+pub mod forward;
 pub mod netpol;
 pub mod plan;
 pub mod pods;
@@ -46,7 +52,7 @@ pub use error::{Answer, KubeError};
 use super::{Answered, EnvError, Environment, Evidence, FaultGuard, Sample};
 use crate::journal::{Begin, Journal, Undo, FORMAT};
 use crate::scenario::{
-    BlastRadiusExceeded, Check, Fault, KubeCluster, Probe, Problem, ResolvedStep, Scenario, StepAction,
+    BlastRadiusExceeded, Check, FailoverMode, Fault, KubeCluster, Probe, Problem, ResolvedStep, Scenario, StepAction,
 };
 use crate::text::error_chain;
 use crate::word::EnvironmentKind;
@@ -100,6 +106,14 @@ struct Inner {
     targets: RefCell<Vec<k8s_openapi::api::core::v1::Pod>>,
     /// The kubeconfig `run:` steps get, written in `prepare`.
     step_kubeconfig: RefCell<Option<step_kubeconfig::StepKubeconfig>>,
+    /// The watches of the `endpoints` probes, by probe, started at their first sample.
+    endpoints: RefCell<std::collections::HashMap<usize, Rc<endpoints::EndpointsWatch>>>,
+    /// The port-forwards of the `sql` and `write_ledger` probes, by Service, opened at first use.
+    forwards: RefCell<std::collections::HashMap<forward::ServiceTarget, Rc<forward::ServiceForward>>>,
+    /// The write ledgers, by probe.
+    ledgers: RefCell<std::collections::HashMap<usize, Rc<crate::probe::ledger::Ledger>>>,
+    /// The reads of a failed-over Cluster's primary, from its fault on.
+    primary: RefCell<Option<failover::PrimaryWatch>>,
 }
 
 impl KubeEnv {
@@ -130,6 +144,10 @@ impl KubeEnv {
             started: std::cell::Cell::default(),
             targets: RefCell::default(),
             step_kubeconfig: RefCell::default(),
+            endpoints: RefCell::default(),
+            forwards: RefCell::default(),
+            ledgers: RefCell::default(),
+            primary: RefCell::default(),
         };
         KubeEnv { inner: Rc::new(inner) }
     }
@@ -208,10 +226,10 @@ impl Inner {
         Ok(journal.as_ref().ok_or(KubeError::NoJournal)?.done(entry, by)?)
     }
 
-    /// Drains `node`: refused when it carries pods outside the scenario's namespaces, or more
-    /// pods than `max_blast_radius`, or when a server-side dry run of an eviction is refused
-    /// for another reason than a PodDisruptionBudget; then cordoned (journalled first) unless it already was,
-    /// and every pod on it evicted. In effect once every eviction was accepted (or its pod
+    /// Drains `node`: refused when it carries pods outside the scenario's namespaces, more
+    /// pods than `max_blast_radius`, or a pod whose eviction's server-side dry run is refused
+    /// for another reason than a PodDisruptionBudget; then cordoned (journalled first) unless
+    /// it already was, and every pod on it evicted. In effect once every eviction was accepted (or its pod
     /// found gone). When one fails, the node is uncordoned again before the error is returned
     /// (should that fail too, its journal entry stays open, and the teardown says so);
     /// evictions made stay made. The pods are listed before the cordon, so that a refusal
@@ -242,9 +260,9 @@ impl Inner {
             let why = access::left_on_node(pod).unwrap_or_default();
             self.said(format!("{} stays on node {node}: {why}", access::pod_name(pod)));
         }
-        let said = |what: String| self.answered(what);
+        let answered = |what: String| self.answered(what);
         for pod in &evicted {
-            drain::dry_run_evict(&client, pod, grace, &said).await?;
+            drain::dry_run_evict(&client, pod, grace, &answered).await?;
         }
         let cordon = if found.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
             self.said(format!("node {node} was already cordoned: firedrill leaves it so"));
@@ -261,7 +279,7 @@ impl Inner {
             Some(Cordon { entry, node: node.into() })
         };
         self.targets.borrow_mut().extend(evicted.iter().cloned());
-        let evictions = evicted.iter().map(|pod| drain::evict(&client, pod, grace, deadline, &said));
+        let evictions = evicted.iter().map(|pod| drain::evict(&client, pod, grace, deadline, &answered));
         let failed: Vec<KubeError> =
             futures_util::future::join_all(evictions).await.into_iter().filter_map(Result::err).collect();
         let Some(first) = failed.into_iter().next() else {
@@ -272,6 +290,31 @@ impl Inner {
             let _ = self.uncordon(c, "the drain failed; uncordoned").await;
         }
         Err(first)
+    }
+
+    /// Fails the CloudNativePG Cluster `name`'s primary over (see [`failover`]): refused when
+    /// a crash would delete more pods than `max_blast_radius` allows. Nothing to journal.
+    async fn fail_over(&self, name: &str, mode: FailoverMode) -> Result<(), KubeError> {
+        let client = self.client()?;
+        let namespace = &self.cluster.namespace;
+        if let Some(limit) = self.max_blast_radius {
+            let affected = vec![format!("{namespace}/{name} primary")];
+            if let Some(refused) = BlastRadiusExceeded::check(&self.fault, affected, limit) {
+                return Err(refused.into());
+            }
+        }
+        *self.primary.borrow_mut() = Some(failover::PrimaryWatch::start(&client, namespace, name));
+        let answered = |what: String| self.answered(what);
+        match mode {
+            FailoverMode::Crash => {
+                let pod = failover::crash(&client, namespace, name, &answered).await?;
+                self.targets.borrow_mut().push(pod);
+            }
+            FailoverMode::Graceful => {
+                failover::switchover(&client, namespace, name, &answered).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Uncordons a node this drill cordoned, and closes its journal entry.
@@ -345,11 +388,80 @@ impl Inner {
         removed
     }
 
-    /// Stops the load, removes the steps' kubeconfig and closes the journal: kept, and said,
-    /// when a change is left in it (which is said before a kubeconfig left behind).
+    /// A sample of `endpoints` probe `probe`, from its watch (started by its first sample).
+    async fn endpoints(&self, probe: usize, namespace: &str, service: &str, min_ready: u32) -> Sample {
+        let running = self.endpoints.borrow().get(&probe).cloned();
+        let watch = match running {
+            Some(watch) => watch,
+            None => {
+                let started = match self.client() {
+                    Ok(client) => endpoints::EndpointsWatch::start(&client, namespace, service).await,
+                    Err(e) => Err(e),
+                };
+                match started {
+                    Ok(watch) => self.endpoints.borrow_mut().entry(probe).or_insert(Rc::new(watch)).clone(),
+                    Err(e) => return Sample::fail(error_chain(&e)),
+                }
+            }
+        };
+        watch.sample(min_ready)
+    }
+
+    /// The connection string a probe uses now: one naming a Service goes through its
+    /// port-forward (see [`forward`]), opened at its first use; any other as it is.
+    async fn dsn(&self, dsn: &str) -> Result<String, KubeError> {
+        let Some(target) = forward::service_in(dsn) else { return Ok(dsn.to_string()) };
+        let open = self.forwards.borrow().get(&target).cloned();
+        let forward = match open {
+            Some(forward) => forward,
+            None => {
+                let started = Rc::new(forward::ServiceForward::start(&self.client()?, target.clone()).await?);
+                self.forwards.borrow_mut().entry(target).or_insert(started).clone()
+            }
+        };
+        Ok(forward::through(dsn, forward.local()))
+    }
+
+    /// A write ledger probe's ledger, and its connection string now.
+    async fn ledger(
+        &self,
+        probe: usize,
+        spec: &Probe,
+    ) -> Result<(Rc<crate::probe::ledger::Ledger>, String), KubeError> {
+        let Check::WriteLedger { dsn, table } = &spec.check else {
+            return Err(KubeError::NotALedger { probe: spec.name.clone() });
+        };
+        let dsn = self.dsn(dsn).await?;
+        let new = || Rc::new(crate::probe::ledger::Ledger::new(table, &self.run_id));
+        Ok((self.ledgers.borrow_mut().entry(probe).or_insert_with(new).clone(), dsn))
+    }
+
+    /// Removes the write ledgers' records (and a table a ledger created) from the team's
+    /// database, through the forwards still open; each removal bounded, so that a database
+    /// that no longer answers cannot hold the teardown.
+    async fn remove_ledgers(&self) -> Result<(), KubeError> {
+        const LIMIT: Duration = Duration::from_secs(5);
+        let ledgers: Vec<_> = self.ledgers.borrow().values().cloned().collect();
+        let mut failed = None;
+        for ledger in ledgers {
+            match tokio::time::timeout(LIMIT, ledger.remove()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed = failed.or(Some(KubeError::Ledger(e))),
+                Err(_) => failed = failed.or(Some(KubeError::LedgerLeft { limit: LIMIT.as_secs() })),
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Stops the load and the watches, removes the probe pod and the steps' kubeconfig, and
+    /// closes the journal: kept, and said, when a change is left in it (which is said before a
+    /// kubeconfig left behind).
     async fn teardown(&self) -> Result<(), KubeError> {
         self.loads.end();
         self.scale_out.borrow_mut().take();
+        self.endpoints.borrow_mut().clear();
+        self.forwards.borrow_mut().clear();
+        self.primary.borrow_mut().take();
         let probe_pod = self.probe_pod.borrow_mut().take();
         if let Some((entry, name)) = probe_pod {
             self.remove(entry, "Pod", &self.cluster.namespace, &name, "the drill is over").await?;
@@ -422,7 +534,7 @@ impl Environment for KubeEnv {
         for (i, probe) in scenario.probes.iter().enumerate() {
             if !supported(&probe.check) {
                 let why = format!(
-                    "probe `{}`: `{}` probes are not supported in kube yet (deployment is, and http, slo, tcp, command, prometheus and alert from this machine)",
+                    "probe `{}`: `{}` probes are not supported in kube yet (deployment and endpoints are, sql and write_ledger through a port-forward, http from inside the cluster, and http, slo, tcp, command, prometheus and alert from this machine)",
                     probe.name,
                     probe.check.kind()
                 );
@@ -430,6 +542,17 @@ impl Environment for KubeEnv {
             }
         }
         problems.extend(crate::env::load::surge_problems(scenario, |_| None));
+        for (i, probe) in scenario.probes.iter().enumerate() {
+            let (Check::Sql { dsn, .. } | Check::WriteLedger { dsn, .. }) = &probe.check else { continue };
+            let url_to_service = dsn.starts_with("postgres") && dsn.contains(".svc");
+            if url_to_service {
+                let why = format!(
+                    "probe `{}`: a Service is port-forwarded to from a `key=value` connection string (`host=NAME.NAMESPACE.svc port=5432 ...`), not a URL",
+                    probe.name
+                );
+                problems.push(Problem::new(scenario.positions.probes[i], why));
+            }
+        }
         for (i, step) in scenario.steps.iter().enumerate() {
             let why = match &step.action {
                 StepAction::Run { container: Some(_), .. } => {
@@ -479,6 +602,10 @@ impl Environment for KubeEnv {
             }
             Check::Slo { url, .. } => self.inner.loads.slo_sample(probe, &spec.name, &spec.check, url.clone()),
             Check::Tcp { address } => probe::tcp(address).await,
+            Check::Sql { dsn, query } => match self.inner.dsn(dsn).await {
+                Ok(dsn) => probe::sql(&dsn, query).await,
+                Err(e) => Sample::fail(error_chain(&e)),
+            },
             Check::Command { argv } => probe::command(argv).await,
             Check::Prometheus { url, query, condition, ca } => {
                 probe::prometheus(url, ca.as_deref(), query, *condition).await
@@ -491,16 +618,28 @@ impl Environment for KubeEnv {
                     Err(e) => Sample::fail(e.to_string()),
                 }
             }
+            Check::Endpoints { service, namespace, min_ready } => {
+                let namespace = namespace.as_deref().unwrap_or(&self.inner.cluster.namespace);
+                self.inner.endpoints(probe, namespace, service, *min_ready).await
+            }
             other => Sample::fail(KubeError::UnsupportedProbe { kind: other.kind() }.to_string()),
         }
     }
 
-    async fn write(&self, _probe: usize, spec: &Probe, _seq: u64) -> Result<(), EnvError> {
-        Err(EnvError::Write(Box::new(KubeError::UnsupportedProbe { kind: spec.check.kind() })))
+    async fn write(&self, probe: usize, spec: &Probe, seq: u64) -> Result<(), EnvError> {
+        let written = async {
+            let (ledger, dsn) = self.inner.ledger(probe, spec).await?;
+            Ok::<_, KubeError>(ledger.write(&dsn, seq).await?)
+        };
+        written.await.map_err(|e| EnvError::Write(Box::new(e)))
     }
 
-    async fn read_back(&self, _probe: usize, spec: &Probe, _acked: &[u64]) -> Result<Vec<u64>, EnvError> {
-        Err(EnvError::ReadBack(Box::new(KubeError::UnsupportedProbe { kind: spec.check.kind() })))
+    async fn read_back(&self, probe: usize, spec: &Probe, acked: &[u64]) -> Result<Vec<u64>, EnvError> {
+        let read = async {
+            let (ledger, dsn) = self.inner.ledger(probe, spec).await?;
+            Ok::<_, KubeError>(ledger.missing(&dsn, acked).await?)
+        };
+        read.await.map_err(|e| EnvError::ReadBack(Box::new(e)))
     }
 
     async fn inject(&self, fault: &Fault) -> Result<KubeGuard, EnvError> {
@@ -535,6 +674,7 @@ impl Environment for KubeEnv {
                 .blackhole(target, peer.as_deref(), direction.unwrap_or_default(), namespace.as_deref(), confirm)
                 .await
                 .map(|b| guard.blackhole = Some(b)),
+            Fault::DbFailover { mode, cluster: Some(cluster) } => inner.fail_over(cluster, *mode).await,
             other => Err(KubeError::Unsupported { kind: other.kind() }),
         };
         made.map_err(|e| EnvError::Inject(Box::new(e)))?;
@@ -569,13 +709,7 @@ impl Environment for KubeEnv {
         kept.extend(inner.loads.evidence());
         // What the cluster says, once the drill touched it.
         let (Ok(client), Some(since)) = (inner.client(), inner.started.get()) else { return kept };
-        let nodes: Vec<String> = super::dry_run::each_fault(&inner.fault)
-            .into_iter()
-            .filter_map(|f| match f {
-                Fault::NodeDrain { node, .. } => Some(node.clone()),
-                _ => None,
-            })
-            .collect();
+        let nodes = drain::drained_nodes(&inner.fault);
         let targets = inner.targets.borrow().clone();
         let scope = evidence::Scope { namespaces: &inner.cluster.namespaces, since, targets: &targets, nodes: &nodes };
         kept.extend(evidence::collect(&client, &scope).await);
@@ -583,11 +717,17 @@ impl Environment for KubeEnv {
     }
 
     fn answers(&self) -> Vec<Answered> {
-        self.inner.timed.take()
+        let mut answers = self.inner.timed.take();
+        answers.extend(self.inner.endpoints.borrow().values().flat_map(|w| w.take_changes()));
+        answers.extend(self.inner.forwards.borrow().values().flat_map(|f| f.take_changes()));
+        answers.extend(self.inner.primary.borrow().iter().flat_map(|p| p.take_changes()));
+        answers.sort_by_key(|a| a.at);
+        answers
     }
 
     async fn teardown(&self) -> Result<(), EnvError> {
-        self.inner.teardown().await.map_err(|e| EnvError::Teardown(Box::new(e)))
+        let removed = self.inner.remove_ledgers().await;
+        self.inner.teardown().await.and(removed).map_err(|e| EnvError::Teardown(Box::new(e)))
     }
 }
 
@@ -617,6 +757,12 @@ impl KubeEnv {
                 Fault::Scale { .. } => "read the scale, journal it, patch spec.replicas; the revert sets the prior count",
                 Fault::NetworkBlackhole { .. } => {
                     "start a probe pod, create a deny NetworkPolicy (labelled with the run), confirm that the `confirm` URL fails from the probe pod, remove the probe pod; the revert deletes the policy"
+                }
+                Fault::DbFailover { mode: FailoverMode::Crash, .. } => {
+                    "delete the primary's pod (grace period 0, its uid a precondition); nothing to revert"
+                }
+                Fault::DbFailover { mode: FailoverMode::Graceful, .. } => {
+                    "ask the operator to switch over to a Ready replica (status.targetPrimary); not switched back"
                 }
                 _ => "not supported in kube",
             };
@@ -661,6 +807,9 @@ fn supported(check: &Check) -> bool {
             | Check::Prometheus { .. }
             | Check::Alert { .. }
             | Check::Deployment { .. }
+            | Check::Endpoints { .. }
+            | Check::Sql { .. }
+            | Check::WriteLedger { .. }
     )
 }
 

@@ -10,8 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use super::access::{self, left_on_node, pod_name};
 use super::error::KubeError;
 use super::{connect, drain};
-use crate::env::dry_run::each_fault;
-use crate::scenario::{Fault, KubeCluster, Scenario};
+use crate::scenario::{KubeCluster, Scenario};
 use crate::text::error_chain;
 
 /// How long the plan waits for the cluster: a plan is read by a person, who is better told
@@ -28,17 +27,10 @@ pub async fn lines(scenario: &Scenario, cluster: &KubeCluster) -> Vec<String> {
     )];
     lines.push("  asked of the API server before the drill (one SelfSubjectAccessReview each):".into());
     lines.extend(access::needed_by_scenario(cluster, scenario).iter().map(|p| format!("    {p}")));
-    let drained: Vec<&str> = each_fault(&scenario.fault)
-        .into_iter()
-        .filter_map(|f| match f {
-            Fault::NodeDrain { node, .. } => Some(node.as_str()),
-            _ => None,
-        })
-        .collect();
-    for node in drained {
-        let listed = tokio::time::timeout(REACH_LIMIT, pods_on(&cluster.context, node)).await;
+    for node in drain::drained_nodes(&scenario.fault) {
+        let listed = tokio::time::timeout(REACH_LIMIT, pods_on(&cluster.context, &node)).await;
         match listed {
-            Ok(Ok(pods)) => lines.extend(drain_lines(node, &pods, &cluster.namespaces)),
+            Ok(Ok(pods)) => lines.extend(drain_lines(&node, &pods, &cluster.namespaces)),
             Ok(Err(e)) => lines.push(format!("  the pods on node {node} are not listed: {}", error_chain(&e))),
             Err(_) => lines.push(format!(
                 "  the pods on node {node} are not listed: context {} did not answer within {} s",

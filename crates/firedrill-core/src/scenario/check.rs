@@ -275,8 +275,9 @@ fn check_kube_cluster(cluster: &KubeCluster, at: Pos, problems: &mut Problems) {
 }
 
 /// A fault is one its environment can carry out: `kube` drains nodes, kills, deletes and
-/// scales in the scenario's namespaces, and has no containers to stop; only `kube` has pods,
-/// workloads, and PodDisruptionBudgets for a drain's `deadline` to wait on.
+/// scales in the scenario's namespaces, surges traffic and fails a CloudNativePG Cluster's
+/// primary over, and has no containers to stop; only `kube` has pods, workloads, and
+/// PodDisruptionBudgets for a drain's `deadline` to wait on.
 fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentSpec, problems: &mut Problems) {
     let at = Pos::spanned(fault);
     let cluster = match environment {
@@ -343,12 +344,24 @@ fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentS
             {
                 problems.push(at, "network_blackhole: `direction`, `namespace` and `confirm` are kube's (a NetworkPolicy blackhole)")
             }
+            Fault::DbFailover { cluster: Some(_), .. } if !is_kube => problems.push(
+                at,
+                "db_failover: `cluster` names a CloudNativePG Cluster, and applies to kube only",
+            ),
+            Fault::DbFailover { cluster: None, .. } if is_kube => problems.push(
+                at,
+                "db_failover: kube needs `cluster`, the CloudNativePG Cluster whose primary fails",
+            ),
+            Fault::DbFailover { .. } => {}
             _ if !is_kube => {}
             _ if f.is_container_fault() => problems.push(
                 at,
                 format!("`{kind}` acts on a Docker container; kube has pods and nodes: node_drain drains a node, pod_kill kills pods"),
             ),
-            _ => problems.push(at, format!("`{kind}` is not supported in kube yet: node_drain, pod_kill, pod_delete and scale are")),
+            _ => problems.push(
+                at,
+                format!("`{kind}` is not supported in kube: network_blackhole cuts pods off from a service (see scenarios/kube/s3-block.yaml)"),
+            ),
         }
     }
 }
@@ -1018,8 +1031,13 @@ fault: FAULT
             found.contains("k.yaml:7:8: `container_pause` acts on a Docker container; kube has pods and nodes"),
             "{found}"
         );
+        let found = problems(&kube("kind-drill", "", "{kind: s3_block}"));
+        assert!(found.contains("`s3_block` is not supported in kube yet: node_drain and db_failover are"), "{found}");
         let found = problems(&kube("kind-drill", "", "{kind: db_failover}"));
-        assert!(found.contains("`db_failover` is not supported in kube yet: node_drain, pod_kill"), "{found}");
+        assert!(found.contains("k.yaml:7:8: db_failover: kube needs `cluster`"), "{found}");
+        assert!(problems(&kube("kind-drill", "", "{kind: db_failover, cluster: pg}")).is_empty());
+        let found = problems("name: s\nfault: {kind: db_failover, cluster: pg}\n");
+        assert!(found.contains("k.yaml:2:8: db_failover: `cluster` names a CloudNativePG Cluster"), "{found}");
         let found = problems("name: s\nfault: {kind: node_drain, node: node-1, deadline: 1m}\n");
         assert!(found.contains("k.yaml:2:8: node_drain: `deadline` bounds the retries"), "{found}");
     }

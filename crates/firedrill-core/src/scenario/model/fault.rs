@@ -101,6 +101,11 @@ pub enum Fault {
         /// replica catch up first (no acknowledged write is lost).
         #[serde(default)]
         mode: FailoverMode,
+        /// `kube`: the CloudNativePG Cluster (`postgresql.cnpg.io/v1`) whose primary fails, in
+        /// the environment's namespace: `crash` deletes its primary's pod, `graceful` asks the
+        /// operator to switch over.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cluster: Option<String>,
     },
     /// Make the object store unreachable.
     S3Block {
@@ -313,7 +318,10 @@ impl Fault {
             Fault::TrafficSurge { rate, duration, .. } => {
                 format!("traffic surge to {} for {duration}", rate.map(|r| r.to_string()).unwrap_or_default())
             }
-            Fault::DbFailover { mode } => format!("database primary failure ({})", mode.as_str()),
+            Fault::DbFailover { mode, cluster: None } => format!("database primary failure ({})", mode.as_str()),
+            Fault::DbFailover { mode, cluster: Some(cluster) } => {
+                format!("database primary failure of cluster {cluster} ({})", mode.as_str())
+            }
             Fault::S3Block { bucket, mode, duration } => format!(
                 "block object store{} ({}){}",
                 bucket.as_ref().map(|b| format!(" bucket {b}")).unwrap_or_default(),

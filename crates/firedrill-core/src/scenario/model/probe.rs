@@ -207,6 +207,19 @@ pub enum Check {
         #[serde(default = "default_min_ready")]
         min_ready: u32,
     },
+    /// `kube`: a Service's EndpointSlices (label `kubernetes.io/service-name`) list at least
+    /// `min_ready` ready addresses, as the API server's watch says: what the Service routes
+    /// to, which is what a failover or a drain changes first.
+    Endpoints {
+        /// The Service.
+        service: String,
+        /// Its namespace; absent: the environment's `namespace`.
+        #[serde(default)]
+        namespace: Option<String>,
+        /// The ready addresses a healthy Service has at least.
+        #[serde(default = "default_min_ready")]
+        min_ready: u32,
+    },
 }
 
 fn default_min_ready() -> u32 {
@@ -248,6 +261,7 @@ impl Check {
             Check::Prometheus { .. } => ProbeKind::Prometheus,
             Check::Alert { .. } => ProbeKind::Alert,
             Check::Deployment { .. } => ProbeKind::Deployment,
+            Check::Endpoints { .. } => ProbeKind::Endpoints,
         }
     }
 
@@ -276,6 +290,10 @@ impl Check {
             }
             Check::Deployment { deployment, namespace, min_ready } => format!(
                 "deployment {}{deployment}: at least {min_ready} ready replica(s)",
+                namespace.as_ref().map(|ns| format!("{ns}/")).unwrap_or_default()
+            ),
+            Check::Endpoints { service, namespace, min_ready } => format!(
+                "service {}{service}: at least {min_ready} ready endpoint(s)",
                 namespace.as_ref().map(|ns| format!("{ns}/")).unwrap_or_default()
             ),
         }
