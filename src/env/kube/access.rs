@@ -53,10 +53,9 @@ impl Permission {
 }
 
 /// The permissions `fault` and `probes` need in `cluster`, and those the evidence's reads
-/// need, sorted, each once. A drain reads
-/// and patches its node (cordon, annotations), lists the pods on it in every namespace (to
-/// refuse a node carrying pods outside the scenario's), and creates evictions in the
-/// scenario's namespaces; a `deployment` probe reads its Deployment, an `endpoints` probe
+/// need, sorted, each once. A drain reads and patches its node (cordon, annotations), lists
+/// the pods on it in every namespace (to refuse a node carrying pods outside the scenario's),
+/// and creates evictions in the scenario's namespaces; a `deployment` probe reads its Deployment, an `endpoints` probe
 /// lists and watches its Service's EndpointSlices, and a `sql` or `write_ledger` probe of a
 /// Service lists them to find its pod and forwards a port of it. A `db_failover` reads its
 /// CloudNativePG Cluster, then deletes the primary's pod (`crash`) or patches the Cluster's
@@ -96,16 +95,17 @@ pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Per
     }
     for fault in each_fault(fault) {
         if let Fault::DbFailover { mode, cluster: Some(_) } = fault {
-            let own = Some(cluster.namespace.clone());
-            needed.push(namespaced("get", "postgresql.cnpg.io", "clusters", &own));
+            // None: the environment's namespace, which is the Cluster's.
+            let cluster_namespace = None;
+            needed.push(namespaced("get", "postgresql.cnpg.io", "clusters", &cluster_namespace));
             match mode {
                 FailoverMode::Crash => {
-                    needed.push(namespaced("get", "", "pods", &own));
-                    needed.push(namespaced("delete", "", "pods", &own));
+                    needed.push(namespaced("get", "", "pods", &cluster_namespace));
+                    needed.push(namespaced("delete", "", "pods", &cluster_namespace));
                 }
                 FailoverMode::Graceful => {
-                    needed.push(namespaced("list", "", "pods", &own));
-                    let status = namespaced("patch", "postgresql.cnpg.io", "clusters", &own);
+                    needed.push(namespaced("list", "", "pods", &cluster_namespace));
+                    let status = namespaced("patch", "postgresql.cnpg.io", "clusters", &cluster_namespace);
                     needed.push(Permission { subresource: Some("status"), ..status });
                 }
             }
@@ -128,21 +128,9 @@ pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Per
     needed.push(Permission::cluster("list", "nodes"));
     for namespace in &cluster.namespaces {
         let namespace = Some(namespace.clone());
-        needed.push(Permission {
-            verb: "list",
-            group: "",
-            resource: "events",
-            subresource: None,
-            namespace: namespace.clone(),
-        });
-        needed.push(Permission {
-            verb: "list",
-            group: "",
-            resource: "pods",
-            subresource: None,
-            namespace: namespace.clone(),
-        });
-        needed.push(Permission { verb: "get", group: "", resource: "pods", subresource: Some("log"), namespace });
+        needed.push(namespaced("list", "", "events", &namespace));
+        needed.push(namespaced("list", "", "pods", &namespace));
+        needed.push(Permission { subresource: Some("log"), ..namespaced("get", "", "pods", &namespace) });
     }
     needed.sort();
     needed.dedup();
