@@ -26,6 +26,7 @@ use serde_json::{json, Value};
 
 use super::error::KubeError;
 use super::{Answered, API_EVIDENCE};
+use crate::scenario::{BlastRadiusExceeded, FailoverMode};
 use crate::text::error_chain;
 
 /// How often the Cluster's status is read while a failover is followed.
@@ -187,5 +188,32 @@ impl PrimaryWatch {
     /// The changes seen since the last call, as timeline events.
     pub fn take_changes(&self) -> Vec<Answered> {
         std::mem::take(&mut self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+impl super::Inner {
+    /// Fails the CloudNativePG Cluster `name`'s primary over (see the module docs): refused
+    /// when a crash would delete more pods than `max_blast_radius` allows. Nothing to journal.
+    pub(super) async fn fail_over(&self, name: &str, mode: FailoverMode) -> Result<(), KubeError> {
+        let client = self.client()?;
+        let namespace = &self.cluster.namespace;
+        if let Some(limit) = self.max_blast_radius {
+            let affected = vec![format!("{namespace}/{name} primary")];
+            if let Some(refused) = BlastRadiusExceeded::check(&self.fault, affected, limit) {
+                return Err(refused.into());
+            }
+        }
+        *self.primary.borrow_mut() = Some(PrimaryWatch::start(&client, namespace, name));
+        let answered = |what: String| self.answered(what);
+        match mode {
+            FailoverMode::Crash => {
+                let pod = crash(&client, namespace, name, &answered).await?;
+                self.targets.borrow_mut().push(pod);
+            }
+            FailoverMode::Graceful => {
+                switchover(&client, namespace, name, &answered).await?;
+            }
+        }
+        Ok(())
     }
 }
