@@ -415,6 +415,10 @@ fn a_graceful_failover_asks_the_operator_to_switch_over_as_kubectl_cnpg_promote_
     assert_eq!(body["status"]["targetPrimary"], "pg-2");
     assert_eq!(body["status"]["phase"], "Switchover in progress");
     assert_eq!(body["status"]["phaseReason"], "Switching over to pg-2");
+    // metav1.RFC3339Micro in UTC, as the plugin writes it: 2006-01-02T15:04:05.000000Z.
+    let stamp = body["status"]["targetPrimaryTimestamp"].as_str().unwrap_or_default();
+    let parsed = stamp.parse::<jiff::Timestamp>();
+    assert!(stamp.len() == 27 && stamp.as_bytes()[19] == b'.' && parsed.is_ok(), "{stamp}");
     assert!(body["metadata"]["resourceVersion"].is_string(), "an optimistic lock: {body}");
     // The primary is demoted at once and the target promoted after the operator's delay.
     let rto = record.metrics.rto.seconds().expect("an RTO");

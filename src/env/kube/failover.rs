@@ -4,10 +4,11 @@
 //! an instance recreated under the same name in the meantime is never hit: the operator then
 //! promotes a replica. `graceful` asks the operator for a switchover to a Ready replica with
 //! the status patch `kubectl cnpg promote CLUSTER INSTANCE` makes (cloudnative-pg
-//! internal/cmd/plugin/promote/promote.go: `status.targetPrimary`, `targetPrimaryTimestamp`,
-//! `phase: Switchover in progress` and `phaseReason`, patched with an optimistic lock, which a
-//! merge patch carrying the read `resourceVersion` is): the operator demotes the primary, then
-//! promotes the target.
+//! internal/cmd/plugin/promote/promote.go: `status.targetPrimary`, `targetPrimaryTimestamp`
+//! (RFC 3339 with microseconds, as cloudnative-pg/machinery pkg/postgres/time
+//! `GetCurrentTimestamp` writes it), `phase: Switchover in progress` and `phaseReason`,
+//! patched with an optimistic lock, which a merge patch carrying the read `resourceVersion`
+//! is): the operator demotes the primary, then promotes the target.
 //!
 //! Neither is journalled nor reverted: a deleted pod cannot be undeleted, and its Cluster
 //! recreates it as a replica by itself; a new primary is the recovery, and switching back
