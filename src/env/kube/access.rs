@@ -55,10 +55,9 @@ impl Permission {
 }
 
 /// The permissions `fault` and `probes` need in `cluster`, and those the evidence's reads
-/// need, sorted, each once. A drain reads
-/// and patches its node (cordon, annotations), lists the pods on it in every namespace (to
-/// refuse a node carrying pods outside the scenario's), and creates evictions in the
-/// scenario's namespaces; a pod kill or delete lists and deletes pods in its namespace; a
+/// need, sorted, each once. A drain reads and patches its node (cordon, annotations), lists
+/// the pods on it in every namespace (to refuse a node carrying pods outside the scenario's),
+/// and creates evictions in the scenario's namespaces; a pod kill or delete lists and deletes pods in its namespace; a
 /// scale reads and patches its workload's scale subresource; a blackhole lists its pods,
 /// creates, reads and deletes its policies and probe pod, and execs the check in it; a
 /// surge reads its Deployment and autoscalers, and its workers' Job, pods and logs; a
@@ -224,22 +223,16 @@ pub fn needed_by_scenario(cluster: &KubeCluster, scenario: &Scenario) -> Vec<Per
     // the logs of the workloads' pods (listed to find them).
     needed.push(Permission::cluster("list", "nodes"));
     for namespace in &cluster.namespaces {
-        let namespace = Some(namespace.clone());
-        needed.push(Permission {
-            verb: "list",
+        let at = |verb, resource, subresource| Permission {
+            verb,
             group: "",
-            resource: "events",
-            subresource: None,
-            namespace: namespace.clone(),
-        });
-        needed.push(Permission {
-            verb: "list",
-            group: "",
-            resource: "pods",
-            subresource: None,
-            namespace: namespace.clone(),
-        });
-        needed.push(Permission { verb: "get", group: "", resource: "pods", subresource: Some("log"), namespace });
+            resource,
+            subresource,
+            namespace: Some(namespace.clone()),
+        };
+        needed.push(at("list", "events", None));
+        needed.push(at("list", "pods", None));
+        needed.push(at("get", "pods", Some("log")));
     }
     needed.sort();
     needed.dedup();

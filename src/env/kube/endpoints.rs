@@ -13,6 +13,7 @@
 //! whose version expired (410) lists again.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -215,4 +216,31 @@ async fn follow(
         }
     }
     Ended::Resume
+}
+
+impl super::Inner {
+    /// A sample of `endpoints` probe `probe`, from its watch (started by its first sample).
+    pub(super) async fn endpoints_sample(
+        &self,
+        probe: usize,
+        namespace: &str,
+        service: &str,
+        min_ready: u32,
+    ) -> Sample {
+        let running = self.endpoints.borrow().get(&probe).cloned();
+        let watch = match running {
+            Some(watch) => watch,
+            None => {
+                let started = match self.client() {
+                    Ok(client) => EndpointsWatch::start(&client, namespace, service).await,
+                    Err(e) => Err(e),
+                };
+                match started {
+                    Ok(watch) => self.endpoints.borrow_mut().entry(probe).or_insert(Rc::new(watch)).clone(),
+                    Err(e) => return Sample::fail(error_chain(&e)),
+                }
+            }
+        };
+        watch.sample(min_ready)
+    }
 }

@@ -4,10 +4,11 @@
 //! an instance recreated under the same name in the meantime is never hit: the operator then
 //! promotes a replica. `graceful` asks the operator for a switchover to a Ready replica with
 //! the status patch `kubectl cnpg promote CLUSTER INSTANCE` makes (cloudnative-pg
-//! internal/cmd/plugin/promote/promote.go: `status.targetPrimary`, `targetPrimaryTimestamp`,
-//! `phase: Switchover in progress` and `phaseReason`, patched with an optimistic lock, which a
-//! merge patch carrying the read `resourceVersion` is): the operator demotes the primary, then
-//! promotes the target.
+//! internal/cmd/plugin/promote/promote.go: `status.targetPrimary`, `targetPrimaryTimestamp`
+//! (RFC 3339 with microseconds, as cloudnative-pg/machinery pkg/postgres/time
+//! `GetCurrentTimestamp` writes it), `phase: Switchover in progress` and `phaseReason`,
+//! patched with an optimistic lock, which a merge patch carrying the read `resourceVersion`
+//! is): the operator demotes the primary, then promotes the target.
 //!
 //! Neither is journalled nor reverted: a deleted pod cannot be undeleted, and its Cluster
 //! recreates it as a replica by itself; a new primary is the recovery, and switching back
@@ -26,6 +27,7 @@ use serde_json::{json, Value};
 
 use super::error::KubeError;
 use super::{Answered, API_EVIDENCE};
+use crate::scenario::{BlastRadiusExceeded, FailoverMode};
 use crate::text::error_chain;
 
 /// How often the Cluster's status is read while a failover is followed.
@@ -187,5 +189,32 @@ impl PrimaryWatch {
     /// The changes seen since the last call, as timeline events.
     pub fn take_changes(&self) -> Vec<Answered> {
         std::mem::take(&mut self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+impl super::Inner {
+    /// Fails the CloudNativePG Cluster `name`'s primary over (see the module docs): refused
+    /// when a crash would delete more pods than `max_blast_radius` allows. Nothing to journal.
+    pub(super) async fn fail_over(&self, name: &str, mode: FailoverMode) -> Result<(), KubeError> {
+        let client = self.client()?;
+        let namespace = &self.cluster.namespace;
+        if let Some(limit) = self.max_blast_radius {
+            let affected = vec![format!("{namespace}/{name} primary")];
+            if let Some(refused) = BlastRadiusExceeded::check(&self.fault, affected, limit) {
+                return Err(refused.into());
+            }
+        }
+        *self.primary.borrow_mut() = Some(PrimaryWatch::start(&client, namespace, name));
+        let answered = |what: String| self.answered(what);
+        match mode {
+            FailoverMode::Crash => {
+                let pod = crash(&client, namespace, name, &answered).await?;
+                self.targets.borrow_mut().push(pod);
+            }
+            FailoverMode::Graceful => {
+                switchover(&client, namespace, name, &answered).await?;
+            }
+        }
+        Ok(())
     }
 }

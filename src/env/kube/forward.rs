@@ -13,7 +13,9 @@
 //! A connection string with any other host is used as it is.
 
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -23,6 +25,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::error::KubeError;
 use super::{endpoints, Answered, API_EVIDENCE};
+use crate::probe::ledger::Ledger;
+use crate::scenario::{Check, Probe};
 use crate::text::error_chain;
 
 /// PostgreSQL's port, when a connection string gives none.
@@ -191,6 +195,50 @@ async fn backend(client: &Client, target: &ServiceTarget) -> Result<(String, u16
         return Ok((pod, port));
     }
     Err(KubeError::NoBackend { target: target.to_string(), why: "no ready endpoint".into() })
+}
+
+impl super::Inner {
+    /// The connection string a probe uses now: one naming a Service goes through its
+    /// port-forward (see the module docs), opened at its first use; any other as it is.
+    pub(super) async fn dsn(&self, dsn: &str) -> Result<String, KubeError> {
+        let Some(target) = service_in(dsn) else { return Ok(dsn.to_string()) };
+        let open = self.forwards.borrow().get(&target).cloned();
+        let forward = match open {
+            Some(forward) => forward,
+            None => {
+                let started = Rc::new(ServiceForward::start(&self.client()?, target.clone()).await?);
+                self.forwards.borrow_mut().entry(target).or_insert(started).clone()
+            }
+        };
+        Ok(through(dsn, forward.local()))
+    }
+
+    /// A write ledger probe's ledger, and its connection string now.
+    pub(super) async fn ledger(&self, probe: usize, spec: &Probe) -> Result<(Rc<Ledger>, String), KubeError> {
+        let Check::WriteLedger { dsn, table } = &spec.check else {
+            return Err(KubeError::NotALedger { probe: spec.name.clone() });
+        };
+        let dsn = self.dsn(dsn).await?;
+        let new = || Rc::new(Ledger::new(table, &self.run_id));
+        Ok((self.ledgers.borrow_mut().entry(probe).or_insert_with(new).clone(), dsn))
+    }
+
+    /// Removes the write ledgers' records (and a table a ledger created) from the team's
+    /// database, through the forwards still open; each removal bounded, so that a database
+    /// that no longer answers cannot hold the teardown.
+    pub(super) async fn remove_ledgers(&self) -> Result<(), KubeError> {
+        const LIMIT: Duration = Duration::from_secs(5);
+        let ledgers: Vec<_> = self.ledgers.borrow().values().cloned().collect();
+        let mut failed = None;
+        for ledger in ledgers {
+            match tokio::time::timeout(LIMIT, ledger.remove()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed = failed.or(Some(KubeError::Ledger(e))),
+                Err(_) => failed = failed.or(Some(KubeError::LedgerLeft { limit: LIMIT.as_secs() })),
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
 }
 
 #[cfg(test)]

@@ -292,31 +292,6 @@ impl Inner {
         Err(first)
     }
 
-    /// Fails the CloudNativePG Cluster `name`'s primary over (see [`failover`]): refused when
-    /// a crash would delete more pods than `max_blast_radius` allows. Nothing to journal.
-    async fn fail_over(&self, name: &str, mode: FailoverMode) -> Result<(), KubeError> {
-        let client = self.client()?;
-        let namespace = &self.cluster.namespace;
-        if let Some(limit) = self.max_blast_radius {
-            let affected = vec![format!("{namespace}/{name} primary")];
-            if let Some(refused) = BlastRadiusExceeded::check(&self.fault, affected, limit) {
-                return Err(refused.into());
-            }
-        }
-        *self.primary.borrow_mut() = Some(failover::PrimaryWatch::start(&client, namespace, name));
-        let answered = |what: String| self.answered(what);
-        match mode {
-            FailoverMode::Crash => {
-                let pod = failover::crash(&client, namespace, name, &answered).await?;
-                self.targets.borrow_mut().push(pod);
-            }
-            FailoverMode::Graceful => {
-                failover::switchover(&client, namespace, name, &answered).await?;
-            }
-        }
-        Ok(())
-    }
-
     /// Uncordons a node this drill cordoned, and closes its journal entry.
     async fn uncordon(&self, cordon: &Cordon, by: &str) -> Result<(), KubeError> {
         let done = drain::uncordon(&self.client()?, &cordon.node, &self.run_id).await;
@@ -386,71 +361,6 @@ impl Inner {
         let removed = self.remove(entry, "Job", surge.namespace(), surge.job(), "reverted by the drill").await;
         *self.worker_surge.borrow_mut() = Some((entry, surge));
         removed
-    }
-
-    /// A sample of `endpoints` probe `probe`, from its watch (started by its first sample).
-    async fn endpoints(&self, probe: usize, namespace: &str, service: &str, min_ready: u32) -> Sample {
-        let running = self.endpoints.borrow().get(&probe).cloned();
-        let watch = match running {
-            Some(watch) => watch,
-            None => {
-                let started = match self.client() {
-                    Ok(client) => endpoints::EndpointsWatch::start(&client, namespace, service).await,
-                    Err(e) => Err(e),
-                };
-                match started {
-                    Ok(watch) => self.endpoints.borrow_mut().entry(probe).or_insert(Rc::new(watch)).clone(),
-                    Err(e) => return Sample::fail(error_chain(&e)),
-                }
-            }
-        };
-        watch.sample(min_ready)
-    }
-
-    /// The connection string a probe uses now: one naming a Service goes through its
-    /// port-forward (see [`forward`]), opened at its first use; any other as it is.
-    async fn dsn(&self, dsn: &str) -> Result<String, KubeError> {
-        let Some(target) = forward::service_in(dsn) else { return Ok(dsn.to_string()) };
-        let open = self.forwards.borrow().get(&target).cloned();
-        let forward = match open {
-            Some(forward) => forward,
-            None => {
-                let started = Rc::new(forward::ServiceForward::start(&self.client()?, target.clone()).await?);
-                self.forwards.borrow_mut().entry(target).or_insert(started).clone()
-            }
-        };
-        Ok(forward::through(dsn, forward.local()))
-    }
-
-    /// A write ledger probe's ledger, and its connection string now.
-    async fn ledger(
-        &self,
-        probe: usize,
-        spec: &Probe,
-    ) -> Result<(Rc<crate::probe::ledger::Ledger>, String), KubeError> {
-        let Check::WriteLedger { dsn, table } = &spec.check else {
-            return Err(KubeError::NotALedger { probe: spec.name.clone() });
-        };
-        let dsn = self.dsn(dsn).await?;
-        let new = || Rc::new(crate::probe::ledger::Ledger::new(table, &self.run_id));
-        Ok((self.ledgers.borrow_mut().entry(probe).or_insert_with(new).clone(), dsn))
-    }
-
-    /// Removes the write ledgers' records (and a table a ledger created) from the team's
-    /// database, through the forwards still open; each removal bounded, so that a database
-    /// that no longer answers cannot hold the teardown.
-    async fn remove_ledgers(&self) -> Result<(), KubeError> {
-        const LIMIT: Duration = Duration::from_secs(5);
-        let ledgers: Vec<_> = self.ledgers.borrow().values().cloned().collect();
-        let mut failed = None;
-        for ledger in ledgers {
-            match tokio::time::timeout(LIMIT, ledger.remove()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => failed = failed.or(Some(KubeError::Ledger(e))),
-                Err(_) => failed = failed.or(Some(KubeError::LedgerLeft { limit: LIMIT.as_secs() })),
-            }
-        }
-        failed.map_or(Ok(()), Err)
     }
 
     /// Stops the load and the watches, removes the probe pod and the steps' kubeconfig, and
@@ -620,7 +530,7 @@ impl Environment for KubeEnv {
             }
             Check::Endpoints { service, namespace, min_ready } => {
                 let namespace = namespace.as_deref().unwrap_or(&self.inner.cluster.namespace);
-                self.inner.endpoints(probe, namespace, service, *min_ready).await
+                self.inner.endpoints_sample(probe, namespace, service, *min_ready).await
             }
             other => Sample::fail(KubeError::UnsupportedProbe { kind: other.kind() }.to_string()),
         }
