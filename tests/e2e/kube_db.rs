@@ -11,7 +11,7 @@ use firedrill::scenario::EnvironmentSpec;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams};
 
-use crate::common::{json_files, load_record, texts};
+use crate::common::texts;
 use crate::kube_fake::{FakeCluster, FakeSpec};
 use crate::kube_run::{errors, evidence, Drill};
 
@@ -309,23 +309,8 @@ deadline: 30s
 
 /// Runs the drill on `cluster`: its record and the binary's output.
 fn drill(cluster: &FakeCluster, text: &str) -> (firedrill::record::DrillRecord, String) {
-    let drill = Drill::new(cluster, text);
-    let reports = drill.path("reports");
-    let out = drill.firedrill(&[
-        "run",
-        "SCENARIO",
-        "--context",
-        "fake",
-        "--seed",
-        "1",
-        "--reports",
-        reports.to_str().unwrap(),
-    ]);
-    let (stdout, stderr) = texts(&out);
-    let files = json_files(&reports);
-    assert_eq!(files.len(), 1, "one record\n{stdout}\n{stderr}");
-    let record = load_record(&files[0]);
-    let said = format!("{stdout}\n{stderr}\n{:?}", errors(&record));
+    let (record, out, said) = Drill::new(cluster, text).run(&[]);
+    let said = format!("{said}\n{:?}", errors(&record));
     assert_eq!(out.status.code(), Some(0), "every target met\n{said}");
     (record, said)
 }

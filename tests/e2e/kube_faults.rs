@@ -516,10 +516,8 @@ fn a_pod_kill_drill_runs_end_to_end_with_an_rto_of_the_fakes_delays() {
     let spec = FakeSpec::new(&["node-a", "node-b"]).deployment("shop", "shop", &["node-a"]);
     let expected = spec.recreate_delay + spec.ready_delay;
     let cluster = FakeCluster::start(spec);
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("pod-kill.yaml");
-    std::fs::write(
-        &scenario,
+    let drill = crate::kube_run::Drill::new(
+        &cluster,
         "name: fake-pod-kill
 environment: {kind: kube, context: fake, namespace: shop}
 fault: {kind: pod_kill, selector: app=shop}
@@ -534,29 +532,9 @@ steady_state: {samples: 3, timeout: 10s}
 targets: {rto: 10s}
 deadline: 30s
 ",
-    )
-    .unwrap();
-    let reports = dir.path().join("reports");
-    std::fs::create_dir(&reports).unwrap();
-    let out = crate::common::firedrill()
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--context",
-            "fake",
-            "--seed",
-            "1",
-            "--reports",
-            reports.to_str().unwrap(),
-        ])
-        .env("KUBECONFIG", cluster.kubeconfig(dir.path()))
-        .env("XDG_STATE_HOME", dir.path().join("state"))
-        .output()
-        .unwrap();
-    let (stdout, stderr) = crate::common::texts(&out);
-    assert_eq!(out.status.code(), Some(0), "recovered, every target met\n{stdout}\n{stderr}");
-    let files = crate::common::json_files(&reports);
-    let record = crate::common::load_record(&files[0]);
+    );
+    let (record, out, said) = drill.run(&[]);
+    assert_eq!(out.status.code(), Some(0), "recovered, every target met\n{said}");
     // t0 is the deletion's acceptance; the replica is back once the ReplicaSet recreated it
     // (recreate_delay, 300 ms) and it is Ready (ready_delay, 700 ms), seen at the probe's next
     // sample: within one interval of 1 s (and a few 20 ms controller passes).
@@ -571,11 +549,9 @@ deadline: 30s
 #[test]
 fn a_blackhole_drill_on_a_cni_that_fails_open_stops_before_t0_and_says_so() {
     let cluster = FakeCluster::start(store_and_cart().cni_fails_open());
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("blackhole.yaml");
-    std::fs::write(
-        &scenario,
-        format!(
+    let drill = crate::kube_run::Drill::new(
+        &cluster,
+        &format!(
             "name: fake-blackhole
 environment: {{kind: kube, context: fake, namespace: shop}}
 fault: {PARTITION}
@@ -587,35 +563,16 @@ steady_state: {{samples: 2, timeout: 10s}}
 deadline: 30s
 "
         ),
-    )
-    .unwrap();
-    let reports = dir.path().join("reports");
-    std::fs::create_dir(&reports).unwrap();
-    let out = crate::common::firedrill()
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--context",
-            "fake",
-            "--seed",
-            "1",
-            "--reports",
-            reports.to_str().unwrap(),
-        ])
-        .env("KUBECONFIG", cluster.kubeconfig(dir.path()))
-        .env("XDG_STATE_HOME", dir.path().join("state"))
-        .output()
-        .unwrap();
-    let (stdout, stderr) = crate::common::texts(&out);
-    assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let record = crate::common::load_record(&crate::common::json_files(&reports)[0]);
+    );
+    let (record, out, said) = drill.run(&[]);
+    assert_ne!(out.status.code(), Some(0), "{said}");
     let text = serde_json::to_string(&record).unwrap();
     assert!(text.contains("the CNI does not enforce NetworkPolicy: http://s3.shop:9000/ still answered 10s"), "{text}");
     assert!(record.timeline.t0().is_none(), "no t0: the fault never was");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let kube = runtime.block_on(client(&cluster, dir.path()));
+    let kube = runtime.block_on(client(&cluster, &drill.path("")));
     assert_eq!(runtime.block_on(labelled(&kube)), (vec![], vec![]));
-    let journals = dir.path().join("state").join("firedrill").join("journal");
+    let journals = drill.path("state").join("firedrill").join("journal");
     let left: Vec<_> = std::fs::read_dir(&journals)
         .expect("the drill journalled its changes there")
         .filter_map(Result::ok)

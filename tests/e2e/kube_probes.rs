@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::{json_files, load_record, texts};
 use crate::kube_fake::{FakeCluster, FakeSpec};
 use crate::kube_run::{errors, evidence, Drill};
 
@@ -41,14 +40,9 @@ deadline: 30s
             INTERVAL.as_millis()
         ),
     );
-    let reports = drill.path("reports");
-    let out = drill.firedrill(&["run", "SCENARIO", "--context", "fake", "--reports", reports.to_str().unwrap()]);
-    let (stdout, stderr) = texts(&out);
-    let files = json_files(&reports);
-    assert_eq!(files.len(), 1, "one record\n{stdout}\n{stderr}");
-    let record = load_record(&files[0]);
-    assert!(errors(&record).is_empty(), "{:?}\n{stdout}\n{stderr}", errors(&record));
-    assert_eq!(out.status.code(), Some(0), "recovered\n{stdout}\n{stderr}");
+    let (record, out, said) = drill.run(&[]);
+    assert!(errors(&record).is_empty(), "{:?}\n{said}", errors(&record));
+    assert_eq!(out.status.code(), Some(0), "recovered\n{said}");
 
     // The Service had no ready endpoint from the kill until the replacement was Ready: the
     // probe pod's wget saw it, within an interval (and the exec's round trip) of the fake's delays.

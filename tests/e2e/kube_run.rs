@@ -90,6 +90,22 @@ impl Drill {
         self.dir.path().join(name)
     }
 
+    /// Runs the drill with `firedrill run` (the fake's context, seed 1, the drill's reports
+    /// folder, then `extra`): the one record it wrote, the binary's output, and its stdout and
+    /// stderr to say in a failed assertion.
+    pub(crate) fn run(&self, extra: &[&str]) -> (DrillRecord, Output, String) {
+        let reports = self.path("reports");
+        let mut args =
+            vec!["run", "SCENARIO", "--context", "fake", "--seed", "1", "--reports", reports.to_str().unwrap()];
+        args.extend(extra);
+        let out = self.firedrill(&args);
+        let (stdout, stderr) = texts(&out);
+        let said = format!("{stdout}\n{stderr}");
+        let files = json_files(&reports);
+        assert_eq!(files.len(), 1, "one record\n{said}");
+        (load_record(&files[0]), out, said)
+    }
+
     /// Runs the binary with `args` (`SCENARIO` replaced by the scenario's path), the fake's
     /// kubeconfig and the drill's own state folder.
     pub(crate) fn firedrill(&self, args: &[&str]) -> Output {
@@ -148,24 +164,9 @@ fn the_drain_drill_runs_end_to_end_a_blocked_eviction_then_its_success_and_an_rt
     let cluster = FakeCluster::start(spec);
     let drill = Drill::new(&cluster, &scenario(INTERVAL));
     let reports = drill.path("reports");
-    let out = drill.firedrill(&[
-        "run",
-        "SCENARIO",
-        "--context",
-        "fake",
-        "--seed",
-        "1",
-        "--reports",
-        reports.to_str().unwrap(),
-        "--report",
-        "md",
-    ]);
-    let (stdout, stderr) = texts(&out);
-    let files = json_files(&reports);
-    assert_eq!(files.len(), 1, "one record\n{stdout}\n{stderr}");
-    let record = load_record(&files[0]);
-    assert_eq!(record.outcome, Outcome::Recovered, "{:?}\n{stdout}\n{stderr}", errors(&record));
-    assert_eq!(out.status.code(), Some(0), "every target met\n{stdout}\n{stderr}");
+    let (record, out, said) = drill.run(&["--report", "md"]);
+    assert_eq!(record.outcome, Outcome::Recovered, "{:?}\n{said}", errors(&record));
+    assert_eq!(out.status.code(), Some(0), "every target met\n{said}");
 
     // Both replicas were on node-a and the budget keeps one available: one eviction was
     // accepted at once, the other blocked until the first one's replacement was Ready, then

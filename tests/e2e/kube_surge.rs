@@ -10,7 +10,6 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
-use crate::common::{json_files, load_record, texts};
 use crate::kube_fake::{FakeCluster, FakeSpec};
 use crate::kube_run::{errors, evidence, Drill};
 
@@ -73,17 +72,11 @@ fn the_surge_drill_loads_the_url_and_records_the_scale_out_each_second() {
         })),
     );
     let drill = Drill::new(&cluster, &scenario(&url));
-    let reports = drill.path("reports");
-    let (out, ()) = std::thread::scope(|s| {
+    let ((record, _, said), ()) = std::thread::scope(|s| {
         let scaler = s.spawn(|| scale_when_watched(&cluster, 4, Duration::from_secs(20)));
-        let out = drill.firedrill(&["run", "SCENARIO", "--context", "fake", "--reports", reports.to_str().unwrap()]);
-        (out, scaler.join().unwrap())
+        (drill.run(&[]), scaler.join().unwrap())
     });
-    let (stdout, stderr) = texts(&out);
-    let files = json_files(&reports);
-    assert_eq!(files.len(), 1, "one record\n{stdout}\n{stderr}");
-    let record = load_record(&files[0]);
-    assert!(errors(&record).is_empty(), "{:?}\n{stdout}\n{stderr}", errors(&record));
+    assert!(errors(&record).is_empty(), "{:?}\n{said}", errors(&record));
 
     // The surge sent three times the probe's 50/s for 2 s, on top of it.
     let surge = evidence(&record, "traffic_surge");
@@ -284,13 +277,8 @@ fn a_surge_by_worker_pods_runs_through_firedrill_run_each_pod_a_real_generator()
     );
     assert!(text.contains("workers: 2"), "{text}");
     let drill = Drill::new(&cluster, &text);
-    let reports = drill.path("reports");
-    let out = drill.firedrill(&["run", "SCENARIO", "--context", "fake", "--reports", reports.to_str().unwrap()]);
-    let (stdout, stderr) = texts(&out);
-    let files = json_files(&reports);
-    assert_eq!(files.len(), 1, "one record\n{stdout}\n{stderr}");
-    let record = load_record(&files[0]);
-    assert!(errors(&record).is_empty(), "{:?}\n{stdout}\n{stderr}", errors(&record));
+    let (record, _, said) = drill.run(&[]);
+    assert!(errors(&record).is_empty(), "{:?}\n{said}", errors(&record));
 
     // The probe's 50/s is part of the 200/s: the two pods sent the other 150/s for 2 s.
     let surge = evidence(&record, "traffic_surge");

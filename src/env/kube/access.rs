@@ -169,8 +169,31 @@ pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Per
             _ => {}
         }
     }
+    // The evidence every drill keeps: each node's cordon state, the namespaces' Events, and
+    // the logs of the workloads' pods (listed to find them).
+    needed.push(Permission::cluster("list", "nodes"));
+    for namespace in &cluster.namespaces {
+        let at = |verb, resource, subresource| Permission {
+            verb,
+            group: "",
+            resource,
+            subresource,
+            namespace: Some(namespace.clone()),
+        };
+        needed.push(at("list", "events", None));
+        needed.push(at("list", "pods", None));
+        needed.push(at("get", "pods", Some("log")));
+    }
+    tidy(needed)
+}
+
+/// Sorted, each once, and none asked in a namespace that a cluster-wide one already holds
+/// (asking for it there too is noise).
+fn tidy(mut needed: Vec<Permission>) -> Vec<Permission> {
     needed.sort();
     needed.dedup();
+    let cluster_wide: Vec<Permission> = needed.iter().filter(|p| p.namespace.is_none()).cloned().collect();
+    needed.retain(|p| p.namespace.is_none() || !cluster_wide.contains(&Permission { namespace: None, ..p.clone() }));
     needed
 }
 
@@ -219,27 +242,7 @@ pub fn needed_by_scenario(cluster: &KubeCluster, scenario: &Scenario) -> Vec<Per
             }
         }
     }
-    // The evidence every drill keeps: each node's cordon state, the namespaces' Events, and
-    // the logs of the workloads' pods (listed to find them).
-    needed.push(Permission::cluster("list", "nodes"));
-    for namespace in &cluster.namespaces {
-        let at = |verb, resource, subresource| Permission {
-            verb,
-            group: "",
-            resource,
-            subresource,
-            namespace: Some(namespace.clone()),
-        };
-        needed.push(at("list", "events", None));
-        needed.push(at("list", "pods", None));
-        needed.push(at("get", "pods", Some("log")));
-    }
-    needed.sort();
-    needed.dedup();
-    // A cluster-wide permission holds in every namespace: asking for it there too is noise.
-    let cluster_wide: Vec<Permission> = needed.iter().filter(|p| p.namespace.is_none()).cloned().collect();
-    needed.retain(|p| p.namespace.is_none() || !cluster_wide.contains(&Permission { namespace: None, ..p.clone() }));
-    needed
+    tidy(needed)
 }
 
 /// Asks the API server whether the context's user holds each permission (one
