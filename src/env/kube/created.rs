@@ -115,8 +115,8 @@ impl Inner {
     ) -> Result<(), KubeError> {
         let done = delete_object(&self.client()?, namespace, kind, name, &self.run_id).await;
         match &done {
-            Ok(what) => self.said(what.clone()),
-            Err(e) => self.said(format!("delete {kind} {namespace}/{name}: {}", error_chain(e))),
+            Ok(what) => self.answered(what.clone()),
+            Err(e) => self.answered(format!("delete {kind} {namespace}/{name}: {}", error_chain(e))),
         }
         self.journal_done(entry, &format!("{by}: {}", done?))
     }

@@ -328,7 +328,7 @@ impl Inner {
         let for_ = crate::text::secs(duration.0.as_secs_f64());
         let (Some(workers), Some(image)) = (workers, image) else {
             let surge = self.loads.surge(&plan)?;
-            self.said(format!("traffic surge on {url} for {for_}, from this machine"));
+            self.answered(format!("traffic surge on {url} for {for_}, from this machine"));
             return Ok(Some(surge));
         };
         let start_within = start_within.map_or(workers::START_WITHIN, |d| d.0);
@@ -339,14 +339,14 @@ impl Inner {
         let entry = self.journal_created("Job", namespace, &name)?;
         match workers::WorkerSurge::start(&self.client()?, namespace, job, plan, *workers, start_at).await {
             Ok(started) => {
-                self.said(format!(
+                self.answered(format!(
                     "traffic surge on {url} for {for_}, by {workers} worker pods of job {namespace}/{name}"
                 ));
                 *self.worker_surge.borrow_mut() = Some((entry, started));
                 Ok(None)
             }
             Err(e) => {
-                self.said(format!("traffic surge by job {namespace}/{name}: {}", error_chain(&e)));
+                self.answered(format!("traffic surge by job {namespace}/{name}: {}", error_chain(&e)));
                 let _ = self.remove(entry, "Job", namespace, &name, "the surge did not start").await;
                 Err(e)
             }

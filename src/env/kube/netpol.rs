@@ -143,11 +143,11 @@ impl Inner {
             .await
             .map_err(KubeError::api(format!("create NetworkPolicy {namespace}/{name}")));
         if let Err(e) = created {
-            self.said(format!("create NetworkPolicy {namespace}/{name}: {}", error_chain(&e)));
+            self.answered(format!("create NetworkPolicy {namespace}/{name}: {}", error_chain(&e)));
             let _ = self.journal_done(entry, "not made: the call failed");
             return Err(e);
         }
-        self.said(format!("NetworkPolicy {namespace}/{name} created ({RUN_LABEL}={})", self.run_id));
+        self.answered(format!("NetworkPolicy {namespace}/{name} created ({RUN_LABEL}={})", self.run_id));
         Ok(entry)
     }
 
@@ -214,7 +214,7 @@ impl Inner {
         if let Err(why) = fetch(client, namespace, probe, url).await? {
             return Err(KubeError::ConfirmUnreachable { url: url.into(), why });
         }
-        self.said(format!("{url} answers from the probe pod {namespace}/{probe}"));
+        self.answered(format!("{url} answers from the probe pod {namespace}/{probe}"));
         let probe_entry = self.create_policy(probe_policy).await?;
         let name = policy.metadata.name.clone().unwrap_or_default();
         let made = self.create_policy(policy).await;
@@ -229,7 +229,7 @@ impl Inner {
         let answered = loop {
             match fetch(client, namespace, probe, url).await {
                 Ok(Err(why)) => {
-                    self.said(format!("{url} no longer answers from the probe pod: {why}: the blackhole holds"));
+                    self.answered(format!("{url} no longer answers from the probe pod: {why}: the blackhole holds"));
                     break None;
                 }
                 Ok(Ok(_)) if tokio::time::Instant::now() < until => tokio::time::sleep(POLL).await,
@@ -243,7 +243,7 @@ impl Inner {
         let _ = self.remove(cut.entry, "NetworkPolicy", namespace, &cut.name, by).await;
         match answered {
             Ok(answer) => {
-                self.said(format!("{url} still answers from the probe pod after {CONFIRM_WITHIN:?}: {answer}"));
+                self.answered(format!("{url} still answers from the probe pod after {CONFIRM_WITHIN:?}: {answer}"));
                 Err(KubeError::CniFailsOpen { url: url.into(), within: CONFIRM_WITHIN })
             }
             Err(e) => Err(e),

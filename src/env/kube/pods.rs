@@ -101,7 +101,7 @@ impl Inner {
                 return Err(refused.into());
             }
         }
-        let said = |what: String| self.said(what);
+        let said = |what: String| self.answered(what);
         let deletions = pods.iter().map(|pod| delete(&client, pod, Some(grace), &said));
         let failed = futures_util::future::join_all(deletions).await.into_iter().find_map(Result::err);
         failed.map_or(Ok(()), Err)

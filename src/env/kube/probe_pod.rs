@@ -108,7 +108,7 @@ impl Inner {
             let _ = self.remove(entry, "Pod", namespace, name, "the probe pod did not start").await;
             return Err(e);
         }
-        self.said(format!("probe pod {namespace}/{name} started ({RUN_LABEL}={})", self.run_id));
+        self.answered(format!("probe pod {namespace}/{name} started ({RUN_LABEL}={})", self.run_id));
         Ok(entry)
     }
 }

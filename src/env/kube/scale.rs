@@ -111,11 +111,11 @@ impl Inner {
         let entry =
             self.journal_apply(&format!("scale {workload} in namespace {namespace} from {before} to {set}"), undo)?;
         if let Err(e) = set_replicas(&client, &namespace, workload, set).await {
-            self.said(format!("scale {workload} to {set}: {}", crate::text::error_chain(&e)));
+            self.answered(format!("scale {workload} to {set}: {}", crate::text::error_chain(&e)));
             let _ = self.journal_done(entry, "not made: the call failed");
             return Err(e);
         }
-        self.said(format!("{workload} in namespace {namespace} scaled from {before} to {set} replicas"));
+        self.answered(format!("{workload} in namespace {namespace} scaled from {before} to {set} replicas"));
         Ok(Scaled { entry, namespace, workload: workload.into(), before, set })
     }
 
@@ -124,8 +124,8 @@ impl Inner {
         let Scaled { entry, namespace, workload, before, set } = scaled;
         let done = restore(&self.client()?, namespace, workload, *before, *set).await;
         match &done {
-            Ok(what) => self.said(what.clone()),
-            Err(e) => self.said(format!("scale {workload} back to {before}: {}", crate::text::error_chain(e))),
+            Ok(what) => self.answered(what.clone()),
+            Err(e) => self.answered(format!("scale {workload} back to {before}: {}", crate::text::error_chain(e))),
         }
         self.journal_done(*entry, &format!("{by}: {}", done?))?;
         Ok(())

@@ -1032,7 +1032,10 @@ fault: FAULT
             "{found}"
         );
         let found = problems(&kube("kind-drill", "", "{kind: s3_block}"));
-        assert!(found.contains("`s3_block` is not supported in kube yet: node_drain and db_failover are"), "{found}");
+        assert!(
+            found.contains("`s3_block` is not supported in kube: network_blackhole cuts pods off from a service"),
+            "{found}"
+        );
         let found = problems(&kube("kind-drill", "", "{kind: db_failover}"));
         assert!(found.contains("k.yaml:7:8: db_failover: kube needs `cluster`"), "{found}");
         assert!(problems(&kube("kind-drill", "", "{kind: db_failover, cluster: pg}")).is_empty());
