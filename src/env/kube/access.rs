@@ -153,7 +153,19 @@ pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Per
                     needed.push(at("get", "", "pods", Some("log"), &own));
                 }
             }
-            Fault::DbFailover { mode, cluster: Some(_) } => {
+            Fault::DbFailover { mode, patroni: Some(_), .. } => {
+                // The members listed, their REST API reached through a port-forward (`get` and
+                // `create`, as for a forwarded probe).
+                needed.push(at("list", "", "pods", None, &own));
+                for verb in ["get", "create"] {
+                    needed.push(at(verb, "", "pods", Some("portforward"), &own));
+                }
+                if *mode == FailoverMode::Crash {
+                    needed.push(at("get", "", "pods", None, &own));
+                    needed.push(at("delete", "", "pods", None, &own));
+                }
+            }
+            Fault::DbFailover { mode, cluster: Some(_), .. } => {
                 needed.push(at("get", "postgresql.cnpg.io", "clusters", None, &own));
                 match mode {
                     FailoverMode::Crash => {
