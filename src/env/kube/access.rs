@@ -424,6 +424,28 @@ mod tests {
     }
 
     #[test]
+    fn a_patroni_failover_lists_its_members_forwards_to_them_and_deletes_the_leader_only_on_a_crash() {
+        let failover = |mode: &str| -> Vec<String> {
+            let fault: Fault = serde_json::from_value(serde_json::json!({
+                "kind": "db_failover", "mode": mode, "patroni": {"selector": "application=spilo"}
+            }))
+            .unwrap();
+            let needed = needed(&cluster(), &fault, &[]);
+            needed.iter().filter(|p| p.resource == "pods").map(ToString::to_string).collect()
+        };
+        let graceful = [
+            "create pods/portforward in namespace shop",
+            "get pods/portforward in namespace shop",
+            "list pods in namespace shop",
+        ];
+        assert!(graceful.iter().all(|p| failover("graceful").iter().any(|n| n == p)), "{:?}", failover("graceful"));
+        assert!(!failover("graceful").iter().any(|n| n.starts_with("delete")), "{:?}", failover("graceful"));
+        let crash = failover("crash");
+        let wanted = ["delete pods in namespace shop", "get pods in namespace shop"];
+        assert!(graceful.iter().chain(&wanted).all(|p| crash.iter().any(|n| n == p)), "{crash:?}");
+    }
+
+    #[test]
     fn daemonset_mirror_finished_and_terminating_pods_stay() {
         let pod = |extra: serde_json::Value| -> Pod {
             let mut base = serde_json::json!({"metadata": {"name": "p", "namespace": "shop"}});
