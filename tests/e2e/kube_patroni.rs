@@ -11,7 +11,9 @@ use firedrill::scenario::PatroniCluster;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::common::{json_files, load_record, texts};
 use crate::kube_fake::{FakeCluster, FakeSpec};
+use crate::kube_run::{errors, Drill};
 
 /// The selector of the members, as Zalando's operator labels a Spilo cluster's pods.
 const SELECTOR: &str = "application=spilo,cluster-name=shop-db";
@@ -94,9 +96,11 @@ async fn stand_in(switchover: (u16, &'static str)) -> (std::net::SocketAddr, Arc
 }
 
 /// The fake with the three member pods of `shop-db` in namespace `db`, their port 8008
-/// forwarded to the stand-in at `address`; and a client of it.
-async fn cluster(address: std::net::SocketAddr, dir: &std::path::Path) -> (FakeCluster, kube::Client) {
-    let mut spec = FakeSpec::new(&["node-a", "node-b", "node-c"]).forward("shop-db-", 8008, address);
+/// forwarded to the stand-in at `address`, and a CloudNativePG cluster `pg` beside them whose
+/// `pg-rw` Service a drill's probe watches (the stand-in moves no endpoint).
+fn members_spec(address: std::net::SocketAddr) -> FakeSpec {
+    let nodes = ["node-a", "node-b", "node-c"];
+    let mut spec = FakeSpec::new(&nodes).postgres("db", "pg", &nodes).forward("shop-db-", 8008, address);
     for (i, node) in ["node-a", "node-b", "node-c"].into_iter().enumerate() {
         spec = spec.object(json!({
             "apiVersion": "v1", "kind": "Pod",
@@ -105,7 +109,12 @@ async fn cluster(address: std::net::SocketAddr, dir: &std::path::Path) -> (FakeC
             "status": { "phase": "Running", "conditions": [{ "type": "Ready", "status": "True" }] },
         }));
     }
-    let cluster = FakeCluster::start(spec);
+    spec
+}
+
+/// The fake of [`members_spec`] and a client of it.
+async fn cluster(address: std::net::SocketAddr, dir: &std::path::Path) -> (FakeCluster, kube::Client) {
+    let cluster = FakeCluster::start(members_spec(address));
     firedrill::tls::install_crypto_provider();
     let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig(dir)).unwrap();
     let client = connect::connect_with(kubeconfig, "fake").await.unwrap();
@@ -155,4 +164,92 @@ async fn a_switchover_patroni_refuses_is_the_failovers_error_in_patronis_words()
     );
     assert_eq!(text, expected);
     assert_eq!(said.lock().unwrap().clone(), [expected]);
+}
+
+/// Runs `firedrill run` of a Patroni failover in `mode` on the fake, the stand-in answering a
+/// switchover with 200: the record's API answers, the binary's output and errors, and the
+/// requests the fake was sent (method, path, body).
+fn drill(mode: &str) -> (Vec<String>, String, Vec<Asked>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let (address, _) = runtime.block_on(stand_in((200, "Successfully switched over to \"shop-db-2\"")));
+    let cluster = FakeCluster::start(members_spec(address));
+    let text = format!(
+        "name: fake-patroni
+environment: {{kind: kube, context: fake, namespace: db}}
+fault: {{kind: db_failover, mode: {mode}, patroni: {{selector: \"{SELECTOR}\"}}}}
+max_blast_radius: 1
+probes:
+  - name: rw
+    check: {{kind: endpoints, service: pg-rw}}
+    interval: 100ms
+    timeout: 1s
+stability: {{samples: 3, min_duration: 300ms}}
+steady_state: {{samples: 3, timeout: 10s}}
+targets: {{rto: 10s}}
+deadline: 30s
+"
+    );
+    let drill = Drill::new(&cluster, &text);
+    let reports = drill.path("reports");
+    let out = drill.firedrill(&[
+        "run",
+        "SCENARIO",
+        "--context",
+        "fake",
+        "--seed",
+        "1",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = texts(&out);
+    let files = json_files(&reports);
+    assert_eq!(files.len(), 1, "one record\n{stdout}\n{stderr}");
+    let record = load_record(&files[0]);
+    let answers = record
+        .timeline
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            firedrill::timeline::EventKind::Answered { source, text }
+                if source == firedrill::env::kube::API_EVIDENCE =>
+            {
+                Some(text.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    let requests = cluster.requests().into_iter().map(|r| (r.method, r.path, r.body)).collect();
+    (answers, format!("{stdout}\n{stderr}\n{:?}", errors(&record)), requests)
+}
+
+#[test]
+fn a_patroni_crash_deletes_the_leaders_pod_at_once_with_its_uid_as_a_precondition() {
+    let (answers, said, requests) = drill("crash");
+    let deleted = format!("Patroni cluster db/{SELECTOR}: delete primary pod db/shop-db-0 (uid ");
+    assert!(
+        answers.iter().any(|a| a.starts_with(&deleted) && a.ends_with(", grace period 0): accepted")),
+        "{answers:?}\n{said}"
+    );
+    let deletes: Vec<_> =
+        requests.iter().filter(|(method, path, _)| method == "DELETE" && path.contains("/pods/")).collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert_eq!(deletes[0].1, "/api/v1/namespaces/db/pods/shop-db-0");
+    let body: Value = serde_json::from_str(&deletes[0].2).unwrap();
+    assert_eq!(body["gracePeriodSeconds"], 0);
+    assert!(body["preconditions"]["uid"].as_str().is_some_and(|uid| !uid.is_empty()), "{body}");
+}
+
+#[test]
+fn a_patroni_switchover_is_in_the_drills_timeline_in_patronis_words() {
+    let (answers, said, requests) = drill("graceful");
+    let answer = format!(
+        "Patroni cluster db/{SELECTOR}: POST /switchover {{\"candidate\":\"shop-db-2\",\"leader\":\"shop-db-0\"}} to shop-db-0: HTTP 200: Successfully switched over to \"shop-db-2\""
+    );
+    assert!(answers.contains(&answer), "{answers:?}\n{said}");
+    assert!(
+        !requests.iter().any(|(method, path, _)| method == "DELETE" && path.contains("/pods/shop-db")),
+        "nothing deleted"
+    );
+    let forwards = requests.iter().filter(|(_, path, _)| path.ends_with("/pods/shop-db-0/portforward")).count();
+    assert_eq!(forwards, 2, "GET /cluster, then POST /switchover, each through a forward to the leader");
 }
