@@ -670,6 +670,9 @@ impl KubeEnv {
                 Fault::NetworkBlackhole { .. } => {
                     "start a probe pod, create a deny NetworkPolicy (labelled with the run), confirm that the `confirm` URL fails from the probe pod, remove the probe pod; the revert deletes the policy"
                 }
+                Fault::DbFailover { mode: FailoverMode::Crash, patroni: Some(_), .. } => {
+                    "read the leader from Patroni's GET /cluster through a port-forward, delete its pod (grace period 0, its uid a precondition); nothing to revert"
+                }
                 Fault::DbFailover { mode: FailoverMode::Crash, .. } => {
                     "delete the primary's pod (grace period 0, its uid a precondition); nothing to revert"
                 }
