@@ -19,6 +19,8 @@ mod kube_faults;
 #[cfg(feature = "kube")]
 mod kube_manifests;
 #[cfg(feature = "kube")]
+mod kube_patroni;
+#[cfg(feature = "kube")]
 mod kube_probes;
 mod kube_real;
 #[cfg(feature = "kube")]

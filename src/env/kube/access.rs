@@ -153,7 +153,19 @@ pub fn needed(cluster: &KubeCluster, fault: &Fault, probes: &[Probe]) -> Vec<Per
                     needed.push(at("get", "", "pods", Some("log"), &own));
                 }
             }
-            Fault::DbFailover { mode, cluster: Some(_) } => {
+            Fault::DbFailover { mode, patroni: Some(_), .. } => {
+                // The members listed, their REST API reached through a port-forward (`get` and
+                // `create`, as for a forwarded probe).
+                needed.push(at("list", "", "pods", None, &own));
+                for verb in ["get", "create"] {
+                    needed.push(at(verb, "", "pods", Some("portforward"), &own));
+                }
+                if *mode == FailoverMode::Crash {
+                    needed.push(at("get", "", "pods", None, &own));
+                    needed.push(at("delete", "", "pods", None, &own));
+                }
+            }
+            Fault::DbFailover { mode, cluster: Some(_), .. } => {
                 needed.push(at("get", "postgresql.cnpg.io", "clusters", None, &own));
                 match mode {
                     FailoverMode::Crash => {
@@ -412,6 +424,28 @@ mod tests {
         let slices: Vec<String> =
             needed.iter().filter(|p| p.group == "discovery.k8s.io").map(ToString::to_string).collect();
         assert_eq!(slices, ["list endpointslices in namespace db", "watch endpointslices in namespace db"]);
+    }
+
+    #[test]
+    fn a_patroni_failover_lists_its_members_forwards_to_them_and_deletes_the_leader_only_on_a_crash() {
+        let failover = |mode: &str| -> Vec<String> {
+            let fault: Fault = serde_json::from_value(serde_json::json!({
+                "kind": "db_failover", "mode": mode, "patroni": {"selector": "application=spilo"}
+            }))
+            .unwrap();
+            let needed = needed(&cluster(), &fault, &[]);
+            needed.iter().filter(|p| p.resource == "pods").map(ToString::to_string).collect()
+        };
+        let graceful = [
+            "create pods/portforward in namespace shop",
+            "get pods/portforward in namespace shop",
+            "list pods in namespace shop",
+        ];
+        assert!(graceful.iter().all(|p| failover("graceful").iter().any(|n| n == p)), "{:?}", failover("graceful"));
+        assert!(!failover("graceful").iter().any(|n| n.starts_with("delete")), "{:?}", failover("graceful"));
+        let crash = failover("crash");
+        let wanted = ["delete pods in namespace shop", "get pods in namespace shop"];
+        assert!(graceful.iter().chain(&wanted).all(|p| crash.iter().any(|n| n == p)), "{crash:?}");
     }
 
     #[test]

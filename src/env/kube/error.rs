@@ -227,6 +227,43 @@ pub enum KubeError {
         /// Its primary.
         primary: String,
     },
+    /// A Patroni member's REST API could not be reached through a port-forward, or its
+    /// answer could not be read.
+    #[error("failed to {request} on Patroni member {pod}: {why}")]
+    PatroniRest {
+        /// The request, `GET /cluster`.
+        request: String,
+        /// The member's pod, `namespace/name`.
+        pod: String,
+        /// Why.
+        why: String,
+    },
+    /// A Patroni cluster offers nothing to fail over: no member answered, no leader, or no
+    /// healthy replica.
+    #[error("failed to fail Patroni cluster {cluster} over: {why}")]
+    PatroniCluster {
+        /// The cluster, `namespace/selector`.
+        cluster: String,
+        /// Why.
+        why: String,
+    },
+    /// Patroni refused a switchover (412: not possible now; 503: it failed, or its outcome is
+    /// unknown), in its own words.
+    #[error(
+        "Patroni refused the switchover of cluster {cluster} from {leader} to {candidate}: HTTP {status}: {answer}"
+    )]
+    PatroniRefused {
+        /// The cluster, `namespace/selector`.
+        cluster: String,
+        /// The leader asked to step down.
+        leader: String,
+        /// The replica asked to take over.
+        candidate: String,
+        /// The HTTP status.
+        status: u16,
+        /// Patroni's answer.
+        answer: String,
+    },
     /// The loopback port of a port-forward could not be opened.
     #[error("failed to listen on a loopback port for the port-forward to {target}")]
     Listen {

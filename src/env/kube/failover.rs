@@ -68,18 +68,31 @@ async fn primary_of(client: &Client, namespace: &str, name: &str) -> Result<(Dyn
 /// was (a target whose workload's log is evidence).
 pub async fn crash(client: &Client, namespace: &str, name: &str, answered: &impl Fn(String)) -> Result<Pod, KubeError> {
     let (_, primary) = primary_of(client, namespace, name).await?;
+    delete_primary(client, namespace, &format!("cluster {namespace}/{name}"), &primary, answered).await
+}
+
+/// Deletes the primary's pod `primary` of the database `what` at once (grace period 0), with
+/// the uid read just before as a precondition: the pod as it was. CloudNativePG's and
+/// Patroni's crash alike, since both name a primary by its pod.
+pub async fn delete_primary(
+    client: &Client,
+    namespace: &str,
+    what: &str,
+    primary: &str,
+    answered: &impl Fn(String),
+) -> Result<Pod, KubeError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let pod = pods.get(&primary).await.map_err(KubeError::api(format!("get primary pod {namespace}/{primary}")))?;
+    let pod = pods.get(primary).await.map_err(KubeError::api(format!("get primary pod {namespace}/{primary}")))?;
     let uid = pod.uid().unwrap_or_default();
     let delete = DeleteParams {
         grace_period_seconds: Some(0),
         preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }),
         ..DeleteParams::default()
     };
-    let deleted = pods.delete(&primary, &delete).await;
+    let deleted = pods.delete(primary, &delete).await;
     let action = format!("delete primary pod {namespace}/{primary} (uid {uid}, grace period 0)");
     match deleted {
-        Ok(_) => answered(format!("cluster {namespace}/{name}: {action}: accepted")),
+        Ok(_) => answered(format!("{what}: {action}: accepted")),
         Err(e) => {
             let e = KubeError::api(action)(e);
             answered(error_chain(&e));

@@ -30,6 +30,7 @@ pub mod exec;
 pub mod failover;
 pub mod forward;
 pub mod netpol;
+pub mod patroni;
 pub mod plan;
 pub mod pods;
 pub mod probe_pod;
@@ -584,7 +585,8 @@ impl Environment for KubeEnv {
                 .blackhole(target, peer.as_deref(), direction.unwrap_or_default(), namespace.as_deref(), confirm)
                 .await
                 .map(|b| guard.blackhole = Some(b)),
-            Fault::DbFailover { mode, cluster: Some(cluster) } => inner.fail_over(cluster, *mode).await,
+            Fault::DbFailover { mode, cluster: Some(cluster), .. } => inner.fail_over(cluster, *mode).await,
+            Fault::DbFailover { mode, patroni: Some(patroni), .. } => inner.fail_over_patroni(patroni, *mode).await,
             other => Err(KubeError::Unsupported { kind: other.kind() }),
         };
         made.map_err(|e| EnvError::Inject(Box::new(e)))?;
@@ -668,8 +670,14 @@ impl KubeEnv {
                 Fault::NetworkBlackhole { .. } => {
                     "start a probe pod, create a deny NetworkPolicy (labelled with the run), confirm that the `confirm` URL fails from the probe pod, remove the probe pod; the revert deletes the policy"
                 }
+                Fault::DbFailover { mode: FailoverMode::Crash, patroni: Some(_), .. } => {
+                    "read the leader from Patroni's GET /cluster through a port-forward, delete its pod (grace period 0, its uid a precondition); nothing to revert"
+                }
                 Fault::DbFailover { mode: FailoverMode::Crash, .. } => {
                     "delete the primary's pod (grace period 0, its uid a precondition); nothing to revert"
+                }
+                Fault::DbFailover { mode: FailoverMode::Graceful, patroni: Some(_), .. } => {
+                    "read the leader from Patroni's GET /cluster through a port-forward, POST /switchover to a healthy replica; not switched back"
                 }
                 Fault::DbFailover { mode: FailoverMode::Graceful, .. } => {
                     "ask the operator to switch over to a Ready replica (status.targetPrimary); not switched back"

@@ -348,9 +348,19 @@ fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentS
                 at,
                 "db_failover: `cluster` names a CloudNativePG Cluster, and applies to kube only",
             ),
-            Fault::DbFailover { cluster: None, .. } if is_kube => problems.push(
+            Fault::DbFailover { patroni: Some(_), .. } if !is_kube => {
+                problems.push(at, "db_failover: `patroni` names a Patroni cluster's pods, and applies to kube only")
+            }
+            Fault::DbFailover { cluster: None, patroni: None, .. } if is_kube => problems.push(
                 at,
-                "db_failover: kube needs `cluster`, the CloudNativePG Cluster whose primary fails",
+                "db_failover: kube needs `cluster` (a CloudNativePG Cluster) or `patroni` (a Patroni cluster's pods), whose primary fails",
+            ),
+            Fault::DbFailover { cluster: Some(_), patroni: Some(_), .. } => {
+                problems.push(at, "db_failover: `cluster` and `patroni` each name the database that fails: give one")
+            }
+            Fault::DbFailover { patroni: Some(patroni), .. } if label_terms(&patroni.selector).is_none() => problems.push(
+                at,
+                format!("db_failover: `patroni.selector` `{}` is not a label selector of `key=value` terms", patroni.selector),
             ),
             Fault::DbFailover { .. } => {}
             _ if !is_kube => {}
@@ -1043,6 +1053,32 @@ fault: FAULT
         assert!(found.contains("k.yaml:2:8: db_failover: `cluster` names a CloudNativePG Cluster"), "{found}");
         let found = problems("name: s\nfault: {kind: node_drain, node: node-1, deadline: 1m}\n");
         assert!(found.contains("k.yaml:2:8: node_drain: `deadline` bounds the retries"), "{found}");
+    }
+
+    #[test]
+    fn a_patroni_failover_is_kubes_names_one_database_and_selects_by_labels() {
+        let patroni =
+            "{kind: db_failover, mode: graceful, patroni: {selector: \"application=spilo,cluster-name=shop-db\"}}";
+        assert!(problems(&kube("kind-drill", "", patroni)).is_empty());
+        let found = problems(&kube("kind-drill", "", "{kind: db_failover, cluster: pg, patroni: {selector: a=b}}"));
+        assert!(
+            found.contains(
+                "k.yaml:7:8: db_failover: `cluster` and `patroni` each name the database that fails: give one"
+            ),
+            "{found}"
+        );
+        let found = problems(&kube("kind-drill", "", "{kind: db_failover, patroni: {selector: spilo}}"));
+        assert!(
+            found.contains("k.yaml:7:8: db_failover: `patroni.selector` `spilo` is not a label selector"),
+            "{found}"
+        );
+        let found = problems("name: s\nfault: {kind: db_failover, patroni: {selector: a=b, port: 8009}}\n");
+        assert!(
+            found.contains(
+                "k.yaml:2:8: db_failover: `patroni` names a Patroni cluster's pods, and applies to kube only"
+            ),
+            "{found}"
+        );
     }
 
     #[test]

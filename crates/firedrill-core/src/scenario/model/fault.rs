@@ -106,6 +106,11 @@ pub enum Fault {
         /// operator to switch over.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cluster: Option<String>,
+        /// `kube`, instead of `cluster`: a Patroni cluster (Zalando's operator, Spilo), whose
+        /// members are the pods its selector picks and whose REST API names the leader:
+        /// `crash` deletes the leader's pod, `graceful` asks Patroni to switch over.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        patroni: Option<PatroniCluster>,
     },
     /// Make the object store unreachable.
     S3Block {
@@ -318,10 +323,13 @@ impl Fault {
             Fault::TrafficSurge { rate, duration, .. } => {
                 format!("traffic surge to {} for {duration}", rate.map(|r| r.to_string()).unwrap_or_default())
             }
-            Fault::DbFailover { mode, cluster: None } => format!("database primary failure ({})", mode.as_str()),
-            Fault::DbFailover { mode, cluster: Some(cluster) } => {
+            Fault::DbFailover { mode, cluster: Some(cluster), .. } => {
                 format!("database primary failure of cluster {cluster} ({})", mode.as_str())
             }
+            Fault::DbFailover { mode, patroni: Some(patroni), .. } => {
+                format!("database primary failure of Patroni cluster {} ({})", patroni.selector, mode.as_str())
+            }
+            Fault::DbFailover { mode, .. } => format!("database primary failure ({})", mode.as_str()),
             Fault::S3Block { bucket, mode, duration } => format!(
                 "block object store{} ({}){}",
                 bucket.as_ref().map(|b| format!(" bucket {b}")).unwrap_or_default(),
@@ -367,6 +375,23 @@ impl Fault {
                 .join("; "),
         }
     }
+}
+
+/// A Patroni cluster on Kubernetes: its member pods and the port of their REST API.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatroniCluster {
+    /// The member pods, as a label selector (`application=spilo,cluster-name=shop-db`, as
+    /// Zalando's operator labels them); a member's name is its pod's name.
+    pub selector: String,
+    /// The REST API's port on each member (Patroni's default, 8008, when absent).
+    #[serde(default = "patroni_port")]
+    pub port: u16,
+}
+
+/// Patroni's REST API port by default (`restapi.listen`).
+fn patroni_port() -> u16 {
+    8008
 }
 
 /// The pods a selector picks, in words: `the pods app=shop`, `2 pods app=shop`.
