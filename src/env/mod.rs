@@ -166,6 +166,11 @@ impl AnyEnvironment {
             }
             #[cfg(not(feature = "kube"))]
             EnvironmentSpec::Kube(_) => Err(not_built_in(scenario, "kube")),
+            // Being built (issue 16): its scenarios load and validate, and are refused here.
+            EnvironmentSpec::Aws(_) => Err(Problem::new(
+                scenario.positions.environment,
+                "the `aws` environment is not built yet: its scenarios validate, they do not run",
+            )),
         }
     }
 }

@@ -60,6 +60,8 @@ word_enum! {
         Docker = "docker",
         /// A Kubernetes cluster, through its API.
         Kube = "kube",
+        /// An AWS account, through the AWS SDK.
+        Aws = "aws",
     }
 }
 

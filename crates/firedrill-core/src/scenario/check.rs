@@ -242,6 +242,31 @@ fn check_environment(environment: &EnvironmentSpec, at: Pos, problems: &mut Prob
         EnvironmentSpec::Sim(stack) => check_sim_stack(stack, at, problems),
         EnvironmentSpec::Docker(stack) => check_docker_stack(stack, at, problems),
         EnvironmentSpec::Kube(cluster) => check_kube_cluster(cluster, at, problems),
+        EnvironmentSpec::Aws(account) => check_aws_account(account, at, problems),
+    }
+}
+
+/// The allow-tag is one `key=value`, the accounts are twelve digits, and an emulator's endpoint
+/// is a URL: a typo here would let a drill touch nothing, or anything.
+fn check_aws_account(account: &AwsAccount, at: Pos, problems: &mut Problems) {
+    match account.allow_tag.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() && !value.trim().is_empty() && !value.contains('=') => {}
+        _ => problems.push(at, format!("environment.allow_tag: `{}` is not one `key=value` tag", account.allow_tag)),
+    }
+    for id in &account.accounts {
+        if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
+            problems.push(at, format!("environment.accounts: `{id}` is not a twelve-digit AWS account id"));
+        }
+    }
+    if let Some(url) = &account.endpoint_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            problems.push(at, format!("environment.endpoint_url: `{url}` is not an http:// or https:// URL"));
+        }
+    }
+    if let Some(region) = &account.region {
+        if region.is_empty() || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            problems.push(at, format!("environment.region: `{region}` is not a region name (eu-west-1)"));
+        }
     }
 }
 
@@ -1166,5 +1191,46 @@ fault: FAULT
         let found =
             problems(&kube("kind-drill", "", "{kind: network_blackhole, target: app=shop, confirm: \"https://s3/\"}"));
         assert!(found.contains("`confirm` must be an http:// URL inside the cluster, got `https://s3/`"), "{found}");
+    }
+}
+
+#[cfg(test)]
+mod aws_tests {
+    use std::path::Path;
+
+    use crate::scenario::{parse, EnvironmentSpec};
+
+    const ACCOUNT: &str = "name: a
+environment: {kind: aws, region: eu-west-1, ENV}
+fault: {kind: s3_block, bucket: shop-receipts}
+";
+
+    fn text(env: &str) -> String {
+        ACCOUNT.replace("ENV", env)
+    }
+
+    #[test]
+    fn an_aws_account_allows_the_firedrill_tag_by_default_and_lists_its_accounts() {
+        let s = parse(&text("accounts: ['123456789012']"), Path::new("a.yaml")).expect("valid");
+        let EnvironmentSpec::Aws(account) = &s.environment else { panic!("an aws scenario") };
+        assert_eq!(account.allow_tag, "firedrill=allowed");
+        assert_eq!(
+            (account.region.as_deref(), account.accounts.as_slice()),
+            (Some("eu-west-1"), &["123456789012".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn a_bad_tag_account_endpoint_or_region_is_named_at_the_environment() {
+        let bad = "allow_tag: firedrill, accounts: ['12345'], endpoint_url: 'localhost:5000'";
+        let found = parse(&text(bad).replace("eu-west-1", "EU West"), Path::new("a.yaml")).unwrap_err().to_string();
+        for expected in [
+            "a.yaml:2:1: environment.allow_tag: `firedrill` is not one `key=value` tag",
+            "environment.accounts: `12345` is not a twelve-digit AWS account id",
+            "environment.endpoint_url: `localhost:5000` is not an http:// or https:// URL",
+            "environment.region: `EU West` is not a region name (eu-west-1)",
+        ] {
+            assert!(found.contains(expected), "{expected} in\n{found}");
+        }
     }
 }
