@@ -4,6 +4,8 @@
 //! [`AnyEnvironment`]: `sim` always, `docker` with the `docker` feature, `kube` with the
 //! `kube` feature.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 #[cfg(feature = "docker")]
 pub mod docker;
 pub mod dry_run;

@@ -3,6 +3,8 @@
 //! environment keeps, the shipped scenarios run in the simulation, snapshots of every
 //! rendering, and the scenario parser fed mutated input.
 
+#[cfg(feature = "aws")]
+mod aws;
 mod common;
 
 mod blast;

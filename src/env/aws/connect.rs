@@ -1,0 +1,44 @@
+//! The SDK configuration of a drill: the standard credential chain (environment, profiles,
+//! SSO, instance and container roles) as the team's own tools read it, the scenario's region
+//! and emulator endpoint, firedrill's HTTP client (on ring, as the rest of the process), and no
+//! retries: a call that changes something is made once, and its answer goes to the timeline
+//! (a retried failover request could fail over twice).
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
+
+use super::AwsError;
+use crate::scenario::AwsAccount;
+
+/// The loader of the standard chain, before the scenario's settings.
+pub fn standard() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+}
+
+/// The configuration `loader` gives with the scenario's region, endpoint, HTTP client and no
+/// retries. (Tests hand a loader with fixed credentials; a drill, [`standard`].)
+pub async fn config(account: &AwsAccount, loader: ConfigLoader) -> SdkConfig {
+    let mut loader = loader.http_client(crate::probe::aws_http_client(None)).retry_config(RetryConfig::disabled());
+    if let Some(region) = &account.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &account.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+/// The account the credentials are of (STS GetCallerIdentity), refused when the scenario lists
+/// `accounts` and it is not one of them: asked before anything changes.
+pub async fn account(config: &SdkConfig, account: &AwsAccount) -> Result<String, AwsError> {
+    let identity = aws_sdk_sts::Client::new(config)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| AwsError::CallerIdentity(Box::new(e)))?;
+    let id = identity.account().unwrap_or_default().to_string();
+    if !account.accounts.is_empty() && !account.accounts.contains(&id) {
+        return Err(AwsError::AccountNotAllowed { account: id, allowed: account.accounts.join(", ") });
+    }
+    Ok(id)
+}
