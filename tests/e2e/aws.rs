@@ -34,3 +34,57 @@ async fn the_callers_account_is_asked_of_sts_and_one_the_scenario_does_not_list_
         "the credentials are of account 123456789012, which the scenario's `accounts` (111111111111, 222222222222) does not list: nothing was changed"
     );
 }
+
+/// A bucket on moto holding one object, and an S3 client of the environment.
+async fn bucket(endpoint: &str, name: &str) -> aws_sdk_s3::Client {
+    let credentials = aws_sdk_sts::config::Credentials::new("firedrill", "firedrill", None, None, "test");
+    let env = account(endpoint, &[]);
+    let config = connect::config(&env, connect::standard().credentials_provider(credentials)).await;
+    let s3 = connect::s3(&config, &env);
+    let location = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+        .build();
+    s3.create_bucket().bucket(name).create_bucket_configuration(location).send().await.unwrap();
+    s3.put_object().bucket(name).key("receipt-1").body(b"paid".to_vec().into()).send().await.unwrap();
+    s3
+}
+
+async fn readable(s3: &aws_sdk_s3::Client, bucket: &str) -> bool {
+    s3.get_object().bucket(bucket).key("receipt-1").send().await.is_ok()
+}
+
+#[tokio::test]
+async fn an_s3_block_denies_reads_and_writes_and_its_revert_puts_the_policy_back_byte_for_byte() {
+    use firedrill::env::aws::s3_block;
+    firedrill::tls::install_crypto_provider();
+    let Some((_moto, endpoint)) = Moto::start(None) else { return };
+
+    // A bucket without a policy: blocked, confirmed by a refused put, then no policy again.
+    let s3 = bucket(&endpoint, "shop-plain").await;
+    assert_eq!(s3_block::policy(&s3, "shop-plain").await.unwrap(), None);
+    let blocking = s3_block::blocking_policy("shop-plain", None, "r1").unwrap();
+    s3_block::block(&s3, "shop-plain", &blocking, "firedrill-confirm").await.unwrap();
+    assert!(!readable(&s3, "shop-plain").await, "reads are denied");
+    s3_block::restore(&s3, "shop-plain", None).await.unwrap();
+    assert_eq!(s3_block::policy(&s3, "shop-plain").await.unwrap(), None);
+    assert!(readable(&s3, "shop-plain").await);
+    s3_block::restore(&s3, "shop-plain", None).await.expect("a second revert is harmless");
+
+    // A bucket with the team's policy, written their way (spacing, key order): it is what S3
+    // holds again after the revert, byte for byte.
+    let s3 = bucket(&endpoint, "shop-receipts").await;
+    let team = r#"{"Version": "2012-10-17",  "Statement": [{"Sid": "TeamRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::shop-receipts/*"}]}"#;
+    s3.put_bucket_policy().bucket("shop-receipts").policy(team).send().await.unwrap();
+    let prior = s3_block::policy(&s3, "shop-receipts").await.unwrap().expect("the team's policy");
+    assert_eq!(prior, team, "S3 keeps a policy's text as it was put");
+    let blocking = s3_block::blocking_policy("shop-receipts", Some(&prior), "r2").unwrap();
+    s3_block::block(&s3, "shop-receipts", &blocking, "firedrill-confirm").await.unwrap();
+    let during = s3_block::policy(&s3, "shop-receipts").await.unwrap().unwrap();
+    assert!(during.contains("TeamRead") && during.contains("firedrill-block-r2"), "{during}");
+    assert!(!readable(&s3, "shop-receipts").await, "the deny wins over the team's allow");
+    s3_block::restore(&s3, "shop-receipts", Some(&prior)).await.unwrap();
+    assert_eq!(s3_block::policy(&s3, "shop-receipts").await.unwrap().as_deref(), Some(prior.as_str()));
+    assert!(readable(&s3, "shop-receipts").await);
+    s3_block::restore(&s3, "shop-receipts", Some(&prior)).await.expect("a second revert is harmless");
+    assert_eq!(s3_block::policy(&s3, "shop-receipts").await.unwrap().as_deref(), Some(prior.as_str()));
+}

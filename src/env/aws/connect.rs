@@ -42,3 +42,10 @@ pub async fn account(config: &SdkConfig, account: &AwsAccount) -> Result<String,
     }
     Ok(id)
 }
+
+/// An S3 client of `config`; path-style addressing with an emulator's endpoint, which has no
+/// per-bucket host names.
+pub fn s3(config: &SdkConfig, account: &AwsAccount) -> aws_sdk_s3::Client {
+    let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(account.endpoint_url.is_some()).build();
+    aws_sdk_s3::Client::from_conf(s3)
+}

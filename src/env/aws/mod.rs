@@ -4,5 +4,6 @@
 
 pub mod connect;
 mod error;
+pub mod s3_block;
 
 pub use error::AwsError;
