@@ -88,3 +88,67 @@ async fn an_s3_block_denies_reads_and_writes_and_its_revert_puts_the_policy_back
     s3_block::restore(&s3, "shop-receipts", Some(&prior)).await.expect("a second revert is harmless");
     assert_eq!(s3_block::policy(&s3, "shop-receipts").await.unwrap().as_deref(), Some(prior.as_str()));
 }
+
+/// An Aurora cluster on moto with two members (`<id>-1` the writer), tagged `tags`.
+async fn aurora(endpoint: &str, id: &str, tags: &[(&str, &str)]) -> aws_sdk_rds::Client {
+    let credentials = aws_sdk_sts::config::Credentials::new("firedrill", "firedrill", None, None, "test");
+    let config = connect::config(&account(endpoint, &[]), connect::standard().credentials_provider(credentials)).await;
+    let rds = aws_sdk_rds::Client::new(&config);
+    let tags: Vec<_> = tags.iter().map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(*k).value(*v).build()).collect();
+    rds.create_db_cluster()
+        .db_cluster_identifier(id)
+        .engine("aurora-postgresql")
+        .master_username("shop")
+        .master_user_password("firedrill-pw")
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap();
+    for n in [1, 2] {
+        rds.create_db_instance()
+            .db_instance_identifier(format!("{id}-{n}"))
+            .db_cluster_identifier(id)
+            .db_instance_class("db.r6g.large")
+            .engine("aurora-postgresql")
+            .send()
+            .await
+            .unwrap();
+    }
+    rds
+}
+
+#[tokio::test]
+async fn a_cluster_failover_promotes_the_reader_firedrill_chose_after_a_preflight_moto_would_skip() {
+    use firedrill::env::aws::rds;
+    firedrill::tls::install_crypto_provider();
+    let Some((_moto, endpoint)) = Moto::start(None) else { return };
+    let client = aurora(&endpoint, "shop-db", &[("firedrill", "allowed")]).await;
+    let (state, statuses) = rds::cluster(&client, "shop-db").await.unwrap();
+    assert_eq!((state.status.as_str(), state.writer()), ("available", Some("shop-db-1")));
+    let target = rds::preflight("shop-db", &state, &statuses, "firedrill=allowed", None).unwrap();
+    assert_eq!(target, "shop-db-2");
+    let refused = rds::preflight("shop-db", &state, &statuses, "firedrill=allowed", Some("shop-db-1")).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "DB cluster shop-db has no available reader to promote (shop-db-1 is the writer already)"
+    );
+    rds::fail_over(&client, "shop-db", &target).await.unwrap();
+    let (after, _) = rds::cluster(&client, "shop-db").await.unwrap();
+    assert_eq!(after.writer(), Some("shop-db-2"), "moto flips the writer at once");
+
+    // What moto accepts and firedrill must not: an untagged cluster, a stopped one.
+    let untagged = aurora(&endpoint, "team-db", &[("owner", "team")]).await;
+    let (state, statuses) = rds::cluster(&untagged, "team-db").await.unwrap();
+    let refused = rds::preflight("team-db", &state, &statuses, "firedrill=allowed", None).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "DB cluster team-db does not carry the tag firedrill=allowed: firedrill changes only what is tagged so"
+    );
+    client.stop_db_cluster().db_cluster_identifier("shop-db").send().await.unwrap();
+    let (state, statuses) = rds::cluster(&client, "shop-db").await.unwrap();
+    let refused = rds::preflight("shop-db", &state, &statuses, "firedrill=allowed", None).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "DB cluster shop-db is stopped, not available: a failover now would measure nothing"
+    );
+}

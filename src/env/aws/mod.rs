@@ -4,6 +4,7 @@
 
 pub mod connect;
 mod error;
+pub mod rds;
 pub mod s3_block;
 
 pub use error::AwsError;

@@ -1,0 +1,147 @@
+//! `db_failover` on an Aurora or Multi-AZ DB cluster: what the control plane says before the
+//! failover (preflight: the allow-tag, the cluster available, a reader to promote that is
+//! available and not the writer), and the failover itself (`FailoverDBCluster`, with the
+//! reader firedrill chose, which AWS FIS cannot choose). The writer is the member with
+//! `IsClusterWriter`.
+
+use aws_sdk_rds::Client;
+
+/// What a cluster looks like to the control plane.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterState {
+    /// `available`, `failing-over`, `stopped`...
+    pub status: String,
+    /// Its members: instance id, whether it is the writer.
+    pub members: Vec<(String, bool)>,
+    /// Its tags, `key=value`.
+    pub tags: Vec<String>,
+}
+
+impl ClusterState {
+    /// The writer's instance id.
+    pub fn writer(&self) -> Option<&str> {
+        self.members.iter().find(|(_, writer)| *writer).map(|(id, _)| id.as_str())
+    }
+}
+
+/// Why a cluster could not be failed over, or read.
+#[derive(Debug, thiserror::Error)]
+pub enum RdsError {
+    /// An RDS call failed.
+    #[error("failed to {action}")]
+    Call {
+        /// What was being done.
+        action: String,
+        /// The SDK's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The cluster does not carry the scenario's allow-tag.
+    #[error("DB cluster {cluster} does not carry the tag {tag}: firedrill changes only what is tagged so")]
+    NotAllowed {
+        /// The cluster.
+        cluster: String,
+        /// The tag asked for.
+        tag: String,
+    },
+    /// The cluster is not available.
+    #[error("DB cluster {cluster} is {status}, not available: a failover now would measure nothing")]
+    NotAvailable {
+        /// The cluster.
+        cluster: String,
+        /// Its status.
+        status: String,
+    },
+    /// No member can take over.
+    #[error("DB cluster {cluster} has no available reader to promote ({why})")]
+    NoReader {
+        /// The cluster.
+        cluster: String,
+        /// Why none fits.
+        why: String,
+    },
+}
+
+/// The cluster `id` as the control plane describes it, with each member's own status.
+pub async fn cluster(client: &Client, id: &str) -> Result<(ClusterState, Vec<(String, String)>), RdsError> {
+    let described = client
+        .describe_db_clusters()
+        .db_cluster_identifier(id)
+        .send()
+        .await
+        .map_err(|e| call(format!("describe DB cluster {id}"), e))?;
+    let found =
+        described.db_clusters().first().cloned().unwrap_or_else(|| aws_sdk_rds::types::DbCluster::builder().build());
+    let members: Vec<(String, bool)> = found
+        .db_cluster_members()
+        .iter()
+        .map(|m| (m.db_instance_identifier().unwrap_or_default().to_string(), m.is_cluster_writer().unwrap_or(false)))
+        .collect();
+    let tags = found
+        .tag_list()
+        .iter()
+        .map(|t| format!("{}={}", t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+        .collect();
+    let mut statuses = Vec::new();
+    for (member, _) in &members {
+        let instance = client
+            .describe_db_instances()
+            .db_instance_identifier(member)
+            .send()
+            .await
+            .map_err(|e| call(format!("describe DB instance {member}"), e))?;
+        let status = instance.db_instances().first().and_then(|i| i.db_instance_status()).unwrap_or_default();
+        statuses.push((member.clone(), status.to_string()));
+    }
+    Ok((ClusterState { status: found.status().unwrap_or_default().to_string(), members, tags }, statuses))
+}
+
+/// The reader to promote: `target` when given, else the first available reader; refused when
+/// the cluster lacks `allow_tag`, is not available, or has no available reader.
+pub fn preflight(
+    id: &str,
+    state: &ClusterState,
+    statuses: &[(String, String)],
+    allow_tag: &str,
+    target: Option<&str>,
+) -> Result<String, RdsError> {
+    if !state.tags.iter().any(|t| t == allow_tag) {
+        return Err(RdsError::NotAllowed { cluster: id.into(), tag: allow_tag.into() });
+    }
+    if state.status != "available" {
+        return Err(RdsError::NotAvailable { cluster: id.into(), status: state.status.clone() });
+    }
+    let available = |member: &str| statuses.iter().any(|(m, s)| m == member && s == "available");
+    let no_reader = |why: String| RdsError::NoReader { cluster: id.into(), why };
+    match target {
+        Some(target) => match state.members.iter().find(|(m, _)| m == target) {
+            None => Err(no_reader(format!("{target} is not one of its members"))),
+            Some((_, true)) => Err(no_reader(format!("{target} is the writer already"))),
+            Some(_) if !available(target) => Err(no_reader(format!("{target} is not available"))),
+            Some(_) => Ok(target.to_string()),
+        },
+        None => state
+            .members
+            .iter()
+            .find(|(m, writer)| !writer && available(m))
+            .map(|(m, _)| m.clone())
+            .ok_or_else(|| no_reader("every member is the writer or unavailable".into())),
+    }
+}
+
+/// Asks RDS to fail the cluster over to `target`: the request's acceptance, not the failover's
+/// end, which the control plane and the probes say.
+pub async fn fail_over(client: &Client, id: &str, target: &str) -> Result<(), RdsError> {
+    client
+        .failover_db_cluster()
+        .db_cluster_identifier(id)
+        .target_db_instance_identifier(target)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| call(format!("fail DB cluster {id} over to {target}"), e))
+}
+
+fn call<E: std::error::Error + Send + Sync + 'static>(action: String, e: E) -> RdsError {
+    RdsError::Call { action, source: Box::new(e) }
+}
