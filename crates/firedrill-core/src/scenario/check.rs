@@ -310,6 +310,7 @@ fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentS
         _ => None,
     };
     let is_kube = cluster.is_some();
+    let is_aws = matches!(environment, EnvironmentSpec::Aws(_));
     let mut faults = vec![&fault.value];
     while let Some(f) = faults.pop() {
         let kind = f.kind();
@@ -368,6 +369,24 @@ fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentS
                 if !is_kube && (direction.is_some() || namespace.is_some() || confirm.is_some()) =>
             {
                 problems.push(at, "network_blackhole: `direction`, `namespace` and `confirm` are kube's (a NetworkPolicy blackhole)")
+            }
+            Fault::DbFailover { db_instance, db_cluster, target, failback, .. } if !is_aws
+                && (db_instance.is_some() || db_cluster.is_some() || target.is_some() || *failback) =>
+            {
+                problems.push(at, "db_failover: `db_instance`, `db_cluster`, `target` and `failback` name RDS resources, and apply to aws only")
+            }
+            Fault::DbFailover { db_instance, db_cluster, target, mode, .. } if is_aws => {
+                match (db_instance, db_cluster) {
+                    (Some(_), Some(_)) => problems.push(at, "db_failover: `db_instance` and `db_cluster` each name the database that fails: give one"),
+                    (None, None) => problems.push(at, "db_failover: aws needs `db_instance` (a Multi-AZ instance) or `db_cluster` (Aurora, a Multi-AZ cluster)"),
+                    _ => {}
+                }
+                if target.is_some() && db_cluster.is_none() {
+                    problems.push(at, "db_failover: `target` is the reader a DB cluster's failover promotes; a Multi-AZ instance has only its standby");
+                }
+                if *mode == FailoverMode::Graceful {
+                    problems.push(at, "db_failover: on aws the failover is RDS's own (a reboot with failover, or FailoverDBCluster): `mode: graceful` does not apply");
+                }
             }
             Fault::DbFailover { cluster: Some(_), .. } if !is_kube => problems.push(
                 at,
@@ -1218,6 +1237,35 @@ fault: {kind: s3_block, bucket: shop-receipts}
             (account.region.as_deref(), account.accounts.as_slice()),
             (Some("eu-west-1"), &["123456789012".to_string()][..])
         );
+    }
+
+    #[test]
+    fn an_rds_failover_names_one_instance_or_cluster_and_only_aws_takes_them() {
+        let failover = |fault: &str| {
+            let text = format!("name: a\nenvironment: {{kind: aws}}\nfault: {fault}\n");
+            parse(&text, Path::new("a.yaml")).err().map(|e| e.to_string()).unwrap_or_default()
+        };
+        assert_eq!(failover("{kind: db_failover, db_cluster: shop-db, target: shop-db-2}"), "");
+        assert_eq!(failover("{kind: db_failover, db_instance: shop-pg, failback: true}"), "");
+        for (fault, expected) in [
+            (
+                "{kind: db_failover}",
+                "a.yaml:3:8: db_failover: aws needs `db_instance` (a Multi-AZ instance) or `db_cluster`",
+            ),
+            (
+                "{kind: db_failover, db_instance: a, db_cluster: b}",
+                "`db_instance` and `db_cluster` each name the database that fails: give one",
+            ),
+            (
+                "{kind: db_failover, db_instance: a, target: b}",
+                "`target` is the reader a DB cluster's failover promotes",
+            ),
+            ("{kind: db_failover, db_instance: a, mode: graceful}", "`mode: graceful` does not apply"),
+        ] {
+            assert!(failover(fault).contains(expected), "{fault}: {expected} in {}", failover(fault));
+        }
+        let sim = parse("name: s\nfault: {kind: db_failover, db_cluster: shop-db}\n", Path::new("s.yaml")).unwrap_err();
+        assert!(sim.to_string().contains("s.yaml:2:8: db_failover: `db_instance`, `db_cluster`, `target` and `failback` name RDS resources, and apply to aws only"), "{sim}");
     }
 
     #[test]

@@ -111,6 +111,20 @@ pub enum Fault {
         /// `crash` deletes the leader's pod, `graceful` asks Patroni to switch over.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         patroni: Option<PatroniCluster>,
+        /// `aws`: a Multi-AZ DB instance, failed over by a reboot with `ForceFailover`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        db_instance: Option<String>,
+        /// `aws`, instead of `db_instance`: an Aurora or Multi-AZ DB cluster, failed over
+        /// (`FailoverDBCluster`) to `target` or to the first available reader.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        db_cluster: Option<String>,
+        /// `aws`, with `db_cluster`: the reader to promote.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+        /// `aws`: fail back to the first writer once the drill has measured, reported as an
+        /// outage of its own.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        failback: bool,
     },
     /// Make the object store unreachable.
     S3Block {
