@@ -152,3 +152,48 @@ async fn a_cluster_failover_promotes_the_reader_firedrill_chose_after_a_prefligh
         "DB cluster shop-db is stopped, not available: a failover now would measure nothing"
     );
 }
+
+#[tokio::test]
+async fn an_instance_failover_needs_the_tag_and_a_standby_which_moto_would_not_ask() {
+    use firedrill::env::aws::rds;
+    firedrill::tls::install_crypto_provider();
+    let Some((_moto, endpoint)) = Moto::start(None) else { return };
+    let credentials = aws_sdk_sts::config::Credentials::new("firedrill", "firedrill", None, None, "test");
+    let config = connect::config(&account(&endpoint, &[]), connect::standard().credentials_provider(credentials)).await;
+    let client = aws_sdk_rds::Client::new(&config);
+    for (id, multi_az) in [("shop-pg", true), ("single-pg", false)] {
+        let tag = aws_sdk_rds::types::Tag::builder().key("firedrill").value("allowed").build();
+        client
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .db_instance_class("db.t3.micro")
+            .engine("postgres")
+            .multi_az(multi_az)
+            .master_username("shop")
+            .master_user_password("firedrill-pw")
+            .allocated_storage(20)
+            .tags(tag)
+            .send()
+            .await
+            .unwrap();
+    }
+    let state = rds::instance(&client, "shop-pg").await.unwrap();
+    assert!(state.multi_az && state.status == "available", "{state:?}");
+    rds::preflight_instance("shop-pg", &state, "firedrill=allowed").unwrap();
+    let refused = rds::preflight_instance("shop-pg", &state, "team=drills").unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "DB instance shop-pg does not carry the tag team=drills: firedrill changes only what is tagged so"
+    );
+    let single = rds::instance(&client, "single-pg").await.unwrap();
+    let refused = rds::preflight_instance("single-pg", &single, "firedrill=allowed").unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "DB instance single-pg is not Multi-AZ: it has no standby to fail over to (RDS would only reboot it)"
+    );
+    // moto accepts the request and changes nothing (no AZ swap, no event): what the control
+    // plane then says is what firedrill must report, "not confirmed" here.
+    rds::force_failover(&client, "shop-pg").await.unwrap();
+    let after = rds::instance(&client, "shop-pg").await.unwrap();
+    assert_eq!((after.status.as_str(), &after.zone), ("available", &state.zone));
+}

@@ -36,21 +36,27 @@ pub enum RdsError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The cluster does not carry the scenario's allow-tag.
-    #[error("DB cluster {cluster} does not carry the tag {tag}: firedrill changes only what is tagged so")]
+    /// The resource does not carry the scenario's allow-tag.
+    #[error("{resource} does not carry the tag {tag}: firedrill changes only what is tagged so")]
     NotAllowed {
-        /// The cluster.
-        cluster: String,
+        /// The resource, `DB cluster NAME` or `DB instance NAME`.
+        resource: String,
         /// The tag asked for.
         tag: String,
     },
-    /// The cluster is not available.
-    #[error("DB cluster {cluster} is {status}, not available: a failover now would measure nothing")]
+    /// The resource is not available.
+    #[error("{resource} is {status}, not available: a failover now would measure nothing")]
     NotAvailable {
-        /// The cluster.
-        cluster: String,
+        /// The resource.
+        resource: String,
         /// Its status.
         status: String,
+    },
+    /// The instance has no standby.
+    #[error("DB instance {instance} is not Multi-AZ: it has no standby to fail over to (RDS would only reboot it)")]
+    SingleAz {
+        /// The instance.
+        instance: String,
     },
     /// No member can take over.
     #[error("DB cluster {cluster} has no available reader to promote ({why})")]
@@ -106,10 +112,10 @@ pub fn preflight(
     target: Option<&str>,
 ) -> Result<String, RdsError> {
     if !state.tags.iter().any(|t| t == allow_tag) {
-        return Err(RdsError::NotAllowed { cluster: id.into(), tag: allow_tag.into() });
+        return Err(RdsError::NotAllowed { resource: format!("DB cluster {id}"), tag: allow_tag.into() });
     }
     if state.status != "available" {
-        return Err(RdsError::NotAvailable { cluster: id.into(), status: state.status.clone() });
+        return Err(RdsError::NotAvailable { resource: format!("DB cluster {id}"), status: state.status.clone() });
     }
     let available = |member: &str| statuses.iter().any(|(m, s)| m == member && s == "available");
     let no_reader = |why: String| RdsError::NoReader { cluster: id.into(), why };
@@ -144,4 +150,70 @@ pub async fn fail_over(client: &Client, id: &str, target: &str) -> Result<(), Rd
 
 fn call<E: std::error::Error + Send + Sync + 'static>(action: String, e: E) -> RdsError {
     RdsError::Call { action, source: Box::new(e) }
+}
+
+/// What a DB instance looks like to the control plane.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceState {
+    /// `available`, `rebooting`...
+    pub status: String,
+    /// Whether it has a standby in another Availability Zone.
+    pub multi_az: bool,
+    /// Its primary's Availability Zone.
+    pub zone: Option<String>,
+    /// Its standby's; after a failover the two swap.
+    pub standby_zone: Option<String>,
+    /// Its tags, `key=value`.
+    pub tags: Vec<String>,
+}
+
+/// The DB instance `id` as the control plane describes it.
+pub async fn instance(client: &Client, id: &str) -> Result<InstanceState, RdsError> {
+    let described = client
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .map_err(|e| call(format!("describe DB instance {id}"), e))?;
+    let found =
+        described.db_instances().first().cloned().unwrap_or_else(|| aws_sdk_rds::types::DbInstance::builder().build());
+    Ok(InstanceState {
+        status: found.db_instance_status().unwrap_or_default().to_string(),
+        multi_az: found.multi_az().unwrap_or(false),
+        zone: found.availability_zone().map(str::to_string),
+        standby_zone: found.secondary_availability_zone().map(str::to_string),
+        tags: found
+            .tag_list()
+            .iter()
+            .map(|t| format!("{}={}", t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+            .collect(),
+    })
+}
+
+/// Refuses an instance that lacks `allow_tag`, is not available, or has no standby to fail
+/// over to (RDS itself would reboot a single-AZ instance without failing anything over).
+pub fn preflight_instance(id: &str, state: &InstanceState, allow_tag: &str) -> Result<(), RdsError> {
+    if !state.tags.iter().any(|t| t == allow_tag) {
+        return Err(RdsError::NotAllowed { resource: format!("DB instance {id}"), tag: allow_tag.into() });
+    }
+    if state.status != "available" {
+        return Err(RdsError::NotAvailable { resource: format!("DB instance {id}"), status: state.status.clone() });
+    }
+    if !state.multi_az {
+        return Err(RdsError::SingleAz { instance: id.into() });
+    }
+    Ok(())
+}
+
+/// Asks RDS to reboot the instance with a forced failover to its standby: the request's
+/// acceptance; the failover itself is what the control plane and the probes say next.
+pub async fn force_failover(client: &Client, id: &str) -> Result<(), RdsError> {
+    client
+        .reboot_db_instance()
+        .db_instance_identifier(id)
+        .force_failover(true)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| call(format!("reboot DB instance {id} with a forced failover"), e))
 }
