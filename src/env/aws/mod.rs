@@ -4,6 +4,7 @@
 
 pub mod connect;
 mod error;
+pub mod events;
 pub mod rds;
 pub mod s3_block;
 
