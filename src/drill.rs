@@ -100,6 +100,8 @@ pub fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
         Ok(AnyEnvironment::Docker(env)) => env.check(scenario),
         #[cfg(feature = "kube")]
         Ok(AnyEnvironment::Kube(env)) => env.check(scenario),
+        #[cfg(feature = "aws")]
+        Ok(AnyEnvironment::Aws(env)) => env.check(scenario),
         Err(problem) => vec![problem],
     };
     if problems.is_empty() {
@@ -203,6 +205,8 @@ fn drill_with(
         AnyEnvironment::Docker(env) => drill_in(scenario, &env, seed, run, on_event, interrupted(true, kill_switch)),
         #[cfg(feature = "kube")]
         AnyEnvironment::Kube(env) => drill_in(scenario, &env, seed, run, on_event, interrupted(true, kill_switch)),
+        #[cfg(feature = "aws")]
+        AnyEnvironment::Aws(env) => drill_in(scenario, &env, seed, run, on_event, interrupted(true, kill_switch)),
     }
 }
 

@@ -134,6 +134,9 @@ pub enum AnyEnvironment {
     /// A Kubernetes cluster.
     #[cfg(feature = "kube")]
     Kube(kube::KubeEnv),
+    /// An AWS account and region.
+    #[cfg(feature = "aws")]
+    Aws(aws::AwsEnv),
 }
 
 impl AnyEnvironment {
@@ -168,11 +171,13 @@ impl AnyEnvironment {
             }
             #[cfg(not(feature = "kube"))]
             EnvironmentSpec::Kube(_) => Err(not_built_in(scenario, "kube")),
-            // Being built (issue 16): its scenarios load and validate, and are refused here.
-            EnvironmentSpec::Aws(_) => Err(Problem::new(
-                scenario.positions.environment,
-                "the `aws` environment is not built yet: its scenarios validate, they do not run",
-            )),
+            #[cfg(feature = "aws")]
+            EnvironmentSpec::Aws(account) => {
+                let journal_dir = crate::journal::journal_dir(state_dir);
+                Ok(AnyEnvironment::Aws(aws::AwsEnv::new(account.clone(), scenario, &run_id(seed), journal_dir)))
+            }
+            #[cfg(not(feature = "aws"))]
+            EnvironmentSpec::Aws(_) => Err(not_built_in(scenario, "aws")),
         }
     }
 }
@@ -187,7 +192,7 @@ fn not_built_in(scenario: &Scenario, kind: &str) -> Problem {
 }
 
 /// A short id, unique on this machine for practical purposes, naming what one drill creates.
-#[cfg(any(feature = "docker", feature = "kube"))]
+#[cfg(any(feature = "docker", feature = "kube", feature = "aws"))]
 fn run_id(seed: u64) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let mut rng = crate::rng::Rng::new(seed ^ nanos as u64 ^ (std::process::id() as u64) << 32);

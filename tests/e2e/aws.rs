@@ -6,7 +6,7 @@ use firedrill::scenario::AwsAccount;
 
 use crate::common::Moto;
 
-fn account(endpoint: &str, accounts: &[&str]) -> AwsAccount {
+pub(crate) fn account(endpoint: &str, accounts: &[&str]) -> AwsAccount {
     AwsAccount {
         region: Some("eu-west-1".into()),
         endpoint_url: Some(endpoint.into()),
@@ -36,7 +36,7 @@ async fn the_callers_account_is_asked_of_sts_and_one_the_scenario_does_not_list_
 }
 
 /// A bucket on moto holding one object, and an S3 client of the environment.
-async fn bucket(endpoint: &str, name: &str) -> aws_sdk_s3::Client {
+pub(crate) async fn bucket(endpoint: &str, name: &str) -> aws_sdk_s3::Client {
     let credentials = aws_sdk_sts::config::Credentials::new("firedrill", "firedrill", None, None, "test");
     let env = account(endpoint, &[]);
     let config = connect::config(&env, connect::standard().credentials_provider(credentials)).await;
@@ -49,7 +49,7 @@ async fn bucket(endpoint: &str, name: &str) -> aws_sdk_s3::Client {
     s3
 }
 
-async fn readable(s3: &aws_sdk_s3::Client, bucket: &str) -> bool {
+pub(crate) async fn readable(s3: &aws_sdk_s3::Client, bucket: &str) -> bool {
     s3.get_object().bucket(bucket).key("receipt-1").send().await.is_ok()
 }
 
@@ -89,8 +89,8 @@ async fn an_s3_block_denies_reads_and_writes_and_its_revert_puts_the_policy_back
     assert_eq!(s3_block::policy(&s3, "shop-receipts").await.unwrap().as_deref(), Some(prior.as_str()));
 }
 
-/// An Aurora cluster on moto with two members (`<id>-1` the writer), tagged `tags`.
-async fn aurora(endpoint: &str, id: &str, tags: &[(&str, &str)]) -> aws_sdk_rds::Client {
+/// An Aurora cluster on moto with `members` members (`<id>-1` the writer), tagged `tags`.
+pub(crate) async fn aurora(endpoint: &str, id: &str, tags: &[(&str, &str)], members: u32) -> aws_sdk_rds::Client {
     let credentials = aws_sdk_sts::config::Credentials::new("firedrill", "firedrill", None, None, "test");
     let config = connect::config(&account(endpoint, &[]), connect::standard().credentials_provider(credentials)).await;
     let rds = aws_sdk_rds::Client::new(&config);
@@ -104,7 +104,7 @@ async fn aurora(endpoint: &str, id: &str, tags: &[(&str, &str)]) -> aws_sdk_rds:
         .send()
         .await
         .unwrap();
-    for n in [1, 2] {
+    for n in 1..=members {
         rds.create_db_instance()
             .db_instance_identifier(format!("{id}-{n}"))
             .db_cluster_identifier(id)
@@ -122,7 +122,7 @@ async fn a_cluster_failover_promotes_the_reader_firedrill_chose_after_a_prefligh
     use firedrill::env::aws::rds;
     firedrill::tls::install_crypto_provider();
     let Some((_moto, endpoint)) = Moto::start(None) else { return };
-    let client = aurora(&endpoint, "shop-db", &[("firedrill", "allowed")]).await;
+    let client = aurora(&endpoint, "shop-db", &[("firedrill", "allowed")], 2).await;
     let (state, statuses) = rds::cluster(&client, "shop-db").await.unwrap();
     assert_eq!((state.status.as_str(), state.writer()), ("available", Some("shop-db-1")));
     let target = rds::preflight("shop-db", &state, &statuses, "firedrill=allowed", None).unwrap();
@@ -137,7 +137,7 @@ async fn a_cluster_failover_promotes_the_reader_firedrill_chose_after_a_prefligh
     assert_eq!(after.writer(), Some("shop-db-2"), "moto flips the writer at once");
 
     // What moto accepts and firedrill must not: an untagged cluster, a stopped one.
-    let untagged = aurora(&endpoint, "team-db", &[("owner", "team")]).await;
+    let untagged = aurora(&endpoint, "team-db", &[("owner", "team")], 2).await;
     let (state, statuses) = rds::cluster(&untagged, "team-db").await.unwrap();
     let refused = rds::preflight("team-db", &state, &statuses, "firedrill=allowed", None).unwrap_err();
     assert_eq!(

@@ -41,6 +41,13 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The SHA-256 of `bytes`, in lowercase hex: how firedrill fingerprints a text it must show
+/// unchanged (a scenario file, a record, a bucket policy).
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
 /// Escapes text for XML (and HTML), dropping the control characters XML 1.0 forbids.
 pub fn xml_escape(s: &str) -> String {
     s.chars()

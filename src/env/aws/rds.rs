@@ -15,6 +15,8 @@ pub struct ClusterState {
     pub members: Vec<(String, bool)>,
     /// Its tags, `key=value`.
     pub tags: Vec<String>,
+    /// The address its clients connect to.
+    pub endpoint: Option<String>,
 }
 
 impl ClusterState {
@@ -51,6 +53,40 @@ pub enum RdsError {
         resource: String,
         /// Its status.
         status: String,
+    },
+    /// The database failed over recently: RDS would refuse another failover (RDS-EVENT-0034).
+    #[error("{resource} failed over recently ({event}): RDS would not fail it over again now, and the drill would time nothing; run it later")]
+    RecentFailover {
+        /// The database.
+        resource: String,
+        /// The failover event found.
+        event: String,
+    },
+    /// RDS accepted the request and then said it did not fail over (RDS-EVENT-0034).
+    #[error("RDS did not fail {resource} over: {event}")]
+    FailoverRefused {
+        /// The database.
+        resource: String,
+        /// RDS's event.
+        event: String,
+    },
+    /// RDS said the failover failed.
+    #[error("the failover of {resource} failed: {event}")]
+    FailoverFailed {
+        /// The database.
+        resource: String,
+        /// RDS's event.
+        event: String,
+    },
+    /// Nothing the control plane said confirmed the failover in time.
+    #[error("the failover of {resource} was not confirmed by the control plane within {within} (last read: {last}; no failover event): nothing was measured")]
+    NotConfirmed {
+        /// The database.
+        resource: String,
+        /// The bound.
+        within: String,
+        /// The state last read.
+        last: String,
     },
     /// The instance has no standby.
     #[error("DB instance {instance} is not Multi-AZ: it has no standby to fail over to (RDS would only reboot it)")]
@@ -99,7 +135,15 @@ pub async fn cluster(client: &Client, id: &str) -> Result<(ClusterState, Vec<(St
         let status = instance.db_instances().first().and_then(|i| i.db_instance_status()).unwrap_or_default();
         statuses.push((member.clone(), status.to_string()));
     }
-    Ok((ClusterState { status: found.status().unwrap_or_default().to_string(), members, tags }, statuses))
+    Ok((
+        ClusterState {
+            status: found.status().unwrap_or_default().to_string(),
+            members,
+            tags,
+            endpoint: found.endpoint().map(str::to_string),
+        },
+        statuses,
+    ))
 }
 
 /// The reader to promote: `target` when given, else the first available reader; refused when
@@ -148,7 +192,7 @@ pub async fn fail_over(client: &Client, id: &str, target: &str) -> Result<(), Rd
         .map_err(|e| call(format!("fail DB cluster {id} over to {target}"), e))
 }
 
-fn call<E: std::error::Error + Send + Sync + 'static>(action: String, e: E) -> RdsError {
+pub(super) fn call<E: std::error::Error + Send + Sync + 'static>(action: String, e: E) -> RdsError {
     RdsError::Call { action, source: Box::new(e) }
 }
 
@@ -165,6 +209,8 @@ pub struct InstanceState {
     pub standby_zone: Option<String>,
     /// Its tags, `key=value`.
     pub tags: Vec<String>,
+    /// The address its clients connect to.
+    pub endpoint: Option<String>,
 }
 
 /// The DB instance `id` as the control plane describes it.
@@ -182,6 +228,7 @@ pub async fn instance(client: &Client, id: &str) -> Result<InstanceState, RdsErr
         multi_az: found.multi_az().unwrap_or(false),
         zone: found.availability_zone().map(str::to_string),
         standby_zone: found.secondary_availability_zone().map(str::to_string),
+        endpoint: found.endpoint().and_then(|e| e.address()).map(str::to_string),
         tags: found
             .tag_list()
             .iter()

@@ -17,6 +17,11 @@ pub fn statement_id(run: &str) -> String {
     format!("firedrill-block-{run}")
 }
 
+/// The key of the object whose refused put confirms a block: it is never written.
+pub fn check_key(run: &str) -> String {
+    format!("firedrill-block-check-{run}")
+}
+
 /// Why a bucket could not be blocked or unblocked.
 #[derive(Debug, thiserror::Error)]
 pub enum S3BlockError {
@@ -124,6 +129,75 @@ pub async fn restore(client: &aws_sdk_s3::Client, bucket: &str, prior: Option<&s
     }
 }
 
+/// The bucket's tags, `key=value`; none when it has no tag set.
+pub async fn tags(client: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<String>, S3BlockError> {
+    match client.get_bucket_tagging().bucket(bucket).send().await {
+        Ok(answer) => Ok(answer.tag_set().iter().map(|t| format!("{}={}", t.key(), t.value())).collect()),
+        Err(e) if e.as_service_error().and_then(|s| s.meta().code()) == Some("NoSuchTagSet") => Ok(Vec::new()),
+        Err(e) => Err(call("read the tags", bucket, e)),
+    }
+}
+
+/// `policy` without firedrill's statement of run `run`; `None` when nothing else is left in
+/// it (the policy is then deleted). A policy without that statement is given back unchanged.
+pub fn without_block(bucket: &str, policy: &str, run: &str) -> Result<Option<String>, S3BlockError> {
+    let bad = |why: String| S3BlockError::Policy { bucket: bucket.into(), why };
+    let mut document: Value = serde_json::from_str(policy).map_err(|e| bad(e.to_string()))?;
+    let sid = statement_id(run);
+    let ours = |s: &Value| s.get("Sid").and_then(Value::as_str) == Some(sid.as_str());
+    let left = match document.get_mut("Statement") {
+        Some(Value::Array(statements)) => {
+            statements.retain(|s| !ours(s));
+            statements.len()
+        }
+        Some(one @ Value::Object(_)) if ours(one) => 0,
+        Some(_) => 1,
+        None => return Err(bad("it has no `Statement`".into())),
+    };
+    Ok((left > 0).then(|| document.to_string()))
+}
+
+/// Whether `policy` holds firedrill's statement of run `run`.
+pub fn holds_block(policy: &str, run: &str) -> bool {
+    let sid = statement_id(run);
+    let Ok(document) = serde_json::from_str::<Value>(policy) else { return false };
+    match document.get("Statement") {
+        Some(Value::Array(statements)) => statements.iter().any(|s| s.get("Sid").and_then(Value::as_str) == Some(&sid)),
+        Some(one) => one.get("Sid").and_then(Value::as_str) == Some(&sid),
+        None => false,
+    }
+}
+
+/// A short fingerprint of a policy's exact text, for the evidence (`none` when there is none).
+pub fn fingerprint(policy: Option<&str>) -> String {
+    policy.map_or_else(|| "none".into(), |p| crate::text::sha256(p.as_bytes()))
+}
+
+/// Undoes a block without the drill that made it (`firedrill recover`): the prior policy put
+/// back when the policy is still exactly firedrill's; only firedrill's statement removed when
+/// someone changed the policy since; nothing when firedrill's statement is gone.
+pub async fn recover(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prior: Option<&str>,
+    blocking: &str,
+    run: &str,
+) -> Result<String, S3BlockError> {
+    let now = policy(client, bucket).await?;
+    match now.as_deref() {
+        Some(now) if now == blocking => {
+            restore(client, bucket, prior).await?;
+            Ok(format!("bucket {bucket}'s policy put back as it was (sha256 {})", fingerprint(prior)))
+        }
+        Some(now) if holds_block(now, run) => {
+            let kept = without_block(bucket, now, run)?;
+            restore(client, bucket, kept.as_deref()).await?;
+            Ok(format!("bucket {bucket}'s policy was changed since the block: only firedrill's statement was removed"))
+        }
+        _ => Ok(format!("nothing to do: bucket {bucket}'s policy no longer holds firedrill's statement")),
+    }
+}
+
 fn call<E: std::error::Error + Send + Sync + 'static>(action: &'static str, bucket: &str, e: E) -> S3BlockError {
     S3BlockError::Call { action, bucket: bucket.into(), source: Box::new(e) }
 }
@@ -146,6 +220,11 @@ mod tests {
         assert_eq!(none["Statement"][0]["Action"], json!(["s3:GetObject", "s3:PutObject"]));
         assert_eq!(none["Statement"][0]["Resource"], "arn:aws:s3:::b/*");
         let bad = blocking_policy("b", Some("{\"Version\":\"2012-10-17\"}"), "r1").unwrap_err();
+        let merged = blocking_policy("b", Some(many), "r1").unwrap();
+        assert!(holds_block(&merged, "r1") && !holds_block(&merged, "r2") && !holds_block(many, "r1"));
+        let kept: Value = serde_json::from_str(&without_block("b", &merged, "r1").unwrap().unwrap()).unwrap();
+        assert_eq!(kept, serde_json::from_str::<Value>(many).unwrap());
+        assert_eq!(without_block("b", &blocking_policy("b", None, "r1").unwrap(), "r1").unwrap(), None);
         assert_eq!(
             bad.to_string(),
             "bucket b's policy is not a policy document firedrill can add to: it has no `Statement`"

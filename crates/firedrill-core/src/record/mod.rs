@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::metrics::Metrics;
 use crate::scenario::Scenario;
@@ -282,7 +281,7 @@ impl DrillRecord {
             map.remove("record_sha256");
         }
         let canonical = serde_json::to_string(&value).expect("plain JSON");
-        crate::text::hex(&Sha256::digest(canonical.as_bytes()))
+        crate::text::sha256(canonical.as_bytes())
     }
 
     /// The record as pretty JSON with its integrity hash, the bytes written to disk: `format`

@@ -370,10 +370,10 @@ fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentS
             {
                 problems.push(at, "network_blackhole: `direction`, `namespace` and `confirm` are kube's (a NetworkPolicy blackhole)")
             }
-            Fault::DbFailover { db_instance, db_cluster, target, failback, .. } if !is_aws
-                && (db_instance.is_some() || db_cluster.is_some() || target.is_some() || *failback) =>
+            Fault::DbFailover { db_instance, db_cluster, target, failback, confirm_within, .. } if !is_aws
+                && (db_instance.is_some() || db_cluster.is_some() || target.is_some() || *failback || confirm_within.is_some()) =>
             {
-                problems.push(at, "db_failover: `db_instance`, `db_cluster`, `target` and `failback` name RDS resources, and apply to aws only")
+                problems.push(at, "db_failover: `db_instance`, `db_cluster`, `target`, `failback` and `confirm_within` name RDS resources and their control plane, and apply to aws only")
             }
             Fault::DbFailover { db_instance, db_cluster, target, mode, .. } if is_aws => {
                 match (db_instance, db_cluster) {
@@ -1265,7 +1265,7 @@ fault: {kind: s3_block, bucket: shop-receipts}
             assert!(failover(fault).contains(expected), "{fault}: {expected} in {}", failover(fault));
         }
         let sim = parse("name: s\nfault: {kind: db_failover, db_cluster: shop-db}\n", Path::new("s.yaml")).unwrap_err();
-        assert!(sim.to_string().contains("s.yaml:2:8: db_failover: `db_instance`, `db_cluster`, `target` and `failback` name RDS resources, and apply to aws only"), "{sim}");
+        assert!(sim.to_string().contains("s.yaml:2:8: db_failover: `db_instance`, `db_cluster`, `target`, `failback` and `confirm_within` name RDS resources and their control plane, and apply to aws only"), "{sim}");
     }
 
     #[test]

@@ -3,14 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::check;
 use super::error::{Pos, ScenarioError};
 use super::model::*;
 use crate::dist::Dist;
 use crate::duration::Dur;
-use crate::text::hex;
 use crate::word::StepKind;
 
 /// The default deadline: long enough for a tier-1 RTO of 15 minutes to be missed visibly.
@@ -178,7 +175,7 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
     };
     Ok(Scenario {
         path: path.to_path_buf(),
-        sha256: hex(&Sha256::digest(text.as_bytes())),
+        sha256: crate::text::sha256(text.as_bytes()),
         name: raw.name.value,
         description: raw.description.trim().to_string(),
         tags: raw.tags,

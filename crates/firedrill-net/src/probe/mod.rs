@@ -464,7 +464,7 @@ pub fn s3_client(endpoint: &str, region: &str, ca: Option<&CaPem>) -> aws_sdk_s3
 }
 
 /// The object an `s3` probe puts and gets: one per bucket, overwritten by every sample.
-const S3_PROBE_KEY: &str = "firedrill-probe";
+pub const S3_PROBE_KEY: &str = "firedrill-probe";
 
 /// Puts a small object into `bucket` and reads it back.
 pub async fn s3(client: &aws_sdk_s3::Client, bucket: &str) -> Sample {

@@ -184,6 +184,7 @@ mod tests {
             db_cluster: None,
             target: None,
             failback: false,
+            confirm_within: None,
         };
         assert_eq!(statically_affected(&sim, &failover), ["database primary"]);
     }

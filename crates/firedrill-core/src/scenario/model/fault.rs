@@ -125,6 +125,12 @@ pub enum Fault {
         /// outage of its own.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         failback: bool,
+        /// `aws`: how long RDS's control plane has to confirm the failover (a status that
+        /// leaves `available`, a new writer or zone, a failover event) before the drill stops
+        /// with "not confirmed by the control plane" instead of timing a fault that may not
+        /// have happened; absent: two minutes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confirm_within: Option<Dur>,
     },
     /// Make the object store unreachable.
     S3Block {
