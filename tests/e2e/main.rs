@@ -5,6 +5,7 @@
 
 #[cfg(feature = "aws")]
 mod aws;
+mod aws_mock;
 mod aws_run;
 mod common;
 

@@ -65,6 +65,12 @@ mod tests {
                 Some(Promoted),
             ),
             ("Multi-AZ instance failover completed", Some(Completed)),
+            // The same events as the User Guide's table words them today (0013, 0015, 0049),
+            // and as its CloudWatch Events example of 0049 did ("has completed").
+            ("Multi-AZ instance failover started.", Some(Started)),
+            ("Multi-AZ failover to standby complete - DNS propagation in progress.", Some(Promoted)),
+            ("Multi-AZ instance failover completed.", Some(Completed)),
+            ("A Multi-AZ failover has completed.", Some(Completed)),
             ("Amazon RDS is not attempting a requested failover because a failover recently occurred on the DB instance.", Some(Refused)),
             ("Started cross AZ failover to DB instance: shop-db-2", Some(Started)),
             ("Started same AZ failover to DB instance: shop-db-2", Some(Started)),
