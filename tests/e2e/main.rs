@@ -6,6 +6,7 @@
 #[cfg(feature = "aws")]
 mod aws;
 mod aws_mock;
+mod aws_real;
 mod aws_run;
 mod common;
 

@@ -327,11 +327,21 @@ impl Follow {
         let stop = Arc::new(tokio::sync::Notify::new());
         let (kept, stopped) = (changes.clone(), stop.clone());
         let task = tokio::spawn(async move {
+            // A failing read is said when it starts failing, not every second.
+            let mut failing = None;
             loop {
                 let read = reader.read().await;
                 let texts: Vec<String> = match read {
-                    Ok(seen) => seen.iter().map(|s| format!("{}: {s}", reader.db)).collect(),
-                    Err(e) => vec![crate::text::error_chain(&e)],
+                    Ok(seen) => {
+                        failing = None;
+                        seen.iter().map(|s| format!("{}: {s}", reader.db)).collect()
+                    }
+                    Err(e) => {
+                        let said = crate::text::error_chain(&e);
+                        let new = failing.as_ref() != Some(&said);
+                        failing = Some(said.clone());
+                        new.then_some(said).into_iter().collect()
+                    }
                 };
                 let at = tokio::time::Instant::now();
                 let answers = texts.into_iter().map(|text| Answered { at, source: RDS_EVIDENCE.into(), text });
