@@ -76,6 +76,21 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// `value` with every object's keys in sorted order, whatever order serde_json's maps keep:
+/// a dependency that turns on its `preserve_order` feature (aws-smithy-mocks does, in tests)
+/// must change neither a record's canonical hash nor the bytes firedrill writes.
+pub fn sorted_keys(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted_keys(v))).collect())
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sorted_keys).collect()),
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -276,9 +276,9 @@ impl DrillRecord {
     /// The SHA-256 of the canonical form of a record's JSON: keys sorted, no whitespace, the
     /// `record_sha256` field left out.
     pub fn canonical_sha256(value: &serde_json::Value) -> String {
-        let mut value = value.clone();
+        let mut value = crate::text::sorted_keys(value.clone());
         if let Some(map) = value.as_object_mut() {
-            map.remove("record_sha256");
+            map.retain(|key, _| key != "record_sha256");
         }
         let canonical = serde_json::to_string(&value).expect("plain JSON");
         crate::text::sha256(canonical.as_bytes())
@@ -295,7 +295,7 @@ impl DrillRecord {
             #[serde(flatten)]
             content: &'a serde_json::Value,
         }
-        let mut value = serde_json::to_value(self).expect("a record is plain data");
+        let mut value = crate::text::sorted_keys(serde_json::to_value(self).expect("a record is plain data"));
         let digest = Self::canonical_sha256(&value);
         value["record_sha256"] = serde_json::Value::String(digest);
         if let Some(map) = value.as_object_mut() {
