@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::html::{table, STYLE};
 use super::svg::rto_history;
 use crate::metrics::{self, Measurement};
-use crate::record::{drilled_at, DrillRecord, EnvironmentKind, Loaded};
+use crate::record::{drilled_at, DisruptionInfo, DrillRecord, EnvironmentKind, Loaded};
 use crate::scenario::Disruption;
 use crate::score::{Status, TargetKind, Verdict};
 use crate::text::{error_chain, xml_escape};
@@ -46,6 +46,8 @@ pub struct HistoryEntry {
     pub file: String,
     /// Where it ran.
     pub environment: EnvironmentKind,
+    /// What it rehearsed; `None` for a record written before disruption types.
+    pub disruption: Option<DisruptionInfo>,
     /// Outcome.
     pub outcome: String,
     /// RTO.
@@ -238,6 +240,7 @@ pub fn summarize(
                     drilled_at: d.0,
                     file: d.1.display().to_string(),
                     environment: d.2.environment,
+                    disruption: d.2.scenario.disruption,
                     outcome: d.2.outcome.describe().into(),
                     rto: d.2.metrics.rto.clone(),
                     rpo: d.2.metrics.rpo.measurement.clone(),
@@ -424,6 +427,11 @@ fn history_rows(c: &ScenarioSummary) -> Vec<Vec<String>> {
             vec![
                 h.drilled_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
                 h.environment.to_string(),
+                match h.disruption {
+                    Some(DisruptionInfo { kind, declared: true }) => kind.to_string(),
+                    Some(DisruptionInfo { kind, declared: false }) => format!("{kind} (inferred)"),
+                    None => "-".into(),
+                },
                 h.outcome.clone(),
                 measurement(&h.rto),
                 measurement(&h.rpo),
@@ -434,7 +442,7 @@ fn history_rows(c: &ScenarioSummary) -> Vec<Vec<String>> {
         .collect()
 }
 
-const HISTORY_HEAD: [&str; 7] = ["Drilled", "Environment", "Outcome", "RTO", "RPO", "Targets", "Record"];
+const HISTORY_HEAD: [&str; 8] = ["Drilled", "Environment", "Disruption", "Outcome", "RTO", "RPO", "Targets", "Record"];
 
 /// The summary as Markdown.
 pub fn render_md(s: &ComplianceSummary) -> String {

@@ -285,6 +285,9 @@ fn summary_judges_each_disruption_type_from_measured_values_only() {
     assert!(md.contains("| az | 1 | 1.00 s |") && md.contains("| BREACHED (1 of 1) |"), "{md}");
     assert!(md.contains("| software | NOT DRILLED | - |"), "{md}");
     assert!(md.contains("1 drill(s) recorded before disruption types are in no row."), "{md}");
+    // Each drill's row in its scenario's history says its type, and whether it was inferred.
+    assert!(md.contains("| sim | az | recovered |") && md.contains("| sim | region (inferred) |"), "{md}");
+    assert!(md.contains("| sim | - | recovered |"), "{md}");
     let page = summary::render_html(&s);
     assert!(page.contains("<h2>By disruption type</h2>") && page.contains("BREACHED (1 of 1)"), "{page}");
     let json = serde_json::to_value(&s).unwrap();
