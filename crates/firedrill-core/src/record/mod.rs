@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::Metrics;
-use crate::scenario::Scenario;
+use crate::scenario::{Disruption, Scenario};
 use crate::score::Verdict;
 use crate::timeline::{Outcome, Timeline};
 
@@ -113,6 +113,19 @@ pub struct ScenarioInfo {
     pub fault: FaultKind,
     /// What the fault does.
     pub fault_description: String,
+    /// The disruption type the drill rehearsed, which picked the targets that scored it;
+    /// `None` in records written before disruption types, which are not guessed at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disruption: Option<DisruptionInfo>,
+}
+
+/// The disruption type of a drill, as its record keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisruptionInfo {
+    /// The type.
+    pub kind: Disruption,
+    /// Written in the scenario (`true`) or inferred from its fault.
+    pub declared: bool,
 }
 
 /// The targets, in seconds.
@@ -184,6 +197,7 @@ impl DrillRecord {
                 tags: scenario.tags.clone(),
                 fault: scenario.fault.kind(),
                 fault_description: scenario.fault.describe(),
+                disruption: Some(DisruptionInfo { kind: scenario.disruption, declared: scenario.disruption_declared }),
             },
             environment: scenario.environment.kind(),
             clock,

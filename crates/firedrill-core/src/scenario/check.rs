@@ -13,7 +13,7 @@ use serde_saphyr::Spanned;
 
 use super::error::{Pos, Problem, ScenarioError};
 use super::model::*;
-use super::resolve::{declared_or_default_deadline, sim_duration, step_action};
+use super::resolve::{declared_or_default_deadline, disruption, sim_duration, step_action};
 use crate::duration::Dur;
 use crate::word::FaultKind;
 
@@ -48,14 +48,16 @@ impl Problems {
 /// The order of the checks is the order of problems that share a position.
 pub(super) fn check(raw: &RawScenario, text: &str, path: &Path) -> Result<(), ScenarioError> {
     let deadline = declared_or_default_deadline(raw);
+    let disruption = disruption(raw);
     let mut problems = Problems::default();
     check_name(&raw.name, &mut problems);
     check_probes(&raw.probes, path, &mut problems);
     check_in_cluster_probes(&raw.probes, &raw.environment, &mut problems);
-    check_targets_measurable(&raw.targets, &raw.probes, &mut problems);
+    check_targets_measurable(&raw.targets, disruption, &raw.probes, &mut problems);
+    check_disruption_blocks(&raw.targets, &mut problems);
     check_deadline(raw.deadline.as_ref(), &mut problems);
     check_environment(&raw.environment, Pos::key(text, "environment"), &mut problems);
-    check_targets_within_deadline(&raw.targets, deadline, &mut problems);
+    check_targets_within_deadline(&raw.targets, disruption, deadline, &mut problems);
     check_procedure(&raw.procedure, deadline, Pos::key(text, "procedure"), &mut problems);
     let is_sim = matches!(raw.environment, EnvironmentSpec::Sim(_));
     check_steps(&raw.procedure.steps, deadline, is_sim, &mut problems);
@@ -198,30 +200,70 @@ fn check_probe(probe: &Probe, at: Pos, problems: &mut Problems) {
     }
 }
 
-/// The targets timed from availability samples, with their words.
-fn availability_targets(targets: &Targets) -> [(&Option<Spanned<Dur>>, &'static str); 3] {
-    [(&targets.rto, "rto"), (&targets.mttd, "mttd"), (&targets.mttr, "mttr")]
+/// The targets timed from availability samples, with their words: the plain ones and the RTO
+/// of the scenario's disruption type (other types' blocks do not score this drill, so one
+/// policy can be copied into every scenario).
+fn availability_targets(targets: &Targets, disruption: Disruption) -> Vec<(&Spanned<Dur>, String)> {
+    let of_type = targets.by_disruption.get(disruption).and_then(|b| b.value.rto.as_ref());
+    [
+        (targets.rto.as_ref(), "rto".to_string()),
+        (targets.mttd.as_ref(), "mttd".into()),
+        (targets.mttr.as_ref(), "mttr".into()),
+        (of_type, format!("by_disruption.{disruption}.rto")),
+    ]
+    .into_iter()
+    .filter_map(|(target, word)| target.map(|t| (t, word)))
+    .collect()
 }
 
-/// A target needs a probe to measure it: availability probes for RTO, MTTD and MTTR, a write
-/// ledger for RPO. A target nothing measures would never be met or missed.
-fn check_targets_measurable(targets: &Targets, probes: &[Spanned<Probe>], problems: &mut Problems) {
-    let has_availability = probes.iter().any(|p| p.value.is_availability());
-    let has_ledger = probes.iter().any(|p| matches!(p.value.check, Check::WriteLedger { .. }));
-    for (target, word) in availability_targets(targets) {
-        if let Some(target) = target {
-            if !has_availability {
+/// The RPO targets, with their words: the plain one and the scenario's disruption type's.
+fn rpo_targets(targets: &Targets, disruption: Disruption) -> Vec<(&Spanned<Dur>, String)> {
+    let of_type = targets.by_disruption.get(disruption).and_then(|b| b.value.rpo.as_ref());
+    [(targets.rpo.as_ref(), "rpo".to_string()), (of_type, format!("by_disruption.{disruption}.rpo"))]
+        .into_iter()
+        .filter_map(|(target, word)| target.map(|t| (t, word)))
+        .collect()
+}
+
+/// A disruption type's block says at least one target: an empty one reads as a policy that
+/// was meant to say something.
+fn check_disruption_blocks(targets: &Targets, problems: &mut Problems) {
+    for disruption in Disruption::ALL {
+        if let Some(block) = targets.by_disruption.get(disruption) {
+            if block.value.rto.is_none() && block.value.rpo.is_none() {
                 problems.push(
-                    Pos::spanned(target),
-                    format!("target `{word}` cannot be measured: the scenario has no availability probe"),
+                    Pos::spanned(block),
+                    format!("targets.by_disruption.{disruption} has no target: give it `rto`, `rpo` or both"),
                 );
             }
         }
     }
-    if let Some(rpo) = &targets.rpo {
-        if !has_ledger {
-            problems
-                .push(Pos::spanned(rpo), "target `rpo` cannot be measured: the scenario has no `write_ledger` probe");
+}
+
+/// A target needs a probe to measure it: availability probes for RTO, MTTD and MTTR, a write
+/// ledger for RPO. A target nothing measures would never be met or missed.
+fn check_targets_measurable(
+    targets: &Targets,
+    disruption: Disruption,
+    probes: &[Spanned<Probe>],
+    problems: &mut Problems,
+) {
+    let has_availability = probes.iter().any(|p| p.value.is_availability());
+    let has_ledger = probes.iter().any(|p| matches!(p.value.check, Check::WriteLedger { .. }));
+    if !has_availability {
+        for (target, word) in availability_targets(targets, disruption) {
+            problems.push(
+                Pos::spanned(target),
+                format!("target `{word}` cannot be measured: the scenario has no availability probe"),
+            );
+        }
+    }
+    if !has_ledger {
+        for (target, word) in rpo_targets(targets, disruption) {
+            problems.push(
+                Pos::spanned(target),
+                format!("target `{word}` cannot be measured: the scenario has no `write_ledger` probe"),
+            );
         }
     }
 }
@@ -571,18 +613,16 @@ fn check_docker_stack(stack: &DockerStack, at: Pos, problems: &mut Problems) {
 }
 
 /// A recovery is only observed until the deadline, so a longer target could never be seen met.
-fn check_targets_within_deadline(targets: &Targets, deadline: Dur, problems: &mut Problems) {
-    for (target, word) in availability_targets(targets) {
-        if let Some(target) = target {
-            if target.value > deadline {
-                problems.push(
-                    Pos::spanned(target),
-                    format!(
-                        "target `{word}` ({}) is longer than the deadline ({deadline}): a recovery that meets it could not be observed; raise `deadline`",
-                        target.value
-                    ),
-                );
-            }
+fn check_targets_within_deadline(targets: &Targets, disruption: Disruption, deadline: Dur, problems: &mut Problems) {
+    for (target, word) in availability_targets(targets, disruption) {
+        if target.value > deadline {
+            problems.push(
+                Pos::spanned(target),
+                format!(
+                    "target `{word}` ({}) is longer than the deadline ({deadline}): a recovery that meets it could not be observed; raise `deadline`",
+                    target.value
+                ),
+            );
         }
     }
 }
@@ -1280,5 +1320,101 @@ fault: {kind: s3_block, bucket: shop-receipts}
         ] {
             assert!(found.contains(expected), "{expected} in\n{found}");
         }
+    }
+}
+
+#[cfg(test)]
+mod disruption_tests {
+    use std::path::Path;
+
+    use super::super::{parse, Disruption, Scenario, ScenarioError};
+    use crate::duration::Dur;
+
+    /// A sim scenario with an availability probe and a ledger, so every target is measurable.
+    fn scenario(fault: &str, rest: &str) -> Result<Scenario, ScenarioError> {
+        let text = format!(
+            "name: s\nfault: {fault}\nprobes:\n  - {{name: web, check: {{kind: http, url: \"http://x/orders\"}}}}\n  - {{name: ledger, check: {{kind: write_ledger, dsn: \"postgres://db/x\"}}}}\n{rest}"
+        );
+        parse(&text, Path::new("s.yaml"))
+    }
+
+    fn error(fault: &str, rest: &str) -> String {
+        scenario(fault, rest).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_type_is_inferred_from_the_fault_and_a_declared_one_wins() {
+        let of = |fault: &str| {
+            let s = scenario(fault, "").unwrap();
+            assert!(!s.disruption_declared);
+            s.disruption
+        };
+        assert_eq!(of("{kind: db_failover}"), Disruption::Hardware);
+        assert_eq!(of("{kind: node_drain, node: node-1}"), Disruption::Hardware);
+        assert_eq!(of("{kind: s3_block}"), Disruption::Region);
+        assert_eq!(of("{kind: traffic_surge, multiplier: 3, duration: 1m}"), Disruption::Software);
+        let s = scenario("{kind: db_failover}", "disruption: az\n").unwrap();
+        assert_eq!((s.disruption, s.disruption_declared), (Disruption::Az, true));
+    }
+
+    #[test]
+    fn faults_of_other_environments_map_to_their_types() {
+        let fault = |yaml: &str| -> crate::scenario::Fault { serde_saphyr::from_str(yaml).unwrap() };
+        for (yaml, expected) in [
+            ("{kind: pod_kill, selector: app=shop}", Disruption::Software),
+            ("{kind: container_kill, target: web}", Disruption::Software),
+            ("{kind: container_pause, target: web}", Disruption::Software),
+            ("{kind: scale, workload: deployment/shop, replicas: 0}", Disruption::Software),
+            ("{kind: network_blackhole, target: web}", Disruption::Hardware),
+            ("{kind: db_failover, cluster: pg}", Disruption::Hardware),
+            ("{kind: db_failover, db_instance: orders}", Disruption::Az),
+            ("{kind: db_failover, db_cluster: orders, target: orders-2}", Disruption::Az),
+            (
+                "{kind: sequence, faults: [{fault: {kind: container_kill, target: web}}, {fault: {kind: s3_block}}]}",
+                Disruption::Region,
+            ),
+        ] {
+            assert_eq!(fault(yaml).disruption(), expected, "{yaml}");
+        }
+    }
+
+    #[test]
+    fn the_types_block_scores_the_drill_and_falls_back_to_the_plain_targets() {
+        let targets =
+            "targets:\n  rto: 5m\n  rpo: 1m\n  by_disruption:\n    az: {rto: 2m}\n    region: {rto: 1h, rpo: 15m}\n";
+        let s = scenario("{kind: db_failover}", &format!("disruption: az\n{targets}")).unwrap();
+        assert_eq!((s.rto, s.rpo), (Some(Dur::secs(120)), Some(Dur::secs(60))));
+        // Hardware has no block: the plain targets; region's 1h, over the deadline, is not this drill's.
+        let s = scenario("{kind: db_failover}", targets).unwrap();
+        assert_eq!((s.rto, s.rpo), (Some(Dur::secs(300)), Some(Dur::secs(60))));
+    }
+
+    #[test]
+    fn an_unknown_type_is_an_error_at_its_position() {
+        let e = error("{kind: db_failover}", "disruption: zone\n");
+        assert!(e.contains("s.yaml:6:13:") && e.contains("zone"), "{e}");
+        let e = error("{kind: db_failover}", "targets:\n  by_disruption:\n    zone: {rto: 1m}\n");
+        assert!(e.contains("s.yaml:8:5:") && e.contains("unknown field `zone`"), "{e}");
+    }
+
+    #[test]
+    fn a_block_with_no_target_is_an_error_at_its_position() {
+        let e = error("{kind: db_failover}", "targets:\n  by_disruption:\n    region: {}\n    az: {rto: 1m}\n");
+        assert_eq!(e, "s.yaml:8:13: targets.by_disruption.region has no target: give it `rto`, `rpo` or both", "{e}");
+    }
+
+    #[test]
+    fn the_scoring_blocks_targets_are_checked_like_the_plain_ones() {
+        let e = error(
+            "{kind: db_failover}",
+            "disruption: az\ndeadline: 10m\ntargets: {by_disruption: {az: {rto: 20m}, region: {rto: 1h}}}\n",
+        );
+        assert_eq!(
+            e,
+            "s.yaml:8:37: target `by_disruption.az.rto` (20m) is longer than the deadline (10m): a recovery that meets it could not be observed; raise `deadline`"
+        );
+        let text = "name: s\nfault: {kind: s3_block}\ntargets: {by_disruption: {region: {rpo: 1m}}}\n";
+        let e = parse(text, Path::new("s.yaml")).unwrap_err().to_string();
+        assert!(e.contains("s.yaml:3:41: target `by_disruption.region.rpo` cannot be measured: the scenario has no `write_ledger` probe"), "{e}");
     }
 }

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Disruption;
 use crate::duration::{Dur, Rate};
 use crate::word::FaultKind;
 
@@ -279,6 +280,35 @@ impl Fault {
             Fault::NetworkDisconnect { .. } => FaultKind::NetworkDisconnect,
             Fault::NetworkBlackhole { .. } => FaultKind::NetworkBlackhole,
             Fault::Sequence { .. } => FaultKind::Sequence,
+        }
+    }
+
+    /// The disruption type the fault rehearses when the scenario does not say (the README
+    /// has the table and its reasons). A process, pod or workload failing is the application's
+    /// own (software), and so is an overload; a node, a host's network or a database server
+    /// lost is infrastructure (hardware); an RDS Multi-AZ failover is what RDS does when the
+    /// primary's zone is lost (az); the object store unreachable is what an S3 outage looks
+    /// like, and S3 is a regional service that rides out the loss of a zone (region). A
+    /// sequence is as wide as its widest fault.
+    pub fn disruption(&self) -> Disruption {
+        match self {
+            Fault::PodKill { .. }
+            | Fault::PodDelete { .. }
+            | Fault::Scale { .. }
+            | Fault::TrafficSurge { .. }
+            | Fault::ContainerStop { .. }
+            | Fault::ContainerKill { .. }
+            | Fault::ContainerPause { .. }
+            | Fault::ContainerRestart { .. } => Disruption::Software,
+            Fault::DbFailover { db_instance: None, db_cluster: None, .. } => Disruption::Hardware,
+            Fault::DbFailover { .. } => Disruption::Az,
+            Fault::NodeDrain { .. } | Fault::NetworkDisconnect { .. } | Fault::NetworkBlackhole { .. } => {
+                Disruption::Hardware
+            }
+            Fault::S3Block { .. } => Disruption::Region,
+            Fault::Sequence { faults } => {
+                faults.iter().map(|f| f.fault.disruption()).max().unwrap_or(Disruption::Software)
+            }
         }
     }
 
