@@ -133,7 +133,11 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
         )?;
         record.operator = opts.operator.clone();
         let path = match &opts.reports {
-            Some(reports) => match reports.write_record(&record.file_name(Timestamp::now()), &record.to_json())? {
+            Some(reports) => match reports.write_record(
+                &record.file_name(Timestamp::now()),
+                &record.to_json(),
+                &reports.fallbacks(),
+            )? {
                 Saved::InPlace(path) => Some(path),
                 Saved::Fallback { path, error } => {
                     unsaved.push((path.clone(), error));

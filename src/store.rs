@@ -125,10 +125,6 @@ pub enum StoreError {
     },
 }
 
-/// Where a record goes when its S3 prefix cannot take it (then [`fallback_dirs`]): where
-/// `run` keeps records when no `--reports` is given, so that it is found where one looks first.
-const S3_FALLBACK_DIR: &str = "reports";
-
 /// A [`ReportsLocation`], opened: the one way records are listed, read and written.
 pub enum Reports {
     /// A folder.
@@ -145,9 +141,29 @@ impl Reports {
         match location {
             ReportsLocation::Dir(dir) => Ok(Reports::Dir(dir.clone())),
             #[cfg(feature = "aws")]
-            ReportsLocation::S3 { bucket, prefix } => Ok(Reports::S3(s3::S3Reports::open(bucket, prefix)?)),
+            ReportsLocation::S3 { bucket, prefix } => {
+                Self::open_s3(bucket, prefix, crate::env::aws::connect::standard())
+            }
             #[cfg(not(feature = "aws"))]
             ReportsLocation::S3 { .. } => Err(StoreError::NoAws { location: location.to_string() }),
+        }
+    }
+
+    /// An S3 prefix, configured by `loader` (tests hand one with fixed credentials and an
+    /// emulator's endpoint; [`Reports::open`], the standard chain).
+    #[cfg(feature = "aws")]
+    pub fn open_s3(bucket: &str, prefix: &str, loader: aws_config::ConfigLoader) -> Result<Self, StoreError> {
+        Ok(Reports::S3(s3::S3Reports::open(bucket, prefix, loader)?))
+    }
+
+    /// Where a record goes, in order, when this location cannot take it: for a folder,
+    /// [`fallback_dirs`]; for an S3 prefix, first the local `reports/` folder, where `run` keeps
+    /// records when no `--reports` is given, so that it is found where one looks first.
+    pub fn fallbacks(&self) -> Vec<PathBuf> {
+        match self {
+            Reports::Dir(_) => fallback_dirs(),
+            #[cfg(feature = "aws")]
+            Reports::S3(_) => std::iter::once(PathBuf::from("reports")).chain(fallback_dirs()).collect(),
         }
     }
 
@@ -172,25 +188,28 @@ impl Reports {
         }
     }
 
-    /// Writes a record, or, when its place cannot take it, keeps it elsewhere: a record is
-    /// evidence of a drill that cannot be run again for free. A folder falls back to
-    /// [`fallback_dirs`]; an S3 prefix to the local `reports/` folder, then those. Fails with
-    /// the location's error when nowhere could take it.
-    pub fn write_record(&self, name: &str, contents: &str) -> Result<Saved<StoreError>, StoreError> {
+    /// Writes a record, or, when its place cannot take it, keeps it in the first of
+    /// `fallbacks` (by default [`Reports::fallbacks`]) that can: a record is evidence of a drill
+    /// that cannot be run again for free. Fails with the location's error when nowhere could
+    /// take it.
+    pub fn write_record(
+        &self,
+        name: &str,
+        contents: &str,
+        fallbacks: &[PathBuf],
+    ) -> Result<Saved<StoreError>, StoreError> {
         match self {
-            Reports::Dir(dir) => Ok(match record::write_record(dir, name, contents, &fallback_dirs())? {
+            Reports::Dir(dir) => Ok(match record::write_record(dir, name, contents, fallbacks)? {
                 Saved::InPlace(path) => Saved::InPlace(path),
                 Saved::Fallback { path, error } => Saved::Fallback { path, error: error.into() },
             }),
             #[cfg(feature = "aws")]
             Reports::S3(s3) => match s3.create(name, contents) {
                 Ok(url) => Ok(Saved::InPlace(url)),
-                Err(error) => {
-                    match record::write_record(Path::new(S3_FALLBACK_DIR), name, contents, &fallback_dirs()) {
-                        Ok(saved) => Ok(Saved::Fallback { path: saved.path().to_path_buf(), error }),
-                        Err(_) => Err(error),
-                    }
-                }
+                Err(error) => match fallbacks.iter().find_map(|f| record::write_atomic(f, name, contents).ok()) {
+                    Some(path) => Ok(Saved::Fallback { path, error }),
+                    None => Err(error),
+                },
             },
         }
     }
@@ -285,11 +304,10 @@ mod s3 {
     impl S3Reports {
         /// The client of the standard chain, on firedrill's HTTP client; path-style addressing
         /// when an endpoint URL is configured (an emulator has no per-bucket host names).
-        pub fn open(bucket: &str, prefix: &str) -> Result<Self, StoreError> {
+        pub fn open(bucket: &str, prefix: &str, loader: aws_config::ConfigLoader) -> Result<Self, StoreError> {
             let runtime =
                 tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(StoreError::Runtime)?;
-            let config = runtime
-                .block_on(crate::env::aws::connect::standard().http_client(crate::probe::aws_http_client(None)).load());
+            let config = runtime.block_on(loader.http_client(crate::probe::aws_http_client(None)).load());
             // The S3 client itself reads `AWS_ENDPOINT_URL_S3` (over `AWS_ENDPOINT_URL`); an
             // S3 endpoint set only in a profile's `services` section is not seen here.
             let emulator = config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
