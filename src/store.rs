@@ -472,4 +472,15 @@ mod tests {
             "`gs://drills/team-a`: records are kept in a folder or at s3://BUCKET/PREFIX, not at a gs:// URL"
         );
     }
+
+    #[cfg(not(feature = "aws"))]
+    #[test]
+    fn an_s3_location_in_a_build_without_aws_is_refused_by_name() {
+        let location = "s3://drills/team-a".parse::<ReportsLocation>().unwrap();
+        let Err(err) = Reports::open(&location) else { panic!("opened") };
+        assert_eq!(
+            err.to_string(),
+            "failed to use s3://drills/team-a: this firedrill was built without the aws feature"
+        );
+    }
 }
