@@ -248,9 +248,12 @@ impl Reports {
 
     /// The history of the drill `of` ([`record::load_history`]) at this location.
     pub fn history(&self, of: &DrillRecord, exclude: &[PathBuf], current: &[&DrillRecord]) -> History {
-        let loaded = self.load().map_err(|e| Skipped {
-            path: self.location().to_string().into(),
-            error: LoadError::Read(std::io::Error::other(crate::text::error_chain(&e))),
+        let loaded = self.load().map_err(|e| {
+            let error = match e {
+                StoreError::ReadDir { source, .. } => source,
+                e => std::io::Error::other(e),
+            };
+            Skipped { path: self.location().to_string().into(), error: LoadError::Read(error) }
         });
         record::history_in(loaded, of, exclude, current)
     }
