@@ -1,6 +1,6 @@
 //! Drills: runs a scenario one or more times, scores each run, writes the records and judges
 //! MTTR over the runs and the stored history. The command line is a thin layer over this; the
-//! renderings of the records (`report::write_renderings`) are written above it, by the caller.
+//! renderings of the records (`report::renderings`) are written above it, by the caller.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -92,7 +92,10 @@ fn sim_drills_of_two_teams_land_in_one_prefix_where_report_summarizes_and_verifi
     let (stdout, stderr) = texts(&a);
     assert_eq!(a.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("results written to s3://drills/org/"), "{stdout}");
+    // Team B names the emulator for S3 alone, as the SDK's service-specific variable allows.
     let b = firedrill_on(&endpoint)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_ENDPOINT_URL_S3", &endpoint)
         .args(["run", "scenarios/node-drain.yaml", "--seed", "5", "--operator", "team-b", "--reports", org])
         .output()
         .unwrap();
