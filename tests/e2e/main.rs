@@ -45,6 +45,8 @@ mod push;
 mod records;
 mod recover;
 mod reports;
+#[cfg(feature = "aws")]
+mod reports_s3;
 mod scenarios;
 mod simulate;
 mod snapshots;

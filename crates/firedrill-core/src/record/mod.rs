@@ -15,8 +15,8 @@ mod store;
 
 pub use crate::word::{ClockKind, EnvironmentKind, FaultKind, ProbeKind, StepKind};
 pub use store::{
-    check_writable, drilled_at, fallback_dirs, load_dir, load_history, verify, write_atomic, write_record, History,
-    Integrity, LoadError, Loaded, Saved, Skipped,
+    check_writable, drilled_at, fallback_dirs, history_in, is_result, load_dir, load_history, result_files, verify,
+    write_atomic, write_record, History, Integrity, LoadError, Loaded, Saved, Skipped,
 };
 
 /// The record format this build writes and the newest it reads. Raise it when a change to
