@@ -13,6 +13,8 @@ pub mod dry_run;
 pub mod kube;
 #[cfg(feature = "live")]
 pub mod load;
+#[cfg(feature = "aws")]
+pub mod s3_probe;
 pub mod sim;
 
 use std::future::Future;
