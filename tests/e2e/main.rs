@@ -12,6 +12,7 @@ mod cli;
 mod conformance;
 mod docker;
 mod engine;
+mod held_probes;
 #[cfg(feature = "kube")]
 mod kube_db;
 #[cfg(feature = "kube")]
