@@ -448,6 +448,26 @@ mod tests {
     }
 
     #[test]
+    fn a_dns_probes_server_is_an_address_with_or_without_its_port() {
+        assert_eq!(dns_server("127.0.0.1:5353"), Some("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(dns_server("10.0.0.2"), Some("10.0.0.2:53".parse().unwrap()));
+        assert_eq!(dns_server("[::1]:5353"), Some("[::1]:5353".parse().unwrap()));
+        assert_eq!(dns_server("ns1.example.com"), None);
+        let text = "name: s\nfault: {kind: db_failover}\nprobes:\n  - name: p\n    check: {kind: dns, name: db.example.com, server: ns1}\n";
+        let e = crate::scenario::parse(text, std::path::Path::new("s.yaml")).unwrap_err().to_string();
+        assert!(e.contains("s.yaml:4:") && e.contains("`server` must be an IP address"), "{e}");
+    }
+
+    #[test]
+    fn new_probe_fields_are_optional_and_named_in_the_target() {
+        let text = "name: s\nfault: {kind: db_failover}\nprobes:\n  - name: d\n    check: {kind: dns, name: db.example.com, expect: ec2-}\n  - name: q\n    check: {kind: sql, dsn: \"host=db\", pool: true}\n  - name: o\n    check: {kind: s3, bucket: drills}\n";
+        let s = crate::scenario::parse(text, std::path::Path::new("s.yaml")).unwrap();
+        let targets: Vec<String> = s.probes.iter().map(|p| p.check.target()).collect();
+        assert_eq!(targets, ["db.example.com → contains `ec2-`", "SELECT 1 on host=db (one pooled connection)", "s3://drills"]);
+        assert_eq!(s.probes[0].check.kind(), ProbeKind::Dns);
+    }
+
+    #[test]
     fn a_bad_condition_is_refused_at_its_place_in_the_file() {
         let text = "name: s\nfault: {kind: db_failover}\nprobes:\n  - name: p\n    check: {kind: prometheus, url: \"http://127.0.0.1:9090\", query: up, condition: \"~ 1\"}\n";
         let e = crate::scenario::parse(text, std::path::Path::new("s.yaml")).unwrap_err().to_string();
