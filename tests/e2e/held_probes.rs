@@ -230,7 +230,10 @@ deadline: 20s
     let EventKind::Answered { text, .. } = &flips[0].kind else { unreachable!() };
     assert!(text.contains("→ ec2-b.drill.test → 10.0.0.2 (was shop-db.drill.test → ec2-a"), "{text}");
     assert!(flips[0].t_us >= t0 && flips[0].t_us < t0 + 1_000_000, "flip at {} µs, t0 at {t0} µs", flips[0].t_us);
-    let timeline = events(&r.timeline.events, |k| matches!(k, EventKind::Output { source, .. } if source.starts_with("DNS timeline of shop-db")));
+    let timeline = events(
+        &r.timeline.events,
+        |k| matches!(k, EventKind::Output { source, .. } if source.starts_with("DNS timeline of shop-db")),
+    );
     assert_eq!(timeline.len(), 1, "the DNS timeline is evidence");
 }
 
@@ -256,7 +259,9 @@ fn a_pooled_sql_probe_keeps_one_connection_until_a_sample_on_it_fails() {
 
 async fn pooled_probe(server: &LocalPostgres) {
     let port = server.address.port();
-    let dsn = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres application_name=firedrill-pool connect_timeout=1");
+    let dsn = format!(
+        "host=127.0.0.1 port={port} user=postgres dbname=postgres application_name=firedrill-pool connect_timeout=1"
+    );
     let held = HeldProbes::default();
     for _ in 0..3 {
         assert_eq!(said(&held.sql(0, "db", &dsn, "SELECT 1").await), "ok");
@@ -274,7 +279,8 @@ async fn pooled_probe(server: &LocalPostgres) {
     assert_eq!(second.len(), 1, "{second:?}");
     assert_ne!(second, first, "a new server process");
     // A sample dropped at the probe's timeout takes its connection with it.
-    let timed_out = tokio::time::timeout(Duration::from_millis(200), held.sql(0, "db", &dsn, "SELECT pg_sleep(5)")).await;
+    let timed_out =
+        tokio::time::timeout(Duration::from_millis(200), held.sql(0, "db", &dsn, "SELECT pg_sleep(5)")).await;
     assert!(timed_out.is_err());
     assert_eq!(said(&held.sql(0, "db", &dsn, "SELECT 1").await), "ok");
     let evidence = held.evidence();

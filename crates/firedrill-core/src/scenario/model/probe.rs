@@ -463,7 +463,10 @@ mod tests {
         let text = "name: s\nfault: {kind: db_failover}\nprobes:\n  - name: d\n    check: {kind: dns, name: db.example.com, expect: ec2-}\n  - name: q\n    check: {kind: sql, dsn: \"host=db\", pool: true}\n  - name: o\n    check: {kind: s3, bucket: drills}\n";
         let s = crate::scenario::parse(text, std::path::Path::new("s.yaml")).unwrap();
         let targets: Vec<String> = s.probes.iter().map(|p| p.check.target()).collect();
-        assert_eq!(targets, ["db.example.com → contains `ec2-`", "SELECT 1 on host=db (one pooled connection)", "s3://drills"]);
+        assert_eq!(
+            targets,
+            ["db.example.com → contains `ec2-`", "SELECT 1 on host=db (one pooled connection)", "s3://drills"]
+        );
         assert_eq!(s.probes[0].check.kind(), ProbeKind::Dns);
     }
 
