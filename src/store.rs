@@ -310,15 +310,12 @@ mod s3 {
         pub fn open(bucket: &str, prefix: &str, loader: aws_config::ConfigLoader) -> Result<Self, StoreError> {
             let runtime =
                 tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(StoreError::Runtime)?;
+            // Retries stay on here: a record is written once, after the drill, and must land.
             let config = runtime.block_on(loader.http_client(crate::probe::aws_http_client(None)).load());
-            // The S3 client itself reads `AWS_ENDPOINT_URL_S3` (over `AWS_ENDPOINT_URL`); an
-            // S3 endpoint set only in a profile's `services` section is not seen here.
-            let emulator = config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-            let s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(emulator).build();
             Ok(S3Reports {
                 bucket: bucket.into(),
                 prefix: prefix.into(),
-                client: aws_sdk_s3::Client::from_conf(s3),
+                client: crate::env::aws::connect::s3(&config),
                 runtime,
             })
         }

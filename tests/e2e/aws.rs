@@ -40,7 +40,7 @@ pub(crate) async fn bucket(endpoint: &str, name: &str) -> aws_sdk_s3::Client {
     let credentials = aws_sdk_sts::config::Credentials::new("firedrill", "firedrill", None, None, "test");
     let env = account(endpoint, &[]);
     let config = connect::config(&env, connect::standard().credentials_provider(credentials)).await;
-    let s3 = connect::s3(&config, &env);
+    let s3 = connect::s3(&config);
     let location = aws_sdk_s3::types::CreateBucketConfiguration::builder()
         .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
         .build();

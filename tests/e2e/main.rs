@@ -15,6 +15,7 @@ mod cli;
 mod conformance;
 mod docker;
 mod engine;
+mod held_probes;
 #[cfg(feature = "kube")]
 mod kube_db;
 #[cfg(feature = "kube")]

@@ -18,11 +18,23 @@ pub fn standard() -> ConfigLoader {
 /// The configuration `loader` gives with the scenario's region, endpoint, HTTP client and no
 /// retries. (Tests hand a loader with fixed credentials; a drill, [`standard`].)
 pub async fn config(account: &AwsAccount, loader: ConfigLoader) -> SdkConfig {
-    let mut loader = loader.http_client(crate::probe::aws_http_client(None)).retry_config(RetryConfig::disabled());
-    if let Some(region) = &account.region {
-        loader = loader.region(Region::new(region.clone()));
+    load(loader, account.region.as_deref(), account.endpoint_url.as_deref(), None).await
+}
+
+/// The configuration `loader` gives in `region` and at `endpoint_url` when given (else the
+/// chain's), on firedrill's HTTP client trusting `ca` (else the platform's roots), with no
+/// retries: every call, a probe's sample included, is one attempt.
+pub async fn load(
+    loader: ConfigLoader,
+    region: Option<&str>,
+    endpoint_url: Option<&str>,
+    ca: Option<&crate::tls::CaPem>,
+) -> SdkConfig {
+    let mut loader = loader.http_client(crate::probe::aws_http_client(ca)).retry_config(RetryConfig::disabled());
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region.to_string()));
     }
-    if let Some(url) = &account.endpoint_url {
+    if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }
     loader.load().await
@@ -43,9 +55,12 @@ pub async fn account(config: &SdkConfig, account: &AwsAccount) -> Result<String,
     Ok(id)
 }
 
-/// An S3 client of `config`; path-style addressing with an emulator's endpoint, which has no
-/// per-bucket host names.
-pub fn s3(config: &SdkConfig, account: &AwsAccount) -> aws_sdk_s3::Client {
-    let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(account.endpoint_url.is_some()).build();
+/// An S3 client of `config`, addressing buckets path-style when an endpoint is configured
+/// (the scenario's, `AWS_ENDPOINT_URL`, or `AWS_ENDPOINT_URL_S3`, which the S3 client reads
+/// itself): an emulator has no per-bucket host names. An S3 endpoint set only in a profile's
+/// `services` section is not seen here.
+pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let emulator = config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(emulator).build();
     aws_sdk_s3::Client::from_conf(s3)
 }

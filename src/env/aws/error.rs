@@ -26,6 +26,9 @@ pub enum AwsError {
     /// The revert journal could not be written.
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
+    /// A probe's CA file could not be read.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// A write ledger failed.
     #[error(transparent)]
     Ledger(#[from] crate::probe::postgres::DbError),

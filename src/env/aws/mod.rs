@@ -44,6 +44,9 @@ use crate::word::EnvironmentKind;
 /// The source of the evidence that says what firedrill asked of AWS and what it answered.
 pub const AWS_EVIDENCE: &str = "AWS";
 
+/// The region an `s3` probe with an `endpoint` signs for when it names none (S3's default).
+const S3_PROBE_REGION: &str = "us-east-1";
+
 /// How long a failback waits for the database to be `available` again before it asks.
 const FAILBACK_WAIT: Duration = Duration::from_secs(15 * 60);
 
@@ -79,6 +82,9 @@ struct Inner {
     ledgers: RefCell<HashMap<usize, Rc<Ledger>>>,
     /// The `s3` probes' clients and buckets, by probe, for the removal of their objects.
     s3_probes: RefCell<HashMap<usize, (String, crate::probe::S3Client)>>,
+    /// The probes that keep state between samples: `dns` (every change of the answer a
+    /// timeline event: the CNAME flip of a failover) and pooled `sql`.
+    held: crate::probe::held::HeldProbes,
     /// When `prepare` began: the start of the window the evidence covers.
     started: Cell<Option<jiff::Timestamp>>,
 }
@@ -104,6 +110,7 @@ impl AwsEnv {
             loads: Default::default(),
             ledgers: RefCell::default(),
             s3_probes: RefCell::default(),
+            held: Default::default(),
             started: Cell::default(),
         };
         AwsEnv { inner: Rc::new(inner) }
@@ -139,7 +146,7 @@ impl Inner {
     }
 
     fn s3(&self) -> Result<aws_sdk_s3::Client, AwsError> {
-        Ok(connect::s3(&self.config()?, &self.account))
+        Ok(connect::s3(&self.config()?))
     }
 
     /// Keeps what AWS answered, stamped with the wall clock.
@@ -380,6 +387,36 @@ impl Inner {
         self.journal_done(block.entry, by)
     }
 
+    /// The `s3` probe's client, made at its first sample: for an `endpoint`, the probe's own
+    /// client; without one, the drill's configuration (its credentials, region and endpoint),
+    /// in the probe's `region` when given.
+    async fn s3_probe(
+        &self,
+        probe: usize,
+        endpoint: &Option<String>,
+        bucket: &str,
+        region: &Option<String>,
+        ca: &Option<PathBuf>,
+    ) -> Result<crate::probe::S3Client, AwsError> {
+        if let Some((_, client)) = self.s3_probes.borrow().get(&probe) {
+            return Ok(client.clone());
+        }
+        let ca = ca.as_deref().map(crate::tls::CaPem::read).transpose()?;
+        let client = match endpoint {
+            Some(endpoint) => {
+                crate::probe::s3_client(endpoint, region.as_deref().unwrap_or(S3_PROBE_REGION), ca.as_ref())
+            }
+            None if region.is_none() && ca.is_none() => connect::s3(&self.config()?),
+            None => {
+                let region = region.as_deref().or(self.account.region.as_deref());
+                let endpoint = self.account.endpoint_url.as_deref();
+                connect::s3(&connect::load(connect::standard(), region, endpoint, ca.as_ref()).await)
+            }
+        };
+        self.s3_probes.borrow_mut().insert(probe, (bucket.to_string(), client.clone()));
+        Ok(client)
+    }
+
     /// The probe's ledger.
     fn ledger(&self, probe: usize, table: &str) -> Rc<Ledger> {
         self.ledgers.borrow_mut().entry(probe).or_insert_with(|| Rc::new(Ledger::new(table, &self.run_id))).clone()
@@ -504,26 +541,21 @@ impl Environment for AwsEnv {
             }
             Check::Slo { url, .. } => self.inner.loads.slo_sample(probe, &spec.name, &spec.check, url.clone()),
             Check::Tcp { address } => probe::tcp(address).await,
-            Check::Sql { dsn, query } => probe::sql(dsn, query).await,
+            Check::Sql { dsn, query, pool: false } => probe::sql(dsn, query).await,
+            Check::Sql { dsn, query, pool: true } => self.inner.held.sql(probe, &spec.name, dsn, query).await,
+            Check::Dns { name, server, expect } => {
+                self.inner.held.dns(probe, &spec.name, name, server.as_deref(), expect.as_deref()).await
+            }
             Check::Command { argv } => probe::command(argv).await,
             Check::Prometheus { url, query, condition, ca } => {
                 probe::prometheus(url, ca.as_deref(), query, *condition).await
             }
             Check::Alert { url, alert, labels, ca } => probe::alert(url, ca.as_deref(), alert, labels).await,
             Check::S3 { endpoint, bucket, region, ca } => {
-                let made = self.inner.s3_probes.borrow().get(&probe).map(|(_, c)| c.clone());
-                let client = match made {
-                    Some(client) => client,
-                    None => match ca.as_deref().map(crate::tls::CaPem::read).transpose() {
-                        Ok(ca) => {
-                            let client = probe::s3_client(endpoint, region, ca.as_ref());
-                            self.inner.s3_probes.borrow_mut().insert(probe, (bucket.clone(), client.clone()));
-                            client
-                        }
-                        Err(e) => return Sample::fail(error_chain(&e)),
-                    },
-                };
-                probe::s3(&client, bucket).await
+                match self.inner.s3_probe(probe, endpoint, bucket, region, ca).await {
+                    Ok(client) => probe::s3(&client, bucket).await,
+                    Err(e) => Sample::fail(error_chain(&e)),
+                }
             }
             Check::WriteLedger { .. } => Sample::fail("a write ledger is written, not sampled"),
             // Refused by `check`.
@@ -587,6 +619,7 @@ impl Environment for AwsEnv {
     async fn evidence(&self) -> Vec<Evidence> {
         let inner = &self.inner;
         let mut kept = inner.loads.evidence();
+        kept.extend(inner.held.evidence());
         // What the control plane says after the drill, and its events over the drill's window.
         let failed_over = inner.failed_over.borrow().clone();
         if let (Some((db, before)), Ok(client), Some(since)) = (failed_over, inner.rds(), inner.started.get()) {
@@ -615,6 +648,8 @@ impl Environment for AwsEnv {
     fn answers(&self) -> Vec<Answered> {
         let mut answers = self.inner.timed.take();
         answers.extend(self.inner.follow.borrow().iter().flat_map(Follow::take_changes));
+        let held = self.inner.held.take_changes().into_iter();
+        answers.extend(held.map(|c| Answered { at: c.at, source: c.source, text: c.text }));
         answers.sort_by_key(|a| a.at);
         answers
     }
@@ -684,5 +719,5 @@ async fn recovery_s3(region: &Option<String>, endpoint_url: &Option<String>) -> 
         allow_tag: String::new(),
         accounts: Vec::new(),
     };
-    connect::s3(&connect::config(&account, connect::standard()).await, &account)
+    connect::s3(&connect::config(&account, connect::standard()).await)
 }

@@ -29,6 +29,14 @@ pub(super) fn check(stack: &DockerStack, scenario: &Scenario) -> Vec<Problem> {
             let why = format!("probe `{}`: `{}` probes are kube's", probe.name, probe.check.kind());
             problems.push(Problem::new(at, why));
         }
+        #[cfg(not(feature = "aws"))]
+        if let Check::S3 { endpoint: None, .. } = &probe.check {
+            let why = format!(
+                "probe `{}`: an `s3` probe without `endpoint` reaches AWS through the AWS SDK's standard chain, which is not built into this firedrill: build it with `--features aws`, or give an `endpoint`",
+                probe.name
+            );
+            problems.push(Problem::new(at, why));
+        }
         for text in check_strings(&probe.check) {
             let missing = expand(text, |name| known(name).then(String::new));
             if let Err(e) = missing {
@@ -80,7 +88,8 @@ fn check_strings(check: &Check) -> Vec<&str> {
         Check::Http { url, .. } => vec![url],
         Check::Tcp { address } => vec![address],
         Check::Sql { dsn, .. } | Check::WriteLedger { dsn, .. } => vec![dsn],
-        Check::S3 { endpoint, .. } => vec![endpoint],
+        Check::S3 { endpoint, .. } => endpoint.iter().map(String::as_str).collect(),
+        Check::Dns { name, .. } => vec![name],
         Check::Slo { url, .. } | Check::Prometheus { url, .. } | Check::Alert { url, .. } => vec![url],
         Check::Command { argv } => argv.iter().map(String::as_str).collect(),
         Check::Deployment { .. } | Check::Endpoints { .. } => vec![],

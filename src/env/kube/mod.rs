@@ -513,7 +513,7 @@ impl Environment for KubeEnv {
             }
             Check::Slo { url, .. } => self.inner.loads.slo_sample(probe, &spec.name, &spec.check, url.clone()),
             Check::Tcp { address } => probe::tcp(address).await,
-            Check::Sql { dsn, query } => match self.inner.dsn(dsn).await {
+            Check::Sql { dsn, query, pool: false } => match self.inner.dsn(dsn).await {
                 Ok(dsn) => probe::sql(&dsn, query).await,
                 Err(e) => Sample::fail(error_chain(&e)),
             },
@@ -726,7 +726,7 @@ fn supported(check: &Check) -> bool {
             | Check::Alert { .. }
             | Check::Deployment { .. }
             | Check::Endpoints { .. }
-            | Check::Sql { .. }
+            | Check::Sql { pool: false, .. }
             | Check::WriteLedger { .. }
     )
 }

@@ -124,20 +124,23 @@ fn check_in_cluster_probes(probes: &[Spanned<Probe>], environment: &EnvironmentS
 /// sense: found now rather than at the first sample, in the middle of a drill.
 fn check_tls_files(probe: &Probe, path: &Path, at: Pos, problems: &mut Problems) {
     let name = &probe.name;
+    // An `s3` probe without an endpoint reaches AWS's own https:// endpoints (or the standard
+    // chain's `AWS_ENDPOINT_URL`), so its `ca` has no URL to be checked against.
+    let mut ca_file = |url: Option<&str>, ca: &Path| {
+        if let Some(url) = url.filter(|url| !url.starts_with("https://")) {
+            problems.push(at, format!("probe `{name}`: `ca` is for https:// URLs, not `{url}`"));
+        }
+        let file = super::relative_to(path, ca);
+        if !file.is_file() {
+            problems.push(at, format!("probe `{name}`: `ca` file {} not found", file.display()));
+        }
+    };
     match &probe.check {
         Check::Http { url, ca: Some(ca), .. }
         | Check::Slo { url, ca: Some(ca), .. }
-        | Check::S3 { endpoint: url, ca: Some(ca), .. }
         | Check::Prometheus { url, ca: Some(ca), .. }
-        | Check::Alert { url, ca: Some(ca), .. } => {
-            if !url.starts_with("https://") {
-                problems.push(at, format!("probe `{name}`: `ca` is for https:// URLs, not `{url}`"));
-            }
-            let file = super::relative_to(path, ca);
-            if !file.is_file() {
-                problems.push(at, format!("probe `{name}`: `ca` file {} not found", file.display()));
-            }
-        }
+        | Check::Alert { url, ca: Some(ca), .. } => ca_file(Some(url), ca),
+        Check::S3 { endpoint, ca: Some(ca), .. } => ca_file(endpoint.as_deref(), ca),
         Check::Sql { dsn, .. } | Check::WriteLedger { dsn, .. } => {
             if let Err(e) = super::dsn::split_tls(dsn) {
                 problems.push(at, format!("probe `{name}`: `dsn`: {e}"));
@@ -169,6 +172,17 @@ fn check_probe(probe: &Probe, at: Pos, problems: &mut Problems) {
     match &probe.check {
         Check::Command { argv } if argv.is_empty() => {
             problems.push(at, format!("probe `{name}`: `argv` must name a program"));
+        }
+        Check::Dns { name: host, server, .. } => {
+            if host.is_empty() {
+                problems.push(at, format!("probe `{name}`: `name` must be the DNS name resolved"));
+            }
+            if let Some(server) = server.as_deref().filter(|s| dns_server(s).is_none()) {
+                problems.push(
+                    at,
+                    format!("probe `{name}`: `server` must be an IP address, with a port when not 53 (`127.0.0.1:5353`), got `{server}`"),
+                );
+            }
         }
         Check::Slo { rate, max_error_percent, window, request_timeout, .. } => {
             if rate.per_sec() <= 0.0 {

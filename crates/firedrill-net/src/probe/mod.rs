@@ -1,8 +1,13 @@
 //! Checks against real endpoints, for the environments that have real ones. Each check opens
 //! its own connection, as a new user would, so a refused, hung or reset endpoint shows up in
-//! the sample that met it; the engine bounds every check with the probe's timeout.
+//! the sample that met it; the engine bounds every check with the probe's timeout. The checks
+//! that keep something between samples (a `dns` probe's answers, a pooled `sql` probe's
+//! connection) are [`held`].
 
+pub mod dns;
+pub mod held;
 pub mod ledger;
+pub mod pool;
 pub mod postgres;
 
 /// The S3 client that `s3` probes take, so environments need not name the AWS SDK.
