@@ -2,10 +2,15 @@
 //! probe asking a DNS server of the test's own, which moves a database name's CNAME from one
 //! host to another mid-test as an RDS failover does (the flip kept with its time, as evidence
 //! and as a timeline event of a drill); a pooled `sql` probe against a local PostgreSQL whose
-//! server kills the pooled connection; and an `s3` probe's client from the AWS SDK's standard
-//! chain, against moto.
+//! server kills the pooled connection; the same probes through the docker environment, whose
+//! database restarts; and an `s3` probe's client from the AWS SDK's standard chain, against
+//! moto.
+//!
+//! The Docker test takes the Docker lock (see `docker.rs`); run it alone, under
+//! `flock /tmp/firedrill-docker.lock`.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,6 +44,12 @@ struct DnsServer {
 
 impl DnsServer {
     fn start() -> DnsServer {
+        DnsServer::flipped_by(None)
+    }
+
+    /// A server that points the name at the second host once `file` exists: a drill's step
+    /// can flip it, as a runbook's DNS change would.
+    fn flipped_by(file: Option<PathBuf>) -> DnsServer {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("a loopback UDP port");
         socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         let address = socket.local_addr().unwrap();
@@ -49,7 +60,8 @@ impl DnsServer {
             let mut buffer = [0u8; 1500];
             while !stopping.load(Ordering::Relaxed) {
                 let Ok((len, from)) = socket.recv_from(&mut buffer) else { continue };
-                let host = HOSTS[*serving.lock().unwrap()];
+                let flipped = file.as_ref().is_some_and(|f| f.exists());
+                let host = HOSTS[if flipped { 1 } else { *serving.lock().unwrap() }];
                 if let Some(reply) = reply(&buffer[..len], host) {
                     let _ = socket.send_to(&reply, from);
                 }
@@ -292,6 +304,83 @@ async fn pooled_probe(server: &LocalPostgres) {
     assert_eq!(lines[2], format!("connection opened (server process {})", second[0]));
     assert_eq!(lines[3], "connection dropped: a sample on it did not finish within the probe's timeout");
     assert!(lines[4].starts_with("connection opened (server process "), "{history}");
+}
+
+#[test]
+fn the_docker_environment_keeps_the_dns_flip_and_the_pooled_connections_history() {
+    let Some(_engine) = crate::docker::engine() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let flip = dir.path().join("flipped");
+    let server = DnsServer::flipped_by(Some(flip.clone()));
+    let dsn = "host=${db} port=5432 user=postgres dbname=postgres connect_timeout=1";
+    let s = scenario(&format!(
+        r#"name: managed-db
+environment:
+  kind: docker
+  containers:
+    - name: db
+      user: postgres
+      command:
+        - bash
+        - -c
+        - >-
+          if [ ! -d /tmp/pg ]; then initdb -D /tmp/pg -U postgres --auth=trust >/dev/null &&
+          printf 'host all all all trust\n' >> /tmp/pg/pg_hba.conf; fi &&
+          exec postgres -D /tmp/pg -c listen_addresses='*' -c unix_socket_directories=/tmp
+      ready: {{ command: [pg_isready, -h, 127.0.0.1, -U, postgres] }}
+fault: {{ kind: container_restart, target: db, grace_period: 0s }}
+procedure:
+  kind: steps
+  steps:
+    - name: point the name at the new primary
+      run: [touch, "{}"]
+probes:
+  - name: new-connections
+    check: {{ kind: sql, dsn: "{dsn}" }}
+    interval: 100ms
+    timeout: 1s
+  - name: pooled
+    check: {{ kind: sql, dsn: "{dsn}", pool: true }}
+    interval: 100ms
+    timeout: 1s
+  - name: db-dns
+    check: {{ kind: dns, name: {DB_NAME}, server: "{}", expect: drill.test }}
+    interval: 100ms
+stability: {{ samples: 3, min_duration: 500ms }}
+deadline: 60s
+"#,
+        flip.display(),
+        server.address
+    ));
+    let r = firedrill::drill::drill_once(&s, 1, 1, true, None).expect("the drill runs");
+    crate::docker::assert_nothing_left();
+    let said: Vec<String> = r
+        .timeline
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::SteadyState { ok: false, detail, .. } => detail.clone(),
+            EventKind::Error { message } => Some(message.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(r.outcome, firedrill::timeline::Outcome::Recovered, "{said:?}");
+    let t0 = r.timeline.t0().expect("the fault became active");
+    let flips = events(&r.timeline.events, |k| matches!(k, EventKind::Answered { source, .. } if source == DNS_SOURCE));
+    assert_eq!(flips.len(), 1, "{flips:?}");
+    assert!(flips[0].t_us >= t0, "the flip came with the step, after t0");
+    let output = |prefix: &str| {
+        r.timeline.events.iter().find_map(|e| match &e.kind {
+            EventKind::Output { source, text, .. } if source.starts_with(prefix) => Some(text.clone()),
+            _ => None,
+        })
+    };
+    let dns = output("DNS timeline of shop-db.drill.test").expect("the DNS timeline is evidence");
+    assert_eq!(dns.lines().count(), 2, "{dns}");
+    let pool = output("pooled connection (probe `pooled`)").expect("the pool's history is evidence");
+    let opened = pool.lines().filter(|l| l.contains("connection opened")).count();
+    assert!(opened >= 2, "the restart ended the pooled connection, and a new one was opened: {pool}");
+    assert!(pool.contains("connection dropped"), "{pool}");
 }
 
 #[cfg(feature = "aws")]

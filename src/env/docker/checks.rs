@@ -193,6 +193,28 @@ procedure:
     }
 
     #[test]
+    fn an_s3_probe_without_endpoint_needs_the_aws_feature() {
+        let yaml = "name: s
+environment: {kind: docker, containers: [{name: web}]}
+fault: {kind: container_pause, target: web}
+probes:
+  - name: receipts
+    check: {kind: s3, bucket: receipts}
+";
+        let s = parse(yaml, std::path::Path::new("s.yaml")).expect("it parses");
+        let EnvironmentSpec::Docker(stack) = &s.environment else { panic!("a docker scenario") };
+        let problems: Vec<String> = super::check(stack, &s)
+            .into_iter()
+            .map(|p| format!("{}:{}: {}", p.pos.line, p.pos.column, p.message))
+            .collect();
+        if cfg!(feature = "aws") {
+            assert_eq!(problems, Vec::<String>::new());
+        } else {
+            assert_eq!(problems, ["5:5: probe `receipts`: an `s3` probe without `endpoint` reaches AWS through the AWS SDK's standard chain, which is not built into this firedrill: build it with `--features aws`, or give an `endpoint`"]);
+        }
+    }
+
+    #[test]
     fn a_kube_step_is_refused_at_its_line() {
         let yaml = "name: s
 environment: {kind: docker, containers: [{name: web}]}

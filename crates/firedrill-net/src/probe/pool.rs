@@ -89,8 +89,12 @@ impl SqlPool {
         Ok(client)
     }
 
+    /// Adds `what` to the history, unless it repeats the last line: an outage's failed
+    /// connections say so once, when they start (and again after any change).
     fn note(&self, what: String) {
-        self.history.push((jiff::Timestamp::now(), what));
+        if !self.history.last(|last| last.is_some_and(|(_, said)| *said == what)) {
+            self.history.push((jiff::Timestamp::now(), what));
+        }
     }
 
     /// What happened to the pooled connections, a line each with its time; and whether older
