@@ -9,6 +9,8 @@ pub mod aws;
 #[cfg(feature = "docker")]
 pub mod docker;
 pub mod dry_run;
+#[cfg(feature = "live")]
+pub mod here;
 #[cfg(feature = "kube")]
 pub mod kube;
 #[cfg(feature = "live")]

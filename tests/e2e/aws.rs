@@ -153,6 +153,24 @@ async fn a_cluster_failover_promotes_the_reader_firedrill_chose_after_a_prefligh
     );
 }
 
+/// A PostgreSQL instance on moto, Multi-AZ or not, tagged `firedrill=allowed`.
+pub(crate) async fn instance(client: &aws_sdk_rds::Client, id: &str, multi_az: bool) {
+    let tag = aws_sdk_rds::types::Tag::builder().key("firedrill").value("allowed").build();
+    client
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .multi_az(multi_az)
+        .master_username("shop")
+        .master_user_password("firedrill-pw")
+        .allocated_storage(20)
+        .tags(tag)
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn an_instance_failover_needs_the_tag_and_a_standby_which_moto_would_not_ask() {
     use firedrill::env::aws::rds;
@@ -161,22 +179,8 @@ async fn an_instance_failover_needs_the_tag_and_a_standby_which_moto_would_not_a
     let credentials = aws_sdk_sts::config::Credentials::new("firedrill", "firedrill", None, None, "test");
     let config = connect::config(&account(&endpoint, &[]), connect::standard().credentials_provider(credentials)).await;
     let client = aws_sdk_rds::Client::new(&config);
-    for (id, multi_az) in [("shop-pg", true), ("single-pg", false)] {
-        let tag = aws_sdk_rds::types::Tag::builder().key("firedrill").value("allowed").build();
-        client
-            .create_db_instance()
-            .db_instance_identifier(id)
-            .db_instance_class("db.t3.micro")
-            .engine("postgres")
-            .multi_az(multi_az)
-            .master_username("shop")
-            .master_user_password("firedrill-pw")
-            .allocated_storage(20)
-            .tags(tag)
-            .send()
-            .await
-            .unwrap();
-    }
+    instance(&client, "shop-pg", true).await;
+    instance(&client, "single-pg", false).await;
     let state = rds::instance(&client, "shop-pg").await.unwrap();
     assert!(state.multi_az && state.status == "available", "{state:?}");
     rds::preflight_instance("shop-pg", &state, "firedrill=allowed").unwrap();

@@ -15,7 +15,7 @@ use std::process::Output;
 use firedrill::record::DrillRecord;
 use firedrill::timeline::{EventKind, Outcome};
 
-use crate::aws::{aurora, bucket, readable};
+use crate::aws::{aurora, bucket, instance, readable};
 use crate::common::{firedrill, json_files, load_record, texts, Moto};
 use crate::kube_run::{errors, evidence};
 
@@ -179,21 +179,8 @@ async fn preflight_refusals_exit_2_naming_the_tag_the_standby_or_the_status_and_
     let Some((_moto, endpoint)) = Moto::start(None) else { return };
     let tagged = aurora(&endpoint, "shop-db", &[("firedrill", "allowed")], 2).await;
     aurora(&endpoint, "team-db", &[("owner", "team")], 2).await;
-    for (id, multi_az) in [("shop-pg", true), ("single-pg", false)] {
-        tagged
-            .create_db_instance()
-            .db_instance_identifier(id)
-            .db_instance_class("db.t3.micro")
-            .engine("postgres")
-            .multi_az(multi_az)
-            .master_username("shop")
-            .master_user_password("firedrill-pw")
-            .allocated_storage(20)
-            .tags(aws_sdk_rds::types::Tag::builder().key("firedrill").value("allowed").build())
-            .send()
-            .await
-            .unwrap();
-    }
+    instance(&tagged, "shop-pg", true).await;
+    instance(&tagged, "single-pg", false).await;
     let drill = AwsDrill::new(&endpoint);
     let probe = moto_tcp(&endpoint);
     let refused = |name: &str, fault: &str| {

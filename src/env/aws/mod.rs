@@ -526,42 +526,22 @@ impl Environment for AwsEnv {
     }
 
     async fn sample(&self, probe: usize, spec: &Probe) -> Sample {
-        use crate::probe;
+        let inner = &self.inner;
+        if let Some(sample) = super::here::sample(probe, spec, &inner.loads, &inner.held).await {
+            return sample;
+        }
         match &spec.check {
-            Check::Http { url, method, expect_status, body_contains, max_latency, ca, .. } => {
-                probe::http(probe::HttpCheck {
-                    method: method.as_str(),
-                    url,
-                    ca: ca.as_deref(),
-                    expect: *expect_status,
-                    body_contains: body_contains.as_deref(),
-                    max_latency: *max_latency,
-                })
-                .await
-            }
-            Check::Slo { url, .. } => self.inner.loads.slo_sample(probe, &spec.name, &spec.check, url.clone()),
-            Check::Tcp { address } => probe::tcp(address).await,
-            Check::Sql { dsn, query, pool: false } => probe::sql(dsn, query).await,
-            Check::Sql { dsn, query, pool: true } => self.inner.held.sql(probe, &spec.name, dsn, query).await,
-            Check::Dns { name, server, expect } => {
-                self.inner.held.dns(probe, &spec.name, name, server.as_deref(), expect.as_deref()).await
-            }
-            Check::Command { argv } => probe::command(argv).await,
-            Check::Prometheus { url, query, condition, ca } => {
-                probe::prometheus(url, ca.as_deref(), query, *condition).await
-            }
-            Check::Alert { url, alert, labels, ca } => probe::alert(url, ca.as_deref(), alert, labels).await,
+            Check::Sql { dsn, query, pool: false } => crate::probe::sql(dsn, query).await,
+            Check::Sql { dsn, query, pool: true } => inner.held.sql(probe, &spec.name, dsn, query).await,
             Check::S3 { endpoint, bucket, region, ca } => {
-                match self.inner.s3_probe(probe, endpoint, bucket, region, ca).await {
-                    Ok(client) => probe::s3(&client, bucket).await,
+                match inner.s3_probe(probe, endpoint, bucket, region, ca).await {
+                    Ok(client) => crate::probe::s3(&client, bucket).await,
                     Err(e) => Sample::fail(error_chain(&e)),
                 }
             }
             Check::WriteLedger { .. } => Sample::fail("a write ledger is written, not sampled"),
             // Refused by `check`.
-            Check::Deployment { .. } | Check::Endpoints { .. } => {
-                Sample::fail(format!("`{}` probes are kube's", spec.check.kind()))
-            }
+            other => Sample::fail(format!("`{}` probes are kube's", other.kind())),
         }
     }
 
@@ -648,8 +628,7 @@ impl Environment for AwsEnv {
     fn answers(&self) -> Vec<Answered> {
         let mut answers = self.inner.timed.take();
         answers.extend(self.inner.follow.borrow().iter().flat_map(Follow::take_changes));
-        let held = self.inner.held.take_changes().into_iter();
-        answers.extend(held.map(|c| Answered { at: c.at, source: c.source, text: c.text }));
+        answers.extend(super::here::held_changes(&self.inner.held));
         answers.sort_by_key(|a| a.at);
         answers
     }
