@@ -1,6 +1,6 @@
 //! Drills: runs a scenario one or more times, scores each run, writes the records and judges
 //! MTTR over the runs and the stored history. The command line is a thin layer over this; the
-//! renderings of the records (`report::write_renderings`) are written above it, by the caller.
+//! renderings of the records (`report::renderings`) are written above it, by the caller.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -11,9 +11,10 @@ use jiff::Timestamp;
 use crate::engine::{self, Clock, DrillOptions, Interrupt};
 use crate::env::{AnyEnvironment, Environment};
 use crate::metrics::{self, Measurement, MetricSpec};
-use crate::record::{fallback_dirs, load_history, write_record, ClockKind, DrillRecord, RecordError, Saved, Skipped};
+use crate::record::{ClockKind, DrillRecord, RecordError, Saved, Skipped};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::score::{self, TargetKind, Verdict};
+use crate::store::{Reports, StoreError};
 use crate::timeline::{Event, Outcome};
 
 /// Why drills could not be run.
@@ -22,9 +23,12 @@ pub enum DrillError {
     /// The scenario cannot run in its environment.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
-    /// A record could not be written.
+    /// A record could not be made.
     #[error(transparent)]
     Report(#[from] RecordError),
+    /// A record could not be written, nor kept anywhere else.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// The async runtime could not start.
     #[error("failed to start the runtime: {0}")]
     Runtime(std::io::Error),
@@ -37,7 +41,7 @@ pub struct RunOptions<'a> {
     /// How many times to run it.
     pub repeat: u32,
     /// Where records are written and history is read; `None` writes nothing.
-    pub reports_dir: Option<PathBuf>,
+    pub reports: Option<Reports>,
     /// Whether MTTR includes the stored history of earlier drills.
     pub history: bool,
     /// Play `sim` drills out on the wall clock (a live tabletop exercise) instead of in
@@ -68,7 +72,7 @@ pub struct ScenarioRun {
     pub skipped: Vec<Skipped>,
     /// Records the reports folder could not take, where each was kept instead and why, for
     /// the caller to report: the invocation did not do what was asked.
-    pub unsaved: Vec<(PathBuf, RecordError)>,
+    pub unsaved: Vec<(PathBuf, StoreError)>,
 }
 
 impl ScenarioRun {
@@ -100,6 +104,8 @@ pub fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
         Ok(AnyEnvironment::Docker(env)) => env.check(scenario),
         #[cfg(feature = "kube")]
         Ok(AnyEnvironment::Kube(env)) => env.check(scenario),
+        #[cfg(feature = "aws")]
+        Ok(AnyEnvironment::Aws(env)) => env.check(scenario),
         Err(problem) => vec![problem],
     };
     if problems.is_empty() {
@@ -110,7 +116,7 @@ pub fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
 }
 
 /// Runs a scenario `repeat` times, writes each record (a result is never lost, whatever
-/// happens after: a record its folder cannot take is kept in a [`fallback_dirs`] folder), and
+/// happens after: a record its location cannot take is kept elsewhere, [`Reports::write_record`]), and
 /// judges MTTR.
 pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<ScenarioRun, DrillError> {
     check(scenario)?;
@@ -128,16 +134,18 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
             opts.kill_switch.as_deref(),
         )?;
         record.operator = opts.operator.clone();
-        let path = match &opts.reports_dir {
-            Some(dir) => {
-                match write_record(dir, &record.file_name(Timestamp::now()), &record.to_json(), &fallback_dirs())? {
-                    Saved::InPlace(path) => Some(path),
-                    Saved::Fallback { path, error } => {
-                        unsaved.push((path.clone(), error));
-                        Some(path)
-                    }
+        let path = match &opts.reports {
+            Some(reports) => match reports.write_record(
+                &record.file_name(Timestamp::now()),
+                &record.to_json(),
+                &reports.fallbacks(),
+            )? {
+                Saved::InPlace(path) => Some(path),
+                Saved::Fallback { path, error } => {
+                    unsaved.push((path.clone(), error));
+                    Some(path)
                 }
-            }
+            },
             None => None,
         };
         let interrupted = record.outcome == Outcome::Cancelled || record.timeline.kill_switch().is_some();
@@ -150,10 +158,10 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions<'_>) -> Result<Scenar
     let mut rtos: Vec<Measurement> = drills.iter().map(|(r, _)| r.metrics.rto.clone()).collect();
     let mut history = 0;
     let mut skipped = Vec::new();
-    if let (true, Some(dir), Some((first, _))) = (opts.history, &opts.reports_dir, drills.first()) {
+    if let (true, Some(reports), Some((first, _))) = (opts.history, &opts.reports, drills.first()) {
         let written: Vec<PathBuf> = drills.iter().filter_map(|(_, p)| p.clone()).collect();
         let current: Vec<&DrillRecord> = drills.iter().map(|(r, _)| r).collect();
-        let earlier = load_history(dir, first, &written, &current);
+        let earlier = reports.history(first, &written, &current);
         for h in earlier.records {
             rtos.push(h.metrics.rto);
             history += 1;
@@ -203,6 +211,8 @@ fn drill_with(
         AnyEnvironment::Docker(env) => drill_in(scenario, &env, seed, run, on_event, interrupted(true, kill_switch)),
         #[cfg(feature = "kube")]
         AnyEnvironment::Kube(env) => drill_in(scenario, &env, seed, run, on_event, interrupted(true, kill_switch)),
+        #[cfg(feature = "aws")]
+        AnyEnvironment::Aws(env) => drill_in(scenario, &env, seed, run, on_event, interrupted(true, kill_switch)),
     }
 }
 

@@ -23,3 +23,4 @@ pub mod env;
 pub mod recover;
 pub mod report;
 pub mod simulate;
+pub mod store;

@@ -232,6 +232,8 @@ async fn undo_change(environment: EnvironmentKind, run: &str, undo: &Undo) -> Re
         }
         #[cfg(feature = "kube")]
         EnvironmentKind::Kube => crate::env::kube::undo(run, undo).await.map_err(|e| crate::text::error_chain(&e)),
+        #[cfg(feature = "aws")]
+        EnvironmentKind::Aws => crate::env::aws::undo(run, undo).await.map_err(|e| crate::text::error_chain(&e)),
         other => {
             let _ = (run, undo);
             Err(format!("the `{other}` environment is not built into this firedrill"))
@@ -256,6 +258,12 @@ async fn entry_state(contents: &Contents, undo: &Undo) -> EntryState {
         }
         #[cfg(feature = "kube")]
         EnvironmentKind::Kube => match crate::env::kube::in_effect(&contents.begin.run, undo).await {
+            Ok(Ok(())) => EntryState::InEffect,
+            Ok(Err(why)) => EntryState::NotInEffect(why),
+            Err(e) => EntryState::Unknown(crate::text::error_chain(&e)),
+        },
+        #[cfg(feature = "aws")]
+        EnvironmentKind::Aws => match crate::env::aws::in_effect(&contents.begin.run, undo).await {
             Ok(Ok(())) => EntryState::InEffect,
             Ok(Err(why)) => EntryState::NotInEffect(why),
             Err(e) => EntryState::Unknown(crate::text::error_chain(&e)),

@@ -1,7 +1,5 @@
 //! [`CliError`]: why a subcommand stopped, and the one place errors become exit codes.
 
-use std::path::PathBuf;
-
 use firedrill::drill::DrillError;
 #[cfg(feature = "live")]
 use firedrill::duration::UnitError;
@@ -29,15 +27,9 @@ pub enum CliError {
     /// A report could not be written.
     #[error(transparent)]
     Record(#[from] RecordError),
-    /// A folder of drill results could not be read.
-    #[error("failed to read {}: {source}", dir.display())]
-    ReadResults {
-        /// The folder.
-        dir: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    /// Drill results could not be read or written where they are kept.
+    #[error(transparent)]
+    Store(#[from] firedrill::store::StoreError),
     /// `--since` or `--until` is neither a date nor a timestamp.
     #[error("--{flag} `{text}`: expected a date (2026-01-01) or a timestamp (2026-01-01T00:00:00Z)")]
     Time {

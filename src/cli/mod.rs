@@ -1,6 +1,8 @@
 //! The command line: clap subcommands over the library, one module each, with their arguments
 //! (`…Args`) and an `exec`. Parses, calls, prints through one [`Output`]; nothing else.
 
+#[cfg(feature = "aws")]
+mod aws;
 mod dry_run;
 mod error;
 #[cfg(feature = "kube")]
@@ -50,6 +52,8 @@ enum Command {
     Stack(stack::StackArgs),
     #[cfg(feature = "kube")]
     Kube(kube::KubeArgs),
+    #[cfg(feature = "aws")]
+    Aws(aws::AwsArgs),
 }
 
 /// How `simulate` and `load` print their result.
@@ -77,6 +81,8 @@ impl Cli {
             Command::Stack(args) => args.exec(out),
             #[cfg(feature = "kube")]
             Command::Kube(args) => args.exec(out),
+            #[cfg(feature = "aws")]
+            Command::Aws(args) => args.exec(out),
         }
     }
 }

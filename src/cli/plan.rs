@@ -28,6 +28,13 @@ impl PlanArgs {
                 out.println(&line);
             }
         }
+        #[cfg(feature = "aws")]
+        if let firedrill::scenario::EnvironmentSpec::Aws(account) = &s.environment {
+            out.println("");
+            for line in firedrill::env::aws::plan::lines(&s, account) {
+                out.println(&line);
+            }
+        }
         Ok(EXIT_OK)
     }
 }

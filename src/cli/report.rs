@@ -1,11 +1,12 @@
 //! `firedrill report`: the compliance summary of stored results, or their integrity check.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use firedrill::record::{self, Integrity};
+use firedrill::record::Integrity;
 use firedrill::report::summary;
 use firedrill::score::{EXIT_INVALID, EXIT_OK, EXIT_TARGET_MISSED};
+use firedrill::store::{Reports, ReportsLocation};
 
 use super::scenarios::load_all;
 use super::{CliError, Output};
@@ -14,8 +15,12 @@ use super::{CliError, Output};
 /// RPO, targets met, trend, and scenarios not drilled at all.
 #[derive(Args)]
 pub struct ReportArgs {
-    /// Folder of JSON results.
-    dir: PathBuf,
+    /// Where the JSON results are: a folder, or `s3://BUCKET/PREFIX` (as `run --reports`).
+    #[arg(required_unless_present = "reports", value_name = "DIR|s3://BUCKET/PREFIX")]
+    dir: Option<ReportsLocation>,
+    /// The same, named as `run` names it.
+    #[arg(long, conflicts_with = "dir", value_name = "DIR|s3://BUCKET/PREFIX")]
+    reports: Option<ReportsLocation>,
     /// Start of the period (a date, `2026-01-01`, or a timestamp), inclusive.
     #[arg(long)]
     since: Option<String>,
@@ -28,9 +33,9 @@ pub struct ReportArgs {
     /// Formats written: md, html, json (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "md")]
     format: Vec<SummaryFormat>,
-    /// Folder the summary is written to (default: the results folder).
-    #[arg(long)]
-    out: Option<PathBuf>,
+    /// Where the summary is written, a folder or an S3 prefix (default: where the results are).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    out: Option<ReportsLocation>,
     /// Scenario files or folders that should have been drilled: listed as gaps when not.
     #[arg(long)]
     expect: Vec<PathBuf>,
@@ -50,13 +55,14 @@ impl ReportArgs {
     /// Prints the summary (Markdown) and writes it in every format asked for; with
     /// `--verify`, checks the results instead.
     pub fn exec(self, out: &mut Output) -> Result<i32, CliError> {
+        let location = self.dir.or(self.reports).expect("clap requires one of them");
+        let results = Reports::open(&location)?;
         if self.verify {
-            return verify(&self.dir, out);
+            return verify(&results, out);
         }
         let since = self.since.as_deref().map(|s| parse_time(s, "since")).transpose()?;
         let until = self.until.as_deref().map(|u| parse_time(u, "until")).transpose()?;
-        let loaded =
-            record::load_dir(&self.dir).map_err(|source| CliError::ReadResults { dir: self.dir.clone(), source })?;
+        let loaded = results.load()?;
         let mut expected = Vec::new();
         if !self.expect.is_empty() {
             match load_all(&self.expect, out, |_, _, _| {}) {
@@ -66,7 +72,10 @@ impl ReportArgs {
         }
         let s = summary::summarize(&loaded, since, until, self.scenario.as_deref(), &expected);
         out.print(&summary::render_md(&s));
-        let dir = self.out.as_deref().unwrap_or(&self.dir);
+        let written_to = match self.out {
+            Some(location) if location != results.location() => Reports::open(&location)?,
+            _ => results,
+        };
         for f in &self.format {
             let (ext, text) = match f {
                 SummaryFormat::Md => ("md", summary::render_md(&s)),
@@ -77,7 +86,7 @@ impl ReportArgs {
                 Some(n) => format!("history-{n}.{ext}"),
                 None => format!("compliance-summary.{ext}"),
             };
-            let path = record::write_atomic(dir, &name, &text)?;
+            let path = written_to.put(&name, &text)?;
             out.eprintln(&format!("wrote {}", path.display()));
         }
         for skipped in &loaded.unreadable {
@@ -88,8 +97,8 @@ impl ReportArgs {
 }
 
 /// `report --verify`: one line per result, exit 1 when any fails its integrity check.
-fn verify(dir: &Path, out: &Output) -> Result<i32, CliError> {
-    let checked = record::verify(dir).map_err(|source| CliError::ReadResults { dir: dir.to_path_buf(), source })?;
+fn verify(results: &Reports, out: &Output) -> Result<i32, CliError> {
+    let checked = results.verify()?;
     let mut bad = 0;
     for (path, status) in &checked {
         let line = match status {

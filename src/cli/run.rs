@@ -7,10 +7,10 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use firedrill::drill::{self, DrillError, RunOptions, ScenarioRun};
 use firedrill::env::dry_run::each_fault;
-use firedrill::record::check_writable;
 use firedrill::report::{self, terminal, Format};
 use firedrill::scenario::{EnvironmentSpec, Fault, Scenario, StepAction};
 use firedrill::score::{EXIT_INVALID, EXIT_OK};
+use firedrill::store::{Reports, ReportsLocation};
 use firedrill::text::error_chain;
 use firedrill::timeline::{Event, EventKind, Outcome};
 
@@ -33,9 +33,11 @@ pub struct RunArgs {
     /// Seed of the first run (run i uses seed + i); random when absent, and printed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Folder the JSON results are written to, and history read from.
-    #[arg(long, default_value = "reports")]
-    reports: PathBuf,
+    /// Where the JSON results are written, and history read from: a folder, or
+    /// `s3://BUCKET/PREFIX` (the AWS standard configuration: environment, profiles,
+    /// `AWS_ENDPOINT_URL_S3`), where many teams' drills can land in one place.
+    #[arg(long, default_value = "reports", value_name = "DIR|s3://BUCKET/PREFIX")]
+    reports: ReportsLocation,
     /// Write no results.
     #[arg(long)]
     no_write: bool,
@@ -140,11 +142,16 @@ impl RunArgs {
         }
         // A drill is not cheap to run again: refuse before anything is injected rather than
         // find out, after it, that its record has nowhere to go.
-        if let Some(dir) = (!self.no_write).then_some(&self.reports) {
-            if let Err(e) = check_writable(dir) {
+        let reports = match (!self.no_write).then(|| Reports::open(&self.reports)).transpose() {
+            Ok(reports) => reports,
+            Err(e) => {
                 out.error(&e);
                 return Ok(EXIT_INVALID);
             }
+        };
+        if let Some(Err(e)) = reports.as_ref().map(Reports::check_writable) {
+            out.error(&e);
+            return Ok(EXIT_INVALID);
         }
         // A fault an earlier drill left applied would be measured as part of this one.
         let state_dir = self.state.dir();
@@ -177,7 +184,7 @@ impl RunArgs {
         let opts = RunOptions {
             seed,
             repeat: self.repeat,
-            reports_dir: (!self.no_write).then_some(self.reports),
+            reports,
             history: !self.no_history,
             real_time: self.pace == Pace::Real,
             on_event: progress.as_ref().map(|_| &show as &dyn Fn(&Event)),
@@ -200,9 +207,14 @@ impl RunArgs {
         // Records written somewhere else than the reports folder, or not at all.
         let mut unwritten = 0;
         for s in &scenarios {
-            // The records are written by the drills; the renderings are written from them.
+            // The records are written by the drills; the renderings are written from them, after
+            // them: a record is the evidence, never held back for a rendering that may fail.
             let result = drill::run_scenario(s, &opts).map_err(CliError::from).and_then(|run| {
-                report::write_renderings(&run, &formats)?;
+                if let Some(reports) = &opts.reports {
+                    for (path, text) in report::renderings(&run, &formats) {
+                        reports.put_beside(&path, &text)?;
+                    }
+                }
                 Ok(run)
             });
             if let Some(p) = &progress {
@@ -213,7 +225,7 @@ impl RunArgs {
                 Err(e) => {
                     out.error(&e);
                     code = code.max(e.exit_code());
-                    if matches!(e, CliError::Drill(DrillError::Report(_)) | CliError::Record(_)) {
+                    if matches!(e, CliError::Drill(DrillError::Report(_) | DrillError::Store(_)) | CliError::Store(_)) {
                         unwritten += 1;
                     }
                     continue;
@@ -266,10 +278,10 @@ impl RunArgs {
                 break;
             }
         }
-        match &opts.reports_dir {
-            Some(dir) if unwritten == 0 => out.println(&format!("results written to {}/", dir.display())),
-            Some(dir) => {
-                out.eprintln(&format!("{unwritten} result(s) could not be written to {}/ (see above)", dir.display()))
+        match opts.reports.as_ref().map(Reports::location) {
+            Some(location) if unwritten == 0 => out.println(&format!("results written to {location}/")),
+            Some(location) => {
+                out.eprintln(&format!("{unwritten} result(s) could not be written to {location}/ (see above)"))
             }
             None => {}
         }

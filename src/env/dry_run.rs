@@ -91,6 +91,8 @@ impl AnyEnvironment {
             },
             #[cfg(feature = "kube")]
             AnyEnvironment::Kube(env) => env.dry_run(scenario),
+            #[cfg(feature = "aws")]
+            AnyEnvironment::Aws(env) => env.dry_run(scenario),
         }
     }
 }

@@ -4,9 +4,13 @@
 //! [`AnyEnvironment`]: `sim` always, `docker` with the `docker` feature, `kube` with the
 //! `kube` feature.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 #[cfg(feature = "docker")]
 pub mod docker;
 pub mod dry_run;
+#[cfg(feature = "live")]
+pub mod here;
 #[cfg(feature = "kube")]
 pub mod kube;
 #[cfg(feature = "live")]
@@ -132,6 +136,9 @@ pub enum AnyEnvironment {
     /// A Kubernetes cluster.
     #[cfg(feature = "kube")]
     Kube(kube::KubeEnv),
+    /// An AWS account and region.
+    #[cfg(feature = "aws")]
+    Aws(aws::AwsEnv),
 }
 
 impl AnyEnvironment {
@@ -166,6 +173,13 @@ impl AnyEnvironment {
             }
             #[cfg(not(feature = "kube"))]
             EnvironmentSpec::Kube(_) => Err(not_built_in(scenario, "kube")),
+            #[cfg(feature = "aws")]
+            EnvironmentSpec::Aws(account) => {
+                let journal_dir = crate::journal::journal_dir(state_dir);
+                Ok(AnyEnvironment::Aws(aws::AwsEnv::new(account.clone(), scenario, &run_id(seed), journal_dir)))
+            }
+            #[cfg(not(feature = "aws"))]
+            EnvironmentSpec::Aws(_) => Err(not_built_in(scenario, "aws")),
         }
     }
 }
@@ -180,7 +194,7 @@ fn not_built_in(scenario: &Scenario, kind: &str) -> Problem {
 }
 
 /// A short id, unique on this machine for practical purposes, naming what one drill creates.
-#[cfg(any(feature = "docker", feature = "kube"))]
+#[cfg(any(feature = "docker", feature = "kube", feature = "aws"))]
 fn run_id(seed: u64) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let mut rng = crate::rng::Rng::new(seed ^ nanos as u64 ^ (std::process::id() as u64) << 32);

@@ -207,6 +207,7 @@ impl StackModel {
             Check::Sql { .. } | Check::WriteLedger { .. } => Some(ProbeReach::Database),
             Check::S3 { .. } => Some(ProbeReach::ObjectStore),
             Check::Tcp { .. }
+            | Check::Dns { .. }
             | Check::Command { .. }
             | Check::Slo { .. }
             | Check::Prometheus { .. }
@@ -615,6 +616,7 @@ impl Environment for SimEnv {
                     }
                 }
                 Check::Tcp { .. }
+                | Check::Dns { .. }
                 | Check::Command { .. }
                 | Check::Slo { .. }
                 | Check::Prometheus { .. }

@@ -1,11 +1,11 @@
 //! Reports: the JSON record of a drill and its renderings (terminal, Markdown, HTML with an SVG
 //! timeline, JUnit XML), and the compliance summary over stored records.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::drill::ScenarioRun;
-use crate::record::{write_atomic, DrillRecord, RecordError};
+use crate::record::DrillRecord;
 use crate::word::ClockKind;
 
 pub mod html;
@@ -64,9 +64,11 @@ pub enum Format {
     Junit,
 }
 
-/// Writes each of `formats` beside every record of `run` that was written (same name, the
-/// format's extension). Drills not written (`--no-write`) get no renderings either.
-pub fn write_renderings(run: &ScenarioRun, formats: &[Format]) -> Result<(), RecordError> {
+/// Each of `formats` of every record of `run` that was written, with the path beside the record
+/// it goes to (same name, the format's extension), for the record's store to write. Drills not
+/// written (`--no-write`) get no renderings either.
+pub fn renderings(run: &ScenarioRun, formats: &[Format]) -> Vec<(PathBuf, String)> {
+    let mut renderings = Vec::new();
     // The MTTR is the mean over this invocation's drills and the history it included.
     let mttr_drills = run.drills.len() + run.history;
     for (record, path, mttr) in run.drills_with_mttr() {
@@ -77,10 +79,8 @@ pub fn write_renderings(run: &ScenarioRun, formats: &[Format]) -> Result<(), Rec
                 Format::Html => ("html", html::render(record)),
                 Format::Junit => ("xml", junit::render(record, mttr.map(|(v, m)| (v, m, mttr_drills)))),
             };
-            let name = path.with_extension(ext);
-            let name = name.file_name().and_then(|n| n.to_str()).unwrap_or("report");
-            write_atomic(path.parent().unwrap_or(Path::new(".")), name, &text)?;
+            renderings.push((path.with_extension(ext), text));
         }
     }
-    Ok(())
+    renderings
 }

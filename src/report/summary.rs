@@ -1,7 +1,11 @@
 //! The compliance summary over stored drill records: per scenario, for a period, how often it
 //! was drilled, MTTR, RTO percentiles, worst RPO, how often every target was met, whether
 //! recovery got slower, and which scenarios were not drilled at all (the gaps an auditor asks
-//! about). Also the integrity check of the records.
+//! about), and per disruption type (Resilience Hub's software, hardware, AZ, region) whether
+//! the RTO and RPO targets were met or breached. Also the integrity check of the records.
+//!
+//! Every value here is measured by a drill: a target that was not measured counts for
+//! nothing, never as met.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -13,8 +17,9 @@ use serde::Serialize;
 use super::html::{table, STYLE};
 use super::svg::rto_history;
 use crate::metrics::{self, Measurement};
-use crate::record::{drilled_at, DrillRecord, EnvironmentKind, Loaded};
-use crate::score::Status;
+use crate::record::{drilled_at, DisruptionInfo, DrillRecord, EnvironmentKind, Loaded};
+use crate::scenario::Disruption;
+use crate::score::{Status, TargetKind, Verdict};
 use crate::text::{error_chain, xml_escape};
 use crate::text::{measurement, secs};
 
@@ -41,6 +46,8 @@ pub struct HistoryEntry {
     pub file: String,
     /// Where it ran.
     pub environment: EnvironmentKind,
+    /// What it rehearsed; `None` for a record written before disruption types.
+    pub disruption: Option<DisruptionInfo>,
     /// Outcome.
     pub outcome: String,
     /// RTO.
@@ -84,6 +91,52 @@ pub struct ScenarioSummary {
     pub history: Vec<HistoryEntry>,
 }
 
+/// How one disruption type stands against its targets, in Resilience Hub's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyStatus {
+    /// Every drill judged against a target met it.
+    Met,
+    /// At least one drill missed its target.
+    Breached,
+    /// Measured, but no drill of the type had a target for it.
+    NoTarget,
+    /// Drilled, but no drill measured it.
+    NotMeasured,
+    /// No drill of the type in the period: a gap.
+    NotDrilled,
+}
+
+/// One objective (RTO or RPO) over the drills of one disruption type.
+#[derive(Clone, Debug, Serialize)]
+pub struct ObjectiveSummary {
+    /// Drills that measured it; one that never recovered counts, as the worst.
+    pub measured: usize,
+    /// The worst measured value.
+    pub worst: Option<Measurement>,
+    /// The lowest and highest target the drills were judged against, seconds.
+    pub target_s: Option<(f64, f64)>,
+    /// Drills that met their target.
+    pub met: usize,
+    /// Drills that missed it.
+    pub breached: usize,
+    /// The verdict over the period.
+    pub status: PolicyStatus,
+}
+
+/// One disruption type over the period.
+#[derive(Clone, Debug, Serialize)]
+pub struct DisruptionSummary {
+    /// The type.
+    pub disruption: Disruption,
+    /// Drills of the type in the period.
+    pub drills: usize,
+    /// Recovery time.
+    pub rto: ObjectiveSummary,
+    /// Data loss.
+    pub rpo: ObjectiveSummary,
+}
+
 /// The compliance summary.
 #[derive(Clone, Debug, Serialize)]
 pub struct ComplianceSummary {
@@ -93,6 +146,10 @@ pub struct ComplianceSummary {
     pub until: Option<Timestamp>,
     /// Per scenario, gaps included.
     pub scenarios: Vec<ScenarioSummary>,
+    /// Per disruption type, every type, gaps included.
+    pub by_disruption: Vec<DisruptionSummary>,
+    /// Drills of the period recorded before disruption types: in no type's row.
+    pub untyped_drills: usize,
     /// Files that could not be read as records.
     pub unreadable: Vec<(String, String)>,
 }
@@ -121,12 +178,14 @@ pub fn summarize(
         by_scenario.entry(name.clone()).or_default();
     }
     let mut scenarios = Vec::new();
+    let mut in_period_records = Vec::new();
     for (name, mut drills) in by_scenario {
         if only.is_some_and(|o| o != name) {
             continue;
         }
         drills.sort_by_key(|d| d.0);
         let current: Vec<_> = drills.iter().filter(|d| in_period(d.0)).collect();
+        in_period_records.extend(current.iter().map(|d| d.2));
         let previous: Vec<_> = match (since, until) {
             (Some(s), u) => {
                 let len = u.unwrap_or_else(Timestamp::now).as_second() - s.as_second();
@@ -181,6 +240,7 @@ pub fn summarize(
                     drilled_at: d.0,
                     file: d.1.display().to_string(),
                     environment: d.2.environment,
+                    disruption: d.2.scenario.disruption,
                     outcome: d.2.outcome.describe().into(),
                     rto: d.2.metrics.rto.clone(),
                     rpo: d.2.metrics.rpo.measurement.clone(),
@@ -193,8 +253,64 @@ pub fn summarize(
         since,
         until,
         scenarios,
+        by_disruption: Disruption::ALL.into_iter().map(|d| by_disruption(d, &in_period_records)).collect(),
+        untyped_drills: in_period_records.iter().filter(|r| r.scenario.disruption.is_none()).count(),
         unreadable: loaded.unreadable.iter().map(|s| (s.path.display().to_string(), error_chain(&s.error))).collect(),
     }
+}
+
+/// One disruption type over the period's drills of that type.
+fn by_disruption(disruption: Disruption, records: &[&DrillRecord]) -> DisruptionSummary {
+    let of_type: Vec<&DrillRecord> =
+        records.iter().copied().filter(|r| r.scenario.disruption.is_some_and(|d| d.kind == disruption)).collect();
+    let rto = objective(&of_type, TargetKind::Rto, |r| &r.metrics.rto);
+    let rpo = objective(&of_type, TargetKind::Rpo, |r| &r.metrics.rpo.measurement);
+    DisruptionSummary { disruption, drills: of_type.len(), rto, rpo }
+}
+
+/// One objective over drills: measured values and the verdicts against their targets only,
+/// so that a drill that measured nothing neither meets nor breaches anything.
+fn objective(
+    drills: &[&DrillRecord],
+    target: TargetKind,
+    measured: impl Fn(&DrillRecord) -> &Measurement,
+) -> ObjectiveSummary {
+    let values: Vec<&Measurement> =
+        drills.iter().map(|r| measured(r)).filter(|m| !matches!(m, Measurement::NotMeasured { .. })).collect();
+    // Never recovered is worse than any time; between times, the longest.
+    let worst = values
+        .iter()
+        .copied()
+        .max_by(|a, b| match (a, b) {
+            (Measurement::Unmet { .. }, Measurement::Unmet { .. }) => std::cmp::Ordering::Equal,
+            (Measurement::Unmet { .. }, _) => std::cmp::Ordering::Greater,
+            (_, Measurement::Unmet { .. }) => std::cmp::Ordering::Less,
+            _ => a.seconds().unwrap_or(0.0).total_cmp(&b.seconds().unwrap_or(0.0)),
+        })
+        .cloned();
+    let judged: Vec<&Verdict> = drills
+        .iter()
+        .flat_map(|r| &r.verdicts)
+        .filter(|v| v.target == target && v.status != Status::NotMeasured)
+        .collect();
+    let met = judged.iter().filter(|v| v.status == Status::Met).count();
+    let breached = judged.len() - met;
+    let target_s = judged
+        .iter()
+        .map(|v| v.limit_s)
+        .fold(None, |range: Option<(f64, f64)>, l| Some(range.map_or((l, l), |(lo, hi)| (lo.min(l), hi.max(l)))));
+    let status = if drills.is_empty() {
+        PolicyStatus::NotDrilled
+    } else if breached > 0 {
+        PolicyStatus::Breached
+    } else if met > 0 {
+        PolicyStatus::Met
+    } else if values.is_empty() {
+        PolicyStatus::NotMeasured
+    } else {
+        PolicyStatus::NoTarget
+    };
+    ObjectiveSummary { measured: values.len(), worst, target_s, met, breached, status }
 }
 
 fn opt_secs(x: Option<f64>) -> String {
@@ -254,6 +370,56 @@ const HEAD: [&str; 10] = [
     "Trend",
 ];
 
+/// The cells of one objective: target, worst measured, verdict.
+fn objective_cells(o: &ObjectiveSummary) -> [String; 3] {
+    let target = match o.target_s {
+        Some((lo, hi)) if lo == hi => secs(lo),
+        Some((lo, hi)) => format!("{} to {}", secs(lo), secs(hi)),
+        None => "-".into(),
+    };
+    let worst = match &o.worst {
+        Some(Measurement::Unmet { .. }) => "not recovered".into(),
+        Some(m) => secs(m.seconds().unwrap_or(0.0)),
+        None => "-".into(),
+    };
+    let judged = o.met + o.breached;
+    let status = match o.status {
+        PolicyStatus::Met => format!("met ({} of {judged})", o.met),
+        PolicyStatus::Breached => format!("BREACHED ({} of {judged})", o.breached),
+        PolicyStatus::NoTarget => "no target".into(),
+        PolicyStatus::NotMeasured => "not measured".into(),
+        PolicyStatus::NotDrilled => "-".into(),
+    };
+    [target, worst, status]
+}
+
+fn disruption_rows(s: &ComplianceSummary) -> Vec<Vec<String>> {
+    s.by_disruption
+        .iter()
+        .map(|d| {
+            let mut row =
+                vec![d.disruption.to_string(), if d.drills == 0 { "NOT DRILLED".into() } else { d.drills.to_string() }];
+            row.extend(objective_cells(&d.rto));
+            row.extend(objective_cells(&d.rpo));
+            row
+        })
+        .collect()
+}
+
+const DISRUPTION_HEAD: [&str; 8] =
+    ["Disruption", "Drills", "RTO target", "Worst RTO", "RTO", "RPO target", "Worst RPO", "RPO"];
+
+/// What the per-type table counts, said under it.
+fn disruption_note(s: &ComplianceSummary) -> String {
+    let mut note =
+        "Measured by drills, never estimated: a drill that did not measure an objective neither meets nor breaches it."
+            .to_string();
+    if s.untyped_drills > 0 {
+        let _ = write!(note, " {} drill(s) recorded before disruption types are in no row.", s.untyped_drills);
+    }
+    note
+}
+
 fn history_rows(c: &ScenarioSummary) -> Vec<Vec<String>> {
     c.history
         .iter()
@@ -261,6 +427,11 @@ fn history_rows(c: &ScenarioSummary) -> Vec<Vec<String>> {
             vec![
                 h.drilled_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
                 h.environment.to_string(),
+                match h.disruption {
+                    Some(DisruptionInfo { kind, declared: true }) => kind.to_string(),
+                    Some(DisruptionInfo { kind, declared: false }) => format!("{kind} (inferred)"),
+                    None => "-".into(),
+                },
                 h.outcome.clone(),
                 measurement(&h.rto),
                 measurement(&h.rpo),
@@ -271,7 +442,7 @@ fn history_rows(c: &ScenarioSummary) -> Vec<Vec<String>> {
         .collect()
 }
 
-const HISTORY_HEAD: [&str; 7] = ["Drilled", "Environment", "Outcome", "RTO", "RPO", "Targets", "Record"];
+const HISTORY_HEAD: [&str; 8] = ["Drilled", "Environment", "Disruption", "Outcome", "RTO", "RPO", "Targets", "Record"];
 
 /// The summary as Markdown.
 pub fn render_md(s: &ComplianceSummary) -> String {
@@ -288,6 +459,9 @@ pub fn render_md(s: &ComplianceSummary) -> String {
     if !gaps.is_empty() {
         let _ = writeln!(out, "**Not drilled in this period:** {}.\n", gaps.join(", "));
     }
+    let _ = writeln!(out, "## By disruption type\n");
+    md_table(&mut out, &DISRUPTION_HEAD, &disruption_rows(s));
+    let _ = writeln!(out, "{}\n", disruption_note(s));
     for c in s.scenarios.iter().filter(|c| !c.gap) {
         let _ = writeln!(out, "## {}\n", c.scenario);
         md_table(&mut out, &HISTORY_HEAD, &history_rows(c));
@@ -316,6 +490,9 @@ pub fn render_html(s: &ComplianceSummary) -> String {
             xml_escape(&gaps.join(", "))
         );
     }
+    out.push_str("<h2>By disruption type</h2>");
+    table(&mut out, &DISRUPTION_HEAD, &disruption_rows(s));
+    let _ = write!(out, "<p>{}</p>", xml_escape(&disruption_note(s)));
     for c in s.scenarios.iter().filter(|c| !c.gap) {
         let _ = write!(out, "<h2>{}</h2><div class=\"chart\">", xml_escape(&c.scenario));
         let points: Vec<(String, Option<f64>)> =

@@ -241,6 +241,60 @@ fn summary_lists_gaps_and_flags_slower_recovery() {
     assert!(page.contains("<svg") && !page.contains("src=") && !page.contains("href="));
 }
 
+#[test]
+fn summary_judges_each_disruption_type_from_measured_values_only() {
+    use crate::metrics::Measurement;
+    use crate::scenario::Disruption;
+    use summary::PolicyStatus;
+
+    let dir = tempfile::tempdir().unwrap();
+    // An AZ drill held to an RTO no failover meets; its RPO falls back to the plain 5m.
+    let az = db_failover_with(
+        "targets:\n  rto: 15m",
+        "disruption: az\ntargets:\n  by_disruption: {az: {rto: 1s}}\n  rto: 15m",
+    );
+    let az = drill_once(&az, 1, 1, false, None).unwrap();
+    assert_eq!(az.targets.rto_s, Some(1.0), "the type's target scored the drill");
+    let region = drill_once(&shipped("s3-block"), 2, 1, false, None).unwrap();
+    // The same region drill again, but aborted before it measured anything: it counts as a
+    // drill and neither meets nor breaches.
+    let mut unmeasured = region.clone();
+    unmeasured.clock = ClockKind::Real;
+    unmeasured.metrics.rto = Measurement::NotMeasured { reason: "aborted".into() };
+    unmeasured.verdicts.iter_mut().for_each(|v| v.status = crate::score::Status::NotMeasured);
+    // A record written before disruption types: in no row.
+    let mut old = drill_once(&shipped("node-drain"), 3, 1, false, None).unwrap();
+    old.scenario.disruption = None;
+    for (i, r) in [&az, &region, &unmeasured, &old].into_iter().enumerate() {
+        write_atomic(dir.path(), &format!("r{i}.json"), &r.to_json()).unwrap();
+    }
+    let s = summary::summarize(&record::load_dir(dir.path()).unwrap(), None, None, None, &[]);
+    let row = |d: Disruption| s.by_disruption.iter().find(|r| r.disruption == d).unwrap();
+    assert_eq!(s.by_disruption.len(), 4);
+    assert_eq!(s.untyped_drills, 1);
+    assert_eq!((row(Disruption::Az).drills, row(Disruption::Az).rto.status), (1, PolicyStatus::Breached));
+    assert_eq!(row(Disruption::Az).rto.target_s, Some((1.0, 1.0)));
+    assert_eq!(row(Disruption::Az).rto.worst, Some(az.metrics.rto.clone()));
+    assert_eq!(row(Disruption::Hardware).drills, 0, "the old node-drain record is not guessed at");
+    assert_eq!(row(Disruption::Software).rto.status, PolicyStatus::NotDrilled);
+    let r = row(Disruption::Region);
+    assert_eq!((r.drills, r.rto.measured, r.rto.met + r.rto.breached), (2, 1, 1));
+
+    let md = summary::render_md(&s);
+    assert!(md.contains("## By disruption type"), "{md}");
+    assert!(md.contains("| az | 1 | 1.00 s |") && md.contains("| BREACHED (1 of 1) |"), "{md}");
+    assert!(md.contains("| software | NOT DRILLED | - |"), "{md}");
+    assert!(md.contains("1 drill(s) recorded before disruption types are in no row."), "{md}");
+    // Each drill's row in its scenario's history says its type, and whether it was inferred.
+    assert!(md.contains("| sim | az | recovered |") && md.contains("| sim | region (inferred) |"), "{md}");
+    assert!(md.contains("| sim | - | recovered |"), "{md}");
+    let page = summary::render_html(&s);
+    assert!(page.contains("<h2>By disruption type</h2>") && page.contains("BREACHED (1 of 1)"), "{page}");
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["by_disruption"][2]["disruption"], "az");
+    assert_eq!(json["by_disruption"][2]["rto"]["status"], "breached");
+}
+
 /// Opens the HTML report in a real headless browser and reads back the DOM it built. Needs
 /// Debian's `chromium`; CI installs it, so there a missing browser is a failure.
 #[test]

@@ -357,6 +357,11 @@ fn schema_is_json_naming_every_fault_kind() {
     for kind in ["node_drain", "traffic_surge", "db_failover", "s3_block"] {
         assert!(found.iter().any(|w| w == kind), "fault kind {kind} not in the schema's values: {found:?}");
     }
+    for disruption in ["software", "hardware", "az", "region"] {
+        assert!(found.iter().any(|w| w == disruption), "disruption type {disruption} not in the schema: {found:?}");
+    }
+    let by_type = &schema["$defs"]["DisruptionTargets"]["properties"];
+    assert!(["software", "hardware", "az", "region"].iter().all(|t| by_type.get(t).is_some()), "{by_type}");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use firedrill::scenario::EnvironmentSpec;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams};
 
-use crate::common::texts;
+use crate::common::{texts, LocalPostgres};
 use crate::kube_fake::{FakeCluster, FakeSpec};
 use crate::kube_run::{errors, evidence, Drill};
 
@@ -189,89 +189,6 @@ async fn a_service_forward_reaches_the_pod_behind_the_service_and_is_re_resolved
             || s.starts_with("failed to forward port 5432 of pod db/pg-1: HTTP 404 NotFound")
     };
     assert!(said[1..said.len() - 1].iter().all(gap), "{said:?}");
-}
-
-/// A PostgreSQL server of this machine's (`initdb` and `postgres` on the PATH; run as the
-/// `postgres` user when the tests run as root, which PostgreSQL refuses), on a free loopback
-/// port, trusting every local connection; stopped when dropped.
-struct LocalPostgres {
-    _dir: tempfile::TempDir,
-    server: std::process::Child,
-    address: std::net::SocketAddr,
-}
-
-impl LocalPostgres {
-    /// Started and answering, or `None` (said on stderr) when it cannot be; with `CI=true`,
-    /// a PostgreSQL that cannot be started fails the test instead.
-    fn start() -> Option<LocalPostgres> {
-        let started = Self::try_start();
-        if let Err(why) = &started {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "no local PostgreSQL under CI: {why}");
-            eprintln!("skipped the write ledger: no local PostgreSQL ({why})");
-        }
-        started.ok()
-    }
-
-    fn try_start() -> Result<LocalPostgres, String> {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let root = is_root();
-        // setpriv executes the server in its place: the child is the postmaster itself.
-        let command = |program: &str| {
-            let mut c = if root { std::process::Command::new("setpriv") } else { std::process::Command::new(program) };
-            if root {
-                c.args(["--reuid=postgres", "--regid=postgres", "--init-groups", program]);
-            }
-            c
-        };
-        if root {
-            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).map_err(|e| e.to_string())?;
-        }
-        let data = dir.path().join("data");
-        let initdb = command("initdb").arg("-D").arg(&data).args(["-U", "postgres", "--auth=trust"]).output();
-        match initdb {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => return Err(format!("initdb: {}", String::from_utf8_lossy(&out.stderr).trim())),
-            Err(e) => return Err(format!("initdb: {e}")),
-        }
-        let port =
-            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
-        let server = command("postgres")
-            .arg("-D")
-            .arg(&data)
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-p", &port.to_string()])
-            .arg("-c")
-            .arg(format!("unix_socket_directories={}", dir.path().display()))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| format!("postgres: {e}"))?;
-        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let postgres = LocalPostgres { _dir: dir, server, address };
-        let since = Instant::now();
-        let dsn = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=1");
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-        while !runtime.block_on(firedrill::probe::sql(&dsn, "SELECT 1")).ok {
-            if since.elapsed() > Duration::from_secs(20) {
-                return Err("postgres did not answer within 20 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok(postgres)
-    }
-}
-
-/// Whether this process runs as root.
-fn is_root() -> bool {
-    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
-
-impl Drop for LocalPostgres {
-    fn drop(&mut self) {
-        // SIGINT: PostgreSQL's fast shutdown.
-        let _ = std::process::Command::new("kill").arg("-INT").arg(self.server.id().to_string()).status();
-        let _ = self.server.wait();
-    }
 }
 
 /// The db-failover drill of scenarios/kube/db-failover.yaml, written for the fake: its

@@ -243,7 +243,7 @@ fn a_patroni_crash_deletes_the_leaders_pod_at_once_with_its_uid_as_a_preconditio
 fn a_patroni_switchover_is_in_the_drills_timeline_in_patronis_words() {
     let (answers, said, requests) = drill("graceful");
     let answer = format!(
-        "Patroni cluster db/{SELECTOR}: POST /switchover {{\"candidate\":\"shop-db-2\",\"leader\":\"shop-db-0\"}} to shop-db-0: HTTP 200: Successfully switched over to \"shop-db-2\""
+        "Patroni cluster db/{SELECTOR}: POST /switchover {{\"leader\":\"shop-db-0\",\"candidate\":\"shop-db-2\"}} to shop-db-0: HTTP 200: Successfully switched over to \"shop-db-2\""
     );
     assert!(answers.contains(&answer), "{answers:?}\n{said}");
     assert!(

@@ -3,6 +3,11 @@
 //! environment keeps, the shipped scenarios run in the simulation, snapshots of every
 //! rendering, and the scenario parser fed mutated input.
 
+#[cfg(feature = "aws")]
+mod aws;
+mod aws_mock;
+mod aws_real;
+mod aws_run;
 mod common;
 
 mod blast;
@@ -10,6 +15,7 @@ mod cli;
 mod conformance;
 mod docker;
 mod engine;
+mod held_probes;
 #[cfg(feature = "kube")]
 mod kube_db;
 #[cfg(feature = "kube")]
@@ -40,6 +46,8 @@ mod push;
 mod records;
 mod recover;
 mod reports;
+#[cfg(feature = "aws")]
+mod reports_s3;
 mod scenarios;
 mod simulate;
 mod snapshots;

@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use firedrill::record::{self, DrillRecord, Integrity, LoadError};
+use firedrill::record::{self, DisruptionInfo, DrillRecord, Integrity, LoadError};
 use firedrill::report::{html, junit, markdown, terminal};
+use firedrill::scenario::Disruption;
 
 use crate::common::{repo, run, texts};
 
@@ -64,6 +65,32 @@ fn a_new_record_leads_with_its_format_and_verifies() {
     assert!(text.starts_with(&format!("{{\n  \"format\": {},\n", record::FORMAT)), "{text}");
     assert_eq!(DrillRecord::from_json(&text).unwrap().format, record::FORMAT);
     assert_eq!(record::verify(dir.path()).unwrap(), [(written, Integrity::Intact)]);
+}
+
+/// The disruption type: a new record keeps it through writing and reading; a record written
+/// before it (format 0, or format 1 before the field) loads and verifies with none.
+#[test]
+fn the_disruption_type_round_trips_and_older_records_have_none() {
+    assert_eq!(fixture_record().scenario.disruption, None);
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["run", "scenarios/s3-block.yaml", "--seed", "1", "--reports", dir.path().to_str().unwrap()]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{:?}", texts(&out));
+    let written = crate::common::json_files(dir.path());
+    assert_eq!(written.len(), 1, "{written:?}");
+    let text = std::fs::read_to_string(&written[0]).unwrap();
+    let r = DrillRecord::from_json(&text).unwrap();
+    assert_eq!(r.scenario.disruption, Some(DisruptionInfo { kind: Disruption::Region, declared: false }));
+    assert_eq!(r.to_json(), text, "read and written back byte for byte");
+
+    // The same record as a firedrill before disruption types wrote it: no field, its own hash.
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["scenario"].as_object_mut().unwrap().remove("disruption").unwrap();
+    value["record_sha256"] = DrillRecord::canonical_sha256(&value).into();
+    let older = write(dir.path(), "older.json", &serde_json::to_string_pretty(&value).unwrap());
+    let loaded = record::load_dir(dir.path()).unwrap();
+    let (_, r) = loaded.records.iter().find(|(p, _)| *p == older).expect("the older record loads");
+    assert_eq!(r.scenario.disruption, None);
+    assert!(record::verify(dir.path()).unwrap().iter().all(|(_, status)| *status == Integrity::Intact));
 }
 
 /// A record from a newer firedrill is refused by number, naming both formats.

@@ -68,3 +68,56 @@ fn run_writes_every_rendering_and_report_summarizes_and_verifies() {
     assert!(stderr.contains(&edited.display().to_string()) && stderr.contains("EDITED"), "{stderr}");
     assert!(stdout.contains("2 result(s) checked, 1 failed verification"));
 }
+
+/// Sim drills of three disruption types, one declared with its own target, then the summary:
+/// a row per type, judged from what the drills measured.
+#[test]
+fn the_summary_has_a_row_per_disruption_type_after_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let shipped = std::fs::read_to_string(crate::common::repo().join("scenarios/db-failover.yaml")).unwrap();
+    assert!(shipped.contains("targets:\n  rto: 15m"));
+    let az = dir.path().join("rds-failover.yaml");
+    std::fs::write(
+        &az,
+        shipped
+            .replace("name: db-failover", "name: rds-failover")
+            .replace("targets:\n  rto: 15m", "disruption: az\ntargets:\n  by_disruption: {az: {rto: 1s}}\n  rto: 15m"),
+    )
+    .unwrap();
+    let out = run(&[
+        "run",
+        az.to_str().unwrap(),
+        "scenarios/node-drain.yaml",
+        "scenarios/s3-block.yaml",
+        "--seed",
+        "4",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    // The AZ drill's 1 s RTO cannot be met: exit 1, and the summary says so.
+    assert_eq!(out.status.code(), Some(1), "{:?}", texts(&out));
+    let records = json_files(&reports);
+    let az_record = records.iter().find(|p| p.display().to_string().contains("rds-failover")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(az_record).unwrap()).unwrap();
+    assert_eq!(record["scenario"]["disruption"], serde_json::json!({"kind": "az", "declared": true}));
+    assert_eq!(record["targets"]["rto_s"], 1.0);
+
+    let out = run(&["report", reports.to_str().unwrap(), "--format", "md,html,json"]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("## By disruption type"), "{stdout}");
+    assert!(stdout.contains("| software | NOT DRILLED |"), "{stdout}");
+    assert!(stdout.contains("| hardware | 1 | 2m |"), "{stdout}");
+    assert!(stdout.contains("| az | 1 | 1.00 s |") && stdout.contains("BREACHED (1 of 1)"), "{stdout}");
+    assert!(stdout.contains("| region | 1 |"), "{stdout}");
+    let html = std::fs::read_to_string(reports.join("compliance-summary.html")).unwrap();
+    assert!(html.contains("By disruption type") && html.contains("BREACHED (1 of 1)"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("compliance-summary.summary.json")).unwrap())
+            .unwrap();
+    let types: Vec<&str> =
+        summary["by_disruption"].as_array().unwrap().iter().map(|t| t["disruption"].as_str().unwrap()).collect();
+    assert_eq!(types, ["software", "hardware", "az", "region"]);
+    assert_eq!(summary["by_disruption"][2]["rto"]["status"], "breached");
+}

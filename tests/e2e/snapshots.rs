@@ -29,7 +29,7 @@ fn drills(file: &str, sets: &[&str]) -> ScenarioRun {
     let opts = RunOptions {
         seed: SEED,
         repeat: REPEAT,
-        reports_dir: None,
+        reports: None,
         history: false,
         real_time: false,
         on_event: None,

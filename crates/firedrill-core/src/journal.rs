@@ -162,6 +162,21 @@ pub enum Undo {
         /// Its name.
         name: String,
     },
+    /// AWS: put a bucket's policy back as it was before an `s3_block` (or delete it, when it
+    /// had none), but only while firedrill's deny (its `Sid` names the run) is still in it; a
+    /// policy someone changed since keeps their change, and loses only firedrill's statement.
+    RestoreBucketPolicy {
+        /// The region the bucket was reached in.
+        region: Option<String>,
+        /// The emulator's endpoint the drill used, if any.
+        endpoint_url: Option<String>,
+        /// The bucket.
+        bucket: String,
+        /// Its policy before the block, exactly as S3 returned it; `None`: it had none.
+        prior: Option<String>,
+        /// The policy firedrill put, exactly.
+        blocking: String,
+    },
 }
 
 /// The first line: which drill the journal is of.

@@ -41,6 +41,13 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The SHA-256 of `bytes`, in lowercase hex: how firedrill fingerprints a text it must show
+/// unchanged (a scenario file, a record, a bucket policy).
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
 /// Escapes text for XML (and HTML), dropping the control characters XML 1.0 forbids.
 pub fn xml_escape(s: &str) -> String {
     s.chars()
@@ -67,6 +74,21 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// `value` with every object's keys in sorted order, whatever order serde_json's maps keep:
+/// a dependency that turns on its `preserve_order` feature (aws-smithy-mocks does, in tests)
+/// must change neither a record's canonical hash nor the bytes firedrill writes.
+pub fn sorted_keys(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted_keys(v))).collect())
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sorted_keys).collect()),
+        other => other,
+    }
 }
 
 #[cfg(test)]

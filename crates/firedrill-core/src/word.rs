@@ -60,6 +60,8 @@ word_enum! {
         Docker = "docker",
         /// A Kubernetes cluster, through its API.
         Kube = "kube",
+        /// An AWS account, through the AWS SDK.
+        Aws = "aws",
     }
 }
 
@@ -74,6 +76,8 @@ word_enum! {
         Sql = "sql",
         /// An object store request.
         S3 = "s3",
+        /// A DNS name's answer.
+        Dns = "dns",
         /// A command's exit status.
         Command = "command",
         /// A service level objective under load.

@@ -29,6 +29,14 @@ pub(super) fn check(stack: &DockerStack, scenario: &Scenario) -> Vec<Problem> {
             let why = format!("probe `{}`: `{}` probes are kube's", probe.name, probe.check.kind());
             problems.push(Problem::new(at, why));
         }
+        #[cfg(not(feature = "aws"))]
+        if let Check::S3 { endpoint: None, .. } = &probe.check {
+            let why = format!(
+                "probe `{}`: an `s3` probe without `endpoint` reaches AWS through the AWS SDK's standard chain, which is not built into this firedrill: build it with `--features aws`, or give an `endpoint`",
+                probe.name
+            );
+            problems.push(Problem::new(at, why));
+        }
         for text in check_strings(&probe.check) {
             let missing = expand(text, |name| known(name).then(String::new));
             if let Err(e) = missing {
@@ -80,7 +88,8 @@ fn check_strings(check: &Check) -> Vec<&str> {
         Check::Http { url, .. } => vec![url],
         Check::Tcp { address } => vec![address],
         Check::Sql { dsn, .. } | Check::WriteLedger { dsn, .. } => vec![dsn],
-        Check::S3 { endpoint, .. } => vec![endpoint],
+        Check::S3 { endpoint, .. } => endpoint.iter().map(String::as_str).collect(),
+        Check::Dns { name, .. } => vec![name],
         Check::Slo { url, .. } | Check::Prometheus { url, .. } | Check::Alert { url, .. } => vec![url],
         Check::Command { argv } => argv.iter().map(String::as_str).collect(),
         Check::Deployment { .. } | Check::Endpoints { .. } => vec![],
@@ -180,6 +189,28 @@ procedure:
                 problems.contains(&format!("no container `{name}` in the environment; it has web, db")),
                 "{name}: {problems}"
             );
+        }
+    }
+
+    #[test]
+    fn an_s3_probe_without_endpoint_needs_the_aws_feature() {
+        let yaml = "name: s
+environment: {kind: docker, containers: [{name: web}]}
+fault: {kind: container_pause, target: web}
+probes:
+  - name: receipts
+    check: {kind: s3, bucket: receipts}
+";
+        let s = parse(yaml, std::path::Path::new("s.yaml")).expect("it parses");
+        let EnvironmentSpec::Docker(stack) = &s.environment else { panic!("a docker scenario") };
+        let problems: Vec<String> = super::check(stack, &s)
+            .into_iter()
+            .map(|p| format!("{}:{}: {}", p.pos.line, p.pos.column, p.message))
+            .collect();
+        if cfg!(feature = "aws") {
+            assert_eq!(problems, Vec::<String>::new());
+        } else {
+            assert_eq!(problems, ["5:5: probe `receipts`: an `s3` probe without `endpoint` reaches AWS through the AWS SDK's standard chain, which is not built into this firedrill: build it with `--features aws`, or give an `endpoint`"]);
         }
     }
 

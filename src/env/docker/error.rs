@@ -242,6 +242,14 @@ pub enum DockerError {
     /// A command run on this machine failed.
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// An `s3` probe's CA file could not be read.
+    #[error(transparent)]
+    ProbeTls(#[from] crate::tls::TlsError),
+    /// An `s3` probe without an `endpoint` reaches AWS through the AWS SDK's standard chain,
+    /// which this build left out (refused at load).
+    #[cfg(not(feature = "aws"))]
+    #[error("an `s3` probe without `endpoint` needs the `aws` feature, which this firedrill is built without")]
+    S3StandardChainNotBuiltIn,
     /// A probe that is not a write ledger was asked to write.
     #[error("not a write ledger")]
     NotALedger,

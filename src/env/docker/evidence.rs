@@ -1,6 +1,7 @@
 //! What a docker drill leaves as evidence, taken before teardown: each container's log since
-//! the drill started (its tail, up to the scenario's `log_limit`), and the load tables of
-//! the traffic the users' side sent (SLO probes' steady load, surges).
+//! the drill started (its tail, up to the scenario's `log_limit`), the load tables of
+//! the traffic the users' side sent (SLO probes' steady load, surges), and what the probes
+//! that keep state saw (DNS timelines, pooled connections).
 
 use futures_util::StreamExt;
 use testcontainers::bollard::query_parameters::LogsOptions;
@@ -18,6 +19,7 @@ impl Inner {
         let Ok(docker) = self.docker() else { return Vec::new() };
         let mut evidence = self.logs(docker).await;
         evidence.extend(self.loads.evidence());
+        evidence.extend(self.held.evidence());
         evidence
     }
 

@@ -38,7 +38,7 @@ pub use error::DockerError;
 pub use expansion::ExpandError;
 pub use fault::DockerGuard;
 
-use super::{EnvError, Environment, Evidence, Sample};
+use super::{Answered, EnvError, Environment, Evidence, Sample};
 use crate::probe::{self, ledger::Ledger};
 use crate::scenario::{ContainerSpec, DockerStack, Fault, Probe, Problem, ResolvedStep, Scenario, StepAction};
 
@@ -111,6 +111,8 @@ struct Inner {
     addresses: RefCell<HashMap<String, String>>,
     provisioned: RefCell<Vec<ContainerAsync<GenericImage>>>,
     ledgers: RefCell<HashMap<usize, Rc<Ledger>>>,
+    /// The `dns` probes' watches and the pooled `sql` probes' connections.
+    held: probe::held::HeldProbes,
     /// Each `s3` probe's client, the endpoint it was made for, and the bucket it probes.
     s3: RefCell<HashMap<usize, (String, String, probe::S3Client)>>,
     /// The SLO probes' steady load and the traffic surges.
@@ -142,6 +144,7 @@ impl DockerEnv {
             addresses: RefCell::default(),
             provisioned: RefCell::default(),
             ledgers: RefCell::default(),
+            held: Default::default(),
             s3: RefCell::default(),
             loads: Default::default(),
             started: RefCell::default(),
@@ -279,6 +282,11 @@ impl Environment for DockerEnv {
 
     async fn evidence(&self) -> Vec<Evidence> {
         self.inner.evidence().await
+    }
+
+    fn answers(&self) -> Vec<Answered> {
+        let changes = self.inner.held.take_changes().into_iter();
+        changes.map(|c| Answered { at: c.at, source: c.source, text: c.text }).collect()
     }
 
     async fn teardown(&self) -> Result<(), EnvError> {

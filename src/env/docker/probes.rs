@@ -11,7 +11,10 @@ use crate::probe::{self, ledger::Ledger};
 use crate::sample::Sample;
 use crate::scenario::{Check, Probe};
 use crate::text::error_chain;
-use crate::tls::{CaPem, TlsError};
+use crate::tls::CaPem;
+
+/// The region an `s3` probe with an `endpoint` signs for when it names none.
+const DEFAULT_S3_REGION: &str = "us-east-1";
 
 impl Inner {
     /// One sample of probe `probe`; a string that names no container fails it.
@@ -37,10 +40,15 @@ impl Inner {
                 .await
             }
             Check::Tcp { address } => probe::tcp(&self.expand(address)?).await,
-            Check::Sql { dsn, query } => probe::sql(&self.expand(dsn)?, query).await,
+            Check::Sql { dsn, query, pool: false } => probe::sql(&self.expand(dsn)?, query).await,
+            Check::Sql { dsn, query, pool: true } => self.held.sql(probe, &spec.name, &self.expand(dsn)?, query).await,
+            Check::Dns { name, server, expect } => {
+                self.held.dns(probe, &spec.name, &self.expand(name)?, server.as_deref(), expect.as_deref()).await
+            }
             Check::Command { argv } => probe::command(&self.expand_all(argv)?).await,
             Check::S3 { endpoint, bucket, region, ca } => {
-                match self.s3_client(probe, &self.expand(endpoint)?, bucket, region, ca.as_deref()) {
+                let endpoint = endpoint.as_deref().map(|e| self.expand(e)).transpose()?;
+                match self.s3_client(probe, endpoint.as_deref(), bucket, region.as_deref(), ca.as_deref()).await {
                     Ok(client) => probe::s3(&client, bucket).await,
                     Err(e) => Sample::fail(error_chain(&e)),
                 }
@@ -61,22 +69,32 @@ impl Inner {
     }
 
     /// The probe's S3 client, made again when its endpoint moved; the bucket is kept for the
-    /// removal of the probe's object after the drill.
-    fn s3_client(
+    /// removal of the probe's object after the drill. Without an endpoint, the client is the
+    /// AWS SDK's standard chain's (refused at load when firedrill is built without `aws`).
+    async fn s3_client(
         &self,
         probe: usize,
-        endpoint: &str,
+        endpoint: Option<&str>,
         bucket: &str,
-        region: &str,
+        region: Option<&str>,
         ca: Option<&Path>,
-    ) -> Result<probe::S3Client, TlsError> {
-        let mut clients = self.s3.borrow_mut();
-        if let Some((_, _, client)) = clients.get(&probe).filter(|(made_for, ..)| made_for == endpoint) {
+    ) -> Result<probe::S3Client, DockerError> {
+        let made_for = endpoint.unwrap_or_default();
+        if let Some((_, _, client)) = self.s3.borrow().get(&probe).filter(|(made, ..)| made == made_for) {
             return Ok(client.clone());
         }
         let ca = ca.map(CaPem::read).transpose()?;
-        let client = probe::s3_client(endpoint, region, ca.as_ref());
-        clients.insert(probe, (endpoint.to_string(), bucket.to_string(), client.clone()));
+        let client = match endpoint {
+            Some(endpoint) => probe::s3_client(endpoint, region.unwrap_or(DEFAULT_S3_REGION), ca.as_ref()),
+            #[cfg(feature = "aws")]
+            None => {
+                use crate::env::aws::connect;
+                connect::s3(&connect::load(connect::standard(), region, None, ca.as_ref()).await)
+            }
+            #[cfg(not(feature = "aws"))]
+            None => return Err(DockerError::S3StandardChainNotBuiltIn),
+        };
+        self.s3.borrow_mut().insert(probe, (made_for.to_string(), bucket.to_string(), client.clone()));
         Ok(client)
     }
 

@@ -79,9 +79,10 @@ pub async fn in_effect(docker: &Docker, run: &str, undo: &Undo) -> Result<Result
             Err(e) if not_found(&e) => Err("the network is gone".into()),
             Err(e) => return Err(DockerError::api(format!("inspecting network {network}"))(e)),
         },
-        Undo::Uncordon { .. } | Undo::RestoreReplicas { .. } | Undo::DeleteKubeObject { .. } => {
-            Err("a Kubernetes change: not the Docker Engine's".into())
-        }
+        Undo::Uncordon { .. }
+        | Undo::RestoreReplicas { .. }
+        | Undo::DeleteKubeObject { .. }
+        | Undo::RestoreBucketPolicy { .. } => Err("not a change of the Docker Engine".into()),
     })
 }
 
@@ -144,8 +145,11 @@ async fn undo_in_effect(docker: &Docker, run: &str, undo: &Undo) -> Result<Undon
             }
             "removed".into()
         }
-        Undo::Uncordon { .. } | Undo::RestoreReplicas { .. } | Undo::DeleteKubeObject { .. } => {
-            return Ok(Undone::NotInEffect("a Kubernetes change: not the Docker Engine's".into()))
+        Undo::Uncordon { .. }
+        | Undo::RestoreReplicas { .. }
+        | Undo::DeleteKubeObject { .. }
+        | Undo::RestoreBucketPolicy { .. } => {
+            return Ok(Undone::NotInEffect("not a change of the Docker Engine".into()))
         }
     }))
 }

@@ -115,6 +115,8 @@ struct Inner {
     ledgers: RefCell<std::collections::HashMap<usize, Rc<crate::probe::ledger::Ledger>>>,
     /// The reads of a failed-over Cluster's primary, from its fault on.
     primary: RefCell<Option<failover::PrimaryWatch>>,
+    /// The probes that keep state between samples: `dns`, pooled `sql`.
+    held: crate::probe::held::HeldProbes,
 }
 
 impl KubeEnv {
@@ -149,6 +151,7 @@ impl KubeEnv {
             forwards: RefCell::default(),
             ledgers: RefCell::default(),
             primary: RefCell::default(),
+            held: Default::default(),
         };
         KubeEnv { inner: Rc::new(inner) }
     }
@@ -445,7 +448,7 @@ impl Environment for KubeEnv {
         for (i, probe) in scenario.probes.iter().enumerate() {
             if !supported(&probe.check) {
                 let why = format!(
-                    "probe `{}`: `{}` probes are not supported in kube yet (deployment and endpoints are, sql and write_ledger through a port-forward, http from inside the cluster, and http, slo, tcp, command, prometheus and alert from this machine)",
+                    "probe `{}`: `{}` probes are not supported in kube yet (deployment and endpoints are, sql (pooled or not) and write_ledger through a port-forward, http from inside the cluster, and http, slo, tcp, dns, command, prometheus and alert from this machine)",
                     probe.name,
                     probe.check.kind()
                 );
@@ -484,6 +487,9 @@ impl Environment for KubeEnv {
 
     async fn sample(&self, probe: usize, spec: &Probe) -> Sample {
         use crate::probe;
+        if let Some(sample) = super::here::sample(probe, spec, &self.inner.loads, &self.inner.held).await {
+            return sample;
+        }
         match &spec.check {
             Check::Http { url, method, expect_status, body_contains, max_latency, in_cluster: true, .. } => {
                 let inner = &self.inner;
@@ -500,28 +506,11 @@ impl Environment for KubeEnv {
                 };
                 probes::http_in_cluster(&client, &inner.cluster.namespace, &pod, &check).await
             }
-            Check::Http { url, method, expect_status, body_contains, max_latency, ca, in_cluster: false } => {
-                probe::http(probe::HttpCheck {
-                    method: method.as_str(),
-                    url,
-                    ca: ca.as_deref(),
-                    expect: *expect_status,
-                    body_contains: body_contains.as_deref(),
-                    max_latency: *max_latency,
-                })
-                .await
-            }
-            Check::Slo { url, .. } => self.inner.loads.slo_sample(probe, &spec.name, &spec.check, url.clone()),
-            Check::Tcp { address } => probe::tcp(address).await,
-            Check::Sql { dsn, query } => match self.inner.dsn(dsn).await {
+            Check::Sql { dsn, query, pool } => match self.inner.dsn(dsn).await {
+                Ok(dsn) if *pool => self.inner.held.sql(probe, &spec.name, &dsn, query).await,
                 Ok(dsn) => probe::sql(&dsn, query).await,
                 Err(e) => Sample::fail(error_chain(&e)),
             },
-            Check::Command { argv } => probe::command(argv).await,
-            Check::Prometheus { url, query, condition, ca } => {
-                probe::prometheus(url, ca.as_deref(), query, *condition).await
-            }
-            Check::Alert { url, alert, labels, ca } => probe::alert(url, ca.as_deref(), alert, labels).await,
             Check::Deployment { deployment, namespace, min_ready } => {
                 let namespace = namespace.as_deref().unwrap_or(&self.inner.cluster.namespace);
                 match self.inner.client() {
@@ -619,6 +608,7 @@ impl Environment for KubeEnv {
         kept.extend(inner.scale_out.borrow().as_ref().map(surge::ScaleOut::stop));
         kept.extend(inner.worker_surge.borrow().as_ref().map(|(_, surge)| surge.evidence()));
         kept.extend(inner.loads.evidence());
+        kept.extend(inner.held.evidence());
         // What the cluster says, once the drill touched it.
         let (Ok(client), Some(since)) = (inner.client(), inner.started.get()) else { return kept };
         let nodes = drain::drained_nodes(&inner.fault);
@@ -633,6 +623,7 @@ impl Environment for KubeEnv {
         answers.extend(self.inner.endpoints.borrow().values().flat_map(|w| w.take_changes()));
         answers.extend(self.inner.forwards.borrow().values().flat_map(|f| f.take_changes()));
         answers.extend(self.inner.primary.borrow().iter().flat_map(|p| p.take_changes()));
+        answers.extend(super::here::held_changes(&self.inner.held));
         answers.sort_by_key(|a| a.at);
         answers
     }
@@ -727,6 +718,7 @@ fn supported(check: &Check) -> bool {
             | Check::Deployment { .. }
             | Check::Endpoints { .. }
             | Check::Sql { .. }
+            | Check::Dns { .. }
             | Check::WriteLedger { .. }
     )
 }

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::metrics::Metrics;
-use crate::scenario::Scenario;
+use crate::scenario::{Disruption, Scenario};
 use crate::score::Verdict;
 use crate::timeline::{Outcome, Timeline};
 
@@ -16,8 +15,8 @@ mod store;
 
 pub use crate::word::{ClockKind, EnvironmentKind, FaultKind, ProbeKind, StepKind};
 pub use store::{
-    check_writable, drilled_at, fallback_dirs, load_dir, load_history, verify, write_atomic, write_record, History,
-    Integrity, LoadError, Loaded, Saved, Skipped,
+    check_writable, drilled_at, fallback_dirs, history_in, is_result, load_dir, load_history, result_files, verify,
+    write_atomic, write_record, History, Integrity, LoadError, Loaded, Saved, Skipped,
 };
 
 /// The record format this build writes and the newest it reads. Raise it when a change to
@@ -114,6 +113,19 @@ pub struct ScenarioInfo {
     pub fault: FaultKind,
     /// What the fault does.
     pub fault_description: String,
+    /// The disruption type the drill rehearsed, which picked the targets that scored it;
+    /// `None` in records written before disruption types, which are not guessed at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disruption: Option<DisruptionInfo>,
+}
+
+/// The disruption type of a drill, as its record keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisruptionInfo {
+    /// The type.
+    pub kind: Disruption,
+    /// Written in the scenario (`true`) or inferred from its fault.
+    pub declared: bool,
 }
 
 /// The targets, in seconds.
@@ -185,6 +197,7 @@ impl DrillRecord {
                 tags: scenario.tags.clone(),
                 fault: scenario.fault.kind(),
                 fault_description: scenario.fault.describe(),
+                disruption: Some(DisruptionInfo { kind: scenario.disruption, declared: scenario.disruption_declared }),
             },
             environment: scenario.environment.kind(),
             clock,
@@ -277,12 +290,12 @@ impl DrillRecord {
     /// The SHA-256 of the canonical form of a record's JSON: keys sorted, no whitespace, the
     /// `record_sha256` field left out.
     pub fn canonical_sha256(value: &serde_json::Value) -> String {
-        let mut value = value.clone();
+        let mut value = crate::text::sorted_keys(value.clone());
         if let Some(map) = value.as_object_mut() {
-            map.remove("record_sha256");
+            map.retain(|key, _| key != "record_sha256");
         }
         let canonical = serde_json::to_string(&value).expect("plain JSON");
-        crate::text::hex(&Sha256::digest(canonical.as_bytes()))
+        crate::text::sha256(canonical.as_bytes())
     }
 
     /// The record as pretty JSON with its integrity hash, the bytes written to disk: `format`
@@ -296,7 +309,7 @@ impl DrillRecord {
             #[serde(flatten)]
             content: &'a serde_json::Value,
         }
-        let mut value = serde_json::to_value(self).expect("a record is plain data");
+        let mut value = crate::text::sorted_keys(serde_json::to_value(self).expect("a record is plain data"));
         let digest = Self::canonical_sha256(&value);
         value["record_sha256"] = serde_json::Value::String(digest);
         if let Some(map) = value.as_object_mut() {

@@ -109,9 +109,10 @@ pub fn fallback_dirs() -> Vec<PathBuf> {
     vec![crate::journal::default_state_dir().join("unsaved"), std::env::temp_dir().join("firedrill-unsaved")]
 }
 
-/// Where a record was written.
+/// Where a record was written. `E` is why its place could not take it: a folder's
+/// [`RecordError`], or the error of another store (an S3 prefix, in the root crate).
 #[derive(Debug)]
-pub enum Saved {
+pub enum Saved<E = RecordError> {
     /// In the folder it was meant for.
     InPlace(PathBuf),
     /// Elsewhere, because its folder could not be written.
@@ -119,11 +120,11 @@ pub enum Saved {
         /// The file it was written to.
         path: PathBuf,
         /// Why it could not be written to its folder.
-        error: RecordError,
+        error: E,
     },
 }
 
-impl Saved {
+impl<E> Saved<E> {
     /// The file the record was written to, wherever that is.
     pub fn path(&self) -> &Path {
         match self {
@@ -152,11 +153,21 @@ pub fn write_record(dir: &Path, name: &str, contents: &str, fallbacks: &[PathBuf
 /// repeats one of `current` or of the history is counted once. Unreadable files are skipped,
 /// and listed: history is evidence, not a precondition, but a lost piece of it is said.
 pub fn load_history(dir: &Path, of: &DrillRecord, exclude: &[PathBuf], current: &[&DrillRecord]) -> History {
-    let loaded = match load_dir(dir) {
+    let loaded = load_dir(dir).map_err(|e| Skipped { path: dir.into(), error: LoadError::Read(e) });
+    history_in(loaded, of, exclude, current)
+}
+
+/// [`load_history`] over records read from anywhere (a folder, an S3 prefix), or the one
+/// reason none could be read (the folder, or the listing, that failed).
+pub fn history_in(
+    loaded: Result<Loaded, Skipped>,
+    of: &DrillRecord,
+    exclude: &[PathBuf],
+    current: &[&DrillRecord],
+) -> History {
+    let loaded = match loaded {
         Ok(loaded) => loaded,
-        Err(e) => {
-            return History { records: vec![], skipped: vec![Skipped { path: dir.into(), error: LoadError::Read(e) }] }
-        }
+        Err(skipped) => return History { records: vec![], skipped: vec![skipped] },
     };
     let owned = |(sha, seed): (&str, u64)| (sha.to_string(), seed);
     let mut seen: HashSet<(String, u64)> = current.iter().filter_map(|r| r.replay_key()).map(owned).collect();
@@ -180,11 +191,26 @@ pub struct Loaded {
     pub unreadable: Vec<Skipped>,
 }
 
-/// The result files of `dir`, sorted.
-fn result_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+impl Loaded {
+    /// The records among `files` (each with its text, or why it could not be read). Unreadable
+    /// files are listed, never fatal.
+    pub fn parse(files: impl IntoIterator<Item = (PathBuf, std::io::Result<String>)>) -> Self {
+        let mut loaded = Loaded { records: Vec::new(), unreadable: Vec::new() };
+        for (p, text) in files {
+            match text.map_err(LoadError::Read).and_then(|t| DrillRecord::from_json(&t)) {
+                Ok(r) => loaded.records.push((p, r)),
+                Err(error) => loaded.unreadable.push(Skipped { path: p, error }),
+            }
+        }
+        loaded
+    }
+}
+
+/// The result files of `dir` ([`is_result`]), sorted.
+pub fn result_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !is_hidden(p))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_result))
         .collect();
     paths.sort();
     Ok(paths)
@@ -192,19 +218,16 @@ fn result_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Reads every `.json` record in `dir`. Unreadable files are listed, never fatal.
 pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
-    let mut loaded = Loaded { records: Vec::new(), unreadable: Vec::new() };
-    for p in result_files(dir)? {
-        match std::fs::read_to_string(&p).map_err(LoadError::Read).and_then(|t| DrillRecord::from_json(&t)) {
-            Ok(r) => loaded.records.push((p, r)),
-            Err(error) => loaded.unreadable.push(Skipped { path: p, error }),
-        }
-    }
-    Ok(loaded)
+    Ok(Loaded::parse(result_files(dir)?.into_iter().map(|p| {
+        let text = std::fs::read_to_string(&p);
+        (p, text)
+    })))
 }
 
-/// Temporary files of atomic writes and written summaries are not drill results.
-fn is_hidden(p: &Path) -> bool {
-    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.ends_with(".summary.json"))
+/// Whether a file of this name is a drill result: a `.json` file, but not a temporary file of
+/// an atomic write nor a written summary. Any store of records lists by this rule.
+pub fn is_result(name: &str) -> bool {
+    name.ends_with(".json") && !name.starts_with('.') && !name.ends_with(".summary.json")
 }
 
 /// The integrity of one record file.
@@ -235,26 +258,33 @@ pub fn verify(dir: &Path) -> std::io::Result<Vec<(PathBuf, Integrity)>> {
     Ok(paths
         .into_iter()
         .map(|p| {
-            let status = match std::fs::read_to_string(&p)
-                .map_err(|e| e.to_string())
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string()))
-            {
-                Err(error) => Integrity::Unreadable { error },
-                Ok(value) => match value.get("record_sha256").and_then(|v| v.as_str()).filter(|s| !s.is_empty()) {
-                    None => Integrity::Unsigned,
-                    Some(recorded) => {
-                        let actual = DrillRecord::canonical_sha256(&value);
-                        if actual == recorded {
-                            Integrity::Intact
-                        } else {
-                            Integrity::Tampered { recorded: recorded.into(), actual }
-                        }
-                    }
-                },
-            };
+            let status = Integrity::of(std::fs::read_to_string(&p));
             (p, status)
         })
         .collect())
+}
+
+impl Integrity {
+    /// The integrity of a record's text (or why it could not be read), wherever it was read.
+    pub fn of(text: std::io::Result<String>) -> Self {
+        let value = text
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string()));
+        match value {
+            Err(error) => Integrity::Unreadable { error },
+            Ok(value) => match value.get("record_sha256").and_then(|v| v.as_str()).filter(|s| !s.is_empty()) {
+                None => Integrity::Unsigned,
+                Some(recorded) => {
+                    let actual = DrillRecord::canonical_sha256(&value);
+                    if actual == recorded {
+                        Integrity::Intact
+                    } else {
+                        Integrity::Tampered { recorded: recorded.into(), actual }
+                    }
+                }
+            },
+        }
+    }
 }
 
 /// When a drill took place. Real-clock drills carry it; a virtual-time drill's stamps start at

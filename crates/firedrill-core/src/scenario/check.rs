@@ -13,7 +13,7 @@ use serde_saphyr::Spanned;
 
 use super::error::{Pos, Problem, ScenarioError};
 use super::model::*;
-use super::resolve::{declared_or_default_deadline, sim_duration, step_action};
+use super::resolve::{declared_or_default_deadline, disruption, sim_duration, step_action};
 use crate::duration::Dur;
 use crate::word::FaultKind;
 
@@ -48,14 +48,16 @@ impl Problems {
 /// The order of the checks is the order of problems that share a position.
 pub(super) fn check(raw: &RawScenario, text: &str, path: &Path) -> Result<(), ScenarioError> {
     let deadline = declared_or_default_deadline(raw);
+    let disruption = disruption(raw);
     let mut problems = Problems::default();
     check_name(&raw.name, &mut problems);
     check_probes(&raw.probes, path, &mut problems);
     check_in_cluster_probes(&raw.probes, &raw.environment, &mut problems);
-    check_targets_measurable(&raw.targets, &raw.probes, &mut problems);
+    check_targets_measurable(&raw.targets, disruption, &raw.probes, &mut problems);
+    check_disruption_blocks(&raw.targets, &mut problems);
     check_deadline(raw.deadline.as_ref(), &mut problems);
     check_environment(&raw.environment, Pos::key(text, "environment"), &mut problems);
-    check_targets_within_deadline(&raw.targets, deadline, &mut problems);
+    check_targets_within_deadline(&raw.targets, disruption, deadline, &mut problems);
     check_procedure(&raw.procedure, deadline, Pos::key(text, "procedure"), &mut problems);
     let is_sim = matches!(raw.environment, EnvironmentSpec::Sim(_));
     check_steps(&raw.procedure.steps, deadline, is_sim, &mut problems);
@@ -122,20 +124,23 @@ fn check_in_cluster_probes(probes: &[Spanned<Probe>], environment: &EnvironmentS
 /// sense: found now rather than at the first sample, in the middle of a drill.
 fn check_tls_files(probe: &Probe, path: &Path, at: Pos, problems: &mut Problems) {
     let name = &probe.name;
+    // An `s3` probe without an endpoint reaches AWS's own https:// endpoints (or the standard
+    // chain's `AWS_ENDPOINT_URL`), so its `ca` has no URL to be checked against.
+    let mut ca_file = |url: Option<&str>, ca: &Path| {
+        if let Some(url) = url.filter(|url| !url.starts_with("https://")) {
+            problems.push(at, format!("probe `{name}`: `ca` is for https:// URLs, not `{url}`"));
+        }
+        let file = super::relative_to(path, ca);
+        if !file.is_file() {
+            problems.push(at, format!("probe `{name}`: `ca` file {} not found", file.display()));
+        }
+    };
     match &probe.check {
         Check::Http { url, ca: Some(ca), .. }
         | Check::Slo { url, ca: Some(ca), .. }
-        | Check::S3 { endpoint: url, ca: Some(ca), .. }
         | Check::Prometheus { url, ca: Some(ca), .. }
-        | Check::Alert { url, ca: Some(ca), .. } => {
-            if !url.starts_with("https://") {
-                problems.push(at, format!("probe `{name}`: `ca` is for https:// URLs, not `{url}`"));
-            }
-            let file = super::relative_to(path, ca);
-            if !file.is_file() {
-                problems.push(at, format!("probe `{name}`: `ca` file {} not found", file.display()));
-            }
-        }
+        | Check::Alert { url, ca: Some(ca), .. } => ca_file(Some(url), ca),
+        Check::S3 { endpoint, ca: Some(ca), .. } => ca_file(endpoint.as_deref(), ca),
         Check::Sql { dsn, .. } | Check::WriteLedger { dsn, .. } => {
             if let Err(e) = super::dsn::split_tls(dsn) {
                 problems.push(at, format!("probe `{name}`: `dsn`: {e}"));
@@ -168,6 +173,17 @@ fn check_probe(probe: &Probe, at: Pos, problems: &mut Problems) {
         Check::Command { argv } if argv.is_empty() => {
             problems.push(at, format!("probe `{name}`: `argv` must name a program"));
         }
+        Check::Dns { name: host, server, .. } => {
+            if host.is_empty() {
+                problems.push(at, format!("probe `{name}`: `name` must be the DNS name resolved"));
+            }
+            if let Some(server) = server.as_deref().filter(|s| dns_server(s).is_none()) {
+                problems.push(
+                    at,
+                    format!("probe `{name}`: `server` must be an IP address, with a port when not 53 (`127.0.0.1:5353`), got `{server}`"),
+                );
+            }
+        }
         Check::Slo { rate, max_error_percent, window, request_timeout, .. } => {
             if rate.per_sec() <= 0.0 {
                 problems.push(at, format!("probe `{name}`: an SLO probe needs a `rate` above zero"));
@@ -198,30 +214,70 @@ fn check_probe(probe: &Probe, at: Pos, problems: &mut Problems) {
     }
 }
 
-/// The targets timed from availability samples, with their words.
-fn availability_targets(targets: &Targets) -> [(&Option<Spanned<Dur>>, &'static str); 3] {
-    [(&targets.rto, "rto"), (&targets.mttd, "mttd"), (&targets.mttr, "mttr")]
+/// The targets timed from availability samples, with their words: the plain ones and the RTO
+/// of the scenario's disruption type (other types' blocks do not score this drill, so one
+/// policy can be copied into every scenario).
+fn availability_targets(targets: &Targets, disruption: Disruption) -> Vec<(&Spanned<Dur>, String)> {
+    let of_type = targets.by_disruption.get(disruption).and_then(|b| b.value.rto.as_ref());
+    [
+        (targets.rto.as_ref(), "rto".to_string()),
+        (targets.mttd.as_ref(), "mttd".into()),
+        (targets.mttr.as_ref(), "mttr".into()),
+        (of_type, format!("by_disruption.{disruption}.rto")),
+    ]
+    .into_iter()
+    .filter_map(|(target, word)| target.map(|t| (t, word)))
+    .collect()
 }
 
-/// A target needs a probe to measure it: availability probes for RTO, MTTD and MTTR, a write
-/// ledger for RPO. A target nothing measures would never be met or missed.
-fn check_targets_measurable(targets: &Targets, probes: &[Spanned<Probe>], problems: &mut Problems) {
-    let has_availability = probes.iter().any(|p| p.value.is_availability());
-    let has_ledger = probes.iter().any(|p| matches!(p.value.check, Check::WriteLedger { .. }));
-    for (target, word) in availability_targets(targets) {
-        if let Some(target) = target {
-            if !has_availability {
+/// The RPO targets, with their words: the plain one and the scenario's disruption type's.
+fn rpo_targets(targets: &Targets, disruption: Disruption) -> Vec<(&Spanned<Dur>, String)> {
+    let of_type = targets.by_disruption.get(disruption).and_then(|b| b.value.rpo.as_ref());
+    [(targets.rpo.as_ref(), "rpo".to_string()), (of_type, format!("by_disruption.{disruption}.rpo"))]
+        .into_iter()
+        .filter_map(|(target, word)| target.map(|t| (t, word)))
+        .collect()
+}
+
+/// A disruption type's block says at least one target: an empty one reads as a policy that
+/// was meant to say something.
+fn check_disruption_blocks(targets: &Targets, problems: &mut Problems) {
+    for disruption in Disruption::ALL {
+        if let Some(block) = targets.by_disruption.get(disruption) {
+            if block.value.rto.is_none() && block.value.rpo.is_none() {
                 problems.push(
-                    Pos::spanned(target),
-                    format!("target `{word}` cannot be measured: the scenario has no availability probe"),
+                    Pos::spanned(block),
+                    format!("targets.by_disruption.{disruption} has no target: give it `rto`, `rpo` or both"),
                 );
             }
         }
     }
-    if let Some(rpo) = &targets.rpo {
-        if !has_ledger {
-            problems
-                .push(Pos::spanned(rpo), "target `rpo` cannot be measured: the scenario has no `write_ledger` probe");
+}
+
+/// A target needs a probe to measure it: availability probes for RTO, MTTD and MTTR, a write
+/// ledger for RPO. A target nothing measures would never be met or missed.
+fn check_targets_measurable(
+    targets: &Targets,
+    disruption: Disruption,
+    probes: &[Spanned<Probe>],
+    problems: &mut Problems,
+) {
+    let has_availability = probes.iter().any(|p| p.value.is_availability());
+    let has_ledger = probes.iter().any(|p| matches!(p.value.check, Check::WriteLedger { .. }));
+    if !has_availability {
+        for (target, word) in availability_targets(targets, disruption) {
+            problems.push(
+                Pos::spanned(target),
+                format!("target `{word}` cannot be measured: the scenario has no availability probe"),
+            );
+        }
+    }
+    if !has_ledger {
+        for (target, word) in rpo_targets(targets, disruption) {
+            problems.push(
+                Pos::spanned(target),
+                format!("target `{word}` cannot be measured: the scenario has no `write_ledger` probe"),
+            );
         }
     }
 }
@@ -242,6 +298,31 @@ fn check_environment(environment: &EnvironmentSpec, at: Pos, problems: &mut Prob
         EnvironmentSpec::Sim(stack) => check_sim_stack(stack, at, problems),
         EnvironmentSpec::Docker(stack) => check_docker_stack(stack, at, problems),
         EnvironmentSpec::Kube(cluster) => check_kube_cluster(cluster, at, problems),
+        EnvironmentSpec::Aws(account) => check_aws_account(account, at, problems),
+    }
+}
+
+/// The allow-tag is one `key=value`, the accounts are twelve digits, and an emulator's endpoint
+/// is a URL: a typo here would let a drill touch nothing, or anything.
+fn check_aws_account(account: &AwsAccount, at: Pos, problems: &mut Problems) {
+    match account.allow_tag.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() && !value.trim().is_empty() && !value.contains('=') => {}
+        _ => problems.push(at, format!("environment.allow_tag: `{}` is not one `key=value` tag", account.allow_tag)),
+    }
+    for id in &account.accounts {
+        if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
+            problems.push(at, format!("environment.accounts: `{id}` is not a twelve-digit AWS account id"));
+        }
+    }
+    if let Some(url) = &account.endpoint_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            problems.push(at, format!("environment.endpoint_url: `{url}` is not an http:// or https:// URL"));
+        }
+    }
+    if let Some(region) = &account.region {
+        if region.is_empty() || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            problems.push(at, format!("environment.region: `{region}` is not a region name (eu-west-1)"));
+        }
     }
 }
 
@@ -285,6 +366,7 @@ fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentS
         _ => None,
     };
     let is_kube = cluster.is_some();
+    let is_aws = matches!(environment, EnvironmentSpec::Aws(_));
     let mut faults = vec![&fault.value];
     while let Some(f) = faults.pop() {
         let kind = f.kind();
@@ -343,6 +425,24 @@ fn check_fault_in_environment(fault: &Spanned<Fault>, environment: &EnvironmentS
                 if !is_kube && (direction.is_some() || namespace.is_some() || confirm.is_some()) =>
             {
                 problems.push(at, "network_blackhole: `direction`, `namespace` and `confirm` are kube's (a NetworkPolicy blackhole)")
+            }
+            Fault::DbFailover { db_instance, db_cluster, target, failback, confirm_within, .. } if !is_aws
+                && (db_instance.is_some() || db_cluster.is_some() || target.is_some() || *failback || confirm_within.is_some()) =>
+            {
+                problems.push(at, "db_failover: `db_instance`, `db_cluster`, `target`, `failback` and `confirm_within` name RDS resources and their control plane, and apply to aws only")
+            }
+            Fault::DbFailover { db_instance, db_cluster, target, mode, .. } if is_aws => {
+                match (db_instance, db_cluster) {
+                    (Some(_), Some(_)) => problems.push(at, "db_failover: `db_instance` and `db_cluster` each name the database that fails: give one"),
+                    (None, None) => problems.push(at, "db_failover: aws needs `db_instance` (a Multi-AZ instance) or `db_cluster` (Aurora, a Multi-AZ cluster)"),
+                    _ => {}
+                }
+                if target.is_some() && db_cluster.is_none() {
+                    problems.push(at, "db_failover: `target` is the reader a DB cluster's failover promotes; a Multi-AZ instance has only its standby");
+                }
+                if *mode == FailoverMode::Graceful {
+                    problems.push(at, "db_failover: on aws the failover is RDS's own (a reboot with failover, or FailoverDBCluster): `mode: graceful` does not apply");
+                }
             }
             Fault::DbFailover { cluster: Some(_), .. } if !is_kube => problems.push(
                 at,
@@ -527,18 +627,16 @@ fn check_docker_stack(stack: &DockerStack, at: Pos, problems: &mut Problems) {
 }
 
 /// A recovery is only observed until the deadline, so a longer target could never be seen met.
-fn check_targets_within_deadline(targets: &Targets, deadline: Dur, problems: &mut Problems) {
-    for (target, word) in availability_targets(targets) {
-        if let Some(target) = target {
-            if target.value > deadline {
-                problems.push(
-                    Pos::spanned(target),
-                    format!(
-                        "target `{word}` ({}) is longer than the deadline ({deadline}): a recovery that meets it could not be observed; raise `deadline`",
-                        target.value
-                    ),
-                );
-            }
+fn check_targets_within_deadline(targets: &Targets, disruption: Disruption, deadline: Dur, problems: &mut Problems) {
+    for (target, word) in availability_targets(targets, disruption) {
+        if target.value > deadline {
+            problems.push(
+                Pos::spanned(target),
+                format!(
+                    "target `{word}` ({}) is longer than the deadline ({deadline}): a recovery that meets it could not be observed; raise `deadline`",
+                    target.value
+                ),
+            );
         }
     }
 }
@@ -1166,5 +1264,171 @@ fault: FAULT
         let found =
             problems(&kube("kind-drill", "", "{kind: network_blackhole, target: app=shop, confirm: \"https://s3/\"}"));
         assert!(found.contains("`confirm` must be an http:// URL inside the cluster, got `https://s3/`"), "{found}");
+    }
+}
+
+#[cfg(test)]
+mod aws_tests {
+    use std::path::Path;
+
+    use crate::scenario::{parse, EnvironmentSpec};
+
+    const ACCOUNT: &str = "name: a
+environment: {kind: aws, region: eu-west-1, ENV}
+fault: {kind: s3_block, bucket: shop-receipts}
+";
+
+    fn text(env: &str) -> String {
+        ACCOUNT.replace("ENV", env)
+    }
+
+    #[test]
+    fn an_aws_account_allows_the_firedrill_tag_by_default_and_lists_its_accounts() {
+        let s = parse(&text("accounts: ['123456789012']"), Path::new("a.yaml")).expect("valid");
+        let EnvironmentSpec::Aws(account) = &s.environment else { panic!("an aws scenario") };
+        assert_eq!(account.allow_tag, "firedrill=allowed");
+        assert_eq!(
+            (account.region.as_deref(), account.accounts.as_slice()),
+            (Some("eu-west-1"), &["123456789012".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn an_rds_failover_names_one_instance_or_cluster_and_only_aws_takes_them() {
+        let failover = |fault: &str| {
+            let text = format!("name: a\nenvironment: {{kind: aws}}\nfault: {fault}\n");
+            parse(&text, Path::new("a.yaml")).err().map(|e| e.to_string()).unwrap_or_default()
+        };
+        assert_eq!(failover("{kind: db_failover, db_cluster: shop-db, target: shop-db-2}"), "");
+        assert_eq!(failover("{kind: db_failover, db_instance: shop-pg, failback: true}"), "");
+        for (fault, expected) in [
+            (
+                "{kind: db_failover}",
+                "a.yaml:3:8: db_failover: aws needs `db_instance` (a Multi-AZ instance) or `db_cluster`",
+            ),
+            (
+                "{kind: db_failover, db_instance: a, db_cluster: b}",
+                "`db_instance` and `db_cluster` each name the database that fails: give one",
+            ),
+            (
+                "{kind: db_failover, db_instance: a, target: b}",
+                "`target` is the reader a DB cluster's failover promotes",
+            ),
+            ("{kind: db_failover, db_instance: a, mode: graceful}", "`mode: graceful` does not apply"),
+        ] {
+            assert!(failover(fault).contains(expected), "{fault}: {expected} in {}", failover(fault));
+        }
+        let sim = parse("name: s\nfault: {kind: db_failover, db_cluster: shop-db}\n", Path::new("s.yaml")).unwrap_err();
+        assert!(sim.to_string().contains("s.yaml:2:8: db_failover: `db_instance`, `db_cluster`, `target`, `failback` and `confirm_within` name RDS resources and their control plane, and apply to aws only"), "{sim}");
+    }
+
+    #[test]
+    fn a_bad_tag_account_endpoint_or_region_is_named_at_the_environment() {
+        let bad = "allow_tag: firedrill, accounts: ['12345'], endpoint_url: 'localhost:5000'";
+        let found = parse(&text(bad).replace("eu-west-1", "EU West"), Path::new("a.yaml")).unwrap_err().to_string();
+        for expected in [
+            "a.yaml:2:1: environment.allow_tag: `firedrill` is not one `key=value` tag",
+            "environment.accounts: `12345` is not a twelve-digit AWS account id",
+            "environment.endpoint_url: `localhost:5000` is not an http:// or https:// URL",
+            "environment.region: `EU West` is not a region name (eu-west-1)",
+        ] {
+            assert!(found.contains(expected), "{expected} in\n{found}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod disruption_tests {
+    use std::path::Path;
+
+    use super::super::{parse, Disruption, Scenario, ScenarioError};
+    use crate::duration::Dur;
+
+    /// A sim scenario with an availability probe and a ledger, so every target is measurable.
+    fn scenario(fault: &str, rest: &str) -> Result<Scenario, ScenarioError> {
+        let text = format!(
+            "name: s\nfault: {fault}\nprobes:\n  - {{name: web, check: {{kind: http, url: \"http://x/orders\"}}}}\n  - {{name: ledger, check: {{kind: write_ledger, dsn: \"postgres://db/x\"}}}}\n{rest}"
+        );
+        parse(&text, Path::new("s.yaml"))
+    }
+
+    fn error(fault: &str, rest: &str) -> String {
+        scenario(fault, rest).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_type_is_inferred_from_the_fault_and_a_declared_one_wins() {
+        let of = |fault: &str| {
+            let s = scenario(fault, "").unwrap();
+            assert!(!s.disruption_declared);
+            s.disruption
+        };
+        assert_eq!(of("{kind: db_failover}"), Disruption::Hardware);
+        assert_eq!(of("{kind: node_drain, node: node-1}"), Disruption::Hardware);
+        assert_eq!(of("{kind: s3_block}"), Disruption::Region);
+        assert_eq!(of("{kind: traffic_surge, multiplier: 3, duration: 1m}"), Disruption::Software);
+        let s = scenario("{kind: db_failover}", "disruption: az\n").unwrap();
+        assert_eq!((s.disruption, s.disruption_declared), (Disruption::Az, true));
+    }
+
+    #[test]
+    fn faults_of_other_environments_map_to_their_types() {
+        let fault = |yaml: &str| -> crate::scenario::Fault { serde_saphyr::from_str(yaml).unwrap() };
+        for (yaml, expected) in [
+            ("{kind: pod_kill, selector: app=shop}", Disruption::Software),
+            ("{kind: container_kill, target: web}", Disruption::Software),
+            ("{kind: container_pause, target: web}", Disruption::Software),
+            ("{kind: scale, workload: deployment/shop, replicas: 0}", Disruption::Software),
+            ("{kind: network_blackhole, target: web}", Disruption::Hardware),
+            ("{kind: db_failover, cluster: pg}", Disruption::Hardware),
+            ("{kind: db_failover, db_instance: orders}", Disruption::Az),
+            ("{kind: db_failover, db_cluster: orders, target: orders-2}", Disruption::Az),
+            (
+                "{kind: sequence, faults: [{fault: {kind: container_kill, target: web}}, {fault: {kind: s3_block}}]}",
+                Disruption::Region,
+            ),
+        ] {
+            assert_eq!(fault(yaml).disruption(), expected, "{yaml}");
+        }
+    }
+
+    #[test]
+    fn the_types_block_scores_the_drill_and_falls_back_to_the_plain_targets() {
+        let targets =
+            "targets:\n  rto: 5m\n  rpo: 1m\n  by_disruption:\n    az: {rto: 2m}\n    region: {rto: 1h, rpo: 15m}\n";
+        let s = scenario("{kind: db_failover}", &format!("disruption: az\n{targets}")).unwrap();
+        assert_eq!((s.rto, s.rpo), (Some(Dur::secs(120)), Some(Dur::secs(60))));
+        // Hardware has no block: the plain targets; region's 1h, over the deadline, is not this drill's.
+        let s = scenario("{kind: db_failover}", targets).unwrap();
+        assert_eq!((s.rto, s.rpo), (Some(Dur::secs(300)), Some(Dur::secs(60))));
+    }
+
+    #[test]
+    fn an_unknown_type_is_an_error_at_its_position() {
+        let e = error("{kind: db_failover}", "disruption: zone\n");
+        assert!(e.contains("s.yaml:6:13:") && e.contains("zone"), "{e}");
+        let e = error("{kind: db_failover}", "targets:\n  by_disruption:\n    zone: {rto: 1m}\n");
+        assert!(e.contains("s.yaml:8:5:") && e.contains("unknown field `zone`"), "{e}");
+    }
+
+    #[test]
+    fn a_block_with_no_target_is_an_error_at_its_position() {
+        let e = error("{kind: db_failover}", "targets:\n  by_disruption:\n    region: {}\n    az: {rto: 1m}\n");
+        assert_eq!(e, "s.yaml:8:13: targets.by_disruption.region has no target: give it `rto`, `rpo` or both", "{e}");
+    }
+
+    #[test]
+    fn the_scoring_blocks_targets_are_checked_like_the_plain_ones() {
+        let e = error(
+            "{kind: db_failover}",
+            "disruption: az\ndeadline: 10m\ntargets: {by_disruption: {az: {rto: 20m}, region: {rto: 1h}}}\n",
+        );
+        assert_eq!(
+            e,
+            "s.yaml:8:37: target `by_disruption.az.rto` (20m) is longer than the deadline (10m): a recovery that meets it could not be observed; raise `deadline`"
+        );
+        let text = "name: s\nfault: {kind: s3_block}\ntargets: {by_disruption: {region: {rpo: 1m}}}\n";
+        let e = parse(text, Path::new("s.yaml")).unwrap_err().to_string();
+        assert!(e.contains("s.yaml:3:41: target `by_disruption.region.rpo` cannot be measured: the scenario has no `write_ledger` probe"), "{e}");
     }
 }

@@ -104,7 +104,8 @@ fn apply_to(doc: &mut Value, sets: &[String], options: &serde_saphyr::Options) -
         let slot = locate(doc, key).map_err(|source| OverrideError::Path { key: key.to_string(), source })?;
         *slot = value;
     }
-    serde_saphyr::to_string(doc).map_err(|source| OverrideError::Rebuild { source })
+    // Keys sorted, as serde_json's default maps keep them, whatever features its users turn on.
+    serde_saphyr::to_string(&crate::text::sorted_keys(doc.clone())).map_err(|source| OverrideError::Rebuild { source })
 }
 
 /// The value at a path like `procedure.steps[2].sim.duration`, creating missing mapping keys.

@@ -3,14 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use serde_saphyr::Spanned;
 
 use super::check;
 use super::error::{Pos, ScenarioError};
 use super::model::*;
 use crate::dist::Dist;
 use crate::duration::Dur;
-use crate::text::hex;
 use crate::word::StepKind;
 
 /// The default deadline: long enough for a tier-1 RTO of 15 minutes to be missed visibly.
@@ -31,6 +30,10 @@ pub struct Scenario {
     pub tags: Vec<String>,
     /// Where it runs.
     pub environment: EnvironmentSpec,
+    /// What the fault rehearses: declared, or inferred from the fault.
+    pub disruption: Disruption,
+    /// Whether `disruption` was written in the scenario rather than inferred.
+    pub disruption_declared: bool,
     /// What is injected.
     pub fault: Fault,
     /// The probes, availability and data.
@@ -43,9 +46,9 @@ pub struct Scenario {
     pub procedure_escalate_after: Option<Dur>,
     /// The ordered steps.
     pub steps: Vec<ResolvedStep>,
-    /// RTO target.
+    /// RTO target: the disruption type's, else the plain one.
     pub rto: Option<Dur>,
-    /// RPO target.
+    /// RPO target: the disruption type's, else the plain one.
     pub rpo: Option<Dur>,
     /// MTTD target.
     pub mttd: Option<Dur>,
@@ -143,6 +146,24 @@ pub(super) fn declared_or_default_deadline(raw: &RawScenario) -> Dur {
     raw.deadline.as_ref().map(|d| d.value).unwrap_or(DEFAULT_DEADLINE)
 }
 
+/// The scenario's disruption type: declared, or inferred from its fault.
+pub(super) fn disruption(raw: &RawScenario) -> Disruption {
+    raw.disruption.as_ref().map_or_else(|| raw.fault.value.disruption(), |d| d.value)
+}
+
+/// The RTO and RPO targets that score a drill of this disruption type: the type's block's,
+/// each falling back to the plain target when the block leaves it out.
+pub(super) fn scoring_rto_rpo(
+    targets: &Targets,
+    disruption: Disruption,
+) -> (Option<&Spanned<Dur>>, Option<&Spanned<Dur>>) {
+    let block = targets.by_disruption.get(disruption).map(|b| &b.value);
+    (
+        block.and_then(|b| b.rto.as_ref()).or(targets.rto.as_ref()),
+        block.and_then(|b| b.rpo.as_ref()).or(targets.rpo.as_ref()),
+    )
+}
+
 /// How a step is carried out; `None` unless it has exactly one of `run`, `manual`, `start` and
 /// `kube`.
 pub(super) fn step_action(step: &Step) -> Option<StepAction> {
@@ -169,6 +190,9 @@ pub(super) fn sim_duration(step: &Step) -> Option<Dist> {
 pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
     check::check(&raw, text, path)?;
     let deadline = declared_or_default_deadline(&raw);
+    let disruption = disruption(&raw);
+    let (rto, rpo) = scoring_rto_rpo(&raw.targets, disruption);
+    let (rto, rpo) = (rto.map(|t| t.value), rpo.map(|t| t.value));
     let steps = raw.procedure.steps.iter().map(|s| resolve_step(&s.value)).collect();
     let positions = Positions {
         environment: Pos::key(text, "environment"),
@@ -178,19 +202,21 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
     };
     Ok(Scenario {
         path: path.to_path_buf(),
-        sha256: hex(&Sha256::digest(text.as_bytes())),
+        sha256: crate::text::sha256(text.as_bytes()),
         name: raw.name.value,
         description: raw.description.trim().to_string(),
         tags: raw.tags,
         environment: resolve_environment(raw.environment),
+        disruption,
+        disruption_declared: raw.disruption.is_some(),
         fault: raw.fault.value,
         probes: raw.probes.into_iter().map(|p| resolve_probe(p.value, path)).collect(),
         procedure_kind: raw.procedure.kind,
         procedure_budget: raw.procedure.budget,
         procedure_escalate_after: raw.procedure.escalate_after.or(raw.procedure.budget),
         steps,
-        rto: raw.targets.rto.map(|t| t.value),
-        rpo: raw.targets.rpo.map(|t| t.value),
+        rto,
+        rpo,
         mttd: raw.targets.mttd.map(|t| t.value),
         mttr: raw.targets.mttr.map(|t| t.value),
         stability: raw.stability,

@@ -1,8 +1,13 @@
 //! Checks against real endpoints, for the environments that have real ones. Each check opens
 //! its own connection, as a new user would, so a refused, hung or reset endpoint shows up in
-//! the sample that met it; the engine bounds every check with the probe's timeout.
+//! the sample that met it; the engine bounds every check with the probe's timeout. The checks
+//! that keep something between samples (a `dns` probe's answers, a pooled `sql` probe's
+//! connection) are [`held`].
 
+pub mod dns;
+pub mod held;
 pub mod ledger;
+pub mod pool;
 pub mod postgres;
 
 /// The S3 client that `s3` probes take, so environments need not name the AWS SDK.
@@ -423,22 +428,27 @@ pub async fn command(argv: &[String]) -> Sample {
     sample(crate::process::run(argv).await.map(drop).map_err(ProbeError::from))
 }
 
-/// An S3 client for a custom endpoint (path-style, no retries: each sample is one attempt),
-/// trusting the platform's roots or, when given, only the `ca` for an `https://` one.
-/// Credentials come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, and a local test
-/// server takes any.
-pub fn s3_client(endpoint: &str, region: &str, ca: Option<&CaPem>) -> aws_sdk_s3::Client {
-    // The SDK's own HTTP client would bring its own crypto provider: this one is on ring,
-    // as the rest of the process.
+/// The HTTP client every AWS SDK client of firedrill uses: the SDK's own would bring its own
+/// crypto provider, and this one is on ring, as the rest of the process; it trusts the
+/// platform's roots or, when given, only `ca`.
+pub fn aws_http_client(ca: Option<&CaPem>) -> aws_sdk_s3::config::SharedHttpClient {
     let trust = match ca {
         Some(ca) => TrustStore::empty().with_pem_certificate(ca.0.clone()),
         None => TrustStore::default(),
     };
     let tls = TlsContext::builder().with_trust_store(trust).build().expect("building a TLS context cannot fail");
-    let http = aws_smithy_http_client::Builder::new()
+    aws_smithy_http_client::Builder::new()
         .tls_provider(TlsProvider::Rustls(CryptoMode::Ring))
         .tls_context(tls)
-        .build_https();
+        .build_https()
+}
+
+/// An S3 client for a custom endpoint (path-style, no retries: each sample is one attempt),
+/// trusting the platform's roots or, when given, only the `ca` for an `https://` one.
+/// Credentials come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, and a local test
+/// server takes any.
+pub fn s3_client(endpoint: &str, region: &str, ca: Option<&CaPem>) -> aws_sdk_s3::Client {
+    let http = aws_http_client(ca);
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| "firedrill".into());
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -459,7 +469,7 @@ pub fn s3_client(endpoint: &str, region: &str, ca: Option<&CaPem>) -> aws_sdk_s3
 }
 
 /// The object an `s3` probe puts and gets: one per bucket, overwritten by every sample.
-const S3_PROBE_KEY: &str = "firedrill-probe";
+pub const S3_PROBE_KEY: &str = "firedrill-probe";
 
 /// Puts a small object into `bucket` and reads it back.
 pub async fn s3(client: &aws_sdk_s3::Client, bucket: &str) -> Sample {

@@ -176,7 +176,16 @@ mod tests {
         assert_eq!(statically_affected(&sim, &drain("node-1")), ["replica-1", "replica-4", "replica-7"]);
         assert_eq!(statically_affected(&sim, &drain("node-3")), ["replica-3", "replica-6"]);
         assert!(statically_affected(&sim, &drain("node-9")).is_empty());
-        let failover = Fault::DbFailover { mode: Default::default(), cluster: None, patroni: None };
+        let failover = Fault::DbFailover {
+            mode: Default::default(),
+            cluster: None,
+            patroni: None,
+            db_instance: None,
+            db_cluster: None,
+            target: None,
+            failback: false,
+            confirm_within: None,
+        };
         assert_eq!(statically_affected(&sim, &failover), ["database primary"]);
     }
 }

@@ -18,6 +18,8 @@ pub enum EnvironmentSpec {
     Docker(DockerStack),
     /// A Kubernetes cluster, reached through a context of the user's kubeconfig.
     Kube(KubeCluster),
+    /// An AWS account and region, reached through the AWS SDK's standard credential chain.
+    Aws(AwsAccount),
 }
 
 impl Default for EnvironmentSpec {
@@ -33,6 +35,7 @@ impl EnvironmentSpec {
             EnvironmentSpec::Sim(_) => EnvironmentKind::Sim,
             EnvironmentSpec::Docker(_) => EnvironmentKind::Docker,
             EnvironmentSpec::Kube(_) => EnvironmentKind::Kube,
+            EnvironmentSpec::Aws(_) => EnvironmentKind::Aws,
         }
     }
 }
@@ -54,4 +57,31 @@ pub struct KubeCluster {
     /// `namespace`.
     #[serde(default)]
     pub namespaces: Vec<String>,
+}
+
+/// An AWS account and region, and what a drill may touch in it.
+///
+/// Credentials come from the SDK's standard chain (environment, profiles, SSO, instance and
+/// container roles), as the team's own tools get them. firedrill changes only resources that
+/// carry `allow_tag`, and, when `accounts` is given, only in one of them (asked of STS before
+/// anything): a drill pointed at the wrong profile stops before it touches production.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AwsAccount {
+    /// The region (`eu-west-1`); absent: the chain's (`AWS_REGION`, the profile's).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// An emulator's endpoint (moto, LocalStack) in place of AWS's, for every service.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// The tag, `key=value`, a resource must carry for firedrill to change it.
+    #[serde(default = "default_allow_tag")]
+    pub allow_tag: String,
+    /// The twelve-digit accounts the drill may run in; absent: any the credentials reach.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+}
+
+fn default_allow_tag() -> String {
+    "firedrill=allowed".into()
 }

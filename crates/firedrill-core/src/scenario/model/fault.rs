@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Disruption;
 use crate::duration::{Dur, Rate};
 use crate::word::FaultKind;
 
@@ -111,6 +112,26 @@ pub enum Fault {
         /// `crash` deletes the leader's pod, `graceful` asks Patroni to switch over.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         patroni: Option<PatroniCluster>,
+        /// `aws`: a Multi-AZ DB instance, failed over by a reboot with `ForceFailover`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        db_instance: Option<String>,
+        /// `aws`, instead of `db_instance`: an Aurora or Multi-AZ DB cluster, failed over
+        /// (`FailoverDBCluster`) to `target` or to the first available reader.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        db_cluster: Option<String>,
+        /// `aws`, with `db_cluster`: the reader to promote.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+        /// `aws`: fail back to the first writer once the drill has measured, reported as an
+        /// outage of its own.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        failback: bool,
+        /// `aws`: how long RDS's control plane has to confirm the failover (a status that
+        /// leaves `available`, a new writer or zone, a failover event) before the drill stops
+        /// with "not confirmed by the control plane" instead of timing a fault that may not
+        /// have happened; absent: two minutes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confirm_within: Option<Dur>,
     },
     /// Make the object store unreachable.
     S3Block {
@@ -259,6 +280,35 @@ impl Fault {
             Fault::NetworkDisconnect { .. } => FaultKind::NetworkDisconnect,
             Fault::NetworkBlackhole { .. } => FaultKind::NetworkBlackhole,
             Fault::Sequence { .. } => FaultKind::Sequence,
+        }
+    }
+
+    /// The disruption type the fault rehearses when the scenario does not say (the README
+    /// has the table and its reasons). A process, pod or workload failing is the application's
+    /// own (software), and so is an overload; a node, a host's network or a database server
+    /// lost is infrastructure (hardware); an RDS Multi-AZ failover is what RDS does when the
+    /// primary's zone is lost (az); the object store unreachable is what an S3 outage looks
+    /// like, and S3 is a regional service that rides out the loss of a zone (region). A
+    /// sequence is as wide as its widest fault.
+    pub fn disruption(&self) -> Disruption {
+        match self {
+            Fault::PodKill { .. }
+            | Fault::PodDelete { .. }
+            | Fault::Scale { .. }
+            | Fault::TrafficSurge { .. }
+            | Fault::ContainerStop { .. }
+            | Fault::ContainerKill { .. }
+            | Fault::ContainerPause { .. }
+            | Fault::ContainerRestart { .. } => Disruption::Software,
+            Fault::DbFailover { db_instance: None, db_cluster: None, .. } => Disruption::Hardware,
+            Fault::DbFailover { .. } => Disruption::Az,
+            Fault::NodeDrain { .. } | Fault::NetworkDisconnect { .. } | Fault::NetworkBlackhole { .. } => {
+                Disruption::Hardware
+            }
+            Fault::S3Block { .. } => Disruption::Region,
+            Fault::Sequence { faults } => {
+                faults.iter().map(|f| f.fault.disruption()).max().unwrap_or(Disruption::Software)
+            }
         }
     }
 

@@ -46,6 +46,12 @@ pub struct RawScenario {
     /// Where the scenario runs; `sim` when absent.
     #[serde(default)]
     pub environment: EnvironmentSpec,
+    /// What kind of disruption the fault rehearses: `software`, `hardware`, `az` or `region`
+    /// (AWS Resilience Hub's types); absent: inferred from the fault (see the README's table).
+    /// It picks the `targets.by_disruption` block that scores the drill.
+    #[serde(default)]
+    #[schemars(with = "Option<Disruption>")]
+    pub disruption: Option<Spanned<Disruption>>,
     /// What is injected.
     #[schemars(with = "Fault")]
     pub fault: Spanned<Fault>,

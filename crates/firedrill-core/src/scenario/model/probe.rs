@@ -113,19 +113,44 @@ pub enum Check {
         /// Query that must succeed.
         #[serde(default = "default_query")]
         query: String,
+        /// Keep one connection open across samples, as an application's pool does, and open a
+        /// new one only after a sample on it failed (a query error or the probe's timeout). A
+        /// pool that keeps a dead connection recovers later than new connections do, so the two
+        /// measure different RTOs. Absent: a new connection for every sample.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pool: bool,
     },
     /// A put and get of a small object.
     S3 {
-        /// The S3 endpoint URL.
-        endpoint: String,
+        /// The S3 endpoint URL (an emulator, a private object store). Absent: AWS itself, with
+        /// the client, credentials (environment, profiles, SSO, instance and container roles)
+        /// and region of the AWS SDK's standard chain, as the team's own tools find them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
         /// The bucket.
         bucket: String,
-        /// The region signed for.
-        #[serde(default = "default_region")]
-        region: String,
+        /// The region signed for. Absent: `us-east-1` with an `endpoint`, the standard chain's
+        /// region without one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
         /// An `https://` endpoint's CA (see `http`).
         #[serde(default)]
         ca: Option<std::path::PathBuf>,
+    },
+    /// A DNS name resolved (its CNAME chain and its A and AAAA records): healthy while it
+    /// resolves (to an answer containing `expect`). Every change of the answer is kept with
+    /// when it was seen (the DNS timeline): a database failover behind a DNS name shows as the
+    /// name's CNAME moving from one host to another, and when clients could follow it.
+    Dns {
+        /// The name (`shop-db.abc123.eu-west-1.rds.amazonaws.com`).
+        name: String,
+        /// The DNS server asked (`127.0.0.1:5353`, or an address on port 53). Absent: this
+        /// machine's resolvers (`/etc/resolv.conf`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server: Option<String>,
+        /// Text a healthy answer contains (a host name of the chain, an address).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect: Option<String>,
     },
     /// A command whose exit status 0 means healthy (argv, not a shell string).
     Command {
@@ -234,9 +259,6 @@ fn default_slo_window() -> Dur {
 fn default_request_timeout() -> Dur {
     Dur::secs(2)
 }
-fn default_region() -> String {
-    "us-east-1".into()
-}
 fn default_status() -> u16 {
     200
 }
@@ -255,6 +277,7 @@ impl Check {
             Check::Tcp { .. } => ProbeKind::Tcp,
             Check::Sql { .. } => ProbeKind::Sql,
             Check::S3 { .. } => ProbeKind::S3,
+            Check::Dns { .. } => ProbeKind::Dns,
             Check::Command { .. } => ProbeKind::Command,
             Check::Slo { .. } => ProbeKind::Slo,
             Check::WriteLedger { .. } => ProbeKind::WriteLedger,
@@ -270,8 +293,17 @@ impl Check {
         match self {
             Check::Http { url, expect_status, method, .. } => format!("{} {url} → {expect_status}", method.as_str()),
             Check::Tcp { address } => address.clone(),
-            Check::Sql { dsn, query } => format!("{query} on {}", crate::redact::dsn(dsn)),
-            Check::S3 { endpoint, bucket, .. } => format!("{endpoint}/{bucket}"),
+            Check::Sql { dsn, query, pool } => {
+                let pooled = if *pool { " (one pooled connection)" } else { "" };
+                format!("{query} on {}{pooled}", crate::redact::dsn(dsn))
+            }
+            Check::S3 { endpoint: Some(endpoint), bucket, .. } => format!("{endpoint}/{bucket}"),
+            Check::S3 { endpoint: None, bucket, .. } => format!("s3://{bucket}"),
+            Check::Dns { name, server, expect } => {
+                let server = server.as_ref().map(|s| format!(" at {s}")).unwrap_or_default();
+                let expect = expect.as_ref().map(|e| format!(" → contains `{e}`")).unwrap_or_default();
+                format!("{name}{server}{expect}")
+            }
             Check::Command { argv } => argv.join(" "),
             Check::Slo { url, rate, p95, p99, max_error_percent, window, .. } => {
                 let mut objective = vec![format!("errors < {max_error_percent}%")];
@@ -298,6 +330,13 @@ impl Check {
             ),
         }
     }
+}
+
+/// A `dns` probe's `server`: `IP:port`, `[IPv6]:port`, or an address alone on port 53; `None`
+/// when it is none of these (refused at load).
+pub fn dns_server(text: &str) -> Option<std::net::SocketAddr> {
+    let text = text.trim();
+    text.parse().ok().or_else(|| text.parse::<std::net::IpAddr>().ok().map(|ip| std::net::SocketAddr::new(ip, 53)))
 }
 
 /// A comparison a value must satisfy, written as in PromQL: `< 0.01`.
@@ -406,6 +445,29 @@ mod tests {
         let below = parse("< 0.01").unwrap();
         assert!(below.holds(0.001) && !below.holds(0.01) && !below.holds(f64::NAN));
         assert!(parse("!= 0").unwrap().holds(f64::NAN));
+    }
+
+    #[test]
+    fn a_dns_probes_server_is_an_address_with_or_without_its_port() {
+        assert_eq!(dns_server("127.0.0.1:5353"), Some("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(dns_server("10.0.0.2"), Some("10.0.0.2:53".parse().unwrap()));
+        assert_eq!(dns_server("[::1]:5353"), Some("[::1]:5353".parse().unwrap()));
+        assert_eq!(dns_server("ns1.example.com"), None);
+        let text = "name: s\nfault: {kind: db_failover}\nprobes:\n  - name: p\n    check: {kind: dns, name: db.example.com, server: ns1}\n";
+        let e = crate::scenario::parse(text, std::path::Path::new("s.yaml")).unwrap_err().to_string();
+        assert!(e.contains("s.yaml:4:") && e.contains("`server` must be an IP address"), "{e}");
+    }
+
+    #[test]
+    fn new_probe_fields_are_optional_and_named_in_the_target() {
+        let text = "name: s\nfault: {kind: db_failover}\nprobes:\n  - name: d\n    check: {kind: dns, name: db.example.com, expect: ec2-}\n  - name: q\n    check: {kind: sql, dsn: \"host=db\", pool: true}\n  - name: o\n    check: {kind: s3, bucket: drills}\n";
+        let s = crate::scenario::parse(text, std::path::Path::new("s.yaml")).unwrap();
+        let targets: Vec<String> = s.probes.iter().map(|p| p.check.target()).collect();
+        assert_eq!(
+            targets,
+            ["db.example.com → contains `ec2-`", "SELECT 1 on host=db (one pooled connection)", "s3://drills"]
+        );
+        assert_eq!(s.probes[0].check.kind(), ProbeKind::Dns);
     }
 
     #[test]

@@ -8,6 +8,10 @@ use serde_saphyr::Spanned;
 use crate::duration::Dur;
 
 /// The limits a drill must meet. Absent targets are not scored.
+///
+/// `rto` and `rpo` may be given per disruption type too (`by_disruption`), the shape of an AWS
+/// Resilience Hub resiliency policy: the scenario's disruption type picks its block, and what
+/// the block leaves out falls back to the plain targets.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Targets {
@@ -23,6 +27,74 @@ pub struct Targets {
     /// Mean time to recover over repeated drills.
     #[schemars(with = "Option<Dur>")]
     pub mttr: Option<Spanned<Dur>>,
+    /// RTO and RPO per disruption type; only the scenario's own type scores the drill, so one
+    /// organisation-wide policy can be copied into every scenario.
+    pub by_disruption: DisruptionTargets,
+}
+
+crate::word::word_enum! {
+    /// What a drill's fault rehearses, in AWS Resilience Hub's disruption types: the scale
+    /// of what is lost, from narrowest to widest (the order a sequence of faults is judged by).
+    #[derive(PartialOrd, Ord, JsonSchema)]
+    pub enum Disruption {
+        /// The application's own software fails: a process crash, a bad deploy, an overload.
+        Software = "software",
+        /// Infrastructure fails under it: a node, a host's network, a database server.
+        Hardware = "hardware",
+        /// An Availability Zone is lost, and with it what runs there.
+        Az = "az",
+        /// A whole region, or a regional service, is unavailable.
+        Region = "region",
+    }
+}
+
+impl Disruption {
+    /// Every type, narrowest first: the rows of the compliance summary.
+    pub const ALL: [Disruption; 4] = [Disruption::Software, Disruption::Hardware, Disruption::Az, Disruption::Region];
+}
+
+/// RTO and RPO targets per disruption type (a Resilience Hub resiliency policy's map). A type
+/// not written here is scored by the plain targets.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct DisruptionTargets {
+    /// For a software (application) disruption.
+    #[schemars(with = "Option<FailurePolicy>")]
+    pub software: Option<Spanned<FailurePolicy>>,
+    /// For a hardware (infrastructure) disruption.
+    #[schemars(with = "Option<FailurePolicy>")]
+    pub hardware: Option<Spanned<FailurePolicy>>,
+    /// For the loss of an Availability Zone.
+    #[schemars(with = "Option<FailurePolicy>")]
+    pub az: Option<Spanned<FailurePolicy>>,
+    /// For the loss of a region.
+    #[schemars(with = "Option<FailurePolicy>")]
+    pub region: Option<Spanned<FailurePolicy>>,
+}
+
+impl DisruptionTargets {
+    /// The block of one disruption type, when written.
+    pub fn get(&self, disruption: Disruption) -> Option<&Spanned<FailurePolicy>> {
+        match disruption {
+            Disruption::Software => self.software.as_ref(),
+            Disruption::Hardware => self.hardware.as_ref(),
+            Disruption::Az => self.az.as_ref(),
+            Disruption::Region => self.region.as_ref(),
+        }
+    }
+}
+
+/// The targets of one disruption type (Resilience Hub's `FailurePolicy`, in durations rather
+/// than seconds). At least one of them.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct FailurePolicy {
+    /// Recovery time objective for this type; absent: the plain `rto`.
+    #[schemars(with = "Option<Dur>")]
+    pub rto: Option<Spanned<Dur>>,
+    /// Recovery point objective for this type; absent: the plain `rpo`.
+    #[schemars(with = "Option<Dur>")]
+    pub rpo: Option<Spanned<Dur>>,
 }
 
 /// When the system counts as recovered: every availability sample ok for this long.
