@@ -197,10 +197,11 @@ pub fn plan(s: &Scenario) -> String {
         let _ = writeln!(out, "   stop condition: abort and revert if `{probe}` {what} for {held}");
     }
     let _ = writeln!(out, "6. revert the fault, read the write ledgers back, check the steady state again");
-    let targets: Vec<String> = [("RTO", s.rto), ("RPO", s.rpo), ("MTTD", s.mttd), ("MTTR", s.mttr)]
+    let mut targets: Vec<String> = [("RTO", s.rto), ("RPO", s.rpo), ("MTTD", s.mttd), ("MTTR", s.mttr)]
         .iter()
         .filter_map(|(n, t)| t.map(|t| format!("{n} <= {t}")))
         .collect();
+    targets.extend(s.steps.iter().filter_map(|st| st.target.map(|t| format!("step \"{}\" done <= T+{t}", st.name))));
     let _ = writeln!(out, "\ntargets: {}", if targets.is_empty() { "none".into() } else { targets.join(", ") });
     crate::redact::text(&out, &s.redact)
 }

@@ -2,6 +2,7 @@
 //! HTML): rows of text, not numbers to recompute. Probe samples are condensed into state
 //! changes, which is what a reader of a timeline needs; every sample stays in the JSON record.
 
+use crate::metrics::Measurement;
 use crate::record::{ClockKind, DrillRecord, ProbeKind};
 use crate::timeline::{EventKind, Micros, Phase};
 use firedrill_core::score::{Status, TargetKind, Verdict};
@@ -115,6 +116,14 @@ impl View {
             }
             let [limit, verdict, margin] = verdict_cells(v);
             results.push([name, measured, limit, verdict, margin]);
+        }
+        for v in r.verdicts.iter().filter(|v| v.target == TargetKind::Step) {
+            let measured = match step_done(r, v) {
+                done @ Measurement::Measured { .. } => format!("T+{}", measurement(&done)),
+                other => measurement(&other),
+            };
+            let [limit, verdict, margin] = verdict_cells(Some(v));
+            results.push([v.label(), measured, limit, verdict, margin]);
         }
 
         let steps = r
@@ -293,6 +302,17 @@ impl View {
             timeline.push(TimelineRow { rel: rel(e.t_us, t0), at: stamp(e.at), when: e.at, text });
         }
         View { facts, results, steps, probes, data_loss, warnings, timeline, evidence }
+    }
+}
+
+/// What a step target's verdict was judged on: when its step was done, from the drill's
+/// metrics. A record whose steps do not carry it (edited by hand) shows it as not measured,
+/// as its verdict must say.
+pub(super) fn step_done(r: &DrillRecord, v: &Verdict) -> Measurement {
+    let index = r.steps.iter().position(|s| Some(&s.name) == v.step.as_ref());
+    match index.and_then(|i| r.metrics.steps.get(i)).and_then(|t| t.done.clone()) {
+        Some(done) => done,
+        None => Measurement::NotMeasured { reason: "the record does not say when the step was done".into() },
     }
 }
 

@@ -96,6 +96,8 @@ pub struct ResolvedStep {
     pub escalate_after: Option<Dur>,
     /// Kill-after for automated steps.
     pub timeout: Option<Dur>,
+    /// Its time target (`targets.steps`): done within this long of `t0`.
+    pub target: Option<Dur>,
     /// How long it takes in the simulation: declared, or triangular around the budget (from
     /// half of it to a quarter over it); `None` when neither is known.
     pub sim_duration: Option<Dist>,
@@ -193,7 +195,7 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
     let disruption = disruption(&raw);
     let (rto, rpo) = scoring_rto_rpo(&raw.targets, disruption);
     let (rto, rpo) = (rto.map(|t| t.value), rpo.map(|t| t.value));
-    let steps = raw.procedure.steps.iter().map(|s| resolve_step(&s.value)).collect();
+    let steps = raw.procedure.steps.iter().map(|s| resolve_step(&s.value, &raw.targets)).collect();
     let positions = Positions {
         environment: Pos::key(text, "environment"),
         fault: Pos::spanned(&raw.fault),
@@ -259,8 +261,8 @@ fn resolve_probe(mut probe: Probe, scenario: &Path) -> Probe {
     probe
 }
 
-/// A checked step with its defaults applied.
-fn resolve_step(step: &Step) -> ResolvedStep {
+/// A checked step with its defaults applied, and its time target when `targets.steps` names it.
+fn resolve_step(step: &Step, targets: &Targets) -> ResolvedStep {
     let budget = step.budget.as_ref().map(|b| b.value);
     let sim = step.sim.as_ref();
     ResolvedStep {
@@ -269,6 +271,7 @@ fn resolve_step(step: &Step) -> ResolvedStep {
         budget,
         escalate_after: step.escalate_after.or(budget),
         timeout: step.timeout,
+        target: targets.steps.get(&step.name).map(|t| t.value),
         sim_duration: sim_duration(step),
         sim_effect: sim.map(|s| s.effect).unwrap_or_default(),
         sim_replicas: sim.and_then(|s| s.replicas).unwrap_or(0),
