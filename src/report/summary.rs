@@ -332,11 +332,8 @@ fn objective(
             _ => a.seconds().unwrap_or(0.0).total_cmp(&b.seconds().unwrap_or(0.0)),
         })
         .cloned();
-    let judged: Vec<&Verdict> = drills
-        .iter()
-        .flat_map(|r| &r.verdicts)
-        .filter(|v| judges(v) && v.status != Status::NotMeasured)
-        .collect();
+    let judged: Vec<&Verdict> =
+        drills.iter().flat_map(|r| &r.verdicts).filter(|v| judges(v) && v.status != Status::NotMeasured).collect();
     let met = judged.iter().filter(|v| v.status == Status::Met).count();
     let breached = judged.len() - met;
     let target_s = judged
