@@ -70,7 +70,7 @@ fn draw(f: &mut Frame, s: &Session, brief: &Brief, colour: bool) {
     let alert = paint(Style::new().fg(Color::Red).add_modifier(Modifier::BOLD));
     let news = paint(Style::new().fg(Color::Yellow));
     let [top, body, bottom] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(2)]).areas(f.area());
+        Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(3)]).areas(f.area());
 
     let state = match s.phase {
         Phase::Before => "not started".to_string(),
@@ -87,13 +87,13 @@ fn draw(f: &mut Frame, s: &Session, brief: &Brief, colour: bool) {
     let mut lines: Vec<Line> = vec![];
     match s.phase {
         Phase::Before => {
-            lines.extend(brief.lines.iter().map(|l| Line::from(l.clone())));
-            lines.push(Line::from(format!("Prediction: {}", brief.prediction)));
+            // The shortest first, so that a small terminal still shows who is in the room
+            // and what the model expects.
             let people: Vec<String> = s.participants().map(|(n, r)| format!("{n} ({r})")).collect();
-            lines.push(Line::from(format!(
-                "In the room: {}",
-                if people.is_empty() { "nobody yet".into() } else { people.join(", ") }
-            )));
+            let people = if people.is_empty() { "nobody yet".into() } else { people.join(", ") };
+            lines.push(Line::from(format!("In the room: {people}")));
+            lines.push(Line::from(format!("Prediction: {}", brief.prediction)));
+            lines.extend(brief.lines.iter().map(|l| Line::from(l.clone())));
         }
         Phase::During => {
             match s.current_step() {
