@@ -325,6 +325,10 @@ impl Session {
     /// `t0`: the clock starts on the first step.
     fn start(&mut self) {
         self.phase = Phase::During;
+        // What was set up before (the exercise, who is in the room) takes effect at `t0`, as
+        // its exercise time (0) says: reports place `t0` by the wall clock of the first event.
+        let now = self.now;
+        self.events.iter_mut().for_each(|e| e.at = now);
         self.record(EventKind::FaultActive);
         self.start_step();
     }
@@ -495,6 +499,8 @@ injects:
         s.key(Key::Enter);
         assert_eq!(s.phase, Phase::Done);
 
+        let t0: Timestamp = "2026-11-30T10:00:10Z".parse().unwrap();
+        assert!(s.events.iter().filter(|e| e.t_us == 0).all(|e| e.at == t0));
         let kinds: Vec<&EventKind> = s.events.iter().map(|e| &e.kind).collect();
         assert!(
             kinds.contains(&&EventKind::InjectShown { inject: 0, text: "The replica is lagging 10 minutes".into() })
