@@ -68,70 +68,114 @@ pub fn action_items(record: &DrillRecord) -> serde_json::Value {
     serde_json::json!({ "scenario": record.scenario.name, "exercised_at": record.started_at, "items": items.collect::<Vec<_>>() })
 }
 
-/// The after-action report: the drill report of the record (timeline, steps against their
-/// budgets, declared times), then what only a room has: who was there, the notes and
-/// decisions, the lessons, the action items, and the declared times beside the prediction.
-pub fn after_action_markdown(record: &DrillRecord, prediction: Result<&Prediction, &str>) -> String {
-    let mut out = crate::report::markdown::render(record);
-    let _ = writeln!(out, "\n## Tabletop exercise\n");
-    let _ = writeln!(out, "Times below were declared by the room, not measured on a system.\n");
-    let mut section = |title: &str, rows: Vec<String>| {
-        if !rows.is_empty() {
-            let _ = writeln!(out, "### {title}\n");
-            rows.iter().for_each(|r| {
-                let _ = writeln!(out, "- {r}");
-            });
-            let _ = writeln!(out);
-        }
-    };
+/// One part of what only a room has, as a table.
+struct Section {
+    title: &'static str,
+    columns: &'static [&'static str],
+    rows: Vec<Vec<String>>,
+}
+
+/// Who was there, the injects, the notes and decisions, the lessons, the action items, and
+/// the declared times beside the prediction; empty parts left out.
+fn sections(record: &DrillRecord, prediction: Result<&Prediction, &str>) -> Vec<Section> {
     let t0 = record.timeline.t0().unwrap_or(0);
-    let at = |t: u64| session::clock(t.saturating_sub(t0));
     let events = &record.timeline.events;
-    let pick = |f: &dyn Fn(&EventKind) -> Option<String>| -> Vec<String> {
-        events.iter().filter_map(|e| f(&e.kind).map(|s| s.replace("{T}", &at(e.t_us)))).collect()
+    let pick = |f: &dyn Fn(String, &EventKind) -> Option<Vec<String>>| -> Vec<Vec<String>> {
+        events.iter().filter_map(|e| f(format!("T+{}", session::clock(e.t_us.saturating_sub(t0))), &e.kind)).collect()
     };
-    section(
-        "Participants",
-        pick(&|k| match k {
-            EventKind::Participant { name, role } => Some(format!("{name} ({role})")),
-            _ => None,
-        }),
-    );
-    section(
-        "Injects",
-        pick(&|k| match k {
-            EventKind::InjectShown { text, .. } => Some(format!("T+{{T}}: {text}")),
-            _ => None,
-        }),
-    );
-    section(
-        "Notes, decisions and escalations",
-        pick(&|k| match k {
-            EventKind::Note { text } => Some(format!("T+{{T}} note: {text}")),
-            EventKind::Decision { text } => Some(format!("T+{{T}} decision: {text}")),
-            EventKind::Escalated { text, .. } => Some(format!("T+{{T}} escalated: {text}")),
-            _ => None,
-        }),
-    );
-    section(
-        "Lessons learned",
-        pick(&|k| match k {
-            EventKind::Lesson { text } => Some(text.clone()),
-            _ => None,
-        }),
-    );
-    let items = pick(&|k| match k {
-        EventKind::ActionItem { what, owner, due } => Some(format!("| {what} | {owner} | {due} |")),
-        _ => None,
-    });
-    if !items.is_empty() {
-        let _ = writeln!(out, "### Action items\n\n| What | Owner | Due |\n|---|---|---|\n{}\n", items.join("\n"));
+    let sections = [
+        Section {
+            title: "Participants",
+            columns: &["Name", "Role"],
+            rows: pick(&|_, k| match k {
+                EventKind::Participant { name, role } => Some(vec![name.clone(), role.clone()]),
+                _ => None,
+            }),
+        },
+        Section {
+            title: "Injects",
+            columns: &["T", "Inject"],
+            rows: pick(&|t, k| match k {
+                EventKind::InjectShown { text, .. } => Some(vec![t, text.clone()]),
+                _ => None,
+            }),
+        },
+        Section {
+            title: "Notes, decisions and escalations",
+            columns: &["T", "", "What was said"],
+            rows: pick(&|t, k| match k {
+                EventKind::Note { text } => Some(vec![t, "note".into(), text.clone()]),
+                EventKind::Decision { text } => Some(vec![t, "decision".into(), text.clone()]),
+                EventKind::Escalated { text, .. } => Some(vec![t, "escalated".into(), text.clone()]),
+                _ => None,
+            }),
+        },
+        Section {
+            title: "Lessons learned",
+            columns: &["Lesson"],
+            rows: pick(&|_, k| match k {
+                EventKind::Lesson { text } => Some(vec![text.clone()]),
+                _ => None,
+            }),
+        },
+        Section {
+            title: "Action items",
+            columns: &["What", "Owner", "Due"],
+            rows: pick(&|_, k| match k {
+                EventKind::ActionItem { what, owner, due } => Some(vec![what.clone(), owner.clone(), due.clone()]),
+                _ => None,
+            }),
+        },
+        Section {
+            title: "Declared and predicted",
+            columns: &["", ""],
+            rows: vec![
+                vec!["RTO declared".into(), crate::text::measurement(&record.metrics.rto)],
+                vec!["MTTD declared".into(), crate::text::measurement(&record.metrics.mttd)],
+                vec!["Simulation".into(), predicted(prediction)],
+            ],
+        },
+    ];
+    sections.into_iter().filter(|s| !s.rows.is_empty()).collect()
+}
+
+/// Said before the room's own sections, in both formats.
+const DECLARED: &str = "Times below were declared by the room, not measured on a system.";
+
+/// The after-action report in Markdown: the drill report of the record (timeline, steps
+/// against their budgets, declared times), then what only a room has.
+pub fn after_action_markdown(record: &DrillRecord, prediction: Result<&Prediction, &str>) -> String {
+    let cell = |c: &str| c.replace('|', "\\|").replace('\n', " ");
+    let mut out = crate::report::markdown::render(record);
+    let _ = writeln!(out, "\n## Tabletop exercise\n\n{DECLARED}\n");
+    for s in sections(record, prediction) {
+        let _ = writeln!(out, "### {}\n\n| {} |\n|{}", s.title, s.columns.join(" | "), "---|".repeat(s.columns.len()));
+        for row in &s.rows {
+            let _ = writeln!(out, "| {} |", row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | "));
+        }
+        let _ = writeln!(out);
     }
-    let _ = writeln!(out, "### Declared and predicted\n");
-    let _ = writeln!(out, "- RTO declared: {}", crate::text::measurement(&record.metrics.rto));
-    let _ = writeln!(out, "- MTTD declared: {}", crate::text::measurement(&record.metrics.mttd));
-    let _ = writeln!(out, "- Simulation: {}", predicted(prediction));
     out
+}
+
+/// The after-action report in HTML: the drill report, then the same sections as the Markdown.
+pub fn after_action_html(record: &DrillRecord, prediction: Result<&Prediction, &str>) -> String {
+    let esc = crate::text::xml_escape;
+    let mut part = format!("<h2>Tabletop exercise</h2>\n<p>{DECLARED}</p>\n");
+    for s in sections(record, prediction) {
+        let head: String = s.columns.iter().map(|c| format!("<th>{}</th>", esc(c))).collect();
+        let _ = write!(part, "<h3>{}</h3>\n<table><tr>{head}</tr>", esc(s.title));
+        for row in &s.rows {
+            let cells: String = row.iter().map(|c| format!("<td>{}</td>", esc(c))).collect();
+            let _ = write!(part, "<tr>{cells}</tr>");
+        }
+        part.push_str("</table>\n");
+    }
+    let html = crate::report::html::render(record);
+    match html.rfind("</body>") {
+        Some(end) => format!("{}{part}{}", &html[..end], &html[end..]),
+        None => html + &part,
+    }
 }
 
 /// The prediction in one line, as the brief and the report say it.
@@ -164,7 +208,7 @@ pub fn write(dir: &Path, record: &DrillRecord, prediction: Result<&Prediction, &
     Ok(Written {
         record: put(name, &record.to_json())?,
         markdown: put(format!("{stem}.md"), &after_action_markdown(record, prediction))?,
-        html: put(format!("{stem}.html"), &crate::report::html::render(record))?,
+        html: put(format!("{stem}.html"), &after_action_html(record, prediction))?,
         actions: put(
             format!("{stem}.actions.json"),
             &(serde_json::to_string_pretty(&action_items(record)).expect("plain JSON") + "\n"),

@@ -149,7 +149,12 @@ fn a_whole_exercise_in_a_small_colourless_terminal_is_recorded() {
     ] {
         assert!(report.contains(needed), "the report lacks {needed:?}:\n{report}");
     }
-    assert!(std::fs::read_to_string(named(".html")).unwrap().contains("declared by the room"));
+    let html = std::fs::read_to_string(named(".html")).unwrap();
+    for needed in
+        ["declared by the room", "<td>Alert on replica lag</td><td>Luis</td><td>2026-12-15</td>", "P(meet RTO"]
+    {
+        assert!(html.contains(needed), "the HTML report lacks {needed:?}");
+    }
     let items: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(actions).unwrap()).unwrap();
     assert_eq!(
         items["items"],
