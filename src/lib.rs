@@ -24,3 +24,4 @@ pub mod recover;
 pub mod report;
 pub mod simulate;
 pub mod store;
+pub mod tabletop;

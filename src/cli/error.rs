@@ -123,6 +123,9 @@ pub enum CliError {
         /// What it said.
         answer: String,
     },
+    /// A tabletop exercise could not be facilitated.
+    #[error(transparent)]
+    Tabletop(firedrill::tabletop::TabletopError),
     /// A part of the reference stack failed.
     #[cfg(feature = "docker")]
     #[error(transparent)]

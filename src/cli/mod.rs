@@ -19,6 +19,7 @@ mod schema;
 mod simulate;
 #[cfg(feature = "docker")]
 mod stack;
+mod tabletop;
 mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -43,6 +44,7 @@ enum Command {
     Plan(plan::PlanArgs),
     Simulate(simulate::SimulateArgs),
     Schema(schema::SchemaArgs),
+    Tabletop(tabletop::TabletopArgs),
     Recover(recover::RecoverArgs),
     #[command(hide = true)]
     Deadman(recover::DeadmanArgs),
@@ -73,6 +75,7 @@ impl Cli {
             Command::Plan(args) => args.exec(out),
             Command::Simulate(args) => args.exec(out),
             Command::Schema(args) => args.exec(out),
+            Command::Tabletop(args) => args.exec(out),
             Command::Recover(args) => args.exec(out),
             Command::Deadman(args) => args.exec(out),
             #[cfg(feature = "live")]

@@ -298,6 +298,20 @@ impl View {
                     text
                 }
                 EventKind::DrillEnded { outcome } => format!("drill ended: {}", outcome.describe()),
+                EventKind::Participant { name, role } => format!("in the room: {name} ({role})"),
+                EventKind::Detected => "the room declared the fault detected".into(),
+                EventKind::Restored => "the room declared the service restored".into(),
+                EventKind::Note { text } => format!("note: {text}"),
+                EventKind::Decision { text } => format!("decision: {text}"),
+                EventKind::Escalated { step, text } => match step {
+                    Some(s) => format!("ESCALATED during step {}: {text}", s + 1),
+                    None => format!("ESCALATED: {text}"),
+                },
+                EventKind::InjectShown { inject, text } => format!("inject {} shown: {text}", inject + 1),
+                EventKind::Paused => "clock paused for a break".into(),
+                EventKind::Resumed => "clock resumed".into(),
+                EventKind::Lesson { text } => format!("lesson learned: {text}"),
+                EventKind::ActionItem { what, owner, due } => format!("action item: {what} (owner {owner}, due {due})"),
             };
             timeline.push(TimelineRow { rel: rel(e.t_us, t0), at: stamp(e.at), when: e.at, text });
         }

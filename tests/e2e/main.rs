@@ -53,3 +53,4 @@ mod simulate;
 mod snapshots;
 mod stack;
 mod stops;
+mod tabletop;

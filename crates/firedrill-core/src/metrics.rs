@@ -38,6 +38,12 @@ pub enum Measurement {
         /// Why.
         reason: String,
     },
+    /// Marked by the people of a tabletop exercise ("service restored" at 12 minutes): what
+    /// the room said, never observed on a system, so every rendering must say so.
+    Declared {
+        /// The value.
+        seconds: f64,
+    },
 }
 
 impl Measurement {
@@ -48,7 +54,7 @@ impl Measurement {
     /// The value in seconds when there is one (`NoImpact` is 0).
     pub fn seconds(&self) -> Option<f64> {
         match self {
-            Measurement::Measured { seconds, .. } => Some(*seconds),
+            Measurement::Measured { seconds, .. } | Measurement::Declared { seconds } => Some(*seconds),
             Measurement::NoImpact => Some(0.0),
             _ => None,
         }
@@ -291,6 +297,40 @@ pub fn compute(timeline: &Timeline, spec: &MetricSpec) -> Metrics {
     let procedure_s = procedure_span(timeline);
     let escalations = timeline.events.iter().filter(|e| matches!(e.kind, EventKind::Escalation { .. })).count() as u32;
     Metrics { mttd, mttd_alert, rto, rpo: rpo(timeline, t0), flaps, steps, procedure_s, escalations }
+}
+
+/// The metrics of a tabletop exercise: detection and recovery are the times the room marked
+/// "detected" and "restored" after `t0` (the exercise's start), declared rather than measured;
+/// the steps are timed as a drill's. Nothing observes data, so there is no RPO.
+pub fn declared(timeline: &Timeline, spec: &MetricSpec) -> Metrics {
+    let t0 = timeline.t0().unwrap_or(0);
+    let mark = |is_mark: fn(&EventKind) -> bool, what: &str| {
+        timeline.events.iter().find(|e| is_mark(&e.kind)).map_or_else(
+            || Measurement::NotMeasured { reason: format!("the room never declared the service {what}") },
+            |e| Measurement::Declared { seconds: secs(e.t_us.saturating_sub(t0)) },
+        )
+    };
+    let escalations = timeline
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Escalation { .. } | EventKind::Escalated { .. }))
+        .count() as u32;
+    Metrics {
+        mttd: mark(|k| matches!(k, EventKind::Detected), "detected"),
+        mttd_alert: None,
+        rto: mark(|k| matches!(k, EventKind::Restored), "restored"),
+        rpo: Rpo {
+            measurement: Measurement::NotMeasured { reason: "a tabletop exercise writes no data".into() },
+            acknowledged: 0,
+            lost: 0,
+            lost_after_fault: 0,
+            lost_records: vec![],
+        },
+        flaps: 0,
+        steps: step_timings(timeline, spec, t0),
+        procedure_s: procedure_span(timeline),
+        escalations,
+    }
 }
 
 /// Recovery and detection are looked for only while the drill waited: once it gave up
@@ -1083,6 +1123,28 @@ mod tests {
         sp.step_budgets_us = vec![None];
         sp.step_targets_us = vec![Some(60 * S)];
         assert!(matches!(compute(&tl, &sp).steps[0].done, Some(Measurement::NotMeasured { .. })));
+    }
+
+    #[test]
+    fn a_tabletop_declares_detection_and_recovery_from_the_rooms_marks() {
+        let tl = T::default()
+            .fault(0)
+            .push(S, EventKind::StepStarted { step: 0, name: "a".into() })
+            .push(2 * S, EventKind::Detected)
+            .push(3 * S, EventKind::Escalated { step: Some(0), text: "DBA on call".into() })
+            .push(4 * S, EventKind::StepFinished { step: 0, ok: true, detail: None })
+            .push(9 * S, EventKind::Restored)
+            .done();
+        let mut sp = spec(&[]);
+        sp.step_budgets_us = vec![Some(2 * S)];
+        let m = declared(&tl, &sp);
+        assert_eq!(m.mttd, Measurement::Declared { seconds: 2.0 });
+        assert_eq!(m.rto, Measurement::Declared { seconds: 9.0 });
+        assert!(m.steps[0].over_budget);
+        assert_eq!(m.escalations, 1);
+        assert_eq!(crate::text::measurement(&m.rto), "9.00 s (declared by the room, not measured)");
+        let unmarked = declared(&T::default().fault(0).done(), &sp);
+        assert!(matches!(unmarked.rto, Measurement::NotMeasured { .. }));
     }
 
     /// Properties over generated timelines: a healthy baseline, a fault at `t0`, one outage of

@@ -94,6 +94,10 @@ impl Verdict {
             Measurement::NoImpact => (Status::Met, Some(0.0), "no impact observed".into()),
             Measurement::Unmet { reason } => (Status::Missed, None, reason.clone()),
             Measurement::NotMeasured { reason } => (Status::NotMeasured, None, reason.clone()),
+            Measurement::Declared { seconds } => {
+                let status = if *seconds <= limit_s { Status::Met } else { Status::Missed };
+                (status, Some(*seconds), "declared by the room, not measured on a system".into())
+            }
         };
         Verdict { target, limit_s, status, measured_s, margin_s: measured_s.map(|v| limit_s - v), detail, step: None }
     }

@@ -62,6 +62,7 @@ pub(super) fn check(raw: &RawScenario, text: &str, path: &Path) -> Result<(), Sc
     check_procedure(&raw.procedure, deadline, Pos::key(text, "procedure"), &mut problems);
     let is_sim = matches!(raw.environment, EnvironmentSpec::Sim(_));
     check_steps(&raw.procedure.steps, deadline, is_sim, &mut problems);
+    check_injects(&raw.injects, deadline, &mut problems);
     check_fault(&raw.fault, &mut problems);
     check_fault_in_environment(&raw.fault, &raw.environment, &mut problems);
     check_stop_conditions(&raw.stop_conditions, &raw.probes, &mut problems);
@@ -704,6 +705,22 @@ fn check_procedure(procedure: &Procedure, deadline: Dur, at: Pos, problems: &mut
     }
 }
 
+/// An inject is shown while the exercise runs, so within the deadline, and says something.
+fn check_injects(injects: &[Spanned<Inject>], deadline: Dur, problems: &mut Problems) {
+    for (i, inject) in injects.iter().enumerate() {
+        let Inject { at, text } = &inject.value;
+        if *at > deadline {
+            problems.push(
+                Pos::spanned(inject),
+                format!("injects[{i}]: `at` ({at}) is after the deadline ({deadline}): the exercise is over by then"),
+            );
+        }
+        if text.trim().is_empty() {
+            problems.push(Pos::spanned(inject), format!("injects[{i}]: `text` is empty: say what the room learns"));
+        }
+    }
+}
+
 /// Each step, in order; in `sim` every step must have a simulated duration.
 fn check_steps(steps: &[Spanned<Step>], deadline: Dur, is_sim: bool, problems: &mut Problems) {
     for s in steps {
@@ -943,6 +960,22 @@ stop_conditions:
             Err(ScenarioError::Invalid { problems, .. }) => problems,
             Err(e) => panic!("{e}"),
         }
+    }
+
+    #[test]
+    fn injects_are_shown_within_the_deadline_and_say_something() {
+        let text = "name: t\nfault: { kind: db_failover }\ndeadline: 10m\ninjects:\n  - { at: 5m, text: status page down }\n  - { at: 11m, text: late }\n  - { at: 1m, text: ' ' }\n";
+        let Err(ScenarioError::Invalid { problems, .. }) = crate::scenario::parse(text, Path::new("t.yaml")) else {
+            panic!("accepted")
+        };
+        let messages: Vec<(u64, &str)> = problems.iter().map(|p| (p.pos.line, p.message.as_str())).collect();
+        assert_eq!(
+            messages,
+            [
+                (6, "injects[1]: `at` (11m) is after the deadline (10m): the exercise is over by then"),
+                (7, "injects[2]: `text` is empty: say what the room learns"),
+            ]
+        );
     }
 
     fn messages(stop: &str) -> Vec<String> {

@@ -64,6 +64,8 @@ pub struct Scenario {
     pub stop_conditions: Vec<StopCondition>,
     /// The most containers the drill may affect (`max_blast_radius`).
     pub max_blast_radius: Option<u32>,
+    /// New information for a tabletop exercise's room, at set times.
+    pub injects: Vec<Inject>,
     /// Strings masked in every output.
     pub redact: Vec<String>,
     /// Where things are in the file, for checks made later (by an environment).
@@ -226,6 +228,7 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
         steady_state: raw.steady_state,
         stop_conditions: raw.stop_conditions.into_iter().map(|s| s.value).collect(),
         max_blast_radius: raw.max_blast_radius.map(|m| m.value),
+        injects: raw.injects.into_iter().map(|i| i.value).collect(),
         redact: raw.redact.into_iter().filter(|r| !r.is_empty()).collect(),
         positions,
     })

@@ -1,0 +1,178 @@
+//! `firedrill tabletop` driven as a facilitator drives it: the real binary in a tmux pane,
+//! keys sent with send-keys and the screen read with capture-pane, in a small colourless
+//! terminal; then the record, the report and the action items it wrote.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use firedrill::metrics::Measurement;
+use firedrill::record::EnvironmentKind;
+use firedrill::timeline::EventKind;
+
+use crate::common::{firedrill, has, load_record, repo, shipped_text};
+
+/// A tmux server of this test's own, so that nothing else's sessions are touched.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        self.cmd(&[&["send-keys", "-t", "tt"][..], keys].concat());
+    }
+
+    fn typed(&self, text: &str) {
+        self.cmd(&["send-keys", "-t", "tt", "-l", text]);
+        self.keys(&["Enter"]);
+    }
+
+    fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "tt"])
+    }
+
+    /// Waits until the screen shows `text`; fails with the screen after 30 s.
+    fn wait_for(&self, text: &str) -> String {
+        let since = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(since.elapsed() < Duration::from_secs(30), "waited for {text:?}; the screen shows:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.cmd(&["kill-server"]);
+    }
+}
+
+#[test]
+fn a_whole_exercise_in_a_small_colourless_terminal_is_recorded() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var("CI").is_err(), "CI must run the tabletop test: install tmux");
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("db-failover-tabletop.yaml");
+    let text = shipped_text("db-failover.yaml") + "injects:\n  - { at: 1s, text: The status page is down too }\n";
+    std::fs::write(&scenario, text).unwrap();
+    let reports = dir.path().join("reports");
+    let command = format!(
+        "NO_COLOR=1 XDG_STATE_HOME={state} {bin} tabletop {scenario} --participants Ana:IC,Luis:ops --reports {reports} --runs 200; echo EXIT=$?; sleep 60",
+        state = dir.path().join("state").display(),
+        bin = env!("CARGO_BIN_EXE_firedrill"),
+        scenario = scenario.display(),
+        reports = reports.display(),
+    );
+    let tmux = Tmux { socket: format!("firedrill-e2e-{}", std::process::id()) };
+    let repo = repo();
+    tmux.cmd(&["new-session", "-d", "-s", "tt", "-x", "40", "-y", "12", "-c", &repo.display().to_string(), &command]);
+
+    let before = tmux.wait_for("Enter start");
+    assert!(before.contains("Prediction"), "{before}");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Step 1/4");
+    tmux.keys(&["D"]);
+    tmux.keys(&["s"]);
+    tmux.wait_for("Step 2/4");
+    tmux.wait_for("INJECT");
+    tmux.keys(&["p"]);
+    tmux.wait_for("PAUSED");
+    tmux.keys(&["p"]);
+    tmux.wait_for("running");
+    tmux.keys(&["f"]);
+    tmux.wait_for("Step 3/4");
+    tmux.keys(&["e"]);
+    tmux.wait_for("escalate to");
+    tmux.typed("DBA on call");
+    tmux.keys(&["n"]);
+    tmux.typed("replica lag unknown");
+    tmux.keys(&["d"]);
+    tmux.wait_for("Step 4/4");
+    tmux.keys(&["d"]);
+    tmux.keys(&["R"]);
+    tmux.wait_for("detected, restored");
+    tmux.keys(&["q"]);
+    tmux.wait_for("lesson learned");
+    tmux.typed("Nobody knew the replica lag");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("what");
+    tmux.typed("Alert on replica lag");
+    tmux.typed("Luis");
+    tmux.typed("2026-12-15");
+    tmux.keys(&["Enter"]);
+    let end = tmux.wait_for("EXIT=");
+    assert!(end.contains("EXIT=0"), "{end}");
+
+    let mut files: Vec<_> = std::fs::read_dir(&reports).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let named = |suffix: &str| {
+        files
+            .iter()
+            .find(|p| p.to_string_lossy().ends_with(suffix))
+            .cloned()
+            .unwrap_or_else(|| panic!("no *{suffix} in {files:?}"))
+    };
+    let actions = named(".actions.json");
+    let record_file = files
+        .iter()
+        .find(|p| firedrill::record::is_result(&p.file_name().unwrap().to_string_lossy()))
+        .expect("a record");
+    let record = load_record(record_file);
+    assert_eq!(record.environment, EnvironmentKind::Tabletop);
+    let events = &record.timeline.events;
+    assert!(has(events, |k| matches!(k, EventKind::StepSkipped { step: 0, .. })));
+    assert!(has(events, |k| matches!(k, EventKind::StepFinished { step: 1, ok: false, .. })));
+    assert!(has(events, |k| matches!(k, EventKind::InjectShown { text, .. } if text == "The status page is down too")));
+    assert!(has(events, |k| matches!(k, EventKind::Paused)) && has(events, |k| matches!(k, EventKind::Resumed)));
+    assert!(has(events, |k| matches!(k, EventKind::Escalated { step: Some(2), text } if text == "DBA on call")));
+    assert!(has(events, |k| matches!(k, EventKind::Participant { name, role } if name == "Luis" && role == "ops")));
+    assert!(matches!(record.metrics.rto, Measurement::Declared { .. }), "{:?}", record.metrics.rto);
+    assert!(matches!(record.metrics.mttd, Measurement::Declared { .. }), "{:?}", record.metrics.mttd);
+
+    let report = std::fs::read_to_string(named(".md")).unwrap();
+    for needed in [
+        "declared by the room",
+        "Nobody knew the replica lag",
+        "| Alert on replica lag | Luis | 2026-12-15 |",
+        "P(meet RTO",
+    ] {
+        assert!(report.contains(needed), "the report lacks {needed:?}:\n{report}");
+    }
+    let html = std::fs::read_to_string(named(".html")).unwrap();
+    for needed in
+        ["declared by the room", "<td>Alert on replica lag</td><td>Luis</td><td>2026-12-15</td>", "P(meet RTO"]
+    {
+        assert!(html.contains(needed), "the HTML report lacks {needed:?}");
+    }
+    let items: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(actions).unwrap()).unwrap();
+    assert_eq!(
+        items["items"],
+        serde_json::json!([{ "what": "Alert on replica lag", "owner": "Luis", "due": "2026-12-15" }])
+    );
+}
+
+#[test]
+fn without_a_terminal_it_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = firedrill()
+        .args(["tabletop", "scenarios/db-failover.yaml", "--participants", "Ana:IC", "--runs", "10", "--reports"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("firedrill tabletop needs a terminal"), "{stderr}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing is written");
+}
