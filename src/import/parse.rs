@@ -75,6 +75,9 @@ pub struct Step {
     /// Whether the runbook numbers it (a list item, `Paso N`, a budget): only numbered steps
     /// make a section a procedure.
     numbered: bool,
+    /// Whether it is a numbered heading or `Paso N` line, whose numbered list is its
+    /// instructions rather than more steps.
+    holds_list: bool,
 }
 
 /// RTO and RPO of one service (a row of an RTO/RPO table).
@@ -175,8 +178,8 @@ pub fn parse(text: &str) -> Runbook {
         } else if let Some((kind, value)) = target(&prose) {
             record_target(&mut section.procedure, kind, Timed { value, from: mention });
         } else if is_marker(&prose) && trimmed.starts_with(['*', 'S', 'P', 's', 'p']) {
-            start_step(&mut section, &prose, line, true);
-        } else if let Some(item) = numbered_item(raw).filter(|_| !current_is_numbered_heading(&section)) {
+            start_step(&mut section, &prose, line, false);
+        } else if let Some(item) = numbered_item(raw).filter(|_| !section.procedure.steps.last().is_some_and(|s| s.holds_list)) {
             start_step(&mut section, &item, line, true);
         } else {
             if let Some(step) = section.procedure.steps.last_mut() {
@@ -217,18 +220,14 @@ fn read_code_line(section: &mut Section, trimmed: &str, line: usize) {
     }
 }
 
-/// Starts a step titled by `text`, its budget read from the title.
-fn start_step(section: &mut Section, text: &str, line: usize, numbered: bool) {
+/// Starts a step titled by `text` (a list item's, a heading's or a `Paso N` line's), its
+/// budget read from the title.
+fn start_step(section: &mut Section, text: &str, line: usize, list_item: bool) {
     section.in_escalation = false;
     let budget = title_budget(text).map(|value| Timed { value, from: Mention { line, text: text.to_string() } });
-    let numbered = numbered || budget.is_some() || is_marker(text);
-    section.procedure.steps.push(Step { title: strip_budget(text), line, budget, body: Vec::new(), numbered });
-}
-
-/// Whether the current step is a numbered heading (`**Paso 1 …**`, `#### Diagnóstico (2 min)`),
-/// under which a numbered list is its instructions rather than more steps.
-fn current_is_numbered_heading(section: &Section) -> bool {
-    section.procedure.steps.last().is_some_and(|s| s.numbered && numbered_item(&s.title).is_none() && s.body.is_empty())
+    let holds_list = !list_item && (budget.is_some() || is_marker(text));
+    let step = Step { title: strip_budget(text), line, budget, body: Vec::new(), numbered: list_item || holds_list, holds_list };
+    section.procedure.steps.push(step);
 }
 
 /// Ends a section: a procedure when it has numbered steps; otherwise its targets count for
@@ -416,7 +415,7 @@ mod tests {
         assert_eq!(durations("Step 3 (10 min)"), [mins(10)]);
         assert_eq!(durations("Tiempo de respuesta: < 5 minutos"), [mins(5)]);
         assert_eq!(durations("RTO 2 horas, RPO 24 hours, 1 día"), [Dur::secs(7200), Dur::secs(86400), Dur::secs(86400)]);
-        assert_eq!(durations("between 2 and 30 seconds"), [Dur::secs(2), Dur::secs(30)]);
+        assert_eq!(durations("between 2 and 30 seconds, de 1 a 3 minutos"), [Dur::secs(30), mins(3)]);
         assert!(durations("P95 > 300ms, uptime 99.9%, 2G, +54 9 11 1234-5678, Paso 1: x").is_empty());
     }
 
