@@ -50,10 +50,24 @@ fn summary(imported: &Import) -> String {
             .steps
             .iter()
             .enumerate()
-            .map(|(i, s)| format!("{}. {} ({})", i + 1, s.title, s.budget.as_ref().map_or("no time".to_string(), |b| b.value.to_string())))
+            .map(|(i, s)| {
+                format!(
+                    "{}. {} ({})",
+                    i + 1,
+                    s.title,
+                    s.budget.as_ref().map_or("no time".to_string(), |b| b.value.to_string())
+                )
+            })
             .collect();
         let escalation = procedure.escalations.iter().map(|e| e.value).min().map_or("-".to_string(), |d| d.to_string());
-        table.push_record([scenario.name.clone(), steps.join("\n"), time(&procedure.rto), time(&procedure.rpo), time(&procedure.response), escalation]);
+        table.push_record([
+            scenario.name.clone(),
+            steps.join("\n"),
+            time(&procedure.rto),
+            time(&procedure.rpo),
+            time(&procedure.response),
+            escalation,
+        ]);
     }
     text.push_str(&format!("{}\n", table.build().with(Style::rounded())));
     for s in &imported.runbook.service_targets {

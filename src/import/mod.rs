@@ -61,7 +61,8 @@ pub fn import(text: &str, source: &str) -> Import {
 
 /// Reads and imports a runbook file.
 pub fn read(path: &Path) -> Result<Import, ImportError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Read { path: path.to_path_buf(), source })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ImportError::Read { path: path.to_path_buf(), source })?;
     let source = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     Ok(import(&text, &source))
 }

@@ -134,12 +134,14 @@ pub fn parse(text: &str) -> Runbook {
             let cells: Vec<String> = trimmed.trim_matches('|').split('|').map(clean).collect();
             match table {
                 None => {
-                    let column = |word: &str| cells.iter().position(|c| c.to_lowercase().split_whitespace().any(|w| w == word));
+                    let column =
+                        |word: &str| cells.iter().position(|c| c.to_lowercase().split_whitespace().any(|w| w == word));
                     table = Some((column("rto"), column("rpo")));
                 }
                 Some(_) if cells.iter().all(|c| c.chars().all(|ch| ch == '-' || ch == ':')) => {}
                 Some((rto, rpo)) if rto.is_some() || rpo.is_some() => {
-                    let cell = |at: Option<usize>| at.and_then(|i| cells.get(i)).and_then(|c| durations(c).last().copied());
+                    let cell =
+                        |at: Option<usize>| at.and_then(|i| cells.get(i)).and_then(|c| durations(c).last().copied());
                     runbook.service_targets.push(ServiceTarget {
                         service: cells.first().cloned().unwrap_or_default(),
                         line,
@@ -179,10 +181,12 @@ pub fn parse(text: &str) -> Runbook {
             record_target(&mut section.procedure, kind, Timed { value, from: mention });
         } else if is_marker(&prose) && trimmed.starts_with(['*', 'S', 'P', 's', 'p']) {
             start_step(&mut section, &prose, line, false);
-        } else if let Some(item) = numbered_item(raw).filter(|_| !section.procedure.steps.last().is_some_and(|s| s.holds_list)) {
+        } else if let Some(item) =
+            numbered_item(raw).filter(|_| !section.procedure.steps.last().is_some_and(|s| s.holds_list))
+        {
             start_step(&mut section, &item, line, true);
         } else {
-            if let Some(step) = section.procedure.steps.last_mut() {
+            if let Some(step) = section.procedure.steps.last_mut().filter(|_| !prose.is_empty()) {
                 step.body.push(prose.clone());
             }
             if !durations(&prose).is_empty() {
@@ -226,7 +230,14 @@ fn start_step(section: &mut Section, text: &str, line: usize, list_item: bool) {
     section.in_escalation = false;
     let budget = title_budget(text).map(|value| Timed { value, from: Mention { line, text: text.to_string() } });
     let holds_list = !list_item && (budget.is_some() || is_marker(text));
-    let step = Step { title: strip_budget(text), line, budget, body: Vec::new(), numbered: list_item || holds_list, holds_list };
+    let step = Step {
+        title: strip_budget(text),
+        line,
+        budget,
+        body: Vec::new(),
+        numbered: list_item || holds_list,
+        holds_list,
+    };
     section.procedure.steps.push(step);
 }
 
@@ -287,7 +298,11 @@ fn record_target(procedure: &mut Procedure, kind: TargetKind, timed: Timed) {
 fn target(text: &str) -> Option<(TargetKind, Dur)> {
     let lower = text.to_lowercase();
     let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).collect();
-    let kind = if words.contains(&"rto") || lower.contains("resoluci") || lower.contains("resolution") || lower.contains("recovery time") {
+    let kind = if words.contains(&"rto")
+        || lower.contains("resoluci")
+        || lower.contains("resolution")
+        || lower.contains("recovery time")
+    {
         TargetKind::Rto
     } else if words.contains(&"rpo") || lower.contains("recovery point") {
         TargetKind::Rpo
@@ -414,7 +429,10 @@ mod tests {
         assert_eq!(durations("Diagnóstico (1-2 minutos)"), [mins(2)]);
         assert_eq!(durations("Step 3 (10 min)"), [mins(10)]);
         assert_eq!(durations("Tiempo de respuesta: < 5 minutos"), [mins(5)]);
-        assert_eq!(durations("RTO 2 horas, RPO 24 hours, 1 día"), [Dur::secs(7200), Dur::secs(86400), Dur::secs(86400)]);
+        assert_eq!(
+            durations("RTO 2 horas, RPO 24 hours, 1 día"),
+            [Dur::secs(7200), Dur::secs(86400), Dur::secs(86400)]
+        );
         assert_eq!(durations("between 2 and 30 seconds, de 1 a 3 minutos"), [Dur::secs(30), mins(3)]);
         assert!(durations("P95 > 300ms, uptime 99.9%, 2G, +54 9 11 1234-5678, Paso 1: x").is_empty());
     }

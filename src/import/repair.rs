@@ -73,7 +73,9 @@ mod tests {
 
     #[test]
     fn each_misreading_is_reversed_and_named() {
-        for (damaged, encoding) in [("DiagnÃ³stico", "windows-1252"), ("Diagn√≥stico", "macintosh"), ("Verificaci贸n", "GBK")] {
+        for (damaged, encoding) in
+            [("DiagnÃ³stico", "windows-1252"), ("Diagn√≥stico", "macintosh"), ("Verificaci贸n", "GBK")]
+        {
             let (text, repairs) = repair(damaged);
             assert!(text == "Diagnóstico" || text == "Verificación", "{damaged} → {text}");
             assert_eq!(repairs, [Repair { encoding, lines: 1, characters: 1 }], "{damaged}");

@@ -51,7 +51,12 @@ pub fn scenarios(runbook: &Runbook, repairs: &[Repair], source: &str) -> Vec<Sce
 fn scenario(procedure: &Procedure, name: &str, runbook: &Runbook, repairs: &[Repair], source: &str) -> String {
     let mut y = String::new();
     let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    let _ = writeln!(y, "# Imported by `firedrill import` from {source}: the procedure {} (line {}).", q(&procedure.title), procedure.line);
+    let _ = writeln!(
+        y,
+        "# Imported by `firedrill import` from {source}: the procedure {} (line {}).",
+        q(&procedure.title),
+        procedure.line
+    );
     for r in repairs {
         let _ = writeln!(
             y,
@@ -63,10 +68,22 @@ fn scenario(procedure: &Procedure, name: &str, runbook: &Runbook, repairs: &[Rep
     for step in &procedure.steps {
         match &step.budget {
             Some(b) => {
-                let _ = writeln!(y, "#   - step {} (line {}), budget {} from {}", q(&step.title), step.line, b.value, q(&b.from.text));
+                let _ = writeln!(
+                    y,
+                    "#   - step {} (line {}), budget {} from {}",
+                    q(&step.title),
+                    step.line,
+                    b.value,
+                    q(&b.from.text)
+                );
             }
             None => {
-                let _ = writeln!(y, "#   - step {} (line {}): no time in the runbook, so no budget", q(&step.title), step.line);
+                let _ = writeln!(
+                    y,
+                    "#   - step {} (line {}): no time in the runbook, so no budget",
+                    q(&step.title),
+                    step.line
+                );
             }
         }
     }
@@ -77,20 +94,37 @@ fn scenario(procedure: &Procedure, name: &str, runbook: &Runbook, repairs: &[Rep
     };
     target_note("RTO", &procedure.rto);
     target_note("RPO", &procedure.rpo);
-    target_note("team response time (not scored: no scenario field holds a step's time target yet)", &procedure.response);
+    target_note(
+        "team response time (not scored: no scenario field holds a step's time target yet)",
+        &procedure.response,
+    );
     for e in &procedure.escalations {
         let _ = writeln!(y, "#   - escalation after {} from line {}: {}", e.value, e.from.line, q(&e.from.text));
     }
     for s in &runbook.service_targets {
         let t = |d: Option<Dur>| d.map_or("-".to_string(), |d| d.to_string());
-        let _ = writeln!(y, "#   - per service (line {}): {}: RTO {}, RPO {} (not applied: pick this scenario's row by hand)", s.line, q(&s.service), t(s.rto), t(s.rpo));
+        let _ = writeln!(
+            y,
+            "#   - per service (line {}): {}: RTO {}, RPO {} (not applied: pick this scenario's row by hand)",
+            s.line,
+            q(&s.service),
+            t(s.rto),
+            t(s.rpo)
+        );
     }
     let _ = writeln!(y, "#\n# A person must still fill in:");
     let _ = writeln!(y, "#   - fault: the database crash below is a placeholder so that the file simulates; write the fault this procedure answers.");
-    let _ = writeln!(y, "#   - probes: the two below only name simulated endpoints; a live drill needs the service's own.");
+    let _ = writeln!(
+        y,
+        "#   - probes: the ones below only name simulated endpoints; a live drill needs the service's own."
+    );
     let untimed: Vec<String> = procedure.steps.iter().filter(|s| s.budget.is_none()).map(|s| q(&s.title)).collect();
     if !untimed.is_empty() {
-        let _ = writeln!(y, "#   - budgets of the steps the runbook gives no time: {} (simulated as {PLACEHOLDER_STEP} each).", untimed.join(", "));
+        let _ = writeln!(
+            y,
+            "#   - budgets of the steps the runbook gives no time: {} (simulated as {PLACEHOLDER_STEP} each).",
+            untimed.join(", ")
+        );
     }
     let _ = writeln!(y, "#   - commands stay in the steps' `manual` text: an import never turns one into `run:`; do it by hand, as argv, where a step is safe to automate.");
     let _ = writeln!(y, "#   - the last step restores the simulated service (`effect: promote_replica`); move it to the step that does.");
@@ -118,7 +152,10 @@ fn scenario(procedure: &Procedure, name: &str, runbook: &Runbook, repairs: &[Rep
     let _ = writeln!(y, "  steps:");
     let last = procedure.steps.len().saturating_sub(1);
     for (i, step) in procedure.steps.iter().enumerate() {
-        let manual = std::iter::once(step.title.as_str()).chain(step.body.iter().map(String::as_str)).collect::<Vec<_>>().join("\n");
+        let manual = std::iter::once(step.title.as_str())
+            .chain(step.body.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join("\n");
         let _ = writeln!(y, "    # line {}", step.line);
         let _ = writeln!(y, "    - name: {}", q(&step.title));
         let _ = writeln!(y, "      manual: {}", q(&manual));
@@ -144,7 +181,8 @@ fn scenario(procedure: &Procedure, name: &str, runbook: &Runbook, repairs: &[Rep
 /// Room for the whole procedure twice over, and for its RTO and escalation: a drill stopped by
 /// its deadline measures nothing.
 fn deadline(procedure: &Procedure) -> Dur {
-    let steps: u64 = procedure.steps.iter().map(|s| s.budget.as_ref().map_or(PLACEHOLDER_STEP, |b| b.value).0.as_secs()).sum();
+    let steps: u64 =
+        procedure.steps.iter().map(|s| s.budget.as_ref().map_or(PLACEHOLDER_STEP, |b| b.value).0.as_secs()).sum();
     let rto = procedure.rto.as_ref().map_or(0, |t| t.value.0.as_secs());
     let escalation = procedure.escalations.iter().map(|e| e.value.0.as_secs()).max().unwrap_or(0);
     Dur::secs((2 * steps.max(rto).max(escalation)).max(MIN_DEADLINE.0.as_secs()))
@@ -180,7 +218,10 @@ mod tests {
 
     #[test]
     fn names_keep_letters_and_digits_only() {
-        assert_eq!(slug("P1: Dashboard No Responde (Service Down)").as_deref(), Some("p1-dashboard-no-responde-service-down"));
+        assert_eq!(
+            slug("P1: Dashboard No Responde (Service Down)").as_deref(),
+            Some("p1-dashboard-no-responde-service-down")
+        );
         assert_eq!(slug("Nivel 1: Sistema Inaccesible").as_deref(), Some("nivel-1-sistema-inaccesible"));
         assert_eq!(slug("🔧 Recuperación").as_deref(), Some("recuperacion"));
         assert_eq!(slug("🔧"), None);

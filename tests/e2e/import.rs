@@ -26,10 +26,24 @@ fn outline(imported: &Import) -> Vec<String> {
             let steps: Vec<String> = p
                 .steps
                 .iter()
-                .map(|step| format!("{} ({})", step.title, step.budget.as_ref().map_or("-".to_string(), |b| b.value.to_string())))
+                .map(|step| {
+                    format!(
+                        "{} ({})",
+                        step.title,
+                        step.budget.as_ref().map_or("-".to_string(), |b| b.value.to_string())
+                    )
+                })
                 .collect();
             let escalation = p.escalations.iter().map(|e| e.value).min().map_or("-".to_string(), |d| d.to_string());
-            format!("{}: {} | rto {} rpo {} response {} escalation {}", s.name, steps.join("; "), time(&p.rto), time(&p.rpo), time(&p.response), escalation)
+            format!(
+                "{}: {} | rto {} rpo {} response {} escalation {}",
+                s.name,
+                steps.join("; "),
+                time(&p.rto),
+                time(&p.rpo),
+                time(&p.response),
+                escalation
+            )
         })
         .collect()
 }
@@ -77,7 +91,12 @@ fn a_spanish_runbook_gives_its_steps_response_time_escalation_and_service_table(
         outline(&imported),
         ["caida-de-la-base-de-datos: Paso 1: Verificación Inicial (2m); Paso 2: Reinicio del servicio (5m); Paso 3: Avisar al equipo (-) | rto 15m rpo - response 5m escalation 15m"]
     );
-    let services: Vec<_> = imported.runbook.service_targets.iter().map(|s| (s.service.as_str(), s.rto.map(|d| d.to_string()), s.rpo.map(|d| d.to_string()))).collect();
+    let services: Vec<_> = imported
+        .runbook
+        .service_targets
+        .iter()
+        .map(|s| (s.service.as_str(), s.rto.map(|d| d.to_string()), s.rpo.map(|d| d.to_string())))
+        .collect();
     assert_eq!(
         services,
         [
@@ -104,7 +123,8 @@ fn the_shared_fixtures_are_the_shared_runbooks_byte_for_byte() {
 fn import_validate_and_simulate(runbook: &Path) -> (String, Vec<PathBuf>) {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
-    let out = firedrill().args(["import", runbook.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]).output().unwrap();
+    let out =
+        firedrill().args(["import", runbook.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]).output().unwrap();
     let (stdout, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -123,9 +143,84 @@ fn import_validate_and_simulate(runbook: &Path) -> (String, Vec<PathBuf>) {
 
 #[test]
 fn every_runbook_imports_into_files_that_validate_and_simulate() {
-    for name in ["english-runbook.md", "runbook-espanol.md"] {
+    for name in [
+        "english-runbook.md",
+        "runbook-espanol.md",
+        "eventos-production-runbook.md",
+        "minimarket-operations-runbook.md",
+    ] {
         let (summary, files) = import_validate_and_simulate(&fixture(name));
         assert!(!files.is_empty(), "{name}");
         assert!(summary.contains("lines with a time that were not used:"), "{summary}");
     }
+}
+
+#[test]
+fn the_eventos_runbook_is_repaired_from_gbk_and_gives_five_procedures() {
+    let imported = import::read(&fixture("eventos-production-runbook.md")).unwrap();
+    assert_eq!(imported.repairs, [import::Repair { encoding: "GBK", lines: 60, characters: 70 }]);
+    assert_eq!(
+        outline(&imported),
+        [
+            "nivel-1-sistema-completamente-inaccesible: Verificar estado del sistema (-); Revisar logs de error (-); Reiniciar servicios (-); Si no funciona, rollback inmediato (-); Notificar stakeholders (-) | rto 15m rpo - response - escalation -",
+            "nivel-2-funcionalidad-parcial-afectada: Identificar funcionalidad afectada (-); Aislar el problema (-); Aplicar solución temporal (-); Implementar solución permanente (-) | rto 1h rpo - response - escalation -",
+            "nivel-3-problemas-de-rendimiento: Monitorear recursos (-); Identificar bottleneck (-); Aplicar optimizaciones (-) | rto 4h rpo - response - escalation -",
+            "despliegue-de-nuevas-versiones: Pre-Despliegue (-); Durante el Despliegue (-); Post-Despliegue (-) | rto - rpo - response - escalation -",
+            "respuesta-a-breach: Contener: Desconectar sistemas comprometidos (-); Investigar: Revisar logs y identificar alcance (-); Recuperar: Restaurar desde backup limpio (-); Notificar: Informar a usuarios afectados y autoridades si aplica (-) | rto - rpo - response - escalation -",
+        ]
+    );
+    assert_eq!(
+        imported.runbook.procedures[0].steps[0].body,
+        ["./deploy.sh status", "curl -f https://tu-dominio.com/api/health"]
+    );
+    assert_eq!(
+        imported.runbook.procedures[0].steps[4].body,
+        ["Slack: #incidentes-criticos", "Email: equipo-tecnico@empresa.com"]
+    );
+    assert_eq!(unused_lines(&imported), [144, 197, 199, 384]);
+    assert!(imported.scenarios[0].text.contains("# Imported by `firedrill import` from eventos-production-runbook.md: the procedure \"Nivel 1: Sistema Completamente Inaccesible\""));
+    assert_valid(&imported);
+}
+
+#[test]
+fn the_minimarket_runbook_is_repaired_from_mac_roman_and_gives_twelve_procedures() {
+    let imported = import::read(&fixture("minimarket-operations-runbook.md")).unwrap();
+    assert_eq!(imported.repairs, [import::Repair { encoding: "macintosh", lines: 104, characters: 134 }]);
+    let diagnose_act =
+        |name: &str, act: &str| format!("{name}: Diagnóstico (-); {act} (-) | rto - rpo - response - escalation -");
+    assert_eq!(
+        outline(&imported),
+        [
+            "p1-dashboard-no-responde-service-down: Diagnóstico (2m); Acciones Inmediatas (3m) | rto - rpo - response 5m escalation 2m".to_string(),
+            "p2-base-de-datos-no-conecta-database-down: Diagnóstico (-); Paso 1: Reintentar Conexión (-); Paso 2: Si Sigue Sin Conectar (-) | rto - rpo - response 3m escalation -".to_string(),
+            "p3-observability-stack-caido-no-hay-metricas-alertas: Diagnóstico (-); Acciones Inmediatas (-) | rto - rpo - response 10m escalation -".to_string(),
+            "pb1-tasa-de-errores-muy-alta-5: Diagnóstico (-); Acciones Correctivas (-) | rto - rpo - response - escalation 5m".to_string(),
+            diagnose_act("pb2-latencia-alta-p95-300ms", "Acciones Correctivas"),
+            diagnose_act("pb3-uso-de-memoria-alto-80", "Acciones Correctivas"),
+            diagnose_act("pb4-certificados-tls-expirados", "Acciones Correctivas"),
+            diagnose_act("pb5-alertas-de-datos-cifrados-inaccesibles", "Acciones Correctivas"),
+            "procedimiento-de-handoff: Documentar incidentes en Slack (-); Pasar runbooks y contexto (-); Verificar que no hay alertas activas (-); Crear tickets para seguimiento (-) | rto - rpo - response - escalation -".to_string(),
+            "daily-health-check-realizar-cada-manana: Servicios UP (-); Endpoints responden (-); Base de datos (-); Observability (-); Alertas activas (-); Espacio en disco (-) | rto - rpo - response - escalation -".to_string(),
+            "procedimiento-de-backup: Backup de BD (-); Backup de configs (-); Backup de volúmenes (-); Copiar a storage remoto (-) | rto - rpo - response - escalation -".to_string(),
+            "procedimiento-de-restore: Detener servicios que acceden BD (-); Dropear BD actual (PUNTO DE NO RETORNO) (-); Crear BD vacía (-); Restaurar desde backup (-); Verificar restauración (-); Reiniciar servicios (-) | rto - rpo - response - escalation -".to_string(),
+        ]
+    );
+    let services: Vec<_> = imported
+        .runbook
+        .service_targets
+        .iter()
+        .map(|s| (s.line, s.rto.map(|d| d.to_string()), s.rpo.map(|d| d.to_string())))
+        .collect();
+    let some = |s: &str| Some(s.to_string());
+    assert_eq!(
+        services,
+        [
+            (587, some("2h"), some("1d")),
+            (588, some("15m"), None),
+            (589, some("4h"), some("1d")),
+            (590, some("1d"), some("1d"))
+        ]
+    );
+    assert_eq!(unused_lines(&imported), [479, 480, 481, 482, 576]);
+    assert_valid(&imported);
 }
