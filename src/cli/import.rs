@@ -10,25 +10,36 @@ use tabled::settings::Style;
 
 use super::{CliError, Output};
 
-/// Turn a Markdown runbook into one scenario file per procedure (commands stay manual).
+/// Turn Markdown runbooks into one scenario file per procedure (commands stay manual).
 #[derive(Args)]
 pub struct ImportArgs {
-    /// The runbook (Markdown, Spanish or English).
-    runbook: PathBuf,
-    /// Folder for the scenarios; default: one named after the runbook, beside it.
+    /// The runbooks (Markdown, Spanish or English).
+    #[arg(required = true)]
+    runbooks: Vec<PathBuf>,
+    /// Folder for the scenarios; with several runbooks, one folder per runbook inside it.
+    /// Default: a folder named after the runbook, in the current folder.
     #[arg(long)]
     out: Option<PathBuf>,
 }
 
 impl ImportArgs {
-    /// Writes the scenarios and prints the summary: repairs, one row per scenario, and the
-    /// lines that looked like times but were not used.
+    /// Writes each runbook's scenarios and prints its summary: repairs, one row per scenario,
+    /// and the lines that looked like times but were not used.
     pub fn exec(self, out: &mut Output) -> Result<i32, CliError> {
-        let imported = import::read(&self.runbook)?;
-        let dir = self.out.unwrap_or_else(|| self.runbook.with_extension(""));
-        let written = import::write_all(&dir, &imported.scenarios)?;
-        out.print(&summary(&imported));
-        out.println(&format!("wrote {} scenario(s) to {}", written.len(), dir.display()));
+        let several = self.runbooks.len() > 1;
+        for runbook in &self.runbooks {
+            let imported = import::read(runbook)?;
+            let named = PathBuf::from(runbook.file_stem().unwrap_or(runbook.as_os_str()));
+            let dir = match &self.out {
+                Some(dir) if several => dir.join(named),
+                Some(dir) => dir.clone(),
+                None => named,
+            };
+            let written = import::write_all(&dir, &imported.scenarios)?;
+            out.println(&format!("{}:", runbook.display()));
+            out.print(&summary(&imported));
+            out.println(&format!("wrote {} scenario(s) to {}", written.len(), dir.display()));
+        }
         Ok(EXIT_OK)
     }
 }

@@ -110,10 +110,12 @@ fn a_spanish_runbook_gives_its_steps_response_time_escalation_and_service_table(
 
 #[test]
 fn the_shared_fixtures_are_the_shared_runbooks_byte_for_byte() {
-    let shared = repo().join("../shared/runbooks");
-    if !shared.exists() {
+    // `../shared/runbooks` beside the main checkout; a worktree under `wt/` is one level deeper.
+    let Some(shared) =
+        ["../shared/runbooks", "../../shared/runbooks"].into_iter().map(|p| repo().join(p)).find(|p| p.exists())
+    else {
         return;
-    }
+    };
     for name in ["eventos-production-runbook.md", "minimarket-operations-runbook.md"] {
         assert_eq!(std::fs::read(shared.join(name)).unwrap(), std::fs::read(fixture(name)).unwrap(), "{name}");
     }
@@ -223,4 +225,18 @@ fn the_minimarket_runbook_is_repaired_from_mac_roman_and_gives_twelve_procedures
     );
     assert_eq!(unused_lines(&imported), [479, 480, 481, 482, 576]);
     assert_valid(&imported);
+}
+
+#[test]
+fn several_runbooks_import_into_folders_named_after_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbooks = [fixture("english-runbook.md"), fixture("runbook-espanol.md")];
+    let out = firedrill().current_dir(dir.path()).arg("import").args(&runbooks).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", texts(&out));
+    assert!(dir.path().join("english-runbook/database-failover.yaml").is_file());
+    assert!(dir.path().join("english-runbook/cache-flush.yaml").is_file());
+    assert!(dir.path().join("runbook-espanol/caida-de-la-base-de-datos.yaml").is_file());
+    let out = firedrill().current_dir(dir.path()).args(["import", "--out", "all"]).args(&runbooks).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", texts(&out));
+    assert!(dir.path().join("all/runbook-espanol/caida-de-la-base-de-datos.yaml").is_file());
 }
