@@ -20,6 +20,7 @@ pub use firedrill_stack as stack;
 pub mod drill;
 pub mod engine;
 pub mod env;
+pub mod import;
 pub mod recover;
 pub mod report;
 pub mod simulate;

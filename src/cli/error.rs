@@ -27,6 +27,9 @@ pub enum CliError {
     /// A report could not be written.
     #[error(transparent)]
     Record(#[from] RecordError),
+    /// A runbook could not be imported.
+    #[error(transparent)]
+    Import(#[from] firedrill::import::ImportError),
     /// Drill results could not be read or written where they are kept.
     #[error(transparent)]
     Store(#[from] firedrill::store::StoreError),

@@ -5,6 +5,7 @@
 mod aws;
 mod dry_run;
 mod error;
+mod import;
 #[cfg(feature = "kube")]
 mod kube;
 #[cfg(feature = "live")]
@@ -41,6 +42,7 @@ enum Command {
     Run(run::RunArgs),
     Report(report::ReportArgs),
     Validate(validate::ValidateArgs),
+    Import(import::ImportArgs),
     Plan(plan::PlanArgs),
     Simulate(simulate::SimulateArgs),
     Schema(schema::SchemaArgs),
@@ -72,6 +74,7 @@ impl Cli {
             Command::Run(args) => args.exec(out),
             Command::Report(args) => args.exec(out),
             Command::Validate(args) => args.exec(out),
+            Command::Import(args) => args.exec(out),
             Command::Plan(args) => args.exec(out),
             Command::Simulate(args) => args.exec(out),
             Command::Schema(args) => args.exec(out),

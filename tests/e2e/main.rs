@@ -16,6 +16,7 @@ mod conformance;
 mod docker;
 mod engine;
 mod held_probes;
+mod import;
 #[cfg(feature = "kube")]
 mod kube_db;
 #[cfg(feature = "kube")]
