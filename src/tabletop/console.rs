@@ -46,7 +46,8 @@ pub fn run(session: &mut Session, brief: &Brief) -> Result<(), TabletopError> {
                     continue;
                 }
                 if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
-                    return Err(TabletopError::Interrupted);
+                    session.tick(Timestamp::now());
+                    return if session.interrupt() { Ok(()) } else { Err(TabletopError::Interrupted) };
                 }
                 let key = match k.code {
                     KeyCode::Char(c) => Key::Char(c),

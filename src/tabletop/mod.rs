@@ -27,8 +27,8 @@ pub enum TabletopError {
     /// The terminal could not be set up, drawn on or read.
     #[error("failed to use the terminal")]
     Terminal(#[source] std::io::Error),
-    /// The facilitator pressed Ctrl-C: nothing is written.
-    #[error("the exercise was interrupted (Ctrl-C); nothing was written")]
+    /// The facilitator pressed Ctrl-C before `t0`: nothing ran, nothing is written.
+    #[error("the exercise was interrupted (Ctrl-C) before it started; nothing was written")]
     Interrupted,
 }
 

@@ -379,6 +379,22 @@ impl Session {
         self.start_step();
     }
 
+    /// The facilitator stopped the exercise (Ctrl-C): what the room marked is kept, ending
+    /// `cancelled`, since a result is never lost once the exercise ran. `false` before `t0`:
+    /// nothing ran, so there is nothing to keep.
+    pub fn interrupt(&mut self) -> bool {
+        if self.phase == Phase::Before {
+            return false;
+        }
+        if self.phase != Phase::Done {
+            self.typing = None;
+            self.record(EventKind::Cancelled);
+            self.record(EventKind::DrillEnded { outcome: Outcome::Cancelled });
+            self.phase = Phase::Done;
+        }
+        true
+    }
+
     /// The exercise is over: how it ended is what the room declared.
     fn close(&mut self) {
         let outcome = if self.marked(&EventKind::Restored) {
@@ -541,5 +557,19 @@ injects:
     fn the_clock_reads_as_minutes_and_seconds() {
         assert_eq!(clock(65_000_000), "01:05");
         assert_eq!(clock(3_725_000_000), "1:02:05");
+    }
+
+    #[test]
+    fn an_interrupted_exercise_keeps_what_the_room_marked_and_one_not_started_keeps_nothing() {
+        let mut room = Room::new(&[("Ana".into(), "IC".into())]);
+        assert!(!room.at(0).interrupt(), "nothing ran before t0");
+        room.at(1).key(Key::Enter);
+        room.at(30).key(Key::Char('D'));
+        let s = room.at(40);
+        assert!(s.interrupt());
+        assert_eq!(s.phase, Phase::Done);
+        let kinds: Vec<_> = s.events.iter().map(|e| &e.kind).collect();
+        assert!(kinds.contains(&&EventKind::Detected));
+        assert_eq!(kinds.last(), Some(&&EventKind::DrillEnded { outcome: Outcome::Cancelled }));
     }
 }
