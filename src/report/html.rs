@@ -66,8 +66,8 @@ pub fn render(r: &DrillRecord) -> String {
 
     out.push_str("<h2>Results</h2>");
     let results: Vec<Vec<String>> = v.results.iter().map(|r| r.to_vec()).collect();
-    table(&mut out, &["Metric", "Measured", "Target", "Verdict", "Margin"], &results);
-    out.push_str("<p class=\"muted\">T is the moment the fault was confirmed active. RTO is known to within the stated uncertainty (half the gap between the last failed and the first healthy sample).</p>");
+    table(&mut out, &["Metric", v.value_heading, "Target", "Verdict", "Margin"], &results);
+    let _ = write!(out, "<p class=\"muted\">{}</p>", xml_escape(v.results_note));
 
     out.push_str("<h2>Timeline chart</h2><div class=\"chart\">");
     out.push_str(&drill_chart(r));

@@ -34,11 +34,8 @@ pub fn render(r: &DrillRecord) -> String {
     table(&mut out, ["", ""], &facts);
 
     let _ = writeln!(out, "## Results\n");
-    table(&mut out, ["Metric", "Measured", "Target", "Verdict", "Margin"], &v.results);
-    let _ = writeln!(
-        out,
-        "T is the moment the fault was confirmed active. RTO is known to within the stated uncertainty (half the gap between the last failed and the first healthy sample).\n"
-    );
+    table(&mut out, ["Metric", v.value_heading, "Target", "Verdict", "Margin"], &v.results);
+    let _ = writeln!(out, "{}\n", v.results_note);
 
     if !v.steps.is_empty() {
         let _ = writeln!(out, "## Procedure\n");

@@ -31,8 +31,9 @@ pub fn drill(r: &DrillRecord, of: u32) -> String {
     );
     let _ = writeln!(out, "fault: {}", r.scenario.fault_description);
     let v = View::of(r);
+    let heading = v.value_heading.to_lowercase();
     let mut t = Builder::from_iter(v.results);
-    t.insert_record(0, ["metric", "measured", "target", "verdict", "margin"]);
+    t.insert_record(0, ["metric", heading.as_str(), "target", "verdict", "margin"]);
     let _ = writeln!(out, "{}", t.build().with(Style::rounded()));
     if !v.steps.is_empty() {
         let mut t = Builder::from_iter(v.steps);

@@ -25,8 +25,13 @@ pub struct TimelineRow {
 pub struct View {
     /// `(label, value)` rows describing the drill.
     pub facts: Vec<(String, String)>,
-    /// Metric, measured, target, verdict, margin.
+    /// Metric, measured (or declared), target, verdict, margin.
     pub results: Vec<[String; 5]>,
+    /// The results' second column: "Measured", or "Declared" for a tabletop exercise, whose
+    /// times the room declared and no system measured.
+    pub value_heading: &'static str,
+    /// What the results' times mean, said under them.
+    pub results_note: &'static str,
     /// #, step, kind, started, took, budget, status.
     pub steps: Vec<[String; 7]>,
     /// Probe, check, target, interval, samples, failed, measures.
@@ -315,7 +320,12 @@ impl View {
             };
             timeline.push(TimelineRow { rel: rel(e.t_us, t0), at: stamp(e.at), when: e.at, text });
         }
-        View { facts, results, steps, probes, data_loss, warnings, timeline, evidence }
+        let tabletop = r.environment == crate::record::EnvironmentKind::Tabletop;
+        let (value_heading, results_note) = match tabletop {
+            true => ("Declared", "T is the moment the exercise started. Every time here was declared by the room in a tabletop exercise; nothing was measured on a system."),
+            false => ("Measured", "T is the moment the fault was confirmed active. RTO is known to within the stated uncertainty (half the gap between the last failed and the first healthy sample)."),
+        };
+        View { facts, results, value_heading, results_note, steps, probes, data_loss, warnings, timeline, evidence }
     }
 }
 

@@ -146,13 +146,19 @@ fn a_whole_exercise_in_a_small_colourless_terminal_is_recorded() {
         "Nobody knew the replica lag",
         "| Alert on replica lag | Luis | 2026-12-15 |",
         "P(meet RTO",
+        "| Metric | Declared | Target | Verdict | Margin |",
+        "nothing was measured on a system",
     ] {
         assert!(report.contains(needed), "the report lacks {needed:?}:\n{report}");
     }
+    assert!(!report.contains("| Measured |"), "a tabletop's times are never headed as measured:\n{report}");
     let html = std::fs::read_to_string(named(".html")).unwrap();
-    for needed in
-        ["declared by the room", "<td>Alert on replica lag</td><td>Luis</td><td>2026-12-15</td>", "P(meet RTO"]
-    {
+    for needed in [
+        "declared by the room",
+        "<td>Alert on replica lag</td><td>Luis</td><td>2026-12-15</td>",
+        "P(meet RTO",
+        "<th>Declared</th>",
+    ] {
         assert!(html.contains(needed), "the HTML report lacks {needed:?}");
     }
     let items: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(actions).unwrap()).unwrap();
