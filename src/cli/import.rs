@@ -54,7 +54,7 @@ fn summary(imported: &Import) -> String {
         ));
     }
     let mut table = Builder::default();
-    table.push_record(["scenario", "steps (budget)", "RTO", "RPO", "response", "escalation"]);
+    table.push_record(["scenario", "steps (budget)", "RTO", "RPO", "response (step 1)", "escalation"]);
     let time = |t: &Option<import::Timed>| t.as_ref().map_or("-".to_string(), |t| t.value.to_string());
     for (scenario, procedure) in imported.scenarios.iter().zip(&imported.runbook.procedures) {
         let steps: Vec<String> = procedure

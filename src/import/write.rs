@@ -94,10 +94,15 @@ fn scenario(procedure: &Procedure, name: &str, runbook: &Runbook, repairs: &[Rep
     };
     target_note("RTO", &procedure.rto);
     target_note("RPO", &procedure.rpo);
-    target_note(
-        "team response time (not scored: no scenario field holds a step's time target yet)",
-        &procedure.response,
-    );
+    target_note("team response time", &procedure.response);
+    let responder = procedure.response.as_ref().and(procedure.steps.first());
+    if let Some(step) = responder {
+        let _ = writeln!(
+            y,
+            "#     scored as a target on the first step, {}: the team has responded once it is done",
+            q(&step.title)
+        );
+    }
     for e in &procedure.escalations {
         let _ = writeln!(y, "#   - escalation after {} from line {}: {}", e.value, e.from.line, q(&e.from.text));
     }
@@ -166,12 +171,16 @@ fn scenario(procedure: &Procedure, name: &str, runbook: &Runbook, repairs: &[Rep
         let effect = if i == last { "effect: promote_replica" } else { "effect: none" };
         let _ = writeln!(y, "      sim: {{ {duration}{effect} }}");
     }
-    if procedure.rto.is_some() || procedure.rpo.is_some() {
+    if procedure.rto.is_some() || procedure.rpo.is_some() || responder.is_some() {
         let _ = writeln!(y, "targets:");
         for (word, t) in [("rto", &procedure.rto), ("rpo", &procedure.rpo)] {
             if let Some(t) = t {
                 let _ = writeln!(y, "  {word}: {} # line {}", t.value, t.from.line);
             }
+        }
+        if let (Some(step), Some(t)) = (responder, &procedure.response) {
+            let _ = writeln!(y, "  steps:");
+            let _ = writeln!(y, "    {}: {} # team response time, line {}", q(&step.title), t.value, t.from.line);
         }
     }
     let _ = writeln!(y, "deadline: {}", deadline(procedure));
