@@ -81,11 +81,18 @@ pub fn render(r: &DrillRecord) -> String {
     if let Some(loss) = &v.data_loss {
         let _ = write!(out, "<h2>Data loss evidence</h2><p>{}</p>", xml_escape(loss));
     }
-    out.push_str("<h2>Probes</h2>");
-    let probes: Vec<Vec<String>> = v.probes.iter().map(|r| r.to_vec()).collect();
-    table(&mut out, &["Probe", "Check", "Target", "Interval", "Samples", "Failed", "Measures"], &probes);
+    if !v.probes.is_empty() {
+        out.push_str("<h2>Probes</h2>");
+        let probes: Vec<Vec<String>> = v.probes.iter().map(|r| r.to_vec()).collect();
+        table(&mut out, &["Probe", "Check", "Target", "Interval", "Samples", "Failed", "Measures"], &probes);
+    }
 
-    out.push_str("<h2>Timeline</h2><p class=\"muted\">Probe samples are shown as changes of state; every sample is in the JSON record.</p>");
+    out.push_str("<h2>Timeline</h2>");
+    if !v.probes.is_empty() {
+        out.push_str(
+            "<p class=\"muted\">Probe samples are shown as changes of state; every sample is in the JSON record.</p>",
+        );
+    }
     let rows: Vec<Vec<String>> = v.timeline.iter().map(|t| vec![t.rel.clone(), t.at.clone(), t.text.clone()]).collect();
     table(&mut out, &["T", "Time", "Event"], &rows);
     if !v.evidence.is_empty() {

@@ -63,9 +63,12 @@ pub struct HistoryEntry {
 pub struct ScenarioSummary {
     /// Scenario name.
     pub scenario: String,
-    /// Drills in the period.
+    /// Drills in the period that measured a system (every figure below is theirs).
     pub drills: usize,
-    /// Not drilled in the period: a gap.
+    /// Tabletop exercises in the period: in the history, but their times were declared by a
+    /// room, so they are left out of every figure here.
+    pub tabletop_exercises: usize,
+    /// Neither drilled nor exercised in the period: a gap.
     pub gap: bool,
     /// Latest drill in the period (or ever, for a gap).
     pub last_drilled: Option<Timestamp>,
@@ -87,7 +90,7 @@ pub struct ScenarioSummary {
     pub trend: Trend,
     /// The RTO target of the latest drill, seconds.
     pub rto_target_s: Option<f64>,
-    /// Every drill of the period, oldest first.
+    /// Every drill and exercise of the period, oldest first.
     pub history: Vec<HistoryEntry>,
 }
 
@@ -198,13 +201,18 @@ pub fn summarize(
             continue;
         }
         drills.sort_by_key(|d| d.0);
-        let current: Vec<_> = drills.iter().filter(|d| in_period(d.0)).collect();
+        let held: Vec<_> = drills.iter().filter(|d| in_period(d.0)).collect();
+        // A room's declared times are never mixed with measured ones.
+        let current: Vec<_> = held.iter().copied().filter(|d| d.2.environment != EnvironmentKind::Tabletop).collect();
         in_period_records.extend(current.iter().map(|d| d.2));
         let previous: Vec<_> = match (since, until) {
             (Some(s), u) => {
                 let len = u.unwrap_or_else(Timestamp::now).as_second() - s.as_second();
                 let start = s - jiff::SignedDuration::from_secs(len.max(0));
-                drills.iter().filter(|d| d.0 >= start && d.0 < s).collect()
+                drills
+                    .iter()
+                    .filter(|d| d.0 >= start && d.0 < s && d.2.environment != EnvironmentKind::Tabletop)
+                    .collect()
             }
             (None, _) => vec![],
         };
@@ -233,7 +241,8 @@ pub fn summarize(
         scenarios.push(ScenarioSummary {
             scenario: name.clone(),
             drills: current.len(),
-            gap: current.is_empty(),
+            tabletop_exercises: held.len() - current.len(),
+            gap: held.is_empty(),
             last_drilled: current.last().or(drills.last().as_ref()).map(|d| d.0),
             mttr: metrics::mttr(&rtos),
             p50_rto_s: metrics::percentile(&recovered, 50.0),
@@ -248,7 +257,7 @@ pub fn summarize(
                 .then(|| scored.iter().filter(|m| **m).count() as f64 / scored.len() as f64),
             trend,
             rto_target_s: current.last().or(drills.last().as_ref()).and_then(|d| d.2.targets.rto_s),
-            history: current
+            history: held
                 .iter()
                 .map(|d| HistoryEntry {
                     drilled_at: d.0,
@@ -379,9 +388,13 @@ fn rows(s: &ComplianceSummary) -> Vec<Vec<String>> {
         .map(|c| {
             vec![
                 c.scenario.clone(),
-                if c.gap { "NOT DRILLED".into() } else { c.drills.to_string() },
+                match (c.gap, c.tabletop_exercises) {
+                    (true, _) => "NOT DRILLED".into(),
+                    (false, 0) => c.drills.to_string(),
+                    (false, n) => format!("{} + {n} tabletop", c.drills),
+                },
                 day(c.last_drilled),
-                if c.gap { "-".into() } else { measurement(&c.mttr) },
+                if c.drills == 0 { "-".into() } else { measurement(&c.mttr) },
                 opt_secs(c.p50_rto_s),
                 opt_secs(c.p95_rto_s),
                 c.unrecovered.to_string(),
@@ -500,6 +513,9 @@ fn history_rows(c: &ScenarioSummary) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// Said wherever tabletop exercises are counted beside drills.
+const TABLETOP_NOTE: &str = "Tabletop exercises are listed in each scenario's history: their times were declared by the room, not measured on a system, so they are left out of every figure above and of the tables below.";
+
 const HISTORY_HEAD: [&str; 8] = ["Drilled", "Environment", "Disruption", "Outcome", "RTO", "RPO", "Targets", "Record"];
 
 /// The summary as Markdown.
@@ -513,6 +529,9 @@ pub fn render_md(s: &ComplianceSummary) -> String {
         out.push('\n');
     };
     md_table(&mut out, &HEAD, &rows(s));
+    if s.scenarios.iter().any(|c| c.tabletop_exercises > 0) {
+        let _ = writeln!(out, "{TABLETOP_NOTE}\n");
+    }
     let gaps: Vec<&str> = s.scenarios.iter().filter(|c| c.gap).map(|c| c.scenario.as_str()).collect();
     if !gaps.is_empty() {
         let _ = writeln!(out, "**Not drilled in this period:** {}.\n", gaps.join(", "));
@@ -545,6 +564,9 @@ pub fn render_html(s: &ComplianceSummary) -> String {
         xml_escape(&period(s))
     );
     table(&mut out, &HEAD, &rows(s));
+    if s.scenarios.iter().any(|c| c.tabletop_exercises > 0) {
+        let _ = write!(out, "<p>{}</p>", xml_escape(TABLETOP_NOTE));
+    }
     let gaps: Vec<&str> = s.scenarios.iter().filter(|c| c.gap).map(|c| c.scenario.as_str()).collect();
     if !gaps.is_empty() {
         let _ = write!(
@@ -563,8 +585,12 @@ pub fn render_html(s: &ComplianceSummary) -> String {
     }
     for c in s.scenarios.iter().filter(|c| !c.gap) {
         let _ = write!(out, "<h2>{}</h2><div class=\"chart\">", xml_escape(&c.scenario));
-        let points: Vec<(String, Option<f64>)> =
-            c.history.iter().map(|h| (h.drilled_at.strftime("%Y-%m-%d %H:%M").to_string(), h.rto.seconds())).collect();
+        let points: Vec<(String, Option<f64>)> = c
+            .history
+            .iter()
+            .filter(|h| h.environment != EnvironmentKind::Tabletop)
+            .map(|h| (h.drilled_at.strftime("%Y-%m-%d %H:%M").to_string(), h.rto.seconds()))
+            .collect();
         out.push_str(&rto_history(&points, c.rto_target_s));
         out.push_str("</div>");
         table(&mut out, &HISTORY_HEAD, &history_rows(c));

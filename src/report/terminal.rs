@@ -10,7 +10,7 @@ use tabled::settings::Style;
 use super::view::{verdict_cells, View};
 use crate::drill::ScenarioRun;
 use crate::record::DrillRecord;
-use crate::scenario::{Scenario, StepAction, StopCondition};
+use crate::scenario::{Scenario, StopCondition};
 use crate::text::measurement;
 
 /// The summary of one drill.
@@ -152,13 +152,7 @@ pub fn plan(s: &Scenario) -> String {
             }
             t.push_record(header);
             for (i, st) in s.steps.iter().enumerate() {
-                let action = match &st.action {
-                    StepAction::Run { argv, container: None } => format!("run: {}", argv.join(" ")),
-                    StepAction::Run { argv, container: Some(c) } => format!("run in {c}: {}", argv.join(" ")),
-                    StepAction::Manual(text) => format!("manual: {text}"),
-                    StepAction::Start(name) => format!("start: {name}"),
-                    StepAction::Kube(action) => format!("kube: {}", action.describe()),
-                };
+                let action = st.action.describe();
                 let sim = st
                     .sim_duration
                     .as_ref()

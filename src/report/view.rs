@@ -65,6 +65,7 @@ impl View {
     /// Gathers the report's content from a record.
     pub fn of(r: &DrillRecord) -> Self {
         let t0 = r.timeline.t0();
+        let tabletop = r.environment == crate::record::EnvironmentKind::Tabletop;
         // Virtual-time drills are stamped from the epoch: show them as elapsed virtual time.
         let virtual_clock = r.clock == ClockKind::Virtual;
         let stamp = |t: jiff::Timestamp| {
@@ -85,15 +86,19 @@ impl View {
         if let Some(op) = &r.operator {
             facts.push(("Operator".into(), op.clone()));
         }
+        // A room has no seed: it played the scenario once.
+        if !tabletop {
+            facts.push(("Seed, run".into(), format!("{}, run {}", r.seed, r.run)));
+        }
         facts.extend([
-            ("Seed, run".into(), format!("{}, run {}", r.seed, r.run)),
             ("Fault".into(), r.scenario.fault_description.clone()),
             ("Outcome".into(), r.outcome.describe().into()),
             ("Score".into(), r.score.map(|s| format!("{s}/100")).unwrap_or_else(|| "n/a (no targets)".into())),
         ]);
         if let Some(t0) = t0 {
             let at = r.timeline.events.iter().find(|e| e.t_us == t0).map(|e| stamp(e.at)).unwrap_or_default();
-            facts.push(("Fault confirmed active (T)".into(), at));
+            let label = if tabletop { "Exercise started (T)" } else { "Fault confirmed active (T)" };
+            facts.push((label.into(), at));
         }
         if !r.scenario.description.is_empty() {
             facts.insert(1, ("Description".into(), r.scenario.description.clone()));
@@ -124,7 +129,9 @@ impl View {
         }
         for v in r.verdicts.iter().filter(|v| v.target == TargetKind::Step) {
             let measured = match step_done(r, v) {
-                done @ Measurement::Measured { .. } => format!("T+{}", measurement(&done)),
+                done @ (Measurement::Measured { .. } | Measurement::Declared { .. }) => {
+                    format!("T+{}", measurement(&done))
+                }
                 other => measurement(&other),
             };
             let [limit, verdict, margin] = verdict_cells(Some(v));
@@ -320,7 +327,6 @@ impl View {
             };
             timeline.push(TimelineRow { rel: rel(e.t_us, t0), at: stamp(e.at), when: e.at, text });
         }
-        let tabletop = r.environment == crate::record::EnvironmentKind::Tabletop;
         let (value_heading, results_note) = match tabletop {
             true => ("Declared", "T is the moment the exercise started. Every time here was declared by the room in a tabletop exercise; nothing was measured on a system."),
             false => ("Measured", "T is the moment the fault was confirmed active. RTO is known to within the stated uncertainty (half the gap between the last failed and the first healthy sample)."),

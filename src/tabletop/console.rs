@@ -104,10 +104,15 @@ fn draw(f: &mut Frame, s: &Session, brief: &Brief, colour: bool) {
                         None => format!("OVER by {}", clock(s.step_elapsed_us() - b)),
                     });
                     lines.push(Line::from(format!("Step {}/{}: {}", s.current + 1, s.steps.len(), step.name)));
+                    let target = step.target_us.map(|t| match t.checked_sub(s.clock_us) {
+                        Some(left) => format!("; target: done by {} ({} left)", clock(t), clock(left)),
+                        None => format!("; target: done by {}, PASSED", clock(t)),
+                    });
                     lines.push(Line::from(format!(
-                        "  {} in, {}",
+                        "  {} in, {}{}",
                         clock(s.step_elapsed_us()),
-                        left.unwrap_or_else(|| "no budget".into())
+                        left.unwrap_or_else(|| "no budget".into()),
+                        target.unwrap_or_default()
                     )));
                 }
                 None => lines.push(Line::from("All steps marked. R when restored, q to finish.")),
@@ -122,6 +127,10 @@ fn draw(f: &mut Frame, s: &Session, brief: &Brief, colour: bool) {
                     .rev()
                     .map(|i| Line::styled(format!("INJECT {}: {}", clock(i.at.0.as_micros() as u64), i.text), news)),
             );
+            // Last, so that a small terminal keeps the alerts and injects above.
+            if let Some(step) = s.current_step() {
+                lines.extend(step.instruction.iter().map(|l| Line::from(format!("  | {l}"))));
+            }
         }
         Phase::After | Phase::Done => {
             lines.push(Line::from("The exercise is over. Lessons learned, then action items."));
@@ -138,6 +147,10 @@ fn draw(f: &mut Frame, s: &Session, brief: &Brief, colour: bool) {
 
     let help = match (&s.typing, s.phase) {
         (Some((entry, text)), _) => vec![Line::from(format!("{}:", entry.prompt())), Line::from(format!("> {text}_"))],
+        (None, Phase::During) if s.confirming_finish => vec![
+            Line::from("Steps are open or nothing is restored."),
+            Line::from("y: end the exercise; any other key goes on"),
+        ],
         (None, Phase::Before) => vec![Line::from("Enter start (t0)  a add participant")],
         (None, _) => vec![
             Line::from("d done f failed s skip D detected R restored"),

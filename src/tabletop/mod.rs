@@ -54,6 +54,8 @@ pub fn record(scenario: &Scenario, session: &Session) -> Result<DrillRecord, Rec
     let score = score::score(&verdicts, &metrics);
     let mut record = DrillRecord::new(scenario, 0, 1, ClockKind::Real, timeline, metrics, verdicts, score)?;
     record.environment = EnvironmentKind::Tabletop;
+    // The scenario's probes are for live drills: none observed a room.
+    record.probes.clear();
     Ok(record)
 }
 

@@ -4,7 +4,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::scenario::{Inject, Scenario};
+use crate::scenario::{Inject, Scenario, StepAction};
 use crate::timeline::{Event, EventKind, Micros, Outcome, Timeline};
 use crate::word::EnvironmentKind;
 
@@ -76,8 +76,13 @@ impl Entry {
 pub struct StepPlan {
     /// Its name.
     pub name: String,
+    /// What the room does, as the runbook says it: the manual text (its first line dropped
+    /// when it only repeats the name), or the automated action in words.
+    pub instruction: Vec<String>,
     /// Its budget.
     pub budget_us: Option<Micros>,
+    /// Its time target (`targets.steps`): done within this long of `t0`.
+    pub target_us: Option<Micros>,
     /// Past this, an escalation threshold is shown and recorded.
     pub escalate_after_us: Option<Micros>,
 }
@@ -108,6 +113,9 @@ pub struct Session {
     escalated_procedure: bool,
     /// How many injects have been shown (they are shown in time order).
     pub shown: usize,
+    /// `q` was pressed while steps were unmarked or nothing was restored: the next key says
+    /// whether the exercise ends (`y`) or goes on.
+    pub confirming_finish: bool,
     /// The line being typed, and what it is for.
     pub typing: Option<(Entry, String)>,
     action: (String, String),
@@ -128,7 +136,9 @@ impl Session {
                 .iter()
                 .map(|s| StepPlan {
                     name: s.name.clone(),
+                    instruction: instruction(&s.name, &s.action),
                     budget_us: s.budget.map(us),
+                    target_us: s.target.map(us),
                     escalate_after_us: s.escalate_after.map(us),
                 })
                 .collect(),
@@ -144,6 +154,7 @@ impl Session {
             escalated_step: false,
             escalated_procedure: false,
             shown: 0,
+            confirming_finish: false,
             typing: None,
             action: Default::default(),
             events: vec![],
@@ -267,6 +278,12 @@ impl Session {
             }
             return;
         }
+        if std::mem::take(&mut self.confirming_finish) {
+            if key == Key::Char('y') {
+                self.finish();
+            }
+            return;
+        }
         match (self.phase, key) {
             (Phase::Before, Key::Enter) => self.start(),
             (Phase::Before, Key::Char('a')) => self.typing = Some((Entry::Participant, String::new())),
@@ -361,16 +378,21 @@ impl Session {
                 self.paused = !self.paused;
                 self.record(if self.paused { EventKind::Paused } else { EventKind::Resumed });
             }
-            'q' => {
-                if self.paused {
-                    self.paused = false;
-                    self.record(EventKind::Resumed);
-                }
-                self.phase = Phase::After;
-                self.typing = Some((Entry::Lesson, String::new()));
-            }
+            // Ending with work open is asked again: one stray key must not end a meeting.
+            'q' if has_step || !self.marked(&EventKind::Restored) => self.confirming_finish = true,
+            'q' => self.finish(),
             _ => {}
         }
+    }
+
+    /// The clock stops for good; lessons and action items are asked for.
+    fn finish(&mut self) {
+        if self.paused {
+            self.paused = false;
+            self.record(EventKind::Resumed);
+        }
+        self.phase = Phase::After;
+        self.typing = Some((Entry::Lesson, String::new()));
     }
 
     fn end_step(&mut self, kind: EventKind) {
@@ -415,6 +437,20 @@ impl Session {
     /// The timeline of the exercise.
     pub fn timeline(&self) -> Timeline {
         Timeline { events: self.events.clone() }
+    }
+}
+
+/// A step's instruction as lines for the screen.
+fn instruction(name: &str, action: &StepAction) -> Vec<String> {
+    match action {
+        StepAction::Manual(text) => {
+            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+            if lines.first().is_some_and(|l| l.trim() == name.trim()) {
+                lines.remove(0);
+            }
+            lines
+        }
+        other => vec![other.describe()],
     }
 }
 
@@ -551,6 +587,32 @@ injects:
         assert_eq!(s.current, 0);
         assert_eq!(s.phase, Phase::During);
         assert!(!s.events.iter().any(|e| matches!(e.kind, EventKind::Note { .. })));
+    }
+
+    #[test]
+    fn finishing_with_work_open_is_asked_again_and_any_other_key_goes_on() {
+        let mut room = Room::new(&[("Ana".into(), "IC".into())]);
+        let s = room.at(0);
+        s.key(Key::Enter);
+        s.key(Key::Char('q'));
+        assert!(s.confirming_finish);
+        s.key(Key::Char('d')); // not `y`: the exercise goes on, and the key marks nothing
+        assert_eq!((s.phase, s.current, s.confirming_finish), (Phase::During, 0, false));
+        s.key(Key::Char('q'));
+        s.key(Key::Char('y'));
+        assert_eq!(s.phase, Phase::After);
+        assert_eq!(s.typing.as_ref().map(|t| t.0), Some(Entry::Lesson));
+    }
+
+    #[test]
+    fn a_step_shows_its_instruction_without_repeating_its_name_and_its_target() {
+        let text = SCENARIO.replace("manual: ack,", "manual: \"Acknowledge the page\\nack in PagerDuty\",")
+            + "targets: { steps: { Acknowledge the page: 5m } }\n";
+        let scenario = crate::scenario::parse(&text, Path::new("db.yaml")).expect("valid");
+        let s = Session::new(&scenario, &[], "2026-11-30T10:00:00Z".parse().unwrap());
+        assert_eq!(s.steps[0].instruction, ["ack in PagerDuty"]);
+        assert_eq!(s.steps[0].target_us, Some(300_000_000));
+        assert_eq!((s.steps[1].instruction.as_slice(), s.steps[1].target_us), (&["promote".to_string()][..], None));
     }
 
     #[test]

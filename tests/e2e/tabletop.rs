@@ -152,6 +152,11 @@ fn a_whole_exercise_in_a_small_colourless_terminal_is_recorded() {
         assert!(report.contains(needed), "the report lacks {needed:?}:\n{report}");
     }
     assert!(!report.contains("| Measured |"), "a tabletop's times are never headed as measured:\n{report}");
+    assert!(
+        report.contains("| step \"Acknowledge the page and open the incident channel\" done | unmet: the step was skipped: skipped by the room | 5m | MISSED |"),
+        "the skipped step misses its target:\n{report}"
+    );
+    assert!(!report.contains("## Probes"), "no probe observed the room:\n{report}");
     let html = std::fs::read_to_string(named(".html")).unwrap();
     for needed in [
         "declared by the room",
@@ -166,6 +171,28 @@ fn a_whole_exercise_in_a_small_colourless_terminal_is_recorded() {
         items["items"],
         serde_json::json!([{ "what": "Alert on replica lag", "owner": "Luis", "due": "2026-12-15" }])
     );
+
+    // Beside a simulated drill of the same scenario, the exercise is counted and listed in the
+    // compliance summary, and its declared times stay out of every measured figure.
+    let out = firedrill()
+        .args(["run", scenario.to_str().unwrap(), "--seed", "3", "--reports", reports.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", crate::common::texts(&out));
+    for check in [&["--verify"][..], &["--format", "md,json"]] {
+        let out = firedrill().arg("report").arg(&reports).args(check).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{check:?}: {:?}", crate::common::texts(&out));
+    }
+    let summary = std::fs::read_to_string(reports.join("compliance-summary.summary.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let row = &summary["scenarios"][0];
+    assert_eq!((row["drills"].as_u64(), row["tabletop_exercises"].as_u64()), (Some(1), Some(1)), "{row}");
+    assert_eq!(row["history"].as_array().map(Vec::len), Some(2), "{row}");
+    assert_eq!(row["mttr"]["note"], "mean of 1 drills", "{row}");
+    assert_eq!(row["p50_rto_s"], row["mttr"]["seconds"], "only the simulated drill's RTO: {row}");
+    let summary_md = std::fs::read_to_string(reports.join("compliance-summary.md")).unwrap();
+    assert!(summary_md.contains("| 1 + 1 tabletop |"), "{summary_md}");
+    assert!(summary_md.contains("declared by the room, not measured on a system"), "{summary_md}");
 }
 
 #[test]

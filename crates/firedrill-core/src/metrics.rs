@@ -290,10 +290,7 @@ pub fn compute(timeline: &Timeline, spec: &MetricSpec) -> Metrics {
     };
     let (mttd, rto, flaps) = availability(timeline, spec, t0);
     let mttd_alert = (!spec.alerts.is_empty()).then(|| alert_detection(timeline, spec, t0, &mttd));
-    let mut steps = step_timings(timeline, spec, t0);
-    for (timing, target) in steps.iter_mut().zip(&spec.step_targets_us) {
-        timing.done = target.map(|limit| step_done(timeline, timing.step, t0, limit));
-    }
+    let steps = timed_steps(timeline, spec, t0, Measurement::exact);
     let procedure_s = procedure_span(timeline);
     let escalations = timeline.events.iter().filter(|e| matches!(e.kind, EventKind::Escalation { .. })).count() as u32;
     Metrics { mttd, mttd_alert, rto, rpo: rpo(timeline, t0), flaps, steps, procedure_s, escalations }
@@ -327,7 +324,7 @@ pub fn declared(timeline: &Timeline, spec: &MetricSpec) -> Metrics {
             lost_records: vec![],
         },
         flaps: 0,
-        steps: step_timings(timeline, spec, t0),
+        steps: timed_steps(timeline, spec, t0, |seconds| Measurement::Declared { seconds }),
         procedure_s: procedure_span(timeline),
         escalations,
     }
@@ -566,6 +563,16 @@ fn rpo(timeline: &Timeline, t0: Micros) -> Rpo {
     out
 }
 
+/// The steps' timings, each targeted step with the time it was done; `time` says how that time
+/// was known (measured by the engine, or declared by a tabletop's room).
+fn timed_steps(timeline: &Timeline, spec: &MetricSpec, t0: Micros, time: fn(f64) -> Measurement) -> Vec<StepTiming> {
+    let mut steps = step_timings(timeline, spec, t0);
+    for (timing, target) in steps.iter_mut().zip(&spec.step_targets_us) {
+        timing.done = target.map(|limit| step_done(timeline, timing.step, t0, limit, time));
+    }
+    steps
+}
+
 fn step_timings(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> Vec<StepTiming> {
     let mut steps: Vec<StepTiming> = spec
         .step_budgets_us
@@ -613,11 +620,11 @@ fn step_timings(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> Vec<StepT
 /// (steps stop at the deadline, which is never shorter than the target); a drill that ended
 /// sooner (stopped, interrupted, an error) did not see whether it would have been met, so it
 /// measured nothing.
-fn step_done(timeline: &Timeline, step: usize, t0: Micros, limit: Micros) -> Measurement {
+fn step_done(timeline: &Timeline, step: usize, t0: Micros, limit: Micros, time: fn(f64) -> Measurement) -> Measurement {
     for e in &timeline.events {
         match &e.kind {
             EventKind::StepFinished { step: s, ok: true, .. } if *s == step => {
-                return Measurement::exact(secs(e.t_us.saturating_sub(t0)));
+                return time(secs(e.t_us.saturating_sub(t0)));
             }
             EventKind::StepFinished { step: s, ok: false, detail } if *s == step => {
                 let why = detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default();
@@ -1067,7 +1074,7 @@ mod tests {
 
     /// A fault at 3 s and two steps with targets (the first of 1 min, the second of 2 min) and
     /// one without: the first finishes 47 s after T (ok or not), then `rest` happens.
-    fn timed_steps(first_ok: bool, rest: impl FnOnce(T) -> T) -> Metrics {
+    fn steps_of(first_ok: bool, rest: impl FnOnce(T) -> T) -> Metrics {
         let t = T::default()
             .fault(3 * S)
             .push(3 * S, EventKind::StepStarted { step: 0, name: "Acknowledge the page".into() })
@@ -1081,7 +1088,7 @@ mod tests {
 
     #[test]
     fn a_step_target_is_timed_from_t0_to_the_step_done() {
-        let m = timed_steps(true, |t| {
+        let m = steps_of(true, |t| {
             t.push(50 * S, EventKind::StepStarted { step: 1, name: "Notify stakeholders".into() })
                 .push(200 * S, EventKind::StepFinished { step: 1, ok: true, detail: None })
                 .push(200 * S, EventKind::StepStarted { step: 2, name: "Promote".into() })
@@ -1094,7 +1101,7 @@ mod tests {
 
     #[test]
     fn a_step_failed_or_skipped_was_never_done() {
-        let m = timed_steps(false, |t| {
+        let m = steps_of(false, |t| {
             t.push(50 * S, EventKind::StepSkipped { step: 1, reason: "an earlier step failed".into() })
         });
         let Some(Measurement::Unmet { reason }) = &m.steps[0].done else { panic!("{:?}", m.steps[0].done) };
@@ -1106,12 +1113,12 @@ mod tests {
     #[test]
     fn a_step_not_reached_misses_its_target_only_when_the_drill_watched_past_it() {
         // Interrupted 90 s after T: past the first target (1 min), before the second (2 min).
-        let m = timed_steps(false, |t| t.push(93 * S, EventKind::Cancelled));
-        let m2 = timed_steps(true, |t| t.push(93 * S, EventKind::Cancelled));
+        let m = steps_of(false, |t| t.push(93 * S, EventKind::Cancelled));
+        let m2 = steps_of(true, |t| t.push(93 * S, EventKind::Cancelled));
         assert!(matches!(m.steps[0].done, Some(Measurement::Unmet { .. })));
         let Some(Measurement::NotMeasured { reason }) = &m2.steps[1].done else { panic!("{:?}", m2.steps[1].done) };
         assert_eq!(reason, "the drill ended 90.0 s after T, before the step was done");
-        let m = timed_steps(true, |t| t.push(150 * S, EventKind::DeadlineReached).push(160 * S, EventKind::Cancelled));
+        let m = steps_of(true, |t| t.push(150 * S, EventKind::DeadlineReached).push(160 * S, EventKind::Cancelled));
         let Some(Measurement::Unmet { reason }) = &m.steps[1].done else { panic!("{:?}", m.steps[1].done) };
         assert_eq!(reason, "the step was not done in the 147.0 s the drill ran after T");
     }
@@ -1137,10 +1144,12 @@ mod tests {
             .done();
         let mut sp = spec(&[]);
         sp.step_budgets_us = vec![Some(2 * S)];
+        sp.step_targets_us = vec![Some(5 * S)];
         let m = declared(&tl, &sp);
         assert_eq!(m.mttd, Measurement::Declared { seconds: 2.0 });
         assert_eq!(m.rto, Measurement::Declared { seconds: 9.0 });
         assert!(m.steps[0].over_budget);
+        assert_eq!(m.steps[0].done, Some(Measurement::Declared { seconds: 4.0 }), "a step target's time is the room's");
         assert_eq!(m.escalations, 1);
         assert_eq!(crate::text::measurement(&m.rto), "9.00 s (declared by the room, not measured)");
         let unmarked = declared(&T::default().fault(0).done(), &sp);

@@ -135,6 +135,17 @@ impl StepAction {
             StepAction::Manual(_) => StepKind::Manual,
         }
     }
+
+    /// The action in words, as reports and the tabletop console show it.
+    pub fn describe(&self) -> String {
+        match self {
+            StepAction::Run { argv, container: None } => format!("run: {}", argv.join(" ")),
+            StepAction::Run { argv, container: Some(c) } => format!("run in {c}: {}", argv.join(" ")),
+            StepAction::Manual(text) => format!("manual: {text}"),
+            StepAction::Start(name) => format!("start: {name}"),
+            StepAction::Kube(action) => format!("kube: {}", action.describe()),
+        }
+    }
 }
 
 /// The simulated duration of a step that declares only a budget: triangular between half the
