@@ -2,6 +2,7 @@
 //! keys sent with send-keys and the screen read with capture-pane, in a small colourless
 //! terminal; then the record, the report and the action items it wrote.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -55,11 +56,58 @@ impl Drop for Tmux {
     }
 }
 
+/// Whether tmux can be used; CI must have it.
+fn tmux_present() -> bool {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var("CI").is_err(), "CI must run the tabletop tests: install tmux");
+        eprintln!("skipped: tmux is not installed");
+        return false;
+    }
+    true
+}
+
+/// The console on `scenario` in a tmux pane of `size` with `env` set, for Ana (IC) and Luis
+/// (ops), writing to `dir/reports`; the pane shows `EXIT=<code>` when it ends.
+fn console(dir: &Path, scenario: &Path, env: &str, size: (&str, &str)) -> Tmux {
+    let command = format!(
+        "{env} XDG_STATE_HOME={state} {bin} tabletop {scenario} --participants Ana:IC,Luis:ops --reports {reports} --runs 200; echo EXIT=$?; sleep 60",
+        state = dir.join("state").display(),
+        bin = env!("CARGO_BIN_EXE_firedrill"),
+        scenario = scenario.display(),
+        reports = dir.join("reports").display(),
+    );
+    // One server per test: tests run in parallel.
+    let name = scenario.file_stem().unwrap().to_string_lossy();
+    let tmux = Tmux { socket: format!("firedrill-e2e-{}-{name}", std::process::id()) };
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "tt",
+        "-x",
+        size.0,
+        "-y",
+        size.1,
+        "-c",
+        &repo().display().to_string(),
+        &command,
+    ]);
+    tmux
+}
+
+/// The one record in `reports`.
+fn the_record(reports: &Path) -> firedrill::record::DrillRecord {
+    let record = std::fs::read_dir(reports)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| firedrill::record::is_result(&p.file_name().unwrap().to_string_lossy()))
+        .expect("a record");
+    load_record(&record)
+}
+
 #[test]
 fn a_whole_exercise_in_a_small_colourless_terminal_is_recorded() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(std::env::var("CI").is_err(), "CI must run the tabletop test: install tmux");
-        eprintln!("skipped: tmux is not installed");
+    if !tmux_present() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -67,16 +115,7 @@ fn a_whole_exercise_in_a_small_colourless_terminal_is_recorded() {
     let text = shipped_text("db-failover.yaml") + "injects:\n  - { at: 1s, text: The status page is down too }\n";
     std::fs::write(&scenario, text).unwrap();
     let reports = dir.path().join("reports");
-    let command = format!(
-        "NO_COLOR=1 XDG_STATE_HOME={state} {bin} tabletop {scenario} --participants Ana:IC,Luis:ops --reports {reports} --runs 200; echo EXIT=$?; sleep 60",
-        state = dir.path().join("state").display(),
-        bin = env!("CARGO_BIN_EXE_firedrill"),
-        scenario = scenario.display(),
-        reports = reports.display(),
-    );
-    let tmux = Tmux { socket: format!("firedrill-e2e-{}", std::process::id()) };
-    let repo = repo();
-    tmux.cmd(&["new-session", "-d", "-s", "tt", "-x", "40", "-y", "12", "-c", &repo.display().to_string(), &command]);
+    let tmux = console(dir.path(), &scenario, "NO_COLOR=1", ("40", "12"));
 
     let before = tmux.wait_for("Enter start");
     assert!(before.contains("Prediction"), "{before}");
@@ -124,11 +163,7 @@ fn a_whole_exercise_in_a_small_colourless_terminal_is_recorded() {
             .unwrap_or_else(|| panic!("no *{suffix} in {files:?}"))
     };
     let actions = named(".actions.json");
-    let record_file = files
-        .iter()
-        .find(|p| firedrill::record::is_result(&p.file_name().unwrap().to_string_lossy()))
-        .expect("a record");
-    let record = load_record(record_file);
+    let record = the_record(&reports);
     assert_eq!(record.environment, EnvironmentKind::Tabletop);
     let events = &record.timeline.events;
     assert!(has(events, |k| matches!(k, EventKind::StepSkipped { step: 0, .. })));
@@ -193,6 +228,50 @@ fn a_whole_exercise_in_a_small_colourless_terminal_is_recorded() {
     let summary_md = std::fs::read_to_string(reports.join("compliance-summary.md")).unwrap();
     assert!(summary_md.contains("| 1 + 1 tabletop |"), "{summary_md}");
     assert!(summary_md.contains("declared by the room, not measured on a system"), "{summary_md}");
+}
+
+/// A runbook imported as it is runs in the console: the shared minimarket runbook's first
+/// procedure, its commands on screen, its team response time judged on the room's mark.
+#[test]
+fn an_imported_runbook_runs_in_the_console_as_it_is() {
+    if !tmux_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = repo().join("tests/fixtures/runbooks/minimarket-operations-runbook.md");
+    let out = firedrill().arg("import").arg(&runbook).arg("--out").arg(dir.path().join("imported")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", crate::common::texts(&out));
+    let scenario = dir.path().join("imported/p1-dashboard-no-responde-service-down.yaml");
+    let tmux = console(dir.path(), &scenario, "TERM=xterm-256color", ("100", "30"));
+    tmux.wait_for("Enter start");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Step 1/2: Diagnóstico");
+    assert!(screen.contains("curl -v http://localhost:8080/health"), "the step's commands are shown:\n{screen}");
+    assert!(screen.contains("target: done by 05:00"), "the team response time is the step's target:\n{screen}");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("y: end the exercise");
+    assert!(screen.contains("Step 1/2"), "{screen}");
+    tmux.keys(&["x"]); // anything but `y` goes on
+    tmux.keys(&["d"]);
+    tmux.wait_for("Step 2/2: Acciones Inmediatas");
+    tmux.keys(&["d"]);
+    tmux.keys(&["R"]);
+    tmux.wait_for("not detected, restored");
+    tmux.keys(&["q"]);
+    tmux.wait_for("lesson learned");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("action item: what");
+    tmux.keys(&["Enter"]);
+    let end = tmux.wait_for("EXIT=");
+    assert!(end.contains("EXIT=0"), "{end}");
+
+    let record = the_record(&dir.path().join("reports"));
+    assert_eq!(record.environment, EnvironmentKind::Tabletop);
+    let response = record.verdicts.iter().find(|v| v.step.as_deref() == Some("Diagnóstico")).expect("a step verdict");
+    assert_eq!(response.status, firedrill::score::Status::Met, "{response:?}");
+    assert_eq!(response.limit_s, 300.0);
+    let diagnosed = record.metrics.steps[0].done.as_ref().expect("timed");
+    assert!(matches!(diagnosed, Measurement::Declared { .. }), "{diagnosed:?}");
 }
 
 #[test]
