@@ -27,6 +27,9 @@ pub enum CliError {
     /// A report could not be written.
     #[error(transparent)]
     Record(#[from] RecordError),
+    /// A runbook could not be imported.
+    #[error(transparent)]
+    Import(#[from] firedrill::import::ImportError),
     /// Drill results could not be read or written where they are kept.
     #[error(transparent)]
     Store(#[from] firedrill::store::StoreError),
@@ -123,6 +126,9 @@ pub enum CliError {
         /// What it said.
         answer: String,
     },
+    /// A tabletop exercise could not be facilitated.
+    #[error(transparent)]
+    Tabletop(firedrill::tabletop::TabletopError),
     /// A part of the reference stack failed.
     #[cfg(feature = "docker")]
     #[error(transparent)]

@@ -5,6 +5,7 @@
 mod aws;
 mod dry_run;
 mod error;
+mod import;
 #[cfg(feature = "kube")]
 mod kube;
 #[cfg(feature = "live")]
@@ -19,6 +20,7 @@ mod schema;
 mod simulate;
 #[cfg(feature = "docker")]
 mod stack;
+mod tabletop;
 mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -40,9 +42,11 @@ enum Command {
     Run(run::RunArgs),
     Report(report::ReportArgs),
     Validate(validate::ValidateArgs),
+    Import(import::ImportArgs),
     Plan(plan::PlanArgs),
     Simulate(simulate::SimulateArgs),
     Schema(schema::SchemaArgs),
+    Tabletop(tabletop::TabletopArgs),
     Recover(recover::RecoverArgs),
     #[command(hide = true)]
     Deadman(recover::DeadmanArgs),
@@ -70,9 +74,11 @@ impl Cli {
             Command::Run(args) => args.exec(out),
             Command::Report(args) => args.exec(out),
             Command::Validate(args) => args.exec(out),
+            Command::Import(args) => args.exec(out),
             Command::Plan(args) => args.exec(out),
             Command::Simulate(args) => args.exec(out),
             Command::Schema(args) => args.exec(out),
+            Command::Tabletop(args) => args.exec(out),
             Command::Recover(args) => args.exec(out),
             Command::Deadman(args) => args.exec(out),
             #[cfg(feature = "live")]

@@ -66,8 +66,8 @@ pub fn render(r: &DrillRecord) -> String {
 
     out.push_str("<h2>Results</h2>");
     let results: Vec<Vec<String>> = v.results.iter().map(|r| r.to_vec()).collect();
-    table(&mut out, &["Metric", "Measured", "Target", "Verdict", "Margin"], &results);
-    out.push_str("<p class=\"muted\">T is the moment the fault was confirmed active. RTO is known to within the stated uncertainty (half the gap between the last failed and the first healthy sample).</p>");
+    table(&mut out, &["Metric", v.value_heading, "Target", "Verdict", "Margin"], &results);
+    let _ = write!(out, "<p class=\"muted\">{}</p>", xml_escape(v.results_note));
 
     out.push_str("<h2>Timeline chart</h2><div class=\"chart\">");
     out.push_str(&drill_chart(r));
@@ -81,11 +81,18 @@ pub fn render(r: &DrillRecord) -> String {
     if let Some(loss) = &v.data_loss {
         let _ = write!(out, "<h2>Data loss evidence</h2><p>{}</p>", xml_escape(loss));
     }
-    out.push_str("<h2>Probes</h2>");
-    let probes: Vec<Vec<String>> = v.probes.iter().map(|r| r.to_vec()).collect();
-    table(&mut out, &["Probe", "Check", "Target", "Interval", "Samples", "Failed", "Measures"], &probes);
+    if !v.probes.is_empty() {
+        out.push_str("<h2>Probes</h2>");
+        let probes: Vec<Vec<String>> = v.probes.iter().map(|r| r.to_vec()).collect();
+        table(&mut out, &["Probe", "Check", "Target", "Interval", "Samples", "Failed", "Measures"], &probes);
+    }
 
-    out.push_str("<h2>Timeline</h2><p class=\"muted\">Probe samples are shown as changes of state; every sample is in the JSON record.</p>");
+    out.push_str("<h2>Timeline</h2>");
+    if !v.probes.is_empty() {
+        out.push_str(
+            "<p class=\"muted\">Probe samples are shown as changes of state; every sample is in the JSON record.</p>",
+        );
+    }
     let rows: Vec<Vec<String>> = v.timeline.iter().map(|t| vec![t.rel.clone(), t.at.clone(), t.text.clone()]).collect();
     table(&mut out, &["T", "Time", "Event"], &rows);
     if !v.evidence.is_empty() {

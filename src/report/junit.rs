@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
+use super::view::step_done;
 use crate::metrics::Measurement;
 use crate::record::DrillRecord;
 use crate::score::{Status, TargetKind, Verdict};
@@ -53,12 +54,17 @@ pub fn render(r: &DrillRecord, mttr: Option<(&Verdict, &Measurement, usize)>) ->
         suite.add_test_case(case("drill ran".into(), &class, 0.0, status));
     }
     for v in &r.verdicts {
+        let done;
         let value = match v.target {
             TargetKind::Rto => &m.rto,
             TargetKind::Rpo => &m.rpo.measurement,
             TargetKind::Mttd | TargetKind::Mttr => m.detection(),
+            TargetKind::Step => {
+                done = step_done(r, v);
+                &done
+            }
         };
-        suite.add_test_case(verdict_case(v, value, &v.target.as_str().to_uppercase(), "", &class));
+        suite.add_test_case(verdict_case(v, value, &v.label(), "", &class));
     }
     if let Some((v, value, n)) = mttr {
         suite.add_test_case(verdict_case(v, value, "MTTR", &format!(" (mean of {n} drills)"), &class));

@@ -34,11 +34,8 @@ pub fn render(r: &DrillRecord) -> String {
     table(&mut out, ["", ""], &facts);
 
     let _ = writeln!(out, "## Results\n");
-    table(&mut out, ["Metric", "Measured", "Target", "Verdict", "Margin"], &v.results);
-    let _ = writeln!(
-        out,
-        "T is the moment the fault was confirmed active. RTO is known to within the stated uncertainty (half the gap between the last failed and the first healthy sample).\n"
-    );
+    table(&mut out, ["Metric", v.value_heading, "Target", "Verdict", "Margin"], &v.results);
+    let _ = writeln!(out, "{}\n", v.results_note);
 
     if !v.steps.is_empty() {
         let _ = writeln!(out, "## Procedure\n");
@@ -47,11 +44,15 @@ pub fn render(r: &DrillRecord) -> String {
     if let Some(loss) = &v.data_loss {
         let _ = writeln!(out, "## Data loss evidence\n\n{loss}\n");
     }
-    let _ = writeln!(out, "## Probes\n");
-    table(&mut out, ["Probe", "Check", "Target", "Interval", "Samples", "Failed", "Measures"], &v.probes);
+    if !v.probes.is_empty() {
+        let _ = writeln!(out, "## Probes\n");
+        table(&mut out, ["Probe", "Check", "Target", "Interval", "Samples", "Failed", "Measures"], &v.probes);
+    }
 
     let _ = writeln!(out, "## Timeline\n");
-    let _ = writeln!(out, "Probe samples are shown as changes of state; every sample is in the JSON record.\n");
+    if !v.probes.is_empty() {
+        let _ = writeln!(out, "Probe samples are shown as changes of state; every sample is in the JSON record.\n");
+    }
     let rows: Vec<[String; 3]> = v.timeline.iter().map(|t| [t.rel.clone(), t.at.clone(), t.text.clone()]).collect();
     table(&mut out, ["T", "Time", "Event"], &rows);
     if !v.evidence.is_empty() {

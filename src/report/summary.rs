@@ -63,9 +63,12 @@ pub struct HistoryEntry {
 pub struct ScenarioSummary {
     /// Scenario name.
     pub scenario: String,
-    /// Drills in the period.
+    /// Drills in the period that measured a system (every figure below is theirs).
     pub drills: usize,
-    /// Not drilled in the period: a gap.
+    /// Tabletop exercises in the period: in the history, but their times were declared by a
+    /// room, so they are left out of every figure here.
+    pub tabletop_exercises: usize,
+    /// Neither drilled nor exercised in the period: a gap.
     pub gap: bool,
     /// Latest drill in the period (or ever, for a gap).
     pub last_drilled: Option<Timestamp>,
@@ -87,7 +90,7 @@ pub struct ScenarioSummary {
     pub trend: Trend,
     /// The RTO target of the latest drill, seconds.
     pub rto_target_s: Option<f64>,
-    /// Every drill of the period, oldest first.
+    /// Every drill and exercise of the period, oldest first.
     pub history: Vec<HistoryEntry>,
 }
 
@@ -137,6 +140,17 @@ pub struct DisruptionSummary {
     pub rpo: ObjectiveSummary,
 }
 
+/// One step target of one scenario over the period ("team response < 5 min").
+#[derive(Clone, Debug, Serialize)]
+pub struct StepTargetSummary {
+    /// The scenario.
+    pub scenario: String,
+    /// The step timed, by name.
+    pub step: String,
+    /// When the step was done, from `t0`, against its target.
+    pub done: ObjectiveSummary,
+}
+
 /// The compliance summary.
 #[derive(Clone, Debug, Serialize)]
 pub struct ComplianceSummary {
@@ -150,6 +164,9 @@ pub struct ComplianceSummary {
     pub by_disruption: Vec<DisruptionSummary>,
     /// Drills of the period recorded before disruption types: in no type's row.
     pub untyped_drills: usize,
+    /// Per scenario, each step target its drills were judged on, in the order they judge them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub step_targets: Vec<StepTargetSummary>,
     /// Files that could not be read as records.
     pub unreadable: Vec<(String, String)>,
 }
@@ -184,13 +201,18 @@ pub fn summarize(
             continue;
         }
         drills.sort_by_key(|d| d.0);
-        let current: Vec<_> = drills.iter().filter(|d| in_period(d.0)).collect();
+        let held: Vec<_> = drills.iter().filter(|d| in_period(d.0)).collect();
+        // A room's declared times are never mixed with measured ones.
+        let current: Vec<_> = held.iter().copied().filter(|d| d.2.environment != EnvironmentKind::Tabletop).collect();
         in_period_records.extend(current.iter().map(|d| d.2));
         let previous: Vec<_> = match (since, until) {
             (Some(s), u) => {
                 let len = u.unwrap_or_else(Timestamp::now).as_second() - s.as_second();
                 let start = s - jiff::SignedDuration::from_secs(len.max(0));
-                drills.iter().filter(|d| d.0 >= start && d.0 < s).collect()
+                drills
+                    .iter()
+                    .filter(|d| d.0 >= start && d.0 < s && d.2.environment != EnvironmentKind::Tabletop)
+                    .collect()
             }
             (None, _) => vec![],
         };
@@ -219,7 +241,8 @@ pub fn summarize(
         scenarios.push(ScenarioSummary {
             scenario: name.clone(),
             drills: current.len(),
-            gap: current.is_empty(),
+            tabletop_exercises: held.len() - current.len(),
+            gap: held.is_empty(),
             last_drilled: current.last().or(drills.last().as_ref()).map(|d| d.0),
             mttr: metrics::mttr(&rtos),
             p50_rto_s: metrics::percentile(&recovered, 50.0),
@@ -234,7 +257,7 @@ pub fn summarize(
                 .then(|| scored.iter().filter(|m| **m).count() as f64 / scored.len() as f64),
             trend,
             rto_target_s: current.last().or(drills.last().as_ref()).and_then(|d| d.2.targets.rto_s),
-            history: current
+            history: held
                 .iter()
                 .map(|d| HistoryEntry {
                     drilled_at: d.0,
@@ -255,6 +278,7 @@ pub fn summarize(
         scenarios,
         by_disruption: Disruption::ALL.into_iter().map(|d| by_disruption(d, &in_period_records)).collect(),
         untyped_drills: in_period_records.iter().filter(|r| r.scenario.disruption.is_none()).count(),
+        step_targets: step_targets(&in_period_records),
         unreadable: loaded.unreadable.iter().map(|s| (s.path.display().to_string(), error_chain(&s.error))).collect(),
     }
 }
@@ -263,20 +287,49 @@ pub fn summarize(
 fn by_disruption(disruption: Disruption, records: &[&DrillRecord]) -> DisruptionSummary {
     let of_type: Vec<&DrillRecord> =
         records.iter().copied().filter(|r| r.scenario.disruption.is_some_and(|d| d.kind == disruption)).collect();
-    let rto = objective(&of_type, TargetKind::Rto, |r| &r.metrics.rto);
-    let rpo = objective(&of_type, TargetKind::Rpo, |r| &r.metrics.rpo.measurement);
+    let rto = objective(&of_type, |v| v.target == TargetKind::Rto, |r| Some(&r.metrics.rto));
+    let rpo = objective(&of_type, |v| v.target == TargetKind::Rpo, |r| Some(&r.metrics.rpo.measurement));
     DisruptionSummary { disruption, drills: of_type.len(), rto, rpo }
 }
 
-/// One objective over drills: measured values and the verdicts against their targets only,
-/// so that a drill that measured nothing neither meets nor breaches anything.
+/// Every step target the period's drills were judged on, per scenario, with its verdicts over
+/// the scenario's drills.
+fn step_targets(records: &[&DrillRecord]) -> Vec<StepTargetSummary> {
+    let mut timed: Vec<(&str, &str)> = Vec::new();
+    for r in records {
+        for step in r.verdicts.iter().filter_map(|v| v.step.as_deref()) {
+            if !timed.contains(&(r.scenario.name.as_str(), step)) {
+                timed.push((r.scenario.name.as_str(), step));
+            }
+        }
+    }
+    timed.sort_by_key(|(scenario, _)| *scenario);
+    timed
+        .into_iter()
+        .map(|(scenario, step)| {
+            let drills: Vec<&DrillRecord> = records.iter().copied().filter(|r| r.scenario.name == scenario).collect();
+            let done = objective(
+                &drills,
+                |v| v.target == TargetKind::Step && v.step.as_deref() == Some(step),
+                |r| {
+                    let i = r.steps.iter().position(|s| s.name == step)?;
+                    r.metrics.steps.get(i)?.done.as_ref()
+                },
+            );
+            StepTargetSummary { scenario: scenario.to_string(), step: step.to_string(), done }
+        })
+        .collect()
+}
+
+/// One objective over drills: measured values and the verdicts `judges` picks only, so that a
+/// drill that measured nothing neither meets nor breaches anything.
 fn objective(
     drills: &[&DrillRecord],
-    target: TargetKind,
-    measured: impl Fn(&DrillRecord) -> &Measurement,
+    judges: impl Fn(&Verdict) -> bool,
+    measured: impl Fn(&DrillRecord) -> Option<&Measurement>,
 ) -> ObjectiveSummary {
     let values: Vec<&Measurement> =
-        drills.iter().map(|r| measured(r)).filter(|m| !matches!(m, Measurement::NotMeasured { .. })).collect();
+        drills.iter().filter_map(|r| measured(r)).filter(|m| !matches!(m, Measurement::NotMeasured { .. })).collect();
     // Never recovered is worse than any time; between times, the longest.
     let worst = values
         .iter()
@@ -288,11 +341,8 @@ fn objective(
             _ => a.seconds().unwrap_or(0.0).total_cmp(&b.seconds().unwrap_or(0.0)),
         })
         .cloned();
-    let judged: Vec<&Verdict> = drills
-        .iter()
-        .flat_map(|r| &r.verdicts)
-        .filter(|v| v.target == target && v.status != Status::NotMeasured)
-        .collect();
+    let judged: Vec<&Verdict> =
+        drills.iter().flat_map(|r| &r.verdicts).filter(|v| judges(v) && v.status != Status::NotMeasured).collect();
     let met = judged.iter().filter(|v| v.status == Status::Met).count();
     let breached = judged.len() - met;
     let target_s = judged
@@ -338,9 +388,13 @@ fn rows(s: &ComplianceSummary) -> Vec<Vec<String>> {
         .map(|c| {
             vec![
                 c.scenario.clone(),
-                if c.gap { "NOT DRILLED".into() } else { c.drills.to_string() },
+                match (c.gap, c.tabletop_exercises) {
+                    (true, _) => "NOT DRILLED".into(),
+                    (false, 0) => c.drills.to_string(),
+                    (false, n) => format!("{} + {n} tabletop", c.drills),
+                },
                 day(c.last_drilled),
-                if c.gap { "-".into() } else { measurement(&c.mttr) },
+                if c.drills == 0 { "-".into() } else { measurement(&c.mttr) },
                 opt_secs(c.p50_rto_s),
                 opt_secs(c.p95_rto_s),
                 c.unrecovered.to_string(),
@@ -370,15 +424,16 @@ const HEAD: [&str; 10] = [
     "Trend",
 ];
 
-/// The cells of one objective: target, worst measured, verdict.
-fn objective_cells(o: &ObjectiveSummary) -> [String; 3] {
+/// The cells of one objective: target, worst measured (`never` when a drill never reached it),
+/// verdict.
+fn objective_cells(o: &ObjectiveSummary, never: &str) -> [String; 3] {
     let target = match o.target_s {
         Some((lo, hi)) if lo == hi => secs(lo),
         Some((lo, hi)) => format!("{} to {}", secs(lo), secs(hi)),
         None => "-".into(),
     };
     let worst = match &o.worst {
-        Some(Measurement::Unmet { .. }) => "not recovered".into(),
+        Some(Measurement::Unmet { .. }) => never.into(),
         Some(m) => secs(m.seconds().unwrap_or(0.0)),
         None => "-".into(),
     };
@@ -399,8 +454,8 @@ fn disruption_rows(s: &ComplianceSummary) -> Vec<Vec<String>> {
         .map(|d| {
             let mut row =
                 vec![d.disruption.to_string(), if d.drills == 0 { "NOT DRILLED".into() } else { d.drills.to_string() }];
-            row.extend(objective_cells(&d.rto));
-            row.extend(objective_cells(&d.rpo));
+            row.extend(objective_cells(&d.rto, "not recovered"));
+            row.extend(objective_cells(&d.rpo, "not recovered"));
             row
         })
         .collect()
@@ -408,6 +463,22 @@ fn disruption_rows(s: &ComplianceSummary) -> Vec<Vec<String>> {
 
 const DISRUPTION_HEAD: [&str; 8] =
     ["Disruption", "Drills", "RTO target", "Worst RTO", "RTO", "RPO target", "Worst RPO", "RPO"];
+
+fn step_target_rows(s: &ComplianceSummary) -> Vec<Vec<String>> {
+    s.step_targets
+        .iter()
+        .map(|t| {
+            let mut row = vec![t.scenario.clone(), t.step.clone()];
+            row.extend(objective_cells(&t.done, "not done"));
+            row
+        })
+        .collect()
+}
+
+const STEP_TARGET_HEAD: [&str; 5] = ["Scenario", "Step", "Done within", "Latest done (worst)", "Verdict"];
+
+/// What the step-target table counts, said under it.
+const STEP_TARGET_NOTE: &str = "Each time runs from T, the fault confirmed active, to the step done. A step that failed, was skipped or was not done by its target breaches it; a drill stopped before its target passed measured nothing.";
 
 /// What the per-type table counts, said under it.
 fn disruption_note(s: &ComplianceSummary) -> String {
@@ -442,6 +513,9 @@ fn history_rows(c: &ScenarioSummary) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// Said wherever tabletop exercises are counted beside drills.
+const TABLETOP_NOTE: &str = "Tabletop exercises are listed in each scenario's history: their times were declared by the room, not measured on a system, so they are left out of every figure above and of the tables below.";
+
 const HISTORY_HEAD: [&str; 8] = ["Drilled", "Environment", "Disruption", "Outcome", "RTO", "RPO", "Targets", "Record"];
 
 /// The summary as Markdown.
@@ -455,6 +529,9 @@ pub fn render_md(s: &ComplianceSummary) -> String {
         out.push('\n');
     };
     md_table(&mut out, &HEAD, &rows(s));
+    if s.scenarios.iter().any(|c| c.tabletop_exercises > 0) {
+        let _ = writeln!(out, "{TABLETOP_NOTE}\n");
+    }
     let gaps: Vec<&str> = s.scenarios.iter().filter(|c| c.gap).map(|c| c.scenario.as_str()).collect();
     if !gaps.is_empty() {
         let _ = writeln!(out, "**Not drilled in this period:** {}.\n", gaps.join(", "));
@@ -462,6 +539,11 @@ pub fn render_md(s: &ComplianceSummary) -> String {
     let _ = writeln!(out, "## By disruption type\n");
     md_table(&mut out, &DISRUPTION_HEAD, &disruption_rows(s));
     let _ = writeln!(out, "{}\n", disruption_note(s));
+    if !s.step_targets.is_empty() {
+        let _ = writeln!(out, "## Step targets\n");
+        md_table(&mut out, &STEP_TARGET_HEAD, &step_target_rows(s));
+        let _ = writeln!(out, "{STEP_TARGET_NOTE}\n");
+    }
     for c in s.scenarios.iter().filter(|c| !c.gap) {
         let _ = writeln!(out, "## {}\n", c.scenario);
         md_table(&mut out, &HISTORY_HEAD, &history_rows(c));
@@ -482,6 +564,9 @@ pub fn render_html(s: &ComplianceSummary) -> String {
         xml_escape(&period(s))
     );
     table(&mut out, &HEAD, &rows(s));
+    if s.scenarios.iter().any(|c| c.tabletop_exercises > 0) {
+        let _ = write!(out, "<p>{}</p>", xml_escape(TABLETOP_NOTE));
+    }
     let gaps: Vec<&str> = s.scenarios.iter().filter(|c| c.gap).map(|c| c.scenario.as_str()).collect();
     if !gaps.is_empty() {
         let _ = write!(
@@ -493,10 +578,19 @@ pub fn render_html(s: &ComplianceSummary) -> String {
     out.push_str("<h2>By disruption type</h2>");
     table(&mut out, &DISRUPTION_HEAD, &disruption_rows(s));
     let _ = write!(out, "<p>{}</p>", xml_escape(&disruption_note(s)));
+    if !s.step_targets.is_empty() {
+        out.push_str("<h2>Step targets</h2>");
+        table(&mut out, &STEP_TARGET_HEAD, &step_target_rows(s));
+        let _ = write!(out, "<p>{}</p>", xml_escape(STEP_TARGET_NOTE));
+    }
     for c in s.scenarios.iter().filter(|c| !c.gap) {
         let _ = write!(out, "<h2>{}</h2><div class=\"chart\">", xml_escape(&c.scenario));
-        let points: Vec<(String, Option<f64>)> =
-            c.history.iter().map(|h| (h.drilled_at.strftime("%Y-%m-%d %H:%M").to_string(), h.rto.seconds())).collect();
+        let points: Vec<(String, Option<f64>)> = c
+            .history
+            .iter()
+            .filter(|h| h.environment != EnvironmentKind::Tabletop)
+            .map(|h| (h.drilled_at.strftime("%Y-%m-%d %H:%M").to_string(), h.rto.seconds()))
+            .collect();
         out.push_str(&rto_history(&points, c.rto_target_s));
         out.push_str("</div>");
         table(&mut out, &HISTORY_HEAD, &history_rows(c));

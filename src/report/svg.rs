@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::record::{DrillRecord, ProbeKind};
+use crate::record::{DrillRecord, EnvironmentKind, ProbeKind};
 use crate::text::{secs, xml_escape};
 use crate::timeline::{EventKind, Micros};
 
@@ -94,6 +94,8 @@ pub fn drill_chart(r: &DrillRecord) -> String {
         xml_escape(r.outcome.describe())
     );
 
+    // A room's marks are labelled as what they are: declared, not observed.
+    let tabletop = r.environment == EnvironmentKind::Tabletop;
     // The fault window.
     if let Some(t0) = t0 {
         let reverted = events
@@ -103,12 +105,13 @@ pub fn drill_chart(r: &DrillRecord) -> String {
         let (x0, x1) = (scale.x(t0), scale.x(reverted));
         let _ = write!(
             out,
-            r##"<rect x="{x0:.1}" y="{}" width="{:.1}" height="{}" fill="#fbe3e3"/><text x="{:.1}" y="{}" fill="#9b2c2c" font-size="11">fault active</text>"##,
+            r##"<rect x="{x0:.1}" y="{}" width="{:.1}" height="{}" fill="#fbe3e3"/><text x="{:.1}" y="{}" fill="#9b2c2c" font-size="11">{}</text>"##,
             top - 8.0,
             (x1 - x0).max(1.0),
             plot_h + 8.0,
             x0 + 4.0,
-            top - 12.0
+            top - 12.0,
+            if tabletop { "the scenario, as the room played it" } else { "fault active" }
         );
     }
 
@@ -246,13 +249,18 @@ pub fn drill_chart(r: &DrillRecord) -> String {
                 xml_escape(label)
             );
         };
-        marker(t0, "#9b2c2c", "T: fault active", false, 0.0);
+        marker(t0, "#9b2c2c", if tabletop { "T: exercise started" } else { "T: fault active" }, false, 0.0);
         if let Some(d) = mttd.filter(|d| *d > 0.0) {
-            let what = if m.mttd_alert.is_some() { "alert fired" } else { "detected" };
+            let what = match (tabletop, m.mttd_alert.is_some()) {
+                (true, _) => "declared detected",
+                (false, true) => "alert fired",
+                (false, false) => "detected",
+            };
             marker(t0 + d, "#b7791f", &format!("{what} T+{}", secs(d)), false, 1.0);
         }
         if let Some(x) = rto.filter(|x| *x > 0.0) {
-            marker(t0 + x, "#1f7a46", &format!("recovered T+{}", secs(x)), false, 2.0);
+            let what = if tabletop { "declared restored" } else { "recovered" };
+            marker(t0 + x, "#1f7a46", &format!("{what} T+{}", secs(x)), false, 2.0);
         }
         if let Some(target) = r.targets.rto_s {
             marker(t0 + target, "#4a5568", &format!("RTO target {}", secs(target)), true, 3.0);

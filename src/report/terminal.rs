@@ -10,7 +10,7 @@ use tabled::settings::Style;
 use super::view::{verdict_cells, View};
 use crate::drill::ScenarioRun;
 use crate::record::DrillRecord;
-use crate::scenario::{Scenario, StepAction, StopCondition};
+use crate::scenario::{Scenario, StopCondition};
 use crate::text::measurement;
 
 /// The summary of one drill.
@@ -31,8 +31,9 @@ pub fn drill(r: &DrillRecord, of: u32) -> String {
     );
     let _ = writeln!(out, "fault: {}", r.scenario.fault_description);
     let v = View::of(r);
+    let heading = v.value_heading.to_lowercase();
     let mut t = Builder::from_iter(v.results);
-    t.insert_record(0, ["metric", "measured", "target", "verdict", "margin"]);
+    t.insert_record(0, ["metric", heading.as_str(), "target", "verdict", "margin"]);
     let _ = writeln!(out, "{}", t.build().with(Style::rounded()));
     if !v.steps.is_empty() {
         let mut t = Builder::from_iter(v.steps);
@@ -151,13 +152,7 @@ pub fn plan(s: &Scenario) -> String {
             }
             t.push_record(header);
             for (i, st) in s.steps.iter().enumerate() {
-                let action = match &st.action {
-                    StepAction::Run { argv, container: None } => format!("run: {}", argv.join(" ")),
-                    StepAction::Run { argv, container: Some(c) } => format!("run in {c}: {}", argv.join(" ")),
-                    StepAction::Manual(text) => format!("manual: {text}"),
-                    StepAction::Start(name) => format!("start: {name}"),
-                    StepAction::Kube(action) => format!("kube: {}", action.describe()),
-                };
+                let action = st.action.describe();
                 let sim = st
                     .sim_duration
                     .as_ref()
@@ -197,10 +192,11 @@ pub fn plan(s: &Scenario) -> String {
         let _ = writeln!(out, "   stop condition: abort and revert if `{probe}` {what} for {held}");
     }
     let _ = writeln!(out, "6. revert the fault, read the write ledgers back, check the steady state again");
-    let targets: Vec<String> = [("RTO", s.rto), ("RPO", s.rpo), ("MTTD", s.mttd), ("MTTR", s.mttr)]
+    let mut targets: Vec<String> = [("RTO", s.rto), ("RPO", s.rpo), ("MTTD", s.mttd), ("MTTR", s.mttr)]
         .iter()
         .filter_map(|(n, t)| t.map(|t| format!("{n} <= {t}")))
         .collect();
+    targets.extend(s.steps.iter().filter_map(|st| st.target.map(|t| format!("step \"{}\" done <= T+{t}", st.name))));
     let _ = writeln!(out, "\ntargets: {}", if targets.is_empty() { "none".into() } else { targets.join(", ") });
     crate::redact::text(&out, &s.redact)
 }

@@ -78,9 +78,10 @@ fn junit_has_one_case_per_target_and_names_the_missed_one() {
     let met = drill_once(&shipped("db-failover"), 42, 1, false, None).unwrap();
     let (suites, suite, cases) = parse_junit(&junit::render(&met, None));
     let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["RTO <= 15m", "RPO <= 5m", "MTTD <= 1m"]);
+    let acknowledged = "step \"Acknowledge the page and open the incident channel\" done <= 5m";
+    assert_eq!(names, ["RTO <= 15m", "RPO <= 5m", "MTTD <= 1m", acknowledged]);
     assert!(cases.iter().all(|c| c.failure.is_none()));
-    assert_eq!((attr(&suites, "tests"), attr(&suites, "failures")), ("3", "0"));
+    assert_eq!((attr(&suites, "tests"), attr(&suites, "failures")), ("4", "0"));
     assert_eq!(attr(&suite, "name"), "db-failover (run 1, seed 42)");
 
     let tight = db_failover_with("rto: 15m", "rto: 30s");
@@ -100,7 +101,7 @@ fn junit_stays_well_formed_with_quotes_ampersands_and_control_characters() {
     let r = drill_once(&s, 42, 1, false, None).unwrap();
     let xml = junit::render(&r, None);
     let (_, _, cases) = parse_junit(&xml);
-    assert_eq!(cases.len(), 3);
+    assert_eq!(cases.len(), 4);
     assert!(!xml.contains('\u{1}') && !xml.contains('\u{b}'));
 }
 

@@ -2,6 +2,7 @@
 //! HTML): rows of text, not numbers to recompute. Probe samples are condensed into state
 //! changes, which is what a reader of a timeline needs; every sample stays in the JSON record.
 
+use crate::metrics::Measurement;
 use crate::record::{ClockKind, DrillRecord, ProbeKind};
 use crate::timeline::{EventKind, Micros, Phase};
 use firedrill_core::score::{Status, TargetKind, Verdict};
@@ -24,8 +25,13 @@ pub struct TimelineRow {
 pub struct View {
     /// `(label, value)` rows describing the drill.
     pub facts: Vec<(String, String)>,
-    /// Metric, measured, target, verdict, margin.
+    /// Metric, measured (or declared), target, verdict, margin.
     pub results: Vec<[String; 5]>,
+    /// The results' second column: "Measured", or "Declared" for a tabletop exercise, whose
+    /// times the room declared and no system measured.
+    pub value_heading: &'static str,
+    /// What the results' times mean, said under them.
+    pub results_note: &'static str,
     /// #, step, kind, started, took, budget, status.
     pub steps: Vec<[String; 7]>,
     /// Probe, check, target, interval, samples, failed, measures.
@@ -59,6 +65,7 @@ impl View {
     /// Gathers the report's content from a record.
     pub fn of(r: &DrillRecord) -> Self {
         let t0 = r.timeline.t0();
+        let tabletop = r.environment == crate::record::EnvironmentKind::Tabletop;
         // Virtual-time drills are stamped from the epoch: show them as elapsed virtual time.
         let virtual_clock = r.clock == ClockKind::Virtual;
         let stamp = |t: jiff::Timestamp| {
@@ -79,15 +86,19 @@ impl View {
         if let Some(op) = &r.operator {
             facts.push(("Operator".into(), op.clone()));
         }
+        // A room has no seed: it played the scenario once.
+        if !tabletop {
+            facts.push(("Seed, run".into(), format!("{}, run {}", r.seed, r.run)));
+        }
         facts.extend([
-            ("Seed, run".into(), format!("{}, run {}", r.seed, r.run)),
             ("Fault".into(), r.scenario.fault_description.clone()),
             ("Outcome".into(), r.outcome.describe().into()),
             ("Score".into(), r.score.map(|s| format!("{s}/100")).unwrap_or_else(|| "n/a (no targets)".into())),
         ]);
         if let Some(t0) = t0 {
             let at = r.timeline.events.iter().find(|e| e.t_us == t0).map(|e| stamp(e.at)).unwrap_or_default();
-            facts.push(("Fault confirmed active (T)".into(), at));
+            let label = if tabletop { "Exercise started (T)" } else { "Fault confirmed active (T)" };
+            facts.push((label.into(), at));
         }
         if !r.scenario.description.is_empty() {
             facts.insert(1, ("Description".into(), r.scenario.description.clone()));
@@ -115,6 +126,16 @@ impl View {
             }
             let [limit, verdict, margin] = verdict_cells(v);
             results.push([name, measured, limit, verdict, margin]);
+        }
+        for v in r.verdicts.iter().filter(|v| v.target == TargetKind::Step) {
+            let measured = match step_done(r, v) {
+                done @ (Measurement::Measured { .. } | Measurement::Declared { .. }) => {
+                    format!("T+{}", measurement(&done))
+                }
+                other => measurement(&other),
+            };
+            let [limit, verdict, margin] = verdict_cells(Some(v));
+            results.push([v.label(), measured, limit, verdict, margin]);
         }
 
         let steps = r
@@ -289,10 +310,39 @@ impl View {
                     text
                 }
                 EventKind::DrillEnded { outcome } => format!("drill ended: {}", outcome.describe()),
+                EventKind::Participant { name, role } => format!("in the room: {name} ({role})"),
+                EventKind::Detected => "the room declared the fault detected".into(),
+                EventKind::Restored => "the room declared the service restored".into(),
+                EventKind::Note { text } => format!("note: {text}"),
+                EventKind::Decision { text } => format!("decision: {text}"),
+                EventKind::Escalated { step, text } => match step {
+                    Some(s) => format!("ESCALATED during step {}: {text}", s + 1),
+                    None => format!("ESCALATED: {text}"),
+                },
+                EventKind::InjectShown { inject, text } => format!("inject {} shown: {text}", inject + 1),
+                EventKind::Paused => "clock paused for a break".into(),
+                EventKind::Resumed => "clock resumed".into(),
+                EventKind::Lesson { text } => format!("lesson learned: {text}"),
+                EventKind::ActionItem { what, owner, due } => format!("action item: {what} (owner {owner}, due {due})"),
             };
             timeline.push(TimelineRow { rel: rel(e.t_us, t0), at: stamp(e.at), when: e.at, text });
         }
-        View { facts, results, steps, probes, data_loss, warnings, timeline, evidence }
+        let (value_heading, results_note) = match tabletop {
+            true => ("Declared", "T is the moment the exercise started. Every time here was declared by the room in a tabletop exercise; nothing was measured on a system."),
+            false => ("Measured", "T is the moment the fault was confirmed active. RTO is known to within the stated uncertainty (half the gap between the last failed and the first healthy sample)."),
+        };
+        View { facts, results, value_heading, results_note, steps, probes, data_loss, warnings, timeline, evidence }
+    }
+}
+
+/// What a step target's verdict was judged on: when its step was done, from the drill's
+/// metrics. A record whose steps do not carry it (edited by hand) shows it as not measured,
+/// as its verdict must say.
+pub(super) fn step_done(r: &DrillRecord, v: &Verdict) -> Measurement {
+    let index = r.steps.iter().position(|s| Some(&s.name) == v.step.as_ref());
+    match index.and_then(|i| r.metrics.steps.get(i)).and_then(|t| t.done.clone()) {
+        Some(done) => done,
+        None => Measurement::NotMeasured { reason: "the record does not say when the step was done".into() },
     }
 }
 

@@ -10,7 +10,7 @@ use crate::common::repo;
 /// The root crate's modules, lowest first. The crates below it (`firedrill-core`,
 /// `firedrill-net`, `firedrill-stack`, re-exported under their module names) may be used
 /// by any of them.
-const LAYERS: [&str; 7] = ["env", "recover", "store", "engine", "drill", "simulate", "report"];
+const LAYERS: [&str; 8] = ["env", "recover", "store", "engine", "drill", "simulate", "report", "tabletop"];
 
 /// Modules re-exported from the crates below; always allowed.
 const BELOW: [&str; 17] = [

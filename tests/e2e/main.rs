@@ -16,6 +16,7 @@ mod conformance;
 mod docker;
 mod engine;
 mod held_probes;
+mod import;
 #[cfg(feature = "kube")]
 mod kube_db;
 #[cfg(feature = "kube")]
@@ -53,3 +54,4 @@ mod simulate;
 mod snapshots;
 mod stack;
 mod stops;
+mod tabletop;

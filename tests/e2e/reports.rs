@@ -121,3 +121,76 @@ fn the_summary_has_a_row_per_disruption_type_after_a_run() {
     assert_eq!(types, ["software", "hardware", "az", "region"]);
     assert_eq!(summary["by_disruption"][2]["rto"]["status"], "breached");
 }
+
+/// A sim drill through the binary with two step targets, one met and one breached: exit 1,
+/// a JUnit case for each (the breached one failing), and a compliance-summary row for each.
+#[test]
+fn step_targets_are_judged_in_the_exit_code_junit_and_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let shipped = std::fs::read_to_string(crate::common::repo().join("scenarios/db-failover.yaml")).unwrap();
+    let acknowledge = "    Acknowledge the page and open the incident channel: 5m\n";
+    assert!(shipped.contains(acknowledge));
+    let scenario = dir.path().join("db-failover.yaml");
+    // Seed 42 confirms the failure 3m 25s after T: a 1 minute target is breached.
+    let confirm = "    Confirm the primary is down and the replica is healthy: 1m\n";
+    std::fs::write(&scenario, shipped.replace(acknowledge, &format!("{acknowledge}{confirm}"))).unwrap();
+    let out = run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--seed",
+        "42",
+        "--reports",
+        reports.to_str().unwrap(),
+        "--report",
+        "junit",
+    ]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "a breached step target fails the run: {stdout}{stderr}");
+    assert!(
+        stdout.contains("│ step \"Confirm the primary is down and the replica is healthy\" done │ T+3m 25.3s"),
+        "{stdout}"
+    );
+
+    let records = json_files(&reports);
+    let record = crate::common::load_record(&records[0]);
+    use firedrill::score::Status;
+    let steps: Vec<_> = record.verdicts.iter().filter_map(|v| Some((v.step.as_deref()?, v.status))).collect();
+    assert_eq!(
+        steps,
+        [
+            ("Acknowledge the page and open the incident channel", Status::Met),
+            ("Confirm the primary is down and the replica is healthy", Status::Missed)
+        ]
+    );
+    let junit = std::fs::read_to_string(records[0].with_extension("xml")).unwrap();
+    assert!(
+        junit.contains(r#"<testcase name="step &quot;Acknowledge the page and open the incident channel&quot; done &lt;= 5m" classname="firedrill.db-failover" time="53.6"#),
+        "{junit}"
+    );
+    let breached = junit.split("<testcase").find(|c| c.contains("Confirm the primary")).unwrap();
+    assert!(
+        breached.contains(r#"type="target_missed""#) && breached.contains("exceeds the target of 1m"),
+        "{breached}"
+    );
+
+    let out = run(&["report", reports.to_str().unwrap(), "--format", "md,json"]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("## Step targets"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "| db-failover | Acknowledge the page and open the incident channel | 5m | 53.62 s | met (1 of 1) |"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| db-failover | Confirm the primary is down and the replica is healthy | 1m | 3m 25.3s | BREACHED (1 of 1) |"),
+        "{stdout}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("compliance-summary.summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["step_targets"][1]["done"]["status"], "breached");
+    assert_eq!(summary["scenarios"][0]["compliance"], 0.0, "a breached step target is a drill that missed a target");
+}

@@ -38,6 +38,12 @@ pub enum Measurement {
         /// Why.
         reason: String,
     },
+    /// Marked by the people of a tabletop exercise ("service restored" at 12 minutes): what
+    /// the room said, never observed on a system, so every rendering must say so.
+    Declared {
+        /// The value.
+        seconds: f64,
+    },
 }
 
 impl Measurement {
@@ -48,7 +54,7 @@ impl Measurement {
     /// The value in seconds when there is one (`NoImpact` is 0).
     pub fn seconds(&self) -> Option<f64> {
         match self {
-            Measurement::Measured { seconds, .. } => Some(*seconds),
+            Measurement::Measured { seconds, .. } | Measurement::Declared { seconds } => Some(*seconds),
             Measurement::NoImpact => Some(0.0),
             _ => None,
         }
@@ -87,6 +93,10 @@ pub struct StepTiming {
     pub escalated: bool,
     /// How it ended.
     pub status: StepStatus,
+    /// When it was done, from `t0`: measured only for a step with a time target
+    /// (`targets.steps`), so records of other steps keep their shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done: Option<Measurement>,
 }
 
 crate::word::word_enum! {
@@ -149,6 +159,8 @@ pub struct MetricSpec {
     pub stable_min_us: Micros,
     /// Budget of each step, in order.
     pub step_budgets_us: Vec<Option<Micros>>,
+    /// Time target of each step (done within this long of `t0`), in order.
+    pub step_targets_us: Vec<Option<Micros>>,
 }
 
 impl MetricSpec {
@@ -165,6 +177,7 @@ impl MetricSpec {
             stable_samples: s.stability.samples,
             stable_min_us: s.stability.min_duration.0.as_micros() as Micros,
             step_budgets_us: s.steps.iter().map(|st| st.budget.map(|b| b.0.as_micros() as Micros)).collect(),
+            step_targets_us: s.steps.iter().map(|st| st.target.map(|t| t.0.as_micros() as Micros)).collect(),
         }
     }
 }
@@ -250,6 +263,12 @@ impl RecoveryTracker {
 /// Derives the drill's metrics from its timeline.
 pub fn compute(timeline: &Timeline, spec: &MetricSpec) -> Metrics {
     let Some(t0) = timeline.t0() else {
+        let mut steps = step_timings(timeline, spec, 0);
+        for (timing, target) in steps.iter_mut().zip(&spec.step_targets_us) {
+            timing.done = target.map(|_| Measurement::NotMeasured {
+                reason: "the fault never became active, so there was no T to time the step from".into(),
+            });
+        }
         let none =
             |what: &str| Measurement::NotMeasured { reason: format!("the fault never became active, so {what}") };
         return Metrics {
@@ -264,17 +283,51 @@ pub fn compute(timeline: &Timeline, spec: &MetricSpec) -> Metrics {
                 lost_records: vec![],
             },
             flaps: 0,
-            steps: step_timings(timeline, spec, 0),
+            steps,
             procedure_s: None,
             escalations: 0,
         };
     };
     let (mttd, rto, flaps) = availability(timeline, spec, t0);
     let mttd_alert = (!spec.alerts.is_empty()).then(|| alert_detection(timeline, spec, t0, &mttd));
-    let steps = step_timings(timeline, spec, t0);
+    let steps = timed_steps(timeline, spec, t0, Measurement::exact);
     let procedure_s = procedure_span(timeline);
     let escalations = timeline.events.iter().filter(|e| matches!(e.kind, EventKind::Escalation { .. })).count() as u32;
     Metrics { mttd, mttd_alert, rto, rpo: rpo(timeline, t0), flaps, steps, procedure_s, escalations }
+}
+
+/// The metrics of a tabletop exercise: detection and recovery are the times the room marked
+/// "detected" and "restored" after `t0` (the exercise's start), declared rather than measured;
+/// the steps are timed as a drill's. Nothing observes data, so there is no RPO.
+pub fn declared(timeline: &Timeline, spec: &MetricSpec) -> Metrics {
+    let t0 = timeline.t0().unwrap_or(0);
+    let mark = |is_mark: fn(&EventKind) -> bool, what: &str| {
+        timeline.events.iter().find(|e| is_mark(&e.kind)).map_or_else(
+            || Measurement::NotMeasured { reason: format!("the room never declared the service {what}") },
+            |e| Measurement::Declared { seconds: secs(e.t_us.saturating_sub(t0)) },
+        )
+    };
+    let escalations = timeline
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Escalation { .. } | EventKind::Escalated { .. }))
+        .count() as u32;
+    Metrics {
+        mttd: mark(|k| matches!(k, EventKind::Detected), "detected"),
+        mttd_alert: None,
+        rto: mark(|k| matches!(k, EventKind::Restored), "restored"),
+        rpo: Rpo {
+            measurement: Measurement::NotMeasured { reason: "a tabletop exercise writes no data".into() },
+            acknowledged: 0,
+            lost: 0,
+            lost_after_fault: 0,
+            lost_records: vec![],
+        },
+        flaps: 0,
+        steps: timed_steps(timeline, spec, t0, |seconds| Measurement::Declared { seconds }),
+        procedure_s: procedure_span(timeline),
+        escalations,
+    }
 }
 
 /// Recovery and detection are looked for only while the drill waited: once it gave up
@@ -510,6 +563,16 @@ fn rpo(timeline: &Timeline, t0: Micros) -> Rpo {
     out
 }
 
+/// The steps' timings, each targeted step with the time it was done; `time` says how that time
+/// was known (measured by the engine, or declared by a tabletop's room).
+fn timed_steps(timeline: &Timeline, spec: &MetricSpec, t0: Micros, time: fn(f64) -> Measurement) -> Vec<StepTiming> {
+    let mut steps = step_timings(timeline, spec, t0);
+    for (timing, target) in steps.iter_mut().zip(&spec.step_targets_us) {
+        timing.done = target.map(|limit| step_done(timeline, timing.step, t0, limit, time));
+    }
+    steps
+}
+
 fn step_timings(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> Vec<StepTiming> {
     let mut steps: Vec<StepTiming> = spec
         .step_budgets_us
@@ -523,6 +586,7 @@ fn step_timings(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> Vec<StepT
             over_budget: false,
             escalated: false,
             status: StepStatus::NotRun,
+            done: None,
         })
         .collect();
     let mut started: HashMap<usize, Micros> = HashMap::new();
@@ -548,6 +612,41 @@ fn step_timings(timeline: &Timeline, spec: &MetricSpec, t0: Micros) -> Vec<StepT
         }
     }
     steps
+}
+
+/// When a step with a time target of `limit` was done, from `t0`: the moment it finished ok.
+/// A step that failed or was skipped was never done, which misses its target whatever the
+/// limit. A step that never finished misses it too once the drill watched past the limit
+/// (steps stop at the deadline, which is never shorter than the target); a drill that ended
+/// sooner (stopped, interrupted, an error) did not see whether it would have been met, so it
+/// measured nothing.
+fn step_done(timeline: &Timeline, step: usize, t0: Micros, limit: Micros, time: fn(f64) -> Measurement) -> Measurement {
+    for e in &timeline.events {
+        match &e.kind {
+            EventKind::StepFinished { step: s, ok: true, .. } if *s == step => {
+                return time(secs(e.t_us.saturating_sub(t0)));
+            }
+            EventKind::StepFinished { step: s, ok: false, detail } if *s == step => {
+                let why = detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default();
+                return Measurement::Unmet { reason: format!("the step failed{why}") };
+            }
+            EventKind::StepSkipped { step: s, reason } if *s == step => {
+                return Measurement::Unmet { reason: format!("the step was skipped: {reason}") };
+            }
+            _ => {}
+        }
+    }
+    let ended = gave_up(timeline).min(timeline.events.last().map_or(t0, |e| e.t_us));
+    let watched = ended.saturating_sub(t0);
+    if watched >= limit {
+        Measurement::Unmet {
+            reason: format!("the step was not done in the {:.1} s the drill ran after T", secs(watched)),
+        }
+    } else {
+        Measurement::NotMeasured {
+            reason: format!("the drill ended {:.1} s after T, before the step was done", secs(watched)),
+        }
+    }
 }
 
 fn procedure_span(timeline: &Timeline) -> Option<f64> {
@@ -646,6 +745,7 @@ mod tests {
             stable_samples: 3,
             stable_min_us: S,
             step_budgets_us: vec![],
+            step_targets_us: vec![],
         }
     }
 
@@ -970,6 +1070,90 @@ mod tests {
         assert_eq!(m.steps[2].status, StepStatus::Skipped);
         assert_eq!(m.procedure_s, Some(8.0));
         assert_eq!(m.escalations, 1);
+    }
+
+    /// A fault at 3 s and two steps with targets (the first of 1 min, the second of 2 min) and
+    /// one without: the first finishes 47 s after T (ok or not), then `rest` happens.
+    fn steps_of(first_ok: bool, rest: impl FnOnce(T) -> T) -> Metrics {
+        let t = T::default()
+            .fault(3 * S)
+            .push(3 * S, EventKind::StepStarted { step: 0, name: "Acknowledge the page".into() })
+            .push(50 * S, EventKind::StepFinished { step: 0, ok: first_ok, detail: Some("no pager".into()) });
+        let tl = rest(t).done();
+        let mut sp = spec(&[]);
+        sp.step_budgets_us = vec![None; 3];
+        sp.step_targets_us = vec![Some(60 * S), Some(120 * S), None];
+        compute(&tl, &sp)
+    }
+
+    #[test]
+    fn a_step_target_is_timed_from_t0_to_the_step_done() {
+        let m = steps_of(true, |t| {
+            t.push(50 * S, EventKind::StepStarted { step: 1, name: "Notify stakeholders".into() })
+                .push(200 * S, EventKind::StepFinished { step: 1, ok: true, detail: None })
+                .push(200 * S, EventKind::StepStarted { step: 2, name: "Promote".into() })
+                .push(210 * S, EventKind::StepFinished { step: 2, ok: true, detail: None })
+        });
+        assert_eq!(m.steps[0].done, Some(Measurement::exact(47.0)), "finished 47 s after T, not after its start");
+        assert_eq!(m.steps[1].done, Some(Measurement::exact(197.0)), "late is a time; the verdict misses it");
+        assert_eq!(m.steps[2].done, None, "a step without a target measures nothing more");
+    }
+
+    #[test]
+    fn a_step_failed_or_skipped_was_never_done() {
+        let m = steps_of(false, |t| {
+            t.push(50 * S, EventKind::StepSkipped { step: 1, reason: "an earlier step failed".into() })
+        });
+        let Some(Measurement::Unmet { reason }) = &m.steps[0].done else { panic!("{:?}", m.steps[0].done) };
+        assert_eq!(reason, "the step failed: no pager");
+        let Some(Measurement::Unmet { reason }) = &m.steps[1].done else { panic!("{:?}", m.steps[1].done) };
+        assert_eq!(reason, "the step was skipped: an earlier step failed");
+    }
+
+    #[test]
+    fn a_step_not_reached_misses_its_target_only_when_the_drill_watched_past_it() {
+        // Interrupted 90 s after T: past the first target (1 min), before the second (2 min).
+        let m = steps_of(false, |t| t.push(93 * S, EventKind::Cancelled));
+        let m2 = steps_of(true, |t| t.push(93 * S, EventKind::Cancelled));
+        assert!(matches!(m.steps[0].done, Some(Measurement::Unmet { .. })));
+        let Some(Measurement::NotMeasured { reason }) = &m2.steps[1].done else { panic!("{:?}", m2.steps[1].done) };
+        assert_eq!(reason, "the drill ended 90.0 s after T, before the step was done");
+        let m = steps_of(true, |t| t.push(150 * S, EventKind::DeadlineReached).push(160 * S, EventKind::Cancelled));
+        let Some(Measurement::Unmet { reason }) = &m.steps[1].done else { panic!("{:?}", m.steps[1].done) };
+        assert_eq!(reason, "the step was not done in the 147.0 s the drill ran after T");
+    }
+
+    #[test]
+    fn a_step_target_without_t0_is_not_measured() {
+        let tl = T::default().push(S, EventKind::Cancelled).done();
+        let mut sp = spec(&[]);
+        sp.step_budgets_us = vec![None];
+        sp.step_targets_us = vec![Some(60 * S)];
+        assert!(matches!(compute(&tl, &sp).steps[0].done, Some(Measurement::NotMeasured { .. })));
+    }
+
+    #[test]
+    fn a_tabletop_declares_detection_and_recovery_from_the_rooms_marks() {
+        let tl = T::default()
+            .fault(0)
+            .push(S, EventKind::StepStarted { step: 0, name: "a".into() })
+            .push(2 * S, EventKind::Detected)
+            .push(3 * S, EventKind::Escalated { step: Some(0), text: "DBA on call".into() })
+            .push(4 * S, EventKind::StepFinished { step: 0, ok: true, detail: None })
+            .push(9 * S, EventKind::Restored)
+            .done();
+        let mut sp = spec(&[]);
+        sp.step_budgets_us = vec![Some(2 * S)];
+        sp.step_targets_us = vec![Some(5 * S)];
+        let m = declared(&tl, &sp);
+        assert_eq!(m.mttd, Measurement::Declared { seconds: 2.0 });
+        assert_eq!(m.rto, Measurement::Declared { seconds: 9.0 });
+        assert!(m.steps[0].over_budget);
+        assert_eq!(m.steps[0].done, Some(Measurement::Declared { seconds: 4.0 }), "a step target's time is the room's");
+        assert_eq!(m.escalations, 1);
+        assert_eq!(crate::text::measurement(&m.rto), "9.00 s (declared by the room, not measured)");
+        let unmarked = declared(&T::default().fault(0).done(), &sp);
+        assert!(matches!(unmarked.rto, Measurement::NotMeasured { .. }));
     }
 
     /// Properties over generated timelines: a healthy baseline, a fault at `t0`, one outage of

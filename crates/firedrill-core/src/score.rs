@@ -21,6 +21,10 @@ pub const EXIT_INVALID: i32 = 2;
 const WEIGHTS: [(TargetKind, f64); 3] = [(TargetKind::Rto, 4.0), (TargetKind::Rpo, 3.0), (TargetKind::Mttd, 2.0)];
 /// Weight of the procedure's discipline (steps within budget).
 const PROCEDURE_WEIGHT: f64 = 1.0;
+/// Weight of the step targets together, shared equally between them: the team's response
+/// counts as much as detection, however many steps a runbook times, so that timing one more
+/// step never outweighs recovery.
+const STEP_TARGETS_WEIGHT: f64 = 2.0;
 
 /// The result of checking one target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +49,8 @@ crate::word::word_enum! {
         Mttd = "mttd",
         /// Mean recovery time over several drills.
         Mttr = "mttr",
+        /// A named step done within a time of `t0` (team response, stakeholders notified).
+        Step = "step",
     }
 }
 
@@ -63,6 +69,10 @@ pub struct Verdict {
     pub margin_s: Option<f64>,
     /// The measurement's note or the reason it is missing.
     pub detail: String,
+    /// The step a `step` target times, by name; absent for every other target (and in
+    /// records written before step targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
 }
 
 impl Verdict {
@@ -84,8 +94,26 @@ impl Verdict {
             Measurement::NoImpact => (Status::Met, Some(0.0), "no impact observed".into()),
             Measurement::Unmet { reason } => (Status::Missed, None, reason.clone()),
             Measurement::NotMeasured { reason } => (Status::NotMeasured, None, reason.clone()),
+            Measurement::Declared { seconds } => {
+                let status = if *seconds <= limit_s { Status::Met } else { Status::Missed };
+                (status, Some(*seconds), "declared by the room, not measured on a system".into())
+            }
         };
-        Verdict { target, limit_s, status, measured_s, margin_s: measured_s.map(|v| limit_s - v), detail }
+        Verdict { target, limit_s, status, measured_s, margin_s: measured_s.map(|v| limit_s - v), detail, step: None }
+    }
+
+    /// Checks when a step was done (from `t0`) against its time target.
+    pub fn check_step(name: &str, limit: Dur, done: &Measurement) -> Verdict {
+        Verdict { step: Some(name.to_string()), ..Verdict::check(TargetKind::Step, limit, done) }
+    }
+
+    /// What the verdict judges, as reports and CI cases name it: `RTO`, or a step target's
+    /// `step "Acknowledge the page" done`.
+    pub fn label(&self) -> String {
+        match &self.step {
+            Some(name) => format!("step \"{name}\" done"),
+            None => self.target.as_str().to_uppercase(),
+        }
     }
 
     /// Credit towards the score: 1 when met; when missed by a fraction `x` of the limit,
@@ -99,7 +127,8 @@ impl Verdict {
     }
 }
 
-/// The verdicts of one drill's targets (RTO, RPO, MTTD; MTTR is judged over several drills).
+/// The verdicts of one drill's targets (RTO, RPO, MTTD, then the step targets in procedure
+/// order; MTTR is judged over several drills).
 pub fn verdicts(scenario: &Scenario, m: &Metrics) -> Vec<Verdict> {
     let mut out = Vec::new();
     if let Some(l) = scenario.rto {
@@ -111,6 +140,11 @@ pub fn verdicts(scenario: &Scenario, m: &Metrics) -> Vec<Verdict> {
     if let Some(l) = scenario.mttd {
         out.push(Verdict::check(TargetKind::Mttd, l, m.detection()));
     }
+    for (step, timing) in scenario.steps.iter().zip(&m.steps) {
+        if let (Some(limit), Some(done)) = (step.target, &timing.done) {
+            out.push(Verdict::check_step(&step.name, limit, done));
+        }
+    }
     out
 }
 
@@ -119,8 +153,12 @@ pub fn verdicts(scenario: &Scenario, m: &Metrics) -> Vec<Verdict> {
 pub fn score(verdicts: &[Verdict], m: &Metrics) -> Option<u32> {
     let mut total = 0.0;
     let mut weight = 0.0;
+    let step_targets = verdicts.iter().filter(|v| v.target == TargetKind::Step).count();
     for v in verdicts {
-        let w = WEIGHTS.iter().find(|(t, _)| *t == v.target).map_or(1.0, |(_, w)| *w);
+        let w = match v.target {
+            TargetKind::Step => STEP_TARGETS_WEIGHT / step_targets as f64,
+            target => WEIGHTS.iter().find(|(t, _)| *t == target).map_or(1.0, |(_, w)| *w),
+        };
         total += w * v.credit();
         weight += w;
     }
@@ -168,6 +206,46 @@ mod tests {
         assert_eq!((v.status, v.credit()), (Status::NotMeasured, 0.0));
         let v = Verdict::check(TargetKind::Rto, Dur::secs(60), &measured(60.3));
         assert!(v.detail.contains("uncertainty"));
+    }
+
+    #[test]
+    fn step_targets_are_judged_named_and_share_one_weight_in_the_score() {
+        let ack = Verdict::check_step("Acknowledge the page", Dur::secs(300), &measured(200.0));
+        assert_eq!((ack.target, ack.status, ack.margin_s), (TargetKind::Step, Status::Met, Some(100.0)));
+        assert_eq!(ack.label(), "step \"Acknowledge the page\" done");
+        let unmet = Measurement::Unmet { reason: "the step was skipped: an earlier step failed".into() };
+        let notify = Verdict::check_step("Notify stakeholders", Dur::secs(600), &unmet);
+        assert_eq!((notify.status, notify.credit()), (Status::Missed, 0.0));
+        let rto = Verdict::check(TargetKind::Rto, Dur::secs(60), &measured(30.0));
+        assert_eq!(rto.label(), "RTO");
+        let m = Metrics {
+            mttd: Measurement::NoImpact,
+            mttd_alert: None,
+            rto: Measurement::NoImpact,
+            rpo: crate::metrics::Rpo {
+                measurement: Measurement::NoImpact,
+                acknowledged: 0,
+                lost: 0,
+                lost_after_fault: 0,
+                lost_records: vec![],
+            },
+            flaps: 0,
+            steps: vec![],
+            procedure_s: None,
+            escalations: 0,
+        };
+        // RTO weighs 4, the two step targets 2 together: (4 + 1) / 6.
+        assert_eq!(score(&[rto.clone(), ack.clone(), notify.clone()], &m), Some(83));
+        assert_eq!(exit_code([(Outcome::Recovered, &[rto.clone(), ack.clone()][..])]), EXIT_OK);
+        assert_eq!(exit_code([(Outcome::Recovered, &[rto, ack, notify][..])]), EXIT_TARGET_MISSED);
+    }
+
+    #[test]
+    fn a_verdict_recorded_before_step_targets_still_loads() {
+        let old = r#"{"target":"rto","limit_s":60.0,"status":"met","measured_s":1.0,"margin_s":59.0,"detail":""}"#;
+        let v: Verdict = serde_json::from_str(old).unwrap();
+        assert_eq!((v.target, v.step.as_deref()), (TargetKind::Rto, None));
+        assert_eq!(serde_json::to_string(&v).unwrap(), old, "and is written back the same");
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub fn measurement(m: &Measurement) -> String {
         Measurement::NoImpact => "0 s (no impact observed)".into(),
         Measurement::Unmet { reason } => format!("unmet: {reason}"),
         Measurement::NotMeasured { reason } => format!("not measured: {reason}"),
+        Measurement::Declared { seconds } => format!("{} (declared by the room, not measured)", secs(*seconds)),
     }
 }
 

@@ -259,6 +259,61 @@ pub enum EventKind {
         /// The error.
         message: String,
     },
+    /// Tabletop: a person taking part, and the role they play in the exercise.
+    Participant {
+        /// Their name.
+        name: String,
+        /// Their role (`IC`, `ops`).
+        role: String,
+    },
+    /// Tabletop: the room declared the fault detected.
+    Detected,
+    /// Tabletop: the room declared the service restored.
+    Restored,
+    /// Tabletop: a note taken at this time.
+    Note {
+        /// What was said.
+        text: String,
+    },
+    /// Tabletop: a decision the room took at this time.
+    Decision {
+        /// What was decided.
+        text: String,
+    },
+    /// Tabletop: the room escalated (someone called up), unlike [`EventKind::Escalation`],
+    /// which is a threshold passing.
+    Escalated {
+        /// The step under way, or `None` before the first or after the last.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<usize>,
+        /// To whom, or why.
+        text: String,
+    },
+    /// Tabletop: a scheduled inject was shown to the room.
+    InjectShown {
+        /// Its index in the scenario's `injects`.
+        inject: usize,
+        /// The new information.
+        text: String,
+    },
+    /// Tabletop: the clock stopped for a break; event times leave breaks out.
+    Paused,
+    /// Tabletop: the clock started again after a break.
+    Resumed,
+    /// Tabletop: a lesson the room learned, typed in after the exercise.
+    Lesson {
+        /// The lesson.
+        text: String,
+    },
+    /// Tabletop: a follow-up the room agreed on, typed in after the exercise.
+    ActionItem {
+        /// What is to be done.
+        what: String,
+        /// Who does it.
+        owner: String,
+        /// By when, as typed (`2026-12-15`).
+        due: String,
+    },
     /// The drill is over.
     DrillEnded {
         /// How.

@@ -62,6 +62,9 @@ word_enum! {
         Kube = "kube",
         /// An AWS account, through the AWS SDK.
         Aws = "aws",
+        /// People in a room walking through the procedure (`firedrill tabletop`): every time
+        /// in its record is one they marked.
+        Tabletop = "tabletop",
     }
 }
 

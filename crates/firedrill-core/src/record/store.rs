@@ -225,9 +225,12 @@ pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
 }
 
 /// Whether a file of this name is a drill result: a `.json` file, but not a temporary file of
-/// an atomic write nor a written summary. Any store of records lists by this rule.
+/// an atomic write, a written summary nor a tabletop's action items. Any store of records lists by this rule.
 pub fn is_result(name: &str) -> bool {
-    name.ends_with(".json") && !name.starts_with('.') && !name.ends_with(".summary.json")
+    name.ends_with(".json")
+        && !name.starts_with('.')
+        && !name.ends_with(".summary.json")
+        && !name.ends_with(".actions.json")
 }
 
 /// The integrity of one record file.

@@ -58,9 +58,11 @@ pub(super) fn check(raw: &RawScenario, text: &str, path: &Path) -> Result<(), Sc
     check_deadline(raw.deadline.as_ref(), &mut problems);
     check_environment(&raw.environment, Pos::key(text, "environment"), &mut problems);
     check_targets_within_deadline(&raw.targets, disruption, deadline, &mut problems);
+    check_step_targets(&raw.targets, &raw.procedure, deadline, &mut problems);
     check_procedure(&raw.procedure, deadline, Pos::key(text, "procedure"), &mut problems);
     let is_sim = matches!(raw.environment, EnvironmentSpec::Sim(_));
     check_steps(&raw.procedure.steps, deadline, is_sim, &mut problems);
+    check_injects(&raw.injects, deadline, &mut problems);
     check_fault(&raw.fault, &mut problems);
     check_fault_in_environment(&raw.fault, &raw.environment, &mut problems);
     check_stop_conditions(&raw.stop_conditions, &raw.probes, &mut problems);
@@ -641,6 +643,51 @@ fn check_targets_within_deadline(targets: &Targets, disruption: Disruption, dead
     }
 }
 
+/// Each step target names exactly one step of the procedure, and is a time a drill can see
+/// met: above zero and within the deadline (steps do not run past it).
+fn check_step_targets(targets: &Targets, procedure: &Procedure, deadline: Dur, problems: &mut Problems) {
+    for (name, limit) in &targets.steps {
+        let at = Pos::spanned(limit);
+        let word = format!("target `steps.{name}`");
+        let numbers: Vec<String> = procedure
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.value.name == *name)
+            .map(|(i, _)| (i + 1).to_string())
+            .collect();
+        match numbers.len() {
+            _ if procedure.steps.is_empty() => problems.push(
+                at,
+                format!("{word} cannot be timed: the procedure has no steps (give it `kind: steps` and the step)"),
+            ),
+            0 => {
+                let known: Vec<String> = procedure.steps.iter().map(|s| format!("`{}`", s.value.name)).collect();
+                problems.push(at, format!("{word} names no step of the procedure; its steps are {}", known.join(", ")));
+            }
+            1 => {}
+            _ => problems.push(
+                at,
+                format!(
+                    "{word} cannot be timed: steps {} share that name; give them names of their own",
+                    numbers.join(" and ")
+                ),
+            ),
+        }
+        if limit.value.is_zero() {
+            problems.push(at, format!("{word} must be greater than zero"));
+        } else if limit.value > deadline {
+            problems.push(
+                at,
+                format!(
+                    "{word} ({}) is longer than the deadline ({deadline}): steps stop at the deadline, so it could never be seen met; raise `deadline`",
+                    limit.value
+                ),
+            );
+        }
+    }
+}
+
 /// The procedure's kind agrees with its steps, and its budget fits in the deadline; `at` is
 /// the `procedure` key.
 fn check_procedure(procedure: &Procedure, deadline: Dur, at: Pos, problems: &mut Problems) {
@@ -654,6 +701,22 @@ fn check_procedure(procedure: &Procedure, deadline: Dur, at: Pos, problems: &mut
     if let Some(budget) = procedure.budget {
         if budget > deadline {
             problems.push(at, format!("procedure `budget` ({budget}) is longer than the deadline ({deadline})"));
+        }
+    }
+}
+
+/// An inject is shown while the exercise runs, so within the deadline, and says something.
+fn check_injects(injects: &[Spanned<Inject>], deadline: Dur, problems: &mut Problems) {
+    for (i, inject) in injects.iter().enumerate() {
+        let Inject { at, text } = &inject.value;
+        if *at > deadline {
+            problems.push(
+                Pos::spanned(inject),
+                format!("injects[{i}]: `at` ({at}) is after the deadline ({deadline}): the exercise is over by then"),
+            );
+        }
+        if text.trim().is_empty() {
+            problems.push(Pos::spanned(inject), format!("injects[{i}]: `text` is empty: say what the room learns"));
         }
     }
 }
@@ -899,6 +962,22 @@ stop_conditions:
         }
     }
 
+    #[test]
+    fn injects_are_shown_within_the_deadline_and_say_something() {
+        let text = "name: t\nfault: { kind: db_failover }\ndeadline: 10m\ninjects:\n  - { at: 5m, text: status page down }\n  - { at: 11m, text: late }\n  - { at: 1m, text: ' ' }\n";
+        let Err(ScenarioError::Invalid { problems, .. }) = crate::scenario::parse(text, Path::new("t.yaml")) else {
+            panic!("accepted")
+        };
+        let messages: Vec<(u64, &str)> = problems.iter().map(|p| (p.pos.line, p.message.as_str())).collect();
+        assert_eq!(
+            messages,
+            [
+                (6, "injects[1]: `at` (11m) is after the deadline (10m): the exercise is over by then"),
+                (7, "injects[2]: `text` is empty: say what the room learns"),
+            ]
+        );
+    }
+
     fn messages(stop: &str) -> Vec<String> {
         problems(stop).into_iter().map(|p| p.message).collect()
     }
@@ -948,6 +1027,73 @@ stop_conditions:
         let text = "name: s\nfault: { kind: db_failover }\nstop_conditions:\n  - { kind: slo_breach, probe: users, p95: 1s }\n";
         let e = crate::scenario::parse(text, Path::new("s.yaml")).unwrap_err().to_string();
         assert!(e.contains("s.yaml:4:5: missing field `for`"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod step_target_tests {
+    use std::path::Path;
+
+    use super::super::parse;
+    use crate::duration::Dur;
+
+    /// A sim scenario with two steps (`FIRST` and `SECOND` their names) and `TARGETS` under
+    /// `targets.steps`; deadline 20m.
+    const TIMED: &str = "name: s
+fault: {kind: db_failover}
+procedure:
+  kind: steps
+  steps:
+    - {name: FIRST, manual: Acknowledge the PagerDuty alert, budget: 2m}
+    - {name: SECOND, manual: Post the status page, budget: 5m}
+targets:
+  steps:
+TARGETS
+deadline: 20m
+";
+
+    fn scenario(first: &str, second: &str, targets: &str) -> Result<crate::scenario::Scenario, String> {
+        let text = TIMED.replace("FIRST", first).replace("SECOND", second);
+        parse(&text.replace("TARGETS", targets), Path::new("s.yaml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_step_target_is_kept_on_its_step() {
+        let targets = "    Acknowledge the page: 5m\n    \"Notify stakeholders\": 10m";
+        let s = scenario("Acknowledge the page", "Notify stakeholders", targets).unwrap();
+        assert_eq!(s.steps[0].target, Some(Dur::secs(300)));
+        assert_eq!(s.steps[1].target, Some(Dur::secs(600)));
+        let s = scenario("Acknowledge the page", "Notify stakeholders", "    {}").unwrap();
+        assert!(s.steps.iter().all(|st| st.target.is_none()), "no step targets, none resolved");
+    }
+
+    #[test]
+    fn a_step_target_names_one_step_of_the_procedure() {
+        let e = scenario("Acknowledge the page", "Notify", "    Acknowledge the pager: 5m").unwrap_err();
+        assert_eq!(
+            e,
+            "s.yaml:10:28: target `steps.Acknowledge the pager` names no step of the procedure; its steps are `Acknowledge the page`, `Notify`"
+        );
+        let e = scenario("Notify", "Notify", "    Notify: 5m").unwrap_err();
+        assert_eq!(
+            e,
+            "s.yaml:10:13: target `steps.Notify` cannot be timed: steps 1 and 2 share that name; give them names of their own"
+        );
+    }
+
+    #[test]
+    fn a_step_target_needs_steps_and_a_time_within_the_deadline() {
+        let automatic = "name: s\nfault: {kind: db_failover}\ntargets:\n  steps:\n    Ack: 5m\n";
+        let e = parse(automatic, Path::new("s.yaml")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "s.yaml:5:10: target `steps.Ack` cannot be timed: the procedure has no steps (give it `kind: steps` and the step)"
+        );
+        let e = scenario("Ack", "Notify", "    Ack: 25m\n    Notify: 0s").unwrap_err();
+        assert_eq!(
+            e,
+            "s.yaml:10:10: target `steps.Ack` (25m) is longer than the deadline (20m): steps stop at the deadline, so it could never be seen met; raise `deadline`\ns.yaml:11:13: target `steps.Notify` must be greater than zero"
+        );
     }
 }
 

@@ -64,6 +64,8 @@ pub struct Scenario {
     pub stop_conditions: Vec<StopCondition>,
     /// The most containers the drill may affect (`max_blast_radius`).
     pub max_blast_radius: Option<u32>,
+    /// New information for a tabletop exercise's room, at set times.
+    pub injects: Vec<Inject>,
     /// Strings masked in every output.
     pub redact: Vec<String>,
     /// Where things are in the file, for checks made later (by an environment).
@@ -96,6 +98,8 @@ pub struct ResolvedStep {
     pub escalate_after: Option<Dur>,
     /// Kill-after for automated steps.
     pub timeout: Option<Dur>,
+    /// Its time target (`targets.steps`): done within this long of `t0`.
+    pub target: Option<Dur>,
     /// How long it takes in the simulation: declared, or triangular around the budget (from
     /// half of it to a quarter over it); `None` when neither is known.
     pub sim_duration: Option<Dist>,
@@ -129,6 +133,17 @@ impl StepAction {
         match self {
             StepAction::Run { .. } | StepAction::Start(_) | StepAction::Kube(_) => StepKind::Automated,
             StepAction::Manual(_) => StepKind::Manual,
+        }
+    }
+
+    /// The action in words, as reports and the tabletop console show it.
+    pub fn describe(&self) -> String {
+        match self {
+            StepAction::Run { argv, container: None } => format!("run: {}", argv.join(" ")),
+            StepAction::Run { argv, container: Some(c) } => format!("run in {c}: {}", argv.join(" ")),
+            StepAction::Manual(text) => format!("manual: {text}"),
+            StepAction::Start(name) => format!("start: {name}"),
+            StepAction::Kube(action) => format!("kube: {}", action.describe()),
         }
     }
 }
@@ -193,7 +208,7 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
     let disruption = disruption(&raw);
     let (rto, rpo) = scoring_rto_rpo(&raw.targets, disruption);
     let (rto, rpo) = (rto.map(|t| t.value), rpo.map(|t| t.value));
-    let steps = raw.procedure.steps.iter().map(|s| resolve_step(&s.value)).collect();
+    let steps = raw.procedure.steps.iter().map(|s| resolve_step(&s.value, &raw.targets)).collect();
     let positions = Positions {
         environment: Pos::key(text, "environment"),
         fault: Pos::spanned(&raw.fault),
@@ -224,6 +239,7 @@ pub(super) fn resolve(raw: RawScenario, text: &str, path: &Path) -> Result<Scena
         steady_state: raw.steady_state,
         stop_conditions: raw.stop_conditions.into_iter().map(|s| s.value).collect(),
         max_blast_radius: raw.max_blast_radius.map(|m| m.value),
+        injects: raw.injects.into_iter().map(|i| i.value).collect(),
         redact: raw.redact.into_iter().filter(|r| !r.is_empty()).collect(),
         positions,
     })
@@ -259,8 +275,8 @@ fn resolve_probe(mut probe: Probe, scenario: &Path) -> Probe {
     probe
 }
 
-/// A checked step with its defaults applied.
-fn resolve_step(step: &Step) -> ResolvedStep {
+/// A checked step with its defaults applied, and its time target when `targets.steps` names it.
+fn resolve_step(step: &Step, targets: &Targets) -> ResolvedStep {
     let budget = step.budget.as_ref().map(|b| b.value);
     let sim = step.sim.as_ref();
     ResolvedStep {
@@ -269,6 +285,7 @@ fn resolve_step(step: &Step) -> ResolvedStep {
         budget,
         escalate_after: step.escalate_after.or(budget),
         timeout: step.timeout,
+        target: targets.steps.get(&step.name).map(|t| t.value),
         sim_duration: sim_duration(step),
         sim_effect: sim.map(|s| s.effect).unwrap_or_default(),
         sim_replicas: sim.and_then(|s| s.replicas).unwrap_or(0),

@@ -9,6 +9,7 @@ mod blast_radius;
 mod docker_stack;
 mod environment;
 mod fault;
+mod inject;
 mod probe;
 mod procedure;
 mod sim_stack;
@@ -18,6 +19,7 @@ pub use blast_radius::*;
 pub use docker_stack::*;
 pub use environment::*;
 pub use fault::*;
+pub use inject::*;
 pub use probe::*;
 pub use procedure::*;
 pub use sim_stack::*;
@@ -85,6 +87,11 @@ pub struct RawScenario {
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub max_blast_radius: Option<Spanned<u32>>,
+    /// New information shown to a tabletop exercise's room at set times (`firedrill
+    /// tabletop`); other environments ignore them.
+    #[serde(default)]
+    #[schemars(with = "Vec<Inject>")]
+    pub injects: Vec<Spanned<Inject>>,
     /// Strings masked wherever they would appear in a result or report (passwords, tokens,
     /// internal host names). Passwords in connection strings are masked without being listed.
     #[serde(default)]

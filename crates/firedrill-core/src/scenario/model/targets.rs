@@ -1,6 +1,8 @@
 //! What a drill is judged against and held to: its targets, when the system counts as healthy,
 //! and the safety limits that abort it.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
@@ -30,6 +32,12 @@ pub struct Targets {
     /// RTO and RPO per disruption type; only the scenario's own type scores the drill, so one
     /// organisation-wide policy can be copied into every scenario.
     pub by_disruption: DisruptionTargets,
+    /// Time targets on named steps: the step done (finished ok) within this long of `t0`, the
+    /// way runbooks state "team response < 5 min" (`"Acknowledge the page": 5m`). Kept here
+    /// beside RTO and RPO, keyed by the step's name, so the objectives read as one block and
+    /// a step's own fields stay about how it is carried out.
+    #[schemars(with = "BTreeMap<String, Dur>")]
+    pub steps: BTreeMap<String, Spanned<Dur>>,
 }
 
 crate::word::word_enum! {
