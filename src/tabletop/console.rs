@@ -127,6 +127,21 @@ fn draw(f: &mut Frame, s: &Session, brief: &Brief, colour: bool) {
                     .rev()
                     .map(|i| Line::styled(format!("INJECT {}: {}", clock(i.at.0.as_micros() as u64), i.text), news)),
             );
+            // What the room said last, so the facilitator sees it was taken down.
+            let said: Vec<Line> = s
+                .events
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::Note { text } => Some(format!("{} note: {text}", clock(e.t_us))),
+                    EventKind::Decision { text } => Some(format!("{} decision: {text}", clock(e.t_us))),
+                    EventKind::Escalated { text, .. } => Some(format!("{} escalated: {text}", clock(e.t_us))),
+                    _ => None,
+                })
+                .rev()
+                .take(3)
+                .map(Line::from)
+                .collect();
+            lines.extend(said.into_iter().rev());
             // Last, so that a small terminal keeps the alerts and injects above.
             if let Some(step) = s.current_step() {
                 lines.extend(step.instruction.iter().map(|l| Line::from(format!("  | {l}"))));

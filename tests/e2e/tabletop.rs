@@ -38,13 +38,18 @@ impl Tmux {
 
     /// Waits until the screen shows `text`; fails with the screen after 30 s.
     fn wait_for(&self, text: &str) -> String {
+        self.wait_until(text, |screen| screen.contains(text))
+    }
+
+    /// Waits until the screen is `what` says; fails with the screen after 30 s.
+    fn wait_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
         let since = Instant::now();
         loop {
             let screen = self.screen();
-            if screen.contains(text) {
+            if done(&screen) {
                 return screen;
             }
-            assert!(since.elapsed() < Duration::from_secs(30), "waited for {text:?}; the screen shows:\n{screen}");
+            assert!(since.elapsed() < Duration::from_secs(30), "waited for {what}; the screen shows:\n{screen}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -136,6 +141,7 @@ fn a_whole_exercise_in_a_small_colourless_terminal_is_recorded() {
     tmux.typed("DBA on call");
     tmux.keys(&["n"]);
     tmux.typed("replica lag unknown");
+    tmux.wait_for("note: replica lag unknown");
     tmux.keys(&["d"]);
     tmux.wait_for("Step 4/4");
     tmux.keys(&["d"]);
@@ -248,6 +254,12 @@ fn an_imported_runbook_runs_in_the_console_as_it_is() {
     let screen = tmux.wait_for("Step 1/2: Diagnóstico");
     assert!(screen.contains("curl -v http://localhost:8080/health"), "the step's commands are shown:\n{screen}");
     assert!(screen.contains("target: done by 05:00"), "the team response time is the step's target:\n{screen}");
+    // Grown, the screen is drawn again at the new size: the keys move to its new last three
+    // lines (without a redraw, those would stay blank).
+    tmux.cmd(&["resize-window", "-t", "tt", "-x", "120", "-y", "40"]);
+    tmux.wait_until("the keys in the last 3 of 40 lines", |screen| {
+        screen.lines().position(|l| l.contains("q finish")).is_some_and(|line| line >= 37)
+    });
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("y: end the exercise");
     assert!(screen.contains("Step 1/2"), "{screen}");
@@ -267,6 +279,14 @@ fn an_imported_runbook_runs_in_the_console_as_it_is() {
 
     let record = the_record(&dir.path().join("reports"));
     assert_eq!(record.environment, EnvironmentKind::Tabletop);
+    let written: Vec<String> = std::fs::read_dir(dir.path().join("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        written.iter().any(|n| n.ends_with("_p1-dashboard-no-responde-service-down_tabletop.json")),
+        "a room has no seed, and the name says what it holds: {written:?}"
+    );
     let response = record.verdicts.iter().find(|v| v.step.as_deref() == Some("Diagnóstico")).expect("a step verdict");
     assert_eq!(response.status, firedrill::score::Status::Met, "{response:?}");
     assert_eq!(response.limit_s, 300.0);

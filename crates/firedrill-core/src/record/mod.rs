@@ -320,9 +320,13 @@ impl DrillRecord {
         s
     }
 
-    /// A file name that sorts by real time of writing and says what it holds.
+    /// A file name that sorts by real time of writing and says what it holds: a drill's seed
+    /// and run, or that a room played it (a tabletop exercise has neither).
     pub fn file_name(&self, written_at: Timestamp) -> String {
         let stamp = written_at.strftime("%Y%m%dT%H%M%S%.3fZ").to_string().replace('.', "");
-        format!("{stamp}_{}_seed{}_run{}.json", self.scenario.name, self.seed, self.run)
+        match self.environment {
+            EnvironmentKind::Tabletop => format!("{stamp}_{}_tabletop.json", self.scenario.name),
+            _ => format!("{stamp}_{}_seed{}_run{}.json", self.scenario.name, self.seed, self.run),
+        }
     }
 }
