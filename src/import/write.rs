@@ -27,24 +27,37 @@ pub struct ScenarioFile {
 
 /// A scenario per procedure, named after the procedures' titles (made unique).
 pub fn scenarios(runbook: &Runbook, repairs: &[Repair], source: &str) -> Vec<ScenarioFile> {
-    let mut taken: Vec<String> = Vec::new();
-    runbook
+    let bases = runbook
         .procedures
         .iter()
         .enumerate()
-        .map(|(i, procedure)| {
-            let base = slug(&procedure.title).unwrap_or_else(|| format!("procedure-{}", i + 1));
-            let mut name = base.clone();
-            let mut n = 2;
-            while taken.contains(&name) {
-                name = format!("{base}-{n}");
-                n += 1;
-            }
-            taken.push(name.clone());
+        .map(|(i, p)| slug(&p.title).unwrap_or_else(|| format!("procedure-{}", i + 1)));
+    let names = unique(bases, |base, n| format!("{base}-{n}"));
+    runbook
+        .procedures
+        .iter()
+        .zip(names)
+        .map(|(procedure, name)| {
             let text = scenario(procedure, &name, runbook, repairs, source);
             ScenarioFile { name, text }
         })
         .collect()
+}
+
+/// The names given, each one taken again made different by `again(name, n)` from n = 2: a
+/// scenario refuses two steps of one name, and a folder two files.
+fn unique(bases: impl Iterator<Item = String>, again: impl Fn(&str, usize) -> String) -> Vec<String> {
+    let mut taken: Vec<String> = Vec::new();
+    for base in bases {
+        let mut name = base.clone();
+        let mut n = 2;
+        while taken.contains(&name) {
+            name = again(&base, n);
+            n += 1;
+        }
+        taken.push(name);
+    }
+    taken
 }
 
 /// The scenario text of one procedure.
@@ -95,12 +108,14 @@ fn scenario(procedure: &Procedure, name: &str, runbook: &Runbook, repairs: &[Rep
     target_note("RTO", &procedure.rto);
     target_note("RPO", &procedure.rpo);
     target_note("team response time", &procedure.response);
-    let responder = procedure.response.as_ref().and(procedure.steps.first());
-    if let Some(step) = responder {
+    // Steps a runbook titles alike (two "Verificar") are told apart; the first keeps its title.
+    let names = unique(procedure.steps.iter().map(|s| s.title.clone()), |title, n| format!("{title} ({n})"));
+    let responder = procedure.response.as_ref().and(names.first());
+    if let Some(first) = responder {
         let _ = writeln!(
             y,
             "#     scored as a target on the first step, {}: the team has responded once it is done",
-            q(&step.title)
+            q(first)
         );
     }
     for e in &procedure.escalations {
@@ -162,7 +177,7 @@ fn scenario(procedure: &Procedure, name: &str, runbook: &Runbook, repairs: &[Rep
             .collect::<Vec<_>>()
             .join("\n");
         let _ = writeln!(y, "    # line {}", step.line);
-        let _ = writeln!(y, "    - name: {}", q(&step.title));
+        let _ = writeln!(y, "    - name: {}", q(&names[i]));
         let _ = writeln!(y, "      manual: {}", q(&manual));
         if let Some(b) = &step.budget {
             let _ = writeln!(y, "      budget: {}", b.value);
@@ -178,9 +193,9 @@ fn scenario(procedure: &Procedure, name: &str, runbook: &Runbook, repairs: &[Rep
                 let _ = writeln!(y, "  {word}: {} # line {}", t.value, t.from.line);
             }
         }
-        if let (Some(step), Some(t)) = (responder, &procedure.response) {
+        if let (Some(first), Some(t)) = (responder, &procedure.response) {
             let _ = writeln!(y, "  steps:");
-            let _ = writeln!(y, "    {}: {} # team response time, line {}", q(&step.title), t.value, t.from.line);
+            let _ = writeln!(y, "    {}: {} # team response time, line {}", q(first), t.value, t.from.line);
         }
     }
     let _ = writeln!(y, "deadline: {}", deadline(procedure));
@@ -224,6 +239,19 @@ fn slug(title: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steps_titled_alike_get_names_of_their_own_and_the_file_stays_valid() {
+        let runbook = super::super::parse::parse(
+            "# Runbook\n\n## Caída\n\n**Tiempo de respuesta:** < 5 minutos\n\n1. Verificar\n2. Reiniciar\n3. Verificar\n",
+        );
+        let files = scenarios(&runbook, &[], "r.md");
+        let scenario = crate::scenario::parse(&files[0].text, std::path::Path::new("caida.yaml"))
+            .unwrap_or_else(|e| panic!("{e}\n{}", files[0].text));
+        let names: Vec<&str> = scenario.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["Verificar", "Reiniciar", "Verificar (2)"]);
+        assert_eq!(scenario.steps[0].target, Some(Dur::secs(300)));
+    }
 
     #[test]
     fn names_keep_letters_and_digits_only() {
