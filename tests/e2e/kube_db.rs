@@ -268,7 +268,9 @@ fn a_crash_fails_over_through_firedrill_run_with_the_operators_delay_as_rto_and_
     let gone = at("service db/pg-rw: 0 ready endpoint(s) (was 1)").expect("the endpoint gone");
     let promoted = at("cluster db/pg: currentPrimary pg-2").expect("the promotion read");
     let back = at("service db/pg-rw: 1 ready endpoint(s) (was 0): pg-2").expect("the endpoint back");
-    assert!(t0 <= gone && gone < back && promoted > t0, "{answers:?}");
+    // The watch may say the endpoint is gone a little before the DELETE's answer arrives (t0):
+    // both follow the request, and neither waits for the other.
+    assert!(gone < back && promoted > t0 && back > t0, "{answers:?}");
     let events = evidence(&record, firedrill::env::kube::evidence::EVENTS_EVIDENCE);
     assert!(events.contains("Promoting pg-2 to primary"), "the operator's own Event:\n{events}");
 
