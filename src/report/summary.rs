@@ -498,11 +498,7 @@ fn history_rows(c: &ScenarioSummary) -> Vec<Vec<String>> {
             vec![
                 h.drilled_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
                 h.environment.to_string(),
-                match h.disruption {
-                    Some(DisruptionInfo { kind, declared: true }) => kind.to_string(),
-                    Some(DisruptionInfo { kind, declared: false }) => format!("{kind} (inferred)"),
-                    None => "-".into(),
-                },
+                h.disruption.map_or("-".into(), |d| d.to_string()),
                 h.outcome.clone(),
                 measurement(&h.rto),
                 measurement(&h.rpo),

@@ -197,6 +197,8 @@ pub fn plan(s: &Scenario) -> String {
         .filter_map(|(n, t)| t.map(|t| format!("{n} <= {t}")))
         .collect();
     targets.extend(s.steps.iter().filter_map(|st| st.target.map(|t| format!("step \"{}\" done <= T+{t}", st.name))));
-    let _ = writeln!(out, "\ntargets: {}", if targets.is_empty() { "none".into() } else { targets.join(", ") });
+    let disruption = crate::record::DisruptionInfo { kind: s.disruption, declared: s.disruption_declared };
+    let _ = writeln!(out, "\ndisruption: {disruption}, which picks the targets");
+    let _ = writeln!(out, "targets: {}", if targets.is_empty() { "none".into() } else { targets.join(", ") });
     crate::redact::text(&out, &s.redact)
 }

@@ -92,6 +92,8 @@ impl View {
         }
         facts.extend([
             ("Fault".into(), r.scenario.fault_description.clone()),
+            // The type picked the targets it was scored on; auditors file drills by it.
+            ("Disruption".into(), r.scenario.disruption.map_or("not recorded".into(), |d| d.to_string())),
             ("Outcome".into(), r.outcome.describe().into()),
             ("Score".into(), r.score.map(|s| format!("{s}/100")).unwrap_or_else(|| "n/a (no targets)".into())),
         ]);

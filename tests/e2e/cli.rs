@@ -324,6 +324,7 @@ fn plan_shows_the_fault_the_probes_and_the_targets() {
     assert!(stdout.contains("procedure: automatic"), "{stdout}");
     assert!(stdout.contains("stop condition: abort and revert if `catalog-health` fails for 3m"), "{stdout}");
     assert!(stdout.contains("targets: RTO <= 2m, MTTD <= 30s, MTTR <= 2m"), "{stdout}");
+    assert!(stdout.contains("disruption: hardware (inferred), which picks the targets"), "{stdout}");
     // A plan runs nothing.
     assert!(!stdout.contains("outcome:"), "{stdout}");
 }

@@ -128,6 +128,16 @@ pub struct DisruptionInfo {
     pub declared: bool,
 }
 
+impl std::fmt::Display for DisruptionInfo {
+    /// `hardware`, or `hardware (inferred)` when the scenario did not say.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.declared {
+            true => write!(f, "{}", self.kind),
+            false => write!(f, "{} (inferred)", self.kind),
+        }
+    }
+}
+
 /// The targets, in seconds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TargetsInfo {
